@@ -1,0 +1,62 @@
+#!/bin/sh
+# natscope setup: everything natscope needs on a fresh Debian 12 / Ubuntu 24.04
+# machine, installed only where missing, so it is safe to run any number of
+# times. `npm run demo`, `npm test` and `npm run bench` call it first.
+#
+#   sh scripts/setup.sh            OS packages, npm packages, build, micro-VM kernel
+#   sh scripts/setup.sh --tests    also what the test suite needs (tmux, shellcheck, ruby, docker)
+set -eu
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+fail() { printf 'natscope setup: %s\n  fix: %s\n' "$1" "$2" >&2; exit 1; }
+
+tests=0
+[ "${1:-}" = "--tests" ] && tests=1
+
+# What natscope runs: the tracer, the lab, the micro-VM, the lab's C helper.
+packages="bpftrace iproute2 iptables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static"
+# bpftool: cross-checks natscope's own BTF reader in the tests (Debian names it bpftool)
+optional="bpftool"
+[ "$tests" = 1 ] && packages="$packages tmux shellcheck ruby docker.io"
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+available() { apt-cache show "$1" >/dev/null 2>&1; }
+
+missing=""
+for p in $packages; do installed "$p" || missing="$missing $p"; done
+for p in $optional; do installed "$p" || { available "$p" && missing="$missing $p"; } || true; done
+if [ -n "$missing" ]; then
+  [ "$(id -u)" = 0 ] || fail "missing packages:$missing" "run this as root: sudo npm run setup"
+  say "apt-get install$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC2086 # the list is ours, split on purpose
+  if ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >/dev/null || fail "apt-get could not install:$missing" "sudo apt-get update && sudo apt-get install$missing"
+  fi
+fi
+
+command -v node >/dev/null || fail "Node.js is not installed" "install Node.js 20 or newer (https://nodejs.org or your distribution)"
+major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$major" -ge 20 ] || fail "Node.js $(node --version) is too old" "install Node.js 20 or newer"
+
+# npm packages: install when missing or when the lock file changed since
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+# build: TypeScript to dist/, the lab helper to build/
+if [ ! -f dist/src/main.js ] || [ -n "$(find src tui scripts tsconfig.json package.json -newer dist/src/main.js -type f 2>/dev/null | head -n 1)" ]; then
+  say "build"
+  npm run build --silent
+fi
+
+# The micro-VM's kernel (Debian's linux-image package, unpacked, not installed):
+# natscope runs the probes there when this kernel refuses kprobes.
+if available linux-image-amd64 && [ "$(id -u)" = 0 ]; then
+  NATSCOPE_QUIET=1 node dist/src/main.js vm setup
+fi
+say "ready"

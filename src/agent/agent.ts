@@ -1,0 +1,147 @@
+// The agent owns the kernel side: a lab, and a tracer when asked. It turns
+// commands into lab actions and reports everything as events, so that a
+// frontend never needs to know whether the lab is in this process or in a
+// micro-VM.
+
+import { release } from 'node:os';
+import { NatscopeError } from '../errors.js';
+import { base, type NatscopeEvent, type StatusEvent } from '../events/types.js';
+import type { Lab } from '../lab/lab.js';
+import { startTracer, bpftraceVersion, type Tracer } from '../tracer/bpftrace.js';
+import { loadDropReasons } from '../tracer/btf.js';
+import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
+import { NetnsResolver, netnsInode } from '../tracer/netns.js';
+import { parseProbeList } from '../tracer/probes.js';
+import type { Command } from './protocol.js';
+
+export type Where = 'native' | 'micro-vm';
+
+export interface AgentOptions {
+  lab: Lab | null;
+  where: Where;
+  emit: (event: NatscopeEvent) => void;
+  log?: (line: string) => void;
+  attachTimeoutMs?: number;
+}
+
+export class Agent {
+  private tracer: Tracer | null = null;
+  private probes: string[] = [];
+  private readonly resolver = new NetnsResolver();
+
+  constructor(private readonly options: AgentOptions) {}
+
+  get where(): Where {
+    return this.options.where;
+  }
+
+  private get lab(): Lab {
+    if (!this.options.lab) throw new NatscopeError('no lab is up', { hint: 'sudo natscope lab up' });
+    return this.options.lab;
+  }
+
+  async statusEvent(state: StatusEvent['state'], message: string | null = null): Promise<StatusEvent> {
+    return {
+      ...base('status', 'natscope', 0),
+      state,
+      where: this.options.where,
+      kernel: release(),
+      bpftrace: await bpftraceVersion(),
+      probes: this.probes,
+      lab: this.options.lab ? await this.options.lab.status() : null,
+      message,
+    };
+  }
+
+  // Announces the lab and its kube-proxy options: a recording starts with these.
+  async announce(): Promise<void> {
+    this.options.emit(await this.statusEvent('ready'));
+    if (this.options.lab) await this.emitConfig(null);
+  }
+
+  private async emitConfig(change: string | null): Promise<void> {
+    const status = await this.lab.status();
+    this.options.emit({
+      ...base('config', 'natscope', 0),
+      kubeProxy: status.kubeProxy,
+      backend: await iptablesBackend(),
+      change,
+    });
+  }
+
+  async handle(command: Command): Promise<unknown> {
+    switch (command.cmd) {
+      case 'status':
+        return { lab: this.options.lab ? await this.lab.status() : null, where: this.options.where, probes: this.probes };
+      case 'request': {
+        const event = await this.lab.request(command.target, command.timeoutMs);
+        this.options.emit(event);
+        return event;
+      }
+      case 'ping':
+        return this.lab.ping(command.target);
+      case 'set': {
+        const sync = await this.lab.setKubeProxy(command);
+        const change = command.masqueradeAll !== undefined ? `masqueradeAll=${command.masqueradeAll}` : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
+        await this.emitConfig(change);
+        return sync;
+      }
+      case 'rules':
+        return this.lab.rules(command.node);
+      case 'conntrack':
+        return this.lab.conntrack(command.node);
+      case 'drops':
+        return { vpnDrops: await this.lab.vpnDrops() };
+      case 'load':
+        return this.lab.load(command.target, command.seconds, command.workers);
+      case 'trace':
+        return this.startTracing(command.probes, Boolean(command.allNetns));
+      case 'untrace':
+        return this.stopTracing();
+      case 'shutdown':
+        await this.shutdown(Boolean(command.labDown));
+        return { stopped: true };
+    }
+  }
+
+  async startTracing(probeNames: string[], allNetns: boolean): Promise<{ attachMs: number; probes: string[] }> {
+    if (this.tracer) throw new NatscopeError(`already tracing ${this.probes.join(',')}`, { hint: 'stop it first (untrace)' });
+    const probes = parseProbeList(probeNames.join(','));
+    await ensureTracefs();
+    const resolver = this.resolver;
+    // the host's own namespace, so its events can be told apart (and left out)
+    resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
+    if (this.options.lab) await this.options.lab.registerHosts(resolver);
+    const keepAll = allNetns || !this.options.lab;
+    this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
+    this.tracer = await startTracer({
+      probes,
+      resolver,
+      dropReasons: await loadDropReasons(),
+      onEvent: this.options.emit,
+      filter: keepAll ? undefined : (e) => e.host !== '?' && e.host !== 'host',
+      readyTimeoutMs: this.options.attachTimeoutMs,
+    });
+    this.probes = probes;
+    void this.tracer.done.then(() => {
+      this.tracer = null;
+    });
+    this.options.emit(await this.statusEvent('tracing', `probes attached in ${(this.tracer.attachMs / 1000).toFixed(1)} s`));
+    return { attachMs: this.tracer.attachMs, probes };
+  }
+
+  async stopTracing(): Promise<unknown> {
+    const tracer = this.tracer;
+    if (!tracer) return { stopped: false };
+    this.tracer = null;
+    const summary = await tracer.stop();
+    this.probes = [];
+    this.options.emit(await this.statusEvent('ready', `tracing stopped: ${summary.received} events, ${summary.lost} lost`));
+    return summary;
+  }
+
+  async shutdown(labDown: boolean): Promise<void> {
+    await this.stopTracing();
+    if (labDown && this.options.lab) await this.options.lab.down();
+  }
+}

@@ -1,0 +1,109 @@
+// The broker keeps a micro-VM lab up across natscope commands: it owns the
+// VM (whose agent speaks on the VM's serial port) and serves a Unix socket
+// where any number of natscope commands connect, send commands and receive
+// the event stream. It exits, and takes the VM down, on a shutdown command,
+// on SIGTERM, or when the VM dies.
+
+import { rm, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { encodeEvent } from '../events/codec.js';
+import { base, type NatscopeEvent } from '../events/types.js';
+import { onCleanup } from '../util/cleanup.js';
+import { splitLines } from '../util/lines.js';
+import { progress } from '../util/progress.js';
+import { startVm } from '../vm/run.js';
+import { StreamClient } from './client.js';
+import { parseEnvelope } from './protocol.js';
+import { agentArgs, brokerFiles, forwardLines } from './session.js';
+
+export interface BrokerOptions {
+  prefix: string;
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+}
+
+export async function runBroker(options: BrokerOptions): Promise<number> {
+  const files = brokerFiles(options.prefix);
+  const step = progress('micro-VM lab');
+  const vm = await startVm({ argv: agentArgs(options.prefix, options), timeoutMs: 7 * 24 * 3600 * 1000, log: step.log });
+  forwardLines(vm.stderr, step.log);
+  const agent = new StreamClient('micro-vm', vm.stdout, vm.stdin);
+  const clients = new Set<Socket>();
+  // late joiners get the lab's latest status and config first
+  const latest = new Map<string, NatscopeEvent>();
+  agent.onEvent((event) => {
+    if (event.kind === 'status' || event.kind === 'config') latest.set(event.kind, event);
+    const line = `${encodeEvent(event)}\n`;
+    for (const c of clients) c.write(line);
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+    for (const c of clients) c.end();
+    await Promise.race([agent.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    vm.stdin.end();
+    await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
+    await rm(files.state, { force: true });
+    await rm(files.socket, { force: true });
+  };
+
+  const server = createServer((socket) => {
+    clients.add(socket);
+    for (const e of latest.values()) socket.write(`${encodeEvent(e)}\n`);
+    socket.on('close', () => clients.delete(socket));
+    socket.on('error', () => clients.delete(socket));
+    void (async () => {
+      for await (const item of splitLines(socket, 1 << 20)) {
+        if ('tooLong' in item || !item.line.trim()) continue;
+        let envelope;
+        try {
+          envelope = parseEnvelope(item.line);
+        } catch {
+          continue;
+        }
+        const { id, ...command } = envelope;
+        if (command.cmd === 'shutdown') {
+          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result: { stopped: true } })}\n`);
+          await stop();
+          process.exit(0);
+        }
+        try {
+          const result = await agent.call(command);
+          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result })}\n`);
+        } catch (error) {
+          const hint = (error as { hint?: string }).hint;
+          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}) })}\n`);
+        }
+      }
+    })();
+  });
+
+  const cleanup = onCleanup('stop the micro-VM lab', stop);
+  // the agent announces itself once the lab is up in the VM
+  const ready = await new Promise<boolean>((resolve) => {
+    agent.onEvent((e) => {
+      if (e.kind === 'status' && e.state === 'ready') resolve(true);
+    });
+    void vm.result.then(() => resolve(false));
+  });
+  if (!ready) {
+    const result = await vm.result;
+    step.log(`the micro-VM stopped before the lab was up: ${result.detail ?? `exit ${result.exitCode}`}`);
+    await cleanup.run();
+    return 1;
+  }
+  await rm(files.socket, { force: true });
+  await new Promise<void>((resolve) => server.listen(files.socket, resolve));
+  await writeFile(files.state, JSON.stringify({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }));
+  step.log('lab up in the micro-VM');
+  const result = await vm.result;
+  if (!stopping) {
+    step.log(`the micro-VM stopped: ${result.detail ?? `exit ${result.exitCode}`}`);
+    await cleanup.run();
+  }
+  return 0;
+}

@@ -1,0 +1,128 @@
+// How a frontend talks to an agent: the same interface whether the agent is
+// in this process or at the other end of a byte stream (the micro-VM's
+// serial port, a session socket).
+
+import type { Readable, Writable } from 'node:stream';
+import { NatscopeError } from '../errors.js';
+import { decodeEvent } from '../events/codec.js';
+import type { NatscopeEvent } from '../events/types.js';
+import { splitLines } from '../util/lines.js';
+import type { Agent, Where } from './agent.js';
+import type { Command } from './protocol.js';
+
+export type EventListener = (event: NatscopeEvent) => void;
+
+export interface AgentClient {
+  readonly where: Where;
+  call(command: Command): Promise<unknown>;
+  onEvent(listener: EventListener): () => void;
+  close(): Promise<void>;
+}
+
+class Listeners {
+  private readonly set = new Set<EventListener>();
+  add(l: EventListener): () => void {
+    this.set.add(l);
+    return () => this.set.delete(l);
+  }
+  emit(e: NatscopeEvent): void {
+    for (const l of this.set) l(e);
+  }
+}
+
+export class InProcessClient implements AgentClient {
+  private readonly listeners = new Listeners();
+  agent!: Agent;
+
+  constructor(
+    readonly where: Where,
+    private readonly onClose: () => Promise<void>,
+  ) {}
+
+  // the agent's emit callback
+  readonly emit = (event: NatscopeEvent) => this.listeners.emit(event);
+
+  call(command: Command): Promise<unknown> {
+    return this.agent.handle(command);
+  }
+
+  onEvent(listener: EventListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+// JSON Lines both ways: commands out, events and replies in.
+export class StreamClient implements AgentClient {
+  private readonly listeners = new Listeners();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private ended = false;
+  readonly finished: Promise<void>;
+
+  constructor(
+    readonly where: Where,
+    input: Readable,
+    private readonly output: Writable,
+    private readonly onClose: () => Promise<void> = async () => undefined,
+  ) {
+    this.finished = this.read(input);
+  }
+
+  private async read(input: Readable): Promise<void> {
+    try {
+      for await (const item of splitLines(input, 1 << 20)) {
+        if ('tooLong' in item || item.line.trim() === '') continue;
+        let event: NatscopeEvent;
+        try {
+          event = decodeEvent(item.line, item.lineNo);
+        } catch {
+          continue; // stray output (a guest's console noise) is not an event
+        }
+        if (event.kind === 'reply') {
+          const p = this.pending.get(event.id);
+          if (p) {
+            this.pending.delete(event.id);
+            if (event.ok) p.resolve(event.result);
+            else p.reject(new NatscopeError(event.error ?? 'command failed', { hint: event.hint }));
+          }
+          continue;
+        }
+        this.listeners.emit(event);
+      }
+    } finally {
+      this.ended = true;
+      for (const p of this.pending.values()) p.reject(new NatscopeError('the agent went away before it answered'));
+      this.pending.clear();
+    }
+  }
+
+  call(command: Command): Promise<unknown> {
+    if (this.ended) return Promise.reject(new NatscopeError('the agent is gone', { hint: 'start the lab again' }));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.output.write(`${JSON.stringify({ id, ...command })}\n`);
+    });
+  }
+
+  onEvent(listener: EventListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}

@@ -1,0 +1,30 @@
+// What a frontend can ask of an agent. Commands go in as JSON lines with an
+// id; the agent answers each with a `reply` event carrying the same id, and
+// streams every other event it produces (kernel events, request outcomes,
+// config changes) on the same channel.
+
+export type Command =
+  | { cmd: 'status' }
+  | { cmd: 'request'; target: string; timeoutMs: number }
+  | { cmd: 'ping'; target: string }
+  | { cmd: 'set'; masqueradeAll?: boolean; clusterCIDR?: string | null }
+  | { cmd: 'rules'; node: string }
+  | { cmd: 'conntrack'; node: string }
+  | { cmd: 'drops' }
+  | { cmd: 'load'; target: string; seconds: number; workers: number }
+  | { cmd: 'trace'; probes: string[]; allNetns?: boolean }
+  | { cmd: 'untrace' }
+  | { cmd: 'shutdown'; labDown?: boolean };
+
+export type CommandName = Command['cmd'];
+export type Envelope = Command & { id: number };
+
+const NAMES: CommandName[] = ['status', 'request', 'ping', 'set', 'rules', 'conntrack', 'drops', 'load', 'trace', 'untrace', 'shutdown'];
+
+export function parseEnvelope(line: string): Envelope {
+  const value = JSON.parse(line) as Partial<Envelope>;
+  if (typeof value !== 'object' || value === null || typeof value.id !== 'number' || !NAMES.includes(value.cmd as CommandName)) {
+    throw new Error(`not a command: ${line.slice(0, 80)}`);
+  }
+  return value as Envelope;
+}

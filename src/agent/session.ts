@@ -1,0 +1,402 @@
+// Where the kernel side runs, and how a command reaches it.
+//   native    the lab and the tracer in this process (kprobes attach here)
+//   micro-vm  the lab and the tracer in a throw-away VM (they do not):
+//             - one command's own VM (trace, tui, demo), gone when it ends;
+//             - or a lab kept up across commands (lab up … lab down) by a
+//               small broker process that owns the VM and serves a socket.
+// --vm auto picks native when a kprobe attaches here, else the micro-VM.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { NatscopeError, EXIT } from '../errors.js';
+import type { LabStatus, NatscopeEvent, StatusEvent } from '../events/types.js';
+import { NetnsLab } from '../lab/netns/lab.js';
+import { DEFAULT_PREFIX } from '../lab/netns/topology.js';
+import { stateDir, readState } from '../lab/netns/state.js';
+import { kprobesAttach, type AttachResult } from '../tracer/capabilities.js';
+import { needsKprobes, parseProbeList } from '../tracer/probes.js';
+import { onCleanup } from '../util/cleanup.js';
+import { cliEntry } from '../util/paths.js';
+import { vmPrerequisites } from '../vm/prereqs.js';
+import { startVm } from '../vm/run.js';
+import { Agent, type Where } from './agent.js';
+import { InProcessClient, StreamClient, type AgentClient, type EventListener } from './client.js';
+
+export type Placement = 'auto' | 'on' | 'off';
+
+// kprobe availability does not change within a boot: remember the answer.
+async function kprobesHere(): Promise<AttachResult> {
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+  const cache = join(stateDir(), 'kprobes.json');
+  try {
+    const saved = JSON.parse(await readFile(cache, 'utf8')) as AttachResult & { bootId: string };
+    if (bootId && saved.bootId === bootId) return saved;
+  } catch {
+    // not cached yet
+  }
+  const result = await kprobesAttach();
+  await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
+  await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
+  return result;
+}
+
+export async function decidePlacement(vm: Placement, kprobesNeeded: boolean, log: (line: string) => void): Promise<Where> {
+  if (process.env.NATSCOPE_IN_VM) return 'native'; // already inside the micro-VM
+  if (vm === 'off') return 'native';
+  if (vm === 'on') return 'micro-vm';
+  if (!kprobesNeeded) return 'native';
+  if (process.getuid?.() !== 0) throw new NatscopeError('tracing needs root', { hint: 'run with sudo' });
+  const kprobes = await kprobesHere();
+  if (kprobes.ok) return 'native';
+  const vm_ = await vmPrerequisites();
+  if (vm_.ready) {
+    log(`kprobes cannot attach on this kernel (${kprobes.detail}): running the lab and the probes in the micro-VM`);
+    return 'micro-vm';
+  }
+  const missing = vm_.checks.find((c) => !c.ok && c.name !== 'vm-kernel');
+  throw new NatscopeError(`kprobes cannot attach here (${kprobes.detail}) and the micro-VM is not available: ${missing?.detail ?? 'not set up'}`, {
+    hint: `${missing?.fix ?? 'sudo natscope vm setup'}; or trace drops only, which needs no kprobes: --probes drop`,
+  });
+}
+
+export interface SessionOptions {
+  vm: Placement;
+  prefix?: string;
+  masqueradeAll?: boolean;
+  clusterCIDR?: string | null;
+  // start tracing these right away (null: no tracer)
+  probes: string[] | null;
+  allNetns?: boolean;
+  onEvent: EventListener;
+  log: (line: string) => void;
+  attachTimeoutMs?: number;
+}
+
+export interface Session {
+  client: AgentClient;
+  where: Where;
+  lab: LabStatus | null;
+  // stops the tracer, and the lab if this session brought it up
+  close(): Promise<void>;
+}
+
+// A lab plus (optionally) a tracer, for one frontend: trace, tui, demo.
+export async function openSession(options: SessionOptions): Promise<Session> {
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const probes = options.probes ? parseProbeList(options.probes.join(',')) : null;
+  const where = await decidePlacement(options.vm, probes ? needsKprobes(probes) : true, options.log);
+  if (where === 'native') return openNative(prefix, probes, options);
+  if (await brokerAlive(prefix)) return openViaBroker(prefix, probes, options);
+  return openEphemeralVm(prefix, probes, options);
+}
+
+async function openNative(prefix: string, probes: string[] | null, options: SessionOptions): Promise<Session> {
+  let owned = false;
+  let lab: NetnsLab;
+  if ((await readState(prefix))?.complete) {
+    lab = await NetnsLab.open(prefix);
+    options.log(`using the lab that is up (prefix ${prefix})`);
+  } else {
+    options.log('bringing the netns lab up');
+    lab = await NetnsLab.up({ prefix, masqueradeAll: options.masqueradeAll ?? false, clusterCIDR: options.clusterCIDR ?? null, log: options.log });
+    owned = true;
+  }
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await agent.shutdown(owned);
+  };
+  const client = new InProcessClient('native', close);
+  client.onEvent(options.onEvent);
+  const agent = new Agent({ lab, where: 'native', emit: client.emit, log: options.log, attachTimeoutMs: options.attachTimeoutMs });
+  client.agent = agent;
+  const cleanup = onCleanup('stop the session', close);
+  try {
+    await agent.announce();
+    if (probes) await agent.startTracing(probes, Boolean(options.allNetns));
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+  return {
+    client,
+    where: 'native',
+    lab: await lab.status(),
+    async close() {
+      await cleanup.run();
+    },
+  };
+}
+
+export function agentArgs(prefix: string, options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean }): string[] {
+  const args = [process.execPath, cliEntry(), 'agent', '--stdio', '--prefix', prefix];
+  if (options.masqueradeAll) args.push('--masquerade-all');
+  if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
+  if (options.probes?.length) args.push('--probes', options.probes.join(','));
+  if (options.allNetns) args.push('--all-netns');
+  return args;
+}
+
+// Waits for the agent's first status event of the wanted state (ready, or tracing once probes attach).
+function waitForStatus(client: AgentClient, wanted: StatusEvent['state'], died: Promise<string>): Promise<StatusEvent> {
+  return new Promise((resolve, reject) => {
+    const off = client.onEvent((e: NatscopeEvent) => {
+      if (e.kind === 'status' && e.state === wanted) {
+        off();
+        resolve(e);
+      }
+      if (e.kind === 'error' && e.source === 'agent-start') {
+        off();
+        reject(new NatscopeError(e.message));
+      }
+    });
+    void died.then((why) => {
+      off();
+      reject(new NatscopeError(`the micro-VM stopped before the lab was ready: ${why}`, { exitCode: EXIT.vmFailure }));
+    });
+  });
+}
+
+async function openEphemeralVm(prefix: string, probes: string[] | null, options: SessionOptions): Promise<Session> {
+  const vm = await startVm({
+    argv: agentArgs(prefix, { ...options, probes }),
+    timeoutMs: 24 * 3600 * 1000,
+    log: options.log,
+  });
+  forwardLines(vm.stderr, options.log);
+  let closing = false;
+  const died = vm.result.then((r) => (closing ? 'closed' : (r.detail ?? `exit code ${r.exitCode}`)));
+  const client = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
+    if (closing) return;
+    closing = true;
+    // the agent stops its tracer and powers the VM off when its input ends
+    await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    vm.stdin.end();
+    await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
+  });
+  client.onEvent(options.onEvent);
+  const cleanup = onCleanup('stop the micro-VM session', () => client.close());
+  let status: StatusEvent;
+  try {
+    status = await waitForStatus(client, probes ? 'tracing' : 'ready', died);
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+  return {
+    client,
+    where: 'micro-vm',
+    lab: status.lab,
+    async close() {
+      await cleanup.run();
+    },
+  };
+}
+
+export function forwardLines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl).trimEnd();
+      buffer = buffer.slice(nl + 1);
+      if (line) log(`vm: ${line.replace(/^\[[^\]]*\]\s*/, '')}`);
+    }
+  });
+}
+
+// ---- a lab kept up in the micro-VM across commands (the broker) ----
+
+export function brokerFiles(prefix: string) {
+  return {
+    state: join(stateDir(), `${prefix}vm.json`),
+    socket: join(stateDir(), `${prefix}vm.sock`),
+    log: join(stateDir(), `${prefix}vm.log`),
+  };
+}
+
+interface BrokerState {
+  pid: number;
+  socket: string;
+  startedAt: string;
+}
+
+async function readBroker(prefix: string): Promise<BrokerState | null> {
+  try {
+    return JSON.parse(await readFile(brokerFiles(prefix).state, 'utf8')) as BrokerState;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function brokerAlive(prefix: string): Promise<boolean> {
+  const b = await readBroker(prefix);
+  return b !== null && alive(b.pid) && existsSync(b.socket);
+}
+
+export async function connectBroker(prefix: string): Promise<StreamClient> {
+  const b = await readBroker(prefix);
+  if (!b) throw new NatscopeError('no micro-VM lab is up', { hint: 'sudo natscope lab up' });
+  const socket = connect(b.socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', (e) => reject(new NatscopeError(`cannot reach the micro-VM lab: ${e.message}`, { hint: 'sudo natscope lab down && sudo natscope lab up' })));
+  });
+  return new StreamClient('micro-vm', socket, socket, async () => {
+    socket.end();
+  });
+}
+
+async function openViaBroker(prefix: string, probes: string[] | null, options: SessionOptions): Promise<Session> {
+  const client = await connectBroker(prefix);
+  client.onEvent(options.onEvent);
+  const status = (await client.call({ cmd: 'status' })) as { lab: LabStatus };
+  options.log(`using the micro-VM lab that is up (prefix ${prefix})`);
+  if (probes) await client.call({ cmd: 'trace', probes, allNetns: Boolean(options.allNetns) });
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    if (probes) await client.call({ cmd: 'untrace' }).catch(() => undefined);
+    await client.close();
+  };
+  const cleanup = onCleanup('leave the micro-VM lab', close);
+  return { client, where: 'micro-vm', lab: status.lab, close: () => cleanup.run() };
+}
+
+export interface LabUpOptions {
+  prefix: string;
+  vm: Placement;
+  lab: 'netns' | 'kind';
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+  log: (line: string) => void;
+}
+
+export async function labUp(options: LabUpOptions): Promise<LabStatus> {
+  if (options.lab === 'kind') {
+    const { kindUp } = await import('../lab/kind/lab.js');
+    return kindUp(options);
+  }
+  const where = await decidePlacement(options.vm, true, options.log);
+  if (where === 'native') {
+    if (await brokerAlive(options.prefix)) {
+      throw new NatscopeError('a micro-VM lab with this prefix is up', { hint: 'natscope lab down first, or use another --prefix' });
+    }
+    const lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: options.log });
+    return lab.status();
+  }
+  return startBroker(options);
+}
+
+async function startBroker(options: LabUpOptions): Promise<LabStatus> {
+  const files = brokerFiles(options.prefix);
+  if (await brokerAlive(options.prefix)) {
+    options.log('a micro-VM lab is up already: restarting it');
+    await stopBroker(options.prefix);
+  }
+  if ((await readState(options.prefix))?.complete) {
+    throw new NatscopeError('a native lab with this prefix is up', { hint: 'natscope lab down --vm off first, or use another --prefix' });
+  }
+  await mkdir(stateDir(), { recursive: true });
+  await rm(files.state, { force: true });
+  await writeFile(files.log, '');
+  const args = [cliEntry(), 'session', 'serve', '--prefix', options.prefix];
+  if (options.masqueradeAll) args.push('--masquerade-all');
+  if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
+  const logFd = openSync(files.log, 'a');
+  // detached and unreferenced: the broker outlives this command, by design
+  const broker = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  broker.unref();
+  let exited = false;
+  broker.on('exit', () => {
+    exited = true;
+  });
+  // relay the broker's progress while the VM boots
+  let shown = 0;
+  const relay = async () => {
+    const text = await readFile(files.log, 'utf8').catch(() => '');
+    const lines = text.split('\n');
+    for (; shown < lines.length - 1; shown++) if (lines[shown]) options.log(lines[shown]!.replace(/^\[[^\]]*\]\s*/, ''));
+  };
+  for (;;) {
+    await relay();
+    if (existsSync(files.state)) break;
+    if (exited) {
+      await relay();
+      const tail = (await readFile(files.log, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).pop() ?? '';
+      throw new NatscopeError(`the micro-VM lab did not come up: ${tail}`, { exitCode: EXIT.vmFailure });
+    }
+    await sleep(200);
+  }
+  const client = await connectBroker(options.prefix);
+  try {
+    return ((await client.call({ cmd: 'status' })) as { lab: LabStatus }).lab;
+  } finally {
+    await client.close();
+  }
+}
+
+async function stopBroker(prefix: string): Promise<boolean> {
+  const b = await readBroker(prefix);
+  if (!b) return false;
+  if (alive(b.pid)) {
+    try {
+      const client = await connectBroker(prefix);
+      await Promise.race([client.call({ cmd: 'shutdown', labDown: true }), sleep(20_000)]).catch(() => undefined);
+      await client.close();
+    } catch {
+      // unreachable: fall through to the signal
+    }
+    for (let i = 0; i < 100 && alive(b.pid); i++) await sleep(200);
+    if (alive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('session')) process.kill(b.pid, 'SIGKILL');
+  }
+  const files = brokerFiles(prefix);
+  await rm(files.state, { force: true });
+  await rm(files.socket, { force: true });
+  return true;
+}
+
+export async function labDown(options: { prefix: string; vm: Placement; lab: 'netns' | 'kind' }): Promise<string[]> {
+  if (options.lab === 'kind') {
+    const { kindDown } = await import('../lab/kind/lab.js');
+    return kindDown(options);
+  }
+  const removed: string[] = [];
+  if (options.vm !== 'off' && (await stopBroker(options.prefix))) removed.push('the micro-VM lab');
+  if (options.vm !== 'on') removed.push(...(await NetnsLab.down(options.prefix)));
+  return removed;
+}
+
+// For the lab subcommands: whichever lab with this prefix is up.
+export async function connectLab(options: { prefix: string; vm: Placement; lab: 'netns' | 'kind' }): Promise<AgentClient> {
+  if (options.lab === 'kind') {
+    const { openKindLab } = await import('../lab/kind/lab.js');
+    return inProcess(await openKindLab(), 'native');
+  }
+  if (options.vm !== 'off' && (await brokerAlive(options.prefix))) return connectBroker(options.prefix);
+  if (options.vm !== 'on' && (await readState(options.prefix))) return inProcess(await NetnsLab.open(options.prefix), 'native');
+  throw new NatscopeError(`no lab is up (prefix ${options.prefix})`, { hint: 'sudo natscope lab up' });
+}
+
+function inProcess(lab: NetnsLab | import('../lab/lab.js').Lab, where: Where): AgentClient {
+  const client = new InProcessClient(where, async () => undefined);
+  client.agent = new Agent({ lab, where, emit: client.emit });
+  return client;
+}

@@ -1,0 +1,231 @@
+// The command registry, nothing else: each command lives in commands/<name>.ts
+// as a plain async function with a typed options object, imported only when
+// it runs (so `natscope --help` stays fast and needs nothing installed).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+export async function run(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  await program.parseAsync(argv);
+  return exitCode;
+}
+
+type SetExit = (code: number) => void;
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
+  return n;
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0.');
+  return n;
+}
+
+const vmOption = () =>
+  new Option('--vm <mode>', 'where the kernel side runs: auto (native if kprobes attach, else the micro-VM), on, off')
+    .choices(['auto', 'on', 'off'])
+    .default('auto');
+
+const labOption = () => new Option('--lab <backend>', 'which lab: netns (one Linux host) or kind (a kind cluster)').choices(['netns', 'kind']).default('netns');
+
+export function buildProgram(setExit: SetExit): Command {
+  const program = new Command('natscope')
+    .description('See how Kubernetes Service NAT really behaves in the kernel: DNAT, SNAT, and where replies die.')
+    .version('0.1.0')
+    .showHelpAfterError('(natscope --help lists the commands)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Try the following:
+  $ sudo natscope demo                  # the incident, step by step, proved by kernel events
+  $ sudo natscope doctor                # what this machine can trace
+  $ sudo natscope lab up && sudo natscope lab request mysql
+  $ sudo natscope trace --probes drop   # tracepoints only: works where kprobes are locked down
+  $ natscope replay test/fixtures/recordings/incident.jsonl`,
+    );
+
+  program
+    .command('doctor')
+    .description('check what this machine can trace and what to fix')
+    .option('--json', 'one JSON object with every check')
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope doctor\n  $ sudo natscope doctor --json | jq .checks')
+    .action(async (opts: { json?: boolean }) => {
+      const { doctor } = await import('./commands/doctor.js');
+      setExit(await doctor({ json: Boolean(opts.json) }));
+    });
+
+  program
+    .command('trace')
+    .description('stream NAT, conntrack and drop events from the kernel')
+    .option('--probes <list>', 'probe families: nat,conntrack,drop,rewrite', 'nat,conntrack,drop')
+    .option('--json', 'JSON Lines on stdout (the event stream)')
+    .option('--record <file>', 'also write the event stream to FILE')
+    .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
+    .option('--all-netns', 'keep events from namespaces the lab does not own')
+    .addOption(vmOption())
+    .addOption(new Option('--attach-timeout <seconds>', 'how long bpftrace may take to attach').argParser(positiveNumber).default(90))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo natscope trace                           # default probes on the lab (micro-VM if kprobes are locked down)
+  $ sudo natscope trace --probes drop --all-netns # tracepoints only, every namespace
+  $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'`,
+    )
+    .action(async (opts) => {
+      const { trace } = await import('./commands/trace.js');
+      setExit(
+        await trace({
+          probes: opts.probes,
+          json: Boolean(opts.json),
+          record: opts.record,
+          durationS: opts.duration,
+          allNetns: Boolean(opts.allNetns),
+          vm: opts.vm,
+          attachTimeoutS: opts.attachTimeout,
+        }),
+      );
+    });
+
+  program
+    .command('replay')
+    .description('print a recorded event stream (no root needed)')
+    .argument('<file>', 'a JSONL recording (natscope trace --record, demo --record)')
+    .option('--json', 'JSON Lines on stdout')
+    .addOption(new Option('--speed <n>', 'pace: 1 = as recorded, 10 = ten times faster, 0 = at once').argParser(nonNegativeNumber).default(0))
+    .option('--flows', 'after the events, one line per correlated flow')
+    .addHelpText('after', '\nExamples:\n  $ natscope replay test/fixtures/recordings/incident.jsonl --flows\n  $ natscope replay run.jsonl --json | jq -c "select(.kind==\\"drop\\")"')
+    .action(async (file: string, opts) => {
+      const { replay } = await import('./commands/replay.js');
+      setExit(await replay({ file, json: Boolean(opts.json), speed: opts.speed, flows: Boolean(opts.flows) }));
+    });
+
+  const lab = program.command('lab').description('the incident\'s lab: office, vpn, two nodes, nginx and mysql behind ClusterIPs');
+  const labCommon = (c: Command) =>
+    c
+      .option('--prefix <prefix>', 'name prefix of the lab\'s network namespaces', 'natscope-')
+      .addOption(vmOption())
+      .addOption(labOption());
+  const common = (opts: { prefix: string; vm: 'auto' | 'on' | 'off'; lab: 'netns' | 'kind' }) => ({ prefix: opts.prefix, vm: opts.vm, lab: opts.lab });
+  labCommon(
+    lab
+      .command('up')
+      .description('bring the lab up (cleans a stale one first), kube-proxy in iptables mode')
+      .option('--masquerade-all', 'start with kube-proxy masqueradeAll: true (the fix)')
+      .option('--cluster-cidr <cidr>', 'start with a kube-proxy clusterCIDR (the other fix)')
+      .option('--json', 'print the lab status as JSON'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if kprobes cannot attach here\n  $ sudo natscope lab up --masquerade-all')
+    .action(async (opts) => {
+      const { up } = await import('./commands/lab.js');
+      setExit(await up({ ...common(opts), masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null, json: Boolean(opts.json) }));
+    });
+  labCommon(lab.command('down').description('take the lab down: namespaces, processes, rules; safe to run any time')).action(async (opts) => {
+    const { down } = await import('./commands/lab.js');
+    setExit(await down(common(opts)));
+  });
+  labCommon(lab.command('status').description('hosts, pods, Services and kube-proxy options').option('--json', 'the stable JSON status for scripts')).action(async (opts) => {
+    const { status } = await import('./commands/lab.js');
+    setExit(await status({ ...common(opts), json: Boolean(opts.json) }));
+  });
+  labCommon(
+    lab
+      .command('request')
+      .description('one TCP request from the office host: prints the outcome, the latency and the peer the pod saw')
+      .argument('<target>', 'a Service (nginx, mysql) or a pod (pod/nginx, pod/mysql)')
+      .addOption(new Option('--timeout <seconds>', 'give up after this long').argParser(positiveNumber).default(3))
+      .option('--json', 'the request event as JSON'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab request nginx       # answered: its pod is on node1\n  $ sudo natscope lab request mysql       # times out: its pod is on node2\n  $ sudo natscope lab request pod/mysql   # answered: pod IPs always work')
+    .action(async (target: string, opts) => {
+      const { request } = await import('./commands/lab.js');
+      setExit(await request({ ...common(opts), target, timeoutS: opts.timeout, json: Boolean(opts.json) }));
+    });
+  labCommon(lab.command('ping').description('ping a Service or pod from the office host').argument('<target>').option('--json')).action(async (target: string, opts) => {
+    const { ping } = await import('./commands/lab.js');
+    setExit(await ping({ ...common(opts), target, json: Boolean(opts.json) }));
+  });
+  labCommon(
+    lab
+      .command('set')
+      .description('change a kube-proxy option on both nodes (a full re-sync, like a restarted kube-proxy)')
+      .argument('<setting>', 'masquerade-all or cluster-cidr')
+      .argument('<value>', 'on|off, or a CIDR|none')
+      .option('--json'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab set masquerade-all on\n  $ sudo natscope lab set cluster-cidr 10.244.0.0/16\n  $ sudo natscope lab set cluster-cidr none')
+    .action(async (key: string, value: string, opts) => {
+      const { set } = await import('./commands/lab.js');
+      setExit(await set({ ...common(opts), key, value, json: Boolean(opts.json) }));
+    });
+  labCommon(lab.command('rules').description("a node's nat table (iptables-save -t nat)").argument('<node>', 'node1 or node2')).action(async (node: string, opts) => {
+    const { rules } = await import('./commands/lab.js');
+    setExit(await rules({ ...common(opts), node }));
+  });
+  labCommon(lab.command('conntrack').description("a node's conntrack table (conntrack -L)").argument('<node>', 'node1, node2 or vpn').option('--json')).action(async (node: string, opts) => {
+    const { conntrack } = await import('./commands/lab.js');
+    setExit(await conntrack({ ...common(opts), node, json: Boolean(opts.json) }));
+  });
+
+  program
+    .command('agent', { hidden: true })
+    .description('the kernel side, serving commands and events as JSON Lines on stdio (used inside the micro-VM)')
+    .option('--stdio', 'serve on stdin/stdout')
+    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .option('--masquerade-all')
+    .option('--cluster-cidr <cidr>')
+    .option('--probes <list>')
+    .option('--all-netns')
+    .action(async (opts) => {
+      const { agent } = await import('./commands/agent.js');
+      setExit(await agent({ prefix: opts.prefix, masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null, probes: opts.probes ?? null, allNetns: Boolean(opts.allNetns) }));
+    });
+  program
+    .command('session', { hidden: true })
+    .command('serve')
+    .description('keep a micro-VM lab up and serve it on a socket (started by lab up)')
+    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .option('--masquerade-all')
+    .option('--cluster-cidr <cidr>')
+    .action(async (opts) => {
+      const { sessionServe } = await import('./commands/agent.js');
+      setExit(await sessionServe({ prefix: opts.prefix, masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null }));
+    });
+
+  const vm = program.command('vm').description('the throw-away micro-VM that runs the real probes where kprobes are locked down');
+  vm.command('setup')
+    .description('install qemu, busybox-static, kmod and fetch the VM kernel (idempotent)')
+    .action(async () => {
+      const { vmSetup } = await import('./commands/vm.js');
+      setExit(await vmSetup());
+    });
+  vm.command('run')
+    .description('boot the micro-VM, run a command as root in it, power off; exits with the command\'s code')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .addOption(new Option('--timeout <seconds>', 'give up after this long (exit 124)').argParser(positiveNumber).default(300))
+    .option('--share <dir>', 'mount this host folder read-write at the same path in the VM (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('-q, --quiet', 'no progress lines')
+    .addHelpText(
+      'after',
+      `
+Exit codes: the command's own; 124 if it timed out; 125 if the VM failed.
+
+Examples:
+  $ sudo natscope vm run -- uname -r
+  $ sudo natscope vm run --share "$PWD/out" -- natscope trace --duration 20 --record "$PWD/out/run.jsonl"`,
+    )
+    .action(async (argv: string[], opts) => {
+      const { vmRun } = await import('./commands/vm.js');
+      setExit(await vmRun({ argv, timeoutS: opts.timeout, shares: opts.share, quiet: Boolean(opts.quiet) }));
+    });
+
+  return program;
+}

@@ -1,0 +1,155 @@
+// natscope doctor: what this machine can trace, each failing line with its fix.
+
+import { release } from 'node:os';
+import { execa } from 'execa';
+import { bpftraceBinary, bpftraceVersion } from '../tracer/bpftrace.js';
+import {
+  btfPresent,
+  iptablesBackend,
+  kprobesAttach,
+  kprobesConfigured,
+  lockdownMode,
+  tracefsMounted,
+  tracepointsAttach,
+} from '../tracer/capabilities.js';
+import { vmPrerequisites } from '../vm/prereqs.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+  // informational lines never make the doctor fail
+  required: boolean;
+}
+
+export interface DoctorReport {
+  kernel: string;
+  checks: Check[];
+  // where `--vm auto` will run the kernel side
+  tracing: { native: boolean; tracepointsOnly: boolean; microVm: boolean };
+}
+
+export async function diagnose(): Promise<DoctorReport> {
+  const checks: Check[] = [];
+  const root = process.getuid?.() === 0;
+  checks.push({ name: 'root', ok: root, detail: root ? 'running as root' : 'not root', fix: 'run with sudo', required: true });
+
+  const version = await bpftraceVersion();
+  checks.push({
+    name: 'bpftrace',
+    ok: version !== null,
+    detail: version ? `bpftrace ${version} (${bpftraceBinary()})` : 'not found',
+    fix: 'apt-get install bpftrace (npm run setup installs it)',
+    required: true,
+  });
+
+  const btf = btfPresent();
+  checks.push({
+    name: 'btf',
+    ok: btf,
+    detail: btf ? '/sys/kernel/btf/vmlinux present' : 'no /sys/kernel/btf/vmlinux',
+    fix: 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian/Ubuntu kernels are)',
+    required: true,
+  });
+
+  const tracefs = tracefsMounted();
+  checks.push({
+    name: 'tracefs',
+    ok: tracefs,
+    detail: tracefs ? 'mounted' : 'not mounted',
+    fix: 'mount -t tracefs nodev /sys/kernel/tracing (natscope trace does this)',
+    required: false,
+  });
+
+  const lockdown = root ? await lockdownMode() : null;
+  checks.push({
+    name: 'lockdown',
+    ok: lockdown === null || lockdown === 'none' || lockdown === 'integrity',
+    detail: lockdown === null ? 'unknown (no securityfs, or not root)' : `lockdown=${lockdown}`,
+    fix: 'lockdown=confidentiality forbids kprobes: boot without it, or use the micro-VM (--vm on)',
+    required: false,
+  });
+
+  const configured = await kprobesConfigured();
+  checks.push({
+    name: 'kprobes-config',
+    ok: configured !== false,
+    detail: configured === null ? 'kernel config not readable' : configured ? 'CONFIG_KPROBES=y' : 'CONFIG_KPROBES is not set',
+    fix: 'this kernel has no kprobes: use the micro-VM (--vm on)',
+    required: false,
+  });
+
+  const canTry = root && version !== null;
+  const kprobes = canTry ? await kprobesAttach() : { ok: false, detail: 'not tried (needs root and bpftrace)' };
+  checks.push({
+    name: 'kprobes',
+    ok: kprobes.ok,
+    detail: kprobes.ok ? 'a kprobe attached (nat, conntrack, rewrite probes can run here)' : `cannot attach: ${kprobes.detail}`,
+    fix: 'natscope runs the nat/conntrack probes in the micro-VM instead (--vm auto); or trace drops only: --probes drop',
+    required: false,
+  });
+
+  const tracepoints = canTry ? await tracepointsAttach() : { ok: false, detail: 'not tried (needs root and bpftrace)' };
+  checks.push({
+    name: 'tracepoints',
+    ok: tracepoints.ok,
+    detail: tracepoints.ok ? 'tracepoint:skb:kfree_skb attached (the drop probe runs here)' : `cannot attach: ${tracepoints.detail}`,
+    fix: 'mount tracefs and run as root',
+    required: true,
+  });
+
+  const backend = await iptablesBackend();
+  checks.push({
+    name: 'iptables',
+    ok: backend !== 'unknown',
+    detail: backend === 'unknown' ? 'iptables not found' : `iptables backend: ${backend}`,
+    fix: 'apt-get install iptables',
+    required: true,
+  });
+
+  for (const tool of ['ip', 'conntrack']) {
+    const found = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false });
+    checks.push({
+      name: tool,
+      ok: found.exitCode === 0,
+      detail: found.exitCode === 0 ? found.stdout.trim() : 'not found',
+      fix: `apt-get install ${tool === 'ip' ? 'iproute2' : 'conntrack'}`,
+      required: true,
+    });
+  }
+
+  const vm = await vmPrerequisites();
+  for (const c of vm.checks) checks.push({ ...c, required: false });
+
+  return {
+    kernel: release(),
+    checks,
+    tracing: { native: kprobes.ok, tracepointsOnly: !kprobes.ok && tracepoints.ok, microVm: vm.ready },
+  };
+}
+
+export async function doctor(options: { json: boolean }): Promise<number> {
+  const report = await diagnose();
+  const failed = report.checks.filter((c) => c.required && !c.ok);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else {
+    process.stdout.write(`natscope doctor: kernel ${report.kernel}\n`);
+    for (const c of report.checks) {
+      const mark = c.ok ? '✓' : c.required ? '✗' : '!';
+      process.stdout.write(`  ${mark} ${c.name.padEnd(15)} ${c.detail}\n`);
+      if (!c.ok && c.fix) process.stdout.write(`    ${''.padEnd(15)} fix: ${c.fix}\n`);
+    }
+    const t = report.tracing;
+    const where = t.native
+      ? 'natively (kprobes attach here)'
+      : t.microVm
+        ? `in the micro-VM (kprobes cannot attach here${t.tracepointsOnly ? '; --probes drop also runs natively' : ''})`
+        : t.tracepointsOnly
+          ? 'drops only (--probes drop): kprobes cannot attach and the micro-VM is not set up (natscope vm setup)'
+          : 'nowhere yet: fix the lines marked ✗';
+    process.stdout.write(`\nnatscope trace will run ${where}.\n`);
+  }
+  return failed.length === 0 ? 0 : 1;
+}

@@ -1,0 +1,133 @@
+// natscope lab up|down|status|request|ping|set|rules|conntrack: the lab,
+// driven from the command line. Each subcommand talks to the lab through a
+// session (src/agent/session.ts): in this process for a native lab, or
+// over a socket to the micro-VM that holds the lab.
+
+import { NatscopeError } from '../errors.js';
+import type { LabStatus, RequestEvent } from '../events/types.js';
+import type { ConntrackEntry } from '../lab/conntrack.js';
+import type { PingResult } from '../lab/lab.js';
+import { progress } from '../util/progress.js';
+import { connectLab, labDown, labUp, type Placement } from '../agent/session.js';
+
+export interface LabCommonOptions {
+  prefix: string;
+  vm: Placement;
+  lab: 'netns' | 'kind';
+}
+
+export async function up(options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean }): Promise<number> {
+  const step = progress('lab up');
+  const started = performance.now();
+  const status = await labUp({ ...options, log: step.log });
+  const ms = Math.round(performance.now() - started);
+  if (options.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+  else {
+    step.done(`lab up in ${(ms / 1000).toFixed(1)} s`);
+    printStatus(status);
+    process.stdout.write('\nNext: natscope lab request mysql   (and nginx, pod/mysql, pod/nginx)\n');
+  }
+  return 0;
+}
+
+export async function down(options: LabCommonOptions): Promise<number> {
+  const removed = await labDown(options);
+  process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no lab was up\n');
+  return 0;
+}
+
+export async function status(options: LabCommonOptions & { json: boolean }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    const s = (await session.call({ cmd: 'status' })) as { lab: LabStatus; where: string };
+    if (options.json) process.stdout.write(`${JSON.stringify(s.lab)}\n`);
+    else printStatus(s.lab, s.where);
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function request(options: LabCommonOptions & { target: string; timeoutS: number; json: boolean }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    const r = (await session.call({ cmd: 'request', target: options.target, timeoutMs: Math.round(options.timeoutS * 1000) })) as RequestEvent;
+    if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else {
+      const what = `${r.target} (${r.dst}:${r.dport}) from ${r.src ?? '?'}:${r.sport ?? '?'}`;
+      if (r.outcome === 'answered') process.stdout.write(`${what}: answered in ${r.latencyMs} ms by pod ${r.pod} on ${r.node}; the pod saw the client as ${r.peer}\n`);
+      else process.stdout.write(`${what}: ${r.outcome === 'timeout' ? `no answer within ${options.timeoutS} s (timed out)` : r.outcome}\n`);
+    }
+    return r.outcome === 'answered' ? 0 : 1;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function ping(options: LabCommonOptions & { target: string; json: boolean }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    const r = (await session.call({ cmd: 'ping', target: options.target })) as PingResult;
+    if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`ping ${r.target} (${r.ip}): ${r.answered ? 'answered' : 'no answer'}${r.detail ? ` (${r.detail})` : ''}\n`);
+    return r.answered ? 0 : 1;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function set(options: LabCommonOptions & { key: string; value: string; json: boolean }): Promise<number> {
+  let change: { masqueradeAll?: boolean; clusterCIDR?: string | null };
+  if (options.key === 'masquerade-all') {
+    if (options.value !== 'on' && options.value !== 'off') throw new NatscopeError(`masquerade-all takes on or off, not "${options.value}"`, { hint: 'natscope lab set masquerade-all on', exitCode: 2 });
+    change = { masqueradeAll: options.value === 'on' };
+  } else if (options.key === 'cluster-cidr') {
+    change = { clusterCIDR: options.value === 'none' ? null : options.value };
+  } else {
+    throw new NatscopeError(`unknown setting "${options.key}"`, { hint: 'settings: masquerade-all on|off, cluster-cidr <cidr>|none', exitCode: 2 });
+  }
+  const session = await connectLab(options);
+  try {
+    const r = (await session.call({ cmd: 'set', ...change })) as { kubeProxy: LabStatus['kubeProxy']; syncMs: number };
+    if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`kube-proxy re-synced on node1 and node2 in ${r.syncMs} ms: masqueradeAll=${r.kubeProxy.masqueradeAll}, clusterCIDR=${r.kubeProxy.clusterCIDR ?? 'none'}\n`);
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function rules(options: LabCommonOptions & { node: string }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    process.stdout.write(String(await session.call({ cmd: 'rules', node: options.node })));
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function conntrack(options: LabCommonOptions & { node: string; json: boolean }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    const entries = (await session.call({ cmd: 'conntrack', node: options.node })) as ConntrackEntry[];
+    if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
+    else for (const e of entries) process.stdout.write(`${e.line}\n`);
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+export function printStatus(s: LabStatus, where = 'native'): void {
+  const w = (line: string) => process.stdout.write(`${line}\n`);
+  w(`lab: ${s.backend} (${where}), prefix ${s.prefix}, ${s.up ? 'up' : 'DOWN'}`);
+  w(`kube-proxy: mode ${s.kubeProxy.mode}, masqueradeAll=${s.kubeProxy.masqueradeAll}, clusterCIDR=${s.kubeProxy.clusterCIDR ?? 'none'}`);
+  w('hosts:');
+  for (const [name, h] of Object.entries(s.hosts)) w(`  ${name.padEnd(7)} ${h.ip.padEnd(15)} netns ${h.netns}`);
+  w('services:');
+  for (const svc of s.services) {
+    const eps = svc.endpoints.map((e) => `${e.ip}:${e.port} on ${e.node}`).join(', ');
+    w(`  ${`${svc.namespace}/${svc.name}`.padEnd(14)} ${`${svc.clusterIP}:${svc.port}`.padEnd(18)} → ${eps}`);
+  }
+}

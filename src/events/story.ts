@@ -1,0 +1,140 @@
+// A flow told hop by hop, from its events alone (plus the lab's names):
+//   office → vpn → node1 [DNAT 10.96.0.20:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP
+// Forward hops are the hosts whose conntrack or NAT reported the flow, in
+// kernel-time order. The return path is what the evidence says: a dropped
+// reply whose source is still the pod's IP never passed the host that did
+// the DNAT (that host would have rewritten it back to the ClusterIP).
+
+import { endpoint } from './tuple.js';
+import type { Flow } from './flows.js';
+import type { LabStatus, NatEvent } from './types.js';
+
+export type Verdict = 'answered' | 'dropped' | 'timeout' | 'refused' | 'in-flight';
+
+export interface Hop {
+  host: string;
+  role: 'client' | 'hop' | 'pod' | 'drop' | 'end';
+  note?: string;
+}
+
+export interface FlowStory {
+  path: string;
+  hops: Hop[];
+  verdict: Verdict;
+  client: string;
+  service: string | null;
+  pod: string | null;
+  dnat: NatEvent | null;
+  snat: NatEvent | null;
+  dropReason: string | null;
+  dropHost: string | null;
+}
+
+export function hostByIp(lab: LabStatus | null, ip: string): string | null {
+  if (!lab) return null;
+  for (const [name, host] of Object.entries(lab.hosts)) if (host.ip === ip) return name;
+  const pod = lab.pods.find((p) => p.ip === ip);
+  return pod ? pod.name : null;
+}
+
+export function serviceByAddress(lab: LabStatus | null, ip: string, port: number): string | null {
+  const svc = lab?.services.find((s) => s.clusterIP === ip && (port === 0 || s.port === port));
+  return svc ? `${svc.namespace}/${svc.name}` : null;
+}
+
+export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
+  const byTime = [...flow.events].sort((a, b) => a.t - b.t);
+  const client = flow.requests[0]?.src ?? flow.first.src;
+  const clientName = hostByIp(lab, client) ?? client;
+  const dnat = flow.nat.find((n) => n.manip === 'DNAT') ?? null;
+  const snat = flow.nat.find((n) => n.manip === 'SNAT') ?? null;
+  const drop = flow.drops[0] ?? null;
+  const finalDst = dnat ? dnat.to.ip : flow.first.dst;
+  const podName = hostByIp(lab, finalDst);
+  const pod = lab?.pods.find((p) => p.ip === finalDst) ?? null;
+
+  // forward hops: hosts whose conntrack/NAT saw the request
+  const forward: string[] = [];
+  for (const e of byTime) {
+    if ((e.kind === 'ct-new' || e.kind === 'nat' || e.kind === 'rewrite') && !forward.includes(e.host) && e.host !== clientName) {
+      forward.push(e.host);
+    }
+  }
+  const notes = new Map<string, string>();
+  for (const host of forward) {
+    const parts: string[] = [];
+    const d = flow.nat.find((n) => n.host === host && n.manip === 'DNAT');
+    const s = flow.nat.find((n) => n.host === host && n.manip === 'SNAT');
+    if (d) parts.push(`DNAT ${endpoint(d.orig.dst, d.orig.dport)} ⇒ ${endpoint(d.to.ip, d.to.port)}`);
+    if (s) parts.push(`SNAT ⇒ ${s.to.ip}`);
+    if (parts.length) notes.set(host, parts.join(' + '));
+  }
+
+  const hops: Hop[] = [{ host: clientName, role: 'client' }];
+  for (const host of forward) hops.push({ host, role: 'hop', ...(notes.has(host) ? { note: notes.get(host)! } : {}) });
+
+  const request = flow.requests[flow.requests.length - 1];
+  let verdict: Verdict = 'in-flight';
+  const podHop = pod?.name ?? podName;
+  const reachedPod = podHop !== null && (drop === null || drop.packet.src === finalDst);
+  if (reachedPod && podHop) hops.push({ host: podHop, role: 'pod' });
+
+  if (drop) {
+    verdict = 'dropped';
+    const isReply = drop.packet.src === finalDst || drop.packet.dst === client;
+    if (isReply) {
+      // the reply leaves the pod's node, then goes wherever routing sends it until the drop
+      const podNode = pod?.node ?? forward[forward.length - 1];
+      if (podNode && podNode !== drop.host) hops.push({ host: podNode, role: 'hop' });
+    }
+    hops.push({ host: drop.host, role: 'drop', note: drop.reason });
+  } else if (request) {
+    verdict = request.outcome === 'answered' ? 'answered' : request.outcome === 'refused' ? 'refused' : 'timeout';
+    if (verdict === 'answered') {
+      for (const host of [...forward].reverse()) hops.push({ host, role: 'hop' });
+      hops.push({ host: clientName, role: 'end' });
+    }
+  } else if (flow.events.some((e) => e.kind === 'ct-new' && e.status.includes('SEEN_REPLY'))) {
+    verdict = 'answered';
+  }
+
+  return {
+    path: renderPath(hops, verdict),
+    hops,
+    verdict,
+    client: clientName,
+    service: dnat ? serviceByAddress(lab, dnat.orig.dst, dnat.orig.dport) : serviceByAddress(lab, flow.first.dst, flow.first.dport),
+    pod: podHop,
+    dnat,
+    snat,
+    dropReason: drop?.reason ?? null,
+    dropHost: drop?.host ?? null,
+  };
+}
+
+export function renderPath(hops: Hop[], verdict: Verdict): string {
+  const parts = hops.map((h) => {
+    if (h.role === 'drop') return `${h.host} ✗ ${h.note ?? 'DROP'}`;
+    if (h.role === 'end') return `${h.host} ✓`;
+    return h.note ? `${h.host} [${h.note}]` : h.host;
+  });
+  let path = parts.join(' → ');
+  if (verdict === 'timeout') path += ' … no answer';
+  if (verdict === 'refused') path += ' ✗ refused';
+  if (verdict === 'in-flight') path += ' …';
+  return path;
+}
+
+// A compact, JSON-friendly summary for replay --flows and scripts.
+export function formatFlowSummary(flow: Flow, lab: LabStatus | null) {
+  const story = describeFlow(flow, lab);
+  return {
+    path: story.path,
+    verdict: story.verdict,
+    client: story.client,
+    service: story.service,
+    pod: story.pod,
+    hosts: flow.hosts,
+    events: flow.events.length,
+  };
+}

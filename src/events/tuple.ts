@@ -1,0 +1,92 @@
+import type { Proto, Tuple } from './types.js';
+
+// The same connection seen from the other direction.
+export function inverse(t: Tuple): Tuple {
+  return { src: t.dst, sport: t.dport, dst: t.src, dport: t.sport };
+}
+
+// A map key for one direction of a connection.
+export function tupleKey(proto: Proto, t: Tuple): string {
+  return `${proto} ${t.src}:${t.sport}>${t.dst}:${t.dport}`;
+}
+
+export function endpoint(ip: string, port: number): string {
+  return port ? `${ip}:${port}` : ip;
+}
+
+export function formatTuple(t: Tuple): string {
+  return `${endpoint(t.src, t.sport)} → ${endpoint(t.dst, t.dport)}`;
+}
+
+export function sameTuple(a: Tuple, b: Tuple): boolean {
+  return a.src === b.src && a.sport === b.sport && a.dst === b.dst && a.dport === b.dport;
+}
+
+export function protoName(n: number): Proto {
+  if (n === 6) return 'tcp';
+  if (n === 17) return 'udp';
+  if (n === 1) return 'icmp';
+  return `ip${n}`;
+}
+
+// Raw __be32 read as a little-endian u32 (x86-64, arm64) → dotted quad.
+export function ipFromRaw(raw: number): string {
+  return `${raw & 255}.${(raw >>> 8) & 255}.${(raw >>> 16) & 255}.${raw >>> 24}`;
+}
+
+// Raw __be16 read as a little-endian u16 → port number.
+export function portFromRaw(raw: number): number {
+  return ((raw & 255) << 8) | ((raw >>> 8) & 255);
+}
+
+const TCP_FLAGS: [number, string][] = [
+  [2, 'SYN'],
+  [16, 'ACK'],
+  [1, 'FIN'],
+  [4, 'RST'],
+  [8, 'PSH'],
+  [32, 'URG'],
+];
+
+export function tcpFlagNames(byte: number): string[] {
+  return TCP_FLAGS.filter(([bit]) => byte & bit).map(([, name]) => name);
+}
+
+export function formatFlags(flags: string[]): string {
+  return flags.join('-');
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function parseIPv4(ip: string): number | null {
+  const m = IPV4.exec(ip);
+  if (!m) return null;
+  const parts = m.slice(1, 5).map(Number);
+  if (parts.some((p) => p > 255)) return null;
+  return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+}
+
+export interface Cidr {
+  base: number;
+  bits: number;
+  text: string;
+}
+
+// Parses "a.b.c.d/n"; null if it is not a canonical IPv4 CIDR.
+export function parseCidr(text: string): Cidr | null {
+  const [ip, bitsText, extra] = text.split('/');
+  if (ip === undefined || bitsText === undefined || extra !== undefined || !/^\d{1,2}$/.test(bitsText)) return null;
+  const bits = Number(bitsText);
+  const addr = parseIPv4(ip);
+  if (addr === null || bits > 32) return null;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  if ((addr & mask) >>> 0 !== addr) return null;
+  return { base: addr, bits, text };
+}
+
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const addr = parseIPv4(ip);
+  if (addr === null) return false;
+  const mask = cidr.bits === 0 ? 0 : (0xffffffff << (32 - cidr.bits)) >>> 0;
+  return ((addr & mask) >>> 0) === cidr.base;
+}

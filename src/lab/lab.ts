@@ -1,0 +1,61 @@
+// The Lab interface both labs implement (netns: namespaces on one host;
+// kind: a real cluster). Commands, the agent and every frontend speak to a
+// lab only through this.
+
+import type { KubeProxyConfig, LabStatus, RequestEvent } from '../events/types.js';
+import type { NetnsResolver } from '../tracer/netns.js';
+import type { ConntrackEntry } from './conntrack.js';
+
+export interface PingResult {
+  target: string;
+  ip: string;
+  answered: boolean;
+  detail: string;
+}
+
+export interface LoadResult {
+  target: string;
+  connections: number;
+  failed: number;
+  seconds: number;
+  rate: number;
+}
+
+export interface KubeProxySync {
+  kubeProxy: KubeProxyConfig;
+  // how long until the nodes' rules were re-synced
+  syncMs: number;
+}
+
+export interface Lab {
+  readonly backend: 'netns' | 'kind';
+  status(): Promise<LabStatus>;
+  // a TCP request from the office host to a Service (ClusterIP) or a pod
+  request(target: string, timeoutMs: number): Promise<RequestEvent>;
+  ping(target: string): Promise<PingResult>;
+  setKubeProxy(change: { masqueradeAll?: boolean; clusterCIDR?: string | null }): Promise<KubeProxySync>;
+  // the node's nat table as iptables-save prints it
+  rules(node: string): Promise<string>;
+  conntrack(node: string): Promise<ConntrackEntry[]>;
+  // packets the vpn's "cloud fabric" rule dropped so far
+  vpnDrops(): Promise<number>;
+  // connections per second from the office to a target (benchmarks)
+  load(target: string, seconds: number, workers: number): Promise<LoadResult>;
+  registerHosts(resolver: NetnsResolver): Promise<void>;
+  down(): Promise<void>;
+}
+
+export interface LabUpOptions {
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+}
+
+// What `lab request` accepts, resolved against the lab's Services and pods.
+export interface Target {
+  name: string;
+  via: 'service' | 'pod';
+  ip: string;
+  port: number;
+  proto: 'http' | 'mysql';
+  pod: string;
+}

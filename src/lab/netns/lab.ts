@@ -1,0 +1,255 @@
+// The netns lab: the incident on one Linux host (see topology.ts).
+
+import { existsSync } from 'node:fs';
+import { NatscopeError } from '../../errors.js';
+import { base, type KubeProxyConfig, type LabStatus, type RequestEvent } from '../../events/types.js';
+import { parseCidr } from '../../events/tuple.js';
+import { iptablesBackend } from '../../tracer/capabilities.js';
+import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
+import { onCleanup } from '../../util/cleanup.js';
+import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
+import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
+import { buildLab, helperPath } from './build.js';
+import { inNetns, listNetns } from './exec.js';
+import { saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
+import { readState, writeState, type LabState } from './state.js';
+import { teardownLab } from './teardown.js';
+import { DEFAULT_PREFIX, NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
+
+const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
+
+export interface NetnsUpOptions {
+  prefix?: string;
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+  iptables?: IptablesBackend;
+  log?: (line: string) => void;
+}
+
+export function checkPrefix(prefix: string): void {
+  if (!PREFIX_PATTERN.test(prefix)) {
+    throw new NatscopeError(`invalid prefix "${prefix}"`, { hint: 'use lower-case letters, digits and "-", up to 24 characters (default natscope-)', exitCode: 2 });
+  }
+}
+
+export function checkCidr(cidr: string | null): string | null {
+  if (cidr === null) return null;
+  if (!parseCidr(cidr)) {
+    throw new NatscopeError(`invalid CIDR "${cidr}"`, { hint: 'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16', exitCode: 2 });
+  }
+  return cidr;
+}
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new NatscopeError(`${what} needs root (network namespaces, iptables)`, { hint: `sudo natscope ${what}` });
+}
+
+export class NetnsLab implements Lab {
+  readonly backend = 'netns' as const;
+
+  private constructor(private state: LabState) {}
+
+  get prefix(): string {
+    return this.state.prefix;
+  }
+
+  static async up(options: NetnsUpOptions): Promise<NetnsLab> {
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    checkPrefix(prefix);
+    const clusterCIDR = checkCidr(options.clusterCIDR);
+    requireRoot('lab up');
+    if (!existsSync(helperPath())) throw new NatscopeError(`the lab's helper ${helperPath()} is not built`, { hint: 'npm run build' });
+    const log = options.log ?? (() => undefined);
+    const backend = options.iptables ?? ((await iptablesBackend()) === 'legacy' ? 'legacy' : 'nft');
+    if ((await iptablesBackend()) === 'unknown') throw new NatscopeError('iptables not found', { hint: 'apt-get install iptables' });
+
+    if (await readState(prefix)) {
+      log('cleaning up the previous lab first');
+      await teardownLab(prefix);
+    }
+    const namespaces = Object.keys(NAMESPACES).map((s) => netnsName(prefix, s));
+    const clash = (await listNetns()).filter((n) => n.startsWith(prefix));
+    if (clash.length > 0) {
+      throw new NatscopeError(`network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`, {
+        hint: 'choose another prefix (--prefix) or remove them yourself',
+        exitCode: 2,
+      });
+    }
+    const kubeProxy: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR };
+    const state: LabState = {
+      version: 1,
+      backend: 'netns',
+      prefix,
+      namespaces,
+      complete: false,
+      kubeProxy,
+      iptables: backend,
+      createdAt: new Date().toISOString(),
+    };
+    // written first: whatever happens next, `lab down` knows what to remove
+    await writeState(state);
+    const undo = onCleanup('take down the half-built lab', async () => {
+      await teardownLab(prefix);
+    });
+    try {
+      await buildLab(prefix, kubeProxy, backend, log);
+    } catch (error) {
+      await undo.run();
+      throw error;
+    }
+    undo.cancel();
+    state.complete = true;
+    await writeState(state);
+    return new NetnsLab(state);
+  }
+
+  static async open(prefix = DEFAULT_PREFIX): Promise<NetnsLab> {
+    checkPrefix(prefix);
+    const state = await readState(prefix);
+    if (!state) throw new NatscopeError(`no netns lab is up (prefix "${prefix}")`, { hint: 'sudo natscope lab up' });
+    if (!state.complete) throw new NatscopeError('the lab is half-built (its `up` was interrupted)', { hint: 'sudo natscope lab down && sudo natscope lab up' });
+    return new NetnsLab(state);
+  }
+
+  static async down(prefix = DEFAULT_PREFIX): Promise<string[]> {
+    checkPrefix(prefix);
+    requireRoot('lab down');
+    return (await teardownLab(prefix)).removed;
+  }
+
+  private ns(suffix: string): string {
+    return netnsName(this.state.prefix, suffix);
+  }
+
+  async status(): Promise<LabStatus> {
+    const inodes: Record<string, number> = {};
+    for (const suffix of ['office', 'vpn', 'node1', 'node2']) {
+      inodes[suffix] = await netnsInode(`/run/netns/${this.ns(suffix)}`).catch(() => -1);
+    }
+    const up = Object.values(inodes).every((i) => i > 0);
+    return labStatus(this.state.prefix, up, this.state.kubeProxy, up ? inodes : {});
+  }
+
+  get kubeProxy(): KubeProxyConfig {
+    return { ...this.state.kubeProxy };
+  }
+
+  get iptables(): IptablesBackend {
+    return this.state.iptables;
+  }
+
+  resolveTarget(name: string): Target {
+    const all = targets();
+    const wanted = name.replace(/^default\//, '').replace(/^svc\//, '');
+    const found = all.find((t) => t.name === wanted);
+    if (!found) {
+      throw new NatscopeError(`unknown service or pod "${name}"`, { hint: `valid targets: ${all.map((t) => t.name).join(', ')}`, exitCode: 2 });
+    }
+    return found;
+  }
+
+  async request(target: string, timeoutMs: number): Promise<RequestEvent> {
+    const t = this.resolveTarget(target);
+    const office = this.ns('office');
+    const result = await inNetns(office, [helperPath(), 'request', '--proto', t.proto, '--timeout-ms', String(timeoutMs), t.ip, String(t.port)]);
+    const out = JSON.parse(String(result.stdout)) as { outcome: RequestEvent['outcome']; latencyMs: number; local: string; reply: string };
+    const [src, sport] = splitAddress(out.local);
+    const fields = parseReply(out.reply);
+    return {
+      ...base('request', 'office', await netnsInode(`/run/netns/${office}`).catch(() => 0)),
+      target: t.name,
+      via: t.via,
+      src,
+      sport,
+      dst: t.ip,
+      dport: t.port,
+      outcome: out.outcome,
+      latencyMs: out.latencyMs,
+      pod: fields.pod,
+      node: fields.node,
+      peer: fields.peer,
+      detail: out.reply ? out.reply.trim() : null,
+    };
+  }
+
+  async ping(target: string): Promise<PingResult> {
+    const t = this.resolveTarget(target);
+    const result = await inNetns(this.ns('office'), ['ping', '-c', '1', '-W', '1', t.ip], { reject: false });
+    const answered = result.exitCode === 0;
+    const line = String(result.stdout).split('\n').find((l) => /bytes from|packet loss|Unreachable/.test(l)) ?? '';
+    return { target: t.name, ip: t.ip, answered, detail: line.trim() };
+  }
+
+  async setKubeProxy(change: { masqueradeAll?: boolean; clusterCIDR?: string | null }): Promise<KubeProxySync> {
+    requireRoot('lab set');
+    const next: KubeProxyConfig = {
+      ...this.state.kubeProxy,
+      ...(change.masqueradeAll !== undefined ? { masqueradeAll: change.masqueradeAll } : {}),
+      ...(change.clusterCIDR !== undefined ? { clusterCIDR: checkCidr(change.clusterCIDR) } : {}),
+    };
+    const started = performance.now();
+    // what a restarted kube-proxy does on each node: one full sync
+    await Promise.all(['node1', 'node2'].map((n) => syncNode(this.ns(n), next, this.state.iptables, false)));
+    this.state = { ...this.state, kubeProxy: next };
+    await writeState(this.state);
+    return { kubeProxy: next, syncMs: Math.round(performance.now() - started) };
+  }
+
+  private node(node: string): string {
+    if (node !== 'node1' && node !== 'node2' && node !== 'vpn') {
+      throw new NatscopeError(`unknown node "${node}"`, { hint: 'nodes: node1, node2 (and vpn)', exitCode: 2 });
+    }
+    return this.ns(node);
+  }
+
+  async rules(node: string): Promise<string> {
+    const result = await inNetns(this.node(node), [saveBinary(this.state.iptables), '-t', node === 'vpn' ? 'filter' : 'nat']);
+    return String(result.stdout);
+  }
+
+  async conntrack(node: string): Promise<ConntrackEntry[]> {
+    const result = await inNetns(this.node(node), ['conntrack', '-L'], { reject: false });
+    return parseConntrack(String(result.stdout));
+  }
+
+  async vpnDrops(): Promise<number> {
+    const result = await inNetns(this.ns('vpn'), [saveBinary(this.state.iptables), '-c', '-t', 'filter']);
+    const line = String(result.stdout)
+      .split('\n')
+      .find((l) => l.includes('--ctstate INVALID') && l.includes('-j DROP'));
+    const m = line ? /^\[(\d+):\d+\]/.exec(line) : null;
+    return m ? Number(m[1]) : 0;
+  }
+
+  async load(target: string, seconds: number, workers: number): Promise<LoadResult> {
+    const t = this.resolveTarget(target);
+    const sources = OFFICE_LOAD_SOURCES.flatMap((ip) => ['--src', ip]);
+    const result = await inNetns(this.ns('office'), [
+      helperPath(), 'load', '--proto', t.proto, '--seconds', String(seconds), '--workers', String(workers), ...sources, t.ip, String(t.port),
+    ]);
+    const out = JSON.parse(String(result.stdout)) as Omit<LoadResult, 'target'>;
+    return { target: t.name, ...out };
+  }
+
+  async registerHosts(resolver: NetnsResolver): Promise<void> {
+    await Promise.all(
+      Object.entries(NAMESPACES).map(([suffix, host]) => resolver.registerPath(`/run/netns/${this.ns(suffix)}`, host).catch(() => 0)),
+    );
+  }
+
+  async down(): Promise<void> {
+    await teardownLab(this.state.prefix);
+  }
+}
+
+function splitAddress(text: string): [string | null, number | null] {
+  const i = text.lastIndexOf(':');
+  if (i < 0) return [null, null];
+  return [text.slice(0, i), Number(text.slice(i + 1))];
+}
+
+// "mysql pod=mysql node=node2 peer=192.168.10.10:41234"
+export function parseReply(reply: string): { pod: string | null; node: string | null; peer: string | null } {
+  const get = (key: string) => new RegExp(`\\b${key}=(\\S+)`).exec(reply)?.[1] ?? null;
+  return { pod: get('pod'), node: get('node'), peer: get('peer') };
+}

@@ -1,0 +1,288 @@
+// Runs bpftrace with natscope's probes and turns its output into events.
+// Start resolves once the kernel has attached every probe (bpftrace's
+// attach notification, not its BEGIN, which runs before kprobes attach);
+// stop ends it with SIGTERM (SIGINT may be ignored when inherited that way)
+// and kills its process group if it lingers. It never outlives natscope:
+// cleanups run on every exit path, and the program's once-a-second write
+// to stdout makes bpftrace die of SIGPIPE if natscope is killed with -9.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import { NatscopeError } from '../errors.js';
+import { base, type NatscopeEvent } from '../events/types.js';
+import { onCleanup } from '../util/cleanup.js';
+import { splitLines } from '../util/lines.js';
+import type { DropReasons } from './btf.js';
+import { LossCounter } from './loss.js';
+import type { NetnsResolver } from './netns.js';
+import { parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { PROBES, composeProgram, needsKprobes } from './probes.js';
+
+export interface TracerOptions {
+  probes: ProbeFamily[];
+  resolver: NetnsResolver;
+  dropReasons: DropReasons;
+  onEvent: (event: NatscopeEvent) => void;
+  // bpftrace binary (NATSCOPE_BPFTRACE overrides; tests put a fake on PATH)
+  bpftrace?: string;
+  // compile + attach can take 30 s under emulation
+  readyTimeoutMs?: number;
+  // per-CPU perf buffer pages (bpftrace 0.17) / ring buffer pages (0.20+)
+  perfPages?: number;
+  // keep only events that pass (e.g. events in the lab's namespaces)
+  filter?: (event: NatscopeEvent) => boolean;
+}
+
+export interface TracerSummary {
+  exitCode: number | null;
+  received: number;
+  lost: number;
+  lostReportedByBpftrace: number;
+  perProbe: { probe: string; received: number; lost: number }[];
+}
+
+export interface Tracer {
+  pid: number;
+  attachMs: number;
+  stop(): Promise<TracerSummary>;
+  // settles when bpftrace exits, whoever stopped it
+  done: Promise<TracerSummary>;
+}
+
+const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+// Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
+const HARMLESS_STDERR = [/couldn't set RLIMIT_MEMLOCK/, /is not traceable/, /^Attaching \d+ probes?/, /available_filter_functions/];
+
+export function bpftraceBinary(explicit?: string): string {
+  return explicit ?? process.env.NATSCOPE_BPFTRACE ?? 'bpftrace';
+}
+
+export async function bpftraceVersion(binary = bpftraceBinary()): Promise<string | null> {
+  try {
+    const { stdout } = await execa(binary, ['--version'], { timeout: 10_000 });
+    return /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? stdout.trim();
+  } catch {
+    return null;
+  }
+}
+
+// kprobes on module functions attach only once the module is loaded.
+export async function loadModules(probes: ProbeFamily[]): Promise<void> {
+  const modules = [...new Set(probes.flatMap((p) => PROBES[p].modules))];
+  const missing = modules.filter((m) => !existsSync(`/sys/module/${m}`));
+  if (missing.length === 0) return;
+  try {
+    await execa('modprobe', ['-a', ...missing], { timeout: 30_000 });
+  } catch (cause) {
+    throw new NatscopeError(`cannot load kernel module(s) ${missing.join(', ')} that the probes hook`, {
+      hint: `run "modprobe -a ${missing.join(' ')}" as root and check dmesg`,
+      cause,
+    });
+  }
+}
+
+export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], exitCode: number | null): NatscopeError {
+  const errors = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /ERROR/.test(l) && !HARMLESS_STDERR.some((re) => re.test(l)));
+  const first = errors[0]?.replace(/^ERROR:\s*/, '') ?? (stderr.trim().split('\n').pop() || `exited with code ${exitCode}`);
+  if (/only supports running as the root user|Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0) {
+    return new NatscopeError(`bpftrace needs root: ${first}`, { hint: 'run natscope with sudo' });
+  }
+  if (/Error attaching probe: 'kprobe|kprobe_events|cannot attach kprobe/i.test(stderr)) {
+    return new NatscopeError(`the kernel refused a kprobe: ${first}`, {
+      hint: needsKprobes(probes)
+        ? 'this kernel cannot attach kprobes (lockdown or CONFIG_KPROBES off; see "natscope doctor"): use --vm to trace in the micro-VM, or --probes drop (tracepoints only)'
+        : 'see "natscope doctor"',
+    });
+  }
+  if (/tracepoint not found/i.test(stderr)) {
+    return new NatscopeError(`a tracepoint is missing: ${first}`, { hint: 'mount tracefs: mount -t tracefs nodev /sys/kernel/tracing' });
+  }
+  return new NatscopeError(`bpftrace failed: ${first}`, { hint: 'run "natscope doctor" to check this machine' });
+}
+
+export async function startTracer(options: TracerOptions): Promise<Tracer> {
+  const binary = bpftraceBinary(options.bpftrace);
+  if (needsKprobes(options.probes)) await loadModules(options.probes);
+  const program = await composeProgram(options.probes);
+  const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
+  const programPath = join(dir, 'natscope.bt');
+  await writeFile(programPath, program);
+
+  const started = performance.now();
+  let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
+  try {
+    child = execa(binary, ['-f', 'json', programPath], {
+      detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
+      reject: false,
+      buffer: false,
+      stdin: 'ignore',
+      env: {
+        [ATTACHED]: '1',
+        BPFTRACE_PERF_RB_PAGES: String(options.perfPages ?? 1024),
+      },
+    });
+  } catch (cause) {
+    await rm(dir, { recursive: true, force: true });
+    throw new NatscopeError(`cannot start bpftrace: ${(cause as Error).message}`, { cause });
+  }
+
+  const loss = new LossCounter();
+  let lostByBpftrace = 0;
+  let stopping = false;
+  let exiting = false; // bpftrace printed its exit blank lines: map dumps that follow are final
+  const finalSequences = new Map<ProbeFamily, Map<number, number>>();
+  let stderr = '';
+  let attached = false;
+  let garbageReported = 0;
+
+  const emit = (event: NatscopeEvent) => {
+    if (!options.filter || options.filter(event)) options.onEvent(event);
+  };
+  const emitError = (message: string) => emit({ ...base('error', 'natscope', 0), message, source: 'bpftrace' });
+
+  let readyResolve!: () => void;
+  let readyReject!: (e: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
+
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    if (stderr.length < 65536) stderr += text;
+    if (!attached && text.includes(ATTACHED)) {
+      attached = true;
+      readyResolve();
+    }
+    if (attached) {
+      for (const line of text.split('\n')) {
+        if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) emitError(line.trim());
+      }
+    }
+  });
+
+  const context = {
+    hostOf: (inode: number) => options.resolver.hostOf(inode),
+    dropReason: (code: number) => options.dropReasons.name(code),
+  };
+  const reading = (async () => {
+    if (!child.stdout) return;
+    for await (const item of splitLines(child.stdout, 1 << 20)) {
+      if ('tooLong' in item) {
+        emitError(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
+        continue;
+      }
+      const record = parseBpftraceLine(item.line, context);
+      switch (record.type) {
+        case 'event': {
+          const gap = loss.observe(record.probe, record.cpu, record.seq);
+          if (gap > 0) emit({ ...base('lost', 'natscope', 0, record.event.t), probe: record.probe, count: gap, source: 'sequence' });
+          emit(record.event);
+          break;
+        }
+        case 'sequence':
+          if (exiting) finalSequences.set(record.probe, record.perCpu);
+          break;
+        case 'lost':
+          lostByBpftrace += record.count;
+          emit({ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' });
+          break;
+        case 'blank':
+          if (stopping) exiting = true;
+          break;
+        case 'garbage':
+          if (garbageReported++ < 20) emitError(`unexpected bpftrace output on line ${item.lineNo} (${record.reason}): ${item.line.slice(0, 120)}`);
+          break;
+        default:
+          break;
+      }
+    }
+  })();
+
+  const handle = onCleanup(
+    'stop bpftrace',
+    () => stopChild(),
+    () => killGroup(child.pid, 'SIGKILL'),
+  );
+
+  async function stopChild(): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
+    killGroup(child.pid, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
+    await child;
+    clearTimeout(timer);
+  }
+
+  const done = (async (): Promise<TracerSummary> => {
+    const result = await child;
+    await reading;
+    handle.cancel();
+    await rm(dir, { recursive: true, force: true });
+    for (const [probe, perCpu] of finalSequences) {
+      const tail = loss.settle(probe, perCpu);
+      if (tail > 0) emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
+    }
+    if (!attached) {
+      const reason = result.failed && (result as { code?: string }).code === 'ENOENT'
+        ? new NatscopeError(`bpftrace not found (${binary})`, { hint: 'install it: apt-get install bpftrace (npm run setup does this)' })
+        : explainBpftraceFailure(stderr || String((result as { message?: string }).message ?? ''), options.probes, result.exitCode ?? null);
+      readyReject(reason);
+    } else if (!stopping) {
+      emitError(`bpftrace exited on its own (code ${result.exitCode ?? result.signal})`);
+    }
+    return {
+      exitCode: result.exitCode ?? null,
+      received: loss.received(),
+      lost: loss.lost(),
+      lostReportedByBpftrace: lostByBpftrace,
+      perProbe: loss.summary(),
+    };
+  })();
+
+  const timeoutMs = options.readyTimeoutMs ?? 90_000;
+  const timer = setTimeout(() => {
+    readyReject(
+      new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
+        hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
+      }),
+    );
+  }, timeoutMs);
+  try {
+    await ready;
+  } catch (error) {
+    await stopChild();
+    await done.catch(() => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    pid: child.pid ?? -1,
+    attachMs: Math.round(performance.now() - started),
+    async stop() {
+      await stopChild();
+      return done;
+    },
+    done,
+  };
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal); // the whole group: bpftrace and anything it forked
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}

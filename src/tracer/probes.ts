@@ -1,0 +1,107 @@
+// The probe families natscope ships (probes/*.bt), what each needs from
+// the kernel, and how several are joined into one bpftrace program (one
+// compile and attach instead of one per family: attaching takes seconds).
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NatscopeError } from '../errors.js';
+import { probesDir } from '../util/paths.js';
+import type { ProbeFamily } from './parse.js';
+
+export interface ProbeInfo {
+  name: ProbeFamily;
+  file: string;
+  // kprobes need CONFIG_KPROBES and no lockdown; tracepoints work nearly everywhere
+  needs: 'kprobe' | 'tracepoint';
+  // kernel modules whose functions the probe hooks: they must be loaded first
+  modules: string[];
+  sequenceMap: string;
+  byDefault: boolean;
+  summary: string;
+}
+
+export const PROBES: Record<ProbeFamily, ProbeInfo> = {
+  nat: {
+    name: 'nat',
+    file: 'nat.bt',
+    needs: 'kprobe',
+    modules: ['nf_nat'],
+    sequenceMap: '@nat_seq',
+    byDefault: true,
+    summary: 'NAT bindings (nf_nat_setup_info): DNAT and SNAT as they are set up',
+  },
+  conntrack: {
+    name: 'conntrack',
+    file: 'conntrack.bt',
+    needs: 'kprobe',
+    modules: ['nf_conntrack'],
+    sequenceMap: '@ct_seq',
+    byDefault: true,
+    summary: 'conntrack entries confirmed and deleted, with status bits',
+  },
+  drop: {
+    name: 'drop',
+    file: 'drop.bt',
+    needs: 'tracepoint',
+    modules: [],
+    sequenceMap: '@drop_seq',
+    byDefault: true,
+    summary: 'dropped IPv4 packets (skb:kfree_skb) with reason, location, 5-tuple, TCP flags',
+  },
+  rewrite: {
+    name: 'rewrite',
+    file: 'rewrite.bt',
+    needs: 'kprobe',
+    modules: ['nf_nat'],
+    sequenceMap: '@rw_seq',
+    byDefault: false,
+    summary: 'every packet NAT rewrites, before and after (per packet: costly)',
+  },
+};
+
+export const DEFAULT_PROBES: ProbeFamily[] = (Object.keys(PROBES) as ProbeFamily[]).filter((p) => PROBES[p].byDefault);
+
+export function parseProbeList(text: string): ProbeFamily[] {
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0) throw new NatscopeError('--probes is empty', { hint: `use some of: ${Object.keys(PROBES).join(',')}`, exitCode: 2 });
+  for (const name of names) {
+    if (!(name in PROBES)) {
+      throw new NatscopeError(`unknown probe "${name}"`, {
+        hint: `known probes: ${Object.keys(PROBES).join(', ')} (e.g. --probes nat,conntrack,drop)`,
+        exitCode: 2,
+      });
+    }
+  }
+  return [...new Set(names)] as ProbeFamily[];
+}
+
+export function needsKprobes(probes: ProbeFamily[]): boolean {
+  return probes.some((p) => PROBES[p].needs === 'kprobe');
+}
+
+// A probe file's BEGIN block is for running it alone; the joined program has one of its own.
+const BEGIN_BLOCK = /^BEGIN\s*\n\{[\s\S]*?\n\}\n/m;
+
+export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): Promise<string> {
+  const parts: string[] = [
+    '// Composed by natscope from probes/*.bt: one program, one attach.',
+    'BEGIN',
+    '{',
+    `\tprintf("natscope: tracing ${probes.join(',')}. Hit Ctrl-C to end.\\n");`,
+    '}',
+    '',
+  ];
+  for (const name of probes) {
+    const text = await readFile(join(dir, PROBES[name].file), 'utf8');
+    if (!BEGIN_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no BEGIN block where expected`);
+    parts.push(`// ---- ${PROBES[name].file}`, text.replace(BEGIN_BLOCK, ''));
+  }
+  // Printing the sequence counters every second lets a reader see progress
+  // and, as a write to stdout, ends bpftrace (SIGPIPE) within a second if
+  // natscope dies without stopping it.
+  parts.push('interval:s:1', '{', ...probes.map((p) => `\tprint(${PROBES[p].sequenceMap});`), '}', '');
+  return parts.join('\n');
+}

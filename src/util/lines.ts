@@ -1,0 +1,51 @@
+// Splits a byte stream into lines without ever holding more than `maxBytes`
+// of one line: a runaway line (a 10 MB blob, a binary file) is reported by
+// its length and skipped instead of exhausting memory.
+
+export type LineItem = { lineNo: number; line: string } | { lineNo: number; tooLong: number };
+
+export async function* splitLines(
+  source: AsyncIterable<Buffer | string>,
+  maxBytes = 1 << 20,
+): AsyncGenerator<LineItem> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  let overflow = 0; // bytes of the current line dropped past maxBytes
+  let lineNo = 0;
+
+  const finish = (): LineItem => {
+    lineNo++;
+    if (overflow > 0) {
+      const item = { lineNo, tooLong: held + overflow };
+      parts = [];
+      held = 0;
+      overflow = 0;
+      return item;
+    }
+    let text = Buffer.concat(parts, held).toString('utf8');
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    parts = [];
+    held = 0;
+    return { lineNo, line: text };
+  };
+
+  for await (const chunk of source) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let start = 0;
+    while (start < buf.length) {
+      const nl = buf.indexOf(10, start);
+      const end = nl === -1 ? buf.length : nl;
+      const piece = end - start;
+      if (overflow > 0 || held + piece > maxBytes) {
+        overflow += piece;
+      } else if (piece > 0) {
+        parts.push(buf.subarray(start, end));
+        held += piece;
+      }
+      if (nl === -1) break;
+      yield finish();
+      start = nl + 1;
+    }
+  }
+  if (held > 0 || overflow > 0) yield finish();
+}

@@ -1,0 +1,76 @@
+// qemu's command line for the micro-VM, and the choice of accelerator:
+// KVM only when /dev/kvm is really usable (writable, and the CPU flags say
+// hardware virtualisation); software emulation (TCG) otherwise.
+
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { TAGS } from './initramfs.js';
+
+export const QEMU = 'qemu-system-x86_64';
+
+export type Accel = 'kvm' | 'tcg';
+
+export function kvmUsable(): boolean {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export function chooseAccel(): Accel {
+  const forced = process.env.NATSCOPE_VM_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return forced;
+  return kvmUsable() ? 'kvm' : 'tcg';
+}
+
+// qemu option values are comma-separated: a comma inside a path is doubled.
+export function qemuPath(path: string): string {
+  return path.replaceAll(',', ',,');
+}
+
+export interface QemuPlan {
+  accel: Accel;
+  kernel: string;
+  initramfs: string;
+  modulesDir: string;
+  runDir: string;
+  consoleLog: string;
+  stderrSocket: string;
+  shares: string[];
+  memoryMb: number;
+  cpus: number;
+}
+
+export function qemuArgs(plan: QemuPlan): string[] {
+  const accel = plan.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  const share = (id: string, path: string, tag: string, readonly: boolean) => [
+    '-fsdev',
+    `local,id=${id},path=${qemuPath(path)},security_model=none${readonly ? ',readonly=on' : ''},multidevs=remap`,
+    '-device',
+    `virtio-9p-pci,fsdev=${id},mount_tag=${tag}`,
+  ];
+  return [
+    ...accel,
+    '-m', String(plan.memoryMb),
+    '-smp', String(plan.cpus),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    '-kernel', plan.kernel,
+    '-initrd', plan.initramfs,
+    '-append',
+    'console=ttyS0 rdinit=/init panic=-1 quiet mitigations=off nokaslr i8042.noaux i8042.nokbd random.trust_cpu=on',
+    ...share('root', '/', TAGS.root, true),
+    ...share('kmods', plan.modulesDir, TAGS.modules, true),
+    ...share('run', plan.runDir, TAGS.run, false),
+    ...plan.shares.flatMap((dir, i) => share(`share${i}`, dir, `share${i}`, false)),
+    // ttyS0: kernel console (kept for the failure report)
+    '-chardev', `file,id=console,path=${qemuPath(plan.consoleLog)}`,
+    '-serial', 'chardev:console',
+    // ttyS1: the command's stdin and stdout, on qemu's own stdio
+    '-chardev', 'stdio,id=io,signal=off',
+    '-serial', 'chardev:io',
+    // ttyS2: the command's stderr, to a socket natscope listens on
+    '-chardev', `socket,id=err,path=${qemuPath(plan.stderrSocket)}`,
+    '-serial', 'chardev:err',
+  ];
+}

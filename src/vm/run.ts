@@ -1,0 +1,320 @@
+// Runs one command as root in a throw-away micro-VM: a stock kernel that has
+// kprobes and BTF, the host's root filesystem read-only under a tmpfs
+// overlay, a read-write run folder (and optional shares at their host
+// paths). The command's stdin/stdout are the VM's second serial port,
+// bridged to qemu's stdio; its stderr the third, bridged to a socket.
+// The VM powers off when the command ends; nothing outlives the run: qemu
+// gets SIGKILL if natscope dies (setpriv --pdeathsig), and the run folder
+// and qemu are cleaned up on every exit path.
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { EXIT, NatscopeError } from '../errors.js';
+import { onCleanup } from '../util/cleanup.js';
+import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
+import { ensureInitramfs, GUEST_RUN_DIR } from './initramfs.js';
+import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
+import { vmPrerequisites } from './prereqs.js';
+
+export interface VmOptions {
+  argv: string[];
+  timeoutMs: number;
+  // host folders mounted read-write at the same path in the guest
+  shares?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  memoryMb?: number;
+  cpus?: number;
+  log?: (line: string) => void;
+  // how long a KVM guest may take to reach the command before retrying under TCG
+  kvmBootTimeoutMs?: number;
+}
+
+export interface VmResult {
+  exitCode: number;
+  // why natscope, not the command, decided the exit code
+  failure: null | 'timeout' | 'vm';
+  detail: string | null;
+  accel: Accel;
+  bootMs: number | null;
+  wallMs: number;
+}
+
+export interface VmHandle {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  // settles when the guest command has started (or rejects if the VM died first)
+  started: Promise<number>;
+  result: Promise<VmResult>;
+  stop(): Promise<VmResult>;
+}
+
+export interface VmImage {
+  kernel: KernelImage;
+  initramfs: string;
+}
+
+// The kernel and initramfs, fetched and built on first use (root only).
+export async function prepareImage(log: (line: string) => void): Promise<VmImage> {
+  const pre = await vmPrerequisites();
+  const missing = pre.checks.filter((c) => !c.ok && c.name !== 'vm-kernel' && c.name !== 'vm-accel');
+  if (missing.length > 0) {
+    const first = missing[0]!;
+    throw new NatscopeError(`the micro-VM needs ${first.name.replace(/^vm-/, '')}: ${first.detail}`, {
+      hint: first.fix ?? 'run: sudo natscope vm setup',
+      exitCode: EXIT.vmFailure,
+    });
+  }
+  let kernel = await cachedKernel();
+  if (!kernel) {
+    if (process.getuid?.() !== 0) {
+      throw new NatscopeError('the micro-VM kernel is not set up', { hint: 'run: sudo natscope vm setup', exitCode: EXIT.vmFailure });
+    }
+    kernel = await fetchKernel(log);
+  }
+  const initramfs = await ensureInitramfs(kernel, log);
+  return { kernel, initramfs };
+}
+
+// NUL-separated: any byte but NUL survives, so arguments need no shell quoting.
+function nulList(items: string[]): string {
+  return items.map((s) => `${s}\0`).join('');
+}
+
+export function guestScript(): string {
+  const R = GUEST_RUN_DIR;
+  return `#!/bin/bash
+# natscope micro-VM: runs the requested command as root, then powers off.
+R=${R}
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tracefs nodev /sys/kernel/tracing
+mount -t debugfs nodev /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+mount -t cgroup2 none /sys/fs/cgroup
+mkdir -p /run/netns /run/lock
+hostname natscope-vm
+ip link set lo up
+stty -F /dev/ttyS1 raw -echo
+stty -F /dev/ttyS2 raw -echo
+i=0
+while IFS= read -r -d '' dir; do
+  mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "share$i" "$dir"
+  i=$((i + 1))
+done < "$R/shares"
+while IFS= read -r -d '' kv; do export "$kv"; done < "$R/env"
+cd "$(cat "$R/cwd")" 2>/dev/null || cd /
+mapfile -d '' -t ARGV < "$R/argv"
+: > "$R/started"
+"\${ARGV[@]}" < /dev/ttyS1 > /dev/ttyS1 2> /dev/ttyS2
+echo $? > "$R/rc"
+sync
+echo o > /proc/sysrq-trigger
+sleep 10
+`;
+}
+
+const BASE_ENV: Record<string, string> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  TERM: 'dumb',
+  LANG: 'C.UTF-8',
+  NATSCOPE_IN_VM: '1',
+};
+
+export async function startVm(options: VmOptions): Promise<VmHandle> {
+  const log = options.log ?? (() => undefined);
+  for (const dir of options.shares ?? []) {
+    if (!existsSync(dir)) throw new NatscopeError(`share ${dir} does not exist`, { hint: 'create it first, or pass an existing folder', exitCode: EXIT.usage });
+  }
+  if (options.argv.length === 0) throw new NatscopeError('no command to run in the VM', { hint: 'natscope vm run -- uname -r', exitCode: EXIT.usage });
+  const image = await prepareImage(log);
+  const runDir = await mkdtemp(join(tmpdir(), 'natscope-vm-'));
+  const files = {
+    guest: join(runDir, 'guest.sh'),
+    started: join(runDir, 'started'),
+    rc: join(runDir, 'rc'),
+    console: join(runDir, 'console.log'),
+    socket: join(runDir, 'stderr.sock'),
+  };
+  await writeFile(files.guest, guestScript(), { mode: 0o755 });
+  await writeFile(join(runDir, 'argv'), nulList(options.argv));
+  await writeFile(join(runDir, 'env'), nulList(Object.entries({ ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)));
+  await writeFile(join(runDir, 'cwd'), options.cwd ?? process.cwd());
+  await writeFile(join(runDir, 'shares'), nulList(options.shares ?? []));
+
+  const stdin = new PassThrough();
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const wallStart = performance.now();
+
+  // The guest's stderr arrives on a socket qemu connects to.
+  const server: Server = createServer((socket: Socket) => {
+    socket.pipe(stderr, { end: false });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(files.socket, resolve);
+  });
+
+  let child: ResultPromise | undefined;
+  let killedFor: 'timeout' | 'stop' | 'kvm-retry' | null = null;
+  let qemuStderr = '';
+
+  const launch = (accel: Accel) => {
+    log(`booting the micro-VM (${accel === 'tcg' ? 'software emulation (TCG): expect ~5 s to boot' : 'KVM'})`);
+    const args = qemuArgs({
+      accel,
+      kernel: image.kernel.vmlinux,
+      initramfs: image.initramfs,
+      modulesDir: image.kernel.modulesDir,
+      runDir,
+      consoleLog: files.console,
+      stderrSocket: files.socket,
+      shares: options.shares ?? [],
+      memoryMb: options.memoryMb ?? 2048,
+      cpus: options.cpus ?? 2,
+    });
+    const proc = execa('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, ...args], {
+      detached: true,
+      reject: false,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+    });
+    proc.stdout?.pipe(stdout, { end: false });
+    proc.stderr?.on('data', (d: Buffer) => {
+      if (qemuStderr.length < 8192) qemuStderr += d.toString();
+    });
+    stdin.pipe(proc.stdin!);
+    proc.stdin?.on('error', () => undefined); // qemu gone: nothing more to write
+    return proc;
+  };
+
+  const killQemu = (signal: NodeJS.Signals) => {
+    const pid = child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone already
+      }
+    }
+  };
+
+  const cleanup = onCleanup(
+    'stop the micro-VM',
+    async () => {
+      killedFor ??= 'stop';
+      killQemu('SIGKILL');
+      await child?.catch(() => undefined);
+      server.close();
+      await rm(runDir, { recursive: true, force: true });
+    },
+    () => killQemu('SIGKILL'),
+  );
+
+  let accel = chooseAccel();
+  let startedResolve!: (ms: number) => void;
+  let startedReject!: (e: Error) => void;
+  const started = new Promise<number>((resolve, reject) => {
+    startedResolve = resolve;
+    startedReject = reject;
+  });
+  started.catch(() => undefined);
+  let bootMs: number | null = null;
+
+  const result = (async (): Promise<VmResult> => {
+    try {
+      for (;;) {
+        const launchedAt = performance.now();
+        child = launch(accel);
+        const overall = setTimeout(() => {
+          killedFor = 'timeout';
+          killQemu('SIGKILL');
+        }, options.timeoutMs);
+        const retryAfter = accel === 'kvm' ? (options.kvmBootTimeoutMs ?? 20_000) : Infinity;
+        let exited = false;
+        void child.then(() => {
+          exited = true;
+        });
+        // watch for the guest reaching the command
+        while (!exited && bootMs === null) {
+          if (existsSync(files.started)) {
+            bootMs = Math.round(performance.now() - launchedAt);
+            log(`micro-VM up in ${(bootMs / 1000).toFixed(1)} s; running: ${options.argv.join(' ')}`);
+            startedResolve(bootMs);
+            break;
+          }
+          if (performance.now() - launchedAt > retryAfter) {
+            killedFor = 'kvm-retry';
+            killQemu('SIGKILL');
+            break;
+          }
+          await sleep(100);
+        }
+        await child;
+        clearTimeout(overall);
+        if (killedFor === 'kvm-retry') {
+          log('the KVM guest did not reach the command: retrying under software emulation (TCG)');
+          killedFor = null;
+          accel = 'tcg';
+          continue;
+        }
+        break;
+      }
+      const wallMs = Math.round(performance.now() - wallStart);
+      const rcText = await readFile(files.rc, 'utf8').catch(() => null);
+      const tail = await consoleTail(files.console);
+      if (killedFor === 'timeout') {
+        const reason = bootMs === null ? `the VM did not boot within ${options.timeoutMs / 1000} s` : `the command did not finish within ${options.timeoutMs / 1000} s`;
+        startedReject(new NatscopeError(reason));
+        return { exitCode: EXIT.timeout, failure: 'timeout', detail: bootMs === null ? `${reason}; console:\n${tail}` : reason, accel, bootMs, wallMs };
+      }
+      if (killedFor === 'stop') {
+        startedReject(new NatscopeError('the VM was stopped'));
+        return { exitCode: EXIT.interrupted, failure: 'vm', detail: 'stopped', accel, bootMs, wallMs };
+      }
+      if (rcText === null || !/^\d+\s*$/.test(rcText)) {
+        const why = qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
+        startedReject(new NatscopeError(why));
+        return { exitCode: EXIT.vmFailure, failure: 'vm', detail: `${why}${tail ? `; console:\n${tail}` : ''}`, accel, bootMs, wallMs };
+      }
+      return { exitCode: Number(rcText.trim()), failure: null, detail: null, accel, bootMs, wallMs };
+    } finally {
+      stdout.end();
+      stderr.end();
+      await cleanup.run();
+    }
+  })();
+
+  return {
+    stdin,
+    stdout,
+    stderr,
+    started,
+    result,
+    async stop() {
+      killedFor ??= 'stop';
+      killQemu('SIGKILL');
+      return result;
+    },
+  };
+}
+
+async function consoleTail(path: string, lines = 15): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-lines).join('\n');
+}

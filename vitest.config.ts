@@ -1,0 +1,39 @@
+import { defineConfig } from 'vitest/config';
+
+// Three kinds of tests, one command (npm test):
+//   unit  test/**/*.test.ts      no root, no kernel: parsers, models, frontends
+//   lab   test/**/*.lab.test.ts  root: network namespaces, iptables, tracepoints on this host
+//   vm    test/**/*.vm.test.ts   root: the real probes, in the throw-away micro-VM
+// Lab and VM tests touch shared kernel state, so their files run one at a time.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/**/*.lab.test.ts', 'test/**/*.vm.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'lab',
+          include: ['test/**/*.lab.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'vm',
+          include: ['test/**/*.vm.test.ts'],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+        },
+      },
+    ],
+  },
+});
