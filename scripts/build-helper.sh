@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Compiles the lab's C helper (src/lab/helper/natscope-net.c) into build/.
 set -eu
 cd "$(dirname "$0")/.."

@@ -1,10 +1,10 @@
-#!/bin/sh
+#!/bin/bash
 # natscope setup: everything natscope needs on a fresh Debian 12 / Ubuntu 24.04
 # machine, installed only where missing, so it is safe to run any number of
 # times. `npm run demo`, `npm test` and `npm run bench` call it first.
 #
-#   sh scripts/setup.sh            OS packages, npm packages, build, micro-VM kernel
-#   sh scripts/setup.sh --tests    also what the test suite needs (tmux, shellcheck, ruby, docker)
+#   bash scripts/setup.sh            OS packages, npm packages, build, micro-VM kernel
+#   bash scripts/setup.sh --tests    also what the test suite needs (tmux, shellcheck, ruby, docker)
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -108,6 +108,63 @@ Examples:
       setExit(await replay({ file, json: Boolean(opts.json), speed: opts.speed, flows: Boolean(opts.flows) }));
     });
 
+  program
+    .command('tui')
+    .description('the live screen: DNAT and SNAT side by side, drops, each flow told hop by hop')
+    .option('--replay <file>', 'play a recording instead of tracing (no root needed)')
+    .addOption(new Option('--speed <n>', 'replay pace: 1 = as recorded, 0 = at once').argParser(nonNegativeNumber).default(1))
+    .option('--probes <list>', 'probe families to trace live', 'nat,conntrack,drop')
+    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(vmOption())
+    .addHelpText(
+      'after',
+      `
+Keys: r request  m masqueradeAll  c clusterCIDR  p pause  / filter  ↑↓ jk select  Enter details  s save  ? help  q quit
+
+Examples:
+  $ sudo natscope tui                                        # live, on the netns lab
+  $ natscope tui --replay test/fixtures/recordings/incident.jsonl`,
+    )
+    .action(async (opts) => {
+      const { tui } = await import('./commands/tui.js');
+      setExit(await tui({ replay: opts.replay, speed: opts.speed, probes: opts.probes, prefix: opts.prefix, vm: opts.vm }));
+    });
+
+  program
+    .command('demo')
+    .description('the incident, step by step: every claim checked against what the kernel did in this run')
+    .addOption(labOption())
+    .addOption(vmOption())
+    .option('--auto', 'no pauses (CI, recording); exit 0 only if every check passed')
+    .option('--json', 'one JSON line per step: {"step","title","ok","evidence"}')
+    .addOption(new Option('--step <n>', 'start at step N (the lab is brought to the state it needs)').argParser(positiveNumber))
+    .option('--record <file>', 'keep the event stream of this run')
+    .option('--replay <file>', 'tell the story from a recording (no root needed)')
+    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo natscope demo                      # interactive: Enter next, b back, q quit
+  $ sudo natscope demo --auto --json        # for CI: one verdict per step
+  $ natscope demo --replay test/fixtures/recordings/incident.jsonl --auto`,
+    )
+    .action(async (opts) => {
+      const { demo } = await import('./commands/demo.js');
+      setExit(
+        await demo({
+          lab: opts.lab,
+          vm: opts.vm,
+          auto: Boolean(opts.auto),
+          json: Boolean(opts.json),
+          step: opts.step,
+          record: opts.record,
+          replay: opts.replay,
+          prefix: opts.prefix,
+        }),
+      );
+    });
+
   const lab = program.command('lab').description('the incident\'s lab: office, vpn, two nodes, nginx and mysql behind ClusterIPs');
   const labCommon = (c: Command) =>
     c

@@ -5,7 +5,7 @@
 
 import { release } from 'node:os';
 import { NatscopeError } from '../errors.js';
-import { base, type NatscopeEvent, type StatusEvent } from '../events/types.js';
+import { base, type NatscopeEvent, type ObservationEvent, type StatusEvent } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
 import { startTracer, bpftraceVersion, type Tracer } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
@@ -31,6 +31,12 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {}
 
+  // The lab may come up while the tracer attaches (both take seconds in the micro-VM).
+  async setLab(lab: Lab): Promise<void> {
+    this.options.lab = lab;
+    await lab.registerHosts(this.resolver);
+  }
+
   get where(): Where {
     return this.options.where;
   }
@@ -55,8 +61,8 @@ export class Agent {
 
   // Announces the lab and its kube-proxy options: a recording starts with these.
   async announce(): Promise<void> {
-    this.options.emit(await this.statusEvent('ready'));
     if (this.options.lab) await this.emitConfig(null);
+    this.options.emit(await this.statusEvent(this.tracer ? 'tracing' : 'ready'));
   }
 
   private async emitConfig(change: string | null): Promise<void> {
@@ -79,7 +85,7 @@ export class Agent {
         return event;
       }
       case 'ping':
-        return this.lab.ping(command.target);
+        return this.observe('ping', command.target, await this.lab.ping(command.target));
       case 'set': {
         const sync = await this.lab.setKubeProxy(command);
         const change = command.masqueradeAll !== undefined ? `masqueradeAll=${command.masqueradeAll}` : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
@@ -87,15 +93,15 @@ export class Agent {
         return sync;
       }
       case 'rules':
-        return this.lab.rules(command.node);
+        return this.observe('rules', command.node, await this.lab.rules(command.node));
       case 'conntrack':
-        return this.lab.conntrack(command.node);
+        return this.observe('conntrack', command.node, await this.lab.conntrack(command.node));
       case 'drops':
-        return { vpnDrops: await this.lab.vpnDrops() };
+        return this.observe('drops', 'vpn', { vpnDrops: await this.lab.vpnDrops() });
       case 'load':
-        return this.lab.load(command.target, command.seconds, command.workers);
+        return this.observe('load', command.target, await this.lab.load(command.target, command.seconds, command.workers));
       case 'trace':
-        return this.startTracing(command.probes, Boolean(command.allNetns));
+        return this.startTracing(command.probes, Boolean(command.allNetns), command.rawLog);
       case 'untrace':
         return this.stopTracing();
       case 'shutdown':
@@ -104,7 +110,12 @@ export class Agent {
     }
   }
 
-  async startTracing(probeNames: string[], allNetns: boolean): Promise<{ attachMs: number; probes: string[] }> {
+  private observe<T>(what: ObservationEvent['what'], subject: string, result: T): T {
+    this.options.emit({ ...base('observation', what === 'rules' || what === 'conntrack' ? subject : 'office', 0), what, subject, result });
+    return result;
+  }
+
+  async startTracing(probeNames: string[], allNetns: boolean, rawLog?: string, announce = true): Promise<{ attachMs: number; probes: string[] }> {
     if (this.tracer) throw new NatscopeError(`already tracing ${this.probes.join(',')}`, { hint: 'stop it first (untrace)' });
     const probes = parseProbeList(probeNames.join(','));
     await ensureTracefs();
@@ -112,7 +123,8 @@ export class Agent {
     // the host's own namespace, so its events can be told apart (and left out)
     resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
     if (this.options.lab) await this.options.lab.registerHosts(resolver);
-    const keepAll = allNetns || !this.options.lab;
+    // without a lab every namespace is of interest; with one, only the lab's
+    const keepAll = allNetns;
     this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
     this.tracer = await startTracer({
       probes,
@@ -121,12 +133,13 @@ export class Agent {
       onEvent: this.options.emit,
       filter: keepAll ? undefined : (e) => e.host !== '?' && e.host !== 'host',
       readyTimeoutMs: this.options.attachTimeoutMs,
+      rawLog,
     });
     this.probes = probes;
     void this.tracer.done.then(() => {
       this.tracer = null;
     });
-    this.options.emit(await this.statusEvent('tracing', `probes attached in ${(this.tracer.attachMs / 1000).toFixed(1)} s`));
+    if (announce) this.options.emit(await this.statusEvent('tracing', `probes attached in ${(this.tracer.attachMs / 1000).toFixed(1)} s`));
     return { attachMs: this.tracer.attachMs, probes };
   }
 

@@ -12,7 +12,7 @@ export type Command =
   | { cmd: 'conntrack'; node: string }
   | { cmd: 'drops' }
   | { cmd: 'load'; target: string; seconds: number; workers: number }
-  | { cmd: 'trace'; probes: string[]; allNetns?: boolean }
+  | { cmd: 'trace'; probes: string[]; allNetns?: boolean; rawLog?: string }
   | { cmd: 'untrace' }
   | { cmd: 'shutdown'; labDown?: boolean };
 

@@ -74,6 +74,8 @@ export interface SessionOptions {
   onEvent: EventListener;
   log: (line: string) => void;
   attachTimeoutMs?: number;
+  // host folders the micro-VM may write to (at the same path)
+  shares?: string[];
 }
 
 export interface Session {
@@ -117,8 +119,8 @@ async function openNative(prefix: string, probes: string[] | null, options: Sess
   client.agent = agent;
   const cleanup = onCleanup('stop the session', close);
   try {
+    if (probes) await agent.startTracing(probes, Boolean(options.allNetns), undefined, false);
     await agent.announce();
-    if (probes) await agent.startTracing(probes, Boolean(options.allNetns));
   } catch (error) {
     await cleanup.run();
     throw error;
@@ -167,6 +169,7 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
     argv: agentArgs(prefix, { ...options, probes }),
     timeoutMs: 24 * 3600 * 1000,
     log: options.log,
+    shares: options.shares,
   });
   forwardLines(vm.stderr, options.log);
   let closing = false;

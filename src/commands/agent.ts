@@ -19,25 +19,21 @@ export interface AgentCommandOptions {
 export async function agent(options: AgentCommandOptions): Promise<number> {
   const emit = writer(process.stdout);
   const step = progress('agent');
-  let lab: NetnsLab;
-  try {
-    lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: step.log });
-  } catch (error) {
-    emit({ ...base('error', 'natscope', 0), message: `lab up failed: ${(error as Error).message}`, source: 'agent-start' });
+  const a = new Agent({ lab: null, where: 'micro-vm', emit, log: step.log });
+  const startFailed = (what: string) => (error: unknown) => {
+    emit({ ...base('error', 'natscope', 0), message: `${what} failed: ${(error as Error).message}`, source: 'agent-start' });
     throw error;
-  }
-  step.log('lab up');
-  const a = new Agent({ lab, where: 'micro-vm', emit, log: step.log });
+  };
   try {
+    // bpftrace compiles while the lab comes up: both take seconds under emulation
+    const tracing = options.probes ? a.startTracing(options.probes.split(','), options.allNetns, undefined, false).catch(startFailed('tracer')) : null;
+    const lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: step.log }).catch(
+      startFailed('lab up'),
+    );
+    step.log('lab up');
+    await a.setLab(lab);
+    await tracing;
     await a.announce();
-    if (options.probes) {
-      try {
-        await a.startTracing(options.probes.split(','), options.allNetns);
-      } catch (error) {
-        emit({ ...base('error', 'natscope', 0), message: `tracer failed: ${(error as Error).message}`, source: 'agent-start' });
-        throw error;
-      }
-    }
     await serveStream(a, process.stdin, emit);
   } finally {
     await a.shutdown(true);

@@ -32,6 +32,7 @@ const REQUIRED: Record<EventKind, Record<string, 'string' | 'number' | 'boolean'
   request: { target: 'string', via: 'string', dst: 'string', dport: 'number', outcome: 'string', latencyMs: 'number' },
   config: { kubeProxy: 'object', backend: 'string' },
   status: { state: 'string', where: 'string', probes: 'object' },
+  observation: { what: 'string', subject: 'string' },
   reply: { id: 'number', ok: 'boolean' },
 };
 

@@ -35,6 +35,8 @@ export function formatEvent(e: NatscopeEvent, t0: number): string {
       return `${time} ${'-'.padEnd(6)} CONFIG masqueradeAll=${e.kubeProxy.masqueradeAll} clusterCIDR=${e.kubeProxy.clusterCIDR ?? 'none'}${e.change ? ` (${e.change})` : ''}`;
     case 'status':
       return `${time} ${'-'.padEnd(6)} STATUS ${e.state} (${e.where}${e.probes.length ? `, probes ${e.probes.join(',')}` : ''})${e.message ? `: ${e.message}` : ''}`;
+    case 'observation':
+      return `${time} ${host} SHOW ${e.what} ${e.subject}`;
     case 'reply':
       return `${time} ${'-'.padEnd(6)} REPLY #${e.id} ${e.ok ? 'ok' : `failed: ${e.error ?? ''}`}`;
   }

@@ -7,7 +7,7 @@
 
 import { endpoint } from './tuple.js';
 import type { Flow } from './flows.js';
-import type { LabStatus, NatEvent } from './types.js';
+import type { DropEvent, LabStatus, NatEvent } from './types.js';
 
 export type Verdict = 'answered' | 'dropped' | 'timeout' | 'refused' | 'in-flight';
 
@@ -48,7 +48,9 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
   const clientName = hostByIp(lab, client) ?? client;
   const dnat = flow.nat.find((n) => n.manip === 'DNAT') ?? null;
   const snat = flow.nat.find((n) => n.manip === 'SNAT') ?? null;
-  const drop = flow.drops[0] ?? null;
+  // Sockets free packets with reason NOT_SPECIFIED in their normal life
+  // (teardown, a duplicate SYN): those do not end a connection's story.
+  const drop = flow.drops.find(isVerdictDrop) ?? null;
   const finalDst = dnat ? dnat.to.ip : flow.first.dst;
   const podName = hostByIp(lab, finalDst);
   const pod = lab?.pods.find((p) => p.ip === finalDst) ?? null;
@@ -87,6 +89,8 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
       const podNode = pod?.node ?? forward[forward.length - 1];
       if (podNode && podNode !== drop.host) hops.push({ host: podNode, role: 'hop' });
     }
+    const last = hops[hops.length - 1];
+    if (last && last.host === drop.host && last.role === 'hop') hops.pop(); // dropped where it already was
     hops.push({ host: drop.host, role: 'drop', note: drop.reason });
   } else if (request) {
     verdict = request.outcome === 'answered' ? 'answered' : request.outcome === 'refused' ? 'refused' : 'timeout';
@@ -110,6 +114,13 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
     dropReason: drop?.reason ?? null,
     dropHost: drop?.host ?? null,
   };
+}
+
+export function isVerdictDrop(drop: DropEvent): boolean {
+  if (drop.reason === 'NOT_SPECIFIED') return false;
+  // an echo reply reaches ping through its raw socket; the kernel then frees the original as NO_SOCKET
+  if (drop.packet.proto === 'icmp' && drop.reason === 'NO_SOCKET') return false;
+  return true;
 }
 
 export function renderPath(hops: Hop[], verdict: Verdict): string {

@@ -173,6 +173,16 @@ export interface StatusEvent extends EventBase<'status'> {
   message: string | null;
 }
 
+// What a lab command showed (a node's rules, its conntrack table, a ping,
+// a load run, the vpn's drop counter): recorded so that a replay can check
+// the same claims a live walkthrough checked.
+export interface ObservationEvent extends EventBase<'observation'> {
+  what: 'rules' | 'conntrack' | 'ping' | 'load' | 'drops';
+  // the node or target it is about
+  subject: string;
+  result: unknown;
+}
+
 // The answer to a command sent to an agent (see src/agent/protocol.ts).
 export interface ReplyEvent extends EventBase<'reply'> {
   id: number;
@@ -190,6 +200,7 @@ export type NatscopeEvent =
   | RequestEvent
   | ConfigEvent
   | StatusEvent
+  | ObservationEvent
   | ReplyEvent;
 export type EventKind = NatscopeEvent['kind'];
 
@@ -204,6 +215,7 @@ export const EVENT_KINDS: readonly EventKind[] = [
   'request',
   'config',
   'status',
+  'observation',
   'reply',
 ];
 

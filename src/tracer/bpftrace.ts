@@ -9,7 +9,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
 import { base, type NatscopeEvent } from '../events/types.js';
@@ -34,6 +34,8 @@ export interface TracerOptions {
   perfPages?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
   filter?: (event: NatscopeEvent) => boolean;
+  // also write bpftrace's own output lines here (how the parser's fixtures are captured)
+  rawLog?: string;
 }
 
 export interface TracerSummary {
@@ -171,9 +173,11 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     hostOf: (inode: number) => options.resolver.hostOf(inode),
     dropReason: (code: number) => options.dropReasons.name(code),
   };
+  const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
   const reading = (async () => {
     if (!child.stdout) return;
     for await (const item of splitLines(child.stdout, 1 << 20)) {
+      if (raw && 'line' in item) raw.write(`${item.line}\n`);
       if ('tooLong' in item) {
         emitError(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
         continue;
@@ -223,6 +227,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const done = (async (): Promise<TracerSummary> => {
     const result = await child;
     await reading;
+    if (raw) await new Promise<void>((resolve) => raw.end(resolve));
     handle.cancel();
     await rm(dir, { recursive: true, force: true });
     for (const [probe, perCpu] of finalSequences) {

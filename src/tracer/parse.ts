@@ -112,12 +112,19 @@ function parseMap(data: unknown, value: unknown): BpftraceRecord {
   return { type: 'sequence', probe, perCpu: counts };
 }
 
-function tuple(f: string[], i: number): Tuple {
+// Only TCP, UDP and SCTP have ports; for ICMP the same tuple fields hold the
+// echo id and type/code, which are not shown as ports.
+function hasPorts(l4: number): boolean {
+  return l4 === 6 || l4 === 17 || l4 === 132;
+}
+
+function tuple(f: string[], i: number, l4: number): Tuple {
+  const ports = hasPorts(l4);
   return {
     src: ipFromRaw(Number(f[i])),
-    sport: portFromRaw(Number(f[i + 1])),
+    sport: ports ? portFromRaw(Number(f[i + 1])) : 0,
     dst: ipFromRaw(Number(f[i + 2])),
-    dport: portFromRaw(Number(f[i + 3])),
+    dport: ports ? portFromRaw(Number(f[i + 3])) : 0,
   };
 }
 
@@ -146,14 +153,15 @@ function parsePrintf(data: string, line: string, ctx: ParseContext): BpftraceRec
   switch (tag) {
     case 'nat': {
       const manip = f[6] === '1' ? 'DNAT' : 'SNAT';
-      const orig = tuple(f, 8);
-      const reply = tuple(f, 12);
+      const l4 = Number(f[7]);
+      const orig = tuple(f, 8, l4);
+      const reply = tuple(f, 12, l4);
       // DNAT rewrote where the packet goes (the reply's source); SNAT where it comes from (the reply's destination)
       const to = manip === 'DNAT' ? { ip: reply.src, port: reply.sport } : { ip: reply.dst, port: reply.dport };
       const event: NatEvent = {
         ...base('nat', host, netns, t),
         manip,
-        proto: protoName(Number(f[7])),
+        proto: protoName(l4),
         orig,
         reply,
         to,
@@ -164,11 +172,12 @@ function parsePrintf(data: string, line: string, ctx: ParseContext): BpftraceRec
     }
     case 'ct-new':
     case 'ct-destroy': {
+      const l4 = Number(f[7]);
       const event = {
         ...base(tag, host, netns, t),
-        proto: protoName(Number(f[7])),
-        orig: tuple(f, 8),
-        reply: tuple(f, 12),
+        proto: protoName(l4),
+        orig: tuple(f, 8, l4),
+        reply: tuple(f, 12, l4),
         status: statusNames(Number(f[6])),
         ct: f[5]!,
       } as CtNewEvent | CtDestroyEvent;
@@ -197,13 +206,14 @@ function parsePrintf(data: string, line: string, ctx: ParseContext): BpftraceRec
     }
     default: {
       // rewrite
+      const l4 = Number(f[7]);
       const event: RewriteEvent = {
         ...base('rewrite', host, netns, t),
         manip: f[5] === '1' ? 'DNAT' : 'SNAT',
         dir: f[6] === '1' ? 'reply' : 'orig',
-        proto: protoName(Number(f[7])),
-        before: tuple(f, 8),
-        after: tuple(f, 12),
+        proto: protoName(l4),
+        before: tuple(f, 8, l4),
+        after: tuple(f, 12, l4),
       };
       return { type: 'event', probe: 'rewrite', cpu, seq, event };
     }
