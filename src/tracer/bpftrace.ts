@@ -6,7 +6,7 @@
 // cleanups run on every exit path, and the program's once-a-second write
 // to stdout makes bpftrace die of SIGPIPE if natscope is killed with -9.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
@@ -71,20 +71,28 @@ export async function bpftraceVersion(binary = bpftraceBinary()): Promise<string
   }
 }
 
-// kprobes on module functions attach only once the module is loaded.
+// kprobes on module functions attach only once the module is loaded. A
+// module built into the kernel has nothing to load: its functions are in
+// /proc/kallsyms already.
 export async function loadModules(probes: ProbeFamily[]): Promise<void> {
-  const modules = [...new Set(probes.flatMap((p) => PROBES[p].modules))];
-  const missing = modules.filter((m) => !existsSync(`/sys/module/${m}`));
+  const wanted = [...new Set(probes.flatMap((p) => PROBES[p].modules))];
+  const missing = wanted.filter((m) => !existsSync(`/sys/module/${m}`));
   if (missing.length === 0) return;
-  try {
-    await execa('modprobe', ['-a', ...missing], { timeout: 30_000 });
-  } catch (cause) {
-    throw new NatscopeError(`cannot load kernel module(s) ${missing.join(', ')} that the probes hook`, {
-      hint: `run "modprobe -a ${missing.join(' ')}" as root and check dmesg`,
-      cause,
-    });
-  }
+  const loaded = await execa('modprobe', ['-a', ...missing], { timeout: 30_000, reject: false }).catch(() => null);
+  if (loaded?.exitCode === 0) return;
+  const kallsyms = await readFile('/proc/kallsyms', 'utf8').catch(() => '');
+  const absent = missing.filter((m) => !kallsyms.includes(` ${MODULE_MARKERS[m] ?? m}\n`));
+  if (absent.length === 0) return;
+  throw new NatscopeError(`cannot load kernel module(s) ${absent.join(', ')} that the probes hook`, {
+    hint: `run "modprobe -a ${absent.join(' ')}" as root and check dmesg`,
+  });
 }
+
+// A function each module defines, to tell a built-in module from a missing one.
+const MODULE_MARKERS: Record<string, string> = {
+  nf_nat: 'nf_nat_setup_info',
+  nf_conntrack: '__nf_conntrack_confirm',
+};
 
 export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], exitCode: number | null): NatscopeError {
   const errors = stderr

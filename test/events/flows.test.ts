@@ -1,0 +1,70 @@
+import { describe, expect, test } from 'vitest';
+import { FlowTracker } from '../../src/events/flows.js';
+import type { CtNewEvent, NatscopeEvent } from '../../src/events/types.js';
+import { recordedEvents } from '../helpers.js';
+
+function track(events: NatscopeEvent[], options = {}) {
+  const tracker = new FlowTracker(options);
+  for (const e of events) tracker.add(e);
+  return tracker;
+}
+
+const recorded = recordedEvents();
+const mysqlRequests = recorded.filter((e) => e.kind === 'request' && e.target === 'mysql');
+
+describe('flow correlation on a recording of the incident', () => {
+  test("the broken mysql request is one flow: node1's DNAT, node2's entry, the vpn's drops, the request", () => {
+    const tracker = track(recorded);
+    const broken = mysqlRequests.find((r) => r.kind === 'request' && r.outcome === 'timeout')!;
+    if (broken.kind !== 'request') throw new Error('fixture lacks a timed-out mysql request');
+    const flow = tracker.flows().find((f) => f.requests.includes(broken))!;
+    expect(flow).toBeDefined();
+    expect(flow.nat.map((n) => [n.host, n.manip])).toEqual([['node1', 'DNAT']]);
+    const node2 = flow.events.find((e): e is CtNewEvent => e.kind === 'ct-new' && e.host === 'node2')!;
+    expect(node2.orig).toEqual({ src: broken.src, sport: broken.sport, dst: '10.244.2.2', dport: 3306 });
+    expect(flow.drops.length).toBeGreaterThan(0);
+    for (const d of flow.drops.filter((x) => x.host === 'vpn')) {
+      expect(d.packet).toMatchObject({ src: '10.244.2.2', sport: 3306, dst: broken.src, dport: broken.sport, flags: ['SYN', 'ACK'] });
+      expect(d.reason).toBe('NETFILTER_DROP');
+    }
+    expect(flow.hosts).toEqual(expect.arrayContaining(['vpn', 'node1', 'node2']));
+  });
+
+  test('with masqueradeAll the SNAT port chosen by node1 still joins node2\'s entry to the flow', () => {
+    const tracker = track(recorded);
+    const fixed = mysqlRequests.find((r) => r.kind === 'request' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11'))!;
+    if (fixed.kind !== 'request') throw new Error('fixture lacks an answered mysql request through node1');
+    const flow = tracker.flows().find((f) => f.requests.includes(fixed))!;
+    const snat = flow.nat.find((n) => n.manip === 'SNAT')!;
+    expect(snat.host).toBe('node1');
+    expect(`${snat.to.ip}:${snat.to.port}`).toBe(fixed.peer); // what the pod saw
+    const node2 = flow.events.find((e): e is CtNewEvent => e.kind === 'ct-new' && e.host === 'node2')!;
+    expect(node2.orig.src).toBe('10.0.1.11');
+    expect(node2.orig.sport).toBe(snat.to.port);
+    expect(flow.drops.filter((d) => d.reason === 'NETFILTER_DROP')).toEqual([]);
+  });
+
+  test('events that are not about a connection join no flow', () => {
+    const tracker = new FlowTracker();
+    for (const e of recorded.filter((x) => x.kind === 'status' || x.kind === 'config' || x.kind === 'observation')) expect(tracker.add(e)).toBeNull();
+    expect(tracker.size).toBe(0);
+  });
+
+  test('memory stays bounded: old flows are evicted past maxFlows', () => {
+    const tracker = new FlowTracker({ maxFlows: 100 });
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    for (let i = 0; i < 10_000; i++) {
+      tracker.add({ ...template, t: template.t + i, orig: { ...template.orig, sport: 1024 + i }, reply: { ...template.reply, dport: 1024 + i } });
+    }
+    expect(tracker.size).toBe(100);
+    expect(tracker.flows()[0]!.first.sport).toBe(1024 + 9900);
+  });
+
+  test('idle flows expire by event time, and a reused client port starts a new flow', () => {
+    const tracker = new FlowTracker({ idleNs: 1e9 });
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const a = tracker.add({ ...template, t: 0 })!;
+    const b = tracker.add({ ...template, t: 5e9 })!; // same tuple, 5 s later
+    expect(b.id).not.toBe(a.id);
+  });
+});

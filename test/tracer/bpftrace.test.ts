@@ -1,0 +1,137 @@
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
+import { dropReasonsFrom } from '../../src/tracer/btf.js';
+import { NetnsResolver } from '../../src/tracer/netns.js';
+import type { NatscopeEvent } from '../../src/events/types.js';
+import { FIXTURES } from '../helpers.js';
+
+const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
+const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
+const dir = mkdtempSync(join(tmpdir(), 'natscope-tracer-'));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function run(mode: string, extra: Partial<TracerOptions> = {}, output = OUTPUT) {
+  process.env.FAKE_BPFTRACE_MODE = mode;
+  process.env.FAKE_BPFTRACE_OUTPUT = output;
+  process.env.FAKE_BPFTRACE_LOG = join(dir, `${mode}.log`);
+  const events: NatscopeEvent[] = [];
+  const started = startTracer({
+    probes: ['drop'],
+    resolver: new NetnsResolver(),
+    dropReasons: dropReasonsFrom(new Map([['SKB_DROP_REASON_NETFILTER_DROP', 7]]), 'test'),
+    onEvent: (e) => events.push(e),
+    bpftrace: FAKE,
+    readyTimeoutMs: 5000,
+    ...extra,
+  });
+  return { started, events };
+}
+
+async function until(cond: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+afterEach(() => {
+  delete process.env.FAKE_BPFTRACE_MODE;
+});
+
+describe('the bpftrace runner (with a fake bpftrace on the command line)', () => {
+  test('streams parsed events once attached, stops with SIGTERM, settles loss from the final counters', async () => {
+    const { started, events } = run('ok');
+    const tracer = await started;
+    expect(tracer.attachMs).toBeGreaterThanOrEqual(0);
+    await until(() => events.filter((e) => e.kind === 'drop').length >= 5);
+    const summary = await tracer.stop();
+    expect(summary.exitCode).toBe(0);
+    const printed = readFileSync(OUTPUT, 'utf8').split('\n').filter((l) => /"data": "(nat|ct-new|ct-destroy|drop|rewrite) /.test(l)).length;
+    expect(summary.received).toBe(printed);
+    expect(summary.lost).toBe(0);
+    expect(events.filter((e) => e.kind === 'drop' && e.reason === 'NETFILTER_DROP').length).toBeGreaterThan(0);
+    expect(alive(tracer.pid)).toBe(false);
+    // the composed program and the JSON flag were handed over as an argument array
+    const log = readFileSync(join(dir, 'ok.log'), 'utf8');
+    expect(log.split('\n').slice(0, 2)).toEqual(['-f', 'json']);
+    expect(log).toContain('tracepoint:skb:kfree_skb');
+  });
+
+  test('a gap in the sequence numbers becomes an exact lost event', async () => {
+    const lines = readFileSync(OUTPUT, 'utf8').split('\n');
+    const second = lines.findIndex((l) => l.includes('"drop 0 2 '));
+    const gapped = join(dir, 'gapped.jsonl');
+    writeFileSync(gapped, lines.filter((_, i) => i !== second).join('\n')); // CPU 0's second drop line goes missing
+    const { started, events } = run('ok', {}, gapped);
+    const tracer = await started;
+    await until(() => events.some((e) => e.kind === 'lost'));
+    const summary = await tracer.stop();
+    const lost = events.filter((e) => e.kind === 'lost');
+    expect(lost).toEqual([expect.objectContaining({ probe: 'drop', count: 1, source: 'sequence' })]);
+    expect(summary.lost).toBe(1);
+  });
+
+  test('bpftrace missing: says so and how to install it', async () => {
+    const { started } = run('ok', { bpftrace: join(dir, 'no-such-bpftrace') });
+    await expect(started).rejects.toThrow(/bpftrace not found/);
+    await expect(started).rejects.toMatchObject({ hint: expect.stringContaining('apt-get install bpftrace') });
+  });
+
+  test('bpftrace not executable: refused with the reason', async () => {
+    const path = join(dir, 'not-executable');
+    writeFileSync(path, '#!/bin/sh\n');
+    chmodSync(path, 0o644);
+    const { started } = run('ok', { bpftrace: path });
+    await expect(started).rejects.toThrow(/bpftrace/);
+  });
+
+  test('not root: tells the user to use sudo', async () => {
+    const { started } = run('notroot');
+    const error = await started.catch((e: Error) => e);
+    expect(String(error)).toMatch(/only supports running as the root user/);
+    if (process.getuid?.() !== 0) expect(error).toMatchObject({ hint: 'run natscope with sudo' });
+  });
+
+  test('kprobes refused: names the micro-VM and the tracepoint-only way out', async () => {
+    const { started } = run('kprobe-refused', { probes: ['drop', 'rewrite'] });
+    const error = await started.catch((e: { message: string; hint: string }) => e);
+    expect(error.message).toMatch(/the kernel refused a kprobe: Error attaching probe: 'kprobe:nf_nat_setup_info'/);
+    expect(error.hint).toMatch(/--vm/);
+    expect(error.hint).toMatch(/--probes drop/);
+  });
+
+  test('never attaching: gives up after the timeout and leaves nothing running', async () => {
+    const { started } = run('never-attaches', { readyTimeoutMs: 500 });
+    await expect(started).rejects.toThrow(/did not attach its probes within 1 s/);
+    // the fake sleeps in bpftrace's place; it must be gone
+    const log = join(dir, 'never-attaches.log');
+    expect(readFileSync(log, 'utf8')).toContain('-f');
+  });
+
+  test('garbage on stdout becomes error events, the stream goes on', async () => {
+    const { started, events } = run('garbage');
+    const tracer = await started;
+    await until(() => events.filter((e) => e.kind === 'error').length >= 2);
+    await tracer.stop();
+    const errors = events.filter((e) => e.kind === 'error').map((e) => (e.kind === 'error' ? e.message : ''));
+    expect(errors[0]).toMatch(/unexpected bpftrace output on line 2 \(not JSON\): Segmentation fault/);
+    expect(errors[1]).toMatch(/nat line has 2 fields, expected 16/);
+  });
+
+  test('bpftrace dying mid-stream is reported, and the events it printed are kept', async () => {
+    const { started, events } = run('dies');
+    const tracer = await started.catch(() => null);
+    if (tracer) await tracer.done;
+    // attached, printed a few lines, died: either it died before we saw the attach, or we report it
+    if (tracer) expect(events.some((e) => e.kind === 'error' && /exited on its own/.test(e.message))).toBe(true);
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'vitest';
+import { LossCounter } from '../../src/tracer/loss.js';
+
+describe('LossCounter', () => {
+  test('gaps in one CPU\'s sequence are lost lines, counted exactly', () => {
+    const l = new LossCounter();
+    expect(l.observe('nat', 0, 1)).toBe(0);
+    expect(l.observe('nat', 0, 2)).toBe(0);
+    expect(l.observe('nat', 0, 7)).toBe(4);
+    expect(l.observe('nat', 1, 3)).toBe(2); // CPU 1 lost its first two
+    expect(l.lost('nat')).toBe(6);
+    expect(l.received('nat')).toBe(4);
+  });
+
+  test('lines lost after the last arrival show up when the final counters settle', () => {
+    const l = new LossCounter();
+    l.observe('drop', 0, 1);
+    l.observe('drop', 1, 1);
+    expect(l.settle('drop', new Map([[0, 5], [1, 1], [2, 3]]))).toBe(4 + 0 + 3);
+    expect(l.lost()).toBe(7);
+    // settling twice does not count twice
+    expect(l.settle('drop', new Map([[0, 5]]))).toBe(0);
+  });
+
+  test('probes are counted apart', () => {
+    const l = new LossCounter();
+    l.observe('nat', 0, 3);
+    l.observe('conntrack', 0, 1);
+    expect(l.summary()).toEqual([
+      { probe: 'conntrack', received: 1, lost: 0 },
+      { probe: 'nat', received: 1, lost: 2 },
+    ]);
+  });
+});
