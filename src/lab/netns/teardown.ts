@@ -2,6 +2,8 @@
 // a load generator), then deletes the namespaces. Works from the state
 // file alone, so it also undoes a lab whose `up` was killed half-way.
 
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ipBatch, listNetns, netnsPids } from './exec.js';
 import { readState, removeState } from './state.js';
 
@@ -11,17 +13,15 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
   const existing = new Set(await listNetns());
   const ours = state.namespaces.filter((n) => existing.has(n));
   // every process in a lab namespace was started by the lab
-  await Promise.all(
-    ours.map(async (ns) => {
-      for (const pid of await netnsPids(ns)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }),
-  );
+  const pids = (await Promise.all(ours.map((ns) => netnsPids(ns)))).flat();
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await waitGone(pids);
   if (ours.length > 0) {
     // conntrack entries and iptables rules go with their namespace
     await ipBatch(null, ours.map((n) => `netns del ${n}`)).catch(async () => {
@@ -31,4 +31,15 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
   }
   await removeState(prefix);
   return { removed: ours };
+}
+
+// A killed process is gone once it has exited (a zombie waiting for init to reap it counts as gone).
+async function waitGone(pids: number[], timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let left = pids;
+  while (left.length > 0 && Date.now() < deadline) {
+    const states = await Promise.all(left.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)));
+    left = left.filter((_, i) => states[i] !== null && !/^\d+ \(.*\) Z/.test(states[i]!));
+    if (left.length > 0) await sleep(20);
+  }
 }

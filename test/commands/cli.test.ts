@@ -1,0 +1,50 @@
+// The CLI as a user meets it, without root: help, replay, and bad input
+// answered with one clear line and a non-zero exit.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { RECORDING } from '../helpers.js';
+import { natscope } from '../cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'natscope-cli-'));
+
+describe('natscope, without root', () => {
+  test('--help lists the commands and ends with examples', async () => {
+    const r = await natscope(['--help']);
+    expect(r.exitCode).toBe(0);
+    for (const c of ['doctor', 'trace', 'replay', 'lab', 'vm', 'tui', 'demo']) expect(r.stdout).toContain(`  ${c}`);
+    expect(r.stdout).toMatch(/Try the following:\n\s+\$ sudo natscope demo/);
+  });
+
+  test('replay --json reproduces the recording line for line', async () => {
+    const r = await natscope(['replay', RECORDING, '--json']);
+    expect(r.exitCode).toBe(0);
+    const want = readFileSync(RECORDING, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(String(r.stdout).trim().split('\n').map((l) => JSON.parse(l))).toEqual(want);
+  });
+
+  test('replay --flows tells the broken mysql request hop by hop', async () => {
+    const r = await natscope(['replay', RECORDING, '--flows']);
+    expect(r.stdout).toContain('office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP');
+  });
+
+  test.each([
+    [['trace', '--probes', 'nat,bogus'], 2, /^natscope: unknown probe "bogus"\n  fix: known probes: nat, conntrack, drop, rewrite/],
+    [['replay', join(dir, 'missing.jsonl')], 1, /^natscope: replay file .*missing\.jsonl does not exist\n/],
+    [['replay', 'GARBAGE'], 1, /^natscope: .*garbage\.jsonl: line 1: not JSON: "hello"\n/],
+    [['replay', 'NEWER'], 1, /line 1: event version 3 is newer than this natscope reads \(1\): upgrade natscope/],
+    [['lab', 'request'], 1, /error: missing required argument 'target'/],
+    [['lab', 'up', '--vm', 'sometimes'], 1, /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/],
+    [['replay', RECORDING, '--speed', '-1'], 1, /argument '-1' is invalid. expected a number ≥ 0/],
+  ])('natscope %j exits %i with one clear line', async (args, code, message) => {
+    const files: Record<string, string> = { GARBAGE: join(dir, 'garbage.jsonl'), NEWER: join(dir, 'newer.jsonl') };
+    writeFileSync(files.GARBAGE!, 'hello\n');
+    writeFileSync(files.NEWER!, '{"v":3,"kind":"nat","t":0,"host":"x","netns":0}\n');
+    const r = await natscope(args.map((a) => files[a] ?? a));
+    expect(r.exitCode).toBe(code);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // never a stack trace
+  });
+});

@@ -1,0 +1,33 @@
+// natscope doctor tells the truth about this machine: its kprobe and
+// lockdown verdicts are checked against independent evidence.
+
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import { describe, expect, test } from 'vitest';
+import type { DoctorReport } from '../../src/commands/doctor.js';
+import { natscope } from '../cli.js';
+
+describe('natscope doctor', () => {
+  test('its kprobe and tracepoint verdicts match what the kernel offers', async () => {
+    const r = await natscope(['doctor', '--json']);
+    const report = JSON.parse(String(r.stdout)) as DoctorReport;
+    const check = (name: string) => report.checks.find((c) => c.name === name)!;
+    // independent evidence: lockdown as securityfs reports it, and whether the kprobe interface exists
+    const lock = await execa('unshare', ['-m', 'sh', '-c', 'mount -t securityfs none /sys/kernel/security 2>/dev/null; cat /sys/kernel/security/lockdown'], { reject: false });
+    const mode = /\[(\w+)\]/.exec(String(lock.stdout))?.[1] ?? 'none';
+    const kprobeInterface = existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
+    const kprobesPossible = kprobeInterface && mode !== 'confidentiality';
+    expect(check('kprobes').ok).toBe(kprobesPossible);
+    expect(check('lockdown').detail).toBe(`lockdown=${mode}`);
+    expect(check('tracepoints').ok).toBe(true);
+    expect(report.tracing.native).toBe(kprobesPossible);
+    if (!kprobesPossible) expect(check('kprobes').fix).toMatch(/micro-VM/);
+    expect(check('root').ok).toBe(true);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test('the human report ends with where tracing will run', async () => {
+    const r = await natscope(['doctor']);
+    expect(r.stdout).toMatch(/natscope trace will run (natively|in the micro-VM|drops only)/);
+  });
+});

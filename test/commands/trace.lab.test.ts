@@ -1,0 +1,43 @@
+// natscope trace --probes drop runs natively even where kprobes cannot
+// attach (root; a namespace of the test's own makes the drop).
+
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CLI } from '../cli.js';
+
+const NS = 'natscope-tracetest';
+const dir = mkdtempSync(join(tmpdir(), 'natscope-trace-'));
+
+beforeAll(async () => {
+  await execa('ip', ['netns', 'del', NS], { reject: false });
+  await execa('ip', ['netns', 'add', NS]);
+  await execa('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+  await execa('ip', ['netns', 'exec', NS, 'iptables', '-A', 'OUTPUT', '-p', 'udp', '--dport', '9998', '-j', 'DROP']);
+});
+
+afterAll(async () => {
+  await execa('ip', ['netns', 'del', NS], { reject: false });
+});
+
+describe('natscope trace --probes drop', () => {
+  test('streams the drop as JSON and records the same events', async () => {
+    const record = join(dir, 'drops.jsonl');
+    const trace = execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--all-netns', '--json', '--record', record, '--duration', '8'], { reject: false });
+    let seen = '';
+    trace.stderr?.on('data', (d: Buffer) => (seen += d.toString()));
+    for (let i = 0; i < 300 && !/attached in/.test(seen); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toMatch(/attached in/);
+    await execa('ip', ['netns', 'exec', NS, 'bash', '-c', 'echo hi > /dev/udp/127.0.0.1/9998'], { reject: false });
+    const r = await trace;
+    expect(r.exitCode).toBe(0);
+    const events = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+    const drop = events.find((e) => e.kind === 'drop' && e.packet.dport === 9998);
+    expect(drop).toMatchObject({ reason: 'NETFILTER_DROP', packet: { proto: 'udp', dst: '127.0.0.1' } });
+    const recorded = readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(recorded).toEqual(events);
+    expect(r.stderr).toMatch(/\d+ events, 0 lost/);
+  });
+});

@@ -1,0 +1,234 @@
+// The netns lab for real (root): the incident's behaviour, the fixes, and a
+// host network namespace left exactly as it was.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { LabStatus, RequestEvent } from '../../../src/events/types.js';
+import type { ConntrackEntry } from '../../../src/lab/conntrack.js';
+import { natscope } from '../../cli.js';
+
+const PREFIX = 'natscope-t-';
+const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', PREFIX]);
+const json = async <T>(...args: string[]): Promise<T> => {
+  const r = await lab(...args, '--json');
+  return JSON.parse(String(r.stdout)) as T;
+};
+const request = (target: string) => json<RequestEvent>('request', target, '--timeout', '2');
+
+// Everything about the host's own network namespace that the lab must not change.
+async function hostSnapshot(): Promise<Record<string, string>> {
+  const run = async (cmd: string, args: string[]) => String((await execa(cmd, args, { reject: false })).stdout);
+  const sysctls = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.all.route_localnet', 'net.bridge.bridge-nf-call-iptables'];
+  return {
+    links: (await run('ip', ['-o', 'link'])).replace(/\s+link\/\S+ \S+ brd \S+/g, ''),
+    addresses: await run('ip', ['-o', 'addr']),
+    routes: await run('ip', ['route', 'show', 'table', 'all']),
+    rules: await run('ip', ['rule']),
+    iptables: (await run('iptables-save', [])).replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, ''),
+    nft: await run('nft', ['list', 'ruleset']),
+    sysctls: await run('sysctl', ['-e', ...sysctls]),
+  };
+}
+
+let before: Record<string, string>;
+
+beforeAll(async () => {
+  await lab('down');
+  before = await hostSnapshot();
+  const up = await lab('up');
+  expect(up.stderr + up.stdout).toContain('lab up in');
+  expect(up.exitCode).toBe(0);
+});
+
+afterAll(async () => {
+  await lab('down');
+});
+
+describe('the netns lab, masqueradeAll=false and no clusterCIDR (the incident)', () => {
+  test('office → nginx ClusterIP is answered: its pod is on node1', async () => {
+    const r = await request('nginx');
+    expect(r.outcome).toBe('answered');
+    expect(r.pod).toBe('nginx');
+    expect(r.peer).toBe(`${r.src}:${r.sport}`);
+  });
+
+  test("office → mysql ClusterIP times out, and the vpn's INVALID rule counts the dropped SYN-ACKs", async () => {
+    const r = await request('mysql');
+    expect(r.outcome).toBe('timeout');
+    const rules = String((await lab('rules', 'vpn')).stdout);
+    expect(rules).toContain('--ctstate INVALID');
+    const counter = await execa('ip', ['netns', 'exec', `${PREFIX}vpn`, 'iptables-save', '-c', '-t', 'filter']);
+    const packets = Number(/^\[(\d+):\d+\].*--ctstate INVALID/m.exec(String(counter.stdout))?.[1]);
+    expect(packets).toBeGreaterThan(0);
+  });
+
+  test('pod IPs answer directly, and the pods saw the office client itself', async () => {
+    for (const target of ['pod/mysql', 'pod/nginx']) {
+      const r = await request(target);
+      expect(r.outcome).toBe('answered');
+      expect(r.peer).toBe(`192.168.10.10:${r.sport}`);
+    }
+  });
+
+  test("node1's conntrack entry for mysql is DNAT only: the reply is expected from the pod to the client, unreplied", async () => {
+    const r = await request('mysql');
+    const entries = await json<ConntrackEntry[]>('conntrack', 'node1');
+    const e = entries.find((x) => x.orig.sport === r.sport && x.orig.dport === 3306)!;
+    expect(e.orig).toEqual({ src: '192.168.10.10', sport: r.sport, dst: '10.96.207.61', dport: 3306 });
+    expect(e.reply).toEqual({ src: '10.244.2.2', sport: 3306, dst: '192.168.10.10', dport: r.sport });
+    expect(e.flags).toContain('UNREPLIED');
+  });
+
+  test('a ClusterIP does not answer ping in iptables mode; a pod IP does', async () => {
+    expect((await json<{ answered: boolean }>('ping', 'mysql')).answered).toBe(false);
+    expect((await json<{ answered: boolean }>('ping', 'pod/mysql')).answered).toBe(true);
+  });
+
+  test('lab status --json is the stable interface scripts rely on', async () => {
+    const s = await json<LabStatus>('status');
+    expect(s).toMatchObject({
+      backend: 'netns',
+      prefix: PREFIX,
+      kubeProxy: { mode: 'iptables', masqueradeAll: false, clusterCIDR: null },
+    });
+    expect(Object.keys(s.hosts)).toEqual(['office', 'vpn', 'node1', 'node2']);
+    expect(s.hosts.office).toMatchObject({ netns: `${PREFIX}office`, ip: '192.168.10.10' });
+    expect(s.pods.map((p) => [p.name, p.node, p.ip, p.port, p.netns])).toEqual([
+      ['nginx', 'node1', '10.244.1.2', 80, `${PREFIX}pod-nginx`],
+      ['mysql', 'node2', '10.244.2.2', 3306, `${PREFIX}pod-mysql`],
+    ]);
+    expect(s.services.find((x) => x.name === 'mysql')).toEqual({
+      namespace: 'default',
+      name: 'mysql',
+      portName: 'mysql',
+      protocol: 'TCP',
+      port: 3306,
+      clusterIP: '10.96.207.61',
+      endpoints: [{ ip: '10.244.2.2', port: 3306, node: 'node2' }],
+    });
+  });
+
+  test("node1's nat table has no KUBE-MARK-MASQ rule in the mysql Service chain", async () => {
+    const rules = String((await lab('rules', 'node1')).stdout);
+    expect(rules).toContain('-j KUBE-SVC-EM6TYMHOE4ZSTRV3');
+    expect(rules).not.toMatch(/-A KUBE-SVC-EM6TYMHOE4ZSTRV3 .*-j KUBE-MARK-MASQ/);
+  });
+});
+
+describe('after lab set masquerade-all on', () => {
+  beforeAll(async () => {
+    const r = await lab('set', 'masquerade-all', 'on');
+    expect(r.exitCode).toBe(0);
+  });
+
+  test('all four targets answer and the vpn drops nothing more', async () => {
+    const counter = async () =>
+      Number(/^\[(\d+):\d+\].*--ctstate INVALID/m.exec(String((await execa('ip', ['netns', 'exec', `${PREFIX}vpn`, 'iptables-save', '-c', '-t', 'filter'])).stdout))?.[1]);
+    const dropsBefore = await counter();
+    for (const t of ['nginx', 'mysql', 'pod/nginx', 'pod/mysql']) expect((await request(t)).outcome).toBe('answered');
+    expect(await counter()).toBe(dropsBefore);
+  });
+
+  test("node1's entry is DNAT+SNAT: the reply comes back to node1, and the pod saw node1's IP", async () => {
+    const r = await request('mysql');
+    expect(r.peer).toMatch(/^10\.0\.1\.11:\d+$/);
+    const entries = await json<ConntrackEntry[]>('conntrack', 'node1');
+    const e = entries.find((x) => x.orig.sport === r.sport && x.orig.dport === 3306)!;
+    expect(e.reply.src).toBe('10.244.2.2');
+    expect(e.reply.dst).toBe('10.0.1.11');
+    expect(`${e.reply.dst}:${e.reply.dport}`).toBe(r.peer);
+  });
+
+  test('the masquerade rule is the first rule of the mysql Service chain', async () => {
+    const rules = String((await lab('rules', 'node1')).stdout).split('\n').filter((l) => l.startsWith('-A KUBE-SVC-EM6TYMHOE4ZSTRV3 '));
+    expect(rules[0]).toMatch(/-d 10\.96\.207\.61\/32 .*--dport 3306 -j KUBE-MARK-MASQ$/);
+  });
+});
+
+describe('the other fix: masquerade-all off, then cluster-cidr 10.244.0.0/16', () => {
+  test('mysql is answered again; the pod still sees node1, not the client', async () => {
+    expect((await lab('set', 'masquerade-all', 'off')).exitCode).toBe(0);
+    expect((await request('mysql')).outcome).toBe('timeout');
+    expect((await lab('set', 'cluster-cidr', '10.244.0.0/16')).exitCode).toBe(0);
+    const r = await request('mysql');
+    expect(r.outcome).toBe('answered');
+    expect(r.peer).toMatch(/^10\.0\.1\.11:/);
+    const rules = String((await lab('rules', 'node1')).stdout);
+    expect(rules).toMatch(/-A KUBE-SVC-EM6TYMHOE4ZSTRV3 .*! -s 10\.244\.0\.0\/16 .*-j KUBE-MARK-MASQ/);
+    expect((await lab('set', 'cluster-cidr', 'none')).exitCode).toBe(0);
+  });
+});
+
+describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
+  test('an unknown service or pod lists the valid ones', async () => {
+    const r = await lab('request', 'redis');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('unknown service or pod "redis"');
+    expect(r.stderr).toContain('valid targets: nginx, mysql, pod/nginx, pod/mysql');
+  });
+
+  test('an invalid CIDR is refused, the rules stay as they were', async () => {
+    const before_ = String((await lab('rules', 'node1')).stdout).replace(/^#.*$/gm, '');
+    const r = await lab('set', 'cluster-cidr', '10.244.0.1/16');
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/invalid CIDR "10\.244\.0\.1\/16"/);
+    expect(String((await lab('rules', 'node1')).stdout).replace(/^#.*$/gm, '')).toBe(before_);
+  });
+
+  test('a prefix that would collide with namespaces natscope did not make is refused, and nothing is built', async () => {
+    await execa('ip', ['netns', 'add', 'natscope-c-foreign']);
+    try {
+      const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-c-']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('network namespaces natscope-c-foreign exist and were not made by a natscope lab');
+      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-c-'))).toEqual(['natscope-c-foreign']);
+      expect(existsSync('/run/natscope/natscope-c-lab.json')).toBe(false);
+    } finally {
+      await execa('ip', ['netns', 'del', 'natscope-c-foreign']);
+    }
+  });
+
+  test('not root: lab up says so and builds nothing', async () => {
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'dist/src/main.js', 'lab', 'up', '--vm', 'off', '--prefix', 'natscope-u-'], { reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/needs root/);
+    expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-u-'))).toEqual([]);
+  });
+
+  test('an invalid prefix is refused', async () => {
+    const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'Bad Prefix']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/invalid prefix "Bad Prefix"/);
+  });
+});
+
+describe('cleanup on every path', () => {
+  test('lab down after kill -9 in the middle of lab up removes everything', async () => {
+    const prefix = 'natscope-k-';
+    const child = execa(process.execPath, ['dist/src/main.js', 'lab', 'up', '--vm', 'off', '--prefix', prefix], { reject: false });
+    // wait until it has started building, then kill it without a chance to clean up
+    for (let i = 0; i < 200 && !readdirSync('/run/netns').some((n) => n.startsWith(prefix)); i++) await new Promise((r) => setTimeout(r, 5));
+    child.kill('SIGKILL');
+    await child;
+    const down = await natscope(['lab', 'down', '--vm', 'off', '--prefix', prefix]);
+    expect(down.exitCode).toBe(0);
+    expect(readdirSync('/run/netns').filter((n) => n.startsWith(prefix))).toEqual([]);
+    expect(existsSync(`/run/natscope/${prefix}lab.json`)).toBe(false);
+  });
+
+  test("the host's own namespace is exactly as it was: links, addresses, routes, rules, sysctls", async () => {
+    const pods: number[] = [];
+    for (const ns of ['pod-nginx', 'pod-mysql']) {
+      pods.push(...String((await execa('ip', ['netns', 'pids', `${PREFIX}${ns}`], { reject: false })).stdout).split('\n').filter(Boolean).map(Number));
+    }
+    expect(pods.length).toBeGreaterThan(0);
+    await lab('down');
+    const after = await hostSnapshot();
+    expect(after).toEqual(before);
+    expect(readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX))).toEqual([]);
+    // the pods' processes are gone with their namespaces (exited; at most a zombie awaiting init)
+    const running = pods.filter((pid) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    expect(running).toEqual([]);
+  });
+});
