@@ -227,6 +227,10 @@ Examples:
     const { rules } = await import('./commands/lab.js');
     setExit(await rules({ ...common(opts), node }));
   });
+  labCommon(lab.command('routes').description("a host's routing table (ip route)").argument('<host>', 'office, vpn, node1 or node2')).action(async (host: string, opts) => {
+    const { routes } = await import('./commands/lab.js');
+    setExit(await routes({ ...common(opts), host }));
+  });
   labCommon(lab.command('conntrack').description("a node's conntrack table (conntrack -L)").argument('<node>', 'node1, node2 or vpn').option('--json')).action(async (node: string, opts) => {
     const { conntrack } = await import('./commands/lab.js');
     setExit(await conntrack({ ...common(opts), node, json: Boolean(opts.json) }));

@@ -5,7 +5,8 @@
 
 import { release } from 'node:os';
 import { NatscopeError } from '../errors.js';
-import { base, type NatscopeEvent, type ObservationEvent, type StatusEvent } from '../events/types.js';
+import { inverse, tupleKey } from '../events/tuple.js';
+import { base, isKernelEvent, type NatscopeEvent, type ObservationEvent, type StatusEvent } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
 import { startTracer, bpftraceVersion, type Tracer } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
@@ -26,6 +27,8 @@ export interface AgentOptions {
 
 export class Agent {
   private tracer: Tracer | null = null;
+  // kernel events of the load generator's connections: counted, not streamed
+  private suppressed = 0;
   private probes: string[] = [];
   private readonly resolver = new NetnsResolver();
 
@@ -94,12 +97,17 @@ export class Agent {
       }
       case 'rules':
         return this.observe('rules', command.node, await this.lab.rules(command.node));
+      case 'routes':
+        return this.observe('routes', command.host, await this.lab.routes(command.host));
       case 'conntrack':
         return this.observe('conntrack', command.node, await this.lab.conntrack(command.node));
       case 'drops':
         return this.observe('drops', 'vpn', { vpnDrops: await this.lab.vpnDrops() });
-      case 'load':
-        return this.observe('load', command.target, await this.lab.load(command.target, command.seconds, command.workers));
+      case 'load': {
+        const before = this.suppressed;
+        const result = await this.lab.load(command.target, command.seconds, command.workers);
+        return this.observe('load', command.target, { ...result, tracedEventsSoFar: this.suppressed - before });
+      }
       case 'trace':
         return this.startTracing(command.probes, Boolean(command.allNetns), command.rawLog);
       case 'untrace':
@@ -111,7 +119,7 @@ export class Agent {
   }
 
   private observe<T>(what: ObservationEvent['what'], subject: string, result: T): T {
-    this.options.emit({ ...base('observation', what === 'rules' || what === 'conntrack' ? subject : 'office', 0), what, subject, result });
+    this.options.emit({ ...base('observation', what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office', 0), what, subject, result });
     return result;
   }
 
@@ -130,7 +138,10 @@ export class Agent {
       probes,
       resolver,
       dropReasons: await loadDropReasons(),
-      onEvent: this.options.emit,
+      onEvent: (e) => {
+        if (this.fromLoad(e)) this.suppressed++;
+        else this.options.emit(e);
+      },
       filter: keepAll ? undefined : (e) => e.host !== '?' && e.host !== 'host',
       readyTimeoutMs: this.options.attachTimeoutMs,
       rawLog,
@@ -141,6 +152,27 @@ export class Agent {
     });
     if (announce) this.options.emit(await this.statusEvent('tracing', `probes attached in ${(this.tracer.attachMs / 1000).toFixed(1)} s`));
     return { attachMs: this.tracer.attachMs, probes };
+  }
+
+  // Thousands of identical load connections would drown the stream (and a
+  // recording): their events are recognised by the load generator's
+  // addresses, and, past a NAT, by the tuples its bindings produced.
+  private readonly loadTuples = new Map<string, true>();
+
+  private fromLoad(e: NatscopeEvent): boolean {
+    const sources = this.options.lab?.loadSources() ?? [];
+    if (sources.length === 0 || !isKernelEvent(e)) return false;
+    if (e.kind === 'drop') {
+      const p = e.packet;
+      return sources.includes(p.src) || sources.includes(p.dst) || this.loadTuples.has(tupleKey(p.proto, p));
+    }
+    const orig = e.kind === 'rewrite' ? e.before : e.orig;
+    const reply = e.kind === 'rewrite' ? e.after : e.reply;
+    if (!sources.includes(orig.src) && !sources.includes(reply.dst)) return false;
+    // remember how the load's connections look after NAT (a pod's teardown drops carry those)
+    for (const t of [reply, inverse(reply)]) this.loadTuples.set(tupleKey(e.proto, t), true);
+    while (this.loadTuples.size > 200_000) this.loadTuples.delete(this.loadTuples.keys().next().value!);
+    return true;
   }
 
   async stopTracing(): Promise<unknown> {

@@ -9,6 +9,7 @@ export type Command =
   | { cmd: 'ping'; target: string }
   | { cmd: 'set'; masqueradeAll?: boolean; clusterCIDR?: string | null }
   | { cmd: 'rules'; node: string }
+  | { cmd: 'routes'; host: string }
   | { cmd: 'conntrack'; node: string }
   | { cmd: 'drops' }
   | { cmd: 'load'; target: string; seconds: number; workers: number }
@@ -19,7 +20,7 @@ export type Command =
 export type CommandName = Command['cmd'];
 export type Envelope = Command & { id: number };
 
-const NAMES: CommandName[] = ['status', 'request', 'ping', 'set', 'rules', 'conntrack', 'drops', 'load', 'trace', 'untrace', 'shutdown'];
+const NAMES: CommandName[] = ['status', 'request', 'ping', 'set', 'rules', 'routes', 'conntrack', 'drops', 'load', 'trace', 'untrace', 'shutdown'];
 
 export function parseEnvelope(line: string): Envelope {
   const value = JSON.parse(line) as Partial<Envelope>;

@@ -22,6 +22,7 @@ import { needsKprobes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
 import { cliEntry } from '../util/paths.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
+import type { Lab } from '../lab/lab.js';
 import { startVm } from '../vm/run.js';
 import { Agent, type Where } from './agent.js';
 import { InProcessClient, StreamClient, type AgentClient, type EventListener } from './client.js';
@@ -65,6 +66,8 @@ export async function decidePlacement(vm: Placement, kprobesNeeded: boolean, log
 
 export interface SessionOptions {
   vm: Placement;
+  // the kind lab runs where its cluster is (the workshop VM): never in the micro-VM
+  lab?: 'netns' | 'kind';
   prefix?: string;
   masqueradeAll?: boolean;
   clusterCIDR?: string | null;
@@ -82,6 +85,8 @@ export interface Session {
   client: AgentClient;
   where: Where;
   lab: LabStatus | null;
+  // this session brought the lab up, so closing it takes the lab down
+  owned: boolean;
   // stops the tracer, and the lab if this session brought it up
   close(): Promise<void>;
 }
@@ -90,6 +95,10 @@ export interface Session {
 export async function openSession(options: SessionOptions): Promise<Session> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const probes = options.probes ? parseProbeList(options.probes.join(',')) : null;
+  if (options.lab === 'kind') {
+    const { openKindLab } = await import('../lab/kind/lab.js');
+    return openInProcess(await openKindLab(), false, probes, options);
+  }
   const where = await decidePlacement(options.vm, probes ? needsKprobes(probes) : true, options.log);
   if (where === 'native') return openNative(prefix, probes, options);
   if (await brokerAlive(prefix)) return openViaBroker(prefix, probes, options);
@@ -97,16 +106,17 @@ export async function openSession(options: SessionOptions): Promise<Session> {
 }
 
 async function openNative(prefix: string, probes: string[] | null, options: SessionOptions): Promise<Session> {
-  let owned = false;
-  let lab: NetnsLab;
   if ((await readState(prefix))?.complete) {
-    lab = await NetnsLab.open(prefix);
     options.log(`using the lab that is up (prefix ${prefix})`);
-  } else {
-    options.log('bringing the netns lab up');
-    lab = await NetnsLab.up({ prefix, masqueradeAll: options.masqueradeAll ?? false, clusterCIDR: options.clusterCIDR ?? null, log: options.log });
-    owned = true;
+    return openInProcess(await NetnsLab.open(prefix), false, probes, options);
   }
+  options.log('bringing the netns lab up');
+  const lab = await NetnsLab.up({ prefix, masqueradeAll: options.masqueradeAll ?? false, clusterCIDR: options.clusterCIDR ?? null, log: options.log });
+  return openInProcess(lab, true, probes, options);
+}
+
+// The agent in this process, on a lab that is up; `owned`: close takes the lab down.
+async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, options: SessionOptions): Promise<Session> {
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -129,6 +139,7 @@ async function openNative(prefix: string, probes: string[] | null, options: Sess
     client,
     where: 'native',
     lab: await lab.status(),
+    owned,
     async close() {
       await cleanup.run();
     },
@@ -195,6 +206,7 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
     client,
     where: 'micro-vm',
     lab: status.lab,
+    owned: true,
     async close() {
       await cleanup.run();
     },
@@ -279,7 +291,7 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
     await client.close();
   };
   const cleanup = onCleanup('leave the micro-VM lab', close);
-  return { client, where: 'micro-vm', lab: status.lab, close: () => cleanup.run() };
+  return { client, where: 'micro-vm', lab: status.lab, owned: false, close: () => cleanup.run() };
 }
 
 export interface LabUpOptions {
@@ -398,7 +410,7 @@ export async function connectLab(options: { prefix: string; vm: Placement; lab: 
   throw new NatscopeError(`no lab is up (prefix ${options.prefix})`, { hint: 'sudo natscope lab up' });
 }
 
-function inProcess(lab: NetnsLab | import('../lab/lab.js').Lab, where: Where): AgentClient {
+function inProcess(lab: Lab, where: Where): AgentClient {
   const client = new InProcessClient(where, async () => undefined);
   client.agent = new Agent({ lab, where, emit: client.emit });
   return client;

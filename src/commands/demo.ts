@@ -1,5 +1,123 @@
-// placeholder: the walkthrough lands with its own change
+// natscope demo: the incident as a walkthrough (scripts/demo). Live on the
+// netns lab (natively, or in the micro-VM where kprobes are locked down),
+// or from a recording without root.
+
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { openSession, type Placement, type Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
-export async function demo(_options: unknown): Promise<number> {
-  throw new NatscopeError('the walkthrough is not built yet');
+import { encodeEvent } from '../events/codec.js';
+import { replayFile } from '../events/sources.js';
+import type { LabStatus, NatscopeEvent } from '../events/types.js';
+import { DEFAULT_PROBES } from '../tracer/probes.js';
+import { progress } from '../util/progress.js';
+import type { DemoContext } from '../../scripts/demo/context.js';
+import { ReplayClient } from '../../scripts/demo/replay-client.js';
+import { narrator, runWalkthrough } from '../../scripts/demo/walkthrough.js';
+import { STEPS } from '../../scripts/demo/steps/index.js';
+
+export interface DemoOptions {
+  lab: 'netns' | 'kind';
+  vm: Placement;
+  auto: boolean;
+  json: boolean;
+  step?: number;
+  record?: string;
+  replay?: string;
+  prefix: string;
+}
+
+export async function demo(options: DemoOptions): Promise<number> {
+  const startAt = options.step ?? 1;
+  if (!Number.isInteger(startAt) || startAt < 1 || startAt > STEPS.length) {
+    throw new NatscopeError(`there is no step ${options.step}`, { hint: `steps are 1 to ${STEPS.length}`, exitCode: 2 });
+  }
+  if (options.replay && options.record) throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
+  const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const write = (t: string) => process.stdout.write(t);
+  const out = narrator(write, options.json);
+  const events: NatscopeEvent[] = [];
+  const ctx = options.replay ? await replayContext(options.replay, events, out) : await liveContext(options, events, out);
+  if (!options.json) {
+    process.stdout.write(
+      `natscope demo: the incident, step by step (${ctx.mode === 'replay' ? `replaying ${options.replay}` : `${ctx.lab.backend} lab, ${ctx.where}`}).\n` +
+        'Every ✓ below was checked against what the kernel and the lab did in this run.\n',
+    );
+  }
+  const results = await runWalkthrough(ctx, { interactive, json: options.json, startAt, write });
+  return results.every((r) => r.ok) && results.length > 0 ? 0 : 1;
+}
+
+async function replayContext(file: string, events: NatscopeEvent[], out: DemoContext['out']): Promise<DemoContext> {
+  const recorded: NatscopeEvent[] = [];
+  for await (const e of replayFile(file)) recorded.push(e);
+  const status = recorded.find((e) => e.kind === 'status' && e.lab);
+  if (!status || status.kind !== 'status' || !status.lab) {
+    throw new NatscopeError(`${file} holds no lab status event`, { hint: 'record a walkthrough with: natscope demo --auto --record FILE' });
+  }
+  const client = new ReplayClient(recorded);
+  client.onEvent((e) => events.push(e));
+  client.start();
+  return {
+    client,
+    mode: 'replay',
+    where: 'replay',
+    lab: status.lab,
+    events,
+    out,
+    settle: async (ms) => client.settle(ms),
+    close: async () => {
+      client.finish();
+      return { removed: [], kept: 'A recording leaves nothing to clean up.' };
+    },
+  };
+}
+
+async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: DemoContext['out']): Promise<DemoContext> {
+  if (options.lab === 'kind' && options.vm === 'on') throw new NatscopeError('the kind lab does not run in the micro-VM', { hint: 'run it in the workshop VM: vagrant ssh -c "sudo natscope demo --lab kind"', exitCode: 2 });
+  let record: WriteStream | undefined;
+  if (options.record) record = createWriteStream(options.record);
+  const step = progress('demo');
+  let session: Session;
+  try {
+    session = await openSession({
+      vm: options.vm,
+      prefix: options.prefix,
+      lab: options.lab,
+      probes: DEFAULT_PROBES,
+      onEvent: (e) => {
+        if (e.kind === 'reply') return;
+        events.push(e);
+        record?.write(`${encodeEvent(e)}\n`);
+      },
+      log: step.log,
+    });
+  } catch (error) {
+    record?.end();
+    throw error;
+  }
+  let closed: { removed: string[]; kept: string | null } | null = null;
+  return {
+    client: session.client,
+    mode: 'live',
+    where: session.where,
+    lab: session.lab as LabStatus,
+    events,
+    out,
+    settle: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    close: async () => {
+      if (closed) return closed;
+      await session.close();
+      await new Promise<void>((resolve) => (record ? record.end(resolve) : resolve()));
+      if (!session.owned) {
+        closed = { removed: ['the tracer'], kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.` };
+      } else if (session.where === 'micro-vm') {
+        closed = { removed: ['the micro-VM, with the lab and the tracer inside it'], kept: null };
+      } else {
+        const left = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith(options.prefix));
+        closed = left.length ? { removed: [], kept: null } : { removed: ['the tracer', `the lab's namespaces (${options.prefix}*), its pods and rules`], kept: null };
+      }
+      return closed;
+    },
+  };
 }

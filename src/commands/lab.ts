@@ -107,6 +107,16 @@ export async function rules(options: LabCommonOptions & { node: string }): Promi
   }
 }
 
+export async function routes(options: LabCommonOptions & { host: string }): Promise<number> {
+  const session = await connectLab(options);
+  try {
+    process.stdout.write(String(await session.call({ cmd: 'routes', host: options.host })));
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
 export async function conntrack(options: LabCommonOptions & { node: string; json: boolean }): Promise<number> {
   const session = await connectLab(options);
   try {

@@ -1,5 +1,18 @@
-// placeholder: the TUI lands with its own change
-import { NatscopeError } from '../errors.js';
-export async function tui(_options: unknown): Promise<number> {
-  throw new NatscopeError('the TUI is not built yet');
+// natscope tui: the live screen (tui/). DNAT and SNAT side by side, drops
+// with their reason, each flow told hop by hop; keys send requests and
+// change kube-proxy. With --replay it plays a recording and needs no root.
+
+import type { Placement } from '../agent/session.js';
+
+export interface TuiCommandOptions {
+  replay?: string;
+  speed: number;
+  probes: string;
+  prefix: string;
+  vm: Placement;
+}
+
+export async function tui(options: TuiCommandOptions): Promise<number> {
+  const { runTui } = await import('../../tui/run.js');
+  return runTui(options);
 }

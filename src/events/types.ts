@@ -177,7 +177,7 @@ export interface StatusEvent extends EventBase<'status'> {
 // a load run, the vpn's drop counter): recorded so that a replay can check
 // the same claims a live walkthrough checked.
 export interface ObservationEvent extends EventBase<'observation'> {
-  what: 'rules' | 'conntrack' | 'ping' | 'load' | 'drops';
+  what: 'rules' | 'routes' | 'conntrack' | 'ping' | 'load' | 'drops';
   // the node or target it is about
   subject: string;
   result: unknown;

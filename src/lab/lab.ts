@@ -36,11 +36,15 @@ export interface Lab {
   setKubeProxy(change: { masqueradeAll?: boolean; clusterCIDR?: string | null }): Promise<KubeProxySync>;
   // the node's nat table as iptables-save prints it
   rules(node: string): Promise<string>;
+  // a host's routing table (ip route)
+  routes(host: string): Promise<string>;
   conntrack(node: string): Promise<ConntrackEntry[]>;
   // packets the vpn's "cloud fabric" rule dropped so far
   vpnDrops(): Promise<number>;
   // connections per second from the office to a target (benchmarks)
   load(target: string, seconds: number, workers: number): Promise<LoadResult>;
+  // the office addresses load() connects from: their events are counted, not streamed
+  loadSources(): string[];
   registerHosts(resolver: NetnsResolver): Promise<void>;
   down(): Promise<void>;
 }

@@ -1,7 +1,10 @@
-// placeholder until the kind lab lands
-import { NatscopeError } from '../../errors.js';
-import type { LabStatus } from '../../events/types.js';
-import type { Lab } from '../lab.js';
-export async function kindUp(_o: unknown): Promise<LabStatus> { throw new NatscopeError('the kind lab is not built yet'); }
-export async function kindDown(_o: unknown): Promise<string[]> { throw new NatscopeError('the kind lab is not built yet'); }
-export async function openKindLab(): Promise<Lab> { throw new NatscopeError('the kind lab is not built yet'); }
+// The kind lab (`--lab kind`): the incident on a real kind cluster (1 control
+// plane, 2 workers), an office client and a VPN router in Docker, behind the
+// same Lab interface and commands as the netns lab. What session.ts calls:
+//   kindUp       create or reuse the cluster, stage the incident, prove it
+//   kindDown     remove what natscope created, and only that
+//   openKindLab  the running lab, for lab request/set/rules/… and tracing
+
+export { kindUp, type KindUpOptions } from './up.js';
+export { kindDown, type KindDownOptions } from './down.js';
+export { openKindLab, KindLab } from './running.js';

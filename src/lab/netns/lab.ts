@@ -207,6 +207,14 @@ export class NetnsLab implements Lab {
     return String(result.stdout);
   }
 
+  async routes(host: string): Promise<string> {
+    if (!['office', 'vpn', 'node1', 'node2'].includes(host)) {
+      throw new NatscopeError(`unknown host "${host}"`, { hint: 'hosts: office, vpn, node1, node2', exitCode: 2 });
+    }
+    const result = await inNetns(this.ns(host), ['ip', 'route']);
+    return String(result.stdout);
+  }
+
   async conntrack(node: string): Promise<ConntrackEntry[]> {
     const result = await inNetns(this.node(node), ['conntrack', '-L'], { reject: false });
     return parseConntrack(String(result.stdout));
@@ -229,6 +237,10 @@ export class NetnsLab implements Lab {
     ]);
     const out = JSON.parse(String(result.stdout)) as Omit<LoadResult, 'target'>;
     return { target: t.name, ...out };
+  }
+
+  loadSources(): string[] {
+    return OFFICE_LOAD_SOURCES;
   }
 
   async registerHosts(resolver: NetnsResolver): Promise<void> {

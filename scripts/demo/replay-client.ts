@@ -1,0 +1,98 @@
+// An agent stand-in that answers from a recording: each command gets the
+// answer the live run recorded for it (the next request to that target,
+// the next config change, the next observation of that kind), and the
+// recorded events up to that point are delivered first, in order. So a
+// walkthrough step runs the same code on a recording as on a live lab,
+// and its claims are checked against what that run's kernel did.
+
+import type { AgentClient, EventListener } from '../../src/agent/client.js';
+import type { Command } from '../../src/agent/protocol.js';
+import { NatscopeError } from '../../src/errors.js';
+import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
+
+export class ReplayClient implements AgentClient {
+  readonly where = 'native' as const;
+  private readonly listeners = new Set<EventListener>();
+  private emitted = 0; // events delivered so far
+  private searchFrom = 0; // answers are looked up after the last answer given
+
+  constructor(private readonly events: NatscopeEvent[]) {}
+
+  onEvent(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private deliverTo(index: number): void {
+    for (; this.emitted <= index && this.emitted < this.events.length; this.emitted++) {
+      for (const l of this.listeners) l(this.events[this.emitted]!);
+    }
+  }
+
+  // Delivers what the recording holds before its first answer: the lab's status and options.
+  start(): void {
+    const first = this.events.findIndex((e) => e.kind === 'request' || e.kind === 'observation');
+    this.deliverTo(first < 0 ? this.events.length - 1 : first - 1);
+  }
+
+  // Kernel events recorded within `ms` after the last delivered event (late drops).
+  settle(ms: number): void {
+    const last = this.events[this.emitted - 1];
+    if (!last) return;
+    let i = this.emitted;
+    while (i < this.events.length && isKernelEvent(this.events[i]!) && this.events[i]!.t - last.t <= ms * 1e6) i++;
+    this.deliverTo(i - 1);
+  }
+
+  private answer(describe: string, match: (e: NatscopeEvent) => boolean): NatscopeEvent {
+    const index = this.events.findIndex((e, i) => i >= this.searchFrom && match(e));
+    if (index < 0) throw new NatscopeError(`the recording holds no ${describe} at this point`, { hint: 'record a full walkthrough: natscope demo --auto --record FILE' });
+    this.deliverTo(index);
+    this.searchFrom = index + 1;
+    return this.events[index]!;
+  }
+
+  async call(command: Command): Promise<unknown> {
+    switch (command.cmd) {
+      case 'request':
+        return this.answer(`request to ${command.target}`, (e) => e.kind === 'request' && e.target === command.target);
+      case 'set': {
+        const e = this.answer('kube-proxy change', (x) => x.kind === 'config' && x.change !== null &&
+          (command.masqueradeAll === undefined || x.kubeProxy.masqueradeAll === command.masqueradeAll) &&
+          (command.clusterCIDR === undefined || x.kubeProxy.clusterCIDR === command.clusterCIDR));
+        return { kubeProxy: e.kind === 'config' ? e.kubeProxy : null, syncMs: 0 };
+      }
+      case 'rules':
+      case 'conntrack':
+        return this.observation(command.cmd, command.node);
+      case 'routes':
+        return this.observation('routes', command.host);
+      case 'ping':
+        return this.observation('ping', command.target);
+      case 'load':
+        return this.observation('load', command.target);
+      case 'drops':
+        return this.observation('drops', 'vpn');
+      case 'status': {
+        const s = this.events.find((e) => e.kind === 'status' && e.lab);
+        return { lab: s && s.kind === 'status' ? s.lab : null, where: 'replay', probes: [] };
+      }
+      default:
+        return { replay: true };
+    }
+  }
+
+  private observation(what: string, subject: string): unknown {
+    const e = this.answer(`${what} of ${subject}`, (x) => x.kind === 'observation' && x.what === what && x.subject === subject);
+    return e.kind === 'observation' ? e.result : null;
+  }
+
+  // The rest of the recording (what came after the last answer).
+  finish(): void {
+    this.deliverTo(this.events.length - 1);
+  }
+
+  async close(): Promise<void> {
+    this.finish();
+  }
+}

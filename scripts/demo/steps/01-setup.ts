@@ -1,0 +1,47 @@
+import { cidrContains, parseCidr } from '../../../src/events/tuple.js';
+import { claim, latestConfig, nodeByIp, routeVia, type Step } from '../context.js';
+
+export const setup: Step = {
+  n: 1,
+  title: 'The setup',
+  purpose:
+    'An office reaches a cluster\'s ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in iptables mode with its defaults as the managed cluster set them.',
+  lookAt: 'the vpn\'s route for the Service CIDR (one next hop), and kube-proxy\'s options: masqueradeAll=false, no clusterCIDR.',
+  hint: 'the lab is not in the incident\'s state: natscope lab set masquerade-all off && natscope lab set cluster-cidr none',
+  needs: { masqueradeAll: false, clusterCIDR: null },
+  async run(ctx) {
+    const lab = ctx.lab;
+    const pod = (name: string) => lab.pods.find((p) => p.name === name);
+    const svc = (name: string) => lab.services.find((s) => s.name === name);
+    ctx.out.block([
+      `  office ${lab.hosts.office?.ip} ── VPN tunnel ── vpn ${lab.hosts.vpn?.ip}`,
+      `                                        │ (cloud VPC)`,
+      `                     ┌──────────────────┴──────────────────┐`,
+      `               node1 ${lab.hosts.node1?.ip}                 node2 ${lab.hosts.node2?.ip}`,
+      `               nginx pod ${pod('nginx')?.ip}            mysql pod ${pod('mysql')?.ip}`,
+      `  Services: nginx ${svc('nginx')?.clusterIP}:${svc('nginx')?.port}   mysql ${svc('mysql')?.clusterIP}:${svc('mysql')?.port}   (Service CIDR ${lab.serviceCIDR})`,
+    ]);
+    ctx.out.command('natscope lab routes vpn');
+    const routes = String(await ctx.client.call({ cmd: 'routes', host: 'vpn' }));
+    ctx.out.block(routes.trim().split('\n').map((l) => `    ${l}`));
+    const serviceHop = nodeByIp(lab, routeVia(routes, lab.serviceCIDR));
+    const config = latestConfig(ctx);
+    ctx.out.say(`kube-proxy: mode iptables, masqueradeAll=${config?.masqueradeAll}, clusterCIDR=${config?.clusterCIDR ?? 'none'}`);
+    // the vpn's route for each pod's address must point at the pod's own node
+    const podRoutes = lab.pods.map((p) => {
+      const line = routes.split('\n').find((l) => {
+        const cidr = parseCidr(l.split(' ')[0] ?? '');
+        return cidr !== null && cidr.bits > 0 && cidrContains(cidr, p.ip);
+      });
+      return { pod: p.name, node: p.node, via: line ? nodeByIp(lab, / via (\S+)/.exec(line)?.[1] ?? null) : null };
+    });
+    return {
+      claims: [
+        claim(`the vpn routes the whole Service CIDR ${lab.serviceCIDR} to one node, node1`, serviceHop === 'node1', `next hop ${serviceHop ?? 'none'}`),
+        claim("each pod's subnet is routed to the pod's own node", podRoutes.every((r) => r.via === r.node), JSON.stringify(podRoutes)),
+        claim('kube-proxy has masqueradeAll=false and no clusterCIDR', config?.masqueradeAll === false && config.clusterCIDR === null, JSON.stringify(config)),
+      ],
+      evidence: { serviceRoute: serviceHop, podRoutes, kubeProxy: config },
+    };
+  },
+};

@@ -1,0 +1,122 @@
+// The Docker side of the kind lab: what `docker` reports about containers
+// and networks (parsed from `docker inspect` JSON, the Engine API's
+// ContainerInspect/NetworkInspect shapes), and the few commands that
+// create and remove what natscope owns.
+
+import { NatscopeError } from '../../errors.js';
+import { run, type RunResult } from './tools.js';
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  created: string;
+  running: boolean;
+  // in the host's PID namespace: /proc/PID/ns/net is the container's netns
+  pid: number;
+  labels: Record<string, string>;
+  // network name → IPv4 address
+  networks: Record<string, string>;
+}
+
+export interface NetworkInfo {
+  id: string;
+  name: string;
+  subnets: string[];
+  labels: Record<string, string>;
+  options: Record<string, string>;
+}
+
+interface InspectContainer {
+  Id: string;
+  Name: string;
+  Created: string;
+  State?: { Running?: boolean; Pid?: number };
+  Config?: { Labels?: Record<string, string> | null };
+  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> | null };
+}
+
+interface InspectNetwork {
+  Id: string;
+  Name: string;
+  IPAM?: { Config?: { Subnet?: string }[] | null };
+  Labels?: Record<string, string> | null;
+  Options?: Record<string, string> | null;
+}
+
+export function parseContainers(json: string): ContainerInfo[] {
+  const list = JSON.parse(json || '[]') as InspectContainer[];
+  return list.map((c) => ({
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    created: c.Created,
+    running: Boolean(c.State?.Running),
+    pid: c.State?.Pid ?? 0,
+    labels: c.Config?.Labels ?? {},
+    networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? ''])),
+  }));
+}
+
+export function parseNetworks(json: string): NetworkInfo[] {
+  const list = JSON.parse(json || '[]') as InspectNetwork[];
+  return list.map((n) => ({
+    id: n.Id,
+    name: n.Name,
+    // IPv4 only: kind's network also carries an IPv6 ULA subnet
+    subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s.includes('.')),
+    labels: n.Labels ?? {},
+    options: n.Options ?? {},
+  }));
+}
+
+export function docker(args: string[], options: { input?: string; reject?: boolean } = {}): Promise<RunResult> {
+  return run('docker', args, options);
+}
+
+export async function serverVersion(): Promise<string> {
+  return (await docker(['version', '--format', '{{.Server.Version}}'])).stdout.trim();
+}
+
+// Containers by name; the ones that do not exist are simply absent.
+export async function inspectContainers(names: string[]): Promise<ContainerInfo[]> {
+  if (names.length === 0) return [];
+  // `docker container inspect` prints what it found and exits 1 for the rest
+  const r = await docker(['container', 'inspect', ...names], { reject: false });
+  const found = r.stdout.trim() ? parseContainers(r.stdout) : [];
+  if (r.exitCode !== 0 && found.length === 0 && !/No such (container|object)/i.test(r.stderr)) {
+    throw new NatscopeError(`docker container inspect failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  }
+  return found;
+}
+
+export async function containerByName(name: string): Promise<ContainerInfo | null> {
+  return (await inspectContainers([name]))[0] ?? null;
+}
+
+// Names of all containers (running or not) carrying a label, e.g. natscope's owner label.
+export async function containersLabelled(label: string, value: string): Promise<string[]> {
+  const r = await docker(['ps', '-a', '--filter', `label=${label}=${value}`, '--format', '{{.Names}}']);
+  return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+export async function allNetworks(): Promise<NetworkInfo[]> {
+  const ids = (await docker(['network', 'ls', '--quiet'])).stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0) return [];
+  return parseNetworks((await docker(['network', 'inspect', ...ids])).stdout);
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+  return (await docker(['image', 'inspect', '--format', '{{.Id}}', image], { reject: false })).exitCode === 0;
+}
+
+export async function removeContainers(names: string[]): Promise<void> {
+  if (names.length > 0) await docker(['rm', '--force', ...names]);
+}
+
+// The container's PID, for nsenter and for its netns inode; it must be running.
+export async function runningPid(name: string): Promise<number> {
+  const c = await containerByName(name);
+  if (!c || !c.running || c.pid <= 0) {
+    throw new NatscopeError(`container ${name} is not running`, { hint: 'sudo natscope lab up --lab kind (it recreates the office and vpn containers)' });
+  }
+  return c.pid;
+}

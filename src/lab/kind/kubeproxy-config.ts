@@ -1,0 +1,119 @@
+// kube-proxy's configuration as kubeadm stores it: the `config.conf` key of
+// the kube-system/kube-proxy ConfigMap, a KubeProxyConfiguration
+// (kubeproxy.config.k8s.io/v1alpha1) that kubeadm marshals as block YAML,
+// keys sorted, two-space indents. The lab changes two values in place, as a
+// person with `kubectl edit` would, so the rest stays byte for byte:
+//   clusterCIDR             top level ("" = none: the no-op local detector)
+//   iptables.masqueradeAll  under iptables: (nftables: has its own, untouched)
+
+import { NatscopeError } from '../../errors.js';
+import type { KubeProxyConfig } from '../../events/types.js';
+
+const API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
+
+function unquote(value: string): string {
+  const v = value.replace(/\s+#.*$/, '').trim();
+  if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) return v.slice(1, -1);
+  return v;
+}
+
+interface Located {
+  index: number;
+  indent: string;
+  value: string;
+}
+
+function topLevel(lines: string[], key: string): Located | null {
+  const re = new RegExp(`^${key}:(.*)$`);
+  for (let i = 0; i < lines.length; i++) {
+    const m = re.exec(lines[i]!);
+    if (m) return { index: i, indent: '', value: m[1]! };
+  }
+  return null;
+}
+
+// A key one level under a top-level block key (`iptables:` → `  masqueradeAll:`).
+function nested(lines: string[], block: string, key: string): { block: Located | null; found: Located | null; childIndent: string } {
+  const head = topLevel(lines, block);
+  if (!head) return { block: null, found: null, childIndent: '  ' };
+  if (head.value.trim() !== '') {
+    throw new NatscopeError(`kube-proxy's config.conf writes "${block}:" inline (${head.value.trim()}); natscope edits only kubeadm's block style`, {
+      hint: 'edit it by hand: kubectl -n kube-system edit configmap kube-proxy',
+    });
+  }
+  let childIndent = '';
+  for (let i = head.index + 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '' || line.trim().startsWith('#')) continue;
+    const indent = /^(\s*)/.exec(line)![1]!;
+    if (indent === '') break;
+    if (!childIndent) childIndent = indent;
+    if (indent !== childIndent) continue;
+    const m = new RegExp(`^\\s+${key}:(.*)$`).exec(line);
+    if (m) return { block: head, found: { index: i, indent, value: m[1]! }, childIndent };
+  }
+  return { block: head, found: null, childIndent: childIndent || '  ' };
+}
+
+function checkApiVersion(lines: string[]): void {
+  const v = topLevel(lines, 'apiVersion');
+  if (v && unquote(v.value) !== API_VERSION) {
+    throw new NatscopeError(`kube-proxy's config.conf is ${unquote(v.value)}; natscope knows ${API_VERSION}`, {
+      hint: 'edit it by hand: kubectl -n kube-system edit configmap kube-proxy',
+    });
+  }
+}
+
+// The two options the incident is about, as the ConfigMap states them.
+export function readKubeProxyConfig(text: string): KubeProxyConfig {
+  const lines = text.split('\n');
+  checkApiVersion(lines);
+  const cidr = topLevel(lines, 'clusterCIDR');
+  const masq = nested(lines, 'iptables', 'masqueradeAll').found;
+  const mode = topLevel(lines, 'mode');
+  const modeValue = mode ? unquote(mode.value) : '';
+  if (modeValue !== '' && modeValue !== 'iptables') {
+    throw new NatscopeError(`kube-proxy runs in ${modeValue} mode; the lab needs iptables mode`, { hint: 'recreate the lab: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind' });
+  }
+  const cidrValue = cidr ? unquote(cidr.value) : '';
+  return {
+    mode: 'iptables',
+    masqueradeAll: masq ? unquote(masq.value) === 'true' : false,
+    clusterCIDR: cidrValue === '' || cidrValue === 'null' ? null : cidrValue,
+  };
+}
+
+function yamlString(value: string | null): string {
+  return value === null || value === '' ? '""' : value;
+}
+
+// config.conf with clusterCIDR and iptables.masqueradeAll set; every other line unchanged.
+export function editKubeProxyConfig(text: string, want: { masqueradeAll: boolean; clusterCIDR: string | null }): string {
+  const lines = text.split('\n');
+  checkApiVersion(lines);
+  const cidr = topLevel(lines, 'clusterCIDR');
+  const cidrLine = `clusterCIDR: ${yamlString(want.clusterCIDR)}`;
+  if (cidr) lines[cidr.index] = cidrLine;
+  else lines.splice(insertionPoint(lines, 'clusterCIDR'), 0, cidrLine);
+
+  const { block, found, childIndent } = nested(lines, 'iptables', 'masqueradeAll');
+  const masqLine = `${childIndent}masqueradeAll: ${want.masqueradeAll}`;
+  if (found) lines[found.index] = masqLine;
+  else if (block) lines.splice(block.index + 1, 0, masqLine);
+  else lines.splice(insertionPoint(lines, 'iptables'), 0, 'iptables:', masqLine);
+  return lines.join('\n');
+}
+
+// Where a missing top-level key goes to keep kubeadm's sorted order.
+function insertionPoint(lines: string[], key: string): number {
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([A-Za-z][\w]*):/.exec(lines[i]!);
+    if (m && m[1]! > key) return i;
+  }
+  const last = lines.length > 0 && lines[lines.length - 1] === '' ? lines.length - 1 : lines.length;
+  return last;
+}
+
+export function sameKubeProxy(a: KubeProxyConfig, b: KubeProxyConfig): boolean {
+  return a.masqueradeAll === b.masqueradeAll && (a.clusterCIDR ?? null) === (b.clusterCIDR ?? null);
+}

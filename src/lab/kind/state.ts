@@ -1,0 +1,70 @@
+// The kind lab's record of what natscope created, written before anything
+// is created. It lives in /var/lib/natscope, not /run: a kind cluster
+// survives a reboot of the VM, and so must the proof that natscope made it.
+// `lab down` deletes a cluster only when this record says natscope created
+// it and the cluster's control-plane container is the one it created.
+
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface KindState {
+  version: 1;
+  backend: 'kind';
+  prefix: string;
+  cluster: string;
+  // natscope ran `kind create cluster` for this cluster
+  createdCluster: boolean;
+  // when it started doing so, and the control-plane container it got
+  createStartedAt: string | null;
+  controlPlaneId: string | null;
+  officeCIDR: string;
+  image: string | null;
+  // the last `lab up` finished (cluster staged, readiness proven)
+  complete: boolean;
+  updatedAt: string;
+}
+
+export function kindStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.NATSCOPE_STATE_DIR ?? '/var/lib/natscope';
+}
+
+export function kindStatePath(prefix: string): string {
+  return join(kindStateDir(), `${prefix}kind.json`);
+}
+
+// The lab's own kubeconfig: kind writes it here instead of ~/.kube/config.
+export function kubeconfigPath(prefix: string): string {
+  return join(kindStateDir(), `${prefix}kind.kubeconfig`);
+}
+
+export async function readKindState(prefix: string): Promise<KindState | null> {
+  try {
+    const state = JSON.parse(await readFile(kindStatePath(prefix), 'utf8')) as KindState;
+    return state.backend === 'kind' ? state : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeKindState(state: KindState): Promise<void> {
+  await mkdir(kindStateDir(), { recursive: true, mode: 0o755 });
+  const path = kindStatePath(state.prefix);
+  await writeFile(`${path}.tmp`, `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+export async function removeKindState(prefix: string): Promise<void> {
+  await rm(kindStatePath(prefix), { force: true });
+  await rm(kubeconfigPath(prefix), { force: true });
+}
+
+// Whether the cluster's control-plane container is the one natscope created:
+// the same container ID, or, if natscope was stopped before it could note
+// the ID, a container created after natscope started `kind create cluster`.
+export function ownsCluster(state: KindState | null, controlPlane: { id: string; created: string } | null): boolean {
+  if (!state?.createdCluster || !controlPlane) return false;
+  if (state.controlPlaneId) return state.controlPlaneId === controlPlane.id;
+  if (!state.createStartedAt) return false;
+  const created = Date.parse(controlPlane.created);
+  return Number.isFinite(created) && created >= Date.parse(state.createStartedAt) - 1000;
+}

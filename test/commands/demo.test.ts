@@ -1,0 +1,40 @@
+// natscope demo from recordings, without root: the verdicts as scripts see them.
+
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { FIXTURES } from '../helpers.js';
+import { natscope } from '../cli.js';
+
+const GOOD = join(FIXTURES, 'recordings', 'walkthrough.jsonl');
+const TAMPERED = join(FIXTURES, 'recordings', 'walkthrough-masquerade-all-on.jsonl');
+
+describe('natscope demo --replay', () => {
+  test('--auto --json prints one verdict per step and exits 0 when all hold', async () => {
+    const r = await natscope(['demo', '--replay', GOOD, '--auto', '--json']);
+    expect(r.exitCode).toBe(0);
+    const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.step, l.ok])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [n, true]));
+    for (const l of lines) expect(Object.keys(l)).toEqual(['step', 'title', 'ok', 'evidence', 'claims']);
+  });
+
+  test('a tampered run exits 1 and names the failing step and what it saw', async () => {
+    const r = await natscope(['demo', '--replay', TAMPERED, '--auto']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/━━ Step 2\/10 · The symptom[\s\S]*✗ mysql's ClusterIP hangs \(no answer\)\n\s+saw instead: answered in/);
+  });
+
+  test.each([
+    [['--step', '11'], /there is no step 11\n  fix: steps are 1 to 10/],
+    [['--record', '/tmp/x.jsonl'], /--record and --replay do not go together/],
+  ])('bad options %j: one clear line, exit 2', async (extra, message) => {
+    const r = await natscope(['demo', '--replay', GOOD, '--auto', ...extra]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  test('a recording without a lab status is refused', async () => {
+    const r = await natscope(['demo', '--replay', join(FIXTURES, 'recordings', 'missing.jsonl'), '--auto']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/replay file .* does not exist/);
+  });
+});

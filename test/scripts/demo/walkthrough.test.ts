@@ -1,0 +1,95 @@
+// The walkthrough's steps, run on recordings of real runs (the micro-VM):
+// the same step code as live, its claims checked against what that run's
+// kernel and lab did.
+
+import { describe, expect, test } from 'vitest';
+import type { NatscopeEvent, LabStatus } from '../../../src/events/types.js';
+import type { DemoContext } from '../../../scripts/demo/context.js';
+import { ReplayClient } from '../../../scripts/demo/replay-client.js';
+import { narrator, runWalkthrough, wrap } from '../../../scripts/demo/walkthrough.js';
+import { STEPS } from '../../../scripts/demo/steps/index.js';
+import { FIXTURES, recordedEvents } from '../../helpers.js';
+import { join } from 'node:path';
+
+const GOOD = join(FIXTURES, 'recordings', 'walkthrough.jsonl');
+const TAMPERED = join(FIXTURES, 'recordings', 'walkthrough-masquerade-all-on.jsonl');
+
+async function replay(path: string, startAt = 1) {
+  const recorded = recordedEvents(path);
+  const events: NatscopeEvent[] = [];
+  const client = new ReplayClient(recorded);
+  client.onEvent((e) => events.push(e));
+  client.start();
+  const status = recorded.find((e) => e.kind === 'status' && e.lab);
+  let text = '';
+  const ctx: DemoContext = {
+    client,
+    mode: 'replay',
+    where: 'replay',
+    lab: (status?.kind === 'status' ? status.lab : null) as LabStatus,
+    events,
+    out: narrator((t) => (text += t), false),
+    settle: async (ms) => client.settle(ms),
+    close: async () => ({ removed: [], kept: 'replay' }),
+  };
+  const results = await runWalkthrough(ctx, { interactive: false, json: false, startAt, write: (t) => (text += t) });
+  return { results, text };
+}
+
+describe('the walkthrough on a recording of a full run', () => {
+  test('all ten steps verify', async () => {
+    const { results, text } = await replay(GOOD);
+    expect(results.map((r) => [r.step, r.ok])).toEqual(STEPS.map((s) => [s.n, true]));
+    expect(text).toContain('✓ 10/10 steps verified');
+  });
+
+  test('step 4 finds the DNAT on node1 and the NETFILTER_DROP at the vpn for its own request', async () => {
+    const { results } = await replay(GOOD);
+    const e = results[3]!.evidence as { dnat: { host: string }; drop: { host: string; reason: string; packet: { flags: string[] } }; path: string };
+    expect(e.dnat.host).toBe('node1');
+    expect(e.drop).toMatchObject({ host: 'vpn', reason: 'NETFILTER_DROP', packet: { flags: ['SYN', 'ACK'] } });
+    expect(e.path).toMatch(/✗ NETFILTER_DROP$/);
+  });
+
+  test('step 7 shows exactly the masquerade rules kube-proxy adds', async () => {
+    const { results } = await replay(GOOD);
+    const e = results[6]!.evidence as { added: string[]; removed: string[] };
+    expect(e.removed).toEqual([]);
+    expect(e.added).toHaveLength(2);
+    for (const line of e.added) expect(line).toMatch(/^-A KUBE-SVC-\S+ -d 10\.96\.\d+\.\d+\/32 -p tcp .* -j KUBE-MARK-MASQ$/);
+  });
+
+  test('step 9 measured both rates in that run', async () => {
+    const { results } = await replay(GOOD);
+    const e = results[8]!.evidence as { rates: { dnatOnly: number; dnatAndSnat: number } };
+    expect(e.rates.dnatOnly).toBeGreaterThan(0);
+    expect(e.rates.dnatAndSnat).toBeGreaterThan(0);
+  });
+
+  test('starting at a step tells the rest of the story', async () => {
+    const { results } = await replay(GOOD, 7);
+    expect(results.map((r) => r.step)).toEqual([7, 8, 9, 10]);
+    expect(results.every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('the walkthrough on a run where masqueradeAll was on from the start', () => {
+  test('the setup and the symptom fail, saying what was seen instead', async () => {
+    const { results, text } = await replay(TAMPERED);
+    expect(results[0]!.ok).toBe(false);
+    expect(results[1]!.ok).toBe(false);
+    const mysql = results[1]!.claims.find((c) => c.text.startsWith("mysql's ClusterIP hangs"))!;
+    expect(mysql.ok).toBe(false);
+    expect(mysql.saw).toMatch(/^answered in [\d.]+ ms, the pod saw 10\.0\.1\.11:\d+$/);
+    expect(text).toContain('hint: if mysql answers, something already masquerades office traffic');
+    expect(text).toMatch(/✗ \d+\/10 steps verified/);
+  });
+});
+
+describe('narration', () => {
+  test('wraps at 78 columns with an indent', () => {
+    const out = wrap('word '.repeat(40), '  ');
+    for (const line of out.split('\n')) expect(line.length).toBeLessThanOrEqual(78);
+    expect(out.startsWith('  word')).toBe(true);
+  });
+});
