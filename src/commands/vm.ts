@@ -44,6 +44,7 @@ export async function vmRun(options: VmRunOptions): Promise<number> {
     process.stderr.write(`natscope: ${result.detail}\n`);
     return EXIT.timeout;
   }
+  if (result.failure === 'stopped') return EXIT.interrupted;
   if (result.failure === 'vm') {
     process.stderr.write(`natscope: micro-VM failure: ${result.detail}\n`);
     return result.exitCode;

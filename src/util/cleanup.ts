@@ -1,10 +1,18 @@
 // One place that undoes what a run started (bpftrace, qemu, a lab, temp
 // folders) on every way out: normal return, an error, Ctrl-C, SIGTERM,
-// SIGHUP. Cleanups run newest first, each at most once.
+// SIGHUP. Cleanups run newest first, each exactly once; whoever asks for a
+// cleanup that is already running waits for it to finish (so the process
+// never exits half-way through one).
 
 type Cleanup = () => void | Promise<void>;
 
-const pending = new Map<number, { name: string; run: Cleanup }>();
+interface Entry {
+  name: string;
+  run: Cleanup;
+  running?: Promise<void>;
+}
+
+const entries = new Map<number, Entry>();
 // Synchronous last resorts for process.on('exit'), when async work can no longer run.
 const lastResort = new Map<number, () => void>();
 let nextId = 1;
@@ -12,48 +20,52 @@ let installed = false;
 let exiting = false;
 
 export interface CleanupHandle {
-  // run it now (and forget it)
+  // run it now (or wait for it if it is already running)
   run(): Promise<void>;
   // forget it without running (the resource was released another way)
   cancel(): void;
 }
 
+function start(id: number): Promise<void> {
+  const entry = entries.get(id);
+  if (!entry) return Promise.resolve();
+  entry.running ??= (async () => {
+    try {
+      await entry.run();
+    } catch (error) {
+      process.stderr.write(`natscope: cleanup "${entry.name}" failed: ${(error as Error).message}\n`);
+    } finally {
+      entries.delete(id);
+      lastResort.delete(id);
+    }
+  })();
+  return entry.running;
+}
+
 export function onCleanup(name: string, run: Cleanup, syncFallback?: () => void): CleanupHandle {
   install();
   const id = nextId++;
-  pending.set(id, { name, run });
+  entries.set(id, { name, run });
   if (syncFallback) lastResort.set(id, syncFallback);
   return {
-    async run() {
-      const entry = pending.get(id);
-      pending.delete(id);
-      lastResort.delete(id);
-      if (entry) await entry.run();
-    },
+    run: () => start(id),
     cancel() {
-      pending.delete(id);
+      if (entries.get(id)?.running) return;
+      entries.delete(id);
       lastResort.delete(id);
     },
   };
 }
 
+// Runs every pending cleanup, newest first, and waits for those already running.
 export async function runAllCleanups(): Promise<void> {
-  const entries = [...pending.entries()].reverse();
-  pending.clear();
-  for (const [id, entry] of entries) {
-    lastResort.delete(id);
-    try {
-      await entry.run();
-    } catch (error) {
-      process.stderr.write(`natscope: cleanup "${entry.name}" failed: ${(error as Error).message}\n`);
-    }
-  }
+  for (const id of [...entries.keys()].reverse()) await start(id);
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
 // Listeners that want to stop gracefully on a signal before cleanups run
-// (e.g. a frontend restoring the terminal). Returning resolves the wait.
+// (e.g. a frontend restoring the terminal, a command finishing its summary).
 const interruptListeners = new Set<(signal: NodeJS.Signals) => void | Promise<void>>();
 
 export function onInterrupt(listener: (signal: NodeJS.Signals) => void | Promise<void>): () => void {

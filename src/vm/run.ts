@@ -8,7 +8,7 @@
 // and qemu are cleaned up on every exit path.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ export interface VmOptions {
 export interface VmResult {
   exitCode: number;
   // why natscope, not the command, decided the exit code
-  failure: null | 'timeout' | 'vm';
+  failure: null | 'timeout' | 'vm' | 'stopped';
   detail: string | null;
   accel: Accel;
   bootMs: number | null;
@@ -137,7 +137,10 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   }
   if (options.argv.length === 0) throw new NatscopeError('no command to run in the VM', { hint: 'natscope vm run -- uname -r', exitCode: EXIT.usage });
   const image = await prepareImage(log);
-  const runDir = await mkdtemp(join(tmpdir(), 'natscope-vm-'));
+  await removeStaleRunDirs();
+  const runDir = await mkdtemp(join(tmpdir(), RUN_DIR_PREFIX));
+  // whose run this is: a folder whose owner died (kill -9) is removed by the next run
+  await writeFile(join(runDir, 'owner'), String(process.pid));
   const files = {
     guest: join(runDir, 'guest.sh'),
     started: join(runDir, 'started'),
@@ -285,7 +288,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       }
       if (killedFor === 'stop') {
         startedReject(new NatscopeError('the VM was stopped'));
-        return { exitCode: EXIT.interrupted, failure: 'vm', detail: 'stopped', accel, bootMs, wallMs };
+        return { exitCode: EXIT.interrupted, failure: 'stopped', detail: 'stopped', accel, bootMs, wallMs };
       }
       if (rcText === null || !/^\d+\s*$/.test(rcText)) {
         const why = qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
@@ -312,6 +315,26 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       return result;
     },
   };
+}
+
+const RUN_DIR_PREFIX = 'natscope-vm-';
+
+async function removeStaleRunDirs(): Promise<void> {
+  const dirs = (await readdir(tmpdir()).catch(() => [] as string[])).filter((d) => d.startsWith(RUN_DIR_PREFIX));
+  for (const d of dirs) {
+    const path = join(tmpdir(), d);
+    const owner = Number(await readFile(join(path, 'owner'), 'utf8').catch(() => '0'));
+    if (owner > 0 && !alive(owner)) await rm(path, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function consoleTail(path: string, lines = 15): Promise<string> {

@@ -1,0 +1,95 @@
+// natscope vm run for real (root, qemu under emulation): exit codes, streams,
+// timeouts, shares with spaces, and nothing left behind on any path.
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, test } from 'vitest';
+import { CLI, natscope } from '../cli.js';
+
+// A leak is a qemu whose run folder is gone, or a run folder no qemu uses.
+// (Other VMs may run meanwhile, e.g. another test's: theirs have both.)
+async function leaks(): Promise<{ qemu: string[]; dirs: string[] }> {
+  const r = await execa('pgrep', ['-a', '-x', 'qemu-system-x86'], { reject: false });
+  const running = String(r.stdout).split('\n').filter(Boolean);
+  const dirsInUse = running.flatMap((l) => [...l.matchAll(/path=(\/\S*natscope-vm-[^/,\s]+)/g)].map((m) => m[1]!));
+  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith('natscope-vm-')).map((d) => join(tmpdir(), d));
+  return {
+    qemu: running.filter((l) => /natscope-vm-/.test(l) && !dirsInUse.some((d) => existsSync(d) && l.includes(d))),
+    dirs: dirs.filter((d) => !dirsInUse.includes(d)),
+  };
+}
+
+async function leavesNothing<T>(f: () => Promise<T>): Promise<T> {
+  const result = await f();
+  let found = await leaks();
+  for (let i = 0; i < 50 && (found.qemu.length || found.dirs.length); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    found = await leaks();
+  }
+  expect(found).toEqual({ qemu: [], dirs: [] });
+  return result;
+}
+
+describe('natscope vm run', () => {
+  test("exits with the command's own code and streams its stdout and stderr apart", async () => {
+    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--', 'sh', '-c', 'echo "kernel $(uname -r)"; echo to-stderr >&2; exit 7']));
+    expect(r.exitCode).toBe(7);
+    expect(r.stdout).toMatch(/^kernel \d+\.\d+\.\d+-\d+-amd64$/m);
+    expect(r.stderr).toContain('to-stderr');
+    expect(r.stdout).not.toContain('to-stderr');
+  });
+
+  test('a share with spaces is mounted read-write at the same path; arguments keep their spaces', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'natscope vm share ')), 'with space');
+    mkdirSync(dir);
+    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--share', dir, '--', 'sh', '-c', 'printf "%s|" "$@" > "$0/out file.txt"', dir, 'a b', 'c']));
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'out file.txt'), 'utf8')).toBe('a b|c|');
+  });
+
+  test('a command that does not finish in time: exit 124 and one line saying so', async () => {
+    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--timeout', '20', '--', 'sleep', '120']));
+    expect(r.exitCode).toBe(124);
+    expect(r.stderr).toMatch(/natscope: the command did not finish within 20 s/);
+  });
+
+  test('a VM that cannot boot in time: exit 124 with the console tail', async () => {
+    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--timeout', '1', '--', 'true']));
+    expect(r.exitCode).toBe(124);
+    expect(r.stderr).toMatch(/the VM did not boot within 1 s; console:/);
+  });
+
+  test('a broken kernel image: exit 125, a VM failure, with the reason', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'natscope broken cache '));
+    const kdir = join(cache, 'kernels', '6.1.0-0-amd64');
+    mkdirSync(join(kdir, 'lib', 'modules', '6.1.0-0-amd64'), { recursive: true });
+    writeFileSync(join(kdir, 'vmlinux'), 'not a kernel');
+    writeFileSync(join(kdir, 'initramfs.gz'), 'not an initramfs');
+    writeFileSync(join(kdir, '.complete'), 'test\n');
+    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--', 'true'], { env: { NATSCOPE_CACHE: cache } }));
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toMatch(/^natscope: micro-VM failure: .+/m);
+  });
+
+  test('no qemu on PATH: exit 125 naming the package', async () => {
+    const r = await natscope(['vm', 'run', '--', 'true'], { env: { PATH: '/nonexistent' }, extendEnv: true });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toMatch(/the micro-VM needs qemu: qemu-system-x86_64 not found\n  fix: apt-get install --no-install-recommends qemu-system-x86/);
+  });
+
+  test('Ctrl-C stops the VM and removes its run folder', async () => {
+    await leavesNothing(async () => {
+      const child = execa(process.execPath, [CLI, 'vm', 'run', '--', 'sleep', '300'], { reject: false });
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      for (let i = 0; i < 600 && !/micro-VM up/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(err).toMatch(/micro-VM up/);
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+    });
+    expect(existsSync('/tmp')).toBe(true);
+  });
+});
