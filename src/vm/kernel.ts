@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { NatscopeError } from '../errors.js';
 
@@ -122,23 +121,18 @@ export async function extractVmlinux(bzImage: Buffer, out: string): Promise<void
 // True when `out` holds an ELF image. Trailing bytes after the compressed
 // stream make the tools exit non-zero although the output is whole.
 async function decompress(kind: string, payload: string, out: string): Promise<boolean> {
-  if (kind === 'gzip') {
-    const data = gunzipSync(await readFile(payload), { finishFlush: 2 });
-    await writeFile(out, data);
-  } else {
-    // the files are the child's stdin/stdout themselves: 65 MB through Node pipes is far slower
-    const input = await open(payload, 'r');
-    const output = await open(out, 'w');
-    try {
-      await new Promise<void>((resolve) => {
-        const child = spawn(kind === 'xz' ? 'xz' : 'zstd', ['-dc'], { stdio: [input.fd, output.fd, 'ignore'] });
-        child.on('close', () => resolve());
-        child.on('error', () => resolve());
-      });
-    } finally {
-      await input.close();
-      await output.close();
-    }
+  // the files are the child's stdin/stdout themselves: 65 MB through Node pipes is far slower
+  const input = await open(payload, 'r');
+  const output = await open(out, 'w');
+  try {
+    await new Promise<void>((resolve) => {
+      const child = spawn(kind, ['-dc'], { stdio: [input.fd, output.fd, 'ignore'] });
+      child.on('close', () => resolve());
+      child.on('error', () => resolve());
+    });
+  } finally {
+    await input.close();
+    await output.close();
   }
   const head = await readFile(out).then((b) => b.subarray(0, 4)).catch(() => Buffer.alloc(0));
   return head.equals(ELF);

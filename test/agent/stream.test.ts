@@ -1,0 +1,87 @@
+// The agent protocol over a byte stream (as on the micro-VM's serial port):
+// commands out, replies matched by id, events streamed, errors with their hint.
+
+import { PassThrough } from 'node:stream';
+import { describe, expect, test } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import { StreamClient } from '../../src/agent/client.js';
+import { serveStream, writer } from '../../src/agent/serve.js';
+import { NatscopeError } from '../../src/errors.js';
+import type { NatscopeEvent, RequestEvent } from '../../src/events/types.js';
+import type { Lab } from '../../src/lab/lab.js';
+import { recordedEvents } from '../helpers.js';
+
+// A lab that answers from a recording: the transport is under test here, not the lab.
+const recorded = recordedEvents();
+const status = recorded.find((e) => e.kind === 'status' && e.lab)!;
+const lab = {
+  backend: 'netns',
+  status: async () => (status.kind === 'status' ? status.lab! : null),
+  request: async (target: string) => {
+    const r = recorded.find((e): e is RequestEvent => e.kind === 'request' && e.target === target);
+    if (!r) throw new NatscopeError(`unknown service or pod "${target}"`, { hint: 'valid targets: nginx, mysql' });
+    return r;
+  },
+  loadSources: () => [],
+  registerHosts: async () => undefined,
+  down: async () => undefined,
+} as unknown as Lab;
+
+function wire() {
+  const toAgent = new PassThrough();
+  const fromAgent = new PassThrough();
+  const emit = writer(fromAgent);
+  const agent = new Agent({ lab, where: 'micro-vm', emit });
+  const served = serveStream(agent, toAgent, emit);
+  const client = new StreamClient('micro-vm', fromAgent, toAgent);
+  return { client, served, toAgent, fromAgent };
+}
+
+describe('the agent over a byte stream', () => {
+  test('a command gets its reply; the event it caused is streamed too', async () => {
+    const { client, toAgent } = wire();
+    const seen: NatscopeEvent[] = [];
+    client.onEvent((e) => seen.push(e));
+    const r = (await client.call({ cmd: 'request', target: 'mysql', timeoutMs: 1000 })) as RequestEvent;
+    expect(r.target).toBe('mysql');
+    expect(seen.map((e) => e.kind)).toEqual(['request']);
+    toAgent.end();
+  });
+
+  test("a failing command rejects with the agent's message and hint", async () => {
+    const { client, toAgent } = wire();
+    const error = await client.call({ cmd: 'request', target: 'redis', timeoutMs: 1000 }).catch((e: NatscopeError) => e);
+    expect(error).toBeInstanceOf(NatscopeError);
+    expect(error).toMatchObject({ message: 'unknown service or pod "redis"', hint: 'valid targets: nginx, mysql' });
+    toAgent.end();
+  });
+
+  test('concurrent commands get their own replies', async () => {
+    const { client, toAgent } = wire();
+    const [a, b] = (await Promise.all([
+      client.call({ cmd: 'request', target: 'nginx', timeoutMs: 1000 }),
+      client.call({ cmd: 'request', target: 'pod/mysql', timeoutMs: 1000 }),
+    ])) as RequestEvent[];
+    expect([a!.target, b!.target]).toEqual(['nginx', 'pod/mysql']);
+    toAgent.end();
+  });
+
+  test('garbage on the command channel becomes an error event, the agent carries on', async () => {
+    const { client, toAgent } = wire();
+    const seen: NatscopeEvent[] = [];
+    client.onEvent((e) => seen.push(e));
+    toAgent.write('not a command\n');
+    await client.call({ cmd: 'status' });
+    expect(seen.find((e) => e.kind === 'error')).toMatchObject({ source: 'agent' });
+    toAgent.end();
+  });
+
+  test('shutdown is answered, then the agent stops serving; later calls fail clearly', async () => {
+    const { client, served, fromAgent } = wire();
+    await client.call({ cmd: 'shutdown' });
+    await served;
+    fromAgent.end();
+    await client.finished;
+    await expect(client.call({ cmd: 'status' })).rejects.toThrow(/the agent is gone/);
+  });
+});

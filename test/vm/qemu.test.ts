@@ -1,0 +1,46 @@
+import { describe, expect, test } from 'vitest';
+import { qemuArgs, qemuPath } from '../../src/vm/qemu.js';
+import { guestScript } from '../../src/vm/run.js';
+
+const plan = {
+  accel: 'tcg' as const,
+  kernel: '/cache/vmlinux',
+  initramfs: '/cache/initramfs.gz',
+  modulesDir: '/cache/lib/modules/6.1.0-56-amd64',
+  runDir: '/tmp/natscope-vm-x',
+  consoleLog: '/tmp/natscope-vm-x/console.log',
+  stderrSocket: '/tmp/natscope-vm-x/stderr.sock',
+  shares: ['/home/me/my, results'],
+  memoryMb: 2048,
+  cpus: 2,
+};
+
+describe('the qemu command line', () => {
+  test('software emulation uses every vCPU thread; KVM passes the host CPU through', () => {
+    expect(qemuArgs(plan).slice(0, 4)).toEqual(['-accel', 'tcg,thread=multi', '-cpu', 'max']);
+    expect(qemuArgs({ ...plan, accel: 'kvm' }).slice(0, 4)).toEqual(['-accel', 'kvm', '-cpu', 'host']);
+  });
+
+  test('the host root is shared read-only; the run folder and shares read-write', () => {
+    const args = qemuArgs(plan).join(' ');
+    expect(args).toContain('local,id=root,path=/,security_model=none,readonly=on,multidevs=remap');
+    expect(args).toContain('local,id=run,path=/tmp/natscope-vm-x,security_model=none,multidevs=remap');
+    // a comma in a path is doubled, a space needs nothing (arguments are an array)
+    expect(args).toContain('local,id=share0,path=/home/me/my,, results,security_model=none,multidevs=remap');
+  });
+
+  test('three serial ports: console to a file, the command on stdio, its stderr to a socket', () => {
+    const args = qemuArgs(plan);
+    expect(args.filter((a) => a.startsWith('chardev:'))).toEqual(['chardev:console', 'chardev:io', 'chardev:err']);
+    expect(args).toContain('stdio,id=io,signal=off');
+    expect(qemuPath('a,b')).toBe('a,,b');
+  });
+
+  test('the guest script runs the command from NUL-separated arguments and records its exit code', () => {
+    const g = guestScript();
+    expect(g).toContain("mapfile -d '' -t ARGV < \"$R/argv\"");
+    expect(g).toContain('"${ARGV[@]}" < /dev/ttyS1 > /dev/ttyS1 2> /dev/ttyS2');
+    expect(g).toContain('echo $? > "$R/rc"');
+    expect(g).toContain('echo o > /proc/sysrq-trigger');
+  });
+});
