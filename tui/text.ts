@@ -86,7 +86,8 @@ export function wrap(line: Line, cols: number, sep: string, indent = 2): Line[] 
     if (cut > room) {
       const text = plain(rest);
       const at = text.lastIndexOf(sep, room - sep.length);
-      cut = at > 0 ? at + sep.length : room;
+      const space = text.lastIndexOf(' ', room - 1);
+      cut = at > 0 ? at + sep.length : space > 0 ? space + 1 : room;
     }
     const head = slice(rest, 0, cut);
     out.push(first ? head : [seg(' '.repeat(indent)), ...head]);

@@ -62,7 +62,6 @@ export interface MarkerRow {
 }
 
 export type NatPaneRow = NatRow | MarkerRow;
-export type DropPaneRow = DropRow | MarkerRow;
 
 export type SourceInfo =
   | { kind: 'replay'; file: string; speed: number }
@@ -103,6 +102,9 @@ interface FlowCache {
   search?: string;
 }
 
+// how many of the newest drop rows a repeated drop may join
+const RECENT_DROPS = 8;
+
 export function shortService(name: string | null): string | null {
   return name?.startsWith('default/') ? name.slice('default/'.length) : name;
 }
@@ -119,7 +121,7 @@ export function filterTerms(filter: string): string[] {
 export class ViewModel {
   readonly dnat: Ring<NatPaneRow>;
   readonly snat: Ring<NatPaneRow>;
-  readonly drops: Ring<DropPaneRow>;
+  readonly drops: Ring<DropRow>;
   readonly tracker: FlowTracker;
   // flow ids in the order the flows started (the tracker keeps them by activity)
   readonly flowIds: Ring<number>;
@@ -262,11 +264,9 @@ export class ViewModel {
     const parts: string[] = [];
     if (!prev || prev.masqueradeAll !== e.kubeProxy.masqueradeAll) parts.push(`masqueradeAll ${e.kubeProxy.masqueradeAll ? 'on' : 'off'}`);
     if (!prev || prev.clusterCIDR !== e.kubeProxy.clusterCIDR) parts.push(`clusterCIDR ${e.kubeProxy.clusterCIDR ?? 'none'}`);
-    const text = `${parts.length ? parts.join(', ') : (e.change ?? 'kube-proxy options')}: kube-proxy rules re-synced`;
-    const marker: MarkerRow = { type: 'marker', t: e.t, text };
+    const marker: MarkerRow = { type: 'marker', t: e.t, text: parts.length ? parts.join(', ') : (e.change ?? 'options re-synced') };
     this.dnat.push(marker);
     this.snat.push(marker);
-    this.drops.push(marker);
   }
 
   private natRow(e: NatEvent): NatRow {
@@ -294,11 +294,14 @@ export class ViewModel {
     }
     const p = e.packet;
     const key = `${e.host}|${e.reason}|${p.proto} ${p.src}:${p.sport}>${p.dst}:${p.dport}|${p.flags.join(',')}`;
-    const last = this.drops.last();
-    if (last?.type === 'drop' && last.key === key) {
-      last.count++;
-      last.lastT = e.t;
-      return;
+    // a retransmission of a packet dropped a moment ago adds to its row
+    for (let i = this.drops.length - 1; i >= Math.max(0, this.drops.length - RECENT_DROPS); i--) {
+      const row = this.drops.at(i)!;
+      if (row.key === key) {
+        row.count++;
+        row.lastT = e.t;
+        return;
+      }
     }
     const srcName = hostByIp(this.lab, p.src);
     const dstName = hostByIp(this.lab, p.dst);

@@ -184,16 +184,21 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
   });
   forwardLines(vm.stderr, options.log);
   let closing = false;
+  // the agent answers commands once it has reported; a VM still booting is stopped at once
+  let heard = false;
   const died = vm.result.then((r) => (closing ? 'closed' : (r.detail ?? `exit code ${r.exitCode}`)));
   const client = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
     if (closing) return;
     closing = true;
     // the agent stops its tracer and powers the VM off when its input ends
-    await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    if (heard) await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
     vm.stdin.end();
-    await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
+    await Promise.race([vm.result, sleep(heard ? 20_000 : 1000).then(() => vm.stop())]);
   });
   client.onEvent(options.onEvent);
+  client.onEvent(() => {
+    heard = true;
+  });
   const cleanup = onCleanup('stop the micro-VM session', () => client.close());
   let status: StatusEvent;
   try {

@@ -5,10 +5,9 @@
 // reply pod:3306 → client:port. So every tuple an event carries (both
 // directions of its original and reply tuples) is indexed to the flow, and
 // the next event that shares any of them joins it.
-// Memory is bounded: at most `maxFlows` flows, flows idle for `idleNs`
-// expire, and a flow keeps at most `maxEventsPerFlow` events.
+// Memory is bounded: at most `maxFlows` flows (the oldest go first), flows
+// idle for `idleNs` expire, and a flow keeps at most `maxEventsPerFlow` events.
 
-import { inverse, tupleKey } from './tuple.js';
 import type { DropEvent, KernelEvent, NatEvent, NatscopeEvent, Proto, RequestEvent, Tuple } from './types.js';
 
 export interface Flow {
@@ -46,9 +45,9 @@ export class FlowTracker {
   private readonly maxEvents: number;
 
   constructor(options: FlowTrackerOptions = {}) {
-    this.maxFlows = options.maxFlows ?? 5000;
+    this.maxFlows = options.maxFlows ?? 2000;
     this.idleNs = options.idleNs ?? 300e9;
-    this.maxEvents = options.maxEventsPerFlow ?? 64;
+    this.maxEvents = options.maxEventsPerFlow ?? 32;
   }
 
   get size(): number {
@@ -66,37 +65,57 @@ export class FlowTracker {
   // Adds an event; returns the flow it joined (or started), or null for
   // events that are not about one connection.
   add(event: NatscopeEvent): Flow | null {
-    const tuples = tuplesOf(event);
-    if (!tuples) return null;
-    const [proto, list] = tuples;
+    let proto: Proto;
+    let a: Tuple;
+    let b: Tuple | null = null;
+    switch (event.kind) {
+      case 'nat':
+      case 'ct-new':
+      case 'ct-destroy':
+        proto = event.proto;
+        a = event.orig;
+        b = event.reply;
+        break;
+      case 'rewrite':
+        proto = event.proto;
+        a = event.before;
+        b = event.after;
+        break;
+      case 'drop':
+        proto = event.packet.proto;
+        a = event.packet;
+        break;
+      case 'request':
+        if (event.src === null || event.sport === null) return null;
+        proto = 'tcp';
+        a = { src: event.src, sport: event.sport, dst: event.dst, dport: event.dport };
+        break;
+      default:
+        return null;
+    }
     if ((++this.adds & 1023) === 0) this.expire(event.t);
 
-    const keys: string[] = [];
-    for (const t of list) {
-      keys.push(tupleKey(proto, t), tupleKey(proto, inverse(t)));
+    // one key per tuple, the same for both directions of it
+    const ka = connectionKey(proto, a);
+    const kb = b ? connectionKey(proto, b) : null;
+    let flow = this.byKey.get(ka);
+    if (flow && !this.isCurrent(flow, event)) flow = undefined;
+    if (!flow && kb !== null) {
+      flow = this.byKey.get(kb);
+      if (flow && !this.isCurrent(flow, event)) flow = undefined;
     }
-    let flow: Flow | undefined;
-    for (const key of keys) {
-      const found = this.byKey.get(key);
-      if (found && this.isCurrent(found, event)) {
-        flow = found;
-        break;
-      }
-    }
-    if (!flow) flow = this.start(proto, list[0]!, event.t);
-    for (const key of keys) {
-      const owner = this.byKey.get(key);
-      if (owner !== flow) {
-        this.byKey.set(key, flow);
-        flow.keys.push(key);
-      }
-    }
+    if (!flow) flow = this.start(proto, a, event.t);
+    this.index(ka, flow);
+    if (kb !== null && kb !== ka) this.index(kb, flow);
     this.record(flow, event);
-    // keep most recently active flows last, so eviction takes the idlest
-    this.live.delete(flow.id);
-    this.live.set(flow.id, flow);
     if (this.live.size > this.maxFlows) this.evict(this.live.values().next().value!);
     return flow;
+  }
+
+  private index(key: string, flow: Flow): void {
+    if (this.byKey.get(key) === flow) return;
+    this.byKey.set(key, flow);
+    flow.keys.push(key);
   }
 
   // A reused tuple (same client port later) must start a new flow.
@@ -129,23 +148,23 @@ export class FlowTracker {
   private record(flow: Flow, event: NatscopeEvent): void {
     if (event.t > flow.lastT) flow.lastT = event.t;
     if (event.kind === 'request') {
-      flow.requests.push(event);
+      if (flow.requests.length < this.maxEvents) flow.requests.push(event);
       return;
     }
     const e = event as KernelEvent;
     if (!flow.hosts.includes(e.host)) flow.hosts.push(e.host);
-    if (flow.events.length < this.maxEvents) flow.events.push(e);
-    else flow.dropped++;
+    if (e.kind === 'ct-destroy') flow.destroyedOn.add(e.host);
+    if (flow.events.length >= this.maxEvents) {
+      flow.dropped++; // a flow keeps its first events only: memory stays bounded
+      return;
+    }
+    flow.events.push(e);
     if (e.kind === 'nat') flow.nat.push(e);
     else if (e.kind === 'drop') flow.drops.push(e);
-    else if (e.kind === 'ct-destroy') flow.destroyedOn.add(e.host);
   }
 
   private expire(now: number): void {
-    for (const flow of this.live.values()) {
-      if (now - flow.lastT <= this.idleNs) break; // ordered by last activity
-      this.evict(flow);
-    }
+    for (const flow of this.live.values()) if (now - flow.lastT > this.idleNs) this.evict(flow);
   }
 
   private evict(flow: Flow): void {
@@ -154,22 +173,9 @@ export class FlowTracker {
   }
 }
 
-function tuplesOf(event: NatscopeEvent): [Proto, Tuple[]] | null {
-  switch (event.kind) {
-    case 'nat':
-    case 'ct-new':
-    case 'ct-destroy':
-      return [event.proto, [event.orig, event.reply]];
-    case 'rewrite':
-      return [event.proto, [event.before, event.after]];
-    case 'drop': {
-      const p = event.packet;
-      return [p.proto, [{ src: p.src, sport: p.sport, dst: p.dst, dport: p.dport }]];
-    }
-    case 'request':
-      if (event.src === null || event.sport === null) return null;
-      return ['tcp', [{ src: event.src, sport: event.sport, dst: event.dst, dport: event.dport }]];
-    default:
-      return null;
-  }
+// A connection's key: the same for a tuple and its inverse.
+function connectionKey(proto: string, t: Tuple): string {
+  const x = `${t.src}:${t.sport}`;
+  const y = `${t.dst}:${t.dport}`;
+  return x < y ? `${proto} ${x} ${y}` : `${proto} ${y} ${x}`;
 }

@@ -29,9 +29,17 @@ export function protoName(n: number): Proto {
   return `ip${n}`;
 }
 
+const ipCache = new Map<number, string>();
+
 // Raw __be32 read as a little-endian u32 (x86-64, arm64) → dotted quad.
+// The same few addresses recur in every event: each is formatted once.
 export function ipFromRaw(raw: number): string {
-  return `${raw & 255}.${(raw >>> 8) & 255}.${(raw >>> 16) & 255}.${raw >>> 24}`;
+  let ip = ipCache.get(raw);
+  if (ip === undefined) {
+    ip = `${raw & 255}.${(raw >>> 8) & 255}.${(raw >>> 16) & 255}.${raw >>> 24}`;
+    if (ipCache.size < 65536) ipCache.set(raw, ip);
+  }
+  return ip;
 }
 
 // Raw __be16 read as a little-endian u16 → port number.

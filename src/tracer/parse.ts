@@ -3,7 +3,7 @@
 // counters (for loss accounting), the rest becomes status or noise.
 // Field order is the one each probe's header documents (probes/*.bt).
 
-import { base, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
+import { EVENT_VERSION, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
 import type { CtNewEvent, CtDestroyEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 
@@ -55,9 +55,18 @@ const STATUS_BITS = [
   'HW_OFFLOAD',
 ];
 
+const statusCache = new Map<number, string[]>();
+
+// A few status combinations recur for every connection: each is named once
+// and shared (frozen: events are read, never changed).
 export function statusNames(bits: number): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < STATUS_BITS.length; i++) if (bits & (1 << i)) names.push(STATUS_BITS[i]!);
+  let names = statusCache.get(bits);
+  if (!names) {
+    names = [];
+    for (let i = 0; i < STATUS_BITS.length; i++) if (bits & (1 << i)) names.push(STATUS_BITS[i]!);
+    Object.freeze(names);
+    if (statusCache.size < 4096) statusCache.set(bits, names);
+  }
   return names;
 }
 
@@ -65,12 +74,12 @@ const PRINTF_PREFIX = '{"type": "printf", "data": "';
 const PRINTF_SUFFIX = '\\n"}';
 
 export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceRecord {
-  if (line.trim() === '') return { type: 'blank' };
+  if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) return { type: 'blank' };
   // Fast path: the probes' own lines carry only letters, digits and spaces,
-  // so the JSON envelope can be cut off without a full JSON.parse.
+  // so their fields are read straight out of the JSON envelope, no JSON.parse.
   if (line.startsWith(PRINTF_PREFIX) && line.endsWith(PRINTF_SUFFIX)) {
-    const data = line.slice(PRINTF_PREFIX.length, -PRINTF_SUFFIX.length);
-    if (!data.includes('\\') && !data.includes('"')) return parsePrintf(data, line, ctx);
+    const record = parseProbeLine(line, PRINTF_PREFIX.length, line.length - PRINTF_SUFFIX.length, ctx);
+    if (record) return record;
   }
   let value: unknown;
   try {
@@ -81,8 +90,11 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
   if (typeof value !== 'object' || value === null) return { type: 'garbage', line, reason: 'not a JSON object' };
   const { type, data } = value as { type?: unknown; data?: unknown };
   switch (type) {
-    case 'printf':
-      return typeof data === 'string' ? parsePrintf(data.replace(/\n$/, ''), line, ctx) : garbage(line, 'printf without text');
+    case 'printf': {
+      if (typeof data !== 'string') return garbage(line, 'printf without text');
+      const text = data.replace(/\n$/, '');
+      return parseProbeLine(text, 0, text.length, ctx, line) ?? { type: 'message', text };
+    }
     case 'attached_probes':
       return { type: 'attached', probes: Number((data as { probes?: unknown })?.probes ?? 0) };
     case 'lost_events':
@@ -118,104 +130,175 @@ function hasPorts(l4: number): boolean {
   return l4 === 6 || l4 === 17 || l4 === 132;
 }
 
-function tuple(f: string[], i: number, l4: number): Tuple {
+function tuple(f: number[], i: number, l4: number): Tuple {
   const ports = hasPorts(l4);
   return {
-    src: ipFromRaw(Number(f[i])),
-    sport: ports ? portFromRaw(Number(f[i + 1])) : 0,
-    dst: ipFromRaw(Number(f[i + 2])),
-    dport: ports ? portFromRaw(Number(f[i + 3])) : 0,
+    src: ipFromRaw(f[i]!),
+    sport: ports ? portFromRaw(f[i + 1]!) : 0,
+    dst: ipFromRaw(f[i + 2]!),
+    dport: ports ? portFromRaw(f[i + 3]!) : 0,
   };
 }
 
 // Field counts after the leading tag, per the probes' headers.
 const FIELD_COUNT: Record<string, number> = { nat: 16, 'ct-new': 15, 'ct-destroy': 15, drop: 13, rewrite: 15 };
 
-function parsePrintf(data: string, line: string, ctx: ParseContext): BpftraceRecord {
-  const f = data.split(' ');
-  const tag = f[0]!;
-  const expected = FIELD_COUNT[tag];
-  if (expected === undefined) return { type: 'message', text: data };
-  if (f.length !== expected + 1) {
-    return garbage(line, `${tag} line has ${f.length - 1} fields, expected ${expected}`);
+const TAGS = ['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite'] as const;
+type Tag = (typeof TAGS)[number];
+
+// The probe tag at text[from, from+length), without slicing it out: this runs for every event.
+function probeTag(text: string, from: number, length: number): Tag | null {
+  for (const tag of TAGS) {
+    if (tag.length === length && text.charCodeAt(from) === tag.charCodeAt(0) && text.startsWith(tag, from)) return tag;
   }
-  for (let i = 1; i < f.length; i++) {
-    // the location symbol (drop) and the ct address (hex) are not decimal
-    if (!(tag === 'drop' && i === 6) && !((tag === 'nat' || tag.startsWith('ct-')) && i === 5) && !/^-?\d+$/.test(f[i]!)) {
-      return garbage(line, `${tag} line: field ${i} is not a number`);
+  return null;
+}
+
+// Scratch for the field scanner: the hot path allocates no substrings.
+const nums: number[] = new Array(32).fill(0);
+let textField = '';
+
+// Reads the space-separated fields of text[from, to) into `nums` (the one
+// non-decimal field, a hex address or a symbol, into `textField`). Returns
+// the field count, or -i when field i is not a decimal number.
+function scanFields(text: string, from: number, to: number, textIndex: number): number {
+  let count = 0;
+  let i = from;
+  while (i < to) {
+    count++;
+    const start = i;
+    while (i < to && text.charCodeAt(i) !== 32) i++;
+    if (count === textIndex) {
+      textField = text.slice(start, i);
+      if (textField.includes('\\') || textField.includes('"')) return -count;
+    } else {
+      let j = start;
+      const negative = text.charCodeAt(j) === 45;
+      if (negative) j++;
+      if (j === i) return -count;
+      let value = 0;
+      for (; j < i; j++) {
+        const c = text.charCodeAt(j) - 48;
+        if (c < 0 || c > 9) return -count;
+        value = value * 10 + c;
+      }
+      if (count < nums.length) nums[count] = negative ? -value : value;
     }
+    i++; // the space
   }
-  const cpu = Number(f[1]);
-  const seq = Number(f[2]);
-  const t = Number(f[3]);
-  const netns = Number(f[4]);
-  const host = ctx.hostOf(netns);
+  return count;
+}
+
+// A probe's line (text[from, to), without the JSON envelope), or null if its
+// first word is not a probe's tag (a BEGIN banner, bpftrace's own printf).
+function parseProbeLine(text: string, from: number, to: number, ctx: ParseContext, line = text): BpftraceRecord | null {
+  let space = text.indexOf(' ', from);
+  if (space < 0 || space > to) space = to;
+  const tag = probeTag(text, from, space - from);
+  const expected = tag === null ? undefined : FIELD_COUNT[tag];
+  if (tag === null || expected === undefined) {
+    const message = text.slice(from, to);
+    // escaped characters need the full JSON decoder
+    return message.includes('\\') || message.includes('"') ? null : { type: 'message', text: message };
+  }
+  // the location symbol (drop) and the ct address (hex) are the only non-decimal fields
+  const count = scanFields(text, space + 1, to, tag === 'drop' ? 6 : tag === 'rewrite' ? -1 : 5);
+  if (count < 0) return garbage(line, `${tag} line: field ${-count} is not a number`);
+  if (count !== expected) return garbage(line, `${tag} line has ${count} fields, expected ${expected}`);
+  const host = ctx.hostOf(nums[4]!);
+  // one builder per kind keeps each object shape in its own, monomorphic function
   switch (tag) {
-    case 'nat': {
-      const manip = f[6] === '1' ? 'DNAT' : 'SNAT';
-      const l4 = Number(f[7]);
-      const orig = tuple(f, 8, l4);
-      const reply = tuple(f, 12, l4);
-      // DNAT rewrote where the packet goes (the reply's source); SNAT where it comes from (the reply's destination)
-      const to = manip === 'DNAT' ? { ip: reply.src, port: reply.sport } : { ip: reply.dst, port: reply.dport };
-      const event: NatEvent = {
-        ...base('nat', host, netns, t),
-        manip,
-        proto: protoName(l4),
-        orig,
-        reply,
-        to,
-        ct: f[5]!,
-        accepted: f[16] === '1',
-      };
-      return { type: 'event', probe: 'nat', cpu, seq, event };
-    }
+    case 'nat':
+      return { type: 'event', probe: 'nat', cpu: nums[1]!, seq: nums[2]!, event: natEvent(host) };
     case 'ct-new':
-    case 'ct-destroy': {
-      const l4 = Number(f[7]);
-      const event = {
-        ...base(tag, host, netns, t),
-        proto: protoName(l4),
-        orig: tuple(f, 8, l4),
-        reply: tuple(f, 12, l4),
-        status: statusNames(Number(f[6])),
-        ct: f[5]!,
-      } as CtNewEvent | CtDestroyEvent;
-      return { type: 'event', probe: 'conntrack', cpu, seq, event };
-    }
-    case 'drop': {
-      const code = Number(f[5]);
-      const l4 = Number(f[7]);
-      const proto = protoName(l4);
-      const event: DropEvent = {
-        ...base('drop', host, netns, t),
-        reason: ctx.dropReason(code),
-        reasonCode: code,
-        location: f[6]!,
-        packet: {
-          proto,
-          src: ipFromRaw(Number(f[8])),
-          sport: portFromRaw(Number(f[9])),
-          dst: ipFromRaw(Number(f[10])),
-          dport: portFromRaw(Number(f[11])),
-          flags: l4 === 6 ? tcpFlagNames(Number(f[12])) : [],
-        },
-        ifindex: Number(f[13]),
-      };
-      return { type: 'event', probe: 'drop', cpu, seq, event };
-    }
-    default: {
-      // rewrite
-      const l4 = Number(f[7]);
-      const event: RewriteEvent = {
-        ...base('rewrite', host, netns, t),
-        manip: f[5] === '1' ? 'DNAT' : 'SNAT',
-        dir: f[6] === '1' ? 'reply' : 'orig',
-        proto: protoName(l4),
-        before: tuple(f, 8, l4),
-        after: tuple(f, 12, l4),
-      };
-      return { type: 'event', probe: 'rewrite', cpu, seq, event };
-    }
+    case 'ct-destroy':
+      return { type: 'event', probe: 'conntrack', cpu: nums[1]!, seq: nums[2]!, event: conntrackEvent(tag, host) };
+    case 'drop':
+      return { type: 'event', probe: 'drop', cpu: nums[1]!, seq: nums[2]!, event: dropEvent(host, ctx) };
+    default:
+      return { type: 'event', probe: 'rewrite', cpu: nums[1]!, seq: nums[2]!, event: rewriteEvent(host) };
   }
+}
+
+// The builders read the fields scanFields left in `nums` and `textField`.
+function natEvent(host: string): NatEvent {
+  const f = nums;
+  const manip = f[6] === 1 ? 'DNAT' : 'SNAT';
+  const l4 = f[7]!;
+  const orig = tuple(f, 8, l4);
+  const reply = tuple(f, 12, l4);
+  return {
+    v: EVENT_VERSION,
+    kind: 'nat',
+    t: f[3]!,
+    host,
+    netns: f[4]!,
+    manip,
+    proto: protoName(l4),
+    orig,
+    reply,
+    // DNAT rewrote where the packet goes (the reply's source); SNAT where it comes from (the reply's destination)
+    to: manip === 'DNAT' ? { ip: reply.src, port: reply.sport } : { ip: reply.dst, port: reply.dport },
+    ct: textField,
+    accepted: f[16] === 1,
+  };
+}
+
+function conntrackEvent(kind: 'ct-new' | 'ct-destroy', host: string): CtNewEvent | CtDestroyEvent {
+  const f = nums;
+  const l4 = f[7]!;
+  return {
+    v: EVENT_VERSION,
+    kind,
+    t: f[3]!,
+    host,
+    netns: f[4]!,
+    proto: protoName(l4),
+    orig: tuple(f, 8, l4),
+    reply: tuple(f, 12, l4),
+    status: statusNames(f[6]!),
+    ct: textField,
+  } as CtNewEvent | CtDestroyEvent;
+}
+
+function dropEvent(host: string, ctx: ParseContext): DropEvent {
+  const f = nums;
+  const code = f[5]!;
+  const l4 = f[7]!;
+  return {
+    v: EVENT_VERSION,
+    kind: 'drop',
+    t: f[3]!,
+    host,
+    netns: f[4]!,
+    reason: ctx.dropReason(code),
+    reasonCode: code,
+    location: textField,
+    packet: {
+      proto: protoName(l4),
+      src: ipFromRaw(f[8]!),
+      sport: portFromRaw(f[9]!),
+      dst: ipFromRaw(f[10]!),
+      dport: portFromRaw(f[11]!),
+      flags: l4 === 6 ? tcpFlagNames(f[12]!) : [],
+    },
+    ifindex: f[13]!,
+  };
+}
+
+function rewriteEvent(host: string): RewriteEvent {
+  const f = nums;
+  const l4 = f[7]!;
+  return {
+    v: EVENT_VERSION,
+    kind: 'rewrite',
+    t: f[3]!,
+    host,
+    netns: f[4]!,
+    manip: f[5] === 1 ? 'DNAT' : 'SNAT',
+    dir: f[6] === 1 ? 'reply' : 'orig',
+    proto: protoName(l4),
+    before: tuple(f, 8, l4),
+    after: tuple(f, 12, l4),
+  };
 }

@@ -4,6 +4,8 @@
 // cleanup that is already running waits for it to finish (so the process
 // never exits half-way through one).
 
+import { closeSync, openSync } from 'node:fs';
+
 type Cleanup = () => void | Promise<void>;
 
 interface Entry {
@@ -74,6 +76,19 @@ export function onInterrupt(listener: (signal: NodeJS.Signals) => void | Promise
   return () => interruptListeners.delete(listener);
 }
 
+// Points stdin/stdout/stderr at /dev/null (after SIGHUP: the terminal is gone).
+export function detachStdio(): void {
+  try {
+    process.stdin.destroy();
+    for (const [fd, flags] of [[0, 'r'], [1, 'w'], [2, 'w']] as const) {
+      closeSync(fd);
+      openSync('/dev/null', flags);
+    }
+  } catch {
+    // best effort: the cleanups matter more than a clean exit status
+  }
+}
+
 function install(): void {
   if (installed) return;
   installed = true;
@@ -89,6 +104,8 @@ function install(): void {
             // the cleanups below still run
           }
         }
+        // a hung-up terminal: writing to it would crash the exit (and cut the cleanups short)
+        if (signal === 'SIGHUP') detachStdio();
         await runAllCleanups();
         process.exit(SIGNAL_EXIT[signal]);
       })();

@@ -1,0 +1,148 @@
+// natscope tui from start to exit: check what can be checked on a plain
+// terminal first (a bad recording, no root, no terminal), then draw; feed
+// the app from a recording or a live session; on every way out restore the
+// terminal before anything is printed, and stop what this run started.
+
+import { createReadStream } from 'node:fs';
+import { openSession, type Placement, type Session } from '../src/agent/session.js';
+import { NatscopeError, describeError } from '../src/errors.js';
+import { checkRecording, decodeStream } from '../src/events/sources.js';
+import type { NatscopeEvent } from '../src/events/types.js';
+import { parseProbeList } from '../src/tracer/probes.js';
+import { onCleanup, onInterrupt, runAllCleanups } from '../src/util/cleanup.js';
+import { TuiApp } from './app.js';
+import { play } from './replaySource.js';
+import { saveSession } from './save.js';
+import { openScreen, type TerminalIo } from './screen.js';
+import { ViewModel } from './viewModel.js';
+
+export interface TuiOptions {
+  replay?: string;
+  speed: number;
+  probes: string;
+  prefix: string;
+  vm: Placement;
+  // a terminal other than this process's own (tests)
+  io?: TerminalIo;
+}
+
+interface Recording {
+  first: NatscopeEvent;
+  rest: AsyncGenerator<NatscopeEvent>;
+}
+
+// Reads the first event before the screen opens: a missing, empty, non-JSONL
+// or too-new file is reported on the ordinary terminal.
+async function openRecording(file: string): Promise<Recording> {
+  await checkRecording(file);
+  const rest = decodeStream(createReadStream(file), file);
+  const first = await rest.next();
+  if (first.done) throw new NatscopeError(`${file} holds no events`);
+  return { first: first.value, rest };
+}
+
+function checkTerminal(io: TerminalIo | undefined): void {
+  if (io) return;
+  if (!process.stdout.isTTY || !process.stdin.isTTY) {
+    throw new NatscopeError('natscope tui needs a terminal: its input or output is not one', {
+      hint: 'for plain output use natscope replay FILE or natscope trace',
+    });
+  }
+}
+
+export async function runTui(options: TuiOptions): Promise<number> {
+  let recording: Recording | null = null;
+  let probes: string[] = [];
+  if (options.replay) {
+    recording = await openRecording(options.replay);
+  } else {
+    probes = parseProbeList(options.probes);
+    if (process.getuid?.() !== 0) {
+      throw new NatscopeError('the live TUI needs root: it brings up the lab and the tracer', {
+        hint: 'sudo natscope tui, or without root: natscope tui --replay FILE',
+      });
+    }
+  }
+  checkTerminal(options.io);
+
+  const model = new ViewModel(options.replay ? { kind: 'replay', file: options.replay, speed: options.speed } : { kind: 'live', placement: options.vm });
+  const screen = openScreen(options.io);
+  // the terminal comes back on any exit: q, an error, a signal, process.exit
+  const restore = onCleanup('restore the terminal', () => screen.destroy(), () => screen.destroy());
+  const offInterrupt = onInterrupt(() => screen.destroy());
+  const app = new TuiApp({ screen, model, save: (events) => saveSession(events) });
+  const abort = new AbortController();
+  let sourceError: unknown = null;
+  let session: Promise<Session> | null = null;
+  app.draw();
+
+  if (recording) {
+    model.sourceState = 'running';
+    play(app, recording.first, recording.rest, options.speed, abort.signal).then(
+      () => {
+        model.sourceState = 'ended';
+        app.invalidate();
+      },
+      (error: unknown) => {
+        // what was read stays on screen; the error is printed again on exit
+        sourceError = error;
+        model.sourceState = 'failed';
+        model.sourceNote = describeError(error);
+        app.say(`replay stopped: ${describeError(error)}`, 'error');
+      },
+    );
+  } else {
+    model.logLine(`opening the lab and the tracer (--vm ${options.vm})`);
+    session = openSession({
+      vm: options.vm,
+      prefix: options.prefix,
+      probes,
+      onEvent: (event) => app.push(event),
+      log: (line) => {
+        model.logLine(line);
+        app.invalidate();
+      },
+    });
+    session.then(
+      (s) => {
+        model.sourceState = 'running';
+        app.setAgent(s.client);
+      },
+      (error: unknown) => app.fail(error),
+    );
+  }
+
+  const result = await app.finished;
+  abort.abort();
+  screen.destroy();
+  restore.cancel();
+  offInterrupt();
+  if (session) await closeSession(session);
+  if (result.error) throw result.error;
+  if (sourceError) throw sourceError;
+  return 0;
+}
+
+// The terminal hung up (its window closed): stdio now points at /dev/null.
+// Node restores the terminal's mode at exit and aborts with an assertion when
+// that terminal is gone (after the cleanups ran, but as a crash); it skips
+// descriptors that were reopened. open() takes the lowest free descriptor.
+// Stops the tracer, and the lab if this session brought it up. A session
+// still starting is stopped through the cleanups it has registered so far
+// (the micro-VM's), then awaited: a lab half up is taken down once it is up.
+async function closeSession(pending: Promise<Session>): Promise<void> {
+  let settled = false;
+  const done = pending.then(
+    (s) => ((settled = true), s),
+    () => ((settled = true), null),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  if (!settled) {
+    process.stderr.write('natscope tui: stopping the lab and the tracer while they start (up to half a minute)…\n');
+    await runAllCleanups();
+  }
+  const session = await done;
+  if (!session) return;
+  process.stderr.write('natscope tui: stopping the tracer (and the lab, if this TUI brought it up)…\n');
+  await session.close();
+}
