@@ -15,10 +15,12 @@ tests=0
 [ "${1:-}" = "--tests" ] && tests=1
 
 # What natscope runs: the tracer, the lab, the micro-VM, the lab's C helper.
-packages="bpftrace iproute2 iptables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static"
+packages="bpftrace iproute2 iptables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static tcpdump"
 # bpftool: cross-checks natscope's own BTF reader in the tests (Debian names it bpftool)
 optional="bpftool"
 [ "$tests" = 1 ] && packages="$packages tmux shellcheck ruby docker.io"
+# vagrant: `vagrant validate` of the workshop Vagrantfile (offline); large, so optional
+[ "$tests" = 1 ] && optional="$optional vagrant"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 available() { apt-cache show "$1" >/dev/null 2>&1; }

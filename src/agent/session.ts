@@ -97,7 +97,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   const probes = options.probes ? parseProbeList(options.probes.join(',')) : null;
   if (options.lab === 'kind') {
     const { openKindLab } = await import('../lab/kind/lab.js');
-    return openInProcess(await openKindLab(), false, probes, options);
+    return openInProcess(await openKindLab({ prefix }), false, probes, options);
   }
   const where = await decidePlacement(options.vm, probes ? needsKprobes(probes) : true, options.log);
   if (where === 'native') return openNative(prefix, probes, options);
@@ -408,7 +408,7 @@ export async function labDown(options: { prefix: string; vm: Placement; lab: 'ne
 export async function connectLab(options: { prefix: string; vm: Placement; lab: 'netns' | 'kind' }): Promise<AgentClient> {
   if (options.lab === 'kind') {
     const { openKindLab } = await import('../lab/kind/lab.js');
-    return inProcess(await openKindLab(), 'native');
+    return inProcess(await openKindLab({ prefix: options.prefix }), 'native');
   }
   if (options.vm !== 'off' && (await brokerAlive(options.prefix))) return connectBroker(options.prefix);
   if (options.vm !== 'on' && (await readState(options.prefix))) return inProcess(await NetnsLab.open(options.prefix), 'native');

@@ -25,7 +25,7 @@ export async function up(options: LabCommonOptions & { masqueradeAll: boolean; c
   else {
     step.done(`lab up in ${(ms / 1000).toFixed(1)} s`);
     printStatus(status);
-    process.stdout.write('\nNext: natscope lab request mysql   (and nginx, pod/mysql, pod/nginx)\n');
+    process.stdout.write(`\nNext: natscope lab request mysql${options.lab === 'kind' ? ' --lab kind' : ''}   (and nginx, pod/mysql, pod/nginx)\n`);
   }
   return 0;
 }

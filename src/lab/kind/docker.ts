@@ -111,12 +111,3 @@ export async function imageExists(image: string): Promise<boolean> {
 export async function removeContainers(names: string[]): Promise<void> {
   if (names.length > 0) await docker(['rm', '--force', ...names]);
 }
-
-// The container's PID, for nsenter and for its netns inode; it must be running.
-export async function runningPid(name: string): Promise<number> {
-  const c = await containerByName(name);
-  if (!c || !c.running || c.pid <= 0) {
-    throw new NatscopeError(`container ${name} is not running`, { hint: 'sudo natscope lab up --lab kind (it recreates the office and vpn containers)' });
-  }
-  return c.pid;
-}

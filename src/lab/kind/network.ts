@@ -38,7 +38,7 @@ export function officeCollision(plan: OfficePlan, names: KindNames, networks: Ne
       if (c && overlaps(c, office)) return `Docker network "${n.name}" (${subnet})`;
     }
   }
-  for (const [what, cidr] of [['the pod subnet', POD_SUBNET], ['the Service subnet', SERVICE_SUBNET]] as const) {
+  for (const [what, cidr] of [['pod subnet', POD_SUBNET], ['Service subnet', SERVICE_SUBNET]] as const) {
     if (overlaps(parseCidr(cidr)!, office)) return `the cluster's ${what} ${cidr}`;
   }
   for (const h of hostNetworks) {
@@ -61,8 +61,8 @@ export function hostNetworks(): Cidr[] {
   return list;
 }
 
-export async function checkOfficeCidr(plan: OfficePlan, names: KindNames): Promise<void> {
-  const clash = officeCollision(plan, names, await allNetworks(), hostNetworks());
+export function checkOfficeCidr(plan: OfficePlan, names: KindNames, networks: NetworkInfo[]): void {
+  const clash = officeCollision(plan, names, networks, hostNetworks());
   if (clash) {
     throw new NatscopeError(`the office CIDR ${plan.cidr} overlaps ${clash}`, {
       hint: 'choose a free one, e.g. NATSCOPE_KIND_OFFICE_CIDR=192.168.77.0/24 sudo -E natscope lab up --lab kind',
@@ -72,12 +72,12 @@ export async function checkOfficeCidr(plan: OfficePlan, names: KindNames): Promi
 }
 
 // Names natscope needs that something else already uses: refused, never removed.
-export async function foreignNames(names: KindNames): Promise<string[]> {
+export async function foreignNames(names: KindNames, networks: NetworkInfo[]): Promise<string[]> {
   const clashes: string[] = [];
   for (const c of await inspectContainers([names.office, names.vpn])) {
     if (!ours(c.labels, names)) clashes.push(`container ${c.name}`);
   }
-  const net = (await allNetworks()).find((n) => n.name === names.officeNetwork);
+  const net = networks.find((n) => n.name === names.officeNetwork);
   if (net && !ours(net.labels, names)) clashes.push(`Docker network ${net.name}`);
   return clashes;
 }
@@ -95,11 +95,16 @@ export async function ensureOfficeNetwork(names: KindNames, plan: OfficePlan): P
   ]);
 }
 
-// The vpn router (on both networks) and the office client (office only),
-// recreated on every `lab up`: they hold no state but their routes.
-export async function startOfficeAndVpn(names: KindNames, plan: OfficePlan, image: string, kindNetwork: string): Promise<ContainerInfo[]> {
+// natscope's office and vpn containers, if any: recreated on every `lab up`
+// (they hold no state but their routes), and removed before their network.
+export async function removeOfficeAndVpn(names: KindNames): Promise<void> {
   const mine = (await inspectContainers([names.office, names.vpn])).filter((c) => ours(c.labels, names)).map((c) => c.name);
   if (mine.length > 0) await docker(['rm', '--force', ...mine]);
+}
+
+// The vpn router (on both networks) and the office client (office only).
+export async function startOfficeAndVpn(names: KindNames, plan: OfficePlan, image: string, kindNetwork: string): Promise<ContainerInfo[]> {
+  await removeOfficeAndVpn(names);
   const label = `${OWNER_LABEL}=${names.cluster}`;
   await docker(['run', '--detach', '--name', names.vpn, '--hostname', 'vpn', '--label', label, '--network', names.officeNetwork, '--ip', plan.vpn, '--sysctl', 'net.ipv4.ip_forward=1', image]);
   await docker(['network', 'connect', kindNetwork, names.vpn]);
@@ -134,12 +139,17 @@ export function deviceWith(ipAddrOutput: string, ip: string): string | null {
   return null;
 }
 
-export async function routeLab(t: KindTopology): Promise<void> {
+// `previousOffice`: the office CIDR of an earlier `lab up`, whose node routes go.
+export async function routeLab(t: KindTopology, previousOffice: string | null = null): Promise<void> {
   if (!t.vpn?.ip || !t.office) throw new NatscopeError('the vpn or office container is not running', { hint: 'sudo natscope lab up --lab kind' });
   await ipBatch(t.vpn.pid, vpnRoutes(t));
   await inNetnsOf(t.vpn.pid, ['iptables-restore'], { input: VPN_RULES });
   const addrs = await inNetnsOf(t.office.pid, ['ip', '-o', '-4', 'addr', 'show']);
   const device = deviceWith(addrs.stdout, t.plan.client) ?? 'eth0';
   await ipBatch(t.office.pid, officeRoutes(t, device));
-  for (const n of t.nodes) await ipBatch(n.pid, nodeRoutes(t));
+  for (const n of t.nodes) {
+    // an earlier lab's office route, if the office moved (already gone is fine)
+    if (previousOffice && previousOffice !== t.plan.cidr) await inNetnsOf(n.pid, ['ip', 'route', 'del', previousOffice], { reject: false });
+    await ipBatch(n.pid, nodeRoutes(t));
+  }
 }

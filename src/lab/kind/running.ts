@@ -49,10 +49,6 @@ export class KindLab implements Lab {
     private topology: KindTopology,
   ) {}
 
-  get current(): KindTopology {
-    return this.topology;
-  }
-
   async refresh(): Promise<KindTopology> {
     this.topology = await discoverTopology(this.names, this.plan, this.kubectl);
     return this.topology;
@@ -189,6 +185,10 @@ export class KindLab implements Lab {
       helperPath(), 'load', '--proto', t.proto, '--seconds', String(seconds), '--workers', String(workers), ...sources, t.ip, String(t.port),
     ]);
     return { target: t.name, ...(JSON.parse(r.stdout) as Omit<LoadResult, 'target'>) };
+  }
+
+  loadSources(): string[] {
+    return this.plan.loadSources;
   }
 
   async registerHosts(resolver: NetnsResolver): Promise<void> {

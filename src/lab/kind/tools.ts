@@ -70,7 +70,7 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
     });
   }
   const result = await child;
-  if ((result as { code?: string }).code === 'ENOENT' || (result.failed && /ENOENT/.test(String(result.message)) && result.exitCode === undefined)) {
+  if ((result as { code?: string }).code === 'ENOENT') {
     throw new NatscopeError(`${tool} not found on PATH`, { hint: INSTALL_HINTS[tool] ?? `install ${tool}`, exitCode: 127 });
   }
   const out: RunResult = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };

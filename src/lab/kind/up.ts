@@ -10,13 +10,13 @@ import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus } from '../../events/types.js';
 import { helperPath } from '../netns/build.js';
 import { checkCidr } from '../netns/lab.js';
-import { clusterExists, createCluster, kindVersion, manifestPath, writeKubeconfig } from './cluster.js';
-import { containerByName, serverVersion } from './docker.js';
+import { clusterExists, clusterNodes, createCluster, kindVersion, manifestPath, writeKubeconfig } from './cluster.js';
+import { allNetworks, containerByName, docker, inspectContainers, serverVersion } from './docker.js';
 import { ensureImage, loadIntoCluster } from './image.js';
 import { Kubectl } from './kubectl.js';
 import { applyKubeProxy } from './kubeproxy.js';
-import { kindNames, officeCidrFromEnv, officePlan } from './names.js';
-import { checkOfficeCidr, ensureOfficeNetwork, foreignNames, routeLab, startOfficeAndVpn } from './network.js';
+import { SERVICE_SUBNET, kindNames, officeCidrFromEnv, officePlan, type KindNames, type OfficePlan } from './names.js';
+import { checkOfficeCidr, ensureOfficeNetwork, foreignNames, removeOfficeAndVpn, routeLab, startOfficeAndVpn } from './network.js';
 import { inNetnsOf } from './nsenter.js';
 import { proveReadiness } from './readiness.js';
 import { describeWanted } from './rules.js';
@@ -87,20 +87,23 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
       exitCode: 2,
     });
   }
-  const clashes = await foreignNames(names);
+  const networks = await allNetworks();
+  const clashes = await foreignNames(names, networks);
   if (clashes.length > 0) {
     throw new NatscopeError(`${clashes.join(' and ')} already exist${clashes.length === 1 ? 's' : ''} and natscope did not create ${clashes.length === 1 ? 'it' : 'them'}`, {
       hint: 'remove or rename them yourself, or use another --prefix',
       exitCode: 2,
     });
   }
-  await checkOfficeCidr(plan, names);
+  checkOfficeCidr(plan, names, networks);
 
   const kubeconfig = kubeconfigPath(names.prefix);
+  const previousOffice = state?.officeCIDR ?? null;
   if (exists) {
     state = { ...state!, officeCIDR: plan.cidr, complete: false };
     await writeKindState(state);
     log(`[2/7] reusing the kind cluster "${names.cluster}" that natscope created`);
+    await startStoppedNodes(names.cluster, log);
     await writeKubeconfig(names.cluster, kubeconfig);
   } else {
     state = {
@@ -125,22 +128,34 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
     await writeKindState(state);
   }
   try {
-    return await stage(names, plan, state, new Kubectl(kubeconfig), want, waitS, log);
+    return await stage({ names, plan, state, kubectl: new Kubectl(kubeconfig), want, waitS, previousOffice, log });
   } catch (error) {
     log(`the lab is not ready; what was built stays for inspection (sudo natscope lab down --lab kind removes it)`);
     throw error;
   }
 }
 
-async function stage(
-  names: ReturnType<typeof kindNames>,
-  plan: ReturnType<typeof officePlan>,
-  state: KindState,
-  kubectl: Kubectl,
-  want: KubeProxyConfig,
-  waitS: number,
-  log: (line: string) => void,
-): Promise<LabStatus> {
+// After a reboot kind's nodes normally come back by their restart policy;
+// if they did not, start them (they are natscope's: ownership was checked).
+async function startStoppedNodes(cluster: string, log: (line: string) => void): Promise<void> {
+  const stopped = (await inspectContainers(await clusterNodes(cluster))).filter((c) => !c.running).map((c) => c.name);
+  if (stopped.length === 0) return;
+  log(`starting the stopped node containers ${stopped.join(', ')}`);
+  await docker(['start', ...stopped]);
+}
+
+interface StageContext {
+  names: KindNames;
+  plan: OfficePlan;
+  state: KindState;
+  kubectl: Kubectl;
+  want: KubeProxyConfig;
+  waitS: number;
+  previousOffice: string | null;
+  log: (line: string) => void;
+}
+
+async function stage({ names, plan, state, kubectl, want, waitS, previousOffice, log }: StageContext): Promise<LabStatus> {
   const nodesReady = await kubectl.waitReady(['nodes', '--all'], waitS);
   if (nodesReady.exitCode !== 0) {
     throw new NatscopeError(`the cluster's nodes did not become Ready within ${waitS} s`, {
@@ -166,13 +181,14 @@ async function stage(
 
   log(`[5/7] office ${plan.client} and vpn ${plan.vpn} on ${plan.cidr} (a Docker network without NAT), routes as in the incident`);
   const before = await discoverTopology(names, plan, kubectl);
+  await removeOfficeAndVpn(names);
   await ensureOfficeNetwork(names, plan);
   await startOfficeAndVpn(names, plan, image, before.kindNetwork);
   const topology = await discoverTopology(names, plan, kubectl);
-  await routeLab(topology);
+  await routeLab(topology, previousOffice);
   const n1 = node(topology, 'node1');
   const n2 = node(topology, 'node2');
-  log(`node1 = ${n1.container} (${n1.ip}, pods ${n1.podCIDR}), node2 = ${n2.container} (${n2.ip}, pods ${n2.podCIDR}); vpn ${topology.vpn?.ip} routes ${'10.96.0.0/16'} to node1 only`);
+  log(`node1 = ${n1.container} (${n1.ip}, pods ${n1.podCIDR}), node2 = ${n2.container} (${n2.ip}, pods ${n2.podCIDR}); vpn ${topology.vpn?.ip} routes ${SERVICE_SUBNET} to node1 only`);
 
   log(`[6/7] kube-proxy: ${describeWanted(want)} (clusterCIDR ${want.clusterCIDR ?? '""'}, masqueradeAll ${want.masqueradeAll}), checked on the nodes`);
   const change = await applyKubeProxy(kubectl, want, {

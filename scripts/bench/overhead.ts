@@ -1,0 +1,104 @@
+// Tracing overhead, measured where the probes can attach (run it as root in
+// the micro-VM: `natscope vm run -- node dist/scripts/bench/overhead.js`).
+// TCP connections per second from the office to the nginx ClusterIP through
+// node1's DNAT, 10 s each, with (a) nothing attached, (b) natscope's default
+// probes (parsed and correlated, as natscope does), (c) `conntrack -E` in
+// node1, (d) `tcpdump -w` on node1, and (a) again to see drift. Then a loss
+// experiment: every probe, rewrite included, with tiny perf buffers, to
+// compare natscope's exact loss count with bpftrace's own.
+// Prints one JSON object on stdout.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { FlowTracker } from '../../src/events/flows.js';
+import type { NatscopeEvent } from '../../src/events/types.js';
+import { NetnsLab } from '../../src/lab/netns/lab.js';
+import { startTracer, type Tracer } from '../../src/tracer/bpftrace.js';
+import { loadDropReasons } from '../../src/tracer/btf.js';
+import { ensureTracefs } from '../../src/tracer/capabilities.js';
+import { NetnsResolver } from '../../src/tracer/netns.js';
+import { DEFAULT_PROBES } from '../../src/tracer/probes.js';
+import type { ProbeFamily } from '../../src/tracer/parse.js';
+
+const PREFIX = 'natscope-bench-';
+const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 10);
+const log = (line: string) => process.stderr.write(`[overhead] ${line}\n`);
+
+async function tracer(lab: NetnsLab, probes: ProbeFamily[], perfPages?: number) {
+  const resolver = new NetnsResolver();
+  await lab.registerHosts(resolver);
+  const flows = new FlowTracker();
+  let events = 0;
+  let firstLost: NatscopeEvent | null = null;
+  const t: Tracer = await startTracer({
+    probes,
+    resolver,
+    dropReasons: await loadDropReasons(),
+    perfPages,
+    onEvent: (e) => {
+      events++;
+      flows.add(e);
+      if (e.kind === 'lost' && !firstLost) firstLost = e;
+    },
+  });
+  return { t, count: () => events, firstLost: () => firstLost };
+}
+
+async function rate(lab: NetnsLab, label: string): Promise<number> {
+  const r = await lab.load('nginx', SECONDS, 4);
+  log(`${label}: ${r.rate.toFixed(0)} connections/s (${r.failed} failed)`);
+  return r.rate;
+}
+
+async function withProcess(argv: string[], f: () => Promise<number>): Promise<number> {
+  const child = execa(argv[0]!, argv.slice(1), { reject: false, stdout: 'ignore', stderr: 'ignore' });
+  await sleep(1500); // let it open its sockets
+  try {
+    return await f();
+  } finally {
+    child.kill('SIGTERM');
+    await child;
+  }
+}
+
+async function main(): Promise<void> {
+  await ensureTracefs();
+  const lab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, log });
+  const node1 = `${PREFIX}node1`;
+  try {
+    const none = await rate(lab, '(a) nothing attached');
+    const started = performance.now();
+    const traced = await tracer(lab, DEFAULT_PROBES);
+    const attachMs = performance.now() - started;
+    const natscope = await rate(lab, '(b) natscope default probes');
+    await sleep(2000); // the backlog drains before the counts are read
+    const summary = await traced.t.stop();
+    const conntrackE = await withProcess(['ip', 'netns', 'exec', node1, 'conntrack', '-E'], () => rate(lab, '(c) conntrack -E in node1'));
+    const tcpdump = await withProcess(['ip', 'netns', 'exec', node1, 'tcpdump', '-i', 'any', '-w', '/dev/null'], () => rate(lab, '(d) tcpdump -w on node1'));
+    const none2 = await rate(lab, '(a) nothing attached, again');
+
+    // loss: every probe (rewrite is per packet) with 8-page perf buffers
+    const lossy = await tracer(lab, ['nat', 'conntrack', 'drop', 'rewrite'], 8);
+    await lab.load('nginx', 5, 4);
+    await sleep(2000);
+    const loss = await lossy.t.stop();
+
+    process.stdout.write(
+      `${JSON.stringify({
+        seconds: SECONDS,
+        rates: { none, natscope, conntrackE, tcpdump, none2 },
+        natscopeEvents: summary.received,
+        natscopeLost: summary.lost,
+        attachMs: Math.round(attachMs),
+        loss: { received: loss.received, lost: loss.lost, bpftraceReported: loss.lostReportedByBpftrace, firstLost: lossy.firstLost() },
+      })}\n`,
+    );
+  } finally {
+    await lab.down();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`overhead benchmark failed: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

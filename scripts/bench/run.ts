@@ -1,0 +1,138 @@
+// npm run bench: every speed and memory figure natscope promises, measured
+// on this machine and printed (never asserted: timing belongs here, not in
+// tests). Figures say where they were measured: natively, or in the
+// micro-VM under software emulation. Also written to test-output/bench.json.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { openSession } from '../../src/agent/session.js';
+import { runIncidentScenario } from '../../src/incident/scenario.js';
+import { NetnsLab } from '../../src/lab/netns/lab.js';
+import { kprobesAttach } from '../../src/tracer/capabilities.js';
+import { cliEntry, projectRoot } from '../../src/util/paths.js';
+import { formatFigure, type Figure } from './figures.js';
+import { benchPipeline } from './pipeline.js';
+import { benchTui } from './tui.js';
+
+const figures: Figure[] = [];
+const show = (list: Figure[]) => {
+  for (const f of list) {
+    figures.push(f);
+    process.stdout.write(`${formatFigure(f)}\n`);
+  }
+};
+const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function labUpDown(): Promise<Figure[]> {
+  const up: number[] = [];
+  const down: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let t = performance.now();
+    const lab = await NetnsLab.up({ prefix: 'natscope-bench-', masqueradeAll: false, clusterCIDR: null });
+    up.push(performance.now() - t);
+    t = performance.now();
+    await lab.down();
+    down.push(performance.now() - t);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  return [
+    { name: 'netns lab: lab up (median of 3)', value: Math.round(median(up)), unit: 'ms', target: '< 2000', where: 'native' },
+    { name: 'netns lab: lab down (median of 3)', value: Math.round(median(down)), unit: 'ms', target: '< 2000', where: 'native' },
+  ];
+}
+
+async function vmIncident(where: 'native' | 'micro-vm'): Promise<Figure[]> {
+  let bootS = 0;
+  const started = performance.now();
+  const session = await openSession({
+    vm: where === 'micro-vm' ? 'on' : 'off',
+    probes: ['nat', 'conntrack', 'drop'],
+    onEvent: () => undefined,
+    log: (line) => {
+      const m = /micro-VM up in ([\d.]+) s/.exec(line);
+      if (m) bootS = Number(m[1]);
+    },
+  });
+  const readyS = (performance.now() - started) / 1000;
+  await runIncidentScenario(session.client);
+  await session.close();
+  const wallS = (performance.now() - started) / 1000;
+  const out: Figure[] = [];
+  if (where === 'micro-vm') out.push({ name: 'micro-VM: boot to command', value: bootS, unit: 's', where });
+  out.push(
+    { name: 'lab up + probes attached, ready to trace', value: Number(readyS.toFixed(1)), unit: 's', where, note: 'bpftrace compiles while the lab comes up' },
+    { name: 'end-to-end incident run (ready, 3 requests, fix, close)', value: Number(wallS.toFixed(1)), unit: 's', target: '< 90', where },
+  );
+  return out;
+}
+
+async function vmOverhead(): Promise<Figure[]> {
+  const result = await execa(process.execPath, [cliEntry(), 'vm', 'run', '-q', '--timeout', '900', '--', process.execPath, join(projectRoot(), 'dist', 'scripts', 'bench', 'overhead.js')], {
+    reject: false,
+    stderr: 'inherit',
+  });
+  if (result.exitCode !== 0) throw new Error(`the overhead benchmark failed in the micro-VM (exit ${result.exitCode})`);
+  const r = JSON.parse(String(result.stdout).trim().split('\n').pop()!) as {
+    seconds: number;
+    rates: Record<'none' | 'natscope' | 'conntrackE' | 'tcpdump' | 'none2', number>;
+    natscopeEvents: number;
+    natscopeLost: number;
+    attachMs: number;
+    loss: { received: number; lost: number; bpftraceReported: number; firstLost: unknown };
+  };
+  writeFileSync(join(projectRoot(), 'test-output', 'overhead.json'), `${JSON.stringify(r, null, 2)}\n`);
+  const base = (r.rates.none + r.rates.none2) / 2;
+  const ratio = (x: number) => Number((x / base).toFixed(2));
+  const where = 'micro-vm' as const;
+  return [
+    { name: `overhead (a) nothing attached, ${r.seconds} s`, value: Math.round(base), unit: 'conn/s', where, note: `(${Math.round(r.rates.none)} before, ${Math.round(r.rates.none2)} after)` },
+    { name: '(b) natscope default probes: ratio to (a)', value: ratio(r.rates.natscope), unit: '×', target: '≥ 0.9, and ≥ (c)', where, note: `${Math.round(r.rates.natscope)} conn/s, ${r.natscopeEvents} events, ${r.natscopeLost} lost` },
+    { name: '(c) conntrack -E in node1: ratio to (a)', value: ratio(r.rates.conntrackE), unit: '×', where, note: `${Math.round(r.rates.conntrackE)} conn/s` },
+    { name: '(d) tcpdump -w on node1: ratio to (a)', value: ratio(r.rates.tcpdump), unit: '×', where, note: `${Math.round(r.rates.tcpdump)} conn/s` },
+    { name: 'bpftrace attach (default probes), with nothing else running', value: Number((r.attachMs / 1000).toFixed(1)), unit: 's', where },
+    { name: 'loss with 8-page buffers, every probe: counted exactly', value: r.loss.lost, unit: 'events', where, note: `of ${r.loss.received + r.loss.lost}; bpftrace itself reported ${r.loss.bpftraceReported}` },
+  ];
+}
+
+async function demoWall(where: 'native' | 'micro-vm'): Promise<Figure[]> {
+  const started = performance.now();
+  const r = await execa(process.execPath, [cliEntry(), 'demo', '--auto', '--json', '--vm', where === 'micro-vm' ? 'on' : 'off'], { reject: false });
+  const wallS = (performance.now() - started) / 1000;
+  const ok = String(r.stdout).trim().split('\n').filter((l) => l.includes('"ok":true')).length;
+  return [{ name: 'natscope demo --auto, end to end', value: Number(wallS.toFixed(1)), unit: 's', target: where === 'native' ? '< 20' : '< 120', where, note: `${ok}/10 steps verified` }];
+}
+
+async function main(): Promise<void> {
+  mkdirSync(join(projectRoot(), 'test-output'), { recursive: true });
+  note('host-side pipeline');
+  show(await benchPipeline());
+  note('TUI');
+  show(await benchTui());
+  if (process.getuid?.() !== 0) {
+    note('not root: the lab and micro-VM figures need root (sudo npm run bench)');
+  } else {
+    note('netns lab up/down');
+    show(await labUpDown());
+    const native = (await kprobesAttach()).ok;
+    if (native) {
+      note('kprobes attach here: the incident and the walkthrough natively');
+      show(await vmIncident('native'));
+      show(await demoWall('native'));
+    } else {
+      note('kprobes cannot attach here: native walkthrough figures are not measurable on this kernel; measuring in the micro-VM');
+    }
+    note('the incident in the micro-VM');
+    show(await vmIncident('micro-vm'));
+    note('tracing overhead in the micro-VM (about 3 minutes)');
+    show(await vmOverhead());
+    note('the walkthrough in the micro-VM');
+    show(await demoWall('micro-vm'));
+  }
+  writeFileSync(join(projectRoot(), 'test-output', 'bench.json'), `${JSON.stringify(figures, null, 2)}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`natscope bench: ${(error as Error).message}\n`);
+  process.exit(1);
+});

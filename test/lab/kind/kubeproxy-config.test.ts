@@ -1,0 +1,61 @@
+// The ConfigMap edit must leave valid kube-proxy configuration: checked with
+// a YAML parser (the one zx bundles) against kubeadm's config.conf as kind
+// writes it.
+
+import { describe, expect, test } from 'vitest';
+import { YAML } from 'zx';
+import { editKubeProxyConfig, readKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
+import { output } from './fakes.js';
+
+const KUBEADM = output('kube-proxy-config.conf');
+const parse = (text: string) => YAML.parse(text) as Record<string, unknown> & { iptables: Record<string, unknown>; nftables: Record<string, unknown> };
+
+describe("kube-proxy's config.conf", () => {
+  test('a default kind cluster has clusterCIDR = podSubnet and masqueradeAll off (incident.md, point 5)', () => {
+    expect(readKubeProxyConfig(KUBEADM)).toEqual({ mode: 'iptables', masqueradeAll: false, clusterCIDR: '10.244.0.0/16' });
+  });
+
+  test('staging the incident clears clusterCIDR, keeps masqueradeAll false, and changes nothing else', () => {
+    const edited = editKubeProxyConfig(KUBEADM, { masqueradeAll: false, clusterCIDR: null });
+    const before = parse(KUBEADM);
+    const after = parse(edited);
+    expect(after.clusterCIDR).toBe('');
+    expect(after.iptables.masqueradeAll).toBe(false);
+    expect({ ...after, clusterCIDR: before.clusterCIDR }).toEqual(before);
+    expect(edited.split('\n').filter((l, i) => l !== KUBEADM.split('\n')[i])).toEqual(['clusterCIDR: ""']);
+    expect(readKubeProxyConfig(edited)).toEqual({ mode: 'iptables', masqueradeAll: false, clusterCIDR: null });
+  });
+
+  test('masqueradeAll on changes iptables.masqueradeAll only, not the nftables one', () => {
+    const staged = editKubeProxyConfig(KUBEADM, { masqueradeAll: false, clusterCIDR: null });
+    const fixed = parse(editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null }));
+    expect(fixed.iptables.masqueradeAll).toBe(true);
+    expect(fixed.nftables.masqueradeAll).toBe(false);
+    expect(fixed.apiVersion).toBe('kubeproxy.config.k8s.io/v1alpha1');
+    expect(fixed.kind).toBe('KubeProxyConfiguration');
+    expect(fixed.mode).toBe('iptables');
+    const back = editKubeProxyConfig(editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null }), { masqueradeAll: false, clusterCIDR: null });
+    expect(back).toBe(staged);
+  });
+
+  test('a cluster CIDR is written back as a plain value', () => {
+    const text = editKubeProxyConfig(KUBEADM, { masqueradeAll: false, clusterCIDR: '10.244.0.0/16' });
+    expect(text).toBe(KUBEADM);
+  });
+
+  test('keys that are missing are added where kubeadm would sort them', () => {
+    const minimal = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n';
+    const edited = editKubeProxyConfig(minimal, { masqueradeAll: true, clusterCIDR: null });
+    expect(parse(edited)).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', clusterCIDR: '', iptables: { masqueradeAll: true }, kind: 'KubeProxyConfiguration', mode: 'iptables' });
+    expect(edited.split('\n').slice(0, 4)).toEqual(['apiVersion: kubeproxy.config.k8s.io/v1alpha1', 'clusterCIDR: ""', 'iptables:', '  masqueradeAll: true']);
+  });
+
+  test('an inline iptables block or another API version is refused, with the manual fix', () => {
+    expect(() => editKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha1\niptables: {masqueradeAll: false}\n', { masqueradeAll: true, clusterCIDR: null })).toThrow(/inline/);
+    expect(() => readKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha2\n')).toThrow(/v1alpha2/);
+  });
+
+  test('a kube-proxy in another mode is reported, since the lab needs iptables mode', () => {
+    expect(() => readKubeProxyConfig(KUBEADM.replace('mode: iptables', 'mode: nftables'))).toThrow(/nftables mode/);
+  });
+});
