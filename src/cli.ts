@@ -70,7 +70,9 @@ Try the following:
     .option('--record <file>', 'also write the event stream to FILE')
     .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
     .option('--all-netns', 'keep events from namespaces the lab does not own')
+    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
     .addOption(vmOption())
+    .addOption(labOption())
     .addOption(new Option('--attach-timeout <seconds>', 'how long bpftrace may take to attach').argParser(positiveNumber).default(90))
     .addHelpText(
       'after',
@@ -91,6 +93,8 @@ Examples:
           allNetns: Boolean(opts.allNetns),
           vm: opts.vm,
           attachTimeoutS: opts.attachTimeout,
+          prefix: opts.prefix,
+          lab: opts.lab,
         }),
       );
     });
@@ -116,6 +120,7 @@ Examples:
     .option('--probes <list>', 'probe families to trace live', 'nat,conntrack,drop')
     .option('--prefix <prefix>', 'lab prefix', 'natscope-')
     .addOption(vmOption())
+    .addOption(labOption())
     .addHelpText(
       'after',
       `
@@ -127,7 +132,7 @@ Examples:
     )
     .action(async (opts) => {
       const { tui } = await import('./commands/tui.js');
-      setExit(await tui({ replay: opts.replay, speed: opts.speed, probes: opts.probes, prefix: opts.prefix, vm: opts.vm }));
+      setExit(await tui({ replay: opts.replay, speed: opts.speed, probes: opts.probes, prefix: opts.prefix, vm: opts.vm, lab: opts.lab }));
     });
 
   program

@@ -22,6 +22,7 @@ export interface TuiOptions {
   probes: string;
   prefix: string;
   vm: Placement;
+  lab?: 'netns' | 'kind';
   // a terminal other than this process's own (tests)
   io?: TerminalIo;
 }
@@ -95,6 +96,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
     model.logLine(`opening the lab and the tracer (--vm ${options.vm})`);
     session = openSession({
       vm: options.vm,
+      lab: options.lab,
       prefix: options.prefix,
       probes,
       onEvent: (event) => app.push(event),

@@ -30,6 +30,7 @@ export interface TraceOptions {
   vm: Placement;
   attachTimeoutS: number;
   prefix?: string;
+  lab?: 'netns' | 'kind';
 }
 
 export async function trace(options: TraceOptions): Promise<number> {
@@ -56,10 +57,11 @@ export async function trace(options: TraceOptions): Promise<number> {
 
   // Drops need only a tracepoint: trace them right here, whatever the kernel
   // forbids, with or without a lab.
-  if (!needsKprobes(probes) && options.vm !== 'on') return traceTracepointsHere(probes, options, onEvent, step.log, record);
+  if (!needsKprobes(probes) && options.vm !== 'on' && options.lab !== 'kind') return traceTracepointsHere(probes, options, onEvent, step.log, record);
 
   const session = await openSession({
     vm: options.vm,
+    lab: options.lab,
     prefix: options.prefix,
     probes,
     allNetns: options.allNetns,

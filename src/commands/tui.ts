@@ -10,6 +10,7 @@ export interface TuiCommandOptions {
   probes: string;
   prefix: string;
   vm: Placement;
+  lab: 'netns' | 'kind';
 }
 
 export async function tui(options: TuiCommandOptions): Promise<number> {
