@@ -20,6 +20,7 @@ import { stateDir, readState } from '../lab/netns/state.js';
 import { kprobesAttach, type AttachResult } from '../tracer/capabilities.js';
 import { needsKprobes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
+import { isAlive } from '../util/process.js';
 import { cliEntry } from '../util/paths.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
 import type { Lab } from '../lab/lab.js';
@@ -255,18 +256,10 @@ async function readBroker(prefix: string): Promise<BrokerState | null> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function brokerAlive(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
-  return b !== null && alive(b.pid) && existsSync(b.socket);
+  return b !== null && isAlive(b.pid) && existsSync(b.socket);
 }
 
 export async function connectBroker(prefix: string): Promise<StreamClient> {
@@ -376,7 +369,7 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
 async function stopBroker(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
   if (!b) return false;
-  if (alive(b.pid)) {
+  if (isAlive(b.pid)) {
     try {
       const client = await connectBroker(prefix);
       await Promise.race([client.call({ cmd: 'shutdown', labDown: true }), sleep(20_000)]).catch(() => undefined);
@@ -384,8 +377,8 @@ async function stopBroker(prefix: string): Promise<boolean> {
     } catch {
       // unreachable: fall through to the signal
     }
-    for (let i = 0; i < 100 && alive(b.pid); i++) await sleep(200);
-    if (alive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('session')) process.kill(b.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isAlive(b.pid); i++) await sleep(200);
+    if (isAlive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('session')) process.kill(b.pid, 'SIGKILL');
   }
   const files = brokerFiles(prefix);
   await rm(files.state, { force: true });

@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
+import { killGroup } from '../util/process.js';
 import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
@@ -285,17 +286,4 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     },
     done,
   };
-}
-
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal); // the whole group: bpftrace and anything it forked
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
 }

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { EXIT, NatscopeError } from '../errors.js';
 import { onCleanup } from '../util/cleanup.js';
+import { isAlive, killGroup } from '../util/process.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
 import { ensureInitramfs, GUEST_RUN_DIR } from './initramfs.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
@@ -203,19 +204,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     return proc;
   };
 
-  const killQemu = (signal: NodeJS.Signals) => {
-    const pid = child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // gone already
-      }
-    }
-  };
+  const killQemu = (signal: NodeJS.Signals) => killGroup(child?.pid, signal);
 
   const cleanup = onCleanup(
     'stop the micro-VM',
@@ -324,18 +313,10 @@ async function removeStaleRunDirs(): Promise<void> {
   for (const d of dirs) {
     const path = join(tmpdir(), d);
     const owner = Number(await readFile(join(path, 'owner'), 'utf8').catch(() => '0'));
-    if (owner > 0 && !alive(owner)) await rm(path, { recursive: true, force: true });
+    if (owner > 0 && !isAlive(owner)) await rm(path, { recursive: true, force: true });
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function consoleTail(path: string, lines = 15): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');

@@ -7,19 +7,12 @@ import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { FIXTURES } from '../helpers.js';
+import { isAlive } from '../../src/util/process.js';
 
 const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
 const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
 const dir = mkdtempSync(join(tmpdir(), 'natscope-tracer-'));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function run(mode: string, extra: Partial<TracerOptions> = {}, output = OUTPUT) {
   process.env.FAKE_BPFTRACE_MODE = mode;
@@ -59,7 +52,7 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     expect(summary.received).toBe(printed);
     expect(summary.lost).toBe(0);
     expect(events.filter((e) => e.kind === 'drop' && e.reason === 'NETFILTER_DROP').length).toBeGreaterThan(0);
-    expect(alive(tracer.pid)).toBe(false);
+    expect(isAlive(tracer.pid)).toBe(false);
     // the composed program and the JSON flag were handed over as an argument array
     const log = readFileSync(join(dir, 'ok.log'), 'utf8');
     expect(log.split('\n').slice(0, 2)).toEqual(['-f', 'json']);
@@ -107,7 +100,7 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
 
   test('kprobes refused: names the micro-VM and the tracepoint-only way out', async () => {
     const { started } = run('kprobe-refused', { probes: ['drop', 'rewrite'] });
-    const error = await started.catch((e: { message: string; hint: string }) => e);
+    const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
     expect(error.message).toMatch(/the kernel refused a kprobe: Error attaching probe: 'kprobe:nf_nat_setup_info'/);
     expect(error.hint).toMatch(/--vm/);
     expect(error.hint).toMatch(/--probes drop/);

@@ -4,12 +4,13 @@
 
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
-import { base, type LabStatus, type RequestEvent } from '../../events/types.js';
+import type { LabStatus, RequestEvent } from '../../events/types.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { helperPath } from '../netns/build.js';
-import { checkCidr, parseReply } from '../netns/lab.js';
+import { checkCidr } from '../netns/lab.js';
+import { requestEvent } from '../request.js';
 import { PODS, SERVICES } from '../netns/topology.js';
 import { registerLabHosts } from './attribution.js';
 import { writeKubeconfig } from './cluster.js';
@@ -34,10 +35,6 @@ export async function discoverTopology(names: KindNames, plan: OfficePlan, kubec
   return assembleTopology(names, plan, kubeNodes, containers, pods, services);
 }
 
-function splitAddress(text: string): [string | null, number | null] {
-  const i = text.lastIndexOf(':');
-  return i < 0 ? [null, null] : [text.slice(0, i), Number(text.slice(i + 1))];
-}
 
 export class KindLab implements Lab {
   readonly backend = 'kind' as const;
@@ -104,24 +101,7 @@ export class KindLab implements Lab {
     const t = this.resolveTarget(target);
     const pid = this.officePid();
     const r = await inNetnsOf(pid, [helperPath(), 'request', '--proto', t.proto, '--timeout-ms', String(timeoutMs), t.ip, String(t.port)]);
-    const out = JSON.parse(r.stdout) as { outcome: RequestEvent['outcome']; latencyMs: number; local: string; reply: string };
-    const [src, sport] = splitAddress(out.local);
-    const fields = parseReply(out.reply);
-    return {
-      ...base('request', 'office', await netnsInode(`/proc/${pid}/ns/net`).catch(() => 0)),
-      target: t.name,
-      via: t.via,
-      src,
-      sport,
-      dst: t.ip,
-      dport: t.port,
-      outcome: out.outcome,
-      latencyMs: out.latencyMs,
-      pod: fields.pod,
-      node: labNodeName(this.topology, fields.node),
-      peer: fields.peer,
-      detail: out.reply ? out.reply.trim() : null,
-    };
+    return requestEvent(r.stdout, t, await netnsInode(`/proc/${pid}/ns/net`).catch(() => 0), (n) => labNodeName(this.topology, n));
   }
 
   async ping(target: string): Promise<PingResult> {

@@ -2,13 +2,14 @@
 
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
-import { base, type KubeProxyConfig, type LabStatus, type RequestEvent } from '../../events/types.js';
+import type { KubeProxyConfig, LabStatus, RequestEvent } from '../../events/types.js';
 import { parseCidr } from '../../events/tuple.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
+import { requestEvent } from '../request.js';
 import { buildLab, helperPath } from './build.js';
 import { inNetns, listNetns } from './exec.js';
 import { saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
@@ -152,24 +153,7 @@ export class NetnsLab implements Lab {
     const t = this.resolveTarget(target);
     const office = this.ns('office');
     const result = await inNetns(office, [helperPath(), 'request', '--proto', t.proto, '--timeout-ms', String(timeoutMs), t.ip, String(t.port)]);
-    const out = JSON.parse(String(result.stdout)) as { outcome: RequestEvent['outcome']; latencyMs: number; local: string; reply: string };
-    const [src, sport] = splitAddress(out.local);
-    const fields = parseReply(out.reply);
-    return {
-      ...base('request', 'office', await netnsInode(`/run/netns/${office}`).catch(() => 0)),
-      target: t.name,
-      via: t.via,
-      src,
-      sport,
-      dst: t.ip,
-      dport: t.port,
-      outcome: out.outcome,
-      latencyMs: out.latencyMs,
-      pod: fields.pod,
-      node: fields.node,
-      peer: fields.peer,
-      detail: out.reply ? out.reply.trim() : null,
-    };
+    return requestEvent(String(result.stdout), t, await netnsInode(`/run/netns/${office}`).catch(() => 0));
   }
 
   async ping(target: string): Promise<PingResult> {
@@ -252,16 +236,4 @@ export class NetnsLab implements Lab {
   async down(): Promise<void> {
     await teardownLab(this.state.prefix);
   }
-}
-
-function splitAddress(text: string): [string | null, number | null] {
-  const i = text.lastIndexOf(':');
-  if (i < 0) return [null, null];
-  return [text.slice(0, i), Number(text.slice(i + 1))];
-}
-
-// "mysql pod=mysql node=node2 peer=192.168.10.10:41234"
-export function parseReply(reply: string): { pod: string | null; node: string | null; peer: string | null } {
-  const get = (key: string) => new RegExp(`\\b${key}=(\\S+)`).exec(reply)?.[1] ?? null;
-  return { pod: get('pod'), node: get('node'), peer: get('peer') };
 }

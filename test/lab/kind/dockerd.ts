@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { isAlive } from '../../../src/util/process.js';
 
 export const DOCKER_NETNS = 'natscope-dockertest';
 const SHIM_DIR = '/run/containerd';
@@ -25,14 +26,6 @@ export interface TestDockerd {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // Processes whose command line names our folder: the engine's containerd and shims.
 function ownProcesses(dir: string): number[] {
@@ -72,12 +65,12 @@ export async function startDockerd(): Promise<TestDockerd> {
 
   const stop = async () => {
     const docker = (args: string[]) => execa('docker', args, { env, reject: false });
-    if (alive(pid)) {
+    if (isAlive(pid)) {
       const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
       if (ids.length) await docker(['rm', '--force', ...ids]);
       process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 100 && alive(pid); i++) await sleep(200);
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(200);
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     for (let i = 0; i < 25 && ownProcesses(dir).length; i++) await sleep(200);
     for (const p of ownProcesses(dir)) process.kill(p, 'SIGKILL');
@@ -104,7 +97,7 @@ export async function startDockerd(): Promise<TestDockerd> {
         stop,
       };
     }
-    if (!alive(pid)) break;
+    if (!isAlive(pid)) break;
     await sleep(200);
   }
   const tail = readFileSync(join(dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-3).join('\n');

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await lab('down');
   before = await hostSnapshot();
   const up = await lab('up');
-  expect(up.stderr + up.stdout).toContain('lab up in');
+  expect(`${String(up.stderr)}${String(up.stdout)}`).toContain('lab up in');
   expect(up.exitCode).toBe(0);
 });
 
