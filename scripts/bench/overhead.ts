@@ -29,7 +29,8 @@ async function tracer(lab: NetnsLab, probes: ProbeFamily[], perfPages?: number) 
   await lab.registerHosts(resolver);
   const flows = new FlowTracker();
   let events = 0;
-  let firstLost: NatscopeEvent | null = null;
+  // one real lost event of each kind of count, for docs/events.md
+  const firstLost: Record<string, NatscopeEvent> = {};
   const t: Tracer = await startTracer({
     probes,
     resolver,
@@ -38,7 +39,7 @@ async function tracer(lab: NetnsLab, probes: ProbeFamily[], perfPages?: number) 
     onEvent: (e) => {
       events++;
       flows.add(e);
-      if (e.kind === 'lost' && !firstLost) firstLost = e;
+      if (e.kind === 'lost') firstLost[e.source] ??= e;
     },
   });
   return { t, count: () => events, firstLost: () => firstLost };

@@ -23,9 +23,15 @@ export type Envelope = Command & { id: number };
 const NAMES: CommandName[] = ['status', 'request', 'ping', 'set', 'rules', 'routes', 'conntrack', 'drops', 'load', 'trace', 'untrace', 'shutdown'];
 
 export function parseEnvelope(line: string): Envelope {
-  const value = JSON.parse(line) as Partial<Envelope>;
+  const shown = JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line);
+  let value: Partial<Envelope>;
+  try {
+    value = JSON.parse(line) as Partial<Envelope>;
+  } catch {
+    throw new Error(`not a command (a JSON object with "id" and "cmd" was expected): ${shown}`);
+  }
   if (typeof value !== 'object' || value === null || typeof value.id !== 'number' || !NAMES.includes(value.cmd as CommandName)) {
-    throw new Error(`not a command: ${line.slice(0, 80)}`);
+    throw new Error(`not a command (known: ${NAMES.join(', ')}): ${shown}`);
   }
   return value as Envelope;
 }
