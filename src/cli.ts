@@ -28,7 +28,7 @@ function nonNegativeNumber(value: string): number {
 }
 
 const vmOption = () =>
-  new Option('--vm <mode>', 'where the kernel side runs: auto (native if kprobes attach, else the micro-VM), on, off')
+  new Option('--vm <mode>', 'where the kernel side runs: auto (native if kernel function probes attach, else the micro-VM), on, off')
     .choices(['auto', 'on', 'off'])
     .default('auto');
 
@@ -48,7 +48,7 @@ Try the following:
   $ sudo natscope demo                  # the incident, step by step, proved by kernel events
   $ sudo natscope doctor                # what this machine can trace
   $ sudo natscope lab up && sudo natscope lab request mysql
-  $ sudo natscope trace --probes drop   # tracepoints only: works where kprobes are locked down
+  $ sudo natscope trace --probes drop   # tracepoints only: works where function probes are locked down
   $ natscope replay test/fixtures/recordings/incident.jsonl`,
     );
 
@@ -78,7 +78,7 @@ Try the following:
       'after',
       `
 Examples:
-  $ sudo natscope trace                           # default probes on the lab (micro-VM if kprobes are locked down)
+  $ sudo natscope trace                           # default probes on the lab (micro-VM if function probes are locked down)
   $ sudo natscope trace --probes drop --all-netns # tracepoints only, every namespace
   $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'`,
     )
@@ -185,7 +185,7 @@ Examples:
       .option('--cluster-cidr <cidr>', 'start with a kube-proxy clusterCIDR (the other fix)')
       .option('--json', 'print the lab status as JSON'),
   )
-    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if kprobes cannot attach here\n  $ sudo natscope lab up --masquerade-all')
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if function probes cannot attach here\n  $ sudo natscope lab up --masquerade-all')
     .action(async (opts) => {
       const { up } = await import('./commands/lab.js');
       setExit(await up({ ...common(opts), masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null, json: Boolean(opts.json) }));
@@ -266,7 +266,7 @@ Examples:
       setExit(await sessionServe({ prefix: opts.prefix, masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null }));
     });
 
-  const vm = program.command('vm').description('the throw-away micro-VM that runs the real probes where kprobes are locked down');
+  const vm = program.command('vm').description('the throw-away micro-VM that runs the real probes where kernel function probes are locked down');
   vm.command('setup')
     .description('install qemu, busybox-static, kmod and fetch the VM kernel (idempotent)')
     .action(async () => {

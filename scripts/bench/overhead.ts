@@ -1,9 +1,9 @@
 // Tracing overhead, measured where the probes can attach (run it as root in
 // the micro-VM: `natscope vm run -- node dist/scripts/bench/overhead.js`).
 // TCP connections per second from the office to the nginx ClusterIP through
-// node1's DNAT, 10 s each, with (a) nothing attached, (b) natscope's default
-// probes (parsed and correlated, as natscope does), (c) `conntrack -E` in
-// node1, (d) `tcpdump -w` on node1, and (a) again to see drift. Then a loss
+// node1's DNAT, with (a) nothing attached, (b) natscope's default probes
+// (parsed and correlated, as natscope does), (c) `conntrack -E` in node1,
+// (d) `tcpdump -w` on node1: two interleaved rounds, averaged. Then a loss
 // experiment: every probe, rewrite included, with tiny perf buffers, to
 // compare natscope's exact loss count with bpftrace's own.
 // Prints one JSON object on stdout.
@@ -21,7 +21,7 @@ import { DEFAULT_PROBES } from '../../src/tracer/probes.js';
 import type { ProbeFamily } from '../../src/tracer/parse.js';
 
 const PREFIX = 'natscope-bench-';
-const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 10);
+const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 8);
 const log = (line: string) => process.stderr.write(`[overhead] ${line}\n`);
 
 async function tracer(lab: NetnsLab, probes: ProbeFamily[], perfPages?: number) {
@@ -67,16 +67,26 @@ async function main(): Promise<void> {
   const lab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, log });
   const node1 = `${PREFIX}node1`;
   try {
-    const none = await rate(lab, '(a) nothing attached');
-    const started = performance.now();
-    const traced = await tracer(lab, DEFAULT_PROBES);
-    const attachMs = performance.now() - started;
-    const natscope = await rate(lab, '(b) natscope default probes');
-    await sleep(2000); // the backlog drains before the counts are read
-    const summary = await traced.t.stop();
-    const conntrackE = await withProcess(['ip', 'netns', 'exec', node1, 'conntrack', '-E'], () => rate(lab, '(c) conntrack -E in node1'));
-    const tcpdump = await withProcess(['ip', 'netns', 'exec', node1, 'tcpdump', '-i', 'any', '-w', '/dev/null'], () => rate(lab, '(d) tcpdump -w on node1'));
-    const none2 = await rate(lab, '(a) nothing attached, again');
+    // two interleaved rounds (a b c d a b c d): emulation speed drifts, so
+    // each condition is measured twice and averaged
+    const runs: Record<'none' | 'natscope' | 'conntrackE' | 'tcpdump', number[]> = { none: [], natscope: [], conntrackE: [], tcpdump: [] };
+    let events = 0;
+    let lost = 0;
+    let attachMs = 0;
+    for (let round = 1; round <= 2; round++) {
+      runs.none.push(await rate(lab, `(a) nothing attached, round ${round}`));
+      const started = performance.now();
+      const traced = await tracer(lab, DEFAULT_PROBES);
+      attachMs = performance.now() - started;
+      runs.natscope.push(await rate(lab, `(b) natscope default probes, round ${round}`));
+      await sleep(2000); // the backlog drains before the counts are read
+      const summary = await traced.t.stop();
+      events += summary.received;
+      lost += summary.lost;
+      runs.conntrackE.push(await withProcess(['ip', 'netns', 'exec', node1, 'conntrack', '-E'], () => rate(lab, `(c) conntrack -E in node1, round ${round}`)));
+      runs.tcpdump.push(await withProcess(['ip', 'netns', 'exec', node1, 'tcpdump', '-i', 'any', '-w', '/dev/null'], () => rate(lab, `(d) tcpdump -w on node1, round ${round}`)));
+    }
+    const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
 
     // loss: every probe (rewrite is per packet) with 8-page perf buffers
     const lossy = await tracer(lab, ['nat', 'conntrack', 'drop', 'rewrite'], 8);
@@ -87,9 +97,10 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         seconds: SECONDS,
-        rates: { none, natscope, conntrackE, tcpdump, none2 },
-        natscopeEvents: summary.received,
-        natscopeLost: summary.lost,
+        rates: { none: mean(runs.none), natscope: mean(runs.natscope), conntrackE: mean(runs.conntrackE), tcpdump: mean(runs.tcpdump) },
+        runs,
+        natscopeEvents: events,
+        natscopeLost: lost,
         attachMs: Math.round(attachMs),
         loss: { received: loss.received, lost: loss.lost, bpftraceReported: loss.lostReportedByBpftrace, firstLost: lossy.firstLost() },
       })}\n`,

@@ -1,10 +1,10 @@
 // Where the kernel side runs, and how a command reaches it.
-//   native    the lab and the tracer in this process (kprobes attach here)
+//   native    the lab and the tracer in this process (kernel function probes attach here)
 //   micro-vm  the lab and the tracer in a throw-away VM (they do not):
 //             - one command's own VM (trace, tui, demo), gone when it ends;
 //             - or a lab kept up across commands (lab up … lab down) by a
 //               small broker process that owns the VM and serves a socket.
-// --vm auto picks native when a kprobe attaches here, else the micro-VM.
+// --vm auto picks native when a kfunc attaches here, else the micro-VM.
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
@@ -17,8 +17,8 @@ import type { LabStatus, NatscopeEvent, StatusEvent } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { DEFAULT_PREFIX } from '../lab/netns/topology.js';
 import { stateDir, readState } from '../lab/netns/state.js';
-import { kprobesAttach, type AttachResult } from '../tracer/capabilities.js';
-import { needsKprobes, parseProbeList } from '../tracer/probes.js';
+import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.js';
+import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive } from '../util/process.js';
 import { cliEntry } from '../util/paths.js';
@@ -30,38 +30,38 @@ import { InProcessClient, StreamClient, type AgentClient, type EventListener } f
 
 export type Placement = 'auto' | 'on' | 'off';
 
-// kprobe availability does not change within a boot: remember the answer.
-async function kprobesHere(): Promise<AttachResult> {
+// What the kernel allows does not change within a boot: remember the answer.
+async function functionProbesHere(): Promise<AttachResult> {
   const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
-  const cache = join(stateDir(), 'kprobes.json');
+  const cache = join(stateDir(), 'function-probes.json');
   try {
     const saved = JSON.parse(await readFile(cache, 'utf8')) as AttachResult & { bootId: string };
     if (bootId && saved.bootId === bootId) return saved;
   } catch {
     // not cached yet
   }
-  const result = await kprobesAttach();
+  const result = await functionProbesAttach();
   await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
   await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
   return result;
 }
 
-export async function decidePlacement(vm: Placement, kprobesNeeded: boolean, log: (line: string) => void): Promise<Where> {
+export async function decidePlacement(vm: Placement, functionProbesNeeded: boolean, log: (line: string) => void): Promise<Where> {
   if (process.env.NATSCOPE_IN_VM) return 'native'; // already inside the micro-VM
   if (vm === 'off') return 'native';
   if (vm === 'on') return 'micro-vm';
-  if (!kprobesNeeded) return 'native';
+  if (!functionProbesNeeded) return 'native';
   if (process.getuid?.() !== 0) throw new NatscopeError('tracing needs root', { hint: 'run with sudo' });
-  const kprobes = await kprobesHere();
-  if (kprobes.ok) return 'native';
+  const probes = await functionProbesHere();
+  if (probes.ok) return 'native';
   const vm_ = await vmPrerequisites();
   if (vm_.ready) {
-    log(`kprobes cannot attach on this kernel (${kprobes.detail}): running the lab and the probes in the micro-VM`);
+    log(`kernel function probes cannot attach on this kernel (${probes.detail}): running the lab and the probes in the micro-VM`);
     return 'micro-vm';
   }
   const missing = vm_.checks.find((c) => !c.ok && c.name !== 'vm-kernel');
-  throw new NatscopeError(`kprobes cannot attach here (${kprobes.detail}) and the micro-VM is not available: ${missing?.detail ?? 'not set up'}`, {
-    hint: `${missing?.fix ?? 'sudo natscope vm setup'}; or trace drops only, which needs no kprobes: --probes drop`,
+  throw new NatscopeError(`kernel function probes cannot attach here (${probes.detail}) and the micro-VM is not available: ${missing?.detail ?? 'not set up'}`, {
+    hint: `${missing?.fix ?? 'sudo natscope vm setup'}; or trace drops only, which needs only a tracepoint: --probes drop`,
   });
 }
 
@@ -100,7 +100,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     const { openKindLab } = await import('../lab/kind/lab.js');
     return openInProcess(await openKindLab({ prefix }), false, probes, options);
   }
-  const where = await decidePlacement(options.vm, probes ? needsKprobes(probes) : true, options.log);
+  const where = await decidePlacement(options.vm, probes ? needsFunctionProbes(probes) : true, options.log);
   if (where === 'native') return openNative(prefix, probes, options);
   if (await brokerAlive(prefix)) return openViaBroker(prefix, probes, options);
   return openEphemeralVm(prefix, probes, options);

@@ -1,5 +1,5 @@
 // natscope demo: the incident as a walkthrough (scripts/demo). Live on the
-// netns lab (natively, or in the micro-VM where kprobes are locked down),
+// netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
 import { createWriteStream, type WriteStream } from 'node:fs';

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { bpftraceBinary, bpftraceVersion } from '../tracer/bpftrace.js';
 import {
   btfPresent,
+  functionProbesAttach,
   iptablesBackend,
   kprobesAttach,
   kprobesConfigured,
@@ -67,7 +68,7 @@ export async function diagnose(): Promise<DoctorReport> {
     name: 'lockdown',
     ok: lockdown === null || lockdown === 'none' || lockdown === 'integrity',
     detail: lockdown === null ? 'unknown (no securityfs, or not root)' : `lockdown=${lockdown}`,
-    fix: 'lockdown=confidentiality forbids kprobes: boot without it, or use the micro-VM (--vm on)',
+    fix: 'lockdown=confidentiality forbids kernel function probes: boot without it, or use the micro-VM (--vm on)',
     required: false,
   });
 
@@ -81,12 +82,21 @@ export async function diagnose(): Promise<DoctorReport> {
   });
 
   const canTry = root && version !== null;
-  const kprobes = canTry ? await kprobesAttach() : { ok: false, detail: 'not tried (needs root and bpftrace)' };
+  const notTried = { ok: false, detail: 'not tried (needs root and bpftrace)' };
+  const kfunc = canTry ? await functionProbesAttach() : notTried;
+  checks.push({
+    name: 'kfunc',
+    ok: kfunc.ok,
+    detail: kfunc.ok ? 'a kfunc (fentry) attached: the nat, conntrack and rewrite probes run here' : `cannot attach: ${kfunc.detail}`,
+    fix: 'natscope runs the nat/conntrack probes in the micro-VM instead (--vm auto); or trace drops only: --probes drop',
+    required: false,
+  });
+  const kprobes = canTry ? await kprobesAttach() : notTried;
   checks.push({
     name: 'kprobes',
     ok: kprobes.ok,
-    detail: kprobes.ok ? 'a kprobe attached (nat, conntrack, rewrite probes can run here)' : `cannot attach: ${kprobes.detail}`,
-    fix: 'natscope runs the nat/conntrack probes in the micro-VM instead (--vm auto); or trace drops only: --probes drop',
+    detail: kprobes.ok ? 'a kprobe attached' : `cannot attach: ${kprobes.detail}`,
+    fix: 'kprobes are not used by natscope\'s probes (kfunc is); shown for comparison',
     required: false,
   });
 
@@ -125,7 +135,7 @@ export async function diagnose(): Promise<DoctorReport> {
   return {
     kernel: release(),
     checks,
-    tracing: { native: kprobes.ok, tracepointsOnly: !kprobes.ok && tracepoints.ok, microVm: vm.ready },
+    tracing: { native: kfunc.ok, tracepointsOnly: !kfunc.ok && tracepoints.ok, microVm: vm.ready },
   };
 }
 
@@ -143,11 +153,11 @@ export async function doctor(options: { json: boolean }): Promise<number> {
     }
     const t = report.tracing;
     const where = t.native
-      ? 'natively (kprobes attach here)'
+      ? 'natively (kernel function probes attach here)'
       : t.microVm
-        ? `in the micro-VM (kprobes cannot attach here${t.tracepointsOnly ? '; --probes drop also runs natively' : ''})`
+        ? `in the micro-VM (kernel function probes cannot attach here${t.tracepointsOnly ? '; --probes drop also runs natively' : ''})`
         : t.tracepointsOnly
-          ? 'drops only (--probes drop): kprobes cannot attach and the micro-VM is not set up (natscope vm setup)'
+          ? 'drops only (--probes drop): kernel function probes cannot attach and the micro-VM is not set up (natscope vm setup)'
           : 'nowhere yet: fix the lines marked ✗';
     process.stdout.write(`\nnatscope trace will run ${where}.\n`);
   }

@@ -1,5 +1,5 @@
 // natscope trace: the event stream, live. Attaches the probes (natively,
-// or in the micro-VM with the lab when kprobes are locked down here) and
+// or in the micro-VM with the lab when function probes are locked down here) and
 // prints each event as a line, or as JSON Lines with --json.
 
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -12,7 +12,7 @@ import { formatEvent } from '../events/format.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { progress } from '../util/progress.js';
-import { needsKprobes, parseProbeList } from '../tracer/probes.js';
+import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
 import { startTracer } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
@@ -57,7 +57,7 @@ export async function trace(options: TraceOptions): Promise<number> {
 
   // Drops need only a tracepoint: trace them right here, whatever the kernel
   // forbids, with or without a lab.
-  if (!needsKprobes(probes) && options.vm !== 'on' && options.lab !== 'kind') return traceTracepointsHere(probes, options, onEvent, step.log, record);
+  if (!needsFunctionProbes(probes) && options.vm !== 'on' && options.lab !== 'kind') return traceTracepointsHere(probes, options, onEvent, step.log, record);
 
   const session = await openSession({
     vm: options.vm,

@@ -1,6 +1,6 @@
 // Runs bpftrace with natscope's probes and turns its output into events.
 // Start resolves once the kernel has attached every probe (bpftrace's
-// attach notification, not its BEGIN, which runs before kprobes attach);
+// attach notification, not its BEGIN, which runs before probes attach);
 // stop ends it with SIGTERM (SIGINT may be ignored when inherited that way)
 // and kills its process group if it lingers. It never outlives natscope:
 // cleanups run on every exit path, and the program's once-a-second write
@@ -20,7 +20,7 @@ import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
 import type { NetnsResolver } from './netns.js';
 import { parseBpftraceLine, type ProbeFamily } from './parse.js';
-import { PROBES, composeProgram, needsKprobes } from './probes.js';
+import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -72,7 +72,7 @@ export async function bpftraceVersion(binary = bpftraceBinary()): Promise<string
   }
 }
 
-// kprobes on module functions attach only once the module is loaded. A
+// Probes on module functions attach only once the module is loaded. A
 // module built into the kernel has nothing to load: its functions are in
 // /proc/kallsyms already.
 export async function loadModules(probes: ProbeFamily[]): Promise<void> {
@@ -104,10 +104,10 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
   if (/only supports running as the root user|Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0) {
     return new NatscopeError(`bpftrace needs root: ${first}`, { hint: 'run natscope with sudo' });
   }
-  if (/Error attaching probe: 'kprobe|kprobe_events|cannot attach kprobe/i.test(stderr)) {
-    return new NatscopeError(`the kernel refused a kprobe: ${first}`, {
-      hint: needsKprobes(probes)
-        ? 'this kernel cannot attach kprobes (lockdown or CONFIG_KPROBES off; see "natscope doctor"): use --vm to trace in the micro-VM, or --probes drop (tracepoints only)'
+  if (/Error attaching probe: '(kprobe|kfunc|kretfunc)|kprobe_events|cannot attach kprobe|kfunc\/kretfunc not available/i.test(stderr)) {
+    return new NatscopeError(`the kernel refused a function probe: ${first}`, {
+      hint: needsFunctionProbes(probes)
+        ? 'this kernel cannot attach kernel function probes (lockdown, or no BTF trampolines; see "natscope doctor"): use --vm to trace in the micro-VM, or --probes drop (tracepoints only)'
         : 'see "natscope doctor"',
     });
   }
@@ -119,7 +119,7 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
 
 export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const binary = bpftraceBinary(options.bpftrace);
-  if (needsKprobes(options.probes)) await loadModules(options.probes);
+  if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
   const program = await composeProgram(options.probes);
   const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
   const programPath = join(dir, 'natscope.bt');

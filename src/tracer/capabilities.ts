@@ -1,6 +1,7 @@
 // What this machine lets a tracer do, found by trying rather than guessing:
-// a one-probe bpftrace program is attached for real to tell whether
-// kprobes (nat, conntrack, rewrite) and tracepoints (drop) work here.
+// a one-probe bpftrace program is attached for real to tell whether kernel
+// function probes (kfunc: nat, conntrack, rewrite), kprobes, and
+// tracepoints (drop) work here.
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -39,12 +40,18 @@ export async function tryAttach(probe: string, binary = bpftraceBinary()): Promi
   }
 }
 
-let kprobeCache: Promise<AttachResult> | undefined;
+let kfuncCache: Promise<AttachResult> | undefined;
 
-// A kprobe on a function every kernel has; cached for the process.
+// A kfunc (fentry) on a function every kernel has: what natscope's nat,
+// conntrack and rewrite probes need. Cached for the process.
+export function functionProbesAttach(): Promise<AttachResult> {
+  kfuncCache ??= tryAttach('kfunc:vfs_read');
+  return kfuncCache;
+}
+
+// Informational: kprobes are the older way to the same functions.
 export function kprobesAttach(): Promise<AttachResult> {
-  kprobeCache ??= tryAttach('kprobe:vfs_read');
-  return kprobeCache;
+  return tryAttach('kprobe:vfs_read');
 }
 
 export function tracepointsAttach(): Promise<AttachResult> {
@@ -78,7 +85,7 @@ export function tracefsMounted(): boolean {
   return existsSync('/sys/kernel/tracing/events') || existsSync('/sys/kernel/debug/tracing/events');
 }
 
-// bpftrace needs tracefs for tracepoints and kprobes; mounting it is what any tracer does.
+// bpftrace needs tracefs for tracepoints and function probes; mounting it is what any tracer does.
 export async function ensureTracefs(): Promise<void> {
   if (tracefsMounted()) return;
   await execa('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { reject: false });

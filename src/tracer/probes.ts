@@ -2,6 +2,7 @@
 // the kernel, and how several are joined into one bpftrace program (one
 // compile and attach instead of one per family: attaching takes seconds).
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
@@ -11,8 +12,8 @@ import type { ProbeFamily } from './parse.js';
 export interface ProbeInfo {
   name: ProbeFamily;
   file: string;
-  // kprobes need CONFIG_KPROBES and no lockdown; tracepoints work nearly everywhere
-  needs: 'kprobe' | 'tracepoint';
+  // kernel function probes (kfunc/fentry: BTF trampolines) need no lockdown; tracepoints work nearly everywhere
+  needs: 'kfunc' | 'tracepoint';
   // kernel modules whose functions the probe hooks: they must be loaded first
   modules: string[];
   sequenceMap: string;
@@ -24,7 +25,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
   nat: {
     name: 'nat',
     file: 'nat.bt',
-    needs: 'kprobe',
+    needs: 'kfunc',
     modules: ['nf_nat'],
     sequenceMap: '@nat_seq',
     byDefault: true,
@@ -33,7 +34,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
   conntrack: {
     name: 'conntrack',
     file: 'conntrack.bt',
-    needs: 'kprobe',
+    needs: 'kfunc',
     modules: ['nf_conntrack'],
     sequenceMap: '@ct_seq',
     byDefault: true,
@@ -51,7 +52,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
   rewrite: {
     name: 'rewrite',
     file: 'rewrite.bt',
-    needs: 'kprobe',
+    needs: 'kfunc',
     modules: ['nf_nat'],
     sequenceMap: '@rw_seq',
     byDefault: false,
@@ -78,12 +79,24 @@ export function parseProbeList(text: string): ProbeFamily[] {
   return [...new Set(names)] as ProbeFamily[];
 }
 
-export function needsKprobes(probes: ProbeFamily[]): boolean {
-  return probes.some((p) => PROBES[p].needs === 'kprobe');
+export function needsFunctionProbes(probes: ProbeFamily[]): boolean {
+  return probes.some((p) => PROBES[p].needs === 'kfunc');
 }
 
 // A probe file's BEGIN block is for running it alone; the joined program has one of its own.
 const BEGIN_BLOCK = /^BEGIN\s*\n\{[\s\S]*?\n\}\n/m;
+
+// A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
+// attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions
+// up only then. Built into the kernel, the function is found in vmlinux.
+export function qualifyModules(text: string, modules: string[], hasModuleBtf = (m: string) => existsSync(`/sys/kernel/btf/${m}`)): string {
+  let out = text;
+  for (const m of modules) {
+    if (!hasModuleBtf(m)) continue;
+    out = out.replace(/^(kfunc|kretfunc):(?!\w+:)(\w+)/gm, `$1:${m}:$2`);
+  }
+  return out;
+}
 
 export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): Promise<string> {
   const parts: string[] = [
@@ -97,7 +110,7 @@ export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): 
   for (const name of probes) {
     const text = await readFile(join(dir, PROBES[name].file), 'utf8');
     if (!BEGIN_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no BEGIN block where expected`);
-    parts.push(`// ---- ${PROBES[name].file}`, text.replace(BEGIN_BLOCK, ''));
+    parts.push(`// ---- ${PROBES[name].file}`, qualifyModules(text.replace(BEGIN_BLOCK, ''), PROBES[name].modules));
   }
   // Printing the sequence counters every second lets a reader see progress
   // and, as a write to stdout, ends bpftrace (SIGPIPE) within a second if

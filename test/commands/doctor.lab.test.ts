@@ -17,11 +17,14 @@ describe('natscope doctor', () => {
     const mode = /\[(\w+)\]/.exec(String(lock.stdout))?.[1] ?? 'none';
     const kprobeInterface = existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
     const kprobesPossible = kprobeInterface && mode !== 'confidentiality';
+    // kfunc needs BTF trampolines, which lockdown=confidentiality forbids as well
+    const kfuncPossible = existsSync('/sys/kernel/btf/vmlinux') && mode !== 'confidentiality';
     expect(check('kprobes').ok).toBe(kprobesPossible);
+    expect(check('kfunc').ok).toBe(kfuncPossible);
     expect(check('lockdown').detail).toBe(`lockdown=${mode}`);
     expect(check('tracepoints').ok).toBe(true);
-    expect(report.tracing.native).toBe(kprobesPossible);
-    if (!kprobesPossible) expect(check('kprobes').fix).toMatch(/micro-VM/);
+    expect(report.tracing.native).toBe(kfuncPossible);
+    if (!kfuncPossible) expect(check('kfunc').fix).toMatch(/micro-VM/);
     expect(check('root').ok).toBe(true);
     expect(r.exitCode).toBe(0);
   });

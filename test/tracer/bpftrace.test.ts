@@ -101,7 +101,7 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
   test('kprobes refused: names the micro-VM and the tracepoint-only way out', async () => {
     const { started } = run('kprobe-refused', { probes: ['drop', 'rewrite'] });
     const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
-    expect(error.message).toMatch(/the kernel refused a kprobe: Error attaching probe: 'kprobe:nf_nat_setup_info'/);
+    expect(error.message).toMatch(/the kernel refused a function probe: Error attaching probe: 'kprobe:nf_nat_setup_info'/);
     expect(error.hint).toMatch(/--vm/);
     expect(error.hint).toMatch(/--probes drop/);
   });

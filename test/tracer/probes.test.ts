@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList } from '../../src/tracer/probes.js';
+import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
 import { parseBpftraceLine } from '../../src/tracer/parse.js';
 import { probesDir } from '../../src/util/paths.js';
 
@@ -16,7 +16,7 @@ describe('probe files', () => {
     expect(record.type).toBe('event');
     if (record.type === 'event') expect(record.probe).toBe(probe.name);
     // kernel notes are honest about what each hook needs
-    expect(text).toMatch(probe.needs === 'kprobe' ? /kprobe:/ : /tracepoint:/);
+    expect(text).toMatch(probe.needs === 'kfunc' ? /^kretfunc:|^kfunc:/m : /^tracepoint:/m);
   });
 
   test('the default set is nat, conntrack and drop; rewrite is opt-in', () => {
@@ -26,10 +26,17 @@ describe('probe files', () => {
   test('a composed program has one BEGIN, every selected probe, and a once-a-second counter print', async () => {
     const program = await composeProgram(['nat', 'drop']);
     expect(program.match(/^BEGIN$/gm)).toHaveLength(1);
-    expect(program).toContain('kprobe:nf_nat_setup_info');
+    expect(program).toMatch(/kretfunc:(nf_nat:)?nf_nat_setup_info/);
     expect(program).toContain('tracepoint:skb:kfree_skb');
     expect(program).not.toContain('__nf_conntrack_confirm');
     expect(program).toMatch(/interval:s:1\n\{\n\tprint\(@nat_seq\);\n\tprint\(@drop_seq\);\n\}/);
+  });
+
+  test('module functions are named with their module when it has its own BTF', () => {
+    const text = 'kretfunc:nf_nat_setup_info\n{\n}\nkfunc:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n';
+    expect(qualifyModules(text, ['nf_nat'], () => true)).toBe('kretfunc:nf_nat:nf_nat_setup_info\n{\n}\nkfunc:nf_nat:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n');
+    // built into the kernel: found in vmlinux, named as is
+    expect(qualifyModules(text, ['nf_nat'], () => false)).toBe(text);
   });
 
   test('probe lists are checked and deduplicated', () => {
