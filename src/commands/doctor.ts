@@ -14,6 +14,7 @@ import {
   tracepointsAttach,
 } from '../tracer/capabilities.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
+import { functionListReadable } from '../tracer/capabilities.js';
 
 export interface Check {
   name: string;
@@ -63,6 +64,15 @@ export async function diagnose(): Promise<DoctorReport> {
     required: false,
   });
 
+  const functions = await functionListReadable();
+  checks.push({
+    name: 'ftrace',
+    ok: functions.ok,
+    detail: functions.ok ? 'the traceable function list is readable' : `available_filter_functions: ${functions.detail}`,
+    fix: 'kernel function probes need it; a kernel or sandbox that hides it leaves tracepoints only: the micro-VM runs the rest',
+    required: false,
+  });
+
   const lockdown = root ? await lockdownMode() : null;
   checks.push({
     name: 'lockdown',
@@ -77,7 +87,7 @@ export async function diagnose(): Promise<DoctorReport> {
     name: 'kprobes-config',
     ok: configured !== false,
     detail: configured === null ? 'kernel config not readable' : configured ? 'CONFIG_KPROBES=y' : 'CONFIG_KPROBES is not set',
-    fix: 'this kernel has no kprobes: use the micro-VM (--vm on)',
+    fix: 'natscope\'s probes use kfunc, not kprobes; shown for comparison',
     required: false,
   });
 

@@ -34,7 +34,7 @@ export async function tryAttach(probe: string, binary = bpftraceBinary()): Promi
         .split('\n')
         .filter((l) => /ERROR|cannot|No such file/i.test(l) && !/RLIMIT_MEMLOCK/.test(l))
         .pop() ?? `exit code ${result.exitCode}`;
-    return { ok: false, detail: line.replace(/^ERROR:\s*/, '').trim() };
+    return { ok: false, detail: line.replace(/^stdin:[\d:-]+:\s*/, '').replace(/^ERROR:\s*/, '').trim() };
   } catch (error) {
     return { ok: false, detail: (error as Error).message };
   }
@@ -75,6 +75,20 @@ export async function lockdownMode(): Promise<string | null> {
   if (!text) return null;
   // "none [integrity] confidentiality": the bracketed word is the active mode
   return /\[(\w+)\]/.exec(text)?.[1] ?? text.trim();
+}
+
+// bpftrace reads the list of traceable functions before it attaches kfuncs or kprobes.
+export async function functionListReadable(): Promise<AttachResult> {
+  for (const path of ['/sys/kernel/tracing/available_filter_functions', '/sys/kernel/debug/tracing/available_filter_functions']) {
+    if (!existsSync(path)) continue;
+    try {
+      await readFile(path, 'utf8');
+      return { ok: true, detail: path };
+    } catch (error) {
+      return { ok: false, detail: (error as NodeJS.ErrnoException).code === 'EPERM' ? 'not readable (EPERM)' : (error as Error).message };
+    }
+  }
+  return { ok: false, detail: 'absent (tracefs not mounted, or no function tracer)' };
 }
 
 export function btfPresent(): boolean {

@@ -1,14 +1,15 @@
 // natscope doctor tells the truth about this machine: its kprobe and
 // lockdown verdicts are checked against independent evidence.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import type { DoctorReport } from '../../src/commands/doctor.js';
 import { natscope } from '../cli.js';
 
 describe('natscope doctor', () => {
-  test('its kprobe and tracepoint verdicts match what the kernel offers', async () => {
+  test('its kfunc, kprobe and tracepoint verdicts match what the kernel offers', async () => {
     const r = await natscope(['doctor', '--json']);
     const report = JSON.parse(String(r.stdout)) as DoctorReport;
     const check = (name: string) => report.checks.find((c) => c.name === name)!;
@@ -17,8 +18,28 @@ describe('natscope doctor', () => {
     const mode = /\[(\w+)\]/.exec(String(lock.stdout))?.[1] ?? 'none';
     const kprobeInterface = existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
     const kprobesPossible = kprobeInterface && mode !== 'confidentiality';
-    // kfunc needs BTF trampolines, which lockdown=confidentiality forbids as well
-    const kfuncPossible = existsSync('/sys/kernel/btf/vmlinux') && mode !== 'confidentiality';
+    // kfunc needs BTF, ftrace direct calls (the trampolines), a tracing interface bpftrace may
+    // read (available_filter_functions), and no lockdown=confidentiality
+    const config = (() => {
+      try {
+        return gunzipSync(readFileSync('/proc/config.gz')).toString();
+      } catch {
+        return '';
+      }
+    })();
+    const readable = (path: string) => {
+      try {
+        readFileSync(path);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const kfuncPossible =
+      existsSync('/sys/kernel/btf/vmlinux') &&
+      (config === '' || /^CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y/m.test(config)) &&
+      (readable('/sys/kernel/tracing/available_filter_functions') || readable('/sys/kernel/debug/tracing/available_filter_functions')) &&
+      mode !== 'confidentiality';
     expect(check('kprobes').ok).toBe(kprobesPossible);
     expect(check('kfunc').ok).toBe(kfuncPossible);
     expect(check('lockdown').detail).toBe(`lockdown=${mode}`);
