@@ -250,9 +250,19 @@ Examples:
     .option('--cluster-cidr <cidr>')
     .option('--probes <list>')
     .option('--all-netns')
+    .addOption(new Option('--attach-timeout <seconds>').argParser(positiveNumber))
     .action(async (opts) => {
       const { agent } = await import('./commands/agent.js');
-      setExit(await agent({ prefix: opts.prefix, masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null, probes: opts.probes ?? null, allNetns: Boolean(opts.allNetns) }));
+      setExit(
+        await agent({
+          prefix: opts.prefix,
+          masqueradeAll: Boolean(opts.masqueradeAll),
+          clusterCIDR: opts.clusterCidr ?? null,
+          probes: opts.probes ?? null,
+          allNetns: Boolean(opts.allNetns),
+          attachTimeoutS: opts.attachTimeout,
+        }),
+      );
     });
   program
     .command('session', { hidden: true })

@@ -5,8 +5,25 @@
 
 import { CommanderError } from 'commander';
 import { run } from './cli.js';
-import { NatscopeError } from './errors.js';
+import { EXIT, NatscopeError } from './errors.js';
 import { runAllCleanups } from './util/cleanup.js';
+
+// Whatever escapes (a stream error, a rejected promise nobody awaited)
+// still ends the same way: one report, every cleanup, an exit code.
+let failing = false;
+const fatal = (error: unknown) => {
+  if (failing) return;
+  failing = true;
+  const code = report(error);
+  void runAllCleanups().finally(() => process.exit(code));
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+// a reader that went away (natscope trace --json | head) ends the run quietly
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') void runAllCleanups().finally(() => process.exit(0));
+  else fatal(error);
+});
 
 let code: number;
 try {
@@ -18,7 +35,8 @@ await runAllCleanups();
 process.exit(code);
 
 function report(error: unknown): number {
-  if (error instanceof CommanderError) return error.exitCode; // commander already printed it
+  // commander printed it already; a usage error is exit 2 like every other usage error
+  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT.usage;
   if (error instanceof NatscopeError) {
     process.stderr.write(`natscope: ${error.message}\n`);
     if (error.hint) process.stderr.write(`  fix: ${error.hint}\n`);

@@ -27,6 +27,7 @@ export interface AgentOptions {
 
 export class Agent {
   private tracer: Tracer | null = null;
+  private starting = false;
   // kernel events of the load generator's connections: counted, not streamed
   private suppressed = 0;
   private probes: string[] = [];
@@ -124,34 +125,47 @@ export class Agent {
   }
 
   async startTracing(probeNames: string[], allNetns: boolean, rawLog?: string, announce = true): Promise<{ attachMs: number; probes: string[] }> {
-    if (this.tracer) throw new NatscopeError(`already tracing ${this.probes.join(',')}`, { hint: 'stop it first (untrace)' });
+    // claimed before the first await: two clients asking at once get one tracer
+    if (this.tracer || this.starting) throw new NatscopeError(`already tracing ${this.probes.join(',') || '(attaching)'}`, { hint: 'stop it first (untrace)' });
     const probes = parseProbeList(probeNames.join(','));
-    await ensureTracefs();
-    const resolver = this.resolver;
-    // the host's own namespace, so its events can be told apart (and left out)
-    resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
-    if (this.options.lab) await this.options.lab.registerHosts(resolver);
-    // without a lab every namespace is of interest; with one, only the lab's
-    const keepAll = allNetns;
-    this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
-    this.tracer = await startTracer({
-      probes,
-      resolver,
-      dropReasons: await loadDropReasons(),
-      onEvent: (e) => {
-        if (this.fromLoad(e)) this.suppressed++;
-        else this.options.emit(e);
-      },
-      filter: keepAll ? undefined : (e) => e.host !== '?' && e.host !== 'host',
-      readyTimeoutMs: this.options.attachTimeoutMs,
-      rawLog,
-    });
-    this.probes = probes;
-    void this.tracer.done.then(() => {
-      this.tracer = null;
-    });
-    if (announce) this.options.emit(await this.statusEvent('tracing', `probes attached in ${(this.tracer.attachMs / 1000).toFixed(1)} s`));
-    return { attachMs: this.tracer.attachMs, probes };
+    this.starting = true;
+    try {
+      await ensureTracefs();
+      const resolver = this.resolver;
+      // the host's own namespace, so its events can be told apart (and left out)
+      resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
+      if (this.options.lab) await this.options.lab.registerHosts(resolver);
+      this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
+      const tracer = await startTracer({
+        probes,
+        resolver,
+        dropReasons: await loadDropReasons(),
+        onEvent: (e) => {
+          if (this.fromLoad(e)) this.suppressed++;
+          else this.options.emit(e);
+        },
+        // with a lab, only the lab's namespaces are of interest (unless asked for all)
+        filter: allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
+        readyTimeoutMs: this.options.attachTimeoutMs,
+        rawLog,
+      });
+      this.tracer = tracer;
+      this.probes = probes;
+      void tracer.done.then(async (summary) => {
+        if (this.tracer !== tracer) return; // stopped on purpose
+        this.tracer = null;
+        this.probes = [];
+        this.options.emit(await this.statusEvent('stopped', `bpftrace exited on its own (code ${summary.exitCode ?? '?'})`));
+      });
+      if (announce) this.options.emit(await this.statusEvent('tracing', `probes attached in ${(tracer.attachMs / 1000).toFixed(1)} s`));
+      return { attachMs: tracer.attachMs, probes };
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  get tracing(): boolean {
+    return this.tracer !== null;
   }
 
   // Thousands of identical load connections would drown the stream (and a

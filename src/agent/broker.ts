@@ -17,6 +17,8 @@ import { StreamClient } from './client.js';
 import { parseEnvelope } from './protocol.js';
 import { agentArgs, brokerFiles, forwardLines } from './session.js';
 
+const MAX_BUFFERED = 8 << 20;
+
 export interface BrokerOptions {
   prefix: string;
   masqueradeAll: boolean;
@@ -35,8 +37,14 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   agent.onEvent((event) => {
     if (event.kind === 'status' || event.kind === 'config') latest.set(event.kind, event);
     const line = `${encodeEvent(event)}\n`;
-    for (const c of clients) c.write(line);
+    for (const c of clients) {
+      // a client that stopped reading (a suspended TUI) is let go, not buffered for without end
+      if (c.writableLength > MAX_BUFFERED) c.destroy();
+      else c.write(line);
+    }
   });
+  // the client whose trace is running: when it goes away, so does its trace
+  let tracerOwner: Socket | null = null;
 
   let stopping = false;
   const stop = async () => {
@@ -54,8 +62,15 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   const server = createServer((socket) => {
     clients.add(socket);
     for (const e of latest.values()) socket.write(`${encodeEvent(e)}\n`);
-    socket.on('close', () => clients.delete(socket));
-    socket.on('error', () => clients.delete(socket));
+    const gone = () => {
+      clients.delete(socket);
+      if (tracerOwner === socket) {
+        tracerOwner = null;
+        void agent.call({ cmd: 'untrace' }).catch(() => undefined);
+      }
+    };
+    socket.on('close', gone);
+    socket.on('error', gone);
     void (async () => {
       for await (const item of splitLines(socket, 1 << 20)) {
         if ('tooLong' in item || !item.line.trim()) continue;
@@ -73,10 +88,12 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
         }
         try {
           const result = await agent.call(command);
+          if (command.cmd === 'trace') tracerOwner = socket;
+          if (command.cmd === 'untrace' && tracerOwner === socket) tracerOwner = null;
           socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result })}\n`);
         } catch (error) {
-          const hint = (error as { hint?: string }).hint;
-          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}) })}\n`);
+          const { hint, exitCode } = error as { hint?: string; exitCode?: number };
+          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) })}\n`);
         }
       }
     })();

@@ -75,6 +75,8 @@ export class StreamClient implements AgentClient {
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.finished = this.read(input);
+    // a stream error (the peer killed) ends the client; it is reported through `finished`, never unhandled
+    this.finished.catch(() => undefined);
   }
 
   private async read(input: Readable): Promise<void> {
@@ -92,7 +94,7 @@ export class StreamClient implements AgentClient {
           if (p) {
             this.pending.delete(event.id);
             if (event.ok) p.resolve(event.result);
-            else p.reject(new NatscopeError(event.error ?? 'command failed', { hint: event.hint }));
+            else p.reject(new NatscopeError(event.error ?? 'command failed', { hint: event.hint, exitCode: event.exitCode }));
           }
           continue;
         }

@@ -34,7 +34,8 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
         emit({ ...base('reply', 'natscope', 0), id, ok: true, result });
       } catch (error) {
         const hint = error instanceof NatscopeError ? error.hint : undefined;
-        emit({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}) });
+        const exitCode = error instanceof NatscopeError ? error.exitCode : undefined;
+        emit({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) });
       }
     })();
     inflight.add(done);

@@ -20,7 +20,7 @@ import { stateDir, readState } from '../lab/netns/state.js';
 import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.js';
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
-import { isAlive } from '../util/process.js';
+import { isAlive, killGroup } from '../util/process.js';
 import { cliEntry } from '../util/paths.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
 import type { Lab } from '../lab/lab.js';
@@ -41,8 +41,11 @@ async function functionProbesHere(): Promise<AttachResult> {
     // not cached yet
   }
   const result = await functionProbesAttach();
-  await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
-  await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
+  // only a success is remembered: a failure may be mended (bpftrace installed) before the next boot
+  if (result.ok) {
+    await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
+    await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
+  }
   return result;
 }
 
@@ -88,6 +91,9 @@ export interface Session {
   lab: LabStatus | null;
   // this session brought the lab up, so closing it takes the lab down
   owned: boolean;
+  // settles, with the reason, if the kernel side ends on its own (the VM or
+  // the agent died, bpftrace exited): a frontend then stops instead of waiting
+  ended: Promise<string>;
   // stops the tracer, and the lab if this session brought it up
   close(): Promise<void>;
 }
@@ -141,14 +147,16 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
     where: 'native',
     lab: await lab.status(),
     owned,
+    ended: endedOf(client),
     async close() {
       await cleanup.run();
     },
   };
 }
 
-export function agentArgs(prefix: string, options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean }): string[] {
+export function agentArgs(prefix: string, options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean; attachTimeoutMs?: number }): string[] {
   const args = [process.execPath, cliEntry(), 'agent', '--stdio', '--prefix', prefix];
+  if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   if (options.probes?.length) args.push('--probes', options.probes.join(','));
@@ -213,10 +221,26 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
     where: 'micro-vm',
     lab: status.lab,
     owned: true,
+    ended: Promise.race([endedOf(client), died]),
     async close() {
       await cleanup.run();
     },
   };
+}
+
+// The tracer stopping on its own, or the agent's stream ending.
+function endedOf(client: AgentClient): Promise<string> {
+  return new Promise((resolve) => {
+    client.onEvent((e) => {
+      if (e.kind === 'status' && e.state === 'stopped') resolve(e.message ?? 'the tracer stopped');
+    });
+    if (client instanceof StreamClient) {
+      void client.finished.then(
+        () => resolve('the agent went away'),
+        (error: Error) => resolve(`the agent went away: ${error.message}`),
+      );
+    }
+  });
 }
 
 export function forwardLines(stream: NodeJS.ReadableStream, log: (line: string) => void): void {
@@ -244,9 +268,12 @@ export function brokerFiles(prefix: string) {
 
 interface BrokerState {
   pid: number;
-  socket: string;
+  // null while the VM boots
+  socket: string | null;
   startedAt: string;
 }
+
+const LAB_UP_TIMEOUT_MS = 10 * 60 * 1000;
 
 async function readBroker(prefix: string): Promise<BrokerState | null> {
   try {
@@ -259,12 +286,12 @@ async function readBroker(prefix: string): Promise<BrokerState | null> {
 
 export async function brokerAlive(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
-  return b !== null && isAlive(b.pid) && existsSync(b.socket);
+  return b !== null && b.socket !== null && isAlive(b.pid) && existsSync(b.socket);
 }
 
 export async function connectBroker(prefix: string): Promise<StreamClient> {
   const b = await readBroker(prefix);
-  if (!b) throw new NatscopeError('no micro-VM lab is up', { hint: 'sudo natscope lab up' });
+  if (!b?.socket) throw new NatscopeError(b ? 'the micro-VM lab is still starting' : 'no micro-VM lab is up', { hint: b ? 'wait for natscope lab up to finish' : 'sudo natscope lab up' });
   const socket = connect(b.socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -280,7 +307,6 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
   client.onEvent(options.onEvent);
   const status = (await client.call({ cmd: 'status' })) as { lab: LabStatus };
   options.log(`using the micro-VM lab that is up (prefix ${prefix})`);
-  if (probes) await client.call({ cmd: 'trace', probes, allNetns: Boolean(options.allNetns) });
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -288,8 +314,15 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
     if (probes) await client.call({ cmd: 'untrace' }).catch(() => undefined);
     await client.close();
   };
+  // registered before the trace starts: Ctrl-C while it attaches still stops it
   const cleanup = onCleanup('leave the micro-VM lab', close);
-  return { client, where: 'micro-vm', lab: status.lab, owned: false, close: () => cleanup.run() };
+  try {
+    if (probes) await client.call({ cmd: 'trace', probes, allNetns: Boolean(options.allNetns) });
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+  return { client, where: 'micro-vm', lab: status.lab, owned: false, ended: endedOf(client), close: () => cleanup.run() };
 }
 
 export interface LabUpOptions {
@@ -337,9 +370,18 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
   const broker = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   broker.unref();
+  // recorded at once, so `lab down` finds a lab that is still booting
+  await writeFile(files.state, JSON.stringify({ pid: broker.pid, socket: null, startedAt: new Date().toISOString() }));
   let exited = false;
   broker.on('exit', () => {
     exited = true;
+  });
+  // until the lab is up, an interrupted `lab up` takes the booting VM down with it
+  const abandon = onCleanup('stop the micro-VM lab that was starting', async () => {
+    killGroup(broker.pid, 'SIGTERM');
+    for (let i = 0; i < 150 && !exited; i++) await sleep(200);
+    if (!exited) killGroup(broker.pid, 'SIGKILL');
+    await rm(files.state, { force: true });
   });
   // relay the broker's progress while the VM boots
   let shown = 0;
@@ -348,16 +390,23 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
     const lines = text.split('\n');
     for (; shown < lines.length - 1; shown++) if (lines[shown]) options.log(lines[shown]!.replace(/^\[[^\]]*\]\s*/, ''));
   };
+  const deadline = Date.now() + LAB_UP_TIMEOUT_MS;
   for (;;) {
     await relay();
-    if (existsSync(files.state)) break;
+    if ((await readBroker(options.prefix))?.socket) break;
     if (exited) {
       await relay();
+      await abandon.run();
       const tail = (await readFile(files.log, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).pop() ?? '';
       throw new NatscopeError(`the micro-VM lab did not come up: ${tail}`, { exitCode: EXIT.vmFailure });
     }
+    if (Date.now() > deadline) {
+      await abandon.run();
+      throw new NatscopeError(`the micro-VM lab was not up within ${LAB_UP_TIMEOUT_MS / 1000} s`, { hint: `see ${files.log}`, exitCode: EXIT.timeout });
+    }
     await sleep(200);
   }
+  abandon.cancel();
   const client = await connectBroker(options.prefix);
   try {
     return ((await client.call({ cmd: 'status' })) as { lab: LabStatus }).lab;

@@ -14,12 +14,13 @@ export interface AgentCommandOptions {
   clusterCIDR: string | null;
   probes: string | null;
   allNetns: boolean;
+  attachTimeoutS?: number;
 }
 
 export async function agent(options: AgentCommandOptions): Promise<number> {
   const emit = writer(process.stdout);
   const step = progress('agent');
-  const a = new Agent({ lab: null, where: 'micro-vm', emit, log: step.log });
+  const a = new Agent({ lab: null, where: 'micro-vm', emit, log: step.log, attachTimeoutMs: options.attachTimeoutS ? options.attachTimeoutS * 1000 : undefined });
   const startFailed = (what: string) => (error: unknown) => {
     emit({ ...base('error', 'natscope', 0), message: `${what} failed: ${(error as Error).message}`, source: 'agent-start' });
     throw error;

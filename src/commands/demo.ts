@@ -2,15 +2,15 @@
 // netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { openSession, type Placement, type Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
-import { encodeEvent } from '../events/codec.js';
+import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
 import type { LabStatus, NatscopeEvent } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
+import { requireRoot } from '../util/root.js';
 import type { DemoContext } from '../../scripts/demo/context.js';
 import { ReplayClient } from '../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough } from '../../scripts/demo/walkthrough.js';
@@ -74,9 +74,9 @@ async function replayContext(file: string, events: NatscopeEvent[], out: DemoCon
 }
 
 async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: DemoContext['out']): Promise<DemoContext> {
+  requireRoot('demo');
   if (options.lab === 'kind' && options.vm === 'on') throw new NatscopeError('the kind lab does not run in the micro-VM', { hint: 'run it in the workshop VM: vagrant ssh -c "sudo natscope demo --lab kind"', exitCode: 2 });
-  let record: WriteStream | undefined;
-  if (options.record) record = createWriteStream(options.record);
+  const record = options.record ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
   try {
@@ -88,12 +88,12 @@ async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: D
       onEvent: (e) => {
         if (e.kind === 'reply') return;
         events.push(e);
-        record?.write(`${encodeEvent(e)}\n`);
+        record?.write(e);
       },
       log: step.log,
     });
   } catch (error) {
-    record?.end();
+    await record?.close();
     throw error;
   }
   let closed: { removed: string[]; kept: string | null } | null = null;
@@ -108,7 +108,7 @@ async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: D
     close: async () => {
       if (closed) return closed;
       await session.close();
-      await new Promise<void>((resolve) => (record ? record.end(resolve) : resolve()));
+      await record?.close();
       if (!session.owned) {
         closed = { removed: ['the tracer'], kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.` };
       } else if (session.where === 'micro-vm') {

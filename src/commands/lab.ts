@@ -8,6 +8,7 @@ import type { LabStatus, RequestEvent } from '../events/types.js';
 import type { ConntrackEntry } from '../lab/conntrack.js';
 import type { PingResult } from '../lab/lab.js';
 import { progress } from '../util/progress.js';
+import { requireRoot } from '../util/root.js';
 import { connectLab, labDown, labUp, type Placement } from '../agent/session.js';
 
 export interface LabCommonOptions {
@@ -17,6 +18,7 @@ export interface LabCommonOptions {
 }
 
 export async function up(options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean }): Promise<number> {
+  requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();
   const status = await labUp({ ...options, log: step.log });
@@ -31,12 +33,14 @@ export async function up(options: LabCommonOptions & { masqueradeAll: boolean; c
 }
 
 export async function down(options: LabCommonOptions): Promise<number> {
+  requireRoot('lab down');
   const removed = await labDown(options);
   process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no lab was up\n');
   return 0;
 }
 
 export async function status(options: LabCommonOptions & { json: boolean }): Promise<number> {
+  requireRoot('lab status');
   const session = await connectLab(options);
   try {
     const s = (await session.call({ cmd: 'status' })) as { lab: LabStatus; where: string };
@@ -49,6 +53,7 @@ export async function status(options: LabCommonOptions & { json: boolean }): Pro
 }
 
 export async function request(options: LabCommonOptions & { target: string; timeoutS: number; json: boolean }): Promise<number> {
+  requireRoot('lab request');
   const session = await connectLab(options);
   try {
     const r = (await session.call({ cmd: 'request', target: options.target, timeoutMs: Math.round(options.timeoutS * 1000) })) as RequestEvent;
@@ -65,6 +70,7 @@ export async function request(options: LabCommonOptions & { target: string; time
 }
 
 export async function ping(options: LabCommonOptions & { target: string; json: boolean }): Promise<number> {
+  requireRoot('lab ping');
   const session = await connectLab(options);
   try {
     const r = (await session.call({ cmd: 'ping', target: options.target })) as PingResult;
@@ -77,6 +83,7 @@ export async function ping(options: LabCommonOptions & { target: string; json: b
 }
 
 export async function set(options: LabCommonOptions & { key: string; value: string; json: boolean }): Promise<number> {
+  requireRoot('lab set');
   let change: { masqueradeAll?: boolean; clusterCIDR?: string | null };
   if (options.key === 'masquerade-all') {
     if (options.value !== 'on' && options.value !== 'off') throw new NatscopeError(`masquerade-all takes on or off, not "${options.value}"`, { hint: 'natscope lab set masquerade-all on', exitCode: 2 });
@@ -98,6 +105,7 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
 }
 
 export async function rules(options: LabCommonOptions & { node: string }): Promise<number> {
+  requireRoot('lab rules');
   const session = await connectLab(options);
   try {
     process.stdout.write(String(await session.call({ cmd: 'rules', node: options.node })));
@@ -108,6 +116,7 @@ export async function rules(options: LabCommonOptions & { node: string }): Promi
 }
 
 export async function routes(options: LabCommonOptions & { host: string }): Promise<number> {
+  requireRoot('lab routes');
   const session = await connectLab(options);
   try {
     process.stdout.write(String(await session.call({ cmd: 'routes', host: options.host })));
@@ -118,6 +127,7 @@ export async function routes(options: LabCommonOptions & { host: string }): Prom
 }
 
 export async function conntrack(options: LabCommonOptions & { node: string; json: boolean }): Promise<number> {
+  requireRoot('lab conntrack');
   const session = await connectLab(options);
   try {
     const entries = (await session.call({ cmd: 'conntrack', node: options.node })) as ConntrackEntry[];

@@ -2,21 +2,18 @@
 // or in the micro-VM with the lab when function probes are locked down here) and
 // prints each event as a line, or as JSON Lines with --json.
 
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openSession } from '../agent/session.js';
 import type { Placement } from '../agent/session.js';
-import { NatscopeError } from '../errors.js';
 import { encodeEvent } from '../events/codec.js';
+import { openRecording, type Recording } from '../events/record.js';
 import { formatEvent } from '../events/format.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { progress } from '../util/progress.js';
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
-import { NetnsResolver, netnsInode } from '../tracer/netns.js';
-import { startTracer } from '../tracer/bpftrace.js';
-import { loadDropReasons } from '../tracer/btf.js';
-import { ensureTracefs } from '../tracer/capabilities.js';
+import { Agent } from '../agent/agent.js';
+import { requireRoot } from '../util/root.js';
 import { readState } from '../lab/netns/state.js';
 import { DEFAULT_PREFIX } from '../lab/netns/topology.js';
 import { NetnsLab } from '../lab/netns/lab.js';
@@ -35,24 +32,17 @@ export interface TraceOptions {
 
 export async function trace(options: TraceOptions): Promise<number> {
   const probes = parseProbeList(options.probes);
+  requireRoot('trace');
   const step = progress('trace');
-  let record: WriteStream | undefined;
-  if (options.record) {
-    record = createWriteStream(options.record, { flags: 'w' });
-    await new Promise<void>((resolve, reject) => {
-      record!.once('open', () => resolve());
-      record!.once('error', (e) => reject(new NatscopeError(`cannot write ${options.record}: ${e.message}`)));
-    });
-  }
+  const record = options.record ? await openRecording(options.record) : undefined;
   let t0: number | undefined;
   let count = 0;
   const onEvent = (event: NatscopeEvent) => {
     if (event.kind === 'reply') return;
     t0 ??= event.t;
     count++;
-    const line = encodeEvent(event);
-    record?.write(`${line}\n`);
-    process.stdout.write(`${options.json ? line : formatEvent(event, t0)}\n`);
+    record?.write(event);
+    process.stdout.write(`${options.json ? encodeEvent(event) : formatEvent(event, t0)}\n`);
   };
 
   // Drops need only a tracepoint: trace them right here, whatever the kernel
@@ -71,11 +61,15 @@ export async function trace(options: TraceOptions): Promise<number> {
   });
   step.log(`tracing ${probes.join(',')} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`);
   const end = untilEnd(options.durationS);
-  await end.ended;
+  const stoppedBy = await Promise.race([end.ended.then(() => null), session.ended]);
   await session.close();
-  await closeRecord(record);
+  await record?.close();
   step.done(`${count} events`);
   end.done();
+  if (stoppedBy !== null) {
+    process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);
+    return 1;
+  }
   return 0;
 }
 
@@ -84,32 +78,37 @@ async function traceTracepointsHere(
   options: TraceOptions,
   onEvent: (e: NatscopeEvent) => void,
   log: (s: string) => void,
-  record: WriteStream | undefined,
+  record: Recording | undefined,
 ): Promise<number> {
-  if (process.getuid?.() !== 0) throw new NatscopeError('tracing needs root', { hint: 'sudo natscope trace --probes drop' });
-  await ensureTracefs();
-  const resolver = new NetnsResolver();
-  resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
+  requireRoot('trace');
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const labUp = (await readState(prefix))?.complete;
-  if (labUp) await (await NetnsLab.open(prefix)).registerHosts(resolver);
-  log(`attaching ${probes.join(',')} natively (tracepoints only)${labUp ? '; lab hosts named' : ''}`);
-  const keepAll = options.allNetns || !labUp;
-  const tracer = await startTracer({
-    probes,
-    resolver,
-    dropReasons: await loadDropReasons(),
-    onEvent,
-    filter: keepAll ? undefined : (e) => e.host !== '?' && e.host !== 'host',
-    readyTimeoutMs: options.attachTimeoutS * 1000,
+  const lab = (await readState(prefix))?.complete ? await NetnsLab.open(prefix) : null;
+  let stopped!: (why: string) => void;
+  const ended = new Promise<string>((resolve) => (stopped = resolve));
+  const agent = new Agent({
+    lab,
+    where: 'native',
+    log,
+    attachTimeoutMs: options.attachTimeoutS * 1000,
+    emit: (e) => {
+      if (e.kind === 'status' && e.state === 'stopped') stopped(e.message ?? 'the tracer stopped');
+      onEvent(e);
+    },
   });
-  log(`attached in ${(tracer.attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`);
+  log(`attaching ${probes.join(',')} natively (tracepoints only)${lab ? '; lab hosts named' : ''}`);
+  // without a lab every namespace is of interest
+  const { attachMs } = await agent.startTracing(probes, options.allNetns || !lab);
+  log(`attached in ${(attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`);
   const end = untilEnd(options.durationS);
-  await Promise.race([end.ended, tracer.done]);
-  const summary = await tracer.stop();
-  await closeRecord(record);
-  log(`${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})`);
+  const stoppedBy = await Promise.race([end.ended.then(() => null), ended]);
+  const summary = (await agent.stopTracing()) as { received?: number; lost?: number; lostReportedByBpftrace?: number };
+  await record?.close();
+  if (summary.received !== undefined) log(`${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})`);
   end.done();
+  if (stoppedBy !== null) {
+    process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);
+    return 1;
+  }
   return 0;
 }
 
@@ -138,7 +137,3 @@ export function untilEnd(durationS?: number): { ended: Promise<void>; done(): vo
   };
 }
 
-async function closeRecord(record: WriteStream | undefined): Promise<void> {
-  if (!record) return;
-  await new Promise<void>((resolve) => record.end(resolve));
-}

@@ -1,15 +1,16 @@
 // natscope vm setup | vm run: the throw-away micro-VM (src/vm).
 
-import { EXIT, NatscopeError } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { ensurePackages } from '../util/apt.js';
 import { progress } from '../util/progress.js';
+import { requireRoot } from '../util/root.js';
 import { cachedKernel, fetchKernel } from '../vm/kernel.js';
 import { ensureInitramfs } from '../vm/initramfs.js';
 import { VM_PACKAGES } from '../vm/prereqs.js';
 import { startVm } from '../vm/run.js';
 
 export async function vmSetup(): Promise<number> {
-  if (process.getuid?.() !== 0) throw new NatscopeError('vm setup installs packages and a kernel: it needs root', { hint: 'sudo natscope vm setup' });
+  requireRoot('vm setup');
   const step = progress('vm setup');
   await ensurePackages(VM_PACKAGES, step.log);
   const kernel = (await cachedKernel()) ?? (await fetchKernel(step.log));
@@ -26,7 +27,7 @@ export interface VmRunOptions {
 }
 
 export async function vmRun(options: VmRunOptions): Promise<number> {
-  if (process.getuid?.() !== 0) throw new NatscopeError('vm run needs root (qemu shares the host root filesystem)', { hint: 'sudo natscope vm run -- …' });
+  requireRoot('vm run');
   const step = progress('vm', options.quiet);
   const vm = await startVm({
     argv: options.argv,

@@ -190,6 +190,7 @@ export interface ReplyEvent extends EventBase<'reply'> {
   result?: unknown;
   error?: string;
   hint?: string;
+  exitCode?: number;
 }
 
 export type KernelEvent = NatEvent | CtNewEvent | CtDestroyEvent | DropEvent | RewriteEvent;

@@ -147,7 +147,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   let lostByBpftrace = 0;
   let stopping = false;
   let exiting = false; // bpftrace printed its exit blank lines: map dumps that follow are final
-  const finalSequences = new Map<ProbeFamily, Map<number, number>>();
+  const finalSequences = new Map<string, { probe: ProbeFamily; stream: string; perCpu: Map<number, number> }>();
   let stderr = '';
   let attached = false;
   let garbageReported = 0;
@@ -194,13 +194,13 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       const record = parseBpftraceLine(item.line, context);
       switch (record.type) {
         case 'event': {
-          const gap = loss.observe(record.probe, record.cpu, record.seq);
+          const gap = loss.observe(record.probe, record.stream, record.cpu, record.seq);
           if (gap > 0) emit({ ...base('lost', 'natscope', 0, record.event.t), probe: record.probe, count: gap, source: 'sequence' });
           emit(record.event);
           break;
         }
         case 'sequence':
-          if (exiting) finalSequences.set(record.probe, record.perCpu);
+          if (exiting) finalSequences.set(record.stream, record);
           break;
         case 'lost':
           lostByBpftrace += record.count;
@@ -239,8 +239,8 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
     handle.cancel();
     await rm(dir, { recursive: true, force: true });
-    for (const [probe, perCpu] of finalSequences) {
-      const tail = loss.settle(probe, perCpu);
+    for (const { probe, stream, perCpu } of finalSequences.values()) {
+      const tail = loss.settle(probe, stream, perCpu);
       if (tail > 0) emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
     }
     if (!attached) {

@@ -14,9 +14,10 @@ export interface ParseContext {
   dropReason(code: number): string;
 }
 
+// `stream`: which program's sequence numbers a line carries (conntrack has two)
 export type BpftraceRecord =
-  | { type: 'event'; probe: ProbeFamily; cpu: number; seq: number; event: KernelEvent }
-  | { type: 'sequence'; probe: ProbeFamily; perCpu: Map<number, number> }
+  | { type: 'event'; probe: ProbeFamily; stream: string; cpu: number; seq: number; event: KernelEvent }
+  | { type: 'sequence'; probe: ProbeFamily; stream: string; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
   | { type: 'message'; text: string }
@@ -26,12 +27,14 @@ export type BpftraceRecord =
 
 export type ProbeFamily = 'nat' | 'conntrack' | 'drop' | 'rewrite';
 
-// The sequence map each probe family keeps (see the probes' headers).
-export const SEQUENCE_MAPS: Record<string, ProbeFamily> = {
-  '@nat_seq': 'nat',
-  '@ct_seq': 'conntrack',
-  '@drop_seq': 'drop',
-  '@rw_seq': 'rewrite',
+// The sequence maps the probe programs keep (see the probes' headers), and
+// the stream of lines each numbers (named by the lines' tag).
+export const SEQUENCE_MAPS: Record<string, { probe: ProbeFamily; stream: string }> = {
+  '@nat_seq': { probe: 'nat', stream: 'nat' },
+  '@ctn_seq': { probe: 'conntrack', stream: 'ct-new' },
+  '@ctd_seq': { probe: 'conntrack', stream: 'ct-destroy' },
+  '@drop_seq': { probe: 'drop', stream: 'drop' },
+  '@rw_seq': { probe: 'rewrite', stream: 'rewrite' },
 };
 
 // enum ip_conntrack_status (include/uapi/linux/netfilter/nf_conntrack_common.h):
@@ -115,13 +118,13 @@ function parseMap(data: unknown, value: unknown): BpftraceRecord {
   const entries = Object.entries(data as Record<string, unknown>);
   if (entries.length !== 1) return { type: 'other', value };
   const [name, perCpu] = entries[0]!;
-  const probe = SEQUENCE_MAPS[name];
-  if (!probe) return { type: 'other', value };
+  const map = SEQUENCE_MAPS[name];
+  if (!map) return { type: 'other', value };
   const counts = new Map<number, number>();
   if (typeof perCpu === 'object' && perCpu !== null) {
     for (const [cpu, n] of Object.entries(perCpu as Record<string, unknown>)) counts.set(Number(cpu), Number(n));
   }
-  return { type: 'sequence', probe, perCpu: counts };
+  return { type: 'sequence', probe: map.probe, stream: map.stream, perCpu: counts };
 }
 
 // Only TCP, UDP and SCTP have ports; for ICMP the same tuple fields hold the
@@ -209,14 +212,14 @@ function parseProbeLine(text: string, from: number, to: number, ctx: ParseContex
   // one builder per kind keeps each object shape in its own, monomorphic function
   switch (tag) {
     case 'nat':
-      return { type: 'event', probe: 'nat', cpu: nums[1]!, seq: nums[2]!, event: natEvent(host) };
+      return { type: 'event', probe: 'nat', stream: 'nat', cpu: nums[1]!, seq: nums[2]!, event: natEvent(host) };
     case 'ct-new':
     case 'ct-destroy':
-      return { type: 'event', probe: 'conntrack', cpu: nums[1]!, seq: nums[2]!, event: conntrackEvent(tag, host) };
+      return { type: 'event', probe: 'conntrack', stream: tag, cpu: nums[1]!, seq: nums[2]!, event: conntrackEvent(tag, host) };
     case 'drop':
-      return { type: 'event', probe: 'drop', cpu: nums[1]!, seq: nums[2]!, event: dropEvent(host, ctx) };
+      return { type: 'event', probe: 'drop', stream: 'drop', cpu: nums[1]!, seq: nums[2]!, event: dropEvent(host, ctx) };
     default:
-      return { type: 'event', probe: 'rewrite', cpu: nums[1]!, seq: nums[2]!, event: rewriteEvent(host) };
+      return { type: 'event', probe: 'rewrite', stream: 'rewrite', cpu: nums[1]!, seq: nums[2]!, event: rewriteEvent(host) };
   }
 }
 

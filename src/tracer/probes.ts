@@ -16,7 +16,8 @@ export interface ProbeInfo {
   needs: 'kfunc' | 'tracepoint';
   // kernel modules whose functions the probe hooks: they must be loaded first
   modules: string[];
-  sequenceMap: string;
+  // the maps its programs number their lines in (docs: the probe's header)
+  sequenceMaps: string[];
   byDefault: boolean;
   summary: string;
 }
@@ -27,7 +28,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'nat.bt',
     needs: 'kfunc',
     modules: ['nf_nat'],
-    sequenceMap: '@nat_seq',
+    sequenceMaps: ['@nat_seq'],
     byDefault: true,
     summary: 'NAT bindings (nf_nat_setup_info): DNAT and SNAT as they are set up',
   },
@@ -36,7 +37,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'conntrack.bt',
     needs: 'kfunc',
     modules: ['nf_conntrack'],
-    sequenceMap: '@ct_seq',
+    sequenceMaps: ['@ctn_seq', '@ctd_seq'],
     byDefault: true,
     summary: 'conntrack entries confirmed and deleted, with status bits',
   },
@@ -45,7 +46,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'drop.bt',
     needs: 'tracepoint',
     modules: [],
-    sequenceMap: '@drop_seq',
+    sequenceMaps: ['@drop_seq'],
     byDefault: true,
     summary: 'dropped IPv4 packets (skb:kfree_skb) with reason, location, 5-tuple, TCP flags',
   },
@@ -54,7 +55,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'rewrite.bt',
     needs: 'kfunc',
     modules: ['nf_nat'],
-    sequenceMap: '@rw_seq',
+    sequenceMaps: ['@rw_seq'],
     byDefault: false,
     summary: 'every packet NAT rewrites, before and after (per packet: costly)',
   },
@@ -115,6 +116,6 @@ export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): 
   // Printing the sequence counters every second lets a reader see progress
   // and, as a write to stdout, ends bpftrace (SIGPIPE) within a second if
   // natscope dies without stopping it.
-  parts.push('interval:s:1', '{', ...probes.map((p) => `\tprint(${PROBES[p].sequenceMap});`), '}', '');
+  parts.push('interval:s:1', '{', ...probes.flatMap((p) => PROBES[p].sequenceMaps.map((m) => `\tprint(${m});`)), '}', '');
   return parts.join('\n');
 }

@@ -35,9 +35,9 @@ describe('natscope, without root', () => {
     [['replay', join(dir, 'missing.jsonl')], 1, /^natscope: replay file .*missing\.jsonl does not exist\n/],
     [['replay', 'GARBAGE'], 1, /^natscope: .*garbage\.jsonl: line 1: not JSON: "hello"\n/],
     [['replay', 'NEWER'], 1, /line 1: event version 3 is newer than this natscope reads \(1\): upgrade natscope/],
-    [['lab', 'request'], 1, /error: missing required argument 'target'/],
-    [['lab', 'up', '--vm', 'sometimes'], 1, /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/],
-    [['replay', RECORDING, '--speed', '-1'], 1, /argument '-1' is invalid. expected a number ≥ 0/],
+    [['lab', 'request'], 2, /error: missing required argument 'target'/],
+    [['lab', 'up', '--vm', 'sometimes'], 2, /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/],
+    [['replay', RECORDING, '--speed', '-1'], 2, /argument '-1' is invalid. expected a number ≥ 0/],
   ])('natscope %j exits %i with one clear line', async (args, code, message) => {
     const files: Record<string, string> = { GARBAGE: join(dir, 'garbage.jsonl'), NEWER: join(dir, 'newer.jsonl') };
     writeFileSync(files.GARBAGE!, 'hello\n');

@@ -55,9 +55,9 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
 
   test('per-CPU sequence numbers show no loss in this run, and the final counters agree', () => {
     const loss = new LossCounter();
-    for (const r of records) if (r.type === 'event') loss.observe(r.probe, r.cpu, r.seq);
+    for (const r of records) if (r.type === 'event') loss.observe(r.probe, r.stream, r.cpu, r.seq);
     const finals = records.filter((r): r is Extract<BpftraceRecord, { type: 'sequence' }> => r.type === 'sequence');
-    for (const f of finals.slice(-4)) loss.settle(f.probe, f.perCpu);
+    for (const f of finals.slice(-5)) loss.settle(f.probe, f.stream, f.perCpu);
     expect(loss.lost()).toBe(0);
     expect(loss.received()).toBe(events.length);
   });

@@ -7,6 +7,7 @@ import { parseCidr } from '../../events/tuple.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
+import { requireRoot } from '../../util/root.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { requestEvent } from '../request.js';
@@ -41,9 +42,6 @@ export function checkCidr(cidr: string | null): string | null {
   return cidr;
 }
 
-function requireRoot(what: string): void {
-  if (process.getuid?.() !== 0) throw new NatscopeError(`${what} needs root (network namespaces, iptables)`, { hint: `sudo natscope ${what}` });
-}
 
 export class NetnsLab implements Lab {
   readonly backend = 'netns' as const;
