@@ -32,6 +32,14 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" = 0 ] || fail "missing packages:$missing" "run this as root: sudo npm run setup"
   say "apt-get install$missing"
   export DEBIAN_FRONTEND=noninteractive
+  # Installing packages must not start services: a Docker engine started now would
+  # change this host's network (docker0, iptables FORWARD policy). The tests run their
+  # own engine in a namespace of their own. (policy-rc.d is how Debian asks for that.)
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # shellcheck disable=SC2086 # the list is ours, split on purpose
   if ! apt-get install -y -q --no-install-recommends $missing >/dev/null 2>&1; then
     apt-get update -q >/dev/null

@@ -3,6 +3,7 @@
 // it runs (so `natscope --help` stays fast and needs nothing installed).
 
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { PREFIX_RULE, isValidPrefix } from './lab/prefix.js';
 
 export async function run(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -20,6 +21,13 @@ function positiveNumber(value: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
   return n;
 }
+
+function prefix(value: string): string {
+  if (!isValidPrefix(value)) throw new InvalidArgumentError(`use ${PREFIX_RULE}.`);
+  return value;
+}
+
+const prefixOption = (description = 'name prefix of everything the lab creates') => new Option('--prefix <prefix>', description).argParser(prefix).default('natscope-');
 
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
@@ -70,7 +78,7 @@ Try the following:
     .option('--record <file>', 'also write the event stream to FILE')
     .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
     .option('--all-netns', 'keep events from namespaces the lab does not own')
-    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
     .addOption(new Option('--attach-timeout <seconds>', 'how long bpftrace may take to attach').argParser(positiveNumber).default(90))
@@ -102,11 +110,11 @@ Examples:
   program
     .command('replay')
     .description('print a recorded event stream (no root needed)')
-    .argument('<file>', 'a JSONL recording (natscope trace --record, demo --record)')
+    .argument('<file>', 'a JSONL recording (natscope trace --record, demo --record), or - for standard input')
     .option('--json', 'JSON Lines on stdout')
     .addOption(new Option('--speed <n>', 'pace: 1 = as recorded, 10 = ten times faster, 0 = at once').argParser(nonNegativeNumber).default(0))
     .option('--flows', 'after the events, one line per correlated flow')
-    .addHelpText('after', '\nExamples:\n  $ natscope replay test/fixtures/recordings/incident.jsonl --flows\n  $ natscope replay run.jsonl --json | jq -c "select(.kind==\\"drop\\")"')
+    .addHelpText('after', '\nExamples:\n  $ natscope replay test/fixtures/recordings/incident.jsonl --flows\n  $ natscope replay run.jsonl --json | jq -c "select(.kind==\\"drop\\")"\n  $ sudo natscope trace --json | natscope replay - --flows')
     .action(async (file: string, opts) => {
       const { replay } = await import('./commands/replay.js');
       setExit(await replay({ file, json: Boolean(opts.json), speed: opts.speed, flows: Boolean(opts.flows) }));
@@ -118,7 +126,7 @@ Examples:
     .option('--replay <file>', 'play a recording instead of tracing (no root needed)')
     .addOption(new Option('--speed <n>', 'replay pace: 1 = as recorded, 0 = at once').argParser(nonNegativeNumber).default(1))
     .option('--probes <list>', 'probe families to trace live', 'nat,conntrack,drop')
-    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
     .addHelpText(
@@ -145,7 +153,7 @@ Examples:
     .addOption(new Option('--step <n>', 'start at step N (the lab is brought to the state it needs)').argParser(positiveNumber))
     .option('--record <file>', 'keep the event stream of this run')
     .option('--replay <file>', 'tell the story from a recording (no root needed)')
-    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(prefixOption())
     .addHelpText(
       'after',
       `
@@ -173,7 +181,7 @@ Examples:
   const lab = program.command('lab').description('the incident\'s lab: office, vpn, two nodes, nginx and mysql behind ClusterIPs');
   const labCommon = (c: Command) =>
     c
-      .option('--prefix <prefix>', 'name prefix of the lab\'s network namespaces', 'natscope-')
+      .addOption(prefixOption())
       .addOption(vmOption())
       .addOption(labOption());
   const common = (opts: { prefix: string; vm: 'auto' | 'on' | 'off'; lab: 'netns' | 'kind' }) => ({ prefix: opts.prefix, vm: opts.vm, lab: opts.lab });
@@ -190,11 +198,15 @@ Examples:
       const { up } = await import('./commands/lab.js');
       setExit(await up({ ...common(opts), masqueradeAll: Boolean(opts.masqueradeAll), clusterCIDR: opts.clusterCidr ?? null, json: Boolean(opts.json) }));
     });
-  labCommon(lab.command('down').description('take the lab down: namespaces, processes, rules; safe to run any time')).action(async (opts) => {
+  labCommon(lab.command('down').description('take the lab down: namespaces, processes, rules; safe to run any time'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab down\n  $ sudo natscope lab down --lab kind')
+    .action(async (opts) => {
     const { down } = await import('./commands/lab.js');
     setExit(await down(common(opts)));
   });
-  labCommon(lab.command('status').description('hosts, pods, Services and kube-proxy options').option('--json', 'the stable JSON status for scripts')).action(async (opts) => {
+  labCommon(lab.command('status').description('hosts, pods, Services and kube-proxy options').option('--json', 'the stable JSON status for scripts'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab status\n  $ sudo natscope lab status --json | jq .kubeProxy')
+    .action(async (opts) => {
     const { status } = await import('./commands/lab.js');
     setExit(await status({ ...common(opts), json: Boolean(opts.json) }));
   });
@@ -211,7 +223,23 @@ Examples:
       const { request } = await import('./commands/lab.js');
       setExit(await request({ ...common(opts), target, timeoutS: opts.timeout, json: Boolean(opts.json) }));
     });
-  labCommon(lab.command('ping').description('ping a Service or pod from the office host').argument('<target>').option('--json')).action(async (target: string, opts) => {
+  labCommon(
+    lab
+      .command('load')
+      .description('as many connections as possible from the office to a target: connections per second (each from its own source address and port)')
+      .argument('<target>', 'a Service or pod, as for request')
+      .addOption(new Option('--seconds <n>', 'how long').argParser(positiveNumber).default(5))
+      .addOption(new Option('--workers <n>', 'parallel connection loops').argParser(positiveNumber).default(4))
+      .option('--json', 'the result as JSON'),
+  )
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab load nginx\n  $ sudo natscope lab set masquerade-all on && sudo natscope lab load nginx   # the price of SNAT')
+    .action(async (target: string, opts) => {
+      const { load } = await import('./commands/lab.js');
+      setExit(await load({ ...common(opts), target, seconds: opts.seconds, workers: opts.workers, json: Boolean(opts.json) }));
+    });
+  labCommon(lab.command('ping').description('ping a Service or pod from the office host').argument('<target>', 'a Service or pod, as for request').option('--json', 'the result as JSON'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab ping mysql       # no answer: nothing owns a ClusterIP in iptables mode\n  $ sudo natscope lab ping pod/mysql   # answered')
+    .action(async (target: string, opts) => {
     const { ping } = await import('./commands/lab.js');
     setExit(await ping({ ...common(opts), target, json: Boolean(opts.json) }));
   });
@@ -221,22 +249,28 @@ Examples:
       .description('change a kube-proxy option on both nodes (a full re-sync, like a restarted kube-proxy)')
       .argument('<setting>', 'masquerade-all or cluster-cidr')
       .argument('<value>', 'on|off, or a CIDR|none')
-      .option('--json'),
+      .option('--json', 'the new options and the re-sync time as JSON'),
   )
     .addHelpText('after', '\nExamples:\n  $ sudo natscope lab set masquerade-all on\n  $ sudo natscope lab set cluster-cidr 10.244.0.0/16\n  $ sudo natscope lab set cluster-cidr none')
     .action(async (key: string, value: string, opts) => {
       const { set } = await import('./commands/lab.js');
       setExit(await set({ ...common(opts), key, value, json: Boolean(opts.json) }));
     });
-  labCommon(lab.command('rules').description("a node's nat table (iptables-save -t nat)").argument('<node>', 'node1 or node2')).action(async (node: string, opts) => {
+  labCommon(lab.command('rules').description("a node's nat table (iptables-save -t nat)").argument('<node>', 'node1 or node2'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab rules node1\n  $ sudo natscope lab rules node1 | grep KUBE-MARK-MASQ')
+    .action(async (node: string, opts) => {
     const { rules } = await import('./commands/lab.js');
     setExit(await rules({ ...common(opts), node }));
   });
-  labCommon(lab.command('routes').description("a host's routing table (ip route)").argument('<host>', 'office, vpn, node1 or node2')).action(async (host: string, opts) => {
+  labCommon(lab.command('routes').description("a host's routing table (ip route)").argument('<host>', 'office, vpn, node1 or node2'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab routes vpn      # the Service CIDR goes to node1 only')
+    .action(async (host: string, opts) => {
     const { routes } = await import('./commands/lab.js');
     setExit(await routes({ ...common(opts), host }));
   });
-  labCommon(lab.command('conntrack').description("a node's conntrack table (conntrack -L)").argument('<node>', 'node1, node2 or vpn').option('--json')).action(async (node: string, opts) => {
+  labCommon(lab.command('conntrack').description("a node's conntrack table (conntrack -L)").argument('<node>', 'node1, node2 or vpn').option('--json', 'the entries as JSON'))
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope lab conntrack node1   # [UNREPLIED] entries of the broken requests')
+    .action(async (node: string, opts) => {
     const { conntrack } = await import('./commands/lab.js');
     setExit(await conntrack({ ...common(opts), node, json: Boolean(opts.json) }));
   });
@@ -245,7 +279,7 @@ Examples:
     .command('agent', { hidden: true })
     .description('the kernel side, serving commands and events as JSON Lines on stdio (used inside the micro-VM)')
     .option('--stdio', 'serve on stdin/stdout')
-    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(prefixOption())
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
     .option('--probes <list>')
@@ -268,7 +302,7 @@ Examples:
     .command('session', { hidden: true })
     .command('serve')
     .description('keep a micro-VM lab up and serve it on a socket (started by lab up)')
-    .option('--prefix <prefix>', 'lab prefix', 'natscope-')
+    .addOption(prefixOption())
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
     .action(async (opts) => {
@@ -279,6 +313,7 @@ Examples:
   const vm = program.command('vm').description('the throw-away micro-VM that runs the real probes where kernel function probes are locked down');
   vm.command('setup')
     .description('install qemu, busybox-static, kmod and fetch the VM kernel (idempotent)')
+    .addHelpText('after', '\nExamples:\n  $ sudo natscope vm setup')
     .action(async () => {
       const { vmSetup } = await import('./commands/vm.js');
       setExit(await vmSetup());

@@ -38,8 +38,8 @@ export interface DemoContext {
   out: Narrator;
   // lets late kernel events arrive (retransmitted SYN-ACKs dropped seconds later)
   settle(ms: number): Promise<void>;
-  // what closing the session removed (step 10)
-  close(): Promise<{ removed: string[]; kept: string | null }>;
+  // what closing the session removed, what it left as found, and what is still there that should not be (step 10)
+  close(): Promise<{ removed: string[]; kept: string | null; left: string[] }>;
 }
 
 export interface Step {

@@ -28,6 +28,7 @@ export interface AgentOptions {
 export class Agent {
   private tracer: Tracer | null = null;
   private starting = false;
+  private lastPid: number | null = null;
   // kernel events of the load generator's connections: counted, not streamed
   private suppressed = 0;
   private probes: string[] = [];
@@ -150,6 +151,7 @@ export class Agent {
         rawLog,
       });
       this.tracer = tracer;
+      this.lastPid = tracer.pid;
       this.probes = probes;
       void tracer.done.then(async (summary) => {
         if (this.tracer !== tracer) return; // stopped on purpose
@@ -166,6 +168,11 @@ export class Agent {
 
   get tracing(): boolean {
     return this.tracer !== null;
+  }
+
+  // the last bpftrace this agent started (to prove it is gone)
+  get lastTracerPid(): number | null {
+    return this.lastPid;
   }
 
   // Thousands of identical load connections would drown the stream (and a

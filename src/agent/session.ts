@@ -94,6 +94,8 @@ export interface Session {
   // settles, with the reason, if the kernel side ends on its own (the VM or
   // the agent died, bpftrace exited): a frontend then stops instead of waiting
   ended: Promise<string>;
+  // after close: what this session started that still exists (nothing, unless something leaked)
+  leftovers(): Promise<string[]>;
   // stops the tracer, and the lab if this session brought it up
   close(): Promise<void>;
 }
@@ -150,6 +152,13 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
     ended: endedOf(client),
     async close() {
       await cleanup.run();
+    },
+    async leftovers() {
+      const left: string[] = [];
+      const pid = agent.lastTracerPid;
+      if (pid !== null && isAlive(pid)) left.push(`bpftrace (pid ${pid})`);
+      if (owned && (await lab.status()).up) left.push(`the ${lab.backend} lab`);
+      return left;
     },
   };
 }
@@ -224,6 +233,9 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
     ended: Promise.race([endedOf(client), died]),
     async close() {
       await cleanup.run();
+    },
+    async leftovers() {
+      return vm.leftovers();
     },
   };
 }
@@ -322,7 +334,8 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
     await cleanup.run();
     throw error;
   }
-  return { client, where: 'micro-vm', lab: status.lab, owned: false, ended: endedOf(client), close: () => cleanup.run() };
+  // the lab stays up (it was up before); only this session's trace is stopped, by the broker's agent
+  return { client, where: 'micro-vm', lab: status.lab, owned: false, ended: endedOf(client), close: () => cleanup.run(), leftovers: async () => [] };
 }
 
 export interface LabUpOptions {

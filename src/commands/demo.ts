@@ -2,7 +2,6 @@
 // netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
-import { readdir } from 'node:fs/promises';
 import { openSession, type Placement, type Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
 import { openRecording } from '../events/record.js';
@@ -68,7 +67,7 @@ async function replayContext(file: string, events: NatscopeEvent[], out: DemoCon
     settle: async (ms) => client.settle(ms),
     close: async () => {
       client.finish();
-      return { removed: [], kept: 'A recording leaves nothing to clean up.' };
+      return { removed: [], kept: 'A recording leaves nothing to clean up.', left: [] };
     },
   };
 }
@@ -96,7 +95,7 @@ async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: D
     await record?.close();
     throw error;
   }
-  let closed: { removed: string[]; kept: string | null } | null = null;
+  let closed: { removed: string[]; kept: string | null; left: string[] } | null = null;
   return {
     client: session.client,
     mode: 'live',
@@ -109,13 +108,13 @@ async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: D
       if (closed) return closed;
       await session.close();
       await record?.close();
+      const left = await session.leftovers();
       if (!session.owned) {
-        closed = { removed: ['the tracer'], kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.` };
+        closed = { removed: ['the tracer'], kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.`, left };
       } else if (session.where === 'micro-vm') {
-        closed = { removed: ['the micro-VM, with the lab and the tracer inside it'], kept: null };
+        closed = { removed: ['the micro-VM, with the lab and the tracer inside it'], kept: null, left };
       } else {
-        const left = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => n.startsWith(options.prefix));
-        closed = left.length ? { removed: [], kept: null } : { removed: ['the tracer', `the lab's namespaces (${options.prefix}*), its pods and rules`], kept: null };
+        closed = { removed: ['the tracer', "the lab's namespaces, its pods and rules"], kept: null, left };
       }
       return closed;
     },

@@ -1,7 +1,6 @@
 // natscope doctor: what this machine can trace, each failing line with its fix.
 
 import { release } from 'node:os';
-import { execa } from 'execa';
 import { bpftraceBinary, bpftraceVersion } from '../tracer/bpftrace.js';
 import {
   btfPresent,
@@ -13,7 +12,8 @@ import {
   tracefsMounted,
   tracepointsAttach,
 } from '../tracer/capabilities.js';
-import { vmPrerequisites } from '../vm/prereqs.js';
+import { onPath, vmPrerequisites } from '../vm/prereqs.js';
+import { existsSync } from 'node:fs';
 import { functionListReadable } from '../tracer/capabilities.js';
 
 export interface Check {
@@ -129,11 +129,11 @@ export async function diagnose(): Promise<DoctorReport> {
   });
 
   for (const tool of ['ip', 'conntrack']) {
-    const found = await execa('sh', ['-c', 'command -v "$1"', 'sh', tool], { reject: false });
+    const found = onPath(tool) ?? (existsSync(`/usr/sbin/${tool}`) ? `/usr/sbin/${tool}` : null);
     checks.push({
       name: tool,
-      ok: found.exitCode === 0,
-      detail: found.exitCode === 0 ? found.stdout.trim() : 'not found',
+      ok: found !== null,
+      detail: found ?? 'not found',
       fix: `apt-get install ${tool === 'ip' ? 'iproute2' : 'conntrack'}`,
       required: true,
     });

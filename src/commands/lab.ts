@@ -6,7 +6,7 @@
 import { NatscopeError } from '../errors.js';
 import type { LabStatus, RequestEvent } from '../events/types.js';
 import type { ConntrackEntry } from '../lab/conntrack.js';
-import type { PingResult } from '../lab/lab.js';
+import type { LoadResult, PingResult } from '../lab/lab.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
 import { connectLab, labDown, labUp, type Placement } from '../agent/session.js';
@@ -64,6 +64,19 @@ export async function request(options: LabCommonOptions & { target: string; time
       else process.stdout.write(`${what}: ${r.outcome === 'timeout' ? `no answer within ${options.timeoutS} s (timed out)` : r.outcome}\n`);
     }
     return r.outcome === 'answered' ? 0 : 1;
+  } finally {
+    await session.close();
+  }
+}
+
+export async function load(options: LabCommonOptions & { target: string; seconds: number; workers: number; json: boolean }): Promise<number> {
+  requireRoot('lab load');
+  const session = await connectLab(options);
+  try {
+    const r = (await session.call({ cmd: 'load', target: options.target, seconds: options.seconds, workers: Math.round(options.workers) })) as LoadResult;
+    if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`${r.target}: ${r.rate.toFixed(0)} connections/s (${r.connections} in ${r.seconds.toFixed(1)} s, ${r.failed} failed)\n`);
+    return r.failed === 0 || r.connections > 0 ? 0 : 1;
   } finally {
     await session.close();
   }

@@ -56,13 +56,14 @@ export async function* decodeStream(
   if (count === 0) throw new NatscopeError(`${name} holds no events`, { hint: 'record one with: natscope trace --record FILE' });
 }
 
+// A recording, or "-" for standard input (natscope trace --json | natscope replay -).
 export async function* replayFile(path: string, options: ReplayOptions = {}): AsyncGenerator<NatscopeEvent> {
+  if (path === '-') {
+    yield* paced(decodeStream(process.stdin, 'standard input'), options);
+    return;
+  }
   await checkRecording(path);
   yield* paced(decodeStream(createReadStream(path), path), options);
-}
-
-export function readStdin(): AsyncGenerator<NatscopeEvent> {
-  return decodeStream(process.stdin, 'standard input');
 }
 
 // Re-creates the gaps between events (scaled by speed) using their timestamps.

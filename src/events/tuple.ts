@@ -18,10 +18,6 @@ export function formatTuple(t: Tuple): string {
   return `${endpoint(t.src, t.sport)} → ${endpoint(t.dst, t.dport)}`;
 }
 
-export function sameTuple(a: Tuple, b: Tuple): boolean {
-  return a.src === b.src && a.sport === b.sport && a.dst === b.dst && a.dport === b.dport;
-}
-
 export function protoName(n: number): Proto {
   if (n === 6) return 'tcp';
   if (n === 17) return 'udp';

@@ -43,7 +43,3 @@ export function parseConntrack(text: string): ConntrackEntry[] {
   }
   return entries;
 }
-
-export function formatConntrack(e: ConntrackEntry): string {
-  return e.line;
-}

@@ -55,7 +55,8 @@ export interface Tracer {
   done: Promise<TracerSummary>;
 }
 
-const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+// bpftrace prints this on stderr once every probe is attached (its BEGIN runs before)
+export const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
 // Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
 const HARMLESS_STDERR = [/couldn't set RLIMIT_MEMLOCK/, /is not traceable/, /^Attaching \d+ probes?/, /available_filter_functions/];
 
@@ -101,7 +102,7 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
     .map((l) => l.trim())
     .filter((l) => /ERROR/.test(l) && !HARMLESS_STDERR.some((re) => re.test(l)));
   const first = errors[0]?.replace(/^ERROR:\s*/, '') ?? (stderr.trim().split('\n').pop() || `exited with code ${exitCode}`);
-  if (/only supports running as the root user|Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0) {
+  if (/only supports running as the root user/i.test(stderr) || (/Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0)) {
     return new NatscopeError(`bpftrace needs root: ${first}`, { hint: 'run natscope with sudo' });
   }
   if (/Error attaching probe: '(kprobe|kfunc|kretfunc)|kprobe_events|cannot attach kprobe|kfunc\/kretfunc not available/i.test(stderr)) {

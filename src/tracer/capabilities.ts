@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { bpftraceBinary } from './bpftrace.js';
+import { ATTACHED, bpftraceBinary } from './bpftrace.js';
 import { VMLINUX_BTF } from './btf.js';
 
 export interface AttachResult {
@@ -16,7 +16,6 @@ export interface AttachResult {
   detail: string;
 }
 
-const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
 
 // Attaches `probe` with an empty body and exits at once.
 export async function tryAttach(probe: string, binary = bpftraceBinary()): Promise<AttachResult> {

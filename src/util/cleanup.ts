@@ -20,6 +20,7 @@ const lastResort = new Map<number, () => void>();
 let nextId = 1;
 let installed = false;
 let exiting = false;
+let signalsWhileExiting = 0;
 
 export interface CleanupHandle {
   // run it now (or wait for it if it is already running)
@@ -94,7 +95,14 @@ function install(): void {
   installed = true;
   for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
     process.on(signal, () => {
-      if (exiting) return; // a second Ctrl-C while cleaning up: keep cleaning
+      // a second Ctrl-C while cleaning up: keep cleaning; a third: give up and go
+      if (exiting) {
+        if (++signalsWhileExiting >= 2) {
+          for (const fallback of lastResort.values()) fallback();
+          process.exit(SIGNAL_EXIT[signal]);
+        }
+        return;
+      }
       exiting = true;
       void (async () => {
         for (const listener of interruptListeners) {

@@ -44,7 +44,8 @@ export function versionOfPackage(pkg: string): string {
 export async function cachedKernel(root = cacheRoot()): Promise<KernelImage | null> {
   const dir = join(root, 'kernels');
   const entries = await readdir(dir).catch(() => [] as string[]);
-  for (const version of entries.sort().reverse()) {
+  // newest first, by version: 6.1.0-56 after 6.1.0-9
+  for (const version of entries.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
     const image = kernelAt(join(dir, version), version);
     if (existsSync(join(image.dir, '.complete'))) return image;
   }

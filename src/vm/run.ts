@@ -55,6 +55,8 @@ export interface VmHandle {
   started: Promise<number>;
   result: Promise<VmResult>;
   stop(): Promise<VmResult>;
+  // what of this VM still exists (after result settles: nothing, or a leak)
+  leftovers(): string[];
 }
 
 export interface VmImage {
@@ -151,7 +153,9 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   };
   await writeFile(files.guest, guestScript(), { mode: 0o755 });
   await writeFile(join(runDir, 'argv'), nulList(options.argv));
-  await writeFile(join(runDir, 'env'), nulList(Object.entries({ ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)));
+  // natscope's own settings (NATSCOPE_DEBUG, NATSCOPE_QUIET, …) reach the guest too
+  const own = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('NATSCOPE_') && v !== undefined && k !== 'NATSCOPE_CACHE')) as Record<string, string>;
+  await writeFile(join(runDir, 'env'), nulList(Object.entries({ ...own, ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)));
   await writeFile(join(runDir, 'cwd'), options.cwd ?? process.cwd());
   await writeFile(join(runDir, 'shares'), nulList(options.shares ?? []));
 
@@ -302,6 +306,13 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       killedFor ??= 'stop';
       killQemu('SIGKILL');
       return result;
+    },
+    leftovers() {
+      const left: string[] = [];
+      const pid = child?.pid;
+      if (pid !== undefined && isAlive(pid)) left.push(`qemu (pid ${pid})`);
+      if (existsSync(runDir)) left.push(`the run folder ${runDir}`);
+      return left;
     },
   };
 }

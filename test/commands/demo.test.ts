@@ -1,5 +1,7 @@
 // natscope demo from recordings, without root: the verdicts as scripts see them.
 
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { FIXTURES } from '../helpers.js';
@@ -33,6 +35,15 @@ describe('natscope demo --replay', () => {
   });
 
   test('a recording without a lab status is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'natscope-demo-'));
+    const file = join(dir, 'no-status.jsonl');
+    writeFileSync(file, readFileSync(GOOD, 'utf8').split('\n').filter((l) => l && !l.includes('"kind":"status"')).join('\n'));
+    const r = await natscope(['demo', '--replay', file, '--auto']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/no-status\.jsonl holds no lab status event\n  fix: record a walkthrough with: natscope demo --auto --record FILE/);
+  });
+
+  test('a recording that does not exist is refused', async () => {
     const r = await natscope(['demo', '--replay', join(FIXTURES, 'recordings', 'missing.jsonl'), '--auto']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/replay file .* does not exist/);

@@ -1,4 +1,4 @@
-import { describeFlow } from '../../../src/events/story.js';
+import { describeFlow, isVerdictDrop } from '../../../src/events/story.js';
 import { formatEvent } from '../../../src/events/format.js';
 import { claim, flowOf, outcomeText, request, type Step } from '../context.js';
 
@@ -20,7 +20,7 @@ export const confirm: Step = {
     const node1 = ctx.lab.hosts.node1?.ip;
     const dnat = flow?.nat.find((n) => n.manip === 'DNAT');
     const snat = flow?.nat.find((n) => n.manip === 'SNAT');
-    const fatal = flow?.drops.filter((d) => d.reason !== 'NOT_SPECIFIED') ?? [];
+    const fatal = flow?.drops.filter(isVerdictDrop) ?? [];
     return {
       claims: [
         claim('mysql answers', r.outcome === 'answered', outcomeText(r)),

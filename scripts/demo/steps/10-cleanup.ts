@@ -8,12 +8,12 @@ export const cleanup: Step = {
   hint: 'natscope lab down removes a lab whatever state it is in',
   needs: null,
   async run(ctx) {
-    const { removed, kept } = await ctx.close();
+    const { removed, kept, left } = await ctx.close();
+    ctx.out.block(removed.map((r) => `    removed ${r}`));
     if (kept) ctx.out.say(kept);
-    else ctx.out.block(removed.map((r) => `    removed ${r}`));
     return {
-      claims: [claim('the tracer stopped and the lab is gone (or left as it was found)', kept !== null || removed.length > 0 || ctx.mode === 'replay', 'nothing was removed')],
-      evidence: { removed, kept },
+      claims: [claim('nothing this walkthrough started is left running', left.length === 0, `still there: ${left.join(', ')}`)],
+      evidence: { removed, kept, left },
     };
   },
 };

@@ -6,6 +6,7 @@
 import { NatscopeError } from '../../errors.js';
 import { parseCidr, parseIPv4, type Cidr } from '../../events/tuple.js';
 import { NETWORKS } from '../netns/topology.js';
+import { checkPrefix } from '../prefix.js';
 
 // Docker label on every container and network natscope creates: its value is
 // the cluster name. `lab down` removes only what carries it.
@@ -26,7 +27,6 @@ export const SERVICE_SUBNET = NETWORKS.services;
 // The incident's office network. Docker must not NAT it (see docs/kind-lab.md).
 export const DEFAULT_OFFICE_CIDR = NETWORKS.office;
 
-const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
 
 export interface KindNames {
   prefix: string;
@@ -38,9 +38,7 @@ export interface KindNames {
 }
 
 export function kindNames(prefix: string): KindNames {
-  if (!PREFIX_PATTERN.test(prefix)) {
-    throw new NatscopeError(`invalid prefix "${prefix}"`, { hint: 'use lower-case letters, digits and "-", up to 24 characters (default natscope-)', exitCode: 2 });
-  }
+  checkPrefix(prefix);
   // kind names node containers <cluster>-control-plane, <cluster>-worker, …
   const cluster = prefix.replace(/-+$/, '') || 'natscope';
   return {

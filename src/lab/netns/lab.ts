@@ -8,6 +8,7 @@ import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
 import { requireRoot } from '../../util/root.js';
+import { checkPrefix } from '../prefix.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { requestEvent } from '../request.js';
@@ -18,7 +19,6 @@ import { readState, writeState, type LabState } from './state.js';
 import { teardownLab } from './teardown.js';
 import { DEFAULT_PREFIX, NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
 
-const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
 
 export interface NetnsUpOptions {
   prefix?: string;
@@ -28,11 +28,6 @@ export interface NetnsUpOptions {
   log?: (line: string) => void;
 }
 
-export function checkPrefix(prefix: string): void {
-  if (!PREFIX_PATTERN.test(prefix)) {
-    throw new NatscopeError(`invalid prefix "${prefix}"`, { hint: 'use lower-case letters, digits and "-", up to 24 characters (default natscope-)', exitCode: 2 });
-  }
-}
 
 export function checkCidr(cidr: string | null): string | null {
   if (cidr === null) return null;
@@ -67,7 +62,7 @@ export class NetnsLab implements Lab {
       await teardownLab(prefix);
     }
     const namespaces = Object.keys(NAMESPACES).map((s) => netnsName(prefix, s));
-    const clash = (await listNetns()).filter((n) => n.startsWith(prefix));
+    const clash = (await listNetns()).filter((n) => namespaces.includes(n));
     if (clash.length > 0) {
       throw new NatscopeError(`network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`, {
         hint: 'choose another prefix (--prefix) or remove them yourself',

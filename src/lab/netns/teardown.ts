@@ -2,7 +2,10 @@
 // a load generator), then deletes the namespaces. Works from the state
 // file alone, so it also undoes a lab whose `up` was killed half-way.
 
+import { readlinkSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { NatscopeError } from '../../errors.js';
+import { helperPath } from './build.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ipBatch, listNetns, netnsPids } from './exec.js';
 import { readState, removeState } from './state.js';
@@ -12,8 +15,9 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
   if (!state) return { removed: [] };
   const existing = new Set(await listNetns());
   const ours = state.namespaces.filter((n) => existing.has(n));
-  // every process in a lab namespace was started by the lab
-  const pids = (await Promise.all(ours.map((ns) => netnsPids(ns)))).flat();
+  // the lab's own programs (pods, load generators) die with it; anything
+  // else someone ran in a lab namespace keeps running (only the name goes)
+  const pids = (await Promise.all(ours.map((ns) => netnsPids(ns)))).flat().filter((pid) => isOurHelper(pid));
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -29,8 +33,22 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
       for (const n of ours) await ipBatch(null, [`netns del ${n}`]).catch(() => undefined);
     });
   }
+  // forgotten only once gone: a namespace that could not be deleted stays on record for the next `lab down`
+  const left = new Set(await listNetns());
+  const still = ours.filter((n) => left.has(n));
+  if (still.length > 0) {
+    throw new NatscopeError(`could not delete ${still.join(', ')}`, { hint: `run natscope lab down again, or: ip netns del ${still[0]}` });
+  }
   await removeState(prefix);
   return { removed: ours };
+}
+
+function isOurHelper(pid: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`) === helperPath();
+  } catch {
+    return false;
+  }
 }
 
 // A killed process is gone once it has exited (a zombie waiting for init to reap it counts as gone).

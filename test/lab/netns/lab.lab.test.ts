@@ -199,7 +199,7 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
   test('an invalid prefix is refused', async () => {
     const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'Bad Prefix']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/invalid prefix "Bad Prefix"/);
+    expect(r.stderr).toMatch(/option '--prefix <prefix>' argument 'Bad Prefix' is invalid\. use lower-case letters, digits and "-"/);
   });
 });
 

@@ -30,7 +30,7 @@ async function replay(path: string, startAt = 1) {
     events,
     out: narrator((t) => (text += t), false),
     settle: async (ms) => client.settle(ms),
-    close: async () => ({ removed: [], kept: 'replay' }),
+    close: async () => ({ removed: [], kept: 'replay', left: [] }),
   };
   const results = await runWalkthrough(ctx, { interactive: false, json: false, startAt, write: (t) => (text += t) });
   return { results, text };
