@@ -1,6 +1,7 @@
 // What the lab's request tool (natscope-net request) printed, as a request
 // event: both labs run the same tool from their office host.
 
+import { NatscopeError } from '../errors.js';
 import { base, type RequestEvent } from '../events/types.js';
 import type { Target } from './lab.js';
 
@@ -25,7 +26,12 @@ function splitAddress(text: string): [string | null, number | null] {
 
 // `nodeName` maps the node a pod reports (its Kubernetes node name) to the lab's name for it.
 export function requestEvent(stdout: string, target: Target, officeNetns: number, nodeName: (reported: string | null) => string | null = (n) => n): RequestEvent {
-  const out = JSON.parse(stdout) as HelperAnswer;
+  let out: HelperAnswer;
+  try {
+    out = JSON.parse(stdout) as HelperAnswer;
+  } catch {
+    throw new NatscopeError(`the lab's request tool printed something unexpected: ${JSON.stringify(stdout.slice(0, 120))}`, { hint: 'rebuild it: npm run build' });
+  }
   const [src, sport] = splitAddress(out.local);
   const fields = parseReply(out.reply);
   return {

@@ -75,9 +75,9 @@ export async function fetchKernel(log: (line: string) => void, root = cacheRoot(
     }
     const unpacked = join(work, 'root');
     log(`unpacking ${debs[0]}`);
-    await execa('dpkg-deb', ['-x', join(work, debs[0]!), unpacked]);
+    await run('dpkg-deb', ['-x', join(work, debs[0]!), unpacked], 'dpkg (apt-get install dpkg)');
     // the .deb ships no modules.dep: the guest's modprobe needs one
-    await execa('depmod', ['-b', unpacked, version]);
+    await run('depmod', ['-b', unpacked, version], 'kmod (apt-get install kmod)');
     log('extracting vmlinux from the compressed kernel');
     const bz = await readFile(join(unpacked, 'boot', `vmlinuz-${version}`));
     await extractVmlinux(bz, join(unpacked, 'vmlinux'));
@@ -87,6 +87,14 @@ export async function fetchKernel(log: (line: string) => void, root = cacheRoot(
     return image;
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function run(command: string, args: string[], pkg: string): Promise<void> {
+  const result = await execa(command, args, { reject: false });
+  if (result.exitCode !== 0) {
+    const why = (result as { code?: string }).code === 'ENOENT' ? `${command} not found` : String(result.stderr).trim().split('\n').pop();
+    throw new NatscopeError(`preparing the VM kernel failed: ${command}: ${why}`, { hint: `install ${pkg}, then: sudo natscope vm setup` });
   }
 }
 

@@ -177,15 +177,28 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
   });
 
   test('a prefix that would collide with namespaces natscope did not make is refused, and nothing is built', async () => {
-    await execa('ip', ['netns', 'add', 'natscope-c-foreign']);
+    // a namespace with one of the lab's names, made by someone else
+    await execa('ip', ['netns', 'add', 'natscope-c-vpn']);
     try {
       const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-c-']);
       expect(r.exitCode).toBe(2);
-      expect(r.stderr).toContain('network namespaces natscope-c-foreign exist and were not made by a natscope lab');
-      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-c-'))).toEqual(['natscope-c-foreign']);
+      expect(r.stderr).toContain('network namespaces natscope-c-vpn exist and were not made by a natscope lab');
+      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-c-'))).toEqual(['natscope-c-vpn']);
       expect(existsSync('/run/natscope/natscope-c-lab.json')).toBe(false);
     } finally {
-      await execa('ip', ['netns', 'del', 'natscope-c-foreign']);
+      await execa('ip', ['netns', 'del', 'natscope-c-vpn']);
+    }
+  });
+
+  test('namespaces that merely share the prefix do not stop a lab', async () => {
+    await execa('ip', ['netns', 'add', 'natscope-s-something-else']);
+    try {
+      const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-s-']);
+      expect(r.exitCode).toBe(0);
+      expect((await natscope(['lab', 'down', '--vm', 'off', '--prefix', 'natscope-s-'])).exitCode).toBe(0);
+      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-s-'))).toEqual(['natscope-s-something-else']);
+    } finally {
+      await execa('ip', ['netns', 'del', 'natscope-s-something-else']);
     }
   });
 
