@@ -13,6 +13,7 @@ import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
 import { parseProbeList } from '../tracer/probes.js';
+import { RecentKeys } from '../util/recent.js';
 import type { Command } from './protocol.js';
 
 export type Where = 'native' | 'micro-vm';
@@ -178,7 +179,7 @@ export class Agent {
   // Thousands of identical load connections would drown the stream (and a
   // recording): their events are recognised by the load generator's
   // addresses, and, past a NAT, by the tuples its bindings produced.
-  private readonly loadTuples = new Map<string, true>();
+  private readonly loadTuples = new RecentKeys<string>(200_000);
 
   private fromLoad(e: NatscopeEvent): boolean {
     const sources = this.options.lab?.loadSources() ?? [];
@@ -191,8 +192,7 @@ export class Agent {
     const reply = e.kind === 'rewrite' ? e.after : e.reply;
     if (!sources.includes(orig.src) && !sources.includes(reply.dst)) return false;
     // remember how the load's connections look after NAT (a pod's teardown drops carry those)
-    for (const t of [reply, inverse(reply)]) this.loadTuples.set(tupleKey(e.proto, t), true);
-    while (this.loadTuples.size > 200_000) this.loadTuples.delete(this.loadTuples.keys().next().value!);
+    for (const t of [reply, inverse(reply)]) this.loadTuples.add(tupleKey(e.proto, t));
     return true;
   }
 

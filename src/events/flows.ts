@@ -8,6 +8,7 @@
 // Memory is bounded: at most `maxFlows` flows (the oldest go first), flows
 // idle for `idleNs` expire, and a flow keeps at most `maxEventsPerFlow` events.
 
+import { ipv4Number } from './tuple.js';
 import type { DropEvent, KernelEvent, NatEvent, NatscopeEvent, Proto, RequestEvent, Tuple } from './types.js';
 
 export interface Flow {
@@ -24,8 +25,8 @@ export interface Flow {
   nat: NatEvent[];
   drops: DropEvent[];
   requests: RequestEvent[];
-  // hosts whose conntrack entry for it is gone
-  destroyedOn: Set<string>;
+  // hosts whose conntrack entry for it is gone (a few at most: an array is cheaper than a Set)
+  destroyedOn: string[];
   keys: string[];
 }
 
@@ -39,6 +40,8 @@ export class FlowTracker {
   private readonly byKey = new Map<string, Flow>();
   private readonly live = new Map<number, Flow>();
   private nextId = 1;
+  // no flow with a smaller id is live: ids only grow, so the oldest is found by counting up
+  private oldestId = 1;
   private adds = 0;
   private readonly maxFlows: number;
   private readonly idleNs: number;
@@ -108,7 +111,7 @@ export class FlowTracker {
     this.index(ka, flow);
     if (kb !== null && kb !== ka) this.index(kb, flow);
     this.record(flow, event);
-    if (this.live.size > this.maxFlows) this.evict(this.live.values().next().value!);
+    if (this.live.size > this.maxFlows) this.evictOldest();
     return flow;
   }
 
@@ -121,7 +124,7 @@ export class FlowTracker {
   // A reused tuple (same client port later) must start a new flow.
   private isCurrent(flow: Flow, event: NatscopeEvent): boolean {
     if (event.t - flow.lastT > this.idleNs) return false;
-    if (event.kind === 'ct-new' && flow.destroyedOn.has(event.host)) return false;
+    if (event.kind === 'ct-new' && flow.destroyedOn.includes(event.host)) return false;
     return true;
   }
 
@@ -138,7 +141,7 @@ export class FlowTracker {
       nat: [],
       drops: [],
       requests: [],
-      destroyedOn: new Set(),
+      destroyedOn: [],
       keys: [],
     };
     this.live.set(flow.id, flow);
@@ -153,7 +156,7 @@ export class FlowTracker {
     }
     const e = event as KernelEvent;
     if (!flow.hosts.includes(e.host)) flow.hosts.push(e.host);
-    if (e.kind === 'ct-destroy') flow.destroyedOn.add(e.host);
+    if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host)) flow.destroyedOn.push(e.host);
     if (flow.events.length >= this.maxEvents) {
       flow.dropped++; // a flow keeps its first events only: memory stays bounded
       return;
@@ -167,15 +170,47 @@ export class FlowTracker {
     for (const flow of this.live.values()) if (now - flow.lastT > this.idleNs) this.evict(flow);
   }
 
+  // Not `live.values().next()`: after many deletes at a Map's front, V8
+  // walks every deleted entry to find the first live one.
+  private evictOldest(): void {
+    while (!this.live.has(this.oldestId)) this.oldestId++;
+    this.evict(this.live.get(this.oldestId)!);
+  }
+
   private evict(flow: Flow): void {
     this.live.delete(flow.id);
     for (const key of flow.keys) if (this.byKey.get(key) === flow) this.byKey.delete(key);
   }
 }
 
-// A connection's key: the same for a tuple and its inverse.
-function connectionKey(proto: string, t: Tuple): string {
-  const x = `${t.src}:${t.sport}`;
-  const y = `${t.dst}:${t.dport}`;
-  return x < y ? `${proto} ${x} ${y}` : `${proto} ${y} ${x}`;
+// A connection's key: the same for a tuple and its inverse. Seven UTF-16
+// code units (protocol, then each endpoint as address high, address low,
+// port, lower endpoint first): short keys hash fast, and no port is turned
+// into decimal text. Other addresses fall back to a text key, which starts
+// with a letter and so never equals a packed one.
+function connectionKey(proto: Proto, t: Tuple): string {
+  const s = ipv4Number(t.src);
+  const d = ipv4Number(t.dst);
+  const p = protoCode(proto);
+  if (s === null || d === null || p === null) {
+    const x = `${t.src}:${t.sport}`;
+    const y = `${t.dst}:${t.dport}`;
+    return x < y ? `${proto} ${x} ${y}` : `${proto} ${y} ${x}`;
+  }
+  return s < d || (s === d && t.sport <= t.dport)
+    ? String.fromCharCode(p, s >>> 16, s & 0xffff, t.sport, d >>> 16, d & 0xffff, t.dport)
+    : String.fromCharCode(p, d >>> 16, d & 0xffff, t.dport, s >>> 16, s & 0xffff, t.sport);
+}
+
+const protoCodes = new Map<string, number>();
+
+// 1..31: below every letter a text key can start with; null past 31 protocols.
+function protoCode(proto: Proto): number | null {
+  let code = protoCodes.get(proto);
+  if (code === undefined) {
+    if (protoCodes.size >= 31) return null;
+    code = protoCodes.size + 1;
+    protoCodes.set(proto, code);
+  }
+  return code;
 }

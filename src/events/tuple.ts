@@ -52,8 +52,17 @@ const TCP_FLAGS: [number, string][] = [
   [32, 'URG'],
 ];
 
+const flagNames: (readonly string[] | undefined)[] = new Array(256);
+
+// Named once per flag byte and shared (frozen: events are read, never changed).
 export function tcpFlagNames(byte: number): string[] {
-  return TCP_FLAGS.filter(([bit]) => byte & bit).map(([, name]) => name);
+  const b = byte & 255;
+  let names = flagNames[b];
+  if (names === undefined) {
+    names = Object.freeze(TCP_FLAGS.filter(([bit]) => b & bit).map(([, name]) => name));
+    flagNames[b] = names;
+  }
+  return names as string[];
 }
 
 export function formatFlags(flags: string[]): string {
@@ -68,6 +77,18 @@ export function parseIPv4(ip: string): number | null {
   const parts = m.slice(1, 5).map(Number);
   if (parts.some((p) => p > 255)) return null;
   return ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0;
+}
+
+const ipv4Numbers = new Map<string, number | null>();
+
+// parseIPv4 for the hot path: the same few addresses recur in every event.
+export function ipv4Number(ip: string): number | null {
+  let n = ipv4Numbers.get(ip);
+  if (n === undefined) {
+    n = parseIPv4(ip);
+    if (ipv4Numbers.size < 65536) ipv4Numbers.set(ip, n);
+  }
+  return n;
 }
 
 export interface Cidr {

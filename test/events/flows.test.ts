@@ -60,6 +60,40 @@ describe('flow correlation on a recording of the incident', () => {
     expect(tracker.flows()[0]!.first.sport).toBe(1024 + 9900);
   });
 
+  test('past maxFlows the oldest live flow goes, also after expiry has removed older ones', () => {
+    const tracker = new FlowTracker({ maxFlows: 1000, idleNs: 1e6 });
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const connection = (port: number, t: number): CtNewEvent => ({ ...template, t, orig: { ...template.orig, sport: port }, reply: { ...template.reply, dport: port } });
+    for (let i = 0; i < 1000; i++) tracker.add(connection(2000 + i, i));
+    // 1 s later: the expiry pass (every 1024 adds) removes all of those
+    for (let i = 0; i < 1500; i++) tracker.add(connection(10_000 + i, 1e9 + i));
+    expect(tracker.size).toBe(1000);
+    expect(tracker.flows()[0]!.first.sport).toBe(10_500);
+    // an evicted flow's tuples are forgotten: the same connection again is a new flow
+    const again = tracker.add(connection(10_000, 1e9 + 2000))!;
+    expect(again.events).toHaveLength(1);
+  });
+
+  test('a flow is one protocol: tcp and udp between the same endpoints are two flows', () => {
+    const tracker = new FlowTracker();
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const tcp = tracker.add(template)!;
+    const udp = tracker.add({ ...template, proto: 'udp' })!;
+    expect(udp.id).not.toBe(tcp.id);
+    expect(tracker.add({ ...template, t: template.t + 1 })!.id).toBe(tcp.id);
+  });
+
+  test('addresses that are not IPv4 (an IPv6 replay) still join a tuple to its inverse', () => {
+    const tracker = new FlowTracker();
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const orig = { src: 'fd00::10', sport: 40000, dst: 'fd00:96::1', dport: 80 };
+    const reply = { src: 'fd00:244::5', sport: 80, dst: 'fd00::10', dport: 40000 };
+    const first = tracker.add({ ...template, orig, reply })!;
+    const fromReply = tracker.add({ ...template, host: 'node2', orig: { src: reply.dst, sport: reply.dport, dst: reply.src, dport: reply.sport }, reply })!;
+    expect(fromReply.id).toBe(first.id);
+    expect(tracker.add({ ...template, orig: { ...orig, sport: 40001 }, reply: { ...reply, dport: 40001 } })!.id).not.toBe(first.id);
+  });
+
   test('idle flows expire by event time, and a reused client port starts a new flow', () => {
     const tracker = new FlowTracker({ idleNs: 1e9 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;

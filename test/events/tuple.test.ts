@@ -18,6 +18,9 @@ describe('tuple helpers', () => {
     expect(tcpFlagNames(0x12)).toEqual(['SYN', 'ACK']);
     expect(tcpFlagNames(0x02)).toEqual(['SYN']);
     expect(tcpFlagNames(0x14)).toEqual(['ACK', 'RST']);
+    // named once per byte and shared: a caller cannot change another event's flags
+    expect(tcpFlagNames(0x12)).toBe(tcpFlagNames(0x12));
+    expect(Object.isFrozen(tcpFlagNames(0x12))).toBe(true);
   });
 
   test('inverse swaps both ends, and keys differ by direction', () => {
