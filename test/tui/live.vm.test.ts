@@ -4,13 +4,14 @@
 // Root; about two minutes under TCG (the VM boots, bpftrace attaches).
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childrenOf, commandName, isRunning } from '../processes.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 const SOCKET = `natscope-live-${process.pid}-${Date.now()}`;
@@ -45,26 +46,11 @@ async function waitFor(check: (s: string) => boolean, what: string, ms: number):
   throw new Error(`timed out waiting for ${what}; the screen was:\n${last}`);
 }
 
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 // Remembers every process under the pane, so they can be checked (and, as a last resort, stopped) by PID.
 function track(): void {
   const queue = [...ours];
   while (queue.length) {
-    for (const c of children(queue.pop()!)) {
+    for (const c of childrenOf(queue.pop()!)) {
       if (!ours.has(c)) {
         ours.add(c);
         queue.push(c);
@@ -73,9 +59,7 @@ function track(): void {
   }
 }
 
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-const comm = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-const ourQemu = () => [...ours].filter((p) => alive(p) && comm(p).startsWith('qemu-system'));
+const ourQemu = () => [...ours].filter((p) => isRunning(p) && (commandName(p) ?? '').startsWith('qemu-system'));
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -115,7 +99,7 @@ afterAll(async () => {
   if (!(await until(() => ourQemu().length === 0, 60_000))) {
     for (const pid of ourQemu()) process.kill(pid, 'SIGKILL');
   }
-  for (const pid of ours) if (alive(pid) && pid !== process.pid) process.kill(pid, 'SIGKILL');
+  for (const pid of ours) if (isRunning(pid) && pid !== process.pid) process.kill(pid, 'SIGKILL');
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,12 +1,13 @@
 // The netns lab for real (root): the incident's behaviour, the fixes, and a
 // host network namespace left exactly as it was.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LabStatus, RequestEvent } from '../../../src/events/types.js';
 import type { ConntrackEntry } from '../../../src/lab/conntrack.js';
 import { natscope } from '../../cli.js';
+import { isRunning } from '../../processes.js';
 
 const PREFIX = 'natscope-t-';
 const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', PREFIX]);
@@ -241,7 +242,7 @@ describe('cleanup on every path', () => {
     expect(after).toEqual(before);
     expect(readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX))).toEqual([]);
     // the pods' processes are gone with their namespaces (exited; at most a zombie awaiting init)
-    const running = pods.filter((pid) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    const running = pods.filter(isRunning);
     expect(running).toEqual([]);
   });
 });

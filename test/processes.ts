@@ -1,0 +1,39 @@
+// Reading /proc for the tests that check what they started is gone. A process
+// can exit between any two reads, so every read treats "gone" as an answer,
+// never as an error.
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+function readProc(pid: number, file: string): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+// The fields after "pid (comm) ": comm may hold spaces and parentheses, so split after the last ')'.
+function statFields(pid: number): string[] | null {
+  const stat = readProc(pid, 'stat');
+  return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+// Running: exists and is not a zombie waiting to be reaped.
+export function isRunning(pid: number): boolean {
+  const fields = statFields(pid);
+  return fields !== null && fields[0] !== 'Z';
+}
+
+export function commandName(pid: number): string | null {
+  return readProc(pid, 'comm')?.trim() ?? null;
+}
+
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (fields && Number(fields[1]) === pid) out.push(Number(entry));
+  }
+  return out;
+}
