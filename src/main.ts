@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 // The entry point: the only top-level catch. User errors print one line
 // (and a hint line) and exit non-zero; everything started is cleaned up
 // first, whatever happened.

@@ -10,7 +10,8 @@ import { openSession } from '../../src/agent/session.js';
 import { runIncidentScenario } from '../../src/incident/scenario.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { functionProbesAttach } from '../../src/tracer/capabilities.js';
-import { cliEntry, projectRoot } from '../../src/util/paths.js';
+import { projectRoot } from '../../src/util/paths.js';
+import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
 import { benchPipeline } from './pipeline.js';
 import { benchTui } from './tui.js';
@@ -68,7 +69,10 @@ async function vmIncident(where: 'native' | 'micro-vm'): Promise<Figure[]> {
 }
 
 async function vmOverhead(): Promise<Figure[]> {
-  const result = await execa(process.execPath, [cliEntry(), 'vm', 'run', '-q', '--timeout', '900', '--', process.execPath, join(projectRoot(), 'dist', 'scripts', 'bench', 'overhead.js')], {
+  const [node, ...natscope] = natscopeCommand();
+  // the benchmark runs with natscope's own flags: it measures natscope's cost
+  const overhead = [process.execPath, ...NODE_FLAGS, join(projectRoot(), 'dist', 'scripts', 'bench', 'overhead.js')];
+  const result = await execa(node!, [...natscope, 'vm', 'run', '-q', '--timeout', '900', '--', ...overhead], {
     reject: false,
     stderr: 'inherit',
   });
@@ -99,7 +103,8 @@ async function vmOverhead(): Promise<Figure[]> {
 
 async function demoWall(where: 'native' | 'micro-vm'): Promise<Figure[]> {
   const started = performance.now();
-  const r = await execa(process.execPath, [cliEntry(), 'demo', '--auto', '--json', '--vm', where === 'micro-vm' ? 'on' : 'off'], { reject: false });
+  const [node, ...natscope] = natscopeCommand();
+  const r = await execa(node!, [...natscope, 'demo', '--auto', '--json', '--vm', where === 'micro-vm' ? 'on' : 'off'], { reject: false });
   const wallS = (performance.now() - started) / 1000;
   const ok = String(r.stdout).trim().split('\n').filter((l) => l.includes('"ok":true')).length;
   return [{ name: 'natscope demo --auto, end to end', value: Number(wallS.toFixed(1)), unit: 's', target: where === 'native' ? '< 20' : '< 120', where, note: `${ok}/10 steps verified` }];

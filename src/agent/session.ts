@@ -21,7 +21,7 @@ import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
-import { cliEntry } from '../util/paths.js';
+import { natscopeCommand } from '../util/runtime.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
 import type { Lab } from '../lab/lab.js';
 import { startVm } from '../vm/run.js';
@@ -164,7 +164,7 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
 }
 
 export function agentArgs(prefix: string, options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean; attachTimeoutMs?: number }): string[] {
-  const args = [process.execPath, cliEntry(), 'agent', '--stdio', '--prefix', prefix];
+  const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', prefix];
   if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
@@ -375,12 +375,13 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
   await mkdir(stateDir(), { recursive: true });
   await rm(files.state, { force: true });
   await writeFile(files.log, '');
-  const args = [cliEntry(), 'session', 'serve', '--prefix', options.prefix];
+  const [node, ...natscope] = natscopeCommand();
+  const args = [...natscope, 'session', 'serve', '--prefix', options.prefix];
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   const logFd = openSync(files.log, 'a');
   // detached and unreferenced: the broker outlives this command, by design
-  const broker = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+  const broker = spawn(node!, args, { detached: true, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   broker.unref();
   // recorded at once, so `lab down` finds a lab that is still booting

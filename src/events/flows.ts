@@ -5,10 +5,11 @@
 // reply pod:3306 → client:port. So every tuple an event carries (both
 // directions of its original and reply tuples) is indexed to the flow, and
 // the next event that shares any of them joins it.
-// Memory is bounded: at most `maxFlows` flows (the oldest go first), flows
-// idle for `idleNs` expire, and a flow keeps at most `maxEventsPerFlow` events.
+// Memory is bounded: the latest `maxFlows` flows are kept (each new flow
+// past that replaces the oldest), flows idle for `idleNs` expire, and a flow
+// keeps at most `maxEventsPerFlow` events.
 
-import { ipv4Number } from './tuple.js';
+import { ConnectionIndex } from './connectionIndex.js';
 import type { DropEvent, KernelEvent, NatEvent, NatscopeEvent, Proto, RequestEvent, Tuple } from './types.js';
 
 export interface Flow {
@@ -20,14 +21,15 @@ export interface Flow {
   lastT: number;
   // hosts in the order they first reported the flow
   hosts: string[];
-  events: KernelEvent[];
+  events: readonly KernelEvent[];
   dropped: number; // events beyond maxEventsPerFlow, counted not kept
-  nat: NatEvent[];
-  drops: DropEvent[];
-  requests: RequestEvent[];
+  // Most flows have no NAT, drop, request or destroyed entry: these start
+  // as one shared empty array and get their own with their first item.
+  nat: readonly NatEvent[];
+  drops: readonly DropEvent[];
+  requests: readonly RequestEvent[];
   // hosts whose conntrack entry for it is gone (a few at most: an array is cheaper than a Set)
-  destroyedOn: string[];
-  keys: string[];
+  destroyedOn: readonly string[];
 }
 
 export interface FlowTrackerOptions {
@@ -36,12 +38,15 @@ export interface FlowTrackerOptions {
   maxEventsPerFlow?: number;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export class FlowTracker {
-  private readonly byKey = new Map<string, Flow>();
-  private readonly live = new Map<number, Flow>();
+  // Flow `id` lives in slot id % maxFlows: a new flow takes the slot of the
+  // one maxFlows older, and that is the whole eviction (O(1), no Map churn).
+  private readonly ring: (Flow | undefined)[];
+  private readonly index = new ConnectionIndex((id) => this.get(id) !== undefined);
   private nextId = 1;
-  // no flow with a smaller id is live: ids only grow, so the oldest is found by counting up
-  private oldestId = 1;
+  private live = 0;
   private adds = 0;
   private readonly maxFlows: number;
   private readonly idleNs: number;
@@ -51,18 +56,27 @@ export class FlowTracker {
     this.maxFlows = options.maxFlows ?? 2000;
     this.idleNs = options.idleNs ?? 300e9;
     this.maxEvents = options.maxEventsPerFlow ?? 32;
+    if (!(Number.isInteger(this.maxFlows) && this.maxFlows >= 1)) throw new RangeError(`maxFlows must be a whole number ≥ 1, got ${this.maxFlows}`);
+    this.ring = new Array<Flow | undefined>(this.maxFlows).fill(undefined);
   }
 
   get size(): number {
-    return this.live.size;
+    return this.live;
   }
 
+  // Live flows, oldest first.
   flows(): Flow[] {
-    return [...this.live.values()];
+    const out: Flow[] = [];
+    for (let id = Math.max(1, this.nextId - this.maxFlows); id < this.nextId; id++) {
+      const flow = this.get(id);
+      if (flow) out.push(flow);
+    }
+    return out;
   }
 
   get(id: number): Flow | undefined {
-    return this.live.get(id);
+    const flow = this.ring[id % this.maxFlows];
+    return flow !== undefined && flow.id === id ? flow : undefined;
   }
 
   // Adds an event; returns the flow it joined (or started), or null for
@@ -98,34 +112,24 @@ export class FlowTracker {
     }
     if ((++this.adds & 1023) === 0) this.expire(event.t);
 
-    // one key per tuple, the same for both directions of it
-    const ka = connectionKey(proto, a);
-    const kb = b ? connectionKey(proto, b) : null;
-    let flow = this.byKey.get(ka);
-    if (flow && !this.isCurrent(flow, event)) flow = undefined;
-    if (!flow && kb !== null) {
-      flow = this.byKey.get(kb);
-      if (flow && !this.isCurrent(flow, event)) flow = undefined;
-    }
+    // either tuple of the event may already name the flow
+    let flow = this.continued(this.index.get(proto, a), event);
+    if (!flow && b !== null) flow = this.continued(this.index.get(proto, b), event);
     if (!flow) flow = this.start(proto, a, event.t);
-    this.index(ka, flow);
-    if (kb !== null && kb !== ka) this.index(kb, flow);
+    this.index.set(proto, a, flow.id);
+    if (b !== null) this.index.set(proto, b, flow.id);
     this.record(flow, event);
-    if (this.live.size > this.maxFlows) this.evictOldest();
     return flow;
   }
 
-  private index(key: string, flow: Flow): void {
-    if (this.byKey.get(key) === flow) return;
-    this.byKey.set(key, flow);
-    flow.keys.push(key);
-  }
-
-  // A reused tuple (same client port later) must start a new flow.
-  private isCurrent(flow: Flow, event: NatscopeEvent): boolean {
-    if (event.t - flow.lastT > this.idleNs) return false;
-    if (event.kind === 'ct-new' && flow.destroyedOn.includes(event.host)) return false;
-    return true;
+  // Flow `id`, if the event continues it: a reused tuple (the same client
+  // port later, or after the host's entry was destroyed) starts a new flow.
+  private continued(id: number, event: NatscopeEvent): Flow | undefined {
+    const flow = id === 0 ? undefined : this.get(id);
+    if (flow === undefined) return undefined;
+    if (event.t - flow.lastT > this.idleNs) return undefined;
+    if (event.kind === 'ct-new' && flow.destroyedOn.includes(event.host)) return undefined;
+    return flow;
   }
 
   private start(proto: Proto, first: Tuple, t: number): Flow {
@@ -138,79 +142,49 @@ export class FlowTracker {
       hosts: [],
       events: [],
       dropped: 0,
-      nat: [],
-      drops: [],
-      requests: [],
-      destroyedOn: [],
-      keys: [],
+      nat: NONE,
+      drops: NONE,
+      requests: NONE,
+      destroyedOn: NONE,
     };
-    this.live.set(flow.id, flow);
+    const slot = flow.id % this.maxFlows;
+    if (this.ring[slot] === undefined) this.live++;
+    this.ring[slot] = flow;
     return flow;
   }
 
   private record(flow: Flow, event: NatscopeEvent): void {
     if (event.t > flow.lastT) flow.lastT = event.t;
     if (event.kind === 'request') {
-      if (flow.requests.length < this.maxEvents) flow.requests.push(event);
+      if (flow.requests.length < this.maxEvents) flow.requests = append(flow.requests, event);
       return;
     }
     const e = event as KernelEvent;
     if (!flow.hosts.includes(e.host)) flow.hosts.push(e.host);
-    if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host)) flow.destroyedOn.push(e.host);
+    if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host)) flow.destroyedOn = append(flow.destroyedOn, e.host);
     if (flow.events.length >= this.maxEvents) {
       flow.dropped++; // a flow keeps its first events only: memory stays bounded
       return;
     }
-    flow.events.push(e);
-    if (e.kind === 'nat') flow.nat.push(e);
-    else if (e.kind === 'drop') flow.drops.push(e);
+    flow.events = append(flow.events, e);
+    if (e.kind === 'nat') flow.nat = append(flow.nat, e);
+    else if (e.kind === 'drop') flow.drops = append(flow.drops, e);
   }
 
   private expire(now: number): void {
-    for (const flow of this.live.values()) if (now - flow.lastT > this.idleNs) this.evict(flow);
-  }
-
-  // Not `live.values().next()`: after many deletes at a Map's front, V8
-  // walks every deleted entry to find the first live one.
-  private evictOldest(): void {
-    while (!this.live.has(this.oldestId)) this.oldestId++;
-    this.evict(this.live.get(this.oldestId)!);
-  }
-
-  private evict(flow: Flow): void {
-    this.live.delete(flow.id);
-    for (const key of flow.keys) if (this.byKey.get(key) === flow) this.byKey.delete(key);
+    for (let i = 0; i < this.ring.length; i++) {
+      const flow = this.ring[i];
+      if (flow !== undefined && now - flow.lastT > this.idleNs) {
+        this.ring[i] = undefined;
+        this.live--;
+      }
+    }
   }
 }
 
-// A connection's key: the same for a tuple and its inverse. Seven UTF-16
-// code units (protocol, then each endpoint as address high, address low,
-// port, lower endpoint first): short keys hash fast, and no port is turned
-// into decimal text. Other addresses fall back to a text key, which starts
-// with a letter and so never equals a packed one.
-function connectionKey(proto: Proto, t: Tuple): string {
-  const s = ipv4Number(t.src);
-  const d = ipv4Number(t.dst);
-  const p = protoCode(proto);
-  if (s === null || d === null || p === null) {
-    const x = `${t.src}:${t.sport}`;
-    const y = `${t.dst}:${t.dport}`;
-    return x < y ? `${proto} ${x} ${y}` : `${proto} ${y} ${x}`;
-  }
-  return s < d || (s === d && t.sport <= t.dport)
-    ? String.fromCharCode(p, s >>> 16, s & 0xffff, t.sport, d >>> 16, d & 0xffff, t.dport)
-    : String.fromCharCode(p, d >>> 16, d & 0xffff, t.dport, s >>> 16, s & 0xffff, t.sport);
-}
-
-const protoCodes = new Map<string, number>();
-
-// 1..31: below every letter a text key can start with; null past 31 protocols.
-function protoCode(proto: Proto): number | null {
-  let code = protoCodes.get(proto);
-  if (code === undefined) {
-    if (protoCodes.size >= 31) return null;
-    code = protoCodes.size + 1;
-    protoCodes.set(proto, code);
-  }
-  return code;
+// Pushes onto a flow's own array, first replacing the shared empty one.
+function append<T>(list: readonly T[], item: T): readonly T[] {
+  const own = (list === NONE ? [] : list) as T[];
+  own.push(item);
+  return own;
 }

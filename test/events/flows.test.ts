@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { FlowTracker } from '../../src/events/flows.js';
-import type { CtNewEvent, NatscopeEvent } from '../../src/events/types.js';
+import { inverse } from '../../src/events/tuple.js';
+import type { CtNewEvent, NatEvent, NatscopeEvent } from '../../src/events/types.js';
 import { recordedEvents } from '../helpers.js';
 
 function track(events: NatscopeEvent[], options = {}) {
@@ -92,6 +93,29 @@ describe('flow correlation on a recording of the incident', () => {
     const fromReply = tracker.add({ ...template, host: 'node2', orig: { src: reply.dst, sport: reply.dport, dst: reply.src, dport: reply.sport }, reply })!;
     expect(fromReply.id).toBe(first.id);
     expect(tracker.add({ ...template, orig: { ...orig, sport: 40001 }, reply: { ...reply, dport: 40001 } })!.id).not.toBe(first.id);
+  });
+
+  test("flows that start without NAT or drops get their own lists with their first one", () => {
+    const tracker = new FlowTracker();
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const nat = recorded.find((e) => e.kind === 'nat') as NatEvent;
+    const a = tracker.add(template)!;
+    const b = tracker.add({ ...template, orig: { ...template.orig, sport: 1 }, reply: { ...template.reply, dport: 1 } })!;
+    expect(a.nat).toEqual([]);
+    tracker.add({ ...nat, orig: a.first, reply: inverse(a.first) });
+    expect(a.nat).toHaveLength(1);
+    expect(b.nat).toEqual([]);
+    expect(tracker.flows().map((f) => f.id)).toEqual([a.id, b.id]);
+  });
+
+  test('an evicted flow is gone from get() and flows(); a bad maxFlows is refused', () => {
+    const tracker = new FlowTracker({ maxFlows: 3 });
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const ids = [1, 2, 3, 4, 5].map((p) => tracker.add({ ...template, orig: { ...template.orig, sport: p }, reply: { ...template.reply, dport: p } })!.id);
+    expect(tracker.get(ids[0]!)).toBeUndefined();
+    expect(tracker.get(ids[4]!)!.first.sport).toBe(5);
+    expect(tracker.flows().map((f) => f.first.sport)).toEqual([3, 4, 5]);
+    expect(() => new FlowTracker({ maxFlows: 0 })).toThrow(/maxFlows/);
   });
 
   test('idle flows expire by event time, and a reused client port starts a new flow', () => {

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, test } from 'vitest';
+import { cliEntry } from '../../src/util/paths.js';
+import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
+import { ROOT } from '../helpers.js';
+
+describe("natscope's Node.js flags", () => {
+  test('every npm script that runs natscope or its bench passes them', () => {
+    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const runsNode = Object.entries(scripts).filter(([, command]) => /\bnode .*dist\//.test(command));
+    expect(runsNode.map(([name]) => name)).toEqual(expect.arrayContaining(['demo', 'bench']));
+    for (const [name, command] of runsNode) for (const flag of NODE_FLAGS) expect(command, `npm script ${name}`).toContain(flag);
+  });
+
+  test("the CLI's shebang passes them, and runs", async () => {
+    const shebang = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8').split('\n')[0]!;
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+    // the compiled entry, run through its shebang as /usr/local/bin/natscope is
+    const r = await execa(cliEntry(), ['--version'], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stdout)).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  test('natscope starting natscope passes them', () => {
+    const [node, ...rest] = natscopeCommand();
+    expect(node).toBe(process.execPath);
+    expect(rest).toEqual([...NODE_FLAGS, cliEntry()]);
+  });
+});
