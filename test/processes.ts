@@ -18,10 +18,19 @@ function statFields(pid: number): string[] | null {
   return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-// Running: exists and is not a zombie waiting to be reaped.
+// Running: exists, and is neither a zombie waiting to be reaped nor dead.
 export function isRunning(pid: number): boolean {
   const fields = statFields(pid);
-  return fields !== null && fields[0] !== 'Z';
+  return fields !== null && fields[0] !== 'Z' && fields[0] !== 'X';
+}
+
+// Signals a process by PID; one that exited meanwhile is already what we wanted.
+export function killIfRunning(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 export function commandName(pid: number): string | null {

@@ -3,7 +3,10 @@
 // TCP connections per second from the office to the nginx ClusterIP through
 // node1's DNAT, with (a) nothing attached, (b) natscope's default probes
 // (parsed and correlated, as natscope does), (c) `conntrack -E` in node1,
-// (d) `tcpdump -w` on node1: two interleaved rounds, averaged. Then a loss
+// (d) `tcpdump -w` on node1, in interleaved rounds. Emulation speed drifts
+// (identical windows a minute apart can differ twofold), so each round's
+// ratios are taken against that round's own (a), and the rounds' ratios
+// are reported as a median with their range. Then a loss
 // experiment: every probe, rewrite included, with tiny perf buffers, to
 // compare natscope's exact loss count with bpftrace's own.
 // Prints one JSON object on stdout.
@@ -22,6 +25,7 @@ import type { ProbeFamily } from '../../src/tracer/parse.js';
 
 const PREFIX = 'natscope-bench-';
 const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.NATSCOPE_BENCH_ROUNDS ?? 3);
 const log = (line: string) => process.stderr.write(`[overhead] ${line}\n`);
 
 async function tracer(lab: NetnsLab, probes: ProbeFamily[], perfPages?: number) {
@@ -67,13 +71,12 @@ async function main(): Promise<void> {
   const lab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, log });
   const node1 = `${PREFIX}node1`;
   try {
-    // two interleaved rounds (a b c d a b c d): emulation speed drifts, so
-    // each condition is measured twice and averaged
+    // interleaved rounds (a b c d a b c d …)
     const runs: Record<'none' | 'natscope' | 'conntrackE' | 'tcpdump', number[]> = { none: [], natscope: [], conntrackE: [], tcpdump: [] };
     let events = 0;
     let lost = 0;
     let attachMs = 0;
-    for (let round = 1; round <= 2; round++) {
+    for (let round = 1; round <= ROUNDS; round++) {
       runs.none.push(await rate(lab, `(a) nothing attached, round ${round}`));
       const started = performance.now();
       const traced = await tracer(lab, DEFAULT_PROBES);
@@ -99,6 +102,12 @@ async function main(): Promise<void> {
         seconds: SECONDS,
         rates: { none: mean(runs.none), natscope: mean(runs.natscope), conntrackE: mean(runs.conntrackE), tcpdump: mean(runs.tcpdump) },
         runs,
+        // per round, against the same round's (a)
+        ratios: {
+          natscope: runs.natscope.map((x, i) => x / runs.none[i]!),
+          conntrackE: runs.conntrackE.map((x, i) => x / runs.none[i]!),
+          tcpdump: runs.tcpdump.map((x, i) => x / runs.none[i]!),
+        },
         natscopeEvents: events,
         natscopeLost: lost,
         attachMs: Math.round(attachMs),

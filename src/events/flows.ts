@@ -5,9 +5,9 @@
 // reply pod:3306 → client:port. So every tuple an event carries (both
 // directions of its original and reply tuples) is indexed to the flow, and
 // the next event that shares any of them joins it.
-// Memory is bounded: the latest `maxFlows` flows are kept (each new flow
-// past that replaces the oldest), flows idle for `idleNs` expire, and a flow
-// keeps at most `maxEventsPerFlow` events.
+// Memory is bounded: at most `maxFlows` live flows (past that the oldest
+// goes, active or not), flows idle for `idleNs` expire, and a flow keeps at
+// most `maxEventsPerFlow` events.
 
 import { ConnectionIndex } from './connectionIndex.js';
 import type { DropEvent, KernelEvent, NatEvent, NatscopeEvent, Proto, RequestEvent, Tuple } from './types.js';
@@ -41,12 +41,14 @@ export interface FlowTrackerOptions {
 const NONE: readonly never[] = Object.freeze([]);
 
 export class FlowTracker {
-  // Flow `id` lives in slot id % maxFlows: a new flow takes the slot of the
-  // one maxFlows older, and that is the whole eviction (O(1), no Map churn).
-  private readonly ring: (Flow | undefined)[];
-  private readonly index = new ConnectionIndex((id) => this.get(id) !== undefined);
+  // live flows by id, in id order (ids only grow)
+  private readonly live = new Map<number, Flow>();
+  private readonly index = new ConnectionIndex((id) => this.live.has(id));
   private nextId = 1;
-  private live = 0;
+  // no flow with a smaller id is live: the oldest is found by counting up,
+  // not with live.values().next(), which after many deletes at a Map's
+  // front walks every deleted entry until the table is rebuilt
+  private oldestId = 1;
   private adds = 0;
   private readonly maxFlows: number;
   private readonly idleNs: number;
@@ -57,26 +59,19 @@ export class FlowTracker {
     this.idleNs = options.idleNs ?? 300e9;
     this.maxEvents = options.maxEventsPerFlow ?? 32;
     if (!(Number.isInteger(this.maxFlows) && this.maxFlows >= 1)) throw new RangeError(`maxFlows must be a whole number ≥ 1, got ${this.maxFlows}`);
-    this.ring = new Array<Flow | undefined>(this.maxFlows).fill(undefined);
   }
 
   get size(): number {
-    return this.live;
+    return this.live.size;
   }
 
   // Live flows, oldest first.
   flows(): Flow[] {
-    const out: Flow[] = [];
-    for (let id = Math.max(1, this.nextId - this.maxFlows); id < this.nextId; id++) {
-      const flow = this.get(id);
-      if (flow) out.push(flow);
-    }
-    return out;
+    return [...this.live.values()];
   }
 
   get(id: number): Flow | undefined {
-    const flow = this.ring[id % this.maxFlows];
-    return flow !== undefined && flow.id === id ? flow : undefined;
+    return this.live.get(id);
   }
 
   // Adds an event; returns the flow it joined (or started), or null for
@@ -119,6 +114,7 @@ export class FlowTracker {
     this.index.set(proto, a, flow.id);
     if (b !== null) this.index.set(proto, b, flow.id);
     this.record(flow, event);
+    if (this.live.size > this.maxFlows) this.evictOldest();
     return flow;
   }
 
@@ -147,9 +143,7 @@ export class FlowTracker {
       requests: NONE,
       destroyedOn: NONE,
     };
-    const slot = flow.id % this.maxFlows;
-    if (this.ring[slot] === undefined) this.live++;
-    this.ring[slot] = flow;
+    this.live.set(flow.id, flow);
     return flow;
   }
 
@@ -172,13 +166,12 @@ export class FlowTracker {
   }
 
   private expire(now: number): void {
-    for (let i = 0; i < this.ring.length; i++) {
-      const flow = this.ring[i];
-      if (flow !== undefined && now - flow.lastT > this.idleNs) {
-        this.ring[i] = undefined;
-        this.live--;
-      }
-    }
+    for (const flow of this.live.values()) if (now - flow.lastT > this.idleNs) this.live.delete(flow.id);
+  }
+
+  private evictOldest(): void {
+    while (!this.live.has(this.oldestId)) this.oldestId++;
+    this.live.delete(this.oldestId);
   }
 }
 

@@ -118,6 +118,21 @@ describe('flow correlation on a recording of the incident', () => {
     expect(() => new FlowTracker({ maxFlows: 0 })).toThrow(/maxFlows/);
   });
 
+  test('a long-lived connection stays one flow while short ones come and expire around it', () => {
+    const tracker = new FlowTracker({ maxFlows: 4, idleNs: 10e9 });
+    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const connection = (port: number, t: number): CtNewEvent => ({ ...template, t, orig: { ...template.orig, sport: port }, reply: { ...template.reply, dport: port } });
+    const pooled = tracker.add(connection(5000, 0))!;
+    let shorts = 0;
+    for (let step = 1; step <= 20_000; step++) {
+      const t = step * 0.1e9; // the pooled connection is busy every 100 ms
+      expect(tracker.add(connection(5000, t))!.id).toBe(pooled.id);
+      if (step % 600 === 0) tracker.add(connection(10_000 + shorts++, t)); // a short one a minute
+    }
+    expect(shorts).toBeGreaterThan(4 * 4);
+    expect(tracker.size).toBeLessThanOrEqual(4);
+  });
+
   test('idle flows expire by event time, and a reused client port starts a new flow', () => {
     const tracker = new FlowTracker({ idleNs: 1e9 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childrenOf, commandName, isRunning } from '../processes.js';
+import { childrenOf, commandName, isRunning, killIfRunning } from '../processes.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 const SOCKET = `natscope-live-${process.pid}-${Date.now()}`;
@@ -97,9 +97,9 @@ afterAll(async () => {
   }
   if (socketPath) await rm(socketPath, { force: true });
   if (!(await until(() => ourQemu().length === 0, 60_000))) {
-    for (const pid of ourQemu()) process.kill(pid, 'SIGKILL');
+    for (const pid of ourQemu()) killIfRunning(pid);
   }
-  for (const pid of ours) if (isRunning(pid) && pid !== process.pid) process.kill(pid, 'SIGKILL');
+  for (const pid of ours) if (isRunning(pid) && pid !== process.pid) killIfRunning(pid);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { isAlive } from '../../../src/util/process.js';
+import { killIfRunning } from '../../processes.js';
 
 export const DOCKER_NETNS = 'natscope-dockertest';
 const SHIM_DIR = '/run/containerd';
@@ -68,12 +69,12 @@ export async function startDockerd(): Promise<TestDockerd> {
     if (isAlive(pid)) {
       const ids = (await docker(['ps', '-aq'])).stdout.split('\n').filter(Boolean);
       if (ids.length) await docker(['rm', '--force', ...ids]);
-      process.kill(pid, 'SIGTERM');
+      killIfRunning(pid, 'SIGTERM');
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(200);
-      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (isAlive(pid)) killIfRunning(pid);
     }
     for (let i = 0; i < 25 && ownProcesses(dir).length; i++) await sleep(200);
-    for (const p of ownProcesses(dir)) process.kill(p, 'SIGKILL');
+    for (const p of ownProcesses(dir)) killIfRunning(p);
     for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n').reverse()) {
       const mountpoint = line.split(' ')[1];
       if (mountpoint?.startsWith(dir)) await execa('umount', ['-l', mountpoint], { reject: false });
