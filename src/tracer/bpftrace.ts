@@ -8,6 +8,7 @@
 
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
@@ -37,6 +38,8 @@ export interface TracerOptions {
   filter?: (event: NatscopeEvent) => boolean;
   // also write bpftrace's own output lines here (how the parser's fixtures are captured)
   rawLog?: string;
+  // stop() first lets bpftrace print its backlog for up to this long (default 2000 ms)
+  drainMs?: number;
 }
 
 export interface TracerSummary {
@@ -57,6 +60,9 @@ export interface Tracer {
 
 // bpftrace prints this on stderr once every probe is attached (its BEGIN runs before)
 export const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+
+// No output for this long: bpftrace has printed its backlog.
+const QUIET_MS = 250;
 // Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
 const HARMLESS_STDERR = [/couldn't set RLIMIT_MEMLOCK/, /is not traceable/, /^Attaching \d+ probes?/, /available_filter_functions/];
 
@@ -184,9 +190,11 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     dropReason: (code: number) => options.dropReasons.name(code),
   };
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
+  let lastLineAt = performance.now();
   const reading = (async () => {
     if (!child.stdout) return;
     for await (const item of splitLines(child.stdout, 1 << 20)) {
+      lastLineAt = performance.now();
       if (raw && 'line' in item) raw.write(`${item.line}\n`);
       if ('tooLong' in item) {
         emitError(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
@@ -224,6 +232,17 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     () => stopChild(),
     () => killGroup(child.pid, 'SIGKILL'),
   );
+
+  // Once signalled, bpftrace drops what its buffers still hold (and natscope
+  // would count it lost): a behind bpftrace gets a moment to catch up first,
+  // until its output has been quiet for QUIET_MS or `maxMs` have passed.
+  async function drain(maxMs: number): Promise<void> {
+    const end = performance.now() + maxMs;
+    while (child.exitCode === null && child.signalCode === null && performance.now() < end) {
+      if (performance.now() - lastLineAt >= QUIET_MS) return;
+      await sleep(QUIET_MS / 5);
+    }
+  }
 
   async function stopChild(): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -282,6 +301,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     pid: child.pid ?? -1,
     attachMs: Math.round(performance.now() - started),
     async stop() {
+      if (!stopping) await drain(options.drainMs ?? 2000);
       await stopChild();
       return done;
     },

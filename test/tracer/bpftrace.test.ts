@@ -59,6 +59,27 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     expect(log).toContain('tracepoint:skb:kfree_skb');
   });
 
+  test('stop lets a bpftrace that is behind print its backlog first: nothing it held is lost', async () => {
+    const { started, events } = run('backlog');
+    const tracer = await started;
+    // stopped at once, while the fake still has most of its lines to print
+    const summary = await tracer.stop();
+    const printed = readFileSync(OUTPUT, 'utf8').split('\n').filter((l) => /"data": "(nat|ct-new|ct-destroy|drop|rewrite) /.test(l)).length;
+    expect(summary.received).toBe(printed);
+    expect(summary.lost).toBe(0);
+    expect(events.filter((e) => e.kind === 'lost')).toEqual([]);
+  });
+
+  test('stop waits for a backlog at most drainMs, then stops a bpftrace that never goes quiet', async () => {
+    const { started, events } = run('flood', { drainMs: 300 });
+    const tracer = await started;
+    await until(() => events.length > 0);
+    const asked = performance.now();
+    await tracer.stop();
+    expect(performance.now() - asked).toBeLessThan(3000);
+    expect(isAlive(tracer.pid)).toBe(false);
+  });
+
   test('a gap in the sequence numbers becomes an exact lost event', async () => {
     const lines = readFileSync(OUTPUT, 'utf8').split('\n');
     const first = lines.findIndex((l) => l.includes('"data": "drop '));
