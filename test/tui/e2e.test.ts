@@ -2,66 +2,31 @@
 // driven with send-keys and read with capture-pane. Needs no root; needs
 // tmux and a built dist/ (npm run build; the test setup builds it).
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent } from '../../src/events/codec.js';
+import { TmuxSession } from '../tmux.js';
 import { INCIDENT } from './fixture.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
-// a private tmux server: killing it can only ever touch this test's session
-const SOCKET = `natscope-e2e-${process.pid}-${Date.now()}`;
+const terminal = new TmuxSession('tui');
+const screen = () => terminal.screen();
+const keys = (...k: string[]) => terminal.keys(...k);
+const waitFor = (check: (s: string) => boolean, what: string, ms?: number) => terminal.waitFor(check, what, ms);
 let dir = '';
-let socketPath = '';
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function screen(): string {
-  return tmux('capture-pane', '-p', '-t', 'tui');
-}
-
-async function keys(...k: string[]): Promise<void> {
-  // one at a time: Escape followed at once by a letter reads as Alt+letter
-  for (const key of k) {
-    tmux('send-keys', '-t', 'tui', key);
-    await sleep(key === 'Escape' ? 150 : 60);
-  }
-}
-
-async function waitFor(check: (s: string) => boolean, what: string, ms = 15_000): Promise<string> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    last = screen();
-    if (check(last)) return last;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}; the screen was:\n${last}`);
-}
 
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error('dist/src/main.js is missing: run npm run build first');
   dir = await mkdtemp(join(tmpdir(), 'natscope-tui-e2e-'));
-  const command = `cd '${dir}' && env LANG=C.UTF-8 node '${MAIN}' tui --replay '${INCIDENT}' --speed 0; echo "natscope exited $?"; sleep 120`;
-  tmux('new-session', '-d', '-s', 'tui', '-x', '120', '-y', '40', command);
-  socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
+  terminal.start(`cd '${dir}' && env LANG=C.UTF-8 node '${MAIN}' tui --replay '${INCIDENT}' --speed 0; echo "natscope exited $?"; sleep 120`, 120, 40);
 });
 
 afterAll(async () => {
-  try {
-    tmux('kill-server');
-  } catch {
-    // already gone
-  }
-  // tmux leaves its socket file behind
-  if (socketPath) await rm(socketPath, { force: true });
+  await terminal.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -124,12 +89,12 @@ describe('natscope tui --replay in tmux (120×40)', () => {
   });
 
   it('stacks the panes when the terminal narrows and names the minimum when it is too small', async () => {
-    tmux('resize-window', '-t', 'tui', '-x', '70', '-y', '24');
+    terminal.run('resize-window', '-t', 'tui', '-x', '70', '-y', '24');
     const narrow = await waitFor((t) => t.split('\n').some((l) => l.startsWith('── SNAT')), 'stacked panes');
     expect(narrow.split('\n').find((l) => l.startsWith('── DNAT'))).not.toContain('SNAT');
-    tmux('resize-window', '-t', 'tui', '-x', '50', '-y', '15');
+    terminal.run('resize-window', '-t', 'tui', '-x', '50', '-y', '15');
     await waitFor((t) => t.includes('needs at least 60×20') && t.includes('this terminal is 50×15'), 'the minimum size');
-    tmux('resize-window', '-t', 'tui', '-x', '120', '-y', '40');
+    terminal.run('resize-window', '-t', 'tui', '-x', '120', '-y', '40');
     await waitFor((t) => t.includes('┬── SNAT'), 'side by side again');
   });
 

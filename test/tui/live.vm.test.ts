@@ -3,7 +3,6 @@
 // then r shows node1's SNAT and the answer; q leaves nothing running.
 // Root; about two minutes under TCG (the VM boots, bpftrace attaches).
 
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,39 +11,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childrenOf, commandName, isRunning, killIfRunning } from '../processes.js';
+import { TmuxSession } from '../tmux.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
-const SOCKET = `natscope-live-${process.pid}-${Date.now()}`;
 // a prefix of its own, so a lab someone keeps up (natscope lab up) is not used
 const PREFIX = 'nstui-';
+const terminal = new TmuxSession('tui');
+const keys = (...k: string[]) => terminal.keys(...k);
+const waitFor = (check: (s: string) => boolean, what: string, ms: number) => terminal.waitFor(check, what, ms);
 let dir = '';
-let socketPath = '';
 // processes this test started (the pane's shell and everything under it), by PID
 const ours = new Set<number>();
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-const screen = () => tmux('capture-pane', '-p', '-t', 'tui');
-
-async function keys(...k: string[]): Promise<void> {
-  for (const key of k) {
-    tmux('send-keys', '-t', 'tui', key);
-    await sleep(key === 'Escape' ? 150 : 80);
-  }
-}
-
-async function waitFor(check: (s: string) => boolean, what: string, ms: number): Promise<string> {
-  const end = Date.now() + ms;
-  let last = '';
-  while (Date.now() < end) {
-    last = screen();
-    if (check(last)) return last;
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}; the screen was:\n${last}`);
-}
 
 // Remembers every process under the pane, so they can be checked (and, as a last resort, stopped) by PID.
 function track(): void {
@@ -82,20 +59,14 @@ beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error('dist/src/main.js is missing: run npm run build first');
   dir = await mkdtemp(join(tmpdir(), 'natscope-tui-live-'));
   const command = `cd '${dir}' && env LANG=C.UTF-8 node '${MAIN}' tui --vm on --prefix ${PREFIX}; echo "natscope exited $?"; sleep 600`;
-  tmux('new-session', '-d', '-s', 'tui', '-x', '120', '-y', '40', command);
-  socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
-  ours.add(Number(tmux('display-message', '-p', '-t', 'tui', '#{pane_pid}').trim()));
+  terminal.start(command, 120, 40);
+  ours.add(terminal.panePid());
 });
 
 afterAll(async () => {
   track();
-  try {
-    // SIGHUP to natscope: its cleanup stops the tracer and powers the VM off
-    tmux('kill-server');
-  } catch {
-    // already gone
-  }
-  if (socketPath) await rm(socketPath, { force: true });
+  // SIGHUP to natscope: its cleanup stops the tracer and powers the VM off
+  await terminal.close();
   if (!(await until(() => ourQemu().length === 0, 60_000))) {
     for (const pid of ourQemu()) killIfRunning(pid);
   }
