@@ -1,6 +1,7 @@
-// Reading /proc for the tests that check what they started is gone. A process
-// can exit between any two reads, so every read treats "gone" as an answer,
-// never as an error.
+// Reading /proc for the tests that check what they started is gone (whether
+// one still runs: isRunning in src/util/process.ts). A process can exit
+// between any two reads, so every read treats "gone" as an answer, never as
+// an error.
 
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -16,12 +17,6 @@ function readProc(pid: number, file: string): string | null {
 function statFields(pid: number): string[] | null {
   const stat = readProc(pid, 'stat');
   return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-// Running: exists, and is neither a zombie waiting to be reaped nor dead.
-export function isRunning(pid: number): boolean {
-  const fields = statFields(pid);
-  return fields !== null && fields[0] !== 'Z' && fields[0] !== 'X';
 }
 
 // Signals a process by PID; one that exited meanwhile is already what we wanted.

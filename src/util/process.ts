@@ -1,5 +1,7 @@
 // Signals to processes natscope started, by PID.
 
+import { readFileSync } from 'node:fs';
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -7,6 +9,20 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+// Running: exists, and is neither a zombie waiting to be reaped nor dead.
+// (isAlive says yes to a zombie: it can still be signalled.)
+export function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (comm) state …": comm may hold spaces and parentheses
+  const state = stat[stat.lastIndexOf(')') + 2];
+  return state !== 'Z' && state !== 'X';
 }
 
 // The whole process group (a detached child leads its own), or the process alone if it has none.

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childrenOf, commandName, isRunning, killIfRunning } from '../processes.js';
+import { isRunning } from '../../src/util/process.js';
+import { childrenOf, commandName, killIfRunning } from '../processes.js';
 import { TmuxSession } from '../tmux.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));

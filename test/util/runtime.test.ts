@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import { cliEntry } from '../../src/util/paths.js';
-import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
+import { agentArgs } from '../../src/agent/session.js';
+import { NODE_FLAGS } from '../../src/util/runtime.js';
 import { ROOT } from '../helpers.js';
 
 describe("natscope's Node.js flags", () => {
@@ -23,9 +24,9 @@ describe("natscope's Node.js flags", () => {
     expect(String(r.stdout)).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  test('natscope starting natscope passes them', () => {
-    const [node, ...rest] = natscopeCommand();
-    expect(node).toBe(process.execPath);
-    expect(rest).toEqual([...NODE_FLAGS, cliEntry()]);
+  test('the agent natscope starts (natively or in the micro-VM) gets them', () => {
+    const argv = agentArgs('natscope-', { probes: ['drop'] });
+    expect(argv.slice(0, NODE_FLAGS.length + 2)).toEqual([process.execPath, ...NODE_FLAGS, cliEntry()]);
+    expect(argv.slice(NODE_FLAGS.length + 2, NODE_FLAGS.length + 4)).toEqual(['agent', '--stdio']);
   });
 });

@@ -3,12 +3,12 @@
 // file alone, so it also undoes a lab whose `up` was killed half-way.
 
 import { readlinkSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { NatscopeError } from '../../errors.js';
 import { helperPath } from './build.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ipBatch, listNetns, netnsPids } from './exec.js';
 import { readState, removeState } from './state.js';
+import { isRunning } from '../../util/process.js';
 
 export async function teardownLab(prefix: string): Promise<{ removed: string[] }> {
   const state = await readState(prefix);
@@ -56,8 +56,7 @@ async function waitGone(pids: number[], timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let left = pids;
   while (left.length > 0 && Date.now() < deadline) {
-    const states = await Promise.all(left.map((pid) => readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)));
-    left = left.filter((_, i) => states[i] !== null && !/^\d+ \(.*\) Z/.test(states[i]!));
+    left = left.filter(isRunning);
     if (left.length > 0) await sleep(20);
   }
 }

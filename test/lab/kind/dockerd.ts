@@ -71,7 +71,7 @@ export async function startDockerd(): Promise<TestDockerd> {
       if (ids.length) await docker(['rm', '--force', ...ids]);
       killIfRunning(pid, 'SIGTERM');
       for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(200);
-      if (isAlive(pid)) killIfRunning(pid);
+      killIfRunning(pid);
     }
     for (let i = 0; i < 25 && ownProcesses(dir).length; i++) await sleep(200);
     for (const p of ownProcesses(dir)) killIfRunning(p);
