@@ -1,10 +1,11 @@
 // Events per second through the whole host-side pipeline on one core:
-// a bpftrace output line → parse → typed event → flow correlation. The
-// input is the real output of a micro-VM run (test/fixtures/bpftrace, the
-// default probes' lines), repeated with fresh client ports so every
-// connection is new. Each measurement runs in a fresh node process: once
-// with natscope's runtime flags (src/util/runtime.ts), once with node's
-// defaults, to show what the flags buy.
+// bpftrace's flush of batched events → parse → sort by time → typed event
+// → flow correlation. The input is the real output of a micro-VM run
+// (test/fixtures/bpftrace, the default probes' buffers), repeated with fresh
+// client ports so every connection is new, in flushes of 20 rounds. Each
+// measurement runs in a fresh node process: once with natscope's runtime
+// flags (src/util/runtime.ts), once with node's defaults, to show what the
+// flags buy.
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -14,35 +15,72 @@ import { execa } from 'execa';
 import { FlowTracker } from '../../src/events/flows.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
-import type { ParseContext } from '../../src/tracer/parse.js';
-import { parseBpftraceLine } from '../../src/tracer/parse.js';
+import type { ParseContext, ProbeEvent } from '../../src/tracer/parse.js';
+import { parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
 import type { Figure } from './figures.js';
 
 const EVENTS = 1_000_000;
+const ROUNDS_PER_FLUSH = 20;
+// raw __be32 of 192.168.10.10, the office client: the value after it is its port
+const CLIENT = 168470720;
 
-function templates(): string[] {
+// One buffer's entries as the capture printed them: values per "CPU,SEQ" key.
+type Buffer = { name: string; entries: [string, unknown[]][] };
+// a rounded conntrack address → its exact digits
+const BIG = new Map<number, string>();
+
+function templates(): Buffer[] {
   const text = readFileSync(join(projectRoot(), 'test', 'fixtures', 'bpftrace', 'lab-all-probes.jsonl'), 'utf8');
   // natscope's default probes (nat, conntrack, drop): rewrite is opt-in, per packet
-  return text.split('\n').filter((l) => /"data": "(nat|ct-new|ct-destroy|drop) /.test(l));
+  const names = new Set((['nat', 'ct-new', 'ct-destroy', 'drop'] as const).map((s) => STREAMS[s].buffers[0]));
+  const byName = new Map<string, [string, unknown[]][]>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{"type": "map"')) continue;
+    const data = (JSON.parse(line) as { data: Record<string, Record<string, unknown[]>> }).data;
+    // conntrack addresses are above 2^53: keep their digits as printed
+    for (const m of line.matchAll(/\[\d+,\d+,(\d{17,})/g)) BIG.set(Number(m[1]), m[1]!);
+    for (const [name, entries] of Object.entries(data)) {
+      const key = name.replace(/_b$/, '_a');
+      if (!names.has(key)) continue;
+      const list = byName.get(key) ?? [];
+      list.push(...Object.entries(entries));
+      byName.set(key, list);
+    }
+  }
+  return [...byName].map(([name, entries]) => ({ name, entries }));
 }
 
-// Rewrites the raw client port field (168470720 = 192.168.10.10 is the client) so each round is a new connection.
-function variant(line: string, round: number): string {
-  const port = 1024 + (round % 60000);
-  const raw = ((port & 255) << 8) | (port >> 8);
-  return line.replace(/ 168470720 \d+( |\\n)/g, ` 168470720 ${raw}$1`);
+// One flush as bpftrace prints it (its spacing, too): a line per buffer, each
+// with ROUNDS_PER_FLUSH copies of the capture's events, client ports and
+// sequence numbers made new.
+function flushLines(buffers: Buffer[], flush: number): string[] {
+  return buffers.map(({ name, entries }) => {
+    const out: string[] = [];
+    let seq = flush * ROUNDS_PER_FLUSH * entries.length;
+    for (let r = 0; r < ROUNDS_PER_FLUSH; r++) {
+      const port = 1024 + ((flush * ROUNDS_PER_FLUSH + r) % 60000);
+      const raw = ((port & 255) << 8) | (port >> 8);
+      for (const [, values] of entries) {
+        const text = values.map((v, i) => (i > 0 && values[i - 1] === CLIENT && typeof v === 'number' ? raw : typeof v === 'string' ? JSON.stringify(v) : BIG.get(v as number) ?? v));
+        out.push(`"0,${++seq}": [${text.join(',')}]`);
+      }
+    }
+    return `{"type": "map", "data": {"${name}": {${out.join(', ')}}}}`;
+  });
 }
 
 // The tracer's own lookups: a resolver with the capture's namespaces
 // registered as lab hosts, and this kernel's drop reasons.
-async function realContext(lines: string[]): Promise<ParseContext> {
+async function realContext(buffers: Buffer[]): Promise<ParseContext> {
   const resolver = new NetnsResolver();
   const hosts = ['office', 'vpn', 'node1', 'node2', 'node3', 'pod-nginx', 'pod-mysql'];
-  for (const line of lines) {
-    const inode = Number(/"data": "\S+ \d+ \d+ \d+ (\d+) /.exec(line)?.[1]);
-    if (inode && !resolver.has(inode)) resolver.register(inode, hosts[resolver.entries().length % hosts.length]!);
+  for (const { entries } of buffers) {
+    for (const [, values] of entries) {
+      const inode = values[1] as number; // NETNS, second in every probe's values
+      if (inode && !resolver.has(inode)) resolver.register(inode, hosts[resolver.entries().length % hosts.length]!);
+    }
   }
   const reasons = await loadDropReasons();
   return { hostOf: (inode) => resolver.hostOf(inode), dropReason: (code) => reasons.name(code) };
@@ -57,15 +95,15 @@ interface Measurement {
 }
 
 async function measure(): Promise<Measurement> {
-  const base = templates();
+  const buffers = templates();
   // prepare the input first (the clock measures natscope, not the generator):
-  // a pool of 5000 rounds of distinct connections, cycled; the tracker keeps
-  // fewer flows than that, so a cycled connection is a new flow again
-  const built: string[] = [];
-  for (let r = 0; r < 5000; r++) for (const l of base) built.push(variant(l, r));
+  // 250 flushes of distinct connections (5000 rounds), cycled; the tracker
+  // keeps fewer flows than that, so a cycled connection is a new flow again
+  const built: string[][] = [];
+  for (let f = 0; f < 5000 / ROUNDS_PER_FLUSH; f++) built.push(flushLines(buffers, f));
   // as read from bpftrace's stdout: flat strings decoded from bytes
-  const pool = Buffer.from(built.join('\n')).toString('utf8').split('\n');
-  const ctx = await realContext(base);
+  const pool = built.map((lines) => Buffer.from(lines.join('\n')).toString('utf8').split('\n'));
+  const ctx = await realContext(buffers);
   let tracker: FlowTracker | null = new FlowTracker();
   // time the collector spends (the events flows keep survive young-generation collections)
   let gcMs = 0;
@@ -75,12 +113,17 @@ async function measure(): Promise<Measurement> {
   gcWatch.observe({ entryTypes: ['gc'] });
   const started = performance.now();
   let events = 0;
-  for (let i = 0; i < EVENTS; i++) {
-    const record = parseBpftraceLine(pool[i % pool.length]!, ctx);
-    if (record.type === 'event') {
-      tracker.add(record.event);
-      events++;
+  const flushing: ProbeEvent[] = [];
+  for (let i = 0; events < EVENTS; i++) {
+    // what the tracer does with a flush: its buffers' events, sorted by time
+    for (const line of pool[i % pool.length]!) {
+      const record = parseBpftraceLine(line, ctx);
+      if (record.type === 'batch') for (const e of record.events) flushing.push(e);
     }
+    flushing.sort((a, b) => a.event.t - b.event.t);
+    for (const e of flushing) tracker.add(e.event);
+    events += flushing.length;
+    flushing.length = 0;
   }
   const ms = performance.now() - started;
   // entries arrive asynchronously

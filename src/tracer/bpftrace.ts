@@ -3,12 +3,15 @@
 // attach notification, not its BEGIN, which runs before probes attach);
 // stop ends it with SIGTERM (SIGINT may be ignored when inherited that way)
 // and kills its process group if it lingers. It never outlives natscope:
-// cleanups run on every exit path, and the program's once-a-second write
-// to stdout makes bpftrace die of SIGPIPE if natscope is killed with -9.
+// cleanups run on every exit path, and the program's flush marker, written
+// ten times a second, makes bpftrace die of SIGPIPE if natscope is killed
+// with -9.
+// The probes batch events in kernel maps (probes/nat.bt, "Output"): each
+// flush's events are sorted by time before they go out, and what the
+// buffers hold when bpftrace is stopped arrives in its exit dump.
 
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
@@ -20,7 +23,7 @@ import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
 import type { NetnsResolver } from './netns.js';
-import { parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { parseBpftraceLine, type ProbeEvent, type ProbeFamily, type StreamName } from './parse.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 
 export interface TracerOptions {
@@ -34,12 +37,12 @@ export interface TracerOptions {
   readyTimeoutMs?: number;
   // per-CPU perf buffer pages (bpftrace 0.17) / ring buffer pages (0.20+)
   perfPages?: number;
+  // events each buffer holds per flush and stream (more in one flush are lost, and counted)
+  bufferEvents?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
   filter?: (event: NatscopeEvent) => boolean;
   // also write bpftrace's own output lines here (how the parser's fixtures are captured)
   rawLog?: string;
-  // stop() first lets bpftrace print its backlog for up to this long (default 2000 ms)
-  drainMs?: number;
 }
 
 export interface TracerSummary {
@@ -61,8 +64,10 @@ export interface Tracer {
 // bpftrace prints this on stderr once every probe is attached (its BEGIN runs before)
 export const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
 
-// No output for this long: bpftrace has printed its backlog.
-const QUIET_MS = 250;
+// Per stream and flush (100 ms): 160,000 events/s per stream before any is lost.
+const BUFFER_EVENTS = 16384;
+// A flush of 16,384 events prints a line of about 3 MB.
+const MAX_LINE_BYTES = 1 << 26;
 // Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
 const HARMLESS_STDERR = [/couldn't set RLIMIT_MEMLOCK/, /is not traceable/, /^Attaching \d+ probes?/, /available_filter_functions/];
 
@@ -143,6 +148,9 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       env: {
         [ATTACHED]: '1',
         BPFTRACE_PERF_RB_PAGES: String(options.perfPages ?? 1024),
+        // every map's size: bpftrace 0.17's name, and the name from 0.21 on
+        BPFTRACE_MAP_KEYS_MAX: String(options.bufferEvents ?? BUFFER_EVENTS),
+        BPFTRACE_MAX_MAP_KEYS: String(options.bufferEvents ?? BUFFER_EVENTS),
       },
     });
   } catch (cause) {
@@ -154,7 +162,9 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   let lostByBpftrace = 0;
   let stopping = false;
   let exiting = false; // bpftrace printed its exit blank lines: map dumps that follow are final
-  const finalSequences = new Map<string, { probe: ProbeFamily; stream: string; perCpu: Map<number, number> }>();
+  const finalSequences = new Map<string, { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }>();
+  // the events of the flush being read, until its marker
+  const flushing: ProbeEvent[] = [];
   let stderr = '';
   let attached = false;
   let garbageReported = 0;
@@ -190,11 +200,23 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     dropReason: (code: number) => options.dropReasons.name(code),
   };
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
-  let lastLineAt = performance.now();
+  // A flush's buffers are printed one probe after the other: its events go
+  // out in time order, each counted once (a buffer printed before bpftrace
+  // stopped, and again in its exit dump because the clear never ran, is
+  // seen twice).
+  const release = () => {
+    flushing.sort((a, b) => a.event.t - b.event.t);
+    for (const { probe, stream, cpu, seq, event } of flushing) {
+      const gap = loss.observe(probe, stream, cpu, seq);
+      if (gap === null) continue;
+      if (gap > 0) emit({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
+      emit(event);
+    }
+    flushing.length = 0;
+  };
   const reading = (async () => {
     if (!child.stdout) return;
-    for await (const item of splitLines(child.stdout, 1 << 20)) {
-      lastLineAt = performance.now();
+    for await (const item of splitLines(child.stdout, MAX_LINE_BYTES)) {
       if (raw && 'line' in item) raw.write(`${item.line}\n`);
       if ('tooLong' in item) {
         emitError(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
@@ -202,12 +224,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       }
       const record = parseBpftraceLine(item.line, context);
       switch (record.type) {
-        case 'event': {
-          const gap = loss.observe(record.probe, record.stream, record.cpu, record.seq);
-          if (gap > 0) emit({ ...base('lost', 'natscope', 0, record.event.t), probe: record.probe, count: gap, source: 'sequence' });
-          emit(record.event);
+        case 'batch':
+          for (const e of record.events) flushing.push(e);
           break;
-        }
+        case 'flush':
+          release();
+          break;
         case 'sequence':
           if (exiting) finalSequences.set(record.stream, record);
           break;
@@ -216,6 +238,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           emit({ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' });
           break;
         case 'blank':
+          release();
           if (stopping) exiting = true;
           break;
         case 'garbage':
@@ -225,6 +248,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           break;
       }
     }
+    release(); // the exit dump has no marker
   })();
 
   const handle = onCleanup(
@@ -232,17 +256,6 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     () => stopChild(),
     () => killGroup(child.pid, 'SIGKILL'),
   );
-
-  // Once signalled, bpftrace drops what its buffers still hold (and natscope
-  // would count it lost): a behind bpftrace gets a moment to catch up first,
-  // until its output has been quiet for QUIET_MS or `maxMs` have passed.
-  async function drain(maxMs: number): Promise<void> {
-    const end = performance.now() + maxMs;
-    while (child.exitCode === null && child.signalCode === null && performance.now() < end) {
-      if (performance.now() - lastLineAt >= QUIET_MS) return;
-      await sleep(QUIET_MS / 5);
-    }
-  }
 
   async function stopChild(): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -301,7 +314,6 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     pid: child.pid ?? -1,
     attachMs: Math.round(performance.now() - started),
     async stop() {
-      if (!stopping) await drain(options.drainMs ?? 2000);
       await stopChild();
       return done;
     },

@@ -1,13 +1,14 @@
 // Loss accounting from the probes' own sequence numbers. bpftrace's
-// lost_events count is reported too, but it is bpftrace's view (it also
-// counts its own lost print() actions); this one counts probe lines.
-// Each probe program numbers its lines per CPU: a gap between two lines
-// from one CPU is the number of lines lost in between (a CPU's buffer keeps
-// order), and lines lost after the last arrival show when the final
-// counters are compared at exit. A line that arrives late (after a later
-// one) is taken back out of the loss. What this cannot see: a program the
-// kernel skipped (the same program re-entered on one CPU is not run): that
-// line was never numbered.
+// lost_events count is reported too, but it is bpftrace's view (it counts
+// perf records, and a full event buffer drops an update without telling
+// it); this one counts events. Each probe program numbers its events per
+// CPU: a gap between two events of one CPU is the number lost in between
+// (the reader sorts each flush by time, which is sequence order per CPU),
+// and events lost after the last arrival show when the final counters are
+// compared at exit. An event that arrives late (after a later one) is taken
+// back out of the loss; one that arrives twice is reported once. What this
+// cannot see: a program the kernel skipped (the same program re-entered on
+// one CPU is not run): that event was never numbered.
 
 interface Stream {
   last: number;
@@ -18,16 +19,26 @@ interface Stream {
 const MAX_GAPS = 64;
 
 export class LossCounter {
-  private readonly streams = new Map<string, Stream>();
+  // per probe, per stream name, per CPU: looked up for every event, so no key string is built
+  private readonly streams = new Map<string, Map<string, Stream[]>>();
   private readonly lostByProbe = new Map<string, number>();
   private readonly receivedByProbe = new Map<string, number>();
 
   private stream(probe: string, name: string, cpu: number): Stream {
-    const key = `${probe}/${name}/${cpu}`;
-    let s = this.streams.get(key);
+    let byName = this.streams.get(probe);
+    if (!byName) {
+      byName = new Map();
+      this.streams.set(probe, byName);
+    }
+    let perCpu = byName.get(name);
+    if (!perCpu) {
+      perCpu = [];
+      byName.set(name, perCpu);
+    }
+    let s = perCpu[cpu];
     if (!s) {
       s = { last: 0, gaps: [] };
-      this.streams.set(key, s);
+      perCpu[cpu] = s;
     }
     return s;
   }
@@ -37,13 +48,14 @@ export class LossCounter {
   }
 
   // Returns how many lines of this stream went missing just before this one
-  // (negative when a line counted missing arrives late after all).
-  observe(probe: string, name: string, cpu: number, seq: number): number {
-    this.receivedByProbe.set(probe, (this.receivedByProbe.get(probe) ?? 0) + 1);
+  // (negative when a line counted missing arrives late after all), or null
+  // for a line seen before (neither lost nor new).
+  observe(probe: string, name: string, cpu: number, seq: number): number | null {
     const s = this.stream(probe, name, cpu);
     if (seq <= s.last) {
       const i = s.gaps.findIndex(([from, to]) => seq >= from && seq <= to);
-      if (i < 0) return 0; // a line seen twice: neither lost nor new
+      if (i < 0) return null;
+      this.receivedByProbe.set(probe, (this.receivedByProbe.get(probe) ?? 0) + 1);
       const [from, to] = s.gaps[i]!;
       const pieces: [number, number][] = [];
       if (from <= seq - 1) pieces.push([from, seq - 1]);
@@ -52,6 +64,7 @@ export class LossCounter {
       this.addLost(probe, -1);
       return -1;
     }
+    this.receivedByProbe.set(probe, (this.receivedByProbe.get(probe) ?? 0) + 1);
     const gap = seq - s.last - 1;
     if (gap > 0) {
       s.gaps.push([s.last + 1, seq - 1]);

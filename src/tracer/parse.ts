@@ -1,7 +1,9 @@
-// Turns bpftrace's `-f json` output lines into typed records: the probes'
-// printf lines become kernel events, map prints become the probes' sequence
-// counters (for loss accounting), the rest becomes status or noise.
-// Field order is the one each probe's header documents (probes/*.bt).
+// Turns bpftrace's `-f json` output lines into typed records. The probes
+// batch their events in the kernel (probes/nat.bt, "Output"): a map print of
+// an event buffer becomes a batch of kernel events, the composed program's
+// flush marker ends a flush, the final dump of the sequence counters settles
+// loss accounting, the rest is status or noise. Value order is the one each
+// probe's header documents.
 
 import { EVENT_VERSION, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
 import type { CtNewEvent, CtDestroyEvent } from '../events/types.js';
@@ -14,10 +16,22 @@ export interface ParseContext {
   dropReason(code: number): string;
 }
 
-// `stream`: which program's sequence numbers a line carries (conntrack has two)
+export type ProbeFamily = 'nat' | 'conntrack' | 'drop' | 'rewrite';
+
+// One kernel event with where it came from: `stream` is the program that
+// numbered it (conntrack has two), `cpu` and `seq` its sequence number.
+export interface ProbeEvent {
+  probe: ProbeFamily;
+  stream: StreamName;
+  cpu: number;
+  seq: number;
+  event: KernelEvent;
+}
+
 export type BpftraceRecord =
-  | { type: 'event'; probe: ProbeFamily; stream: string; cpu: number; seq: number; event: KernelEvent }
-  | { type: 'sequence'; probe: ProbeFamily; stream: string; perCpu: Map<number, number> }
+  | { type: 'batch'; events: ProbeEvent[] }
+  | { type: 'flush' }
+  | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
   | { type: 'message'; text: string }
@@ -25,17 +39,36 @@ export type BpftraceRecord =
   | { type: 'other'; value: unknown }
   | { type: 'garbage'; line: string; reason: string };
 
-export type ProbeFamily = 'nat' | 'conntrack' | 'drop' | 'rewrite';
+export type StreamName = 'nat' | 'ct-new' | 'ct-destroy' | 'drop' | 'rewrite';
 
-// The sequence maps the probe programs keep (see the probes' headers), and
-// the stream of lines each numbers (named by the lines' tag).
-export const SEQUENCE_MAPS: Record<string, { probe: ProbeFamily; stream: string }> = {
-  '@nat_seq': { probe: 'nat', stream: 'nat' },
-  '@ctn_seq': { probe: 'conntrack', stream: 'ct-new' },
-  '@ctd_seq': { probe: 'conntrack', stream: 'ct-destroy' },
-  '@drop_seq': { probe: 'drop', stream: 'drop' },
-  '@rw_seq': { probe: 'rewrite', stream: 'rewrite' },
+export interface StreamInfo {
+  probe: ProbeFamily;
+  // per-CPU sequence counters (@x_seq[cpu])
+  sequenceMap: string;
+  // the two event buffers (@x_a, @x_b), keyed [cpu, seq]
+  buffers: [string, string];
+  // values per event, per the probe's header
+  values: number;
+}
+
+// The maps the probe programs keep (see the probes' headers).
+export const STREAMS: Record<StreamName, StreamInfo> = {
+  nat: { probe: 'nat', sequenceMap: '@nat_seq', buffers: ['@nat_a', '@nat_b'], values: 14 },
+  'ct-new': { probe: 'conntrack', sequenceMap: '@ctn_seq', buffers: ['@ctn_a', '@ctn_b'], values: 13 },
+  'ct-destroy': { probe: 'conntrack', sequenceMap: '@ctd_seq', buffers: ['@ctd_a', '@ctd_b'], values: 13 },
+  drop: { probe: 'drop', sequenceMap: '@drop_seq', buffers: ['@drop_a', '@drop_b'], values: 11 },
+  rewrite: { probe: 'rewrite', sequenceMap: '@rw_seq', buffers: ['@rw_a', '@rw_b'], values: 13 },
 };
+
+// What the composed program prints after each flush's buffers.
+export const FLUSH_MARKER = 'natscope-flush';
+
+const BY_SEQUENCE_MAP = new Map<string, StreamName>();
+const BY_BUFFER = new Map<string, StreamName>();
+for (const [name, info] of Object.entries(STREAMS) as [StreamName, StreamInfo][]) {
+  BY_SEQUENCE_MAP.set(info.sequenceMap, name);
+  for (const buffer of info.buffers) BY_BUFFER.set(buffer, name);
+}
 
 // enum ip_conntrack_status (include/uapi/linux/netfilter/nf_conntrack_common.h):
 // part of the kernel's user ABI, so unlike drop reasons the bits do not move.
@@ -73,16 +106,13 @@ export function statusNames(bits: number): string[] {
   return names;
 }
 
-const PRINTF_PREFIX = '{"type": "printf", "data": "';
-const PRINTF_SUFFIX = '\\n"}';
-
 export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceRecord {
   if (line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) return { type: 'blank' };
-  // Fast path: the probes' own lines carry only letters, digits and spaces,
-  // so their fields are read straight out of the JSON envelope, no JSON.parse.
-  if (line.startsWith(PRINTF_PREFIX) && line.endsWith(PRINTF_SUFFIX)) {
-    const record = parseProbeLine(line, PRINTF_PREFIX.length, line.length - PRINTF_SUFFIX.length, ctx);
-    if (record) return record;
+  // Fast path for the event buffers (nearly all the bytes): scanned in place,
+  // no JSON.parse; anything it does not expect goes the full way below.
+  if (line.startsWith(MAP_PREFIX)) {
+    const batch = scanBuffer(line, ctx);
+    if (batch) return batch;
   }
   let value: unknown;
   try {
@@ -96,14 +126,14 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
     case 'printf': {
       if (typeof data !== 'string') return garbage(line, 'printf without text');
       const text = data.replace(/\n$/, '');
-      return parseProbeLine(text, 0, text.length, ctx, line) ?? { type: 'message', text };
+      return text === FLUSH_MARKER ? { type: 'flush' } : { type: 'message', text };
     }
     case 'attached_probes':
       return { type: 'attached', probes: Number((data as { probes?: unknown })?.probes ?? 0) };
     case 'lost_events':
       return { type: 'lost', count: Number((data as { events?: unknown })?.events ?? 0) };
     case 'map':
-      return parseMap(data, value);
+      return parseMap(data, value, line, ctx);
     default:
       return { type: 'other', value };
   }
@@ -113,18 +143,202 @@ function garbage(line: string, reason: string): BpftraceRecord {
   return { type: 'garbage', line, reason };
 }
 
-function parseMap(data: unknown, value: unknown): BpftraceRecord {
+function parseMap(data: unknown, value: unknown, line: string, ctx: ParseContext): BpftraceRecord {
   if (typeof data !== 'object' || data === null) return { type: 'other', value };
   const entries = Object.entries(data as Record<string, unknown>);
   if (entries.length !== 1) return { type: 'other', value };
-  const [name, perCpu] = entries[0]!;
-  const map = SEQUENCE_MAPS[name];
-  if (!map) return { type: 'other', value };
+  const [name, contents] = entries[0]!;
+  if (typeof contents !== 'object' || contents === null) return { type: 'other', value };
+  const buffered = BY_BUFFER.get(name);
+  if (buffered) return parseBuffer(buffered, contents as Record<string, unknown>, line, ctx);
+  const counted = BY_SEQUENCE_MAP.get(name);
+  if (!counted) return { type: 'other', value };
   const counts = new Map<number, number>();
-  if (typeof perCpu === 'object' && perCpu !== null) {
-    for (const [cpu, n] of Object.entries(perCpu as Record<string, unknown>)) counts.set(Number(cpu), Number(n));
+  for (const [cpu, n] of Object.entries(contents as Record<string, unknown>)) counts.set(Number(cpu), Number(n));
+  return { type: 'sequence', probe: STREAMS[counted].probe, stream: counted, perCpu: counts };
+}
+
+// An event buffer's print: {"CPU,SEQ": [values…], …}.
+function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
+  const { probe, values } = STREAMS[stream];
+  const events: ProbeEvent[] = [];
+  const addresses = stream === 'drop' || stream === 'rewrite' ? null : addressDigits(line);
+  for (const key in entries) {
+    const comma = key.indexOf(',');
+    const cpu = Number(key.slice(0, comma));
+    const seq = Number(key.slice(comma + 1));
+    const v = entries[key];
+    if (comma < 0 || !Number.isInteger(cpu) || !Number.isInteger(seq)) return garbage(line, `${stream} event key "${key}" is not CPU,SEQ`);
+    if (!Array.isArray(v) || v.length !== values) {
+      return garbage(line, `${stream} event ${key} has ${Array.isArray(v) ? v.length : 'no'} values, expected ${values}`);
+    }
+    const bad = badValue(v, stream === 'drop' ? DROP_LOCATION : -1);
+    if (bad >= 0) return garbage(line, `${stream} event ${key}: value ${bad + 1} is not ${bad === DROP_LOCATION && stream === 'drop' ? 'a symbol' : 'a number'}`);
+    const host = ctx.hostOf(v[1] as number);
+    let text = stream === 'drop' ? (v[DROP_LOCATION] as string) : '';
+    if (addresses) {
+      const digits = addresses.get(key);
+      if (digits === undefined) return garbage(line, `${stream} event ${key}: no conntrack address`);
+      text = hexOf(digits);
+    }
+    events.push({ probe, stream, cpu, seq, event: buildEvent(stream, v as number[], host, ctx, text) });
   }
-  return { type: 'sequence', probe: map.probe, stream: map.stream, perCpu: counts };
+  return { type: 'batch', events };
+}
+
+// The conntrack address (third value of nat and ct-* events) is a kernel
+// pointer above 2^53, which JSON.parse rounds: its digits are read from the
+// line itself, per key.
+const ADDRESS = /"(\d+,\d+)":\s*\[\s*\d+\s*,\s*\d+\s*,\s*(\d+)/g;
+
+function addressDigits(line: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of line.matchAll(ADDRESS)) found.set(m[1]!, m[2]!);
+  return found;
+}
+
+// Index of the first value of the wrong type, or -1. Only the drop's
+// location is text (bpftrace resolves the ksym when printing).
+function badValue(v: unknown[], textIndex: number): number {
+  for (let i = 0; i < v.length; i++) {
+    if (i === textIndex ? typeof v[i] !== 'string' : typeof v[i] !== 'number') return i;
+  }
+  return -1;
+}
+
+const DROP_LOCATION = 3;
+// nat and ct-* events: the conntrack address
+const CT_ADDRESS = 2;
+
+// Decimal digits text[from, to) of an unsigned 64-bit number → hex, exactly
+// (a double holds 53 bits; BigInt costs an allocation per event): the value
+// is kept in four 16-bit limbs while the digits are multiplied in.
+export function hexOf(text: string, from = 0, to = text.length): string {
+  let l0 = 0;
+  let l1 = 0;
+  let l2 = 0;
+  let l3 = 0;
+  for (let i = from; i < to; i++) {
+    l0 = l0 * 10 + (text.charCodeAt(i) - 48);
+    l1 = l1 * 10 + (l0 >>> 16);
+    l0 &= 0xffff;
+    l2 = l2 * 10 + (l1 >>> 16);
+    l1 &= 0xffff;
+    l3 = (l3 * 10 + (l2 >>> 16)) & 0xffff;
+    l2 &= 0xffff;
+  }
+  const hi = l3 * 0x10000 + l2;
+  const lo = (l1 * 0x10000 + l0).toString(16);
+  return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, '0');
+}
+
+const MAP_PREFIX = '{"type": "map", "data": {"';
+
+// Scanner state for the fast path: the hot loop allocates only the events.
+let at = 0;
+const scanned: number[] = new Array(16).fill(0);
+
+function skipSpace(line: string): void {
+  while (line.charCodeAt(at) === 32) at++;
+}
+
+// `c` (after spaces) or fail.
+function take(line: string, c: number): boolean {
+  skipSpace(line);
+  if (line.charCodeAt(at) !== c) return false;
+  at++;
+  return true;
+}
+
+// A run of decimal digits as a number (-1 if none).
+function integer(line: string): number {
+  const start = at;
+  let n = 0;
+  for (let c = line.charCodeAt(at) - 48; c >= 0 && c <= 9; c = line.charCodeAt(++at) - 48) n = n * 10 + c;
+  return at === start ? -1 : n;
+}
+
+const QUOTE = 34;
+const COMMA = 44;
+const COLON = 58;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+
+// An event buffer's print read straight from the text:
+// {"type": "map", "data": {"@x_a": {"CPU,SEQ": [v, …], …}}}. Returns null
+// for anything unexpected (an escaped string, a stray type, other spacing):
+// the caller then parses the line in full and names what is wrong.
+function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
+  const nameEnd = line.indexOf('"', MAP_PREFIX.length);
+  const stream = nameEnd < 0 ? undefined : BY_BUFFER.get(line.slice(MAP_PREFIX.length, nameEnd));
+  if (stream === undefined) return null;
+  const { probe, values } = STREAMS[stream];
+  const textIndex = stream === 'drop' ? DROP_LOCATION : stream === 'rewrite' ? -1 : CT_ADDRESS;
+  at = nameEnd + 1;
+  if (!take(line, COLON) || !take(line, OPEN_BRACE)) return null;
+  const events: ProbeEvent[] = [];
+  skipSpace(line);
+  if (line.charCodeAt(at) === CLOSE_BRACE) at++;
+  else {
+    for (;;) {
+      if (!take(line, QUOTE)) return null;
+      const cpu = integer(line);
+      if (cpu < 0 || !take(line, COMMA)) return null;
+      const seq = integer(line);
+      if (seq < 0 || !take(line, QUOTE) || !take(line, COLON) || !take(line, OPEN_BRACKET)) return null;
+      let text = '';
+      let count = 0;
+      for (;;) {
+        skipSpace(line);
+        if (count === textIndex && stream === 'drop') {
+          if (line.charCodeAt(at) !== QUOTE) return null;
+          const end = line.indexOf('"', at + 1);
+          if (end < 0) return null;
+          text = line.slice(at + 1, end);
+          if (text.includes('\\')) return null;
+          at = end + 1;
+          scanned[count] = 0;
+        } else {
+          const start = at;
+          const n = integer(line);
+          if (n < 0) return null;
+          if (count === textIndex) text = hexOf(line, start, at);
+          if (count < scanned.length) scanned[count] = n;
+        }
+        count++;
+        if (take(line, COMMA)) continue;
+        if (take(line, CLOSE_BRACKET)) break;
+        return null;
+      }
+      if (count !== values) return null;
+      events.push({ probe, stream, cpu, seq, event: buildEvent(stream, scanned, ctx.hostOf(scanned[1]!), ctx, text) });
+      if (take(line, COMMA)) continue;
+      if (take(line, CLOSE_BRACE)) break;
+      return null;
+    }
+  }
+  if (!take(line, CLOSE_BRACE) || !take(line, CLOSE_BRACE)) return null;
+  skipSpace(line);
+  return at === line.length ? { type: 'batch', events } : null;
+}
+
+// one builder per kind keeps each object shape in its own, monomorphic function
+// `text` is the event's one non-number: the conntrack address in hex (nat,
+// ct-*) or the drop's location symbol.
+function buildEvent(stream: StreamName, v: number[], host: string, ctx: ParseContext, text: string): KernelEvent {
+  switch (stream) {
+    case 'nat':
+      return natEvent(v, host, text);
+    case 'ct-new':
+    case 'ct-destroy':
+      return conntrackEvent(stream, v, host, text);
+    case 'drop':
+      return dropEvent(v, host, ctx, text);
+    default:
+      return rewriteEvent(v, host);
+  }
 }
 
 // Only TCP, UDP and SCTP have ports; for ICMP the same tuple fields hold the
@@ -143,165 +357,85 @@ function tuple(f: number[], i: number, l4: number): Tuple {
   };
 }
 
-// Field counts after the leading tag, per the probes' headers.
-const FIELD_COUNT: Record<string, number> = { nat: 16, 'ct-new': 15, 'ct-destroy': 15, drop: 13, rewrite: 15 };
-
-const TAGS = ['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite'] as const;
-type Tag = (typeof TAGS)[number];
-
-// The probe tag at text[from, from+length), without slicing it out: this runs for every event.
-function probeTag(text: string, from: number, length: number): Tag | null {
-  for (const tag of TAGS) {
-    if (tag.length === length && text.charCodeAt(from) === tag.charCodeAt(0) && text.startsWith(tag, from)) return tag;
-  }
-  return null;
-}
-
-// Scratch for the field scanner: the hot path allocates no substrings.
-const nums: number[] = new Array(32).fill(0);
-let textField = '';
-
-// Reads the space-separated fields of text[from, to) into `nums` (the one
-// non-decimal field, a hex address or a symbol, into `textField`). Returns
-// the field count, or -i when field i is not a decimal number.
-function scanFields(text: string, from: number, to: number, textIndex: number): number {
-  let count = 0;
-  let i = from;
-  while (i < to) {
-    count++;
-    const start = i;
-    while (i < to && text.charCodeAt(i) !== 32) i++;
-    if (count === textIndex) {
-      textField = text.slice(start, i);
-      if (textField.includes('\\') || textField.includes('"')) return -count;
-    } else {
-      let j = start;
-      const negative = text.charCodeAt(j) === 45;
-      if (negative) j++;
-      if (j === i) return -count;
-      let value = 0;
-      for (; j < i; j++) {
-        const c = text.charCodeAt(j) - 48;
-        if (c < 0 || c > 9) return -count;
-        value = value * 10 + c;
-      }
-      if (count < nums.length) nums[count] = negative ? -value : value;
-    }
-    i++; // the space
-  }
-  return count;
-}
-
-// A probe's line (text[from, to), without the JSON envelope), or null if its
-// first word is not a probe's tag (a BEGIN banner, bpftrace's own printf).
-function parseProbeLine(text: string, from: number, to: number, ctx: ParseContext, line = text): BpftraceRecord | null {
-  let space = text.indexOf(' ', from);
-  if (space < 0 || space > to) space = to;
-  const tag = probeTag(text, from, space - from);
-  const expected = tag === null ? undefined : FIELD_COUNT[tag];
-  if (tag === null || expected === undefined) {
-    const message = text.slice(from, to);
-    // escaped characters need the full JSON decoder
-    return message.includes('\\') || message.includes('"') ? null : { type: 'message', text: message };
-  }
-  // the location symbol (drop) and the ct address (hex) are the only non-decimal fields
-  const count = scanFields(text, space + 1, to, tag === 'drop' ? 6 : tag === 'rewrite' ? -1 : 5);
-  if (count < 0) return garbage(line, `${tag} line: field ${-count} is not a number`);
-  if (count !== expected) return garbage(line, `${tag} line has ${count} fields, expected ${expected}`);
-  const host = ctx.hostOf(nums[4]!);
-  // one builder per kind keeps each object shape in its own, monomorphic function
-  switch (tag) {
-    case 'nat':
-      return { type: 'event', probe: 'nat', stream: 'nat', cpu: nums[1]!, seq: nums[2]!, event: natEvent(host) };
-    case 'ct-new':
-    case 'ct-destroy':
-      return { type: 'event', probe: 'conntrack', stream: tag, cpu: nums[1]!, seq: nums[2]!, event: conntrackEvent(tag, host) };
-    case 'drop':
-      return { type: 'event', probe: 'drop', stream: 'drop', cpu: nums[1]!, seq: nums[2]!, event: dropEvent(host, ctx) };
-    default:
-      return { type: 'event', probe: 'rewrite', stream: 'rewrite', cpu: nums[1]!, seq: nums[2]!, event: rewriteEvent(host) };
-  }
-}
-
-// The builders read the fields scanFields left in `nums` and `textField`.
-function natEvent(host: string): NatEvent {
-  const f = nums;
-  const manip = f[6] === 1 ? 'DNAT' : 'SNAT';
-  const l4 = f[7]!;
-  const orig = tuple(f, 8, l4);
-  const reply = tuple(f, 12, l4);
+// The builders read an event's values in the order of its probe's header.
+// nat: T NETNS CT MANIP L4 OSRC OSPORT ODST ODPORT RSRC RSPORT RDST RDPORT VERDICT
+function natEvent(v: number[], host: string, ct: string): NatEvent {
+  const manip = v[3] === 1 ? 'DNAT' : 'SNAT';
+  const l4 = v[4]!;
+  const orig = tuple(v, 5, l4);
+  const reply = tuple(v, 9, l4);
   return {
     v: EVENT_VERSION,
     kind: 'nat',
-    t: f[3]!,
+    t: v[0]!,
     host,
-    netns: f[4]!,
+    netns: v[1]!,
     manip,
     proto: protoName(l4),
     orig,
     reply,
     // DNAT rewrote where the packet goes (the reply's source); SNAT where it comes from (the reply's destination)
     to: manip === 'DNAT' ? { ip: reply.src, port: reply.sport } : { ip: reply.dst, port: reply.dport },
-    ct: textField,
-    accepted: f[16] === 1,
+    ct,
+    accepted: v[13] === 1,
   };
 }
 
-function conntrackEvent(kind: 'ct-new' | 'ct-destroy', host: string): CtNewEvent | CtDestroyEvent {
-  const f = nums;
-  const l4 = f[7]!;
+// ct-new, ct-destroy: T NETNS CT STATUS L4 OSRC OSPORT ODST ODPORT RSRC RSPORT RDST RDPORT
+function conntrackEvent(kind: 'ct-new' | 'ct-destroy', v: number[], host: string, ct: string): CtNewEvent | CtDestroyEvent {
+  const l4 = v[4]!;
   return {
     v: EVENT_VERSION,
     kind,
-    t: f[3]!,
+    t: v[0]!,
     host,
-    netns: f[4]!,
+    netns: v[1]!,
     proto: protoName(l4),
-    orig: tuple(f, 8, l4),
-    reply: tuple(f, 12, l4),
-    status: statusNames(f[6]!),
-    ct: textField,
+    orig: tuple(v, 5, l4),
+    reply: tuple(v, 9, l4),
+    status: statusNames(v[3]!),
+    ct,
   } as CtNewEvent | CtDestroyEvent;
 }
 
-function dropEvent(host: string, ctx: ParseContext): DropEvent {
-  const f = nums;
-  const code = f[5]!;
-  const l4 = f[7]!;
+// drop: T NETNS REASON LOCATION L4 SRC SPORT DST DPORT TCPFLAGS IFINDEX
+function dropEvent(v: number[], host: string, ctx: ParseContext, location: string): DropEvent {
+  const code = v[2]!;
+  const l4 = v[4]!;
   return {
     v: EVENT_VERSION,
     kind: 'drop',
-    t: f[3]!,
+    t: v[0]!,
     host,
-    netns: f[4]!,
+    netns: v[1]!,
     reason: ctx.dropReason(code),
     reasonCode: code,
-    location: textField,
+    location,
     packet: {
       proto: protoName(l4),
-      src: ipFromRaw(f[8]!),
-      sport: portFromRaw(f[9]!),
-      dst: ipFromRaw(f[10]!),
-      dport: portFromRaw(f[11]!),
-      flags: l4 === 6 ? tcpFlagNames(f[12]!) : [],
+      src: ipFromRaw(v[5]!),
+      sport: portFromRaw(v[6]!),
+      dst: ipFromRaw(v[7]!),
+      dport: portFromRaw(v[8]!),
+      flags: l4 === 6 ? tcpFlagNames(v[9]!) : [],
     },
-    ifindex: f[13]!,
+    ifindex: v[10]!,
   };
 }
 
-function rewriteEvent(host: string): RewriteEvent {
-  const f = nums;
-  const l4 = f[7]!;
+// rewrite: T NETNS MANIP DIR L4 BSRC BSPORT BDST BDPORT ASRC ASPORT ADST ADPORT
+function rewriteEvent(v: number[], host: string): RewriteEvent {
+  const l4 = v[4]!;
   return {
     v: EVENT_VERSION,
     kind: 'rewrite',
-    t: f[3]!,
+    t: v[0]!,
     host,
-    netns: f[4]!,
-    manip: f[5] === 1 ? 'DNAT' : 'SNAT',
-    dir: f[6] === 1 ? 'reply' : 'orig',
+    netns: v[1]!,
+    manip: v[2] === 1 ? 'DNAT' : 'SNAT',
+    dir: v[3] === 1 ? 'reply' : 'orig',
     proto: protoName(l4),
-    before: tuple(f, 8, l4),
-    after: tuple(f, 12, l4),
+    before: tuple(v, 5, l4),
+    after: tuple(v, 9, l4),
   };
 }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
 import { probesDir } from '../util/paths.js';
-import type { ProbeFamily } from './parse.js';
+import { FLUSH_MARKER, STREAMS, type ProbeFamily, type StreamName } from './parse.js';
 
 export interface ProbeInfo {
   name: ProbeFamily;
@@ -16,8 +16,8 @@ export interface ProbeInfo {
   needs: 'kfunc' | 'tracepoint';
   // kernel modules whose functions the probe hooks: they must be loaded first
   modules: string[];
-  // the maps its programs number their lines in (docs: the probe's header)
-  sequenceMaps: string[];
+  // the event streams its programs write (their maps: STREAMS; docs: the probe's header)
+  streams: StreamName[];
   byDefault: boolean;
   summary: string;
 }
@@ -28,7 +28,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'nat.bt',
     needs: 'kfunc',
     modules: ['nf_nat'],
-    sequenceMaps: ['@nat_seq'],
+    streams: ['nat'],
     byDefault: true,
     summary: 'NAT bindings (nf_nat_setup_info): DNAT and SNAT as they are set up',
   },
@@ -37,7 +37,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'conntrack.bt',
     needs: 'kfunc',
     modules: ['nf_conntrack'],
-    sequenceMaps: ['@ctn_seq', '@ctd_seq'],
+    streams: ['ct-new', 'ct-destroy'],
     byDefault: true,
     summary: 'conntrack entries confirmed and deleted, with status bits',
   },
@@ -46,7 +46,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'drop.bt',
     needs: 'tracepoint',
     modules: [],
-    sequenceMaps: ['@drop_seq'],
+    streams: ['drop'],
     byDefault: true,
     summary: 'dropped IPv4 packets (skb:kfree_skb) with reason, location, 5-tuple, TCP flags',
   },
@@ -55,7 +55,7 @@ export const PROBES: Record<ProbeFamily, ProbeInfo> = {
     file: 'rewrite.bt',
     needs: 'kfunc',
     modules: ['nf_nat'],
-    sequenceMaps: ['@rw_seq'],
+    streams: ['rewrite'],
     byDefault: false,
     summary: 'every packet NAT rewrites, before and after (per packet: costly)',
   },
@@ -84,8 +84,13 @@ export function needsFunctionProbes(probes: ProbeFamily[]): boolean {
   return probes.some((p) => PROBES[p].needs === 'kfunc');
 }
 
-// A probe file's BEGIN block is for running it alone; the joined program has one of its own.
+// A probe file's BEGIN block and flush are for running it alone; the joined
+// program has one of each of its own.
 const BEGIN_BLOCK = /^BEGIN\s*\n\{[\s\S]*?\n\}\n/m;
+const FLUSH_BLOCK = /^\/\*\n \* flush:[\s\S]*?\*\/\ninterval:ms:\d+\n\{[\s\S]*?\n\}\n/m;
+
+// How often the buffered events are printed: the latency a live view sees.
+export const FLUSH_INTERVAL_MS = 100;
 
 // A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
 // attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions
@@ -111,11 +116,42 @@ export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): 
   for (const name of probes) {
     const text = await readFile(join(dir, PROBES[name].file), 'utf8');
     if (!BEGIN_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no BEGIN block where expected`);
-    parts.push(`// ---- ${PROBES[name].file}`, qualifyModules(text.replace(BEGIN_BLOCK, ''), PROBES[name].modules));
+    if (!FLUSH_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no flush block where expected`);
+    const body = text.replace(BEGIN_BLOCK, '').replace(FLUSH_BLOCK, '');
+    parts.push(`// ---- ${PROBES[name].file}`, qualifyModules(body, PROBES[name].modules));
   }
-  // Printing the sequence counters every second lets a reader see progress
-  // and, as a write to stdout, ends bpftrace (SIGPIPE) within a second if
-  // natscope dies without stopping it.
-  parts.push('interval:s:1', '{', ...probes.flatMap((p) => PROBES[p].sequenceMaps.map((m) => `\tprint(${m});`)), '}', '');
+  parts.push(...flushBlock(probes.flatMap((p) => PROBES[p].streams)));
   return parts.join('\n');
+}
+
+// The joint flush (what each probe's own flush does, for all of them at once;
+// see probes/nat.bt, "Output"): switch every probe to the other buffer and
+// print the full ones, unless the other buffers are not printed and cleared
+// yet. The marker after the prints lets the reader sort a flush's events by
+// time; written ten times a second, it also ends bpftrace (SIGPIPE) soon
+// after natscope dies without stopping it.
+function flushBlock(streams: StreamName[]): string[] {
+  const drain = (side: 0 | 1) =>
+    streams.map((s) => `\t\t\tprint(${STREAMS[s].buffers[side]}); clear(${STREAMS[s].buffers[side]});`);
+  return [
+    `interval:ms:${FLUSH_INTERVAL_MS}`,
+    '{',
+    '\tif (@batch == 0) {',
+    '\t\tif (@pending_b == 0) {',
+    '\t\t\t@batch = 1;',
+    '\t\t\t@pending_a = 1;',
+    ...drain(0),
+    '\t\t\tclear(@pending_a);',
+    `\t\t\tprintf("${FLUSH_MARKER}\\n");`,
+    '\t\t}',
+    '\t} else if (@pending_a == 0) {',
+    '\t\t@batch = 0;',
+    '\t\t@pending_b = 1;',
+    ...drain(1).map((l) => l.slice(1)),
+    '\t\tclear(@pending_b);',
+    `\t\tprintf("${FLUSH_MARKER}\\n");`,
+    '\t}',
+    '}',
+    '',
+  ];
 }

@@ -119,7 +119,7 @@ describe('the incident in the micro-VM, traced', () => {
     const lines = readFileSync(RAW, 'utf8').split('\n');
     const records = lines.map((l) => parseBpftraceLine(l, { hostOf: () => '?', dropReason: String }));
     expect(records.filter((r) => r.type === 'garbage')).toEqual([]);
-    const families = new Set(records.flatMap((r) => (r.type === 'event' ? [r.probe] : [])));
+    const families = new Set(records.flatMap((r) => (r.type === 'batch' ? r.events.map((e) => e.probe) : [])));
     expect(families).toEqual(new Set(['nat', 'conntrack', 'drop', 'rewrite']));
     expect(events.filter((e) => e.kind === 'lost')).toEqual([]);
   });

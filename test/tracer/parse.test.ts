@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseBpftraceLine, statusNames, type BpftraceRecord, type ParseContext } from '../../src/tracer/parse.js';
+import { hexOf, parseBpftraceLine, statusNames, type BpftraceRecord, type ParseContext } from '../../src/tracer/parse.js';
 import { LossCounter } from '../../src/tracer/loss.js';
 import type { DropEvent, NatEvent } from '../../src/events/types.js';
 import { fixtureText } from '../helpers.js';
@@ -8,14 +8,16 @@ import { fixtureText } from '../helpers.js';
 const ctx: ParseContext = { hostOf: (n) => `ns${n}`, dropReason: (c) => `REASON_${c}` };
 const lines = fixtureText('bpftrace', 'lab-all-probes.jsonl').split('\n');
 const records = lines.map((l) => parseBpftraceLine(l, ctx));
-const events = records.flatMap((r) => (r.type === 'event' ? [r.event] : []));
+const probeEvents = records.flatMap((r) => (r.type === 'batch' ? r.events : []));
+const events = probeEvents.map((e) => e.event);
 
 describe('bpftrace output parser, on output captured in the micro-VM', () => {
   test('every line of a real run is understood: no garbage', () => {
     const garbage = records.filter((r) => r.type === 'garbage');
     expect(garbage).toEqual([]);
     const types = new Set(records.map((r) => r.type));
-    expect(types).toEqual(new Set(['attached', 'message', 'event', 'sequence', 'blank']));
+    // other: the flush's own state (@batch) in the exit dump
+    expect(types).toEqual(new Set(['attached', 'message', 'flush', 'batch', 'sequence', 'blank', 'other']));
   });
 
   test('all four probe families produced events', () => {
@@ -55,24 +57,57 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
 
   test('per-CPU sequence numbers show no loss in this run, and the final counters agree', () => {
     const loss = new LossCounter();
-    for (const r of records) if (r.type === 'event') loss.observe(r.probe, r.stream, r.cpu, r.seq);
+    for (const r of probeEvents) loss.observe(r.probe, r.stream, r.cpu, r.seq);
     const finals = records.filter((r): r is Extract<BpftraceRecord, { type: 'sequence' }> => r.type === 'sequence');
     for (const f of finals.slice(-5)) loss.settle(f.probe, f.stream, f.perCpu);
     expect(loss.lost()).toBe(0);
     expect(loss.received()).toBe(events.length);
   });
 
-  test('the fast path and full JSON parsing agree', () => {
-    const line = lines.find((l) => l.includes('"nat '))!;
-    const respaced = JSON.stringify(JSON.parse(line)); // no spaces: takes the JSON.parse path
-    expect(parseBpftraceLine(respaced, ctx)).toEqual(parseBpftraceLine(line, ctx));
+  test('conntrack addresses keep every digit (they are above 2^53, where JSON numbers round)', () => {
+    const line = lines.find((l) => l.includes('"@nat_'))!;
+    const digits = /"\d+,\d+": \[\d+,\d+,(\d+),/.exec(line)![1]!;
+    const record = parseBpftraceLine(line, ctx);
+    const nat = record.type === 'batch' ? record.events[0]!.event : null;
+    expect(nat && 'ct' in nat ? nat.ct : '').toBe(BigInt(digits).toString(16));
+    expect(Number(digits).toString(16)).not.toBe(BigInt(digits).toString(16));
+  });
+
+  test('64-bit addresses convert to hex exactly', () => {
+    for (const n of [0n, 1n, 0xffffffffn, 0x100000000n, 0xffff88800b5e8700n, 0xffffffffffffffffn, 18446612682626589440n]) {
+      expect(hexOf(n.toString())).toBe(n.toString(16));
+    }
+    let x = 0x9e3779b97f4a7c15n;
+    for (let i = 0; i < 1000; i++) {
+      x = (x * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+      expect(hexOf(`[${x}]`, 1, x.toString().length + 1)).toBe(x.toString(16));
+    }
+  });
+
+  test('the in-place scanner and full JSON parsing agree on every line of the run', () => {
+    const batches = lines.filter((l) => /^\{"type": "map", "data": \{"@\w+_[ab]"/.test(l));
+    expect(batches.length).toBeGreaterThan(5);
+    for (const line of batches) {
+      // without bpftrace's spacing the scanner declines and JSON.parse reads the line
+      const compact = line.replace(/, /g, ',').replace(/": /g, '":');
+      expect(parseBpftraceLine(compact, ctx)).toEqual(parseBpftraceLine(line, ctx));
+    }
+    // an escaped symbol also takes the full way
+    const drop = batches.find((l) => l.includes('"@drop_'))!;
+    const escaped = parseBpftraceLine(drop.replace('"nft_do_chain"', '"nft\\u005fdo_chain"'), ctx);
+    expect(escaped).toEqual(parseBpftraceLine(drop, ctx));
   });
 
   test('bad lines are garbage with a reason, never a crash', () => {
+    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     expect(parseBpftraceLine('Segmentation fault', ctx)).toMatchObject({ type: 'garbage', reason: 'not JSON' });
-    expect(parseBpftraceLine('{"type": "printf", "data": "nat 1 2 3\\n"}', ctx)).toMatchObject({ type: 'garbage', reason: 'nat line has 3 fields, expected 16' });
-    expect(parseBpftraceLine('{"type": "printf", "data": "drop 0 1 x 4 7 f 6 1 2 3 4 18 3\\n"}', ctx)).toMatchObject({ type: 'garbage' });
+    expect(parseBpftraceLine(map('@nat_a', '"0,1": [1,2,3]'), ctx)).toMatchObject({ type: 'garbage', reason: 'nat event 0,1 has 3 values, expected 14' });
+    expect(parseBpftraceLine(map('@drop_b', '"0,1": [1,2,7,8,6,1,2,3,4,18,3]'), ctx)).toMatchObject({ type: 'garbage', reason: 'drop event 0,1: value 4 is not a symbol' });
+    expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'rewrite event 0,1: value 9 is not a number' });
+    expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key "7" is not CPU,SEQ' });
+    expect(parseBpftraceLine(map('@nat_b', ''), ctx)).toEqual({ type: 'batch', events: [] });
     expect(parseBpftraceLine('{"type": "printf", "data": "hello\\n"}', ctx)).toEqual({ type: 'message', text: 'hello' });
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({ type: 'flush' });
     expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": 12}}', ctx)).toEqual({ type: 'lost', count: 12 });
     expect(parseBpftraceLine('42', ctx)).toMatchObject({ type: 'garbage' });
   });

@@ -2,19 +2,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
-import { parseBpftraceLine } from '../../src/tracer/parse.js';
+import { FLUSH_MARKER, parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
 import { probesDir } from '../../src/util/paths.js';
 
 describe('probe files', () => {
-  test.each(Object.values(PROBES))('$file documents its hooks, fields and a real example the parser reads', (probe) => {
+  test.each(Object.values(PROBES))('$file documents its hooks, output and a real example the parser reads', (probe) => {
     const text = readFileSync(join(probesDir(), probe.file), 'utf8');
-    for (const section of ['Hooks:', 'Kernel:', 'Fields:', 'Example:', 'Usage:']) expect(text).toContain(section);
+    for (const section of ['Hooks:', 'Kernel:', 'Output:', 'Example:', 'Usage:']) expect(text).toContain(section);
     expect(text).toMatch(/^BEGIN\n\{\n\tprintf\("Tracing .*Hit Ctrl-C to end\.\\n"\);\n\}/m);
-    const example = /^ \*   (\{"type": "printf".*\})$/m.exec(text)?.[1];
+    const example = /^ \*   (\{"type": "map".*\})$/m.exec(text)?.[1];
     expect(example).toBeDefined();
     const record = parseBpftraceLine(example!, { hostOf: () => 'x', dropReason: (c) => String(c) });
-    expect(record.type).toBe('event');
-    if (record.type === 'event') expect(record.probe).toBe(probe.name);
+    expect(record.type).toBe('batch');
+    const streams = new Set(record.type === 'batch' ? record.events.map((e) => e.stream) : []);
+    expect(streams.size).toBeGreaterThan(0);
+    for (const stream of streams) expect(probe.streams).toContain(stream);
+    // every stream the probe writes is documented with its buffers
+    for (const stream of probe.streams) for (const buffer of STREAMS[stream].buffers) expect(text).toContain(buffer);
     // kernel notes are honest about what each hook needs
     expect(text).toMatch(probe.needs === 'kfunc' ? /^kretfunc:|^kfunc:/m : /^tracepoint:/m);
   });
@@ -23,13 +27,21 @@ describe('probe files', () => {
     expect(DEFAULT_PROBES).toEqual(['nat', 'conntrack', 'drop']);
   });
 
-  test('a composed program has one BEGIN, every selected probe, and a once-a-second counter print', async () => {
+  test('a composed program has one BEGIN, every selected probe, and one flush for all their buffers', async () => {
     const program = await composeProgram(['nat', 'drop']);
     expect(program.match(/^BEGIN$/gm)).toHaveLength(1);
     expect(program).toMatch(/kretfunc:(nf_nat:)?nf_nat_setup_info/);
     expect(program).toContain('tracepoint:skb:kfree_skb');
     expect(program).not.toContain('__nf_conntrack_confirm');
-    expect(program).toMatch(/interval:s:1\n\{\n\tprint\(@nat_seq\);\n\tprint\(@drop_seq\);\n\}/);
+    // the probes' own flushes are replaced by one that prints both probes' buffers, then the marker
+    expect(program.match(/^interval:/gm)).toEqual(['interval:']);
+    const flush = program.slice(program.indexOf('interval:ms:'));
+    for (const side of ['a', 'b']) {
+      const prints = [...flush.matchAll(new RegExp(`print\\((@\\w+_${side})\\); clear\\(\\1\\);`, 'g'))].map((m) => m[1]);
+      expect(prints).toEqual([`@nat_${side}`, `@drop_${side}`]);
+      // the buffer just printed is marked pending until its clear has run
+      expect(flush).toMatch(new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`));
+    }
   });
 
   test('module functions are named with their module when it has its own BTF', () => {
