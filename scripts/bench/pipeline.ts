@@ -1,6 +1,6 @@
 // Events per second through the whole host-side pipeline on one core:
-// bpftrace's flush of batched events → parse → sort by time → typed event
-// → flow correlation. The input is the real output of a micro-VM run
+// bpftrace's flush of batched events → parse → sort by time → loss
+// accounting → flow correlation. The input is the real output of a micro-VM run
 // (test/fixtures/bpftrace, the default probes' buffers), repeated with fresh
 // client ports so every connection is new, in flushes of 20 rounds. Each
 // measurement runs in a fresh node process: once with natscope's runtime
@@ -17,6 +17,7 @@ import { loadDropReasons } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import type { ParseContext, ProbeEvent } from '../../src/tracer/parse.js';
 import { parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
+import { LossCounter } from '../../src/tracer/loss.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
 import type { Figure } from './figures.js';
@@ -63,7 +64,10 @@ function flushLines(buffers: Buffer[], flush: number): string[] {
       const port = 1024 + ((flush * ROUNDS_PER_FLUSH + r) % 60000);
       const raw = ((port & 255) << 8) | (port >> 8);
       for (const [, values] of entries) {
-        const text = values.map((v, i) => (i > 0 && values[i - 1] === CLIENT && typeof v === 'number' ? raw : typeof v === 'string' ? JSON.stringify(v) : BIG.get(v as number) ?? v));
+        // a round a millisecond after the one before, as a new connection would be
+        const text = values.map((v, i) =>
+          i === 0 ? (v as number) + (flush * ROUNDS_PER_FLUSH + r) * 1e6 : i > 0 && values[i - 1] === CLIENT && typeof v === 'number' ? raw : typeof v === 'string' ? JSON.stringify(v) : BIG.get(v as number) ?? v,
+        );
         out.push(`"0,${++seq}": [${text.join(',')}]`);
       }
     }
@@ -114,6 +118,7 @@ async function measure(): Promise<Measurement> {
   const started = performance.now();
   let events = 0;
   const flushing: ProbeEvent[] = [];
+  const loss = new LossCounter();
   for (let i = 0; events < EVENTS; i++) {
     // what the tracer does with a flush: its buffers' events, sorted by time
     for (const line of pool[i % pool.length]!) {
@@ -121,7 +126,10 @@ async function measure(): Promise<Measurement> {
       if (record.type === 'batch') for (const e of record.events) flushing.push(e);
     }
     flushing.sort((a, b) => a.event.t - b.event.t);
-    for (const e of flushing) tracker.add(e.event);
+    for (const e of flushing) {
+      loss.observe(e.probe, e.stream, e.cpu, e.seq);
+      tracker.add(e.event);
+    }
     events += flushing.length;
     flushing.length = 0;
   }
@@ -149,7 +157,7 @@ async function measureIn(flags: readonly string[]): Promise<Measurement> {
   return JSON.parse(String(result.stdout)) as Measurement;
 }
 
-const RUNS = 3;
+const RUNS = 5;
 
 // The median run by rate, and every run's rate: a shared 2-core machine is noisy.
 async function medianOf(flags: readonly string[]): Promise<{ median: Measurement; rates: number[] }> {

@@ -14,6 +14,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
 import { base, type NatscopeEvent } from '../events/types.js';
@@ -39,6 +40,8 @@ export interface TracerOptions {
   perfPages?: number;
   // events each buffer holds per flush and stream (more in one flush are lost, and counted)
   bufferEvents?: number;
+  // stop() waits at most this long for a flush marker before signalling (default 2000 ms)
+  flushWaitMs?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
   filter?: (event: NatscopeEvent) => boolean;
   // also write bpftrace's own output lines here (how the parser's fixtures are captured)
@@ -165,6 +168,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const finalSequences = new Map<string, { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }>();
   // the events of the flush being read, until its marker
   const flushing: ProbeEvent[] = [];
+  let flushes = 0;
   let stderr = '';
   let attached = false;
   let garbageReported = 0;
@@ -229,6 +233,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           break;
         case 'flush':
           release();
+          flushes++;
           break;
         case 'sequence':
           if (exiting) finalSequences.set(record.stream, record);
@@ -256,6 +261,17 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     () => stopChild(),
     () => killGroup(child.pid, 'SIGKILL'),
   );
+
+  // bpftrace 0.17's SIGTERM handler does not restart an interrupted write:
+  // signalled while blocked writing a flush to a full pipe, its output
+  // stream fails and drops the rest, the exit dump included. So it is
+  // signalled just after a flush marker has been read (the pipe is empty,
+  // the next flush 100 ms away), or after `maxMs` if none comes.
+  async function nextFlush(maxMs: number): Promise<void> {
+    const seen = flushes;
+    const end = performance.now() + maxMs;
+    while (flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end) await sleep(10);
+  }
 
   async function stopChild(): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -314,6 +330,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     pid: child.pid ?? -1,
     attachMs: Math.round(performance.now() - started),
     async stop() {
+      if (!stopping) await nextFlush(options.flushWaitMs ?? 2000);
       await stopChild();
       return done;
     },

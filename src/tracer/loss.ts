@@ -12,7 +12,7 @@
 
 interface Stream {
   last: number;
-  // gaps counted as lost, [from, to] inclusive, newest last (a late line may still fill one)
+  // gaps counted as lost, [from, to] inclusive, newest last (a late event may still fill one)
   gaps: [number, number][];
 }
 
@@ -47,9 +47,10 @@ export class LossCounter {
     this.lostByProbe.set(probe, (this.lostByProbe.get(probe) ?? 0) + n);
   }
 
-  // Returns how many lines of this stream went missing just before this one
-  // (negative when a line counted missing arrives late after all), or null
-  // for a line seen before (neither lost nor new).
+  // Returns how many events of this stream went missing just before this one
+  // (negative when an event counted missing arrives late after all), or null
+  // for an event seen before (neither lost nor new; a late event whose gap
+  // has left the last MAX_GAPS is taken for one too).
   observe(probe: string, name: string, cpu: number, seq: number): number | null {
     const s = this.stream(probe, name, cpu);
     if (seq <= s.last) {
@@ -76,7 +77,7 @@ export class LossCounter {
   }
 
   // Compares a stream's final kernel-side counters with what arrived;
-  // returns the lines lost after the last one received.
+  // returns the events lost after the last one received.
   settle(probe: string, name: string, finalPerCpu: Map<number, number>): number {
     let tail = 0;
     for (const [cpu, final] of finalPerCpu) {

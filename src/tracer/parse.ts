@@ -164,11 +164,11 @@ function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line:
   const events: ProbeEvent[] = [];
   const addresses = stream === 'drop' || stream === 'rewrite' ? null : addressDigits(line);
   for (const key in entries) {
+    const v = entries[key];
+    if (!/^\d+,\d+$/.test(key)) return garbage(line, `${stream} event key "${key}" is not CPU,SEQ`);
     const comma = key.indexOf(',');
     const cpu = Number(key.slice(0, comma));
     const seq = Number(key.slice(comma + 1));
-    const v = entries[key];
-    if (comma < 0 || !Number.isInteger(cpu) || !Number.isInteger(seq)) return garbage(line, `${stream} event key "${key}" is not CPU,SEQ`);
     if (!Array.isArray(v) || v.length !== values) {
       return garbage(line, `${stream} event ${key} has ${Array.isArray(v) ? v.length : 'no'} values, expected ${values}`);
     }

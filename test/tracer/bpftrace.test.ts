@@ -81,12 +81,13 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     const lines = capture();
     const blank = lines.indexOf('');
     const batches = lines.map((l, i) => (/^\{"type": "map", "data": \{"@\w+_[ab]"/.test(l) ? i : -1)).filter((i) => i >= 0 && i < blank);
-    const last = batches.at(-1)!;
     // the last flush's buffers were never printed (bpftrace stopped first);
-    // the first was printed, but its clear had not run: it is dumped again
-    const unprinted = batches.filter((i) => i > last - 4);
+    // the buffer printed before them was, but its clear had not run: it is dumped again
+    const previousMarker = lines.slice(0, batches.at(-1)!).lastIndexOf('{"type": "printf", "data": "natscope-flush\\n"}');
+    const unprinted = batches.filter((i) => i > previousMarker);
+    const again = batches.filter((i) => i < previousMarker).at(-1)!;
     const running = lines.slice(0, blank).filter((_, i) => !unprinted.includes(i));
-    const dump = [...lines.slice(blank), ...unprinted.map((i) => lines[i]!), lines[batches[0]!]!];
+    const dump = [...lines.slice(blank), ...unprinted.map((i) => lines[i]!), lines[again]!];
     const file = join(dir, 'exit-dump.jsonl');
     writeFileSync(file, [...running, ...dump].join('\n'));
     const { started, events } = run('ok', {}, file);

@@ -105,6 +105,7 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     expect(parseBpftraceLine(map('@drop_b', '"0,1": [1,2,7,8,6,1,2,3,4,18,3]'), ctx)).toMatchObject({ type: 'garbage', reason: 'drop event 0,1: value 4 is not a symbol' });
     expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'rewrite event 0,1: value 9 is not a number' });
     expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key "7" is not CPU,SEQ' });
+    expect(parseBpftraceLine(map('@ctn_a', '",7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key ",7" is not CPU,SEQ' });
     expect(parseBpftraceLine(map('@nat_b', ''), ctx)).toEqual({ type: 'batch', events: [] });
     expect(parseBpftraceLine('{"type": "printf", "data": "hello\\n"}', ctx)).toEqual({ type: 'message', text: 'hello' });
     expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({ type: 'flush' });
