@@ -90,7 +90,7 @@ const BEGIN_BLOCK = /^BEGIN\s*\n\{[\s\S]*?\n\}\n/m;
 const FLUSH_BLOCK = /^\/\*\n \* flush:[\s\S]*?\*\/\ninterval:ms:\d+\n\{[\s\S]*?\n\}\n/m;
 
 // How often the buffered events are printed: the latency a live view sees.
-export const FLUSH_INTERVAL_MS = 100;
+const FLUSH_INTERVAL_MS = 100;
 
 // A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
 // attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions
@@ -131,25 +131,27 @@ export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): 
 // time; written ten times a second, it also ends bpftrace (SIGPIPE) soon
 // after natscope dies without stopping it.
 function flushBlock(streams: StreamName[]): string[] {
-  const drain = (side: 0 | 1) =>
-    streams.map((s) => `\t\t\tprint(${STREAMS[s].buffers[side]}); clear(${STREAMS[s].buffers[side]});`);
+  // hand the filling buffer (side `full`) over to be printed; the probes write the other
+  const flip = (full: 0 | 1): string[] => {
+    const name = full === 0 ? 'a' : 'b';
+    return [
+      `@batch = ${1 - full};`,
+      `@pending_${name} = 1;`,
+      ...streams.map((s) => `print(${STREAMS[s].buffers[full]}); clear(${STREAMS[s].buffers[full]});`),
+      `clear(@pending_${name});`,
+      `printf("${FLUSH_MARKER}\\n");`,
+    ];
+  };
+  const indent = (depth: number, lines: string[]) => lines.map((l) => '\t'.repeat(depth) + l);
   return [
     `interval:ms:${FLUSH_INTERVAL_MS}`,
     '{',
     '\tif (@batch == 0) {',
     '\t\tif (@pending_b == 0) {',
-    '\t\t\t@batch = 1;',
-    '\t\t\t@pending_a = 1;',
-    ...drain(0),
-    '\t\t\tclear(@pending_a);',
-    `\t\t\tprintf("${FLUSH_MARKER}\\n");`,
+    ...indent(3, flip(0)),
     '\t\t}',
     '\t} else if (@pending_a == 0) {',
-    '\t\t@batch = 0;',
-    '\t\t@pending_b = 1;',
-    ...drain(1).map((l) => l.slice(1)),
-    '\t\tclear(@pending_b);',
-    `\t\tprintf("${FLUSH_MARKER}\\n");`,
+    ...indent(2, flip(1)),
     '\t}',
     '}',
     '',
