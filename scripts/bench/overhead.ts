@@ -19,9 +19,9 @@
 // little to each program run, so (b) is measured slightly pessimistically.)
 // Prints one JSON object on stdout.
 
-import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { bpfProgramsUs, machineBusyUs, processCpuUs, withBpfStats } from './cpu.js';
 import { FlowTracker } from '../../src/events/flows.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
@@ -71,26 +71,6 @@ async function rate(lab: NetnsLab, label: string): Promise<number> {
   return (await load(lab, label)).rate;
 }
 
-// CPU time counters, in µs. /proc's clock ticks are USER_HZ (100 on Linux).
-const TICK_US = 10_000;
-function processCpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime
-}
-function machineBusyUs(): number {
-  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq!) * TICK_US;
-}
-// The run time of the programs bpftrace `pid` loaded (bpftool names their
-// owners; where it cannot, every program: the micro-VM runs no others).
-async function bpfProgramsUs(pid: number): Promise<number> {
-  const { stdout } = await execa('bpftool', ['prog', 'show', '--json']);
-  const programs = JSON.parse(stdout) as { run_time_ns?: number; pids?: { pid: number }[] }[];
-  const known = programs.some((p) => p.pids !== undefined);
-  const ours = known ? programs.filter((p) => p.pids?.some((o) => o.pid === pid)) : programs;
-  return ours.reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0) / 1000;
-}
-const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
 
 interface Cost {
   bpfUs: number;
@@ -139,13 +119,7 @@ async function withProcess(argv: string[], f: () => Promise<number>): Promise<nu
 
 async function main(): Promise<void> {
   await ensureTracefs();
-  const statsWere = readFileSync(BPF_STATS, 'utf8').trim();
-  writeFileSync(BPF_STATS, '1');
-  try {
-    await measure();
-  } finally {
-    writeFileSync(BPF_STATS, statsWere);
-  }
+  await withBpfStats(measure);
 }
 
 async function measure(): Promise<void> {

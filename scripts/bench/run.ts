@@ -13,6 +13,7 @@ import { functionProbesAttach } from '../../src/tracer/capabilities.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
+import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
 import { benchTui } from './tui.js';
 
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
   } else {
     note('netns lab up/down');
     show(await labUpDown());
+    note('what one event costs natively, on the drop probe (a tracepoint)');
+    show(await benchPerEvent());
     const native = (await functionProbesAttach()).ok;
     if (native) {
       note('kernel function probes attach here: the incident and the walkthrough natively');
