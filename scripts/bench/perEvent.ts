@@ -53,13 +53,15 @@ async function measureDrops(): Promise<PerEvent> {
       if (e.kind === 'drop' && e.netns === inode && e.packet.dport === PORT) events++;
     },
   });
-  const counters = async () => ({ bpf: await bpfProgramsUs(tracer.pid), bpftrace: processCpuUs(tracer.pid), natscope: ownCpuUs(), events });
+  // the process counters are read right next to the window: bpftool's own run stays outside them
+  const processes = () => ({ bpftrace: processCpuUs(tracer.pid), natscope: ownCpuUs(), events });
   const window = async () => {
     await sleep(1000);
-    const before = await counters();
+    const before = { bpf: await bpfProgramsUs(tracer.pid), ...processes() };
     const sender = await execa('ip', ['netns', 'exec', NS, process.execPath, join(projectRoot(), 'dist', 'scripts', 'bench', 'udpDrops.js'), String(PORT), String(RATE), String(SECONDS)]);
     await sleep(300); // the last flush
-    return { before, after: await counters(), sent: Number(String(sender.stdout).trim()) };
+    const after = { ...processes(), bpf: await bpfProgramsUs(tracer.pid) };
+    return { before, after, sent: Number(String(sender.stdout).trim()) };
   };
   const measured = await window().finally(() => tracer.stop());
   const { before, after, sent } = measured;
