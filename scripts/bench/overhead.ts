@@ -21,7 +21,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { bpfProgramsUs, machineBusyUs, processCpuUs, withBpfStats } from './cpu.js';
+import { bpfProgramsUs, processCpuUs, withBpfStats, withMachineCost } from './cpu.js';
 import { FlowTracker } from '../../src/events/flows.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
@@ -71,7 +71,6 @@ async function rate(lab: NetnsLab, label: string): Promise<number> {
   return (await load(lab, label)).rate;
 }
 
-
 interface Cost {
   bpfUs: number;
   bpftraceUs: number;
@@ -100,10 +99,8 @@ async function costedRate(lab: NetnsLab, label: string, bpftracePid: number): Pr
 // An (a) window with the machine's CPU time per connection.
 // Both vCPUs are busy under this load, so this is close to 2 CPUs over the rate:
 // what one connection costs the VM, the yardstick for (b)'s costs.
-async function untracedRate(lab: NetnsLab, label: string): Promise<{ rate: number; busyUs: number }> {
-  const busy0 = machineBusyUs();
-  const r = await load(lab, label);
-  return { rate: r.rate, busyUs: (machineBusyUs() - busy0) / r.connections };
+function untracedRate(lab: NetnsLab, label: string): Promise<{ rate: number; busyUs: number }> {
+  return withMachineCost(() => load(lab, label));
 }
 
 async function withProcess(argv: string[], f: () => Promise<number>): Promise<number> {

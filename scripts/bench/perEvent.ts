@@ -17,7 +17,7 @@ import { startTracer } from '../../src/tracer/bpftrace.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { projectRoot } from '../../src/util/paths.js';
-import { bpfProgramsUs, machineBusyUs, ownCpuUs, processCpuUs, withBpfStats } from './cpu.js';
+import { bpfProgramsUs, ownCpuUs, processCpuUs, withBpfStats, withMachineCost } from './cpu.js';
 import type { Figure } from './figures.js';
 
 const NS = 'natscope-bench-drops';
@@ -82,9 +82,8 @@ async function measureDrops(): Promise<PerEvent> {
 async function untracedConnection(): Promise<{ us: number; rate: number }> {
   const lab = await NetnsLab.up({ prefix: 'natscope-bench-', masqueradeAll: false, clusterCIDR: null });
   try {
-    const busy0 = machineBusyUs();
-    const r = await lab.load('nginx', SECONDS, 4);
-    return { us: (machineBusyUs() - busy0) / r.connections, rate: r.rate };
+    const r = await withMachineCost(() => lab.load('nginx', SECONDS, 4));
+    return { us: r.busyUs, rate: r.rate };
   } finally {
     await lab.down();
   }
