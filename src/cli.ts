@@ -4,6 +4,8 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREFIX_RULE, isValidPrefix } from './lab/prefix.js';
+import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from './tracer/detail.js';
+import type { NatscopeError } from './errors.js';
 
 export async function run(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -39,6 +41,18 @@ const vmOption = () =>
   new Option('--vm <mode>', 'where the kernel side runs: auto (native if kernel function probes attach, else the micro-VM), on, off')
     .choices(['auto', 'on', 'off'])
     .default('auto');
+
+// events per CPU and second reported whole; past it the probes only count (0 = all)
+const detailOption = () =>
+  new Option('--detail <n|all>', `events per CPU and second reported whole; the rest are counted in the kernel (default ${DEFAULT_DETAIL_PER_SECOND}; all: every event)`).argParser(
+    (value: string) => {
+      try {
+        return parseDetail(value);
+      } catch (error) {
+        throw new InvalidArgumentError(`${(error as Error).message}; ${(error as NatscopeError).hint ?? ''}`);
+      }
+    },
+  );
 
 const labOption = () => new Option('--lab <backend>', 'which lab: netns (one Linux host) or kind (a kind cluster)').choices(['netns', 'kind']).default('netns');
 
@@ -78,6 +92,7 @@ Try the following:
     .option('--record <file>', 'also write the event stream to FILE')
     .addOption(new Option('--duration <seconds>', 'stop after this long').argParser(positiveNumber))
     .option('--all-netns', 'keep events from namespaces the lab does not own')
+    .addOption(detailOption())
     .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
@@ -88,7 +103,8 @@ Try the following:
 Examples:
   $ sudo natscope trace                           # default probes on the lab (micro-VM if function probes are locked down)
   $ sudo natscope trace --probes drop --all-netns # tracepoints only, every namespace
-  $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'`,
+  $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'
+  $ sudo natscope trace --json --detail all       # every event whole, even under load (costs the traced node more)`,
     )
     .action(async (opts) => {
       const { trace } = await import('./commands/trace.js');
@@ -99,6 +115,7 @@ Examples:
           record: opts.record,
           durationS: opts.duration,
           allNetns: Boolean(opts.allNetns),
+          detail: opts.detail,
           vm: opts.vm,
           attachTimeoutS: opts.attachTimeout,
           prefix: opts.prefix,
@@ -126,6 +143,7 @@ Examples:
     .option('--replay <file>', 'play a recording instead of tracing (no root needed)')
     .addOption(new Option('--speed <n>', 'replay pace: 1 = as recorded, 0 = at once').argParser(nonNegativeNumber).default(1))
     .option('--probes <list>', 'probe families to trace live', 'nat,conntrack,drop')
+    .addOption(detailOption())
     .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
@@ -140,7 +158,7 @@ Examples:
     )
     .action(async (opts) => {
       const { tui } = await import('./commands/tui.js');
-      setExit(await tui({ replay: opts.replay, speed: opts.speed, probes: opts.probes, prefix: opts.prefix, vm: opts.vm, lab: opts.lab }));
+      setExit(await tui({ replay: opts.replay, speed: opts.speed, probes: opts.probes, detail: opts.detail, prefix: opts.prefix, vm: opts.vm, lab: opts.lab }));
     });
 
   program
@@ -284,6 +302,7 @@ Examples:
     .option('--cluster-cidr <cidr>')
     .option('--probes <list>')
     .option('--all-netns')
+    .addOption(detailOption())
     .addOption(new Option('--attach-timeout <seconds>').argParser(positiveNumber))
     .action(async (opts) => {
       const { agent } = await import('./commands/agent.js');
@@ -294,6 +313,7 @@ Examples:
           clusterCIDR: opts.clusterCidr ?? null,
           probes: opts.probes ?? null,
           allNetns: Boolean(opts.allNetns),
+          detail: opts.detail,
           attachTimeoutS: opts.attachTimeout,
         }),
       );

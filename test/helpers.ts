@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeEvent } from '../src/events/codec.js';
-import type { NatscopeEvent } from '../src/events/types.js';
+import type { CountedEvent, NatscopeEvent } from '../src/events/types.js';
+import { parseBpftraceLine } from '../src/tracer/parse.js';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -18,6 +19,15 @@ export function recordedEvents(path = RECORDING): NatscopeEvent[] {
     .split('\n')
     .filter((l) => l.trim())
     .map((l, i) => decodeEvent(l, i + 1));
+}
+
+// The counts of events past the detail budget in the end-to-end test's
+// bpftrace output (its load), as the tracer turns them into events.
+export function capturedCounts(): CountedEvent[] {
+  return fixtureText('bpftrace', 'lab-all-probes.jsonl')
+    .split('\n')
+    .map((l) => parseBpftraceLine(l, { hostOf: (n) => `ns${n}`, dropReason: String }))
+    .flatMap((r) => (r.type === 'counted' ? r.events : []));
 }
 
 export const isRoot = process.getuid?.() === 0;

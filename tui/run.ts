@@ -20,6 +20,8 @@ export interface TuiOptions {
   replay?: string;
   speed: number;
   probes: string;
+  // events per CPU and second reported whole (0 = all)
+  detail?: number;
   prefix: string;
   vm: Placement;
   lab?: 'netns' | 'kind';
@@ -99,6 +101,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
       lab: options.lab,
       prefix: options.prefix,
       probes,
+      detail: options.detail,
       onEvent: (event) => app.push(event),
       log: (line) => {
         model.logLine(line);

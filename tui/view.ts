@@ -110,6 +110,7 @@ function header(v: ViewInput): Line[] {
   if (v.ui.paused) line2.push(SEP, seg(`PAUSED${v.waiting ? ` (${v.waiting} waiting)` : ''}`, { ...YELLOW, inverse: true }));
   if (v.ui.filter) line2.push(SEP, seg(`filter: ${v.ui.filter}`, BOLD));
   line2.push(SEP, seg(`${m.events} events · ${m.eventsPerSecond(v.now)}/s`), SEP, seg(`lost ${m.lost}`, m.lost ? RED : undefined));
+  if (m.counted) line2.push(seg(` · ${m.counted} more counted (over --detail)`, DIM));
   if (m.skipped) line2.push(seg(` · ${m.skipped} not shown (display behind)`, YELLOW));
   line2.push(SEP, seg(stateText(v), m.sourceState === 'failed' ? RED : m.sourceState === 'starting' ? YELLOW : undefined));
   return [line1, line2];

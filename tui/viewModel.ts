@@ -136,6 +136,8 @@ export class ViewModel {
   t0: number | null = null;
   events = 0;
   lost = 0;
+  // kernel events past the detail budget: counted in the kernel, not shown one by one
+  counted = 0;
   // verdict-free frees (socket teardown): counted, not listed
   routineDrops = 0;
   lastError: string | null = null;
@@ -193,6 +195,9 @@ export class ViewModel {
         break;
       case 'lost':
         this.lost += e.count;
+        break;
+      case 'counted':
+        this.counted += e.count;
         break;
       case 'error':
         this.lastError = `${e.source}: ${e.message}`;

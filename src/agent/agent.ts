@@ -14,7 +14,7 @@ import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
-import type { Command } from './protocol.js';
+import type { Command, TraceRequest } from './protocol.js';
 
 export type Where = 'native' | 'micro-vm';
 
@@ -112,7 +112,7 @@ export class Agent {
         return this.observe('load', command.target, { ...result, tracedEventsSoFar: this.suppressed - before });
       }
       case 'trace':
-        return this.startTracing(command.probes, Boolean(command.allNetns), command.rawLog);
+        return this.startTracing(command);
       case 'untrace':
         return this.stopTracing();
       case 'shutdown':
@@ -126,10 +126,10 @@ export class Agent {
     return result;
   }
 
-  async startTracing(probeNames: string[], allNetns: boolean, rawLog?: string, announce = true): Promise<{ attachMs: number; probes: string[] }> {
+  async startTracing(request: TraceRequest, announce = true): Promise<{ attachMs: number; probes: string[] }> {
     // claimed before the first await: two clients asking at once get one tracer
     if (this.tracer || this.starting) throw new NatscopeError(`already tracing ${this.probes.join(',') || '(attaching)'}`, { hint: 'stop it first (untrace)' });
-    const probes = parseProbeList(probeNames.join(','));
+    const probes = parseProbeList(request.probes.join(','));
     this.starting = true;
     try {
       await ensureTracefs();
@@ -147,9 +147,10 @@ export class Agent {
           else this.options.emit(e);
         },
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
-        filter: allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
+        filter: request.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
         readyTimeoutMs: this.options.attachTimeoutMs,
-        rawLog,
+        detailPerSecond: request.detail,
+        rawLog: request.rawLog,
       });
       this.tracer = tracer;
       this.lastPid = tracer.pid;
@@ -202,7 +203,7 @@ export class Agent {
     this.tracer = null;
     const summary = await tracer.stop();
     this.probes = [];
-    this.options.emit(await this.statusEvent('ready', `tracing stopped: ${summary.received} events, ${summary.lost} lost`));
+    this.options.emit(await this.statusEvent('ready', `tracing stopped: ${summary.received} events, ${summary.lost} lost${summary.counted ? `, ${summary.counted} counted (over the detail budget)` : ''}`));
     return summary;
   }
 

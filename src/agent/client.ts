@@ -5,7 +5,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { NatscopeError } from '../errors.js';
 import { decodeEvent } from '../events/codec.js';
-import type { NatscopeEvent } from '../events/types.js';
+import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
 import type { Agent, Where } from './agent.js';
 import type { Command } from './protocol.js';
@@ -86,8 +86,15 @@ export class StreamClient implements AgentClient {
         let event: NatscopeEvent;
         try {
           event = decodeEvent(item.line, item.lineNo);
-        } catch {
-          continue; // stray output (a guest's console noise) is not an event
+        } catch (error) {
+          // stray output (a guest's console noise) is not an event; a broken
+          // event is said so (under emulation the serial port has been seen to
+          // drop a few bytes of a line), rather than lost silently
+          if (item.line.startsWith('{"v":')) {
+            const why = error instanceof Error ? error.message : String(error);
+            this.listeners.emit({ ...base('error', 'natscope', 0), message: `an event from the ${this.where} agent arrived damaged and was dropped (${why})`, source: 'transport' });
+          }
+          continue;
         }
         if (event.kind === 'reply') {
           const p = this.pending.get(event.id);

@@ -3,6 +3,16 @@
 // streams every other event it produces (kernel events, request outcomes,
 // config changes) on the same channel.
 
+// What to trace: probe families, every namespace or only the lab's, events
+// per CPU and second reported whole (the rest counted; 0 = all), and a file
+// for bpftrace's own output.
+export interface TraceRequest {
+  probes: string[];
+  allNetns?: boolean;
+  detail?: number;
+  rawLog?: string;
+}
+
 export type Command =
   | { cmd: 'status' }
   | { cmd: 'request'; target: string; timeoutMs: number }
@@ -13,7 +23,7 @@ export type Command =
   | { cmd: 'conntrack'; node: string }
   | { cmd: 'drops' }
   | { cmd: 'load'; target: string; seconds: number; workers: number }
-  | { cmd: 'trace'; probes: string[]; allNetns?: boolean; rawLog?: string }
+  | ({ cmd: 'trace' } & TraceRequest)
   | { cmd: 'untrace' }
   | { cmd: 'shutdown'; labDown?: boolean };
 

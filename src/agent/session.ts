@@ -78,6 +78,8 @@ export interface SessionOptions {
   // start tracing these right away (null: no tracer)
   probes: string[] | null;
   allNetns?: boolean;
+  // events per CPU and second reported whole (0 = all; default: the tracer's)
+  detail?: number;
   onEvent: EventListener;
   log: (line: string) => void;
   attachTimeoutMs?: number;
@@ -138,7 +140,7 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
   client.agent = agent;
   const cleanup = onCleanup('stop the session', close);
   try {
-    if (probes) await agent.startTracing(probes, Boolean(options.allNetns), undefined, false);
+    if (probes) await agent.startTracing({ probes, allNetns: options.allNetns, detail: options.detail }, false);
     await agent.announce();
   } catch (error) {
     await cleanup.run();
@@ -163,13 +165,17 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
   };
 }
 
-export function agentArgs(prefix: string, options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean; attachTimeoutMs?: number }): string[] {
+export function agentArgs(
+  prefix: string,
+  options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean; detail?: number; attachTimeoutMs?: number },
+): string[] {
   const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', prefix];
   if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   if (options.probes?.length) args.push('--probes', options.probes.join(','));
   if (options.allNetns) args.push('--all-netns');
+  if (options.detail !== undefined) args.push('--detail', options.detail === 0 ? 'all' : String(options.detail));
   return args;
 }
 
@@ -329,7 +335,7 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
   // registered before the trace starts: Ctrl-C while it attaches still stops it
   const cleanup = onCleanup('leave the micro-VM lab', close);
   try {
-    if (probes) await client.call({ cmd: 'trace', probes, allNetns: Boolean(options.allNetns) });
+    if (probes) await client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail });
   } catch (error) {
     await cleanup.run();
     throw error;

@@ -14,6 +14,7 @@ export interface AgentCommandOptions {
   clusterCIDR: string | null;
   probes: string | null;
   allNetns: boolean;
+  detail?: number;
   attachTimeoutS?: number;
 }
 
@@ -27,7 +28,7 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
   };
   try {
     // bpftrace compiles while the lab comes up: both take seconds under emulation
-    const tracing = options.probes ? a.startTracing(options.probes.split(','), options.allNetns, undefined, false).catch(startFailed('tracer')) : null;
+    const tracing = options.probes ? a.startTracing({ probes: options.probes.split(','), allNetns: options.allNetns, detail: options.detail }, false).catch(startFailed('tracer')) : null;
     const lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: step.log }).catch(
       startFailed('lab up'),
     );

@@ -24,6 +24,7 @@ export interface TraceOptions {
   record?: string;
   durationS?: number;
   allNetns: boolean;
+  detail?: number;
   vm: Placement;
   attachTimeoutS: number;
   prefix?: string;
@@ -55,6 +56,7 @@ export async function trace(options: TraceOptions): Promise<number> {
     prefix: options.prefix,
     probes,
     allNetns: options.allNetns,
+    detail: options.detail,
     onEvent,
     log: step.log,
     attachTimeoutMs: options.attachTimeoutS * 1000,
@@ -97,13 +99,16 @@ async function traceTracepointsHere(
   });
   log(`attaching ${probes.join(',')} natively (tracepoints only)${lab ? '; lab hosts named' : ''}`);
   // without a lab every namespace is of interest
-  const { attachMs } = await agent.startTracing(probes, options.allNetns || !lab);
+  const { attachMs } = await agent.startTracing({ probes, allNetns: options.allNetns || !lab, detail: options.detail });
   log(`attached in ${(attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`);
   const end = untilEnd(options.durationS);
   const stoppedBy = await Promise.race([end.ended.then(() => null), ended]);
-  const summary = (await agent.stopTracing()) as { received?: number; lost?: number; lostReportedByBpftrace?: number };
+  const summary = (await agent.stopTracing()) as { received?: number; lost?: number; lostReportedByBpftrace?: number; counted?: number };
   await record?.close();
-  if (summary.received !== undefined) log(`${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})`);
+  if (summary.received !== undefined) {
+    const counted = summary.counted ? `; ${summary.counted} more counted in the kernel (over --detail)` : '';
+    log(`${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}`);
+  }
   end.done();
   if (stoppedBy !== null) {
     process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);

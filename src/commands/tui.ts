@@ -8,6 +8,7 @@ export interface TuiCommandOptions {
   replay?: string;
   speed: number;
   probes: string;
+  detail?: number;
   prefix: string;
   vm: Placement;
   lab: 'netns' | 'kind';

@@ -28,6 +28,7 @@ const REQUIRED: Record<EventKind, Record<string, 'string' | 'number' | 'boolean'
   drop: { reason: 'string', reasonCode: 'number', location: 'string', packet: 'object' },
   rewrite: { manip: 'string', dir: 'string', proto: 'string', before: 'object', after: 'object' },
   lost: { probe: 'string', count: 'number', source: 'string' },
+  counted: { of: 'string', count: 'number' },
   error: { message: 'string', source: 'string' },
   request: { target: 'string', via: 'string', dst: 'string', dport: 'number', outcome: 'string', latencyMs: 'number' },
   config: { kubeProxy: 'object', backend: 'string' },

@@ -25,6 +25,8 @@ export function formatEvent(e: NatscopeEvent, t0: number): string {
       return `${time} ${host} ${e.manip === 'DNAT' ? 'dnat' : 'snat'} ${e.dir.padEnd(5)} ${formatTuple(e.before)} ⇒ ${formatTuple(e.after)}`;
     case 'lost':
       return `${time} ${'-'.padEnd(6)} LOST ${e.count} ${e.probe} event(s) (${e.source === 'sequence' ? 'sequence gap' : 'reported by bpftrace'})`;
+    case 'counted':
+      return `${time} ${host} +${e.count} ${e.of}${e.by ? ` ${e.by}` : ''} event(s) counted, not shown (over the detail budget)`;
     case 'error':
       return `${time} ${'-'.padEnd(6)} ERROR ${e.source}: ${e.message}`;
     case 'request': {

@@ -88,6 +88,18 @@ export interface LostEvent extends EventBase<'lost'> {
   source: 'sequence' | 'bpftrace';
 }
 
+// Kernel events the probes counted instead of reporting each: past the
+// detail budget (`--detail`: events per CPU and second kept whole), a probe
+// only counts, per namespace and `by`. Not lost: the number is exact, the
+// events' contents were never read.
+export interface CountedEvent extends EventBase<'counted'> {
+  of: KernelEvent['kind'];
+  // what the count is split by besides the namespace: nat and rewrite the
+  // manip ("DNAT"/"SNAT"), drop the reason; null for ct-new and ct-destroy
+  by: string | null;
+  count: number;
+}
+
 export interface ErrorEvent extends EventBase<'error'> {
   message: string;
   source: string;
@@ -197,6 +209,7 @@ export type KernelEvent = NatEvent | CtNewEvent | CtDestroyEvent | DropEvent | R
 export type NatscopeEvent =
   | KernelEvent
   | LostEvent
+  | CountedEvent
   | ErrorEvent
   | RequestEvent
   | ConfigEvent
@@ -212,6 +225,7 @@ export const EVENT_KINDS: readonly EventKind[] = [
   'drop',
   'rewrite',
   'lost',
+  'counted',
   'error',
   'request',
   'config',

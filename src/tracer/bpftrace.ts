@@ -17,7 +17,7 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
-import { base, type NatscopeEvent } from '../events/types.js';
+import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { killGroup } from '../util/process.js';
 import { splitLines } from '../util/lines.js';
@@ -25,7 +25,8 @@ import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
 import type { NetnsResolver } from './netns.js';
 import { parseBpftraceLine, type ProbeEvent, type ProbeFamily, type StreamName } from './parse.js';
-import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
+import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
+import { PROBES, composeProgram, detailBudgetArgument, needsFunctionProbes } from './probes.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -40,6 +41,8 @@ export interface TracerOptions {
   perfPages?: number;
   // events each buffer holds per flush and stream (more in one flush are lost, and counted)
   bufferEvents?: number;
+  // events per CPU and second reported whole; the rest are counted in the kernel (0 = all)
+  detailPerSecond?: number;
   // stop() waits at most this long for a flush marker before signalling (default 2000 ms)
   flushWaitMs?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
@@ -53,6 +56,8 @@ export interface TracerSummary {
   received: number;
   lost: number;
   lostReportedByBpftrace: number;
+  // events past the detail budget, counted in the kernel instead of reported
+  counted: number;
   perProbe: { probe: string; received: number; lost: number }[];
 }
 
@@ -143,7 +148,8 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const started = performance.now();
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
   try {
-    child = execa(binary, ['-f', 'json', programPath], {
+    const budget = detailBudgetArgument(options.detailPerSecond ?? DEFAULT_DETAIL_PER_SECOND);
+    child = execa(binary, ['-f', 'json', programPath, budget], {
       detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
       reject: false,
       buffer: false,
@@ -166,8 +172,10 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   let stopping = false;
   let exiting = false; // bpftrace printed its exit blank lines: map dumps that follow are final
   const finalSequences = new Map<string, { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }>();
-  // the events of the flush being read, until its marker
+  // the events of the flush being read, until its marker, and its counts
   const flushing: ProbeEvent[] = [];
+  const counted: CountedEvent[] = [];
+  let countedTotal = 0;
   let flushes = 0;
   let stderr = '';
   let attached = false;
@@ -207,7 +215,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   // A flush's buffers are printed one probe after the other: its events go
   // out in time order, each counted once (a buffer printed before bpftrace
   // stopped, and again in its exit dump because the clear never ran, is
-  // seen twice).
+  // seen twice). The counts of events past the detail budget follow.
   const release = () => {
     flushing.sort((a, b) => a.event.t - b.event.t);
     for (const { probe, stream, cpu, seq, event } of flushing) {
@@ -217,6 +225,11 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       emit(event);
     }
     flushing.length = 0;
+    for (const event of counted) {
+      countedTotal += event.count;
+      emit(event);
+    }
+    counted.length = 0;
   };
   const reading = (async () => {
     if (!child.stdout) return;
@@ -230,6 +243,9 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       switch (record.type) {
         case 'batch':
           for (const e of record.events) flushing.push(e);
+          break;
+        case 'counted':
+          for (const e of record.events) counted.push(e);
           break;
         case 'flush':
           release();
@@ -305,6 +321,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       received: loss.received(),
       lost: loss.lost(),
       lostReportedByBpftrace: lostByBpftrace,
+      counted: countedTotal,
       perProbe: loss.summary(),
     };
   })();

@@ -1,11 +1,12 @@
 // Turns bpftrace's `-f json` output lines into typed records. The probes
 // batch their events in the kernel (probes/nat.bt, "Output"): a map print of
-// an event buffer becomes a batch of kernel events, the composed program's
+// an event buffer becomes a batch of kernel events, a print of a count map
+// (events past the detail budget) counted events, the composed program's
 // flush marker ends a flush, the final dump of the sequence counters settles
 // loss accounting, the rest is status or noise. Value order is the one each
 // probe's header documents.
 
-import { EVENT_VERSION, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
+import { EVENT_VERSION, base, type CountedEvent, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
 import type { CtNewEvent, CtDestroyEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 
@@ -30,6 +31,7 @@ export interface ProbeEvent {
 
 export type BpftraceRecord =
   | { type: 'batch'; events: ProbeEvent[] }
+  | { type: 'counted'; events: CountedEvent[] }
   | { type: 'flush' }
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
@@ -47,27 +49,50 @@ export interface StreamInfo {
   sequenceMap: string;
   // the two event buffers (@x_a, @x_b), keyed [cpu, seq]
   buffers: [string, string];
+  // the two count maps of events past the detail budget (@x_over_a, @x_over_b),
+  // keyed [netns] or [netns, by]
+  counts: [string, string];
+  // what a count map's second key is
+  countedBy: 'manip' | 'reason' | null;
+  // the per-CPU counts of events kept whole this flush, per buffer side: the
+  // detail budget's (drops have their own, so busy NAT never hides them)
+  budgets: [string, string];
   // values per event, per the probe's header
   values: number;
 }
 
 // The maps the probe programs keep (see the probes' headers).
 export const STREAMS: Record<StreamName, StreamInfo> = {
-  nat: { probe: 'nat', sequenceMap: '@nat_seq', buffers: ['@nat_a', '@nat_b'], values: 14 },
-  'ct-new': { probe: 'conntrack', sequenceMap: '@ctn_seq', buffers: ['@ctn_a', '@ctn_b'], values: 13 },
-  'ct-destroy': { probe: 'conntrack', sequenceMap: '@ctd_seq', buffers: ['@ctd_a', '@ctd_b'], values: 13 },
-  drop: { probe: 'drop', sequenceMap: '@drop_seq', buffers: ['@drop_a', '@drop_b'], values: 11 },
-  rewrite: { probe: 'rewrite', sequenceMap: '@rw_seq', buffers: ['@rw_a', '@rw_b'], values: 13 },
+  nat: stream('nat', 'nat', 14, 'manip'),
+  'ct-new': stream('conntrack', 'ctn', 13, null),
+  'ct-destroy': stream('conntrack', 'ctd', 13, null),
+  drop: stream('drop', 'drop', 11, 'reason'),
+  rewrite: stream('rewrite', 'rw', 13, 'manip'),
 };
+
+function stream(probe: ProbeFamily, prefix: string, values: number, countedBy: StreamInfo['countedBy']): StreamInfo {
+  const budget = probe === 'drop' ? '@drop_detail' : '@detail';
+  return {
+    budgets: [`${budget}_a`, `${budget}_b`],
+    probe,
+    sequenceMap: `@${prefix}_seq`,
+    buffers: [`@${prefix}_a`, `@${prefix}_b`],
+    counts: [`@${prefix}_over_a`, `@${prefix}_over_b`],
+    countedBy,
+    values,
+  };
+}
 
 // What the composed program prints after each flush's buffers.
 export const FLUSH_MARKER = 'natscope-flush';
 
 const BY_SEQUENCE_MAP = new Map<string, StreamName>();
 const BY_BUFFER = new Map<string, StreamName>();
+const BY_COUNT_MAP = new Map<string, StreamName>();
 for (const [name, info] of Object.entries(STREAMS) as [StreamName, StreamInfo][]) {
   BY_SEQUENCE_MAP.set(info.sequenceMap, name);
   for (const buffer of info.buffers) BY_BUFFER.set(buffer, name);
+  for (const counts of info.counts) BY_COUNT_MAP.set(counts, name);
 }
 
 // enum ip_conntrack_status (include/uapi/linux/netfilter/nf_conntrack_common.h):
@@ -151,6 +176,8 @@ function parseMap(data: unknown, value: unknown, line: string, ctx: ParseContext
   if (typeof contents !== 'object' || contents === null) return { type: 'other', value };
   const buffered = BY_BUFFER.get(name);
   if (buffered) return parseBuffer(buffered, contents as Record<string, unknown>, line, ctx);
+  const over = BY_COUNT_MAP.get(name);
+  if (over) return parseCounts(over, contents as Record<string, unknown>, line, ctx);
   const counted = BY_SEQUENCE_MAP.get(name);
   if (!counted) return { type: 'other', value };
   const counts = new Map<number, number>();
@@ -184,6 +211,27 @@ function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line:
     events.push({ probe, stream, cpu, seq, event: buildEvent(stream, v as number[], host, ctx, text) });
   }
   return { type: 'batch', events };
+}
+
+// A count map's print: {"NETNS": N, …} or {"NETNS,BY": N, …}. Stamped
+// with the reader's clock (the same CLOCK_MONOTONIC as the kernel's, on the
+// machine bpftrace runs on): the events were counted during the flush that
+// ends now.
+function parseCounts(stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
+  const { countedBy } = STREAMS[stream];
+  const keyShape = countedBy ? /^(\d+),(\d+)$/ : /^(\d+)$/;
+  const events: CountedEvent[] = [];
+  for (const key in entries) {
+    const m = keyShape.exec(key);
+    const count = entries[key];
+    if (!m) return garbage(line, `${stream} count key "${key}" is not ${countedBy ? `NETNS,${countedBy.toUpperCase()}` : 'NETNS'}`);
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) return garbage(line, `${stream} count for "${key}" is not a count`);
+    const netns = Number(m[1]);
+    const code = m[2] === undefined ? 0 : Number(m[2]);
+    const by = countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
+    events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count });
+  }
+  return { type: 'counted', events };
 }
 
 // The conntrack address (third value of nat and ct-* events) is a kernel

@@ -92,6 +92,12 @@ const FLUSH_BLOCK = /^\/\*\n \* flush:[\s\S]*?\*\/\ninterval:ms:\d+\n\{[\s\S]*?\
 // How often the buffered events are printed: the latency a live view sees.
 const FLUSH_INTERVAL_MS = 100;
 
+// The probes' budget argument ($1): kept events per CPU and flush; 0 = all.
+export function detailBudgetArgument(perSecond: number): string {
+  if (perSecond === 0) return '0';
+  return String(Math.max(1, Math.round((perSecond * FLUSH_INTERVAL_MS) / 1000)));
+}
+
 // A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
 // attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions
 // up only then. Built into the kernel, the function is found in vmlinux.
@@ -138,6 +144,8 @@ function flushBlock(streams: StreamName[]): string[] {
       `@batch = ${1 - full};`,
       `@pending_${name} = 1;`,
       ...streams.map((s) => `print(${STREAMS[s].buffers[full]}); clear(${STREAMS[s].buffers[full]});`),
+      ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
+      ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
       `clear(@pending_${name});`,
       `printf("${FLUSH_MARKER}\\n");`,
     ];

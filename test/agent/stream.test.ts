@@ -56,6 +56,22 @@ describe('the agent over a byte stream', () => {
     toAgent.end();
   });
 
+  test('console noise is skipped; an event line that arrived damaged becomes an error event', async () => {
+    const { client, fromAgent, toAgent } = wire();
+    const seen: NatscopeEvent[] = [];
+    client.onEvent((e) => seen.push(e));
+    const event = recorded.find((e) => e.kind === 'nat')!;
+    const line = JSON.stringify(event);
+    // nine bytes gone from the middle (here `},"reply"`), as a serial port under emulation once dropped them
+    const cut = line.indexOf('},"reply"');
+    fromAgent.write(`[    3.141592] random: crng init done\n${line.slice(0, cut)}${line.slice(cut + 9)}\n${line}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.map((e) => e.kind)).toEqual(['error', 'nat']);
+    expect(seen[0]).toMatchObject({ source: 'transport', message: expect.stringMatching(/^an event from the micro-vm agent arrived damaged and was dropped \(line 2: /) });
+    expect(seen[1]).toEqual(event);
+    toAgent.end();
+  });
+
   test('concurrent commands get their own replies', async () => {
     const { client, toAgent } = wire();
     const [a, b] = (await Promise.all([

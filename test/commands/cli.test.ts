@@ -38,6 +38,7 @@ describe('natscope, without root', () => {
     [['lab', 'request'], 2, /error: missing required argument 'target'/],
     [['lab', 'up', '--vm', 'sometimes'], 2, /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/],
     [['replay', RECORDING, '--speed', '-1'], 2, /argument '-1' is invalid. expected a number ≥ 0/],
+    [['trace', '--detail', 'lots'], 2, /argument 'lots' is invalid. --detail "lots" is not a number of events or "all"; give events per CPU and second/],
   ])('natscope %j exits %i with one clear line', async (args, code, message) => {
     const files: Record<string, string> = { GARBAGE: join(dir, 'garbage.jsonl'), NEWER: join(dir, 'newer.jsonl') };
     writeFileSync(files.GARBAGE!, 'hello\n');

@@ -1,12 +1,20 @@
 import { describe, expect, test } from 'vitest';
 import { DecodeError, decodeEvent, encodeEvent } from '../../src/events/codec.js';
-import { recordedEvents } from '../helpers.js';
+import { capturedCounts, recordedEvents } from '../helpers.js';
 
 describe('event codec', () => {
   test('every event of a real recording survives encode → decode unchanged', () => {
     const events = recordedEvents();
     expect(events.length).toBeGreaterThan(20);
     for (const e of events) expect(decodeEvent(encodeEvent(e), 1)).toEqual(e);
+  });
+
+  test('counts of events past the detail budget survive encode → decode; one without its count is refused', () => {
+    const counts = capturedCounts();
+    expect(counts.length).toBeGreaterThan(10);
+    for (const e of counts) expect(decodeEvent(encodeEvent(e), 1)).toEqual(e);
+    const { count: _count, ...without } = counts[0]!;
+    expect(() => decodeEvent(JSON.stringify(without), 3)).toThrow(/line 3: counted event: "count" should be a number/);
   });
 
   test('a recording holds the kinds the frontends rely on', () => {

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
 import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
-import type { NatscopeEvent } from '../../src/events/types.js';
+import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
+import { STREAMS } from '../../src/tracer/parse.js';
 import { FIXTURES } from '../helpers.js';
 import { isAlive } from '../../src/util/process.js';
 
@@ -40,19 +41,33 @@ afterEach(() => {
   delete process.env.FAKE_BPFTRACE_MODE;
 });
 
+const BUFFERS = new Set(Object.values(STREAMS).flatMap((s) => s.buffers));
+const COUNT_MAPS = new Set(Object.values(STREAMS).flatMap((s) => s.counts));
+
+// What a capture's lines count past the detail budget: the sum of its count maps' prints.
+function countedIn(lines: string[]): number {
+  let n = 0;
+  for (const line of lines) {
+    if (!line.startsWith('{"type": "map"')) continue;
+    const [name, entries] = Object.entries((JSON.parse(line) as { data: Record<string, Record<string, number>> }).data)[0]!;
+    if (COUNT_MAPS.has(name)) n += Object.values(entries).reduce((x, y) => x + y, 0);
+  }
+  return n;
+}
+
 // The events a capture's lines hold: the entries of its event buffers' prints.
 function eventsIn(lines: string[]): number {
   let n = 0;
   for (const line of lines) {
     if (!line.startsWith('{"type": "map"')) continue;
     const [name, entries] = Object.entries((JSON.parse(line) as { data: Record<string, object> }).data)[0]!;
-    if (/^@\w+_[ab]$/.test(name)) n += Object.keys(entries).length;
+    if (BUFFERS.has(name)) n += Object.keys(entries).length;
   }
   return n;
 }
 
 const capture = () => readFileSync(OUTPUT, 'utf8').split('\n');
-const kernelEvents = (events: NatscopeEvent[]) => events.filter((e) => e.kind !== 'lost' && e.kind !== 'error');
+const kernelEvents = (events: NatscopeEvent[]) => events.filter(isKernelEvent);
 
 describe('the bpftrace runner (with a fake bpftrace on the command line)', () => {
   test('streams parsed events once attached, in time order, stops with SIGTERM, settles loss from the final counters', async () => {
@@ -67,13 +82,22 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     expect(summary.received).toBe(printed);
     expect(summary.lost).toBe(0);
     expect(events.filter((e) => e.kind === 'drop' && e.reason === 'NETFILTER_DROP').length).toBeGreaterThan(0);
+    // what the probes counted past the detail budget arrives whole too, each count after its flush's events
+    const counted = countedIn(capture());
+    expect(counted).toBeGreaterThan(100);
+    expect(summary.counted).toBe(counted);
+    expect(events.reduce((n, e) => n + (e.kind === 'counted' ? e.count : 0), 0)).toBe(counted);
+    const firstCount = events.findIndex((e) => e.kind === 'counted');
+    const flushOfIt = events.slice(firstCount).findIndex((e) => isKernelEvent(e)) + firstCount;
+    expect(events.slice(firstCount, flushOfIt).every((e) => e.kind === 'counted')).toBe(true);
     // a flush prints one buffer after the other; its events go out sorted by time
     const times = kernelEvents(events).map((e) => e.t);
     expect(times).toEqual([...times].sort((x, y) => x - y));
     expect(isAlive(tracer.pid)).toBe(false);
     // the composed program and the JSON flag were handed over as an argument array
     const log = readFileSync(join(dir, 'ok.log'), 'utf8');
-    expect(log.split('\n').slice(0, 2)).toEqual(['-f', 'json']);
+    // and the detail budget (200 events per CPU and second = 20 per flush) as the program's argument
+    expect(log.split('\n').slice(0, 4)).toEqual(['-f', 'json', expect.stringMatching(/natscope\.bt$/), '20']);
     expect(log).toContain('tracepoint:skb:kfree_skb');
   });
 

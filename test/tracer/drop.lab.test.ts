@@ -1,10 +1,12 @@
 // The drop probe natively (root; tracepoints only, as on a locked-down
 // kernel): a netfilter drop in a namespace the test creates is seen, named
-// NETFILTER_DROP from this kernel's BTF, and attributed to that namespace.
+// NETFILTER_DROP from this kernel's BTF, and attributed to that namespace;
+// and past a small detail budget, a burst of drops is reported or counted,
+// every one of them.
 
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { DropEvent, NatscopeEvent } from '../../src/events/types.js';
+import type { CountedEvent, DropEvent, NatscopeEvent } from '../../src/events/types.js';
 import { startTracer, type Tracer } from '../../src/tracer/bpftrace.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { ensureTracefs } from '../../src/tracer/capabilities.js';
@@ -61,5 +63,31 @@ describe('the drop probe on this host', () => {
     tracer = undefined;
     expect(summary.lost).toBe(0);
     expect((await execa('ps', ['-p', String(pid)], { reject: false })).exitCode).toBe(1);
+  });
+});
+
+describe('the detail budget, on this kernel', () => {
+  test('a burst of 500 drops with 10 per CPU and second kept whole: each reported or counted, none lost', async () => {
+    const resolver = new NetnsResolver();
+    const ns = await resolver.registerPath(`/run/netns/${NS}`, 'droptest');
+    const seen: NatscopeEvent[] = [];
+    const budgeted = await startTracer({ probes: ['drop'], resolver, dropReasons: await loadDropReasons(), detailPerSecond: 10, onEvent: (e) => seen.push(e) });
+    try {
+      await execa('ip', ['netns', 'exec', NS, 'bash', '-c', 'for i in $(seq 500); do echo x 2>/dev/null > /dev/udp/127.0.0.1/9999; done'], { reject: false });
+      const reported = () => seen.filter((e): e is DropEvent => e.kind === 'drop' && e.netns === ns && e.packet.dport === 9999).length;
+      const counted = () => seen.filter((e): e is CountedEvent => e.kind === 'counted' && e.netns === ns).reduce((n, e) => n + e.count, 0);
+      const deadline = Date.now() + 10_000;
+      while (reported() + counted() < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const summary = await budgeted.stop();
+      expect(reported() + counted()).toBe(500);
+      // one per CPU and flush is kept whole: the burst outran it
+      expect(reported()).toBeGreaterThan(0);
+      expect(counted()).toBeGreaterThan(reported());
+      for (const e of seen) if (e.kind === 'counted' && e.netns === ns) expect(e).toMatchObject({ of: 'drop', by: 'NETFILTER_DROP', host: 'droptest' });
+      expect(summary.lost).toBe(0);
+      expect(summary.counted).toBe(counted());
+    } finally {
+      await budgeted.stop();
+    }
   });
 });

@@ -16,8 +16,8 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     const garbage = records.filter((r) => r.type === 'garbage');
     expect(garbage).toEqual([]);
     const types = new Set(records.map((r) => r.type));
-    // other: the flush's own state (@batch) in the exit dump
-    expect(types).toEqual(new Set(['attached', 'message', 'flush', 'batch', 'sequence', 'blank', 'other']));
+    // other: the flush's own state (@batch, @detail_*) in the exit dump; counted: the load past the detail budget
+    expect(types).toEqual(new Set(['attached', 'message', 'flush', 'batch', 'counted', 'sequence', 'blank', 'other']));
   });
 
   test('all four probe families produced events', () => {
@@ -85,7 +85,7 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test('the in-place scanner and full JSON parsing agree on every line of the run', () => {
-    const batches = lines.filter((l) => /^\{"type": "map", "data": \{"@\w+_[ab]"/.test(l));
+    const batches = lines.filter((l) => /^\{"type": "map", "data": \{"@(nat|ctn|ctd|drop|rw)_[ab]"/.test(l));
     expect(batches.length).toBeGreaterThan(5);
     for (const line of batches) {
       // without bpftrace's spacing the scanner declines and JSON.parse reads the line
@@ -98,6 +98,23 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     expect(escaped).toEqual(parseBpftraceLine(drop, ctx));
   });
 
+  test('events past the detail budget arrive as counts per namespace and kind, NAT split by manip', () => {
+    const counts = records.flatMap((r) => (r.type === 'counted' ? r.events : []));
+    // drops have a budget of their own: none of the few in this run was only counted
+    expect(new Set(counts.map((e) => e.of))).toEqual(new Set(['nat', 'ct-new', 'rewrite']));
+    const line = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_over_b": {"4026532349,1": 21, "4026532349,0": 21}'))!;
+    const record = parseBpftraceLine(line, ctx);
+    expect(record.type === 'counted' ? record.events.map(({ host, netns, of, by, count }) => ({ host, netns, of, by, count })) : record).toEqual([
+      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'DNAT', count: 21 },
+      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'SNAT', count: 21 },
+    ]);
+    // conntrack counts are per namespace only; a drop's are split by reason, named from the kernel
+    const ct = parseBpftraceLine(lines.find((l) => l.includes('"@ctn_over_'))!, ctx);
+    expect(ct.type === 'counted' && ct.events.every((e) => e.of === 'ct-new' && e.by === null && e.count > 0)).toBe(true);
+    const drop = parseBpftraceLine('{"type": "map", "data": {"@drop_over_a": {"4026532176,12": 35}}}', ctx);
+    expect(drop).toMatchObject({ type: 'counted', events: [{ of: 'drop', by: 'REASON_12', count: 35, netns: 4026532176 }] });
+  });
+
   test('bad lines are garbage with a reason, never a crash', () => {
     const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     expect(parseBpftraceLine('Segmentation fault', ctx)).toMatchObject({ type: 'garbage', reason: 'not JSON' });
@@ -107,6 +124,9 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key "7" is not CPU,SEQ' });
     expect(parseBpftraceLine(map('@ctn_a', '",7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key ",7" is not CPU,SEQ' });
     expect(parseBpftraceLine(map('@nat_b', ''), ctx)).toEqual({ type: 'batch', events: [] });
+    expect(parseBpftraceLine(map('@nat_over_a', '"4026532349": 3'), ctx)).toMatchObject({ type: 'garbage', reason: 'nat count key "4026532349" is not NETNS,MANIP' });
+    expect(parseBpftraceLine(map('@ctd_over_b', '"1,2": 3'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-destroy count key "1,2" is not NETNS' });
+    expect(parseBpftraceLine(map('@drop_over_a', '"1,7": "x"'), ctx)).toMatchObject({ type: 'garbage', reason: 'drop count for "1,7" is not a count' });
     expect(parseBpftraceLine('{"type": "printf", "data": "hello\\n"}', ctx)).toEqual({ type: 'message', text: 'hello' });
     expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({ type: 'flush' });
     expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": 12}}', ctx)).toEqual({ type: 'lost', count: 12 });

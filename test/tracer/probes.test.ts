@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
+import { DEFAULT_PROBES, PROBES, composeProgram, detailBudgetArgument, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
+import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../../src/tracer/detail.js';
 import { FLUSH_MARKER, parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
 import { probesDir } from '../../src/util/paths.js';
 
@@ -17,8 +18,17 @@ describe('probe files', () => {
     const streams = new Set(record.type === 'batch' ? record.events.map((e) => e.stream) : []);
     expect(streams.size).toBeGreaterThan(0);
     for (const stream of streams) expect(probe.streams).toContain(stream);
-    // every stream the probe writes is documented with its buffers
-    for (const stream of probe.streams) for (const buffer of STREAMS[stream].buffers) expect(text).toContain(buffer);
+    // every stream the probe writes is documented with its buffers and its count maps
+    for (const stream of probe.streams) for (const map of [...STREAMS[stream].buffers, ...STREAMS[stream].counts]) expect(text).toContain(map);
+    // and so is a real print of a count map (events past the detail budget)
+    const counts = /^ \*   (\{"type": "map", "data": \{"@\w+_over_[ab]".*\})$/m.exec(text)?.[1];
+    expect(counts).toBeDefined();
+    const counted = parseBpftraceLine(counts!, { hostOf: () => 'x', dropReason: (c) => `R${c}` });
+    expect(counted.type).toBe('counted');
+    for (const e of counted.type === 'counted' ? counted.events : []) {
+      expect(probe.streams).toContain(e.of);
+      expect(e.count).toBeGreaterThan(0);
+    }
     // kernel notes are honest about what each hook needs
     expect(text).toMatch(probe.needs === 'kfunc' ? /^kretfunc:|^kfunc:/m : /^tracepoint:/m);
   });
@@ -38,7 +48,10 @@ describe('probe files', () => {
     const flush = program.slice(program.indexOf('interval:ms:'));
     for (const side of ['a', 'b']) {
       const prints = [...flush.matchAll(new RegExp(`print\\((@\\w+_${side})\\); clear\\(\\1\\);`, 'g'))].map((m) => m[1]);
-      expect(prints).toEqual([`@nat_${side}`, `@drop_${side}`]);
+      expect(prints).toEqual([`@nat_${side}`, `@drop_${side}`, `@nat_over_${side}`, `@drop_over_${side}`]);
+      // the side's detail budgets (the drops' is their own) start again once it has been printed
+      expect(flush.match(new RegExp(`clear\\(@detail_${side}\\);`, 'g'))).toHaveLength(1);
+      expect(flush.match(new RegExp(`clear\\(@drop_detail_${side}\\);`, 'g'))).toHaveLength(1);
       // the buffer just printed is marked pending until its clear has run
       expect(flush).toMatch(new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`));
     }
@@ -49,6 +62,17 @@ describe('probe files', () => {
     expect(qualifyModules(text, ['nf_nat'], () => true)).toBe('kretfunc:nf_nat:nf_nat_setup_info\n{\n}\nkfunc:nf_nat:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n');
     // built into the kernel: found in vmlinux, named as is
     expect(qualifyModules(text, ['nf_nat'], () => false)).toBe(text);
+  });
+
+  test('the detail budget goes to the probes per CPU and flush; --detail takes events per second or "all"', () => {
+    expect(detailBudgetArgument(DEFAULT_DETAIL_PER_SECOND)).toBe('20');
+    expect(detailBudgetArgument(1000)).toBe('100');
+    // never rounded down to "no budget"
+    expect(detailBudgetArgument(1)).toBe('1');
+    expect(detailBudgetArgument(0)).toBe('0');
+    expect(parseDetail('all')).toBe(0);
+    expect(parseDetail(' 500 ')).toBe(500);
+    for (const bad of ['0', '-5', '1.5', 'lots', '']) expect(() => parseDetail(bad)).toThrow(/--detail ".*" is not a number of events or "all"/);
   });
 
   test('probe lists are checked and deduplicated', () => {

@@ -5,6 +5,7 @@ import { plain, width } from '../../tui/text.js';
 import { frameText, pathLine, renderFrame } from '../../tui/view.js';
 import type { ViewModel } from '../../tui/viewModel.js';
 import { incidentModel } from './fixture.js';
+import { capturedCounts } from '../helpers.js';
 
 function frame(model: ViewModel, cols: number, rows: number, ui: Partial<UiState> = {}) {
   return renderFrame({ model, ui: { ...initialUi(), ...ui }, cols, rows, now: 1500, targets: targets(model.lab), waiting: 0 });
@@ -34,11 +35,20 @@ describe('renderFrame', () => {
     expect(lines[0]).toContain('micro-VM');
     expect(lines[1]).toContain('replay incident.jsonl');
     expect(lines[1]).toContain('lost 0');
+    // nothing past the detail budget in a walkthrough's pace: not mentioned
+    expect(lines[1]).not.toContain('counted');
     const titles = lines.find((l) => l.includes('DNAT · destination rewritten'))!;
     expect(titles).toContain('SNAT · source rewritten');
     // the SNAT pane's masquerade to node1, on the right of the rule
     const snatRow = lines.find((l) => l.includes('10.0.1.11:40476 →'))!;
     expect(snatRow.indexOf('10.0.1.11')).toBeGreaterThan(titles.indexOf('┬'));
+  });
+
+  it('says how many events the probes only counted, once there are some', () => {
+    const model = incidentModel();
+    for (const e of capturedCounts()) model.ingest(e, 1000);
+    const header = frameText(frame(model, 160, 30)).split('\n')[1]!;
+    expect(header).toContain(`${model.counted} more counted (over --detail)`);
   });
 
   it('writes a DNAT binding as before ⇒ after with the ClusterIP named', () => {

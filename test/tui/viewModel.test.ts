@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NatPaneRow, NatRow } from '../../tui/viewModel.js';
 import { ViewModel, filterTerms, matches } from '../../tui/viewModel.js';
 import { incidentEvents, incidentModel } from './fixture.js';
+import { capturedCounts } from '../helpers.js';
 
 const natRows = (rows: { type: string }[]) => rows.filter((r): r is NatRow => r.type === 'nat');
 
@@ -127,6 +128,15 @@ describe('ViewModel on the incident recording', () => {
     expect(model.lost).toBe(10);
     expect(model.eventsPerSecond(1100)).toBe(2);
     expect(model.eventsPerSecond(2500)).toBe(0);
+  });
+
+  it('adds up the events the probes counted past the detail budget, apart from lost ones', () => {
+    const model = new ViewModel({ kind: 'live', placement: 'auto' });
+    const counts = capturedCounts();
+    for (const e of counts) model.ingest(e, 1000);
+    expect(model.counted).toBe(counts.reduce((n, e) => n + e.count, 0));
+    expect(model.counted).toBeGreaterThan(100);
+    expect(model.lost).toBe(0);
   });
 
   it('holds bounded memory: rows, flows and saved events stop at their limits', () => {

@@ -1,0 +1,27 @@
+// The detail budget: how many events per CPU and second the probes report
+// whole; past it they only count them (probes/nat.bt, "Detail budget").
+// Kept apart from the probes so the command registry can parse --detail
+// without loading them.
+
+import { NatscopeError } from '../errors.js';
+
+// Events each CPU reports whole per second unless told otherwise (--detail):
+// far more than anyone reads live, far fewer than a busy node makes. Past
+// it the probes only count; reporting an event costs userspace ~15 µs
+// natively (bpftrace's map syscalls and natscope's parsing: npm run bench),
+// counting it about 1 µs in the kernel, so tracing a busy node stays cheap.
+export const DEFAULT_DETAIL_PER_SECOND = 200;
+
+// --detail's text: events per CPU and second, or "all".
+export function parseDetail(text: string): number {
+  const trimmed = text.trim();
+  if (trimmed === 'all') return 0;
+  const n = Number(trimmed);
+  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(n) || n < 1) {
+    throw new NatscopeError(`--detail "${text}" is not a number of events or "all"`, {
+      hint: `give events per CPU and second to report whole (default ${DEFAULT_DETAIL_PER_SECOND}), e.g. --detail 1000, or --detail all for every event`,
+      exitCode: 2,
+    });
+  }
+  return n;
+}
