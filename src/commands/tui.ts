@@ -2,17 +2,10 @@
 // with their reason, each flow told hop by hop; keys send requests and
 // change kube-proxy. With --replay it plays a recording and needs no root.
 
-import type { Placement } from '../agent/session.js';
+import type { TuiOptions } from '../../tui/run.js';
 
-export interface TuiCommandOptions {
-  replay?: string;
-  speed: number;
-  probes: string;
-  detail?: number;
-  prefix: string;
-  vm: Placement;
-  lab: 'netns' | 'kind';
-}
+// the screen's own options, less the terminal (tests bring their own)
+export type TuiCommandOptions = Omit<TuiOptions, 'io'>;
 
 export async function tui(options: TuiCommandOptions): Promise<number> {
   const { runTui } = await import('../../tui/run.js');
