@@ -44,7 +44,10 @@ const vmOption = () =>
 
 // events per CPU and second reported whole; past it the probes only count (0 = all)
 const detailOption = () =>
-  new Option('--detail <n|all>', `events per CPU and second reported whole; the rest are counted in the kernel (default ${DEFAULT_DETAIL_PER_SECOND}; all: every event)`).argParser(
+  new Option(
+    '--detail <n|all>',
+    `events per CPU and second reported whole (in tens: kept per tenth of a second), the rest counted in the kernel; drops and rewrites have their own (default ${DEFAULT_DETAIL_PER_SECOND}; all: every event)`,
+  ).argParser(
     (value: string) => {
       try {
         return parseDetail(value);

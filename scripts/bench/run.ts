@@ -112,7 +112,7 @@ async function vmOverhead(): Promise<Figure[]> {
       unit: '×',
       target: '≥ 0.9, and ≥ (c)',
       where,
-      note: `${spread(r.ratios.natscope)}; ${runs(r.runs.natscope)}; ${r.natscopeEvents} events reported, ${r.natscopeCounted} counted past the detail budget, ${r.natscopeLost} lost (with (b*))`,
+      note: `${spread(r.ratios.natscope)}; ${runs(r.runs.natscope)}; ${r.natscopeEvents} events reported, ${r.natscopeCounted} counted past the detail budget (warm-ups included), ${r.natscopeLost} lost (with (b*))`,
     },
     { name: '(b*) natscope, every event whole (--detail all): ratio to (a), median', value: ratio(r.ratios.natscopeAll), unit: '×', where, note: `${spread(r.ratios.natscopeAll)}; ${runs(r.runs.natscopeAll)}` },
     { name: '(c) conntrack -E in node1: ratio to (a), median', value: ratio(r.ratios.conntrackE), unit: '×', where, note: `${spread(r.ratios.conntrackE)}; ${runs(r.runs.conntrackE)}` },

@@ -130,6 +130,10 @@ export class Agent {
     // claimed before the first await: two clients asking at once get one tracer
     if (this.tracer || this.starting) throw new NatscopeError(`already tracing ${this.probes.join(',') || '(attaching)'}`, { hint: 'stop it first (untrace)' });
     const probes = parseProbeList(request.probes.join(','));
+    // from a client of the protocol, not only from the CLI
+    if (request.detail !== undefined && !(Number.isSafeInteger(request.detail) && request.detail >= 0)) {
+      throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, { hint: 'give a whole number ≥ 1, or 0 for every event', exitCode: 2 });
+    }
     this.starting = true;
     try {
       await ensureTracefs();
@@ -182,6 +186,9 @@ export class Agent {
   // addresses, and, past a NAT, by the tuples its bindings produced.
   private readonly loadTuples = new RecentKeys<string>(200_000);
 
+  // Known limit: the load's tuples after NAT are learnt from its events
+  // reported whole; past the detail budget most are only counted, so a drop
+  // that carries only post-SNAT addresses (masqueradeAll on) may pass.
   private fromLoad(e: NatscopeEvent): boolean {
     const sources = this.options.lab?.loadSources() ?? [];
     if (sources.length === 0 || !isKernelEvent(e)) return false;

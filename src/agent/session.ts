@@ -167,7 +167,7 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
 
 export function agentArgs(
   prefix: string,
-  options: { masqueradeAll?: boolean; clusterCIDR?: string | null; probes?: string[] | null; allNetns?: boolean; detail?: number; attachTimeoutMs?: number },
+  options: Pick<SessionOptions, 'masqueradeAll' | 'clusterCIDR' | 'allNetns' | 'detail' | 'attachTimeoutMs'> & { probes?: string[] | null },
 ): string[] {
   const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', prefix];
   if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));

@@ -176,6 +176,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const flushing: ProbeEvent[] = [];
   const counted: CountedEvent[] = [];
   let countedTotal = 0;
+  // count maps printed since the last flush marker: if bpftrace stops before
+  // the marker, their clears may not have run, and the exit dump would show
+  // the same counts again (events are told apart by their sequence numbers;
+  // counts cannot be, so the second copy is left out: at worst the counts
+  // of a probe that raced the flip are missed)
+  const countsSinceMarker = new Set<string>();
   let flushes = 0;
   let stderr = '';
   let attached = false;
@@ -245,10 +251,13 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           for (const e of record.events) flushing.push(e);
           break;
         case 'counted':
+          if (exiting && countsSinceMarker.has(record.map)) break;
+          if (!exiting) countsSinceMarker.add(record.map);
           for (const e of record.events) counted.push(e);
           break;
         case 'flush':
           release();
+          countsSinceMarker.clear();
           flushes++;
           break;
         case 'sequence':

@@ -7,9 +7,9 @@ import { NatscopeError } from '../errors.js';
 
 // Events each CPU reports whole per second unless told otherwise (--detail):
 // far more than anyone reads live, far fewer than a busy node makes. Past
-// it the probes only count; reporting an event costs userspace ~15 µs
-// natively (bpftrace's map syscalls and natscope's parsing: npm run bench),
-// counting it about 1 µs in the kernel, so tracing a busy node stays cheap.
+// it the probes only count. Reporting an event whole costs userspace tens of
+// microseconds (bpftrace's map syscalls, natscope's parsing), counting it
+// well under one in the kernel: `npm run bench` and the README have the figures.
 export const DEFAULT_DETAIL_PER_SECOND = 200;
 
 // --detail's text: events per CPU and second, or "all".

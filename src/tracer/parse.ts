@@ -31,7 +31,7 @@ export interface ProbeEvent {
 
 export type BpftraceRecord =
   | { type: 'batch'; events: ProbeEvent[] }
-  | { type: 'counted'; events: CountedEvent[] }
+  | { type: 'counted'; map: string; events: CountedEvent[] }
   | { type: 'flush' }
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
@@ -55,7 +55,8 @@ export interface StreamInfo {
   // what a count map's second key is
   countedBy: 'manip' | 'reason' | null;
   // the per-CPU counts of events kept whole this flush, per buffer side: the
-  // detail budget's (drops have their own, so busy NAT never hides them)
+  // detail budget's. nat and conntrack share one; drops have their own, so
+  // busy NAT never hides them, and so do rewrites, one per packet
   budgets: [string, string];
   // values per event, per the probe's header
   values: number;
@@ -71,7 +72,7 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
 };
 
 function stream(probe: ProbeFamily, prefix: string, values: number, countedBy: StreamInfo['countedBy']): StreamInfo {
-  const budget = probe === 'drop' ? '@drop_detail' : '@detail';
+  const budget = probe === 'drop' ? '@drop_detail' : probe === 'rewrite' ? '@rw_detail' : '@detail';
   return {
     budgets: [`${budget}_a`, `${budget}_b`],
     probe,
@@ -177,7 +178,7 @@ function parseMap(data: unknown, value: unknown, line: string, ctx: ParseContext
   const buffered = BY_BUFFER.get(name);
   if (buffered) return parseBuffer(buffered, contents as Record<string, unknown>, line, ctx);
   const over = BY_COUNT_MAP.get(name);
-  if (over) return parseCounts(over, contents as Record<string, unknown>, line, ctx);
+  if (over) return parseCounts(name, over, contents as Record<string, unknown>, line, ctx);
   const counted = BY_SEQUENCE_MAP.get(name);
   if (!counted) return { type: 'other', value };
   const counts = new Map<number, number>();
@@ -217,7 +218,7 @@ function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line:
 // with the reader's clock (the same CLOCK_MONOTONIC as the kernel's, on the
 // machine bpftrace runs on): the events were counted during the flush that
 // ends now.
-function parseCounts(stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
+function parseCounts(map: string, stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
   const { countedBy } = STREAMS[stream];
   const keyShape = countedBy ? /^(\d+),(\d+)$/ : /^(\d+)$/;
   const events: CountedEvent[] = [];
@@ -231,7 +232,7 @@ function parseCounts(stream: StreamName, entries: Record<string, unknown>, line:
     const by = countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
     events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count });
   }
-  return { type: 'counted', events };
+  return { type: 'counted', map, events };
 }
 
 // The conntrack address (third value of nat and ct-* events) is a kernel

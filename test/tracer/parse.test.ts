@@ -16,7 +16,7 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     const garbage = records.filter((r) => r.type === 'garbage');
     expect(garbage).toEqual([]);
     const types = new Set(records.map((r) => r.type));
-    // other: the flush's own state (@batch, @detail_*) in the exit dump; counted: the load past the detail budget
+    // other: the flush's own state (@batch) in the exit dump; counted: the load past the detail budget
     expect(types).toEqual(new Set(['attached', 'message', 'flush', 'batch', 'counted', 'sequence', 'blank', 'other']));
   });
 
@@ -65,8 +65,10 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test('conntrack addresses keep every digit (they are above 2^53, where JSON numbers round)', () => {
-    const line = lines.find((l) => l.includes('"@nat_'))!;
-    const digits = /"\d+,\d+": \[\d+,\d+,(\d+),/.exec(line)![1]!;
+    // a nat event whose address a double cannot hold (some slab addresses happen to fit)
+    const first = (l: string) => /"\d+,\d+": \[\d+,\d+,(\d+),/.exec(l)?.[1] ?? '0';
+    const line = lines.find((l) => l.includes('"@nat_') && Number(first(l)).toString(16) !== BigInt(first(l)).toString(16))!;
+    const digits = first(line);
     const record = parseBpftraceLine(line, ctx);
     const nat = record.type === 'batch' ? record.events[0]!.event : null;
     expect(nat && 'ct' in nat ? nat.ct : '').toBe(BigInt(digits).toString(16));
@@ -102,11 +104,11 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     const counts = records.flatMap((r) => (r.type === 'counted' ? r.events : []));
     // drops have a budget of their own: none of the few in this run was only counted
     expect(new Set(counts.map((e) => e.of))).toEqual(new Set(['nat', 'ct-new', 'rewrite']));
-    const line = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_over_b": {"4026532349,1": 21, "4026532349,0": 21}'))!;
+    const line = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_over_b": {"4026532349,0": 11, "4026532349,1": 11}'))!;
     const record = parseBpftraceLine(line, ctx);
     expect(record.type === 'counted' ? record.events.map(({ host, netns, of, by, count }) => ({ host, netns, of, by, count })) : record).toEqual([
-      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'DNAT', count: 21 },
-      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'SNAT', count: 21 },
+      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'SNAT', count: 11 },
+      { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'DNAT', count: 11 },
     ]);
     // conntrack counts are per namespace only; a drop's are split by reason, named from the kernel
     const ct = parseBpftraceLine(lines.find((l) => l.includes('"@ctn_over_'))!, ctx);
