@@ -72,6 +72,13 @@ describe('the agent over a byte stream', () => {
     toAgent.end();
   });
 
+  test('a trace with a detail budget that is not a count is refused before anything starts', async () => {
+    const { client, toAgent } = wire();
+    const error = await client.call({ cmd: 'trace', probes: ['drop'], detail: -5 }).catch((e: NatscopeError) => e);
+    expect(error).toMatchObject({ message: 'detail -5 is not a number of events per CPU and second', hint: 'give a whole number ≥ 1, or 0 for every event' });
+    toAgent.end();
+  });
+
   test('concurrent commands get their own replies', async () => {
     const { client, toAgent } = wire();
     const [a, b] = (await Promise.all([
