@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config';
 // Lab and VM tests touch shared kernel state, so their files run one at a time.
 export default defineConfig({
   test: {
+    // a forgotten .only would silently skip the rest of the suite
+    allowOnly: false,
     projects: [
       {
         test: {

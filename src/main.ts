@@ -40,7 +40,8 @@ function report(error: unknown): number {
   if (error instanceof NatscopeError) {
     process.stderr.write(`natscope: ${error.message}\n`);
     if (error.hint) process.stderr.write(`  fix: ${error.hint}\n`);
-    if (process.env.NATSCOPE_DEBUG && error.cause) process.stderr.write(`${String((error.cause as Error).stack ?? error.cause)}\n`);
+    if (process.env.NATSCOPE_DEBUG && error.cause)
+      process.stderr.write(`${String((error.cause as Error).stack ?? error.cause)}\n`);
     return error.exitCode;
   }
   process.stderr.write(`natscope: internal error: ${(error as Error)?.stack ?? String(error)}\n`);

@@ -27,7 +27,24 @@ interface Run {
 }
 
 // A dark theme's 16 colours (xterm order: black red green yellow blue magenta cyan white, then bright)
-const BASE16 = ['#1d1f21', '#e06c75', '#98c379', '#e5c07b', '#61afef', '#c678dd', '#56b6c2', '#d0d0d0', '#6b7280', '#ff7b86', '#b5e890', '#ffd787', '#7fc4ff', '#de95f0', '#7fdbe6', '#ffffff'];
+const BASE16 = [
+  '#1d1f21',
+  '#e06c75',
+  '#98c379',
+  '#e5c07b',
+  '#61afef',
+  '#c678dd',
+  '#56b6c2',
+  '#d0d0d0',
+  '#6b7280',
+  '#ff7b86',
+  '#b5e890',
+  '#ffd787',
+  '#7fc4ff',
+  '#de95f0',
+  '#7fdbe6',
+  '#ffffff',
+];
 const FG = '#d0d0d0';
 const BG = '#1d1f21';
 
@@ -80,7 +97,13 @@ export function applySgr(style: Style, params: string): Style {
   return s;
 }
 
-const same = (a: Style, b: Style) => a.fg === b.fg && a.bg === b.bg && a.bold === b.bold && a.dim === b.dim && a.inverse === b.inverse && a.underline === b.underline;
+const same = (a: Style, b: Style) =>
+  a.fg === b.fg &&
+  a.bg === b.bg &&
+  a.bold === b.bold &&
+  a.dim === b.dim &&
+  a.inverse === b.inverse &&
+  a.underline === b.underline;
 
 // One captured line as runs of same-styled text. The style carries over
 // from line to line, as it does in a terminal.
@@ -89,9 +112,11 @@ function parseLine(line: string, start: Style): { runs: Run[]; end: Style } {
   let style = start;
   let col = 0;
   // SGR sequences change the style; other escapes (charset, cursor) are skipped
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching terminal escapes is the point
   const re = /\x1b\[([0-9;?]*)([A-Za-z])|\x1b[()][0-9A-Za-z]|\x1b.|([^\x1b]+)/g;
   for (let m = re.exec(line); m; m = re.exec(line)) {
     if (m[3] !== undefined) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
       const text = m[3].replace(/[\x00-\x1f]/g, '');
       const last = runs[runs.length - 1];
       if (last && same(last.style, style) && last.col + last.text.length === col) last.text += text;
@@ -117,7 +142,8 @@ export function ansiToSvg(capture: string, options: SvgOptions = {}): string {
     parsed.push(runs);
     style = end;
   }
-  const cols = options.cols ?? Math.max(1, ...parsed.map((r) => r.reduce((n, x) => Math.max(n, x.col + x.text.length), 0)));
+  const cols =
+    options.cols ?? Math.max(1, ...parsed.map((r) => r.reduce((n, x) => Math.max(n, x.col + x.text.length), 0)));
   const rows = options.rows ?? lines.length;
   const size = options.fontSize ?? 14;
   const cw = size * 0.6;
@@ -141,7 +167,13 @@ export function ansiToSvg(capture: string, options: SvgOptions = {}): string {
       const w = run.text.length * cw;
       if (bg) out.push(`<rect x="${fmt(x)}" y="${y}" width="${fmt(w)}" height="${lh}" fill="${bg}"/>`);
       if (run.text.trim() === '') continue;
-      const attrs = [`x="${fmt(x)}"`, `y="${fmt(y + lh * 0.75)}"`, `textLength="${fmt(w)}"`, 'lengthAdjust="spacingAndGlyphs"', `fill="${fg}"`];
+      const attrs = [
+        `x="${fmt(x)}"`,
+        `y="${fmt(y + lh * 0.75)}"`,
+        `textLength="${fmt(w)}"`,
+        'lengthAdjust="spacingAndGlyphs"',
+        `fill="${fg}"`,
+      ];
       if (run.style.bold) attrs.push('font-weight="bold"');
       if (run.style.dim) attrs.push('opacity="0.7"');
       if (run.style.underline) attrs.push('text-decoration="underline"');

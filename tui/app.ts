@@ -153,7 +153,17 @@ export class TuiApp {
     try {
       const start = performance.now();
       this.lastFrame = this.now();
-      this.screen.paint(renderFrame({ model: this.model, ui: this.ui, cols: this.screen.cols, rows: this.screen.rows, now: this.now(), targets: targets(this.model.lab), waiting: this.waiting }));
+      this.screen.paint(
+        renderFrame({
+          model: this.model,
+          ui: this.ui,
+          cols: this.screen.cols,
+          rows: this.screen.rows,
+          now: this.now(),
+          targets: targets(this.model.lab),
+          waiting: this.waiting,
+        }),
+      );
       this.frames++;
       this.renderMs += performance.now() - start;
     } catch (error) {
@@ -230,10 +240,16 @@ export class TuiApp {
         });
         return;
       case 'masquerade':
-        void this.command({ cmd: 'set', masqueradeAll: effect.on }, (r) => [`masqueradeAll ${effect.on ? 'on' : 'off'}: ${synced(r)}`, 'ok']);
+        void this.command({ cmd: 'set', masqueradeAll: effect.on }, (r) => [
+          `masqueradeAll ${effect.on ? 'on' : 'off'}: ${synced(r)}`,
+          'ok',
+        ]);
         return;
       case 'cidr':
-        void this.command({ cmd: 'set', clusterCIDR: effect.cidr }, (r) => [`clusterCIDR ${effect.cidr ?? 'none'}: ${synced(r)}`, 'ok']);
+        void this.command({ cmd: 'set', clusterCIDR: effect.cidr }, (r) => [
+          `clusterCIDR ${effect.cidr ?? 'none'}: ${synced(r)}`,
+          'ok',
+        ]);
         return;
     }
   }

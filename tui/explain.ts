@@ -38,7 +38,8 @@ export function explainDrop(drop: Pick<DropEvent, 'reason' | 'host' | 'packet'>,
   if (drop.reason === 'NETFILTER_DROP' && drop.host === vpnHost) {
     const flags = drop.packet.flags;
     // a SYN-ACK (or any ACK) as the first packet the VPN sees of a connection
-    if (flags.includes('ACK') && !flags.includes('FIN') && !flags.includes('RST')) return 'a reply the VPN never saw a request for';
+    if (flags.includes('ACK') && !flags.includes('FIN') && !flags.includes('RST'))
+      return 'a reply the VPN never saw a request for';
     return 'the VPN (cloud fabric) drops packets of connections it does not know';
   }
   return REASONS[drop.reason] ?? drop.reason.toLowerCase().replace(/_/g, ' ');

@@ -71,7 +71,10 @@ export function flash(ui: UiState, text: string, level: Flash['level'], now: num
 // What `r` offers: every Service by name, every pod as pod/NAME (the lab's own target names).
 export function targets(lab: LabStatus | null): string[] {
   if (!lab) return [];
-  return [...lab.services.map((s) => (s.namespace === 'default' ? s.name : `${s.namespace}/${s.name}`)), ...lab.pods.map((p) => `pod/${p.name}`)];
+  return [
+    ...lab.services.map((s) => (s.namespace === 'default' ? s.name : `${s.namespace}/${s.name}`)),
+    ...lab.pods.map((p) => `pod/${p.name}`),
+  ];
 }
 
 // Index of the selected flow in `flows` (the newest when following).
@@ -86,7 +89,8 @@ interface Result {
   effects: Effect[];
 }
 
-const printable = (k: Key) => k.ch !== undefined && k.ch.length === 1 && k.ch >= ' ' && k.ch !== '\x7f' && !k.full.startsWith('C-');
+const printable = (k: Key) =>
+  k.ch !== undefined && k.ch.length === 1 && k.ch >= ' ' && k.ch !== '\x7f' && !k.full.startsWith('C-');
 
 export function handleKey(ui: UiState, key: Key, ctx: KeyContext): Result {
   if (key.full === 'C-c') return { ui, effects: [{ type: 'quit' }] };
@@ -110,7 +114,13 @@ const done = (ui: UiState, effects: Effect[] = []): Result => ({ ui, effects });
 
 function command(ui: UiState, ctx: KeyContext): UiState | null {
   if (!ctx.live) return flash(ui, REPLAY_REFUSAL, 'error', ctx.now);
-  if (!ctx.ready) return flash(ui, 'the lab is still starting: commands work once the header says ready or tracing', 'error', ctx.now);
+  if (!ctx.ready)
+    return flash(
+      ui,
+      'the lab is still starting: commands work once the header says ready or tracing',
+      'error',
+      ctx.now,
+    );
   return null;
 }
 
@@ -135,19 +145,29 @@ function main(ui: UiState, key: Key, ctx: KeyContext): Result {
     case 'j':
       return done(move(ui, ctx.flows, +1));
     case 'enter':
-      if (ctx.flows.length === 0) return done(flash(ui, 'no flow yet: make a request (r) or wait for traffic', 'info', ctx.now));
+      if (ctx.flows.length === 0)
+        return done(flash(ui, 'no flow yet: make a request (r) or wait for traffic', 'info', ctx.now));
       return done({ ...ui, mode: 'details', scroll: 0, selected: ctx.flows[selectedIndex(ui, ctx.flows)]! });
     case 'r': {
       const refused = command(ui, ctx);
       if (refused) return done(refused);
-      if (ctx.targets.length === 0) return done(flash(ui, 'the lab lists no Service or pod to request', 'error', ctx.now));
+      if (ctx.targets.length === 0)
+        return done(flash(ui, 'the lab lists no Service or pod to request', 'error', ctx.now));
       return done({ ...ui, mode: 'pick', pick: Math.min(ui.pick, ctx.targets.length - 1) });
     }
     case 'm': {
       const refused = command(ui, ctx);
       if (refused) return done(refused);
       const on = !(ctx.kubeProxy?.masqueradeAll ?? false);
-      return done(flash(ui, `masqueradeAll → ${on ? 'on' : 'off'}: kube-proxy re-syncs the rules on every node…`, 'info', ctx.now), [{ type: 'masquerade', on }]);
+      return done(
+        flash(
+          ui,
+          `masqueradeAll → ${on ? 'on' : 'off'}: kube-proxy re-syncs the rules on every node…`,
+          'info',
+          ctx.now,
+        ),
+        [{ type: 'masquerade', on }],
+      );
     }
     case 'c': {
       const refused = command(ui, ctx);
@@ -175,7 +195,8 @@ function prompt(ui: UiState, key: Key, ctx: KeyContext): Result {
     const text = ui.input.trim();
     if (ui.mode === 'filter') return done({ ...ui, mode: 'main', input: '', filter: text, selected: null });
     if (text === '' || text === 'none') return done({ ...ui, mode: 'main', input: '' }, [{ type: 'cidr', cidr: null }]);
-    if (!parseCidr(text)) return done(flash(ui, `${text} is not an IPv4 CIDR like ${DEFAULT_CLUSTER_CIDR} (or none)`, 'error', ctx.now));
+    if (!parseCidr(text))
+      return done(flash(ui, `${text} is not an IPv4 CIDR like ${DEFAULT_CLUSTER_CIDR} (or none)`, 'error', ctx.now));
     return done({ ...ui, mode: 'main', input: '' }, [{ type: 'cidr', cidr: text }]);
   }
   if (printable(key) && ui.input.length < 64) return done({ ...ui, input: ui.input + key.ch });
@@ -192,7 +213,9 @@ function picker(ui: UiState, key: Key, ctx: KeyContext): Result {
   else if (key.ch && /^[1-9]$/.test(key.ch)) pick = Number(key.ch) - 1;
   const target = ctx.targets[pick];
   if (target === undefined) return done(ui);
-  return done(flash({ ...ui, mode: 'main', pick }, `requesting ${target} from the office…`, 'info', ctx.now), [{ type: 'request', target }]);
+  return done(flash({ ...ui, mode: 'main', pick }, `requesting ${target} from the office…`, 'info', ctx.now), [
+    { type: 'request', target },
+  ]);
 }
 
 function details(ui: UiState, key: Key, ctx: KeyContext): Result {

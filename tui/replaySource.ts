@@ -47,7 +47,13 @@ export interface PlayTarget {
 }
 
 // Pushes every event of `events` (after `first`) into the target; returns when the recording ends.
-export async function play(target: PlayTarget, first: NatscopeEvent, rest: AsyncIterator<NatscopeEvent>, speed: number, signal: AbortSignal): Promise<void> {
+export async function play(
+  target: PlayTarget,
+  first: NatscopeEvent,
+  rest: AsyncIterator<NatscopeEvent>,
+  speed: number,
+  signal: AbortSignal,
+): Promise<void> {
   const pacer = new Pacer(speed, () => target.ready());
   let event = first;
   for (;;) {

@@ -68,10 +68,18 @@ export async function runTui(options: TuiOptions): Promise<number> {
   }
   checkTerminal(options.io);
 
-  const model = new ViewModel(options.replay ? { kind: 'replay', file: options.replay, speed: options.speed } : { kind: 'live', placement: options.vm });
+  const model = new ViewModel(
+    options.replay
+      ? { kind: 'replay', file: options.replay, speed: options.speed }
+      : { kind: 'live', placement: options.vm },
+  );
   const screen = openScreen(options.io);
   // the terminal comes back on any exit: q, an error, a signal, process.exit
-  const restore = onCleanup('restore the terminal', () => screen.destroy(), () => screen.destroy());
+  const restore = onCleanup(
+    'restore the terminal',
+    () => screen.destroy(),
+    () => screen.destroy(),
+  );
   const offInterrupt = onInterrupt(() => screen.destroy());
   const app = new TuiApp({ screen, model, save: (events) => saveSession(events) });
   const abort = new AbortController();
@@ -138,8 +146,14 @@ export async function runTui(options: TuiOptions): Promise<number> {
 async function closeSession(pending: Promise<Session>): Promise<void> {
   let settled = false;
   const done = pending.then(
-    (s) => ((settled = true), s),
-    () => ((settled = true), null),
+    (s) => {
+      settled = true;
+      return s;
+    },
+    () => {
+      settled = true;
+      return null;
+    },
   );
   await new Promise((resolve) => setImmediate(resolve));
   if (!settled) {

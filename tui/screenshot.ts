@@ -17,7 +17,8 @@ async function main(): Promise<void> {
   const root = projectRoot();
   const out = process.argv[2] ?? join(root, 'docs', 'images', 'tui-incident.svg');
   const socket = `natscope-shot-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const tmux = (...args: string[]) =>
+    execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const recording = join(root, 'test', 'fixtures', 'recordings', 'incident.jsonl');
   const command = `env LANG=C.UTF-8 node '${join(root, 'dist', 'src', 'main.js')}' tui --replay '${recording}' --speed 0`;
   tmux('new-session', '-d', '-s', 'shot', '-x', String(COLS), '-y', String(ROWS), command);
@@ -36,7 +37,14 @@ async function main(): Promise<void> {
     }
     await sleep(300);
     const capture = tmux('capture-pane', '-e', '-p', '-t', 'shot');
-    writeFileSync(out, ansiToSvg(capture, { cols: COLS, rows: ROWS, title: 'natscope tui replaying the incident: DNAT and SNAT side by side, the VPN drop, the broken flow' }));
+    writeFileSync(
+      out,
+      ansiToSvg(capture, {
+        cols: COLS,
+        rows: ROWS,
+        title: 'natscope tui replaying the incident: DNAT and SNAT side by side, the VPN drop, the broken flow',
+      }),
+    );
     tmux('send-keys', '-t', 'shot', 'q');
     await sleep(500);
     process.stdout.write(`${out}\n`);

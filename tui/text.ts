@@ -4,7 +4,20 @@
 // Every character the TUI draws (ASCII, arrows, ✓ ✗ …, box lines) is one
 // column wide, so a line's width is its length in UTF-16 units.
 
-export type Colour = 'red' | 'green' | 'yellow' | 'blue' | 'magenta' | 'cyan' | 'white' | 'gray' | 'light-blue' | 'light-cyan' | 'light-magenta' | 'light-green' | 'light-yellow';
+export type Colour =
+  | 'red'
+  | 'green'
+  | 'yellow'
+  | 'blue'
+  | 'magenta'
+  | 'cyan'
+  | 'white'
+  | 'gray'
+  | 'light-blue'
+  | 'light-cyan'
+  | 'light-magenta'
+  | 'light-green'
+  | 'light-yellow';
 
 export interface Style {
   fg?: Colour;

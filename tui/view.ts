@@ -39,16 +39,24 @@ export function renderFrame(v: ViewInput): Line[] {
   if (l.kind === 'too-small') return tooSmall(v.cols, v.rows);
   const terms = filterTerms(v.ui.filter);
   const lines: Line[] = [...header(v)];
-  const natTitle = (name: string, what: string, w: number) => title(`${name} · ${what}`, terms.length ? `filter: ${v.ui.filter}` : '', w);
+  const natTitle = (name: string, what: string, w: number) =>
+    title(`${name} · ${what}`, terms.length ? `filter: ${v.ui.filter}` : '', w);
   if (l.sideBySide) {
     const left = Math.floor((v.cols - 1) / 2);
     const right = v.cols - 1 - left;
     const d = natPane(v, 'dnat', left, l.nat, terms);
     const s = natPane(v, 'snat', right, l.nat, terms);
-    lines.push([...natTitle('DNAT', 'destination rewritten', left), seg('┬', DIM), ...natTitle('SNAT', 'source rewritten', right)]);
+    lines.push([
+      ...natTitle('DNAT', 'destination rewritten', left),
+      seg('┬', DIM),
+      ...natTitle('SNAT', 'source rewritten', right),
+    ]);
     for (let i = 0; i < l.nat; i++) lines.push([...fit(d[i] ?? [], left), seg('│', DIM), ...fit(s[i] ?? [], right)]);
   } else {
-    lines.push(natTitle('DNAT', 'destination rewritten', v.cols), ...fill(natPane(v, 'dnat', v.cols, l.nat, terms), l.nat));
+    lines.push(
+      natTitle('DNAT', 'destination rewritten', v.cols),
+      ...fill(natPane(v, 'dnat', v.cols, l.nat, terms), l.nat),
+    );
     lines.push(natTitle('SNAT', 'source rewritten', v.cols), ...fill(natPane(v, 'snat', v.cols, l.nat, terms), l.nat));
   }
   const hidden = v.model.routineDrops ? `${v.model.routineDrops} routine socket frees not shown` : '';
@@ -90,7 +98,12 @@ function header(v: ViewInput): Line[] {
   const line1: Line = [seg(' natscope ', { bold: true, inverse: true }), seg(' ')];
   if (kp) {
     line1.push(seg('masqueradeAll '), seg(kp.masqueradeAll ? 'ON' : 'OFF', kp.masqueradeAll ? GREEN : RED), SEP);
-    line1.push(seg('clusterCIDR '), seg(kp.clusterCIDR ?? 'none', BOLD), SEP, seg(`kube-proxy ${kp.mode}${m.iptables ? ` (${m.iptables})` : ''}`));
+    line1.push(
+      seg('clusterCIDR '),
+      seg(kp.clusterCIDR ?? 'none', BOLD),
+      SEP,
+      seg(`kube-proxy ${kp.mode}${m.iptables ? ` (${m.iptables})` : ''}`),
+    );
   } else {
     line1.push(seg('kube-proxy: not known yet', DIM));
   }
@@ -102,17 +115,31 @@ function header(v: ViewInput): Line[] {
   const line2: Line = [seg(' ')];
   if (src.kind === 'replay') {
     const name = src.file.split('/').pop() ?? src.file;
-    line2.push(seg(`replay ${name} (${src.speed === 0 ? 'at once' : `${src.speed}×`}${m.sourceState === 'ended' ? ', ended' : ''})`, BOLD));
+    line2.push(
+      seg(
+        `replay ${name} (${src.speed === 0 ? 'at once' : `${src.speed}×`}${m.sourceState === 'ended' ? ', ended' : ''})`,
+        BOLD,
+      ),
+    );
   } else {
     line2.push(seg('live', BOLD));
   }
   // what the user switched on comes first: it explains why the screen looks still
-  if (v.ui.paused) line2.push(SEP, seg(`PAUSED${v.waiting ? ` (${v.waiting} waiting)` : ''}`, { ...YELLOW, inverse: true }));
+  if (v.ui.paused)
+    line2.push(SEP, seg(`PAUSED${v.waiting ? ` (${v.waiting} waiting)` : ''}`, { ...YELLOW, inverse: true }));
   if (v.ui.filter) line2.push(SEP, seg(`filter: ${v.ui.filter}`, BOLD));
-  line2.push(SEP, seg(`${m.events} events · ${m.eventsPerSecond(v.now)}/s`), SEP, seg(`lost ${m.lost}`, m.lost ? RED : undefined));
+  line2.push(
+    SEP,
+    seg(`${m.events} events · ${m.eventsPerSecond(v.now)}/s`),
+    SEP,
+    seg(`lost ${m.lost}`, m.lost ? RED : undefined),
+  );
   if (m.counted) line2.push(seg(` · ${m.counted} more counted (over --detail)`, DIM));
   if (m.skipped) line2.push(seg(` · ${m.skipped} not shown (display behind)`, YELLOW));
-  line2.push(SEP, seg(stateText(v), m.sourceState === 'failed' ? RED : m.sourceState === 'starting' ? YELLOW : undefined));
+  line2.push(
+    SEP,
+    seg(stateText(v), m.sourceState === 'failed' ? RED : m.sourceState === 'starting' ? YELLOW : undefined),
+  );
   return [line1, line2];
 }
 
@@ -174,14 +201,17 @@ function marker(v: ViewInput, r: MarkerRow, w: number): Line {
 function natLines(v: ViewInput, r: NatRow, w: number): Line[] {
   const before: Line = [seg(`${endpoint(r.before.src, r.before.sport)} → ${endpoint(r.before.dst, r.before.dport)}`)];
   const svc: Line = r.service ? [seg(` (${r.service})`, BOLD)] : [];
-  const after = r.manip === 'DNAT' ? `→ ${endpoint(r.after.dst, r.after.dport)}` : `${endpoint(r.after.src, r.after.sport)} →`;
+  const after =
+    r.manip === 'DNAT' ? `→ ${endpoint(r.after.dst, r.after.dport)}` : `${endpoint(r.after.src, r.after.sport)} →`;
   const changed: Line = [seg('  ⇒  ', BOLD), seg(after, { fg: r.manip === 'DNAT' ? 'cyan' : 'magenta', bold: true })];
   if (!r.accepted) changed.push(seg(' (refused)', RED));
   const time = seg(seconds(v.model.seconds(r.t)), DIM);
   if (w >= NAT_ONE_LINE) {
     // the ⇒ in one column, so the rewritten side lines up row under row
     const left = [...before, ...svc];
-    return [truncate([time, seg(' '), host(v, r.host), seg(' '), ...fit(left, Math.max(width(left), 48)), ...changed], w)];
+    return [
+      truncate([time, seg(' '), host(v, r.host), seg(' '), ...fit(left, Math.max(width(left), 48)), ...changed], w),
+    ];
   }
   const name: Line = r.service ? [seg(` ${r.service}`, BOLD)] : [];
   return [truncate([host(v, r.host), seg(' '), ...before], w), truncate([time, ...name, ...changed], w)];
@@ -201,9 +231,18 @@ function dropLines(v: ViewInput, r: DropRow, w: number): Line[] {
   const p = r.packet;
   const named = (ip: string, port: number, name: string | null) => `${endpoint(ip, port)}${name ? ` (${name})` : ''}`;
   const packet = `${p.proto === 'tcp' ? '' : `${p.proto} `}${named(p.src, p.sport, r.srcName)} → ${named(p.dst, p.dport, r.dstName)}${p.flags.length ? ` ${p.flags.join('-')}` : ''}`;
-  const head: Line = [seg(seconds(v.model.seconds(r.t)), DIM), seg(' '), host(v, r.host), seg(' '), seg(`✗ ${r.reason}`, RED)];
+  const head: Line = [
+    seg(seconds(v.model.seconds(r.t)), DIM),
+    seg(' '),
+    host(v, r.host),
+    seg(' '),
+    seg(`✗ ${r.reason}`, RED),
+  ];
   if (r.count > 1) head.push(seg(` ×${r.count}`, RED));
-  const why: Line = [seg(r.explanation, { fg: 'yellow' }), seg(` (${r.location}${r.count > 1 ? `, last at ${seconds(v.model.seconds(r.lastT)).trim()}` : ''})`, DIM)];
+  const why: Line = [
+    seg(r.explanation, { fg: 'yellow' }),
+    seg(` (${r.location}${r.count > 1 ? `, last at ${seconds(v.model.seconds(r.lastT)).trim()}` : ''})`, DIM),
+  ];
   if (w >= DROP_ONE_LINE) return [truncate([...head, seg('  '), seg(packet), seg(' — '), ...why], w)];
   const indent = seg(' '.repeat(15));
   return [truncate([...head, seg('  '), seg(packet)], w), truncate([indent, ...why], w)];
@@ -213,15 +252,32 @@ function flowsPane(v: ViewInput, l: Layout, terms: string[]): Line[] {
   const m = v.model;
   if (m.sourceState === 'starting') {
     const logs = m.log.newest(l.flows);
-    return [title('Starting · the lab and the tracer come up (in the micro-VM: about a minute)', '', v.cols), ...fill(logs.map((s) => [seg(s, DIM)]), l.flows)];
+    return [
+      title('Starting · the lab and the tracer come up (in the micro-VM: about a minute)', '', v.cols),
+      ...fill(
+        logs.map((s) => [seg(s, DIM)]),
+        l.flows,
+      ),
+    ];
   }
   const ids = m.flowList(terms);
-  const head = title(`Flows · ↑↓ select · Enter details`, `${ids.length} flow${ids.length === 1 ? '' : 's'}${v.ui.selected === null ? ' · following the newest' : ''}`, v.cols);
-  if (ids.length === 0) return [head, ...fill([[seg('no flow yet: a request (r) or any traffic the probes see starts one', DIM)]], l.flows)];
+  const head = title(
+    `Flows · ↑↓ select · Enter details`,
+    `${ids.length} flow${ids.length === 1 ? '' : 's'}${v.ui.selected === null ? ' · following the newest' : ''}`,
+    v.cols,
+  );
+  if (ids.length === 0)
+    return [
+      head,
+      ...fill([[seg('no flow yet: a request (r) or any traffic the probes see starts one', DIM)]], l.flows),
+    ];
   const sel = selectedIndex(v.ui, ids);
   const flow = m.flow(ids[sel]!)!;
   const story = m.story(flow);
-  const storyLines = [...wrap([seg(`#${flow.id} `, BOLD), ...pathLine(story, m.colourOf)], v.cols, ' → ', 4).slice(0, 3), outcomeLine(flow, story)];
+  const storyLines = [
+    ...wrap([seg(`#${flow.id} `, BOLD), ...pathLine(story, m.colourOf)], v.cols, ' → ', 4).slice(0, 3),
+    outcomeLine(flow, story),
+  ];
   const listRoom = Math.max(1, l.flows - storyLines.length);
   const start = Math.max(0, Math.min(sel - listRoom + 1, ids.length - listRoom));
   const list: Line[] = [];
@@ -278,9 +334,15 @@ function flowListLine(v: ViewInput, flow: Flow, selected: boolean): Line {
   const story = v.model.story(flow);
   const req = flow.requests[flow.requests.length - 1];
   const mark = selected ? { inverse: true, bold: true } : undefined;
-  const line: Line = [seg(selected ? '▶' : ' ', mark), seg(`#${flow.id}`.padEnd(4), mark), seg(seconds(v.model.seconds(flow.firstT)), DIM), seg('  ')];
+  const line: Line = [
+    seg(selected ? '▶' : ' ', mark),
+    seg(`#${flow.id}`.padEnd(4), mark),
+    seg(seconds(v.model.seconds(flow.firstT)), DIM),
+    seg('  '),
+  ];
   line.push(seg(flowLabel(flow, story).padEnd(20), selected ? BOLD : undefined), seg(' '), ...verdictSegs(story));
-  if (req && !(story.verdict === 'answered' && req.outcome === 'answered')) line.push(seg(` · ${requestOutcome(req)}`, DIM));
+  if (req && !(story.verdict === 'answered' && req.outcome === 'answered'))
+    line.push(seg(` · ${requestOutcome(req)}`, DIM));
   else if (req) line.push(seg(` in ${req.latencyMs} ms${req.peer ? `, the pod saw ${req.peer}` : ''}`, DIM));
   return line;
 }
@@ -288,7 +350,11 @@ function flowListLine(v: ViewInput, flow: Flow, selected: boolean): Line {
 function outcomeLine(flow: Flow, story: FlowStory): Line {
   const req = flow.requests[flow.requests.length - 1];
   const line: Line = [seg('    ')];
-  if (req) line.push(seg(`${req.target} via ${req.via}: `, BOLD), seg(requestOutcome(req), req.outcome === 'answered' ? { fg: 'green' } : { fg: 'red' }));
+  if (req)
+    line.push(
+      seg(`${req.target} via ${req.via}: `, BOLD),
+      seg(requestOutcome(req), req.outcome === 'answered' ? { fg: 'green' } : { fg: 'red' }),
+    );
   else line.push(seg('no request by the lab: traffic the probes saw', DIM));
   if (story.snat) line.push(seg(`  · SNAT on ${story.snat.host} ⇒ ${story.snat.to.ip}`, DIM));
   return line;
@@ -313,8 +379,14 @@ export function pathLine(story: FlowStory, colourOf: (host: string) => Style['fg
 
 function footer(v: ViewInput): Line {
   const ui = v.ui;
-  if (ui.mode === 'filter') return [seg(' filter (host, Service, IP): ', BOLD), seg(`${ui.input}█`), seg('   Enter apply · empty clears · Esc cancel', DIM)];
-  if (ui.mode === 'cidr') return [seg(' clusterCIDR (a CIDR, or none): ', BOLD), seg(`${ui.input}█`), seg('   Enter set · Esc cancel', DIM)];
+  if (ui.mode === 'filter')
+    return [
+      seg(' filter (host, Service, IP): ', BOLD),
+      seg(`${ui.input}█`),
+      seg('   Enter apply · empty clears · Esc cancel', DIM),
+    ];
+  if (ui.mode === 'cidr')
+    return [seg(' clusterCIDR (a CIDR, or none): ', BOLD), seg(`${ui.input}█`), seg('   Enter set · Esc cancel', DIM)];
   if (ui.flash && ui.flash.until > v.now) {
     const style = ui.flash.level === 'error' ? RED : ui.flash.level === 'ok' ? GREEN : YELLOW;
     return [seg(' '), seg(ui.flash.text, style)];
@@ -331,7 +403,8 @@ function footer(v: ViewInput): Line {
     ['?', 'help', 'help'],
     ['q', 'quit', 'quit'],
   ];
-  const build = (short: boolean): Line => keys.flatMap(([k, long, abbr]) => [seg(` ${k}`, { bold: true, inverse: true }), seg(` ${short ? abbr : long} `)]);
+  const build = (short: boolean): Line =>
+    keys.flatMap(([k, long, abbr]) => [seg(` ${k}`, { bold: true, inverse: true }), seg(` ${short ? abbr : long} `)]);
   const full = build(false);
   return width(full) <= v.cols ? full : build(true);
 }
@@ -358,13 +431,19 @@ function helpLines(live: boolean): Line[] {
 
 function pickLines(v: ViewInput): Line[] {
   const lab = v.model.lab;
-  return v.targets.map((t, i) => {
-    const svc = lab?.services.find((s) => s.name === t || `${s.namespace}/${s.name}` === t);
-    const pod = lab?.pods.find((p) => `pod/${p.name}` === t);
-    const where = svc ? `ClusterIP ${svc.clusterIP}:${svc.port}` : pod ? `pod IP ${pod.ip}:${pod.port} on ${pod.node}` : '';
-    const mark = i === v.ui.pick ? { inverse: true, bold: true } : undefined;
-    return [seg(` ${i + 1} `, mark), seg(` ${t.padEnd(12)}`, mark ?? BOLD), seg(` ${where}`, DIM)];
-  }).concat([[], [seg('1-9 or ↑↓ and Enter · Esc cancel', DIM)]]);
+  return v.targets
+    .map((t, i) => {
+      const svc = lab?.services.find((s) => s.name === t || `${s.namespace}/${s.name}` === t);
+      const pod = lab?.pods.find((p) => `pod/${p.name}` === t);
+      const where = svc
+        ? `ClusterIP ${svc.clusterIP}:${svc.port}`
+        : pod
+          ? `pod IP ${pod.ip}:${pod.port} on ${pod.node}`
+          : '';
+      const mark = i === v.ui.pick ? { inverse: true, bold: true } : undefined;
+      return [seg(` ${i + 1} `, mark), seg(` ${t.padEnd(12)}`, mark ?? BOLD), seg(` ${where}`, DIM)];
+    })
+    .concat([[], [seg('1-9 or ↑↓ and Enter · Esc cancel', DIM)]]);
 }
 
 // Everything known about the selected flow: its story, requests and events.
@@ -374,13 +453,43 @@ export function detailsLines(model: ViewModel, ui: UiState, w: number): Line[] {
   if (!flow) return [[seg('the flow is no longer tracked (it was the oldest of too many)', DIM)]];
   const story = model.story(flow);
   const out: Line[] = [];
-  out.push([seg(`Flow #${flow.id}`, BOLD), seg(` · ${flow.proto} ${endpoint(flow.first.src, flow.first.sport)} → ${endpoint(flow.first.dst, flow.first.dport)}${story.service ? ` (${story.service})` : ''}`)]);
+  out.push([
+    seg(`Flow #${flow.id}`, BOLD),
+    seg(
+      ` · ${flow.proto} ${endpoint(flow.first.src, flow.first.sport)} → ${endpoint(flow.first.dst, flow.first.dport)}${story.service ? ` (${story.service})` : ''}`,
+    ),
+  ]);
   out.push(...wrap(pathLine(story, model.colourOf), w, ' → ', 2));
   out.push([seg('verdict: ', BOLD), ...verdictSegs(story)]);
-  if (story.dnat) out.push([seg('DNAT: ', BOLD), seg(`${story.dnat.host} ${endpoint(story.dnat.orig.dst, story.dnat.orig.dport)} ⇒ ${endpoint(story.dnat.to.ip, story.dnat.to.port)}`)]);
-  out.push([seg('SNAT: ', BOLD), seg(story.snat ? `${story.snat.host} source ⇒ ${endpoint(story.snat.to.ip, story.snat.to.port)}` : 'none: the pod sees the client\'s own address and answers it directly')]);
-  for (const req of flow.requests) out.push([seg('request: ', BOLD), seg(`${req.target} via ${req.via} ${endpoint(req.dst, req.dport)}: ${requestOutcome(req)}`)]);
-  out.push([], [seg(`events (${flow.events.length}${flow.dropped ? `, ${flow.dropped} more not kept` : ''}), seconds since the session began:`, BOLD)]);
+  if (story.dnat)
+    out.push([
+      seg('DNAT: ', BOLD),
+      seg(
+        `${story.dnat.host} ${endpoint(story.dnat.orig.dst, story.dnat.orig.dport)} ⇒ ${endpoint(story.dnat.to.ip, story.dnat.to.port)}`,
+      ),
+    ]);
+  out.push([
+    seg('SNAT: ', BOLD),
+    seg(
+      story.snat
+        ? `${story.snat.host} source ⇒ ${endpoint(story.snat.to.ip, story.snat.to.port)}`
+        : "none: the pod sees the client's own address and answers it directly",
+    ),
+  ]);
+  for (const req of flow.requests)
+    out.push([
+      seg('request: ', BOLD),
+      seg(`${req.target} via ${req.via} ${endpoint(req.dst, req.dport)}: ${requestOutcome(req)}`),
+    ]);
+  out.push(
+    [],
+    [
+      seg(
+        `events (${flow.events.length}${flow.dropped ? `, ${flow.dropped} more not kept` : ''}), seconds since the session began:`,
+        BOLD,
+      ),
+    ],
+  );
   const t0 = model.t0 ?? 0;
   for (const e of [...flow.events].sort((a, b) => a.t - b.t)) out.push(...wrap([seg(formatEvent(e, t0))], w, ' ', 10));
   return out;
@@ -394,7 +503,9 @@ function box(frame: Line[], name: string, content: Line[], v: ViewInput, large =
   const x = Math.floor((v.cols - w) / 2);
   const y = large ? 3 : Math.max(2, Math.floor((v.rows - h - 2) / 2));
   const edge = { bold: true } as Style;
-  const rows: Line[] = [[seg('┌─ ', edge), seg(name, BOLD), seg(` ${'─'.repeat(Math.max(0, w - name.length - 5))}┐`, edge)]];
+  const rows: Line[] = [
+    [seg('┌─ ', edge), seg(name, BOLD), seg(` ${'─'.repeat(Math.max(0, w - name.length - 5))}┐`, edge)],
+  ];
   for (let i = 0; i < h; i++) rows.push([seg('│ ', edge), ...fit(content[i] ?? [], inner), seg(' │', edge)]);
   rows.push([seg(`└${'─'.repeat(w - 2)}┘`, edge)]);
   const out = [...frame];
@@ -414,7 +525,17 @@ function tooSmall(cols: number, rows: number): Line[] {
   const top = Math.max(0, Math.floor((rows - msg.length) / 2));
   for (let i = 0; i < rows; i++) {
     const text = msg[i - top];
-    out.push(fit(text ? [seg(' '.repeat(Math.max(0, Math.floor((cols - text.length) / 2)))), seg(text, i === top ? BOLD : undefined)] : [], cols));
+    out.push(
+      fit(
+        text
+          ? [
+              seg(' '.repeat(Math.max(0, Math.floor((cols - text.length) / 2)))),
+              seg(text, i === top ? BOLD : undefined),
+            ]
+          : [],
+        cols,
+      ),
+    );
   }
   return out;
 }

@@ -247,7 +247,9 @@ export class ViewModel {
   }
 
   savedEvents(): NatscopeEvent[] {
-    const context = [this.contextStatus, this.contextConfig].filter((e): e is StatusEvent | ConfigEvent => e !== null).sort((a, b) => a.t - b.t);
+    const context = [this.contextStatus, this.contextConfig]
+      .filter((e): e is StatusEvent | ConfigEvent => e !== null)
+      .sort((a, b) => a.t - b.t);
     return [...context, ...this.saved.toArray()];
   }
 
@@ -267,9 +269,15 @@ export class ViewModel {
     this.iptables = e.backend;
     if (!prev && e.change === null) return; // the starting state, not a change
     const parts: string[] = [];
-    if (!prev || prev.masqueradeAll !== e.kubeProxy.masqueradeAll) parts.push(`masqueradeAll ${e.kubeProxy.masqueradeAll ? 'on' : 'off'}`);
-    if (!prev || prev.clusterCIDR !== e.kubeProxy.clusterCIDR) parts.push(`clusterCIDR ${e.kubeProxy.clusterCIDR ?? 'none'}`);
-    const marker: MarkerRow = { type: 'marker', t: e.t, text: parts.length ? parts.join(', ') : (e.change ?? 'options re-synced') };
+    if (!prev || prev.masqueradeAll !== e.kubeProxy.masqueradeAll)
+      parts.push(`masqueradeAll ${e.kubeProxy.masqueradeAll ? 'on' : 'off'}`);
+    if (!prev || prev.clusterCIDR !== e.kubeProxy.clusterCIDR)
+      parts.push(`clusterCIDR ${e.kubeProxy.clusterCIDR ?? 'none'}`);
+    const marker: MarkerRow = {
+      type: 'marker',
+      t: e.t,
+      text: parts.length ? parts.join(', ') : (e.change ?? 'options re-synced'),
+    };
     this.dnat.push(marker);
     this.snat.push(marker);
   }
@@ -286,7 +294,15 @@ export class ViewModel {
       after,
       service,
       accepted: e.accepted,
-      search: [e.host, e.manip, service ?? '', endpoint(e.orig.src, e.orig.sport), endpoint(e.orig.dst, e.orig.dport), endpoint(after.src, after.sport), endpoint(after.dst, after.dport)]
+      search: [
+        e.host,
+        e.manip,
+        service ?? '',
+        endpoint(e.orig.src, e.orig.sport),
+        endpoint(e.orig.dst, e.orig.dport),
+        endpoint(after.src, after.sport),
+        endpoint(after.dst, after.dport),
+      ]
         .join(' ')
         .toLowerCase(),
     };
@@ -323,7 +339,9 @@ export class ViewModel {
       dstName,
       explanation: explainDrop(e),
       key,
-      search: [e.host, e.reason, srcName ?? '', dstName ?? '', endpoint(p.src, p.sport), endpoint(p.dst, p.dport)].join(' ').toLowerCase(),
+      search: [e.host, e.reason, srcName ?? '', dstName ?? '', endpoint(p.src, p.sport), endpoint(p.dst, p.dport)]
+        .join(' ')
+        .toLowerCase(),
     });
   }
 
@@ -340,7 +358,12 @@ export class ViewModel {
   private flowSearch(flow: Flow): string {
     const entry = this.entry(flow);
     if (entry.search === undefined) {
-      const words = [...flow.hosts, flow.proto, endpoint(flow.first.src, flow.first.sport), endpoint(flow.first.dst, flow.first.dport)];
+      const words = [
+        ...flow.hosts,
+        flow.proto,
+        endpoint(flow.first.src, flow.first.sport),
+        endpoint(flow.first.dst, flow.first.dport),
+      ];
       for (const n of flow.nat) words.push(endpoint(n.to.ip, n.to.port), n.manip, hostByIp(this.lab, n.to.ip) ?? '');
       words.push(hostByIp(this.lab, flow.first.src) ?? '', hostByIp(this.lab, flow.first.dst) ?? '');
       const svc = serviceByAddress(this.lab, flow.first.dst, flow.first.dport);

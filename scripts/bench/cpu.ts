@@ -18,13 +18,20 @@ export function ownCpuUs(): number {
 }
 
 function machineBusyUs(): number {
-  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   return (user! + nice! + system! + irq! + softirq!) * TICK_US;
 }
 
 // Runs a load and adds the machine's CPU time per connection it made: under
 // the lab's load both cores are busy, so this is what one connection costs.
-export async function withMachineCost<T extends { connections: number }>(load: () => Promise<T>): Promise<T & { busyUs: number }> {
+export async function withMachineCost<T extends { connections: number }>(
+  load: () => Promise<T>,
+): Promise<T & { busyUs: number }> {
   const busy0 = machineBusyUs();
   const r = await load();
   return { ...r, busyUs: (machineBusyUs() - busy0) / r.connections };

@@ -53,7 +53,11 @@ const WARM_UP_SECONDS = 2;
 const OUTPUT = process.argv[2];
 const log = (line: string) => process.stderr.write(`[overhead] ${line}\n`);
 
-async function tracer(lab: NetnsLab, probes: ProbeFamily[], options: { bufferEvents?: number; detailPerSecond?: number } = {}) {
+async function tracer(
+  lab: NetnsLab,
+  probes: ProbeFamily[],
+  options: { bufferEvents?: number; detailPerSecond?: number } = {},
+) {
   const resolver = new NetnsResolver();
   await lab.registerHosts(resolver);
   const flows = new FlowTracker();
@@ -98,7 +102,12 @@ async function hooksOnlyProgram(): Promise<string> {
 async function withHooksOnly(program: string, f: () => Promise<number>): Promise<number> {
   const file = join(tmpdir(), `natscope-hooks-only-${process.pid}.bt`);
   writeFileSync(file, program);
-  const child = execa('bpftrace', [file], { reject: false, stdout: 'ignore', stderr: 'pipe', env: { [ATTACHED]: '1' } });
+  const child = execa('bpftrace', [file], {
+    reject: false,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    env: { [ATTACHED]: '1' },
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       child.stderr!.on('data', (d: Buffer) => {
@@ -147,7 +156,11 @@ function untracedRate(lab: NetnsLab, label: string): Promise<{ rate: number; bus
 }
 
 function costColumns(costs: Cost[]): Record<keyof Cost, number[]> {
-  return { bpfUs: costs.map((c) => c.bpfUs), bpftraceUs: costs.map((c) => c.bpftraceUs), natscopeUs: costs.map((c) => c.natscopeUs) };
+  return {
+    bpfUs: costs.map((c) => c.bpfUs),
+    bpftraceUs: costs.map((c) => c.bpftraceUs),
+    natscopeUs: costs.map((c) => c.natscopeUs),
+  };
 }
 
 async function withProcess(argv: string[], f: () => Promise<number>): Promise<number> {
@@ -197,11 +210,14 @@ async function measure(): Promise<void> {
         const traced = await tracer(lab, DEFAULT_PROBES, detail === 'all' ? { detailPerSecond: 0 } : {});
         if (detail === 'default') attachMs = performance.now() - started;
         await warmUp(lab);
-        const label = detail === 'default' ? '(b) natscope default probes' : '(b*) natscope, every event whole (--detail all)';
+        const label =
+          detail === 'default' ? '(b) natscope default probes' : '(b*) natscope, every event whole (--detail all)';
         const costed = await costedRate(lab, `${label}, round ${round}`, traced.t.pid);
         (detail === 'default' ? runs.natscope : runs.natscopeAll).push(costed.rate);
         (detail === 'default' ? costs : costsAll).push(costed.cost);
-        log(`${label.slice(0, 4)} CPU per connection: BPF programs ${costed.cost.bpfUs.toFixed(0)} µs, bpftrace ${costed.cost.bpftraceUs.toFixed(0)} µs, natscope ${costed.cost.natscopeUs.toFixed(0)} µs`);
+        log(
+          `${label.slice(0, 4)} CPU per connection: BPF programs ${costed.cost.bpfUs.toFixed(0)} µs, bpftrace ${costed.cost.bpftraceUs.toFixed(0)} µs, natscope ${costed.cost.natscopeUs.toFixed(0)} µs`,
+        );
         await sleep(500); // the last flush is printed before the counts are read
         const summary = await traced.t.stop();
         if (detail === 'default') {
@@ -214,21 +230,43 @@ async function measure(): Promise<void> {
         await warmUp(lab);
         return rate(lab, label);
       };
-      runs.conntrackE.push(await withProcess(['ip', 'netns', 'exec', node1, 'conntrack', '-E'], warmRate(`(c) conntrack -E in node1, round ${round}`)));
-      runs.tcpdump.push(await withProcess(['ip', 'netns', 'exec', node1, 'tcpdump', '-i', 'any', '-w', '/dev/null'], warmRate(`(d) tcpdump -w on node1, round ${round}`)));
-      runs.hooksOnly.push(await withHooksOnly(hooksOnly, warmRate(`(e) the default probes' hooks, empty programs, round ${round}`)));
+      runs.conntrackE.push(
+        await withProcess(
+          ['ip', 'netns', 'exec', node1, 'conntrack', '-E'],
+          warmRate(`(c) conntrack -E in node1, round ${round}`),
+        ),
+      );
+      runs.tcpdump.push(
+        await withProcess(
+          ['ip', 'netns', 'exec', node1, 'tcpdump', '-i', 'any', '-w', '/dev/null'],
+          warmRate(`(d) tcpdump -w on node1, round ${round}`),
+        ),
+      );
+      runs.hooksOnly.push(
+        await withHooksOnly(hooksOnly, warmRate(`(e) the default probes' hooks, empty programs, round ${round}`)),
+      );
     }
     const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
 
     // loss: every probe (rewrite is per packet) with buffers far too small
-    const lossy = await tracer(lab, ['nat', 'conntrack', 'drop', 'rewrite'], { bufferEvents: LOSSY_BUFFER_EVENTS, detailPerSecond: 0 });
+    const lossy = await tracer(lab, ['nat', 'conntrack', 'drop', 'rewrite'], {
+      bufferEvents: LOSSY_BUFFER_EVENTS,
+      detailPerSecond: 0,
+    });
     await lab.load('nginx', 5, 4);
     await sleep(500);
     const loss = await lossy.t.stop();
 
     const result = `${JSON.stringify({
       seconds: SECONDS,
-      rates: { none: mean(runs.none), natscope: mean(runs.natscope), natscopeAll: mean(runs.natscopeAll), conntrackE: mean(runs.conntrackE), tcpdump: mean(runs.tcpdump), hooksOnly: mean(runs.hooksOnly) },
+      rates: {
+        none: mean(runs.none),
+        natscope: mean(runs.natscope),
+        natscopeAll: mean(runs.natscopeAll),
+        conntrackE: mean(runs.conntrackE),
+        tcpdump: mean(runs.tcpdump),
+        hooksOnly: mean(runs.hooksOnly),
+      },
       runs,
       // per round, against the same round's (a)
       ratios: {
@@ -247,7 +285,12 @@ async function measure(): Promise<void> {
       costAll: costColumns(costsAll),
       natscopeLost: lost,
       attachMs: Math.round(attachMs),
-      loss: { received: loss.received, lost: loss.lost, bpftraceReported: loss.lostReportedByBpftrace, firstLost: lossy.firstLost() },
+      loss: {
+        received: loss.received,
+        lost: loss.lost,
+        bpftraceReported: loss.lostReportedByBpftrace,
+        firstLost: lossy.firstLost(),
+      },
     })}\n`;
     if (OUTPUT) writeFileSync(OUTPUT, result);
     else process.stdout.write(result);

@@ -43,7 +43,20 @@ async function dropNamespace(): Promise<void> {
   await execa('ip', ['netns', 'del', NS], { reject: false });
   await execa('ip', ['netns', 'add', NS]);
   await execa('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-  await execa('ip', ['netns', 'exec', NS, 'iptables', '-A', 'OUTPUT', '-p', 'udp', '--dport', String(PORT), '-j', 'DROP']);
+  await execa('ip', [
+    'netns',
+    'exec',
+    NS,
+    'iptables',
+    '-A',
+    'OUTPUT',
+    '-p',
+    'udp',
+    '--dport',
+    String(PORT),
+    '-j',
+    'DROP',
+  ]);
 }
 
 async function measureDrops(detailPerSecond: number | undefined): Promise<PerEvent> {
@@ -66,7 +79,16 @@ async function measureDrops(detailPerSecond: number | undefined): Promise<PerEve
   const window = async () => {
     await sleep(1000);
     const before = { bpf: await bpfProgramsUs(tracer.pid), ...processes() };
-    const sender = await execa('ip', ['netns', 'exec', NS, process.execPath, join(projectRoot(), 'dist', 'scripts', 'bench', 'udpDrops.js'), String(PORT), String(RATE), String(SECONDS)]);
+    const sender = await execa('ip', [
+      'netns',
+      'exec',
+      NS,
+      process.execPath,
+      join(projectRoot(), 'dist', 'scripts', 'bench', 'udpDrops.js'),
+      String(PORT),
+      String(RATE),
+      String(SECONDS),
+    ]);
     await sleep(300); // the last flush
     const after = { ...processes(), bpf: await bpfProgramsUs(tracer.pid) };
     return { before, after, sent: Number(String(sender.stdout).trim()) };
@@ -119,20 +141,31 @@ export async function benchPerEvent(): Promise<Figure[]> {
   const us = (x: number) => Number(x.toFixed(2));
   const total = (m: PerEvent) => m.bpfUs + m.bpftraceUs + m.natscopeUs;
   // the untraced rate over the traced one, were each connection to make that many events at that cost
-  const projected = (m: PerEvent) => Number((connection.us / (connection.us + EVENTS_PER_CONNECTION * total(m))).toFixed(2));
+  const projected = (m: PerEvent) =>
+    Number((connection.us / (connection.us + EVENTS_PER_CONNECTION * total(m))).toFixed(2));
   const parts = (m: PerEvent, label: string, note: string): Figure[] => [
     { name: `${label}: the probe's BPF program`, value: us(m.bpfUs), unit: 'µs', where, note },
     { name: `${label}: bpftrace (print and clear the buffers)`, value: us(m.bpftraceUs), unit: 'µs', where },
     { name: `${label}: natscope (parse, sort, count loss)`, value: us(m.natscopeUs), unit: 'µs', where },
   ];
   return [
-    ...parts(whole, 'per event, every event whole (--detail all)', `drop probe, ${whole.events} of ${whole.sent} dropped datagrams reported, ${whole.lost} lost; bpftrace: four bpf() syscalls per event (two key walks, a lookup, a delete)`),
+    ...parts(
+      whole,
+      'per event, every event whole (--detail all)',
+      `drop probe, ${whole.events} of ${whole.sent} dropped datagrams reported, ${whole.lost} lost; bpftrace: four bpf() syscalls per event (two key walks, a lookup, a delete)`,
+    ),
     ...parts(
       budgeted,
       'per dropped datagram, default detail budget',
       `${budgeted.events} reported whole, ${budgeted.counted} counted in the kernel, of ${budgeted.sent}; ${budgeted.lost} lost`,
     ),
-    { name: 'an untraced connection through the lab (CPU of the whole machine)', value: Math.round(connection.us), unit: 'µs', where, note: `${Math.round(connection.rate)} connections/s, nginx via node1's DNAT` },
+    {
+      name: 'an untraced connection through the lab (CPU of the whole machine)',
+      value: Math.round(connection.us),
+      unit: 'µs',
+      where,
+      note: `${Math.round(connection.rate)} connections/s, nginx via node1's DNAT`,
+    },
     {
       name: `projected traced/untraced rate, ${EVENTS_PER_CONNECTION} events per connection, every event whole`,
       value: projected(whole),
@@ -140,6 +173,12 @@ export async function benchPerEvent(): Promise<Figure[]> {
       where,
       note: "an untraced connection's CPU over itself plus its events' (function probes assumed to cost what this tracepoint does)",
     },
-    { name: `projected traced/untraced rate, ${EVENTS_PER_CONNECTION} events per connection, default detail budget`, value: projected(budgeted), unit: '×', target: '≥ 0.9', where },
+    {
+      name: `projected traced/untraced rate, ${EVENTS_PER_CONNECTION} events per connection, default detail budget`,
+      value: projected(budgeted),
+      unit: '×',
+      target: '≥ 0.9',
+      where,
+    },
   ];
 }

@@ -66,7 +66,13 @@ function flushLines(buffers: Buffer[], flush: number): string[] {
       for (const [, values] of entries) {
         // a round a millisecond after the one before, as a new connection would be
         const text = values.map((v, i) =>
-          i === 0 ? (v as number) + (flush * ROUNDS_PER_FLUSH + r) * 1e6 : i > 0 && values[i - 1] === CLIENT && typeof v === 'number' ? raw : typeof v === 'string' ? JSON.stringify(v) : BIG.get(v as number) ?? v,
+          i === 0
+            ? (v as number) + (flush * ROUNDS_PER_FLUSH + r) * 1e6
+            : i > 0 && values[i - 1] === CLIENT && typeof v === 'number'
+              ? raw
+              : typeof v === 'string'
+                ? JSON.stringify(v)
+                : (BIG.get(v as number) ?? v),
         );
         out.push(`"0,${++seq}": [${text.join(',')}]`);
       }
@@ -147,13 +153,22 @@ async function measure(): Promise<Measurement> {
   const withTracker = used();
   tracker = null;
   const heldBytes = withTracker - used();
-  return { eventsPerSecond: Math.round(events / (ms / 1000)), gcPercent: Math.round((100 * gcMs) / ms), heldBytes, flowsKept };
+  return {
+    eventsPerSecond: Math.round(events / (ms / 1000)),
+    gcPercent: Math.round((100 * gcMs) / ms),
+    heldBytes,
+    flowsKept,
+  };
 }
 
 // Runs `measure` in a fresh node with exactly the given V8 flags (none from NODE_OPTIONS).
 async function measureIn(flags: readonly string[]): Promise<Measurement> {
-  const result = await execa(process.execPath, ['--expose-gc', ...flags, fileURLToPath(import.meta.url)], { reject: false, env: { NODE_OPTIONS: '' } });
-  if (result.exitCode !== 0) throw new Error(`the pipeline benchmark failed (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
+  const result = await execa(process.execPath, ['--expose-gc', ...flags, fileURLToPath(import.meta.url)], {
+    reject: false,
+    env: { NODE_OPTIONS: '' },
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`the pipeline benchmark failed (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
   return JSON.parse(String(result.stdout)) as Measurement;
 }
 

@@ -40,8 +40,20 @@ async function labUpDown(): Promise<Figure[]> {
     down.push(performance.now() - t);
   }
   return [
-    { name: 'netns lab: lab up (median of 3)', value: Math.round(median(up)), unit: 'ms', target: '< 2000', where: 'native' },
-    { name: 'netns lab: lab down (median of 3)', value: Math.round(median(down)), unit: 'ms', target: '< 2000', where: 'native' },
+    {
+      name: 'netns lab: lab up (median of 3)',
+      value: Math.round(median(up)),
+      unit: 'ms',
+      target: '< 2000',
+      where: 'native',
+    },
+    {
+      name: 'netns lab: lab down (median of 3)',
+      value: Math.round(median(down)),
+      unit: 'ms',
+      target: '< 2000',
+      where: 'native',
+    },
   ];
 }
 
@@ -64,8 +76,20 @@ async function vmIncident(where: 'native' | 'micro-vm'): Promise<Figure[]> {
   const out: Figure[] = [];
   if (where === 'micro-vm') out.push({ name: 'micro-VM: boot to command', value: bootS, unit: 's', where });
   out.push(
-    { name: 'lab up + probes attached, ready to trace', value: Number(readyS.toFixed(1)), unit: 's', where, note: 'bpftrace compiles while the lab comes up' },
-    { name: 'end-to-end incident run (ready, 3 requests, fix, close)', value: Number(wallS.toFixed(1)), unit: 's', target: '< 90', where },
+    {
+      name: 'lab up + probes attached, ready to trace',
+      value: Number(readyS.toFixed(1)),
+      unit: 's',
+      where,
+      note: 'bpftrace compiles while the lab comes up',
+    },
+    {
+      name: 'end-to-end incident run (ready, 3 requests, fix, close)',
+      value: Number(wallS.toFixed(1)),
+      unit: 's',
+      target: '< 90',
+      where,
+    },
   );
   return out;
 }
@@ -79,11 +103,20 @@ async function vmOverhead(): Promise<Figure[]> {
   const file = join(out, 'overhead.json');
   mkdirSync(out, { recursive: true });
   rmSync(file, { force: true });
-  const overhead = [process.execPath, ...NODE_FLAGS, join(projectRoot(), 'dist', 'scripts', 'bench', 'overhead.js'), file];
-  const result = await execa(node!, [...natscope, 'vm', 'run', '-q', '--share', out, '--timeout', '1500', '--', ...overhead], {
-    reject: false,
-    stderr: 'inherit',
-  });
+  const overhead = [
+    process.execPath,
+    ...NODE_FLAGS,
+    join(projectRoot(), 'dist', 'scripts', 'bench', 'overhead.js'),
+    file,
+  ];
+  const result = await execa(
+    node!,
+    [...natscope, 'vm', 'run', '-q', '--share', out, '--timeout', '1500', '--', ...overhead],
+    {
+      reject: false,
+      stderr: 'inherit',
+    },
+  );
   if (result.exitCode !== 0) throw new Error(`the overhead benchmark failed in the micro-VM (exit ${result.exitCode})`);
   const r = JSON.parse(readFileSync(file, 'utf8')) as {
     seconds: number;
@@ -105,7 +138,13 @@ async function vmOverhead(): Promise<Figure[]> {
   const ratio = (xs: number[]) => Number(median(xs).toFixed(2));
   const spread = (xs: number[]) => `rounds ${xs.map((x) => x.toFixed(2)).join(', ')}`;
   return [
-    { name: `overhead (a) nothing attached, ${roundCount} × ${r.seconds} s`, value: Math.round(r.rates.none), unit: 'conn/s', where, note: runs(r.runs.none) },
+    {
+      name: `overhead (a) nothing attached, ${roundCount} × ${r.seconds} s`,
+      value: Math.round(r.rates.none),
+      unit: 'conn/s',
+      where,
+      note: runs(r.runs.none),
+    },
     {
       name: '(b) natscope default probes: ratio to (a), median',
       value: ratio(r.ratios.natscope),
@@ -114,9 +153,27 @@ async function vmOverhead(): Promise<Figure[]> {
       where,
       note: `${spread(r.ratios.natscope)}; ${runs(r.runs.natscope)}; ${r.natscopeEvents} events reported, ${r.natscopeCounted} counted past the detail budget (warm-ups included), ${r.natscopeLost} lost (with (b*))`,
     },
-    { name: '(b*) natscope, every event whole (--detail all): ratio to (a), median', value: ratio(r.ratios.natscopeAll), unit: '×', where, note: `${spread(r.ratios.natscopeAll)}; ${runs(r.runs.natscopeAll)}` },
-    { name: '(c) conntrack -E in node1: ratio to (a), median', value: ratio(r.ratios.conntrackE), unit: '×', where, note: `${spread(r.ratios.conntrackE)}; ${runs(r.runs.conntrackE)}` },
-    { name: '(d) tcpdump -w on node1: ratio to (a), median', value: ratio(r.ratios.tcpdump), unit: '×', where, note: `${spread(r.ratios.tcpdump)}; ${runs(r.runs.tcpdump)}` },
+    {
+      name: '(b*) natscope, every event whole (--detail all): ratio to (a), median',
+      value: ratio(r.ratios.natscopeAll),
+      unit: '×',
+      where,
+      note: `${spread(r.ratios.natscopeAll)}; ${runs(r.runs.natscopeAll)}`,
+    },
+    {
+      name: '(c) conntrack -E in node1: ratio to (a), median',
+      value: ratio(r.ratios.conntrackE),
+      unit: '×',
+      where,
+      note: `${spread(r.ratios.conntrackE)}; ${runs(r.runs.conntrackE)}`,
+    },
+    {
+      name: '(d) tcpdump -w on node1: ratio to (a), median',
+      value: ratio(r.ratios.tcpdump),
+      unit: '×',
+      where,
+      note: `${spread(r.ratios.tcpdump)}; ${runs(r.runs.tcpdump)}`,
+    },
     {
       name: "(e) the default probes' hooks with empty programs: ratio to (a), median",
       value: ratio(r.ratios.hooksOnly),
@@ -124,11 +181,28 @@ async function vmOverhead(): Promise<Figure[]> {
       where,
       note: `${spread(r.ratios.hooksOnly)}; ${runs(r.runs.hooksOnly)}; the floor under (b): hooking these functions at all`,
     },
-    { name: '(a) CPU per connection, untraced (the whole machine)', value: us(r.cost.untracedUs), unit: 'µs', where, note: roundsUs(r.cost.untracedUs) },
+    {
+      name: '(a) CPU per connection, untraced (the whole machine)',
+      value: us(r.cost.untracedUs),
+      unit: 'µs',
+      where,
+      note: roundsUs(r.cost.untracedUs),
+    },
     ...costFigures('(b)', r.cost, where),
     ...costFigures('(b*)', r.costAll, where),
-    { name: 'bpftrace attach (default probes), with nothing else running', value: Number((r.attachMs / 1000).toFixed(1)), unit: 's', where },
-    { name: 'loss with 64-event buffers, every probe: counted from sequence numbers', value: r.loss.lost, unit: 'events', where, note: `of ${r.loss.received + r.loss.lost}; bpftrace itself reported ${r.loss.bpftraceReported} (a full map drops silently)` },
+    {
+      name: 'bpftrace attach (default probes), with nothing else running',
+      value: Number((r.attachMs / 1000).toFixed(1)),
+      unit: 's',
+      where,
+    },
+    {
+      name: 'loss with 64-event buffers, every probe: counted from sequence numbers',
+      value: r.loss.lost,
+      unit: 'events',
+      where,
+      note: `of ${r.loss.received + r.loss.lost}; bpftrace itself reported ${r.loss.bpftraceReported} (a full map drops silently)`,
+    },
   ];
 }
 
@@ -140,19 +214,51 @@ const roundsUs = (xs: number[]) => `rounds ${xs.map((x) => Math.round(x)).join('
 // Where a traced window's time goes, per connection: steadier than the rates under emulation.
 function costFigures(label: string, cost: Record<TracerCost, number[]>, where: 'micro-vm'): Figure[] {
   return [
-    { name: `${label} CPU per connection: the probes' BPF programs`, value: us(cost.bpfUs), unit: 'µs', where, note: roundsUs(cost.bpfUs) },
-    { name: `${label} CPU per connection: bpftrace (printing the flushes)`, value: us(cost.bpftraceUs), unit: 'µs', where, note: roundsUs(cost.bpftraceUs) },
-    { name: `${label} CPU per connection: natscope (parse, correlate)`, value: us(cost.natscopeUs), unit: 'µs', where, note: roundsUs(cost.natscopeUs) },
+    {
+      name: `${label} CPU per connection: the probes' BPF programs`,
+      value: us(cost.bpfUs),
+      unit: 'µs',
+      where,
+      note: roundsUs(cost.bpfUs),
+    },
+    {
+      name: `${label} CPU per connection: bpftrace (printing the flushes)`,
+      value: us(cost.bpftraceUs),
+      unit: 'µs',
+      where,
+      note: roundsUs(cost.bpftraceUs),
+    },
+    {
+      name: `${label} CPU per connection: natscope (parse, correlate)`,
+      value: us(cost.natscopeUs),
+      unit: 'µs',
+      where,
+      note: roundsUs(cost.natscopeUs),
+    },
   ];
 }
 
 async function demoWall(where: 'native' | 'micro-vm'): Promise<Figure[]> {
   const started = performance.now();
   const [node, ...natscope] = natscopeCommand();
-  const r = await execa(node!, [...natscope, 'demo', '--auto', '--json', '--vm', where === 'micro-vm' ? 'on' : 'off'], { reject: false });
+  const r = await execa(node!, [...natscope, 'demo', '--auto', '--json', '--vm', where === 'micro-vm' ? 'on' : 'off'], {
+    reject: false,
+  });
   const wallS = (performance.now() - started) / 1000;
-  const ok = String(r.stdout).trim().split('\n').filter((l) => l.includes('"ok":true')).length;
-  return [{ name: 'natscope demo --auto, end to end', value: Number(wallS.toFixed(1)), unit: 's', target: where === 'native' ? '< 20' : '< 120', where, note: `${ok}/10 steps verified` }];
+  const ok = String(r.stdout)
+    .trim()
+    .split('\n')
+    .filter((l) => l.includes('"ok":true')).length;
+  return [
+    {
+      name: 'natscope demo --auto, end to end',
+      value: Number(wallS.toFixed(1)),
+      unit: 's',
+      target: where === 'native' ? '< 20' : '< 120',
+      where,
+      note: `${ok}/10 steps verified`,
+    },
+  ];
 }
 
 async function main(): Promise<void> {
@@ -174,7 +280,9 @@ async function main(): Promise<void> {
       show(await vmIncident('native'));
       show(await demoWall('native'));
     } else {
-      note('kernel function probes cannot attach here: native walkthrough figures are not measurable on this kernel; measuring in the micro-VM');
+      note(
+        'kernel function probes cannot attach here: native walkthrough figures are not measurable on this kernel; measuring in the micro-VM',
+      );
     }
     note('the incident in the micro-VM');
     show(await vmIncident('micro-vm'));

@@ -38,7 +38,10 @@ function moved(value: unknown, ip: string, ports: Set<number>, shift: number): u
   if (value === null || typeof value !== 'object') return value === CLIENT ? ip : value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = (k === 'sport' || k === 'dport' || k === 'port') && typeof v === 'number' && ports.has(v) ? 1024 + ((v + shift) % 60000) : moved(v, ip, ports, shift);
+    out[k] =
+      (k === 'sport' || k === 'dport' || k === 'port') && typeof v === 'number' && ports.has(v)
+        ? 1024 + ((v + shift) % 60000)
+        : moved(v, ip, ports, shift);
   }
   return out;
 }
@@ -51,7 +54,10 @@ export function* syntheticEvents(): Generator<NatscopeEvent> {
   // ephemeral ports of the office client and of node1's masquerade
   const ports = new Set<number>();
   for (const e of body) {
-    for (const t of [(e as { orig?: { sport: number } }).orig, (e as { packet?: { sport: number; dport: number } }).packet]) {
+    for (const t of [
+      (e as { orig?: { sport: number } }).orig,
+      (e as { packet?: { sport: number; dport: number } }).packet,
+    ]) {
       if (t && 'sport' in t && t.sport > 10000) ports.add(t.sport);
     }
     if (e.kind === 'request' && e.sport) ports.add(e.sport);
@@ -91,7 +97,12 @@ async function harness(keys: boolean) {
   const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
   const client = connect((server.address() as { port: number }).port, '127.0.0.1');
   const input = Object.assign(await accepted, { isTTY: true, setRawMode: () => undefined });
-  const inner = openScreen({ input: keys ? input : undefined, output: nullTerminal(), terminal: 'xterm-256color', env: {} });
+  const inner = openScreen({
+    input: keys ? input : undefined,
+    output: nullTerminal(),
+    terminal: 'xterm-256color',
+    env: {},
+  });
   const sent: number[] = [];
   let handled: number[] = [];
   const lags: number[] = [];
@@ -155,13 +166,24 @@ async function renderCost(): Promise<Figure> {
     spent += performance.now() - start;
   }
   await h.close();
-  return { name: `tui: render cost per frame (${COLS}×${ROWS}, full buffers)`, value: spent / frames, unit: 'ms', target: '≤ 10', where: 'native', note: 'view + blessed diff + write' };
+  return {
+    name: `tui: render cost per frame (${COLS}×${ROWS}, full buffers)`,
+    value: spent / frames,
+    unit: 'ms',
+    target: '≤ 10',
+    where: 'native',
+    note: 'view + blessed diff + write',
+  };
 }
 
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)] ?? Infinity;
 
 // Feeds `rate` events/s for `seconds` while pressing a key every 50 ms.
-async function trial(rate: number, pool: NatscopeEvent[], seconds = 2): Promise<{ ok: boolean; p95: number; backlog: number }> {
+async function trial(
+  rate: number,
+  pool: NatscopeEvent[],
+  seconds = 2,
+): Promise<{ ok: boolean; p95: number; backlog: number }> {
   const h = await harness(true);
   let next = 0;
   const start = performance.now();
@@ -206,7 +228,14 @@ async function sustainedRate(): Promise<Figure[]> {
     } else bad = mid;
   }
   return [
-    { name: 'tui: max sustained events/s, input lag ≤ 100 ms', value: good, unit: 'events/s', target: '≥ 50000', where: 'native', note: 'no backlog growth, keys over a socket every 50 ms' },
+    {
+      name: 'tui: max sustained events/s, input lag ≤ 100 ms',
+      value: good,
+      unit: 'events/s',
+      target: '≥ 50000',
+      where: 'native',
+      note: 'no backlog growth, keys over a socket every 50 ms',
+    },
     { name: 'tui: input lag (p95) at that rate', value: goodLag, unit: 'ms', target: '≤ 100', where: 'native' },
   ];
 }
@@ -250,7 +279,12 @@ async function ingestRate(): Promise<Figure> {
   const start = performance.now();
   for (const e of events) model.ingest(e, 0);
   const rate = events.length / ((performance.now() - start) / 1000);
-  return { name: 'tui: view-model ingest rate (no drawing)', value: Math.round(rate), unit: 'events/s', where: 'native' };
+  return {
+    name: 'tui: view-model ingest rate (no drawing)',
+    value: Math.round(rate),
+    unit: 'events/s',
+    where: 'native',
+  };
 }
 
 export async function benchTui(): Promise<Figure[]> {

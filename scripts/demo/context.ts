@@ -63,8 +63,10 @@ export async function request(ctx: DemoContext, target: string, timeoutMs = 3000
 }
 
 export async function setKubeProxy(ctx: DemoContext, change: Partial<KubeProxyState>): Promise<void> {
-  if (change.masqueradeAll !== undefined) ctx.out.command(`natscope lab set masquerade-all ${change.masqueradeAll ? 'on' : 'off'}`);
-  if (change.clusterCIDR !== undefined) ctx.out.command(`natscope lab set cluster-cidr ${change.clusterCIDR ?? 'none'}`);
+  if (change.masqueradeAll !== undefined)
+    ctx.out.command(`natscope lab set masquerade-all ${change.masqueradeAll ? 'on' : 'off'}`);
+  if (change.clusterCIDR !== undefined)
+    ctx.out.command(`natscope lab set cluster-cidr ${change.clusterCIDR ?? 'none'}`);
   await ctx.client.call({ cmd: 'set', ...change });
 }
 
@@ -97,7 +99,12 @@ export function latestConfig(ctx: DemoContext): KubeProxyState | null {
 
 export function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 // The node a prefix is routed to on a host ("10.96.0.0/16 via 10.0.1.11 dev eth0").

@@ -46,7 +46,10 @@ export class ReplayClient implements AgentClient {
 
   private answer(describe: string, match: (e: NatscopeEvent) => boolean): NatscopeEvent {
     const index = this.events.findIndex((e, i) => i >= this.searchFrom && match(e));
-    if (index < 0) throw new NatscopeError(`the recording holds no ${describe} at this point`, { hint: 'record a full walkthrough: natscope demo --auto --record FILE' });
+    if (index < 0)
+      throw new NatscopeError(`the recording holds no ${describe} at this point`, {
+        hint: 'record a full walkthrough: natscope demo --auto --record FILE',
+      });
     this.deliverTo(index);
     this.searchFrom = index + 1;
     return this.events[index]!;
@@ -57,9 +60,14 @@ export class ReplayClient implements AgentClient {
       case 'request':
         return this.answer(`request to ${command.target}`, (e) => e.kind === 'request' && e.target === command.target);
       case 'set': {
-        const e = this.answer('kube-proxy change', (x) => x.kind === 'config' && x.change !== null &&
-          (command.masqueradeAll === undefined || x.kubeProxy.masqueradeAll === command.masqueradeAll) &&
-          (command.clusterCIDR === undefined || x.kubeProxy.clusterCIDR === command.clusterCIDR));
+        const e = this.answer(
+          'kube-proxy change',
+          (x) =>
+            x.kind === 'config' &&
+            x.change !== null &&
+            (command.masqueradeAll === undefined || x.kubeProxy.masqueradeAll === command.masqueradeAll) &&
+            (command.clusterCIDR === undefined || x.kubeProxy.clusterCIDR === command.clusterCIDR),
+        );
         return { kubeProxy: e.kind === 'config' ? e.kubeProxy : null, syncMs: 0 };
       }
       case 'rules':
@@ -83,7 +91,10 @@ export class ReplayClient implements AgentClient {
   }
 
   private observation(what: string, subject: string): unknown {
-    const e = this.answer(`${what} of ${subject}`, (x) => x.kind === 'observation' && x.what === what && x.subject === subject);
+    const e = this.answer(
+      `${what} of ${subject}`,
+      (x) => x.kind === 'observation' && x.what === what && x.subject === subject,
+    );
     return e.kind === 'observation' ? e.result : null;
   }
 

@@ -73,7 +73,10 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
   let claims: Claim[];
   let evidence: unknown;
   try {
-    const slow = step.n === 9 && options.interactive ? (f: () => Promise<unknown>) => spinner('measuring…', f) : (f: () => Promise<unknown>) => f();
+    const slow =
+      step.n === 9 && options.interactive
+        ? (f: () => Promise<unknown>) => spinner('measuring…', f)
+        : (f: () => Promise<unknown>) => f();
     const outcome = (await slow(() => step.run(ctx))) as Awaited<ReturnType<Step['run']>>;
     claims = outcome.claims;
     evidence = outcome.evidence;
@@ -85,7 +88,11 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
   if (show) {
     options.write(`${wrap(`Look at: ${step.lookAt}`, '  ')}\n`);
     for (const c of claims) {
-      options.write(c.ok ? `  ${chalk.green('✓')} ${c.text}\n` : `  ${chalk.red('✗')} ${c.text}\n      ${chalk.red(`saw instead: ${c.saw ?? 'nothing'}`)}\n`);
+      options.write(
+        c.ok
+          ? `  ${chalk.green('✓')} ${c.text}\n`
+          : `  ${chalk.red('✗')} ${c.text}\n      ${chalk.red(`saw instead: ${c.saw ?? 'nothing'}`)}\n`,
+      );
     }
     if (!ok) options.write(`  ${chalk.yellow(`hint: ${step.hint}`)}\n`);
   }
@@ -122,7 +129,9 @@ export async function runWalkthrough(ctx: DemoContext, options: WalkthroughOptio
   const all = [...results.values()].sort((a, b) => a.step - b.step);
   if (!options.json) {
     const passed = all.filter((r) => r.ok).length;
-    options.write(`\n${passed === all.length ? chalk.green('✓') : chalk.red('✗')} ${passed}/${all.length} steps verified against this run's events.\n`);
+    options.write(
+      `\n${passed === all.length ? chalk.green('✓') : chalk.red('✗')} ${passed}/${all.length} steps verified against this run's events.\n`,
+    );
   }
   return all;
 }

@@ -84,7 +84,11 @@ export class Agent {
   async handle(command: Command): Promise<unknown> {
     switch (command.cmd) {
       case 'status':
-        return { lab: this.options.lab ? await this.lab.status() : null, where: this.options.where, probes: this.probes };
+        return {
+          lab: this.options.lab ? await this.lab.status() : null,
+          where: this.options.where,
+          probes: this.probes,
+        };
       case 'request': {
         const event = await this.lab.request(command.target, command.timeoutMs);
         this.options.emit(event);
@@ -94,7 +98,10 @@ export class Agent {
         return this.observe('ping', command.target, await this.lab.ping(command.target));
       case 'set': {
         const sync = await this.lab.setKubeProxy(command);
-        const change = command.masqueradeAll !== undefined ? `masqueradeAll=${command.masqueradeAll}` : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
+        const change =
+          command.masqueradeAll !== undefined
+            ? `masqueradeAll=${command.masqueradeAll}`
+            : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
         await this.emitConfig(change);
         return sync;
       }
@@ -122,17 +129,28 @@ export class Agent {
   }
 
   private observe<T>(what: ObservationEvent['what'], subject: string, result: T): T {
-    this.options.emit({ ...base('observation', what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office', 0), what, subject, result });
+    this.options.emit({
+      ...base('observation', what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office', 0),
+      what,
+      subject,
+      result,
+    });
     return result;
   }
 
   async startTracing(request: TraceRequest, announce = true): Promise<{ attachMs: number; probes: string[] }> {
     // claimed before the first await: two clients asking at once get one tracer
-    if (this.tracer || this.starting) throw new NatscopeError(`already tracing ${this.probes.join(',') || '(attaching)'}`, { hint: 'stop it first (untrace)' });
+    if (this.tracer || this.starting)
+      throw new NatscopeError(`already tracing ${this.probes.join(',') || '(attaching)'}`, {
+        hint: 'stop it first (untrace)',
+      });
     const probes = parseProbeList(request.probes.join(','));
     // from a client of the protocol, not only from the CLI
     if (request.detail !== undefined && !(Number.isSafeInteger(request.detail) && request.detail >= 0)) {
-      throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, { hint: 'give a whole number ≥ 1, or 0 for every event', exitCode: 2 });
+      throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, {
+        hint: 'give a whole number ≥ 1, or 0 for every event',
+        exitCode: 2,
+      });
     }
     this.starting = true;
     try {
@@ -163,9 +181,14 @@ export class Agent {
         if (this.tracer !== tracer) return; // stopped on purpose
         this.tracer = null;
         this.probes = [];
-        this.options.emit(await this.statusEvent('stopped', `bpftrace exited on its own (code ${summary.exitCode ?? '?'})`));
+        this.options.emit(
+          await this.statusEvent('stopped', `bpftrace exited on its own (code ${summary.exitCode ?? '?'})`),
+        );
       });
-      if (announce) this.options.emit(await this.statusEvent('tracing', `probes attached in ${(tracer.attachMs / 1000).toFixed(1)} s`));
+      if (announce)
+        this.options.emit(
+          await this.statusEvent('tracing', `probes attached in ${(tracer.attachMs / 1000).toFixed(1)} s`),
+        );
       return { attachMs: tracer.attachMs, probes };
     } finally {
       this.starting = false;
@@ -210,7 +233,12 @@ export class Agent {
     this.tracer = null;
     const summary = await tracer.stop();
     this.probes = [];
-    this.options.emit(await this.statusEvent('ready', `tracing stopped: ${summary.received} events, ${summary.lost} lost${summary.counted ? `, ${summary.counted} counted (over the detail budget)` : ''}`));
+    this.options.emit(
+      await this.statusEvent(
+        'ready',
+        `tracing stopped: ${summary.received} events, ${summary.lost} lost${summary.counted ? `, ${summary.counted} counted (over the detail budget)` : ''}`,
+      ),
+    );
     return summary;
   }
 

@@ -14,7 +14,7 @@ import { splitLines } from '../util/lines.js';
 import { progress } from '../util/progress.js';
 import { startVm } from '../vm/run.js';
 import { StreamClient } from './client.js';
-import { parseEnvelope } from './protocol.js';
+import { type Envelope, parseEnvelope } from './protocol.js';
 import { agentArgs, brokerFiles, forwardLines } from './session.js';
 
 const MAX_BUFFERED = 8 << 20;
@@ -28,7 +28,11 @@ export interface BrokerOptions {
 export async function runBroker(options: BrokerOptions): Promise<number> {
   const files = brokerFiles(options.prefix);
   const step = progress('micro-VM lab');
-  const vm = await startVm({ argv: agentArgs(options.prefix, options), timeoutMs: 7 * 24 * 3600 * 1000, log: step.log });
+  const vm = await startVm({
+    argv: agentArgs(options.prefix, options),
+    timeoutMs: 7 * 24 * 3600 * 1000,
+    log: step.log,
+  });
   forwardLines(vm.stderr, step.log);
   const agent = new StreamClient('micro-vm', vm.stdout, vm.stdin);
   const clients = new Set<Socket>();
@@ -74,7 +78,7 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
     void (async () => {
       for await (const item of splitLines(socket, 1 << 20)) {
         if ('tooLong' in item || !item.line.trim()) continue;
-        let envelope;
+        let envelope: Envelope;
         try {
           envelope = parseEnvelope(item.line);
         } catch {
@@ -82,7 +86,9 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
         }
         const { id, ...command } = envelope;
         if (command.cmd === 'shutdown') {
-          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result: { stopped: true } })}\n`);
+          socket.write(
+            `${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result: { stopped: true } })}\n`,
+          );
           await stop();
           process.exit(0);
         }
@@ -93,7 +99,9 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
           socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result })}\n`);
         } catch (error) {
           const { hint, exitCode } = error as { hint?: string; exitCode?: number };
-          socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) })}\n`);
+          socket.write(
+            `${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) })}\n`,
+          );
         }
       }
     })();
@@ -115,7 +123,10 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   }
   await rm(files.socket, { force: true });
   await new Promise<void>((resolve) => server.listen(files.socket, resolve));
-  await writeFile(files.state, JSON.stringify({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }));
+  await writeFile(
+    files.state,
+    JSON.stringify({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }),
+  );
   step.log('lab up in the micro-VM');
   const result = await vm.result;
   if (!stopping) {

@@ -92,7 +92,11 @@ export class StreamClient implements AgentClient {
           // drop a few bytes of a line), rather than lost silently
           if (item.line.startsWith('{"v":')) {
             const why = error instanceof Error ? error.message : String(error);
-            this.listeners.emit({ ...base('error', 'natscope', 0), message: `an event from the ${this.where} agent arrived damaged and was dropped (${why})`, source: 'transport' });
+            this.listeners.emit({
+              ...base('error', 'natscope', 0),
+              message: `an event from the ${this.where} agent arrived damaged and was dropped (${why})`,
+              source: 'transport',
+            });
           }
           continue;
         }
@@ -101,7 +105,10 @@ export class StreamClient implements AgentClient {
           if (p) {
             this.pending.delete(event.id);
             if (event.ok) p.resolve(event.result);
-            else p.reject(new NatscopeError(event.error ?? 'command failed', { hint: event.hint, exitCode: event.exitCode }));
+            else
+              p.reject(
+                new NatscopeError(event.error ?? 'command failed', { hint: event.hint, exitCode: event.exitCode }),
+              );
           }
           continue;
         }

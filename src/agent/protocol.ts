@@ -30,7 +30,20 @@ export type Command =
 export type CommandName = Command['cmd'];
 export type Envelope = Command & { id: number };
 
-const NAMES: CommandName[] = ['status', 'request', 'ping', 'set', 'rules', 'routes', 'conntrack', 'drops', 'load', 'trace', 'untrace', 'shutdown'];
+const NAMES: CommandName[] = [
+  'status',
+  'request',
+  'ping',
+  'set',
+  'rules',
+  'routes',
+  'conntrack',
+  'drops',
+  'load',
+  'trace',
+  'untrace',
+  'shutdown',
+];
 
 export function parseEnvelope(line: string): Envelope {
   const shown = JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line);
@@ -40,7 +53,12 @@ export function parseEnvelope(line: string): Envelope {
   } catch {
     throw new Error(`not a command (a JSON object with "id" and "cmd" was expected): ${shown}`);
   }
-  if (typeof value !== 'object' || value === null || typeof value.id !== 'number' || !NAMES.includes(value.cmd as CommandName)) {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof value.id !== 'number' ||
+    !NAMES.includes(value.cmd as CommandName)
+  ) {
     throw new Error(`not a command (known: ${NAMES.join(', ')}): ${shown}`);
   }
   return value as Envelope;

@@ -7,7 +7,7 @@ import { encodeEvent } from '../events/codec.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
 import type { Agent } from './agent.js';
-import { parseEnvelope } from './protocol.js';
+import { type Envelope, parseEnvelope } from './protocol.js';
 
 export function writer(output: Writable): (event: NatscopeEvent) => void {
   return (event) => {
@@ -20,7 +20,7 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
   const inflight = new Set<Promise<void>>();
   for await (const item of splitLines(input, 1 << 20)) {
     if ('tooLong' in item || item.line.trim() === '') continue;
-    let envelope;
+    let envelope: Envelope;
     try {
       envelope = parseEnvelope(item.line);
     } catch (error) {
@@ -35,7 +35,14 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
       } catch (error) {
         const hint = error instanceof NatscopeError ? error.hint : undefined;
         const exitCode = error instanceof NatscopeError ? error.exitCode : undefined;
-        emit({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) });
+        emit({
+          ...base('reply', 'natscope', 0),
+          id,
+          ok: false,
+          error: (error as Error).message,
+          ...(hint ? { hint } : {}),
+          ...(exitCode ? { exitCode } : {}),
+        });
       }
     })();
     inflight.add(done);

@@ -49,7 +49,11 @@ async function functionProbesHere(): Promise<AttachResult> {
   return result;
 }
 
-export async function decidePlacement(vm: Placement, functionProbesNeeded: boolean, log: (line: string) => void): Promise<Where> {
+export async function decidePlacement(
+  vm: Placement,
+  functionProbesNeeded: boolean,
+  log: (line: string) => void,
+): Promise<Where> {
   if (process.env.NATSCOPE_IN_VM) return 'native'; // already inside the micro-VM
   if (vm === 'off') return 'native';
   if (vm === 'on') return 'micro-vm';
@@ -59,13 +63,18 @@ export async function decidePlacement(vm: Placement, functionProbesNeeded: boole
   if (probes.ok) return 'native';
   const vm_ = await vmPrerequisites();
   if (vm_.ready) {
-    log(`kernel function probes cannot attach on this kernel (${probes.detail}): running the lab and the probes in the micro-VM`);
+    log(
+      `kernel function probes cannot attach on this kernel (${probes.detail}): running the lab and the probes in the micro-VM`,
+    );
     return 'micro-vm';
   }
   const missing = vm_.checks.find((c) => !c.ok && c.name !== 'vm-kernel');
-  throw new NatscopeError(`kernel function probes cannot attach here (${probes.detail}) and the micro-VM is not available: ${missing?.detail ?? 'not set up'}`, {
-    hint: `${missing?.fix ?? 'sudo natscope vm setup'}; or trace drops only, which needs only a tracepoint: --probes drop`,
-  });
+  throw new NatscopeError(
+    `kernel function probes cannot attach here (${probes.detail}) and the micro-VM is not available: ${missing?.detail ?? 'not set up'}`,
+    {
+      hint: `${missing?.fix ?? 'sudo natscope vm setup'}; or trace drops only, which needs only a tracepoint: --probes drop`,
+    },
+  );
 }
 
 export interface SessionOptions {
@@ -122,12 +131,22 @@ async function openNative(prefix: string, probes: string[] | null, options: Sess
     return openInProcess(await NetnsLab.open(prefix), false, probes, options);
   }
   options.log('bringing the netns lab up');
-  const lab = await NetnsLab.up({ prefix, masqueradeAll: options.masqueradeAll ?? false, clusterCIDR: options.clusterCIDR ?? null, log: options.log });
+  const lab = await NetnsLab.up({
+    prefix,
+    masqueradeAll: options.masqueradeAll ?? false,
+    clusterCIDR: options.clusterCIDR ?? null,
+    log: options.log,
+  });
   return openInProcess(lab, true, probes, options);
 }
 
 // The agent in this process, on a lab that is up; `owned`: close takes the lab down.
-async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, options: SessionOptions): Promise<Session> {
+async function openInProcess(
+  lab: Lab,
+  owned: boolean,
+  probes: string[] | null,
+  options: SessionOptions,
+): Promise<Session> {
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -136,7 +155,13 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
   };
   const client = new InProcessClient('native', close);
   client.onEvent(options.onEvent);
-  const agent = new Agent({ lab, where: 'native', emit: client.emit, log: options.log, attachTimeoutMs: options.attachTimeoutMs });
+  const agent = new Agent({
+    lab,
+    where: 'native',
+    emit: client.emit,
+    log: options.log,
+    attachTimeoutMs: options.attachTimeoutMs,
+  });
   client.agent = agent;
   const cleanup = onCleanup('stop the session', close);
   try {
@@ -167,7 +192,9 @@ async function openInProcess(lab: Lab, owned: boolean, probes: string[] | null, 
 
 export function agentArgs(
   prefix: string,
-  options: Pick<SessionOptions, 'masqueradeAll' | 'clusterCIDR' | 'allNetns' | 'detail' | 'attachTimeoutMs'> & { probes?: string[] | null },
+  options: Pick<SessionOptions, 'masqueradeAll' | 'clusterCIDR' | 'allNetns' | 'detail' | 'attachTimeoutMs'> & {
+    probes?: string[] | null;
+  },
 ): string[] {
   const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', prefix];
   if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
@@ -215,7 +242,8 @@ async function openEphemeralVm(prefix: string, probes: string[] | null, options:
     if (closing) return;
     closing = true;
     // the agent stops its tracer and powers the VM off when its input ends
-    if (heard) await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    if (heard)
+      await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
     vm.stdin.end();
     await Promise.race([vm.result, sleep(heard ? 20_000 : 1000).then(() => vm.stop())]);
   });
@@ -265,8 +293,7 @@ export function forwardLines(stream: NodeJS.ReadableStream, log: (line: string) 
   let buffer = '';
   stream.on('data', (d: Buffer) => {
     buffer += d.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
       const line = buffer.slice(0, nl).trimEnd();
       buffer = buffer.slice(nl + 1);
       if (line) log(`vm: ${line.replace(/^\[[^\]]*\]\s*/, '')}`);
@@ -301,7 +328,6 @@ async function readBroker(prefix: string): Promise<BrokerState | null> {
   }
 }
 
-
 export async function brokerAlive(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
   return b !== null && b.socket !== null && isAlive(b.pid) && existsSync(b.socket);
@@ -309,11 +335,20 @@ export async function brokerAlive(prefix: string): Promise<boolean> {
 
 export async function connectBroker(prefix: string): Promise<StreamClient> {
   const b = await readBroker(prefix);
-  if (!b?.socket) throw new NatscopeError(b ? 'the micro-VM lab is still starting' : 'no micro-VM lab is up', { hint: b ? 'wait for natscope lab up to finish' : 'sudo natscope lab up' });
+  if (!b?.socket)
+    throw new NatscopeError(b ? 'the micro-VM lab is still starting' : 'no micro-VM lab is up', {
+      hint: b ? 'wait for natscope lab up to finish' : 'sudo natscope lab up',
+    });
   const socket = connect(b.socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
-    socket.once('error', (e) => reject(new NatscopeError(`cannot reach the micro-VM lab: ${e.message}`, { hint: 'sudo natscope lab down && sudo natscope lab up' })));
+    socket.once('error', (e) =>
+      reject(
+        new NatscopeError(`cannot reach the micro-VM lab: ${e.message}`, {
+          hint: 'sudo natscope lab down && sudo natscope lab up',
+        }),
+      ),
+    );
   });
   return new StreamClient('micro-vm', socket, socket, async () => {
     socket.end();
@@ -341,7 +376,15 @@ async function openViaBroker(prefix: string, probes: string[] | null, options: S
     throw error;
   }
   // the lab stays up (it was up before); only this session's trace is stopped, by the broker's agent
-  return { client, where: 'micro-vm', lab: status.lab, owned: false, ended: endedOf(client), close: () => cleanup.run(), leftovers: async () => [] };
+  return {
+    client,
+    where: 'micro-vm',
+    lab: status.lab,
+    owned: false,
+    ended: endedOf(client),
+    close: () => cleanup.run(),
+    leftovers: async () => [],
+  };
 }
 
 export interface LabUpOptions {
@@ -361,9 +404,16 @@ export async function labUp(options: LabUpOptions): Promise<LabStatus> {
   const where = await decidePlacement(options.vm, true, options.log);
   if (where === 'native') {
     if (await brokerAlive(options.prefix)) {
-      throw new NatscopeError('a micro-VM lab with this prefix is up', { hint: 'natscope lab down first, or use another --prefix' });
+      throw new NatscopeError('a micro-VM lab with this prefix is up', {
+        hint: 'natscope lab down first, or use another --prefix',
+      });
     }
-    const lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: options.log });
+    const lab = await NetnsLab.up({
+      prefix: options.prefix,
+      masqueradeAll: options.masqueradeAll,
+      clusterCIDR: options.clusterCIDR,
+      log: options.log,
+    });
     return lab.status();
   }
   return startBroker(options);
@@ -376,7 +426,9 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
     await stopBroker(options.prefix);
   }
   if ((await readState(options.prefix))?.complete) {
-    throw new NatscopeError('a native lab with this prefix is up', { hint: 'natscope lab down --vm off first, or use another --prefix' });
+    throw new NatscopeError('a native lab with this prefix is up', {
+      hint: 'natscope lab down --vm off first, or use another --prefix',
+    });
   }
   await mkdir(stateDir(), { recursive: true });
   await rm(files.state, { force: true });
@@ -408,7 +460,8 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
   const relay = async () => {
     const text = await readFile(files.log, 'utf8').catch(() => '');
     const lines = text.split('\n');
-    for (; shown < lines.length - 1; shown++) if (lines[shown]) options.log(lines[shown]!.replace(/^\[[^\]]*\]\s*/, ''));
+    for (; shown < lines.length - 1; shown++)
+      if (lines[shown]) options.log(lines[shown]!.replace(/^\[[^\]]*\]\s*/, ''));
   };
   const deadline = Date.now() + LAB_UP_TIMEOUT_MS;
   for (;;) {
@@ -422,7 +475,10 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
     }
     if (Date.now() > deadline) {
       await abandon.run();
-      throw new NatscopeError(`the micro-VM lab was not up within ${LAB_UP_TIMEOUT_MS / 1000} s`, { hint: `see ${files.log}`, exitCode: EXIT.timeout });
+      throw new NatscopeError(`the micro-VM lab was not up within ${LAB_UP_TIMEOUT_MS / 1000} s`, {
+        hint: `see ${files.log}`,
+        exitCode: EXIT.timeout,
+      });
     }
     await sleep(200);
   }
@@ -447,7 +503,8 @@ async function stopBroker(prefix: string): Promise<boolean> {
       // unreachable: fall through to the signal
     }
     for (let i = 0; i < 100 && isAlive(b.pid); i++) await sleep(200);
-    if (isAlive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('session')) process.kill(b.pid, 'SIGKILL');
+    if (isAlive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('session'))
+      process.kill(b.pid, 'SIGKILL');
   }
   const files = brokerFiles(prefix);
   await rm(files.state, { force: true });
@@ -467,13 +524,18 @@ export async function labDown(options: { prefix: string; vm: Placement; lab: 'ne
 }
 
 // For the lab subcommands: whichever lab with this prefix is up.
-export async function connectLab(options: { prefix: string; vm: Placement; lab: 'netns' | 'kind' }): Promise<AgentClient> {
+export async function connectLab(options: {
+  prefix: string;
+  vm: Placement;
+  lab: 'netns' | 'kind';
+}): Promise<AgentClient> {
   if (options.lab === 'kind') {
     const { openKindLab } = await import('../lab/kind/lab.js');
     return inProcess(await openKindLab({ prefix: options.prefix }), 'native');
   }
   if (options.vm !== 'off' && (await brokerAlive(options.prefix))) return connectBroker(options.prefix);
-  if (options.vm !== 'on' && (await readState(options.prefix))) return inProcess(await NetnsLab.open(options.prefix), 'native');
+  if (options.vm !== 'on' && (await readState(options.prefix)))
+    return inProcess(await NetnsLab.open(options.prefix), 'native');
   throw new NatscopeError(`no lab is up (prefix ${options.prefix})`, { hint: 'sudo natscope lab up' });
 }
 

@@ -21,17 +21,37 @@ export interface AgentCommandOptions {
 export async function agent(options: AgentCommandOptions): Promise<number> {
   const emit = writer(process.stdout);
   const step = progress('agent');
-  const a = new Agent({ lab: null, where: 'micro-vm', emit, log: step.log, attachTimeoutMs: options.attachTimeoutS ? options.attachTimeoutS * 1000 : undefined });
+  const a = new Agent({
+    lab: null,
+    where: 'micro-vm',
+    emit,
+    log: step.log,
+    attachTimeoutMs: options.attachTimeoutS ? options.attachTimeoutS * 1000 : undefined,
+  });
   const startFailed = (what: string) => (error: unknown) => {
-    emit({ ...base('error', 'natscope', 0), message: `${what} failed: ${(error as Error).message}`, source: 'agent-start' });
+    emit({
+      ...base('error', 'natscope', 0),
+      message: `${what} failed: ${(error as Error).message}`,
+      source: 'agent-start',
+    });
     throw error;
   };
   try {
     // bpftrace compiles while the lab comes up: both take seconds under emulation
-    const tracing = options.probes ? a.startTracing({ probes: options.probes.split(','), allNetns: options.allNetns, detail: options.detail }, false).catch(startFailed('tracer')) : null;
-    const lab = await NetnsLab.up({ prefix: options.prefix, masqueradeAll: options.masqueradeAll, clusterCIDR: options.clusterCIDR, log: step.log }).catch(
-      startFailed('lab up'),
-    );
+    const tracing = options.probes
+      ? a
+          .startTracing(
+            { probes: options.probes.split(','), allNetns: options.allNetns, detail: options.detail },
+            false,
+          )
+          .catch(startFailed('tracer'))
+      : null;
+    const lab = await NetnsLab.up({
+      prefix: options.prefix,
+      masqueradeAll: options.masqueradeAll,
+      clusterCIDR: options.clusterCIDR,
+      log: step.log,
+    }).catch(startFailed('lab up'));
     step.log('lab up');
     await a.setLab(lab);
     await tracing;
@@ -43,6 +63,10 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
   return 0;
 }
 
-export async function sessionServe(options: { prefix: string; masqueradeAll: boolean; clusterCIDR: string | null }): Promise<number> {
+export async function sessionServe(options: {
+  prefix: string;
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+}): Promise<number> {
   return runBroker(options);
 }

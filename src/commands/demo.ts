@@ -29,14 +29,20 @@ export interface DemoOptions {
 export async function demo(options: DemoOptions): Promise<number> {
   const startAt = options.step ?? 1;
   if (!Number.isInteger(startAt) || startAt < 1 || startAt > STEPS.length) {
-    throw new NatscopeError(`there is no step ${options.step}`, { hint: `steps are 1 to ${STEPS.length}`, exitCode: 2 });
+    throw new NatscopeError(`there is no step ${options.step}`, {
+      hint: `steps are 1 to ${STEPS.length}`,
+      exitCode: 2,
+    });
   }
-  if (options.replay && options.record) throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
+  if (options.replay && options.record)
+    throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
   const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const write = (t: string) => process.stdout.write(t);
   const out = narrator(write, options.json);
   const events: NatscopeEvent[] = [];
-  const ctx = options.replay ? await replayContext(options.replay, events, out) : await liveContext(options, events, out);
+  const ctx = options.replay
+    ? await replayContext(options.replay, events, out)
+    : await liveContext(options, events, out);
   if (!options.json) {
     process.stdout.write(
       `natscope demo: the incident, step by step (${ctx.mode === 'replay' ? `replaying ${options.replay}` : `${ctx.lab.backend} lab, ${ctx.where}`}).\n` +
@@ -51,8 +57,10 @@ async function replayContext(file: string, events: NatscopeEvent[], out: DemoCon
   const recorded: NatscopeEvent[] = [];
   for await (const e of replayFile(file)) recorded.push(e);
   const status = recorded.find((e) => e.kind === 'status' && e.lab);
-  if (!status || status.kind !== 'status' || !status.lab) {
-    throw new NatscopeError(`${file} holds no lab status event`, { hint: 'record a walkthrough with: natscope demo --auto --record FILE' });
+  if (status?.kind !== 'status' || !status.lab) {
+    throw new NatscopeError(`${file} holds no lab status event`, {
+      hint: 'record a walkthrough with: natscope demo --auto --record FILE',
+    });
   }
   const client = new ReplayClient(recorded);
   client.onEvent((e) => events.push(e));
@@ -72,9 +80,17 @@ async function replayContext(file: string, events: NatscopeEvent[], out: DemoCon
   };
 }
 
-async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: DemoContext['out']): Promise<DemoContext> {
+async function liveContext(
+  options: DemoOptions,
+  events: NatscopeEvent[],
+  out: DemoContext['out'],
+): Promise<DemoContext> {
   requireRoot('demo');
-  if (options.lab === 'kind' && options.vm === 'on') throw new NatscopeError('the kind lab does not run in the micro-VM', { hint: 'run it in the workshop VM: vagrant ssh -c "sudo natscope demo --lab kind"', exitCode: 2 });
+  if (options.lab === 'kind' && options.vm === 'on')
+    throw new NatscopeError('the kind lab does not run in the micro-VM', {
+      hint: 'run it in the workshop VM: vagrant ssh -c "sudo natscope demo --lab kind"',
+      exitCode: 2,
+    });
   const record = options.record ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
@@ -110,7 +126,11 @@ async function liveContext(options: DemoOptions, events: NatscopeEvent[], out: D
       await record?.close();
       const left = await session.leftovers();
       if (!session.owned) {
-        closed = { removed: ['the tracer'], kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.`, left };
+        closed = {
+          removed: ['the tracer'],
+          kept: `The lab was up before this walkthrough, so it stays up: natscope lab down${options.lab === 'kind' ? ' --lab kind' : ''} removes it.`,
+          left,
+        };
       } else if (session.where === 'micro-vm') {
         closed = { removed: ['the micro-VM, with the lab and the tracer inside it'], kept: null, left };
       } else {

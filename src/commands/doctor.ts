@@ -35,7 +35,13 @@ export interface DoctorReport {
 export async function diagnose(): Promise<DoctorReport> {
   const checks: Check[] = [];
   const root = process.getuid?.() === 0;
-  checks.push({ name: 'root', ok: root, detail: root ? 'running as root' : 'not root', fix: 'run with sudo', required: true });
+  checks.push({
+    name: 'root',
+    ok: root,
+    detail: root ? 'running as root' : 'not root',
+    fix: 'run with sudo',
+    required: true,
+  });
 
   const version = await bpftraceVersion();
   checks.push({
@@ -68,7 +74,9 @@ export async function diagnose(): Promise<DoctorReport> {
   checks.push({
     name: 'ftrace',
     ok: functions.ok,
-    detail: functions.ok ? 'the traceable function list is readable' : `available_filter_functions: ${functions.detail}`,
+    detail: functions.ok
+      ? 'the traceable function list is readable'
+      : `available_filter_functions: ${functions.detail}`,
     fix: 'kernel function probes need it; a kernel or sandbox that hides it leaves tracepoints only: the micro-VM runs the rest',
     required: false,
   });
@@ -86,8 +94,13 @@ export async function diagnose(): Promise<DoctorReport> {
   checks.push({
     name: 'kprobes-config',
     ok: configured !== false,
-    detail: configured === null ? 'kernel config not readable' : configured ? 'CONFIG_KPROBES=y' : 'CONFIG_KPROBES is not set',
-    fix: 'natscope\'s probes use kfunc, not kprobes; shown for comparison',
+    detail:
+      configured === null
+        ? 'kernel config not readable'
+        : configured
+          ? 'CONFIG_KPROBES=y'
+          : 'CONFIG_KPROBES is not set',
+    fix: "natscope's probes use kfunc, not kprobes; shown for comparison",
     required: false,
   });
 
@@ -97,7 +110,9 @@ export async function diagnose(): Promise<DoctorReport> {
   checks.push({
     name: 'kfunc',
     ok: kfunc.ok,
-    detail: kfunc.ok ? 'a kfunc (fentry) attached: the nat, conntrack and rewrite probes run here' : `cannot attach: ${kfunc.detail}`,
+    detail: kfunc.ok
+      ? 'a kfunc (fentry) attached: the nat, conntrack and rewrite probes run here'
+      : `cannot attach: ${kfunc.detail}`,
     fix: 'natscope runs the nat/conntrack probes in the micro-VM instead (--vm auto); or trace drops only: --probes drop',
     required: false,
   });
@@ -106,7 +121,7 @@ export async function diagnose(): Promise<DoctorReport> {
     name: 'kprobes',
     ok: kprobes.ok,
     detail: kprobes.ok ? 'a kprobe attached' : `cannot attach: ${kprobes.detail}`,
-    fix: 'kprobes are not used by natscope\'s probes (kfunc is); shown for comparison',
+    fix: "kprobes are not used by natscope's probes (kfunc is); shown for comparison",
     required: false,
   });
 
@@ -114,7 +129,9 @@ export async function diagnose(): Promise<DoctorReport> {
   checks.push({
     name: 'tracepoints',
     ok: tracepoints.ok,
-    detail: tracepoints.ok ? 'tracepoint:skb:kfree_skb attached (the drop probe runs here)' : `cannot attach: ${tracepoints.detail}`,
+    detail: tracepoints.ok
+      ? 'tracepoint:skb:kfree_skb attached (the drop probe runs here)'
+      : `cannot attach: ${tracepoints.detail}`,
     fix: 'mount tracefs and run as root',
     required: true,
   });

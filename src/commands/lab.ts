@@ -17,7 +17,9 @@ export interface LabCommonOptions {
   lab: 'netns' | 'kind';
 }
 
-export async function up(options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean }): Promise<number> {
+export async function up(
+  options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean },
+): Promise<number> {
   requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();
@@ -27,7 +29,9 @@ export async function up(options: LabCommonOptions & { masqueradeAll: boolean; c
   else {
     step.done(`lab up in ${(ms / 1000).toFixed(1)} s`);
     printStatus(status);
-    process.stdout.write(`\nNext: natscope lab request mysql${options.lab === 'kind' ? ' --lab kind' : ''}   (and nginx, pod/mysql, pod/nginx)\n`);
+    process.stdout.write(
+      `\nNext: natscope lab request mysql${options.lab === 'kind' ? ' --lab kind' : ''}   (and nginx, pod/mysql, pod/nginx)\n`,
+    );
   }
   return 0;
 }
@@ -52,16 +56,28 @@ export async function status(options: LabCommonOptions & { json: boolean }): Pro
   }
 }
 
-export async function request(options: LabCommonOptions & { target: string; timeoutS: number; json: boolean }): Promise<number> {
+export async function request(
+  options: LabCommonOptions & { target: string; timeoutS: number; json: boolean },
+): Promise<number> {
   requireRoot('lab request');
   const session = await connectLab(options);
   try {
-    const r = (await session.call({ cmd: 'request', target: options.target, timeoutMs: Math.round(options.timeoutS * 1000) })) as RequestEvent;
+    const r = (await session.call({
+      cmd: 'request',
+      target: options.target,
+      timeoutMs: Math.round(options.timeoutS * 1000),
+    })) as RequestEvent;
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       const what = `${r.target} (${r.dst}:${r.dport}) from ${r.src ?? '?'}:${r.sport ?? '?'}`;
-      if (r.outcome === 'answered') process.stdout.write(`${what}: answered in ${r.latencyMs} ms by pod ${r.pod} on ${r.node}; the pod saw the client as ${r.peer}\n`);
-      else process.stdout.write(`${what}: ${r.outcome === 'timeout' ? `no answer within ${options.timeoutS} s (timed out)` : r.outcome}\n`);
+      if (r.outcome === 'answered')
+        process.stdout.write(
+          `${what}: answered in ${r.latencyMs} ms by pod ${r.pod} on ${r.node}; the pod saw the client as ${r.peer}\n`,
+        );
+      else
+        process.stdout.write(
+          `${what}: ${r.outcome === 'timeout' ? `no answer within ${options.timeoutS} s (timed out)` : r.outcome}\n`,
+        );
     }
     return r.outcome === 'answered' ? 0 : 1;
   } finally {
@@ -69,13 +85,23 @@ export async function request(options: LabCommonOptions & { target: string; time
   }
 }
 
-export async function load(options: LabCommonOptions & { target: string; seconds: number; workers: number; json: boolean }): Promise<number> {
+export async function load(
+  options: LabCommonOptions & { target: string; seconds: number; workers: number; json: boolean },
+): Promise<number> {
   requireRoot('lab load');
   const session = await connectLab(options);
   try {
-    const r = (await session.call({ cmd: 'load', target: options.target, seconds: options.seconds, workers: Math.round(options.workers) })) as LoadResult;
+    const r = (await session.call({
+      cmd: 'load',
+      target: options.target,
+      seconds: options.seconds,
+      workers: Math.round(options.workers),
+    })) as LoadResult;
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`${r.target}: ${r.rate.toFixed(0)} connections/s (${r.connections} in ${r.seconds.toFixed(1)} s, ${r.failed} failed)\n`);
+    else
+      process.stdout.write(
+        `${r.target}: ${r.rate.toFixed(0)} connections/s (${r.connections} in ${r.seconds.toFixed(1)} s, ${r.failed} failed)\n`,
+      );
     return r.failed === 0 || r.connections > 0 ? 0 : 1;
   } finally {
     await session.close();
@@ -88,7 +114,10 @@ export async function ping(options: LabCommonOptions & { target: string; json: b
   try {
     const r = (await session.call({ cmd: 'ping', target: options.target })) as PingResult;
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`ping ${r.target} (${r.ip}): ${r.answered ? 'answered' : 'no answer'}${r.detail ? ` (${r.detail})` : ''}\n`);
+    else
+      process.stdout.write(
+        `ping ${r.target} (${r.ip}): ${r.answered ? 'answered' : 'no answer'}${r.detail ? ` (${r.detail})` : ''}\n`,
+      );
     return r.answered ? 0 : 1;
   } finally {
     await session.close();
@@ -99,18 +128,28 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
   requireRoot('lab set');
   let change: { masqueradeAll?: boolean; clusterCIDR?: string | null };
   if (options.key === 'masquerade-all') {
-    if (options.value !== 'on' && options.value !== 'off') throw new NatscopeError(`masquerade-all takes on or off, not "${options.value}"`, { hint: 'natscope lab set masquerade-all on', exitCode: 2 });
+    if (options.value !== 'on' && options.value !== 'off')
+      throw new NatscopeError(`masquerade-all takes on or off, not "${options.value}"`, {
+        hint: 'natscope lab set masquerade-all on',
+        exitCode: 2,
+      });
     change = { masqueradeAll: options.value === 'on' };
   } else if (options.key === 'cluster-cidr') {
     change = { clusterCIDR: options.value === 'none' ? null : options.value };
   } else {
-    throw new NatscopeError(`unknown setting "${options.key}"`, { hint: 'settings: masquerade-all on|off, cluster-cidr <cidr>|none', exitCode: 2 });
+    throw new NatscopeError(`unknown setting "${options.key}"`, {
+      hint: 'settings: masquerade-all on|off, cluster-cidr <cidr>|none',
+      exitCode: 2,
+    });
   }
   const session = await connectLab(options);
   try {
     const r = (await session.call({ cmd: 'set', ...change })) as { kubeProxy: LabStatus['kubeProxy']; syncMs: number };
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`kube-proxy re-synced on node1 and node2 in ${r.syncMs} ms: masqueradeAll=${r.kubeProxy.masqueradeAll}, clusterCIDR=${r.kubeProxy.clusterCIDR ?? 'none'}\n`);
+    else
+      process.stdout.write(
+        `kube-proxy re-synced on node1 and node2 in ${r.syncMs} ms: masqueradeAll=${r.kubeProxy.masqueradeAll}, clusterCIDR=${r.kubeProxy.clusterCIDR ?? 'none'}\n`,
+      );
     return 0;
   } finally {
     await session.close();
@@ -155,7 +194,9 @@ export async function conntrack(options: LabCommonOptions & { node: string; json
 export function printStatus(s: LabStatus, where = 'native'): void {
   const w = (line: string) => process.stdout.write(`${line}\n`);
   w(`lab: ${s.backend} (${where}), prefix ${s.prefix}, ${s.up ? 'up' : 'DOWN'}`);
-  w(`kube-proxy: mode ${s.kubeProxy.mode}, masqueradeAll=${s.kubeProxy.masqueradeAll}, clusterCIDR=${s.kubeProxy.clusterCIDR ?? 'none'}`);
+  w(
+    `kube-proxy: mode ${s.kubeProxy.mode}, masqueradeAll=${s.kubeProxy.masqueradeAll}, clusterCIDR=${s.kubeProxy.clusterCIDR ?? 'none'}`,
+  );
   w('hosts:');
   for (const [name, h] of Object.entries(s.hosts)) w(`  ${name.padEnd(7)} ${h.ip.padEnd(15)} netns ${h.netns}`);
   w('services:');

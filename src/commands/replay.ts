@@ -27,7 +27,10 @@ export async function replay(options: ReplayOptions): Promise<number> {
     process.stdout.write(`${options.json ? encodeEvent(event) : formatEvent(event, t0)}\n`);
   }
   if (options.flows) {
-    const flows = tracker.flows().filter((f) => f.events.length > 0).sort((a, b) => a.id - b.id);
+    const flows = tracker
+      .flows()
+      .filter((f) => f.events.length > 0)
+      .sort((a, b) => a.id - b.id);
     if (options.json) {
       for (const f of flows) process.stdout.write(`${JSON.stringify({ flow: f.id, ...formatFlowSummary(f, lab) })}\n`);
     } else {

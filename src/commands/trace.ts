@@ -48,7 +48,8 @@ export async function trace(options: TraceOptions): Promise<number> {
 
   // Drops need only a tracepoint: trace them right here, whatever the kernel
   // forbids, with or without a lab.
-  if (!needsFunctionProbes(probes) && options.vm !== 'on' && options.lab !== 'kind') return traceTracepointsHere(probes, options, onEvent, step.log, record);
+  if (!needsFunctionProbes(probes) && options.vm !== 'on' && options.lab !== 'kind')
+    return traceTracepointsHere(probes, options, onEvent, step.log, record);
 
   const session = await openSession({
     vm: options.vm,
@@ -61,7 +62,9 @@ export async function trace(options: TraceOptions): Promise<number> {
     log: step.log,
     attachTimeoutMs: options.attachTimeoutS * 1000,
   });
-  step.log(`tracing ${probes.join(',')} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`);
+  step.log(
+    `tracing ${probes.join(',')} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`,
+  );
   const end = untilEnd(options.durationS);
   const stoppedBy = await Promise.race([end.ended.then(() => null), session.ended]);
   await session.close();
@@ -100,14 +103,23 @@ async function traceTracepointsHere(
   log(`attaching ${probes.join(',')} natively (tracepoints only)${lab ? '; lab hosts named' : ''}`);
   // without a lab every namespace is of interest
   const { attachMs } = await agent.startTracing({ probes, allNetns: options.allNetns || !lab, detail: options.detail });
-  log(`attached in ${(attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`);
+  log(
+    `attached in ${(attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`,
+  );
   const end = untilEnd(options.durationS);
   const stoppedBy = await Promise.race([end.ended.then(() => null), ended]);
-  const summary = (await agent.stopTracing()) as { received?: number; lost?: number; lostReportedByBpftrace?: number; counted?: number };
+  const summary = (await agent.stopTracing()) as {
+    received?: number;
+    lost?: number;
+    lostReportedByBpftrace?: number;
+    counted?: number;
+  };
   await record?.close();
   if (summary.received !== undefined) {
     const counted = summary.counted ? `; ${summary.counted} more counted in the kernel (over --detail)` : '';
-    log(`${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}`);
+    log(
+      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}`,
+    );
   }
   end.done();
   if (stoppedBy !== null) {
@@ -141,4 +153,3 @@ export function untilEnd(durationS?: number): { ended: Promise<void>; done(): vo
     },
   };
 }
-

@@ -50,6 +50,8 @@ export async function vmRun(options: VmRunOptions): Promise<number> {
     process.stderr.write(`natscope: micro-VM failure: ${result.detail}\n`);
     return result.exitCode;
   }
-  step.done(`command exited with ${result.exitCode} (boot ${((result.bootMs ?? 0) / 1000).toFixed(1)} s, total ${(result.wallMs / 1000).toFixed(1)} s, ${result.accel})`);
+  step.done(
+    `command exited with ${result.exitCode} (boot ${((result.bootMs ?? 0) / 1000).toFixed(1)} s, total ${(result.wallMs / 1000).toFixed(1)} s, ${result.accel})`,
+  );
   return result.exitCode;
 }

@@ -32,7 +32,10 @@ export class ConnectionIndex {
   private w2 = 0;
   private w3 = 0;
 
-  constructor(private readonly isLive: (id: number) => boolean, capacity = MIN_CAPACITY) {
+  constructor(
+    private readonly isLive: (id: number) => boolean,
+    capacity = MIN_CAPACITY,
+  ) {
     const size = powerOfTwoAtLeast(Math.max(capacity, MIN_CAPACITY));
     this.words = new Int32Array(size * 4);
     this.ids = new Float64Array(size);
@@ -108,7 +111,8 @@ export class ConnectionIndex {
     for (;;) {
       if (ids[i] === EMPTY) return i;
       const at = i * 4;
-      if (words[at] === this.w0 && words[at + 1] === this.w1 && words[at + 2] === this.w2 && words[at + 3] === this.w3) return i;
+      if (words[at] === this.w0 && words[at + 1] === this.w1 && words[at + 2] === this.w2 && words[at + 3] === this.w3)
+        return i;
       i = (i + 1) & mask;
     }
   }

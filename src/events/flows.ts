@@ -58,7 +58,8 @@ export class FlowTracker {
     this.maxFlows = options.maxFlows ?? 2000;
     this.idleNs = options.idleNs ?? 300e9;
     this.maxEvents = options.maxEventsPerFlow ?? 32;
-    if (!(Number.isInteger(this.maxFlows) && this.maxFlows >= 1)) throw new RangeError(`maxFlows must be a whole number ≥ 1, got ${this.maxFlows}`);
+    if (!(Number.isInteger(this.maxFlows) && this.maxFlows >= 1))
+      throw new RangeError(`maxFlows must be a whole number ≥ 1, got ${this.maxFlows}`);
   }
 
   get size(): number {
@@ -155,7 +156,8 @@ export class FlowTracker {
     }
     const e = event as KernelEvent;
     if (!flow.hosts.includes(e.host)) flow.hosts.push(e.host);
-    if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host)) flow.destroyedOn = append(flow.destroyedOn, e.host);
+    if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host))
+      flow.destroyedOn = append(flow.destroyedOn, e.host);
     if (flow.events.length >= this.maxEvents) {
       flow.dropped++; // a flow keeps its first events only: memory stays bounded
       return;

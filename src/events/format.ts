@@ -9,7 +9,8 @@ export function formatEvent(e: NatscopeEvent, t0: number): string {
   const host = e.host.padEnd(6);
   switch (e.kind) {
     case 'nat': {
-      const arrow = e.manip === 'DNAT' ? `⇒ dst ${endpoint(e.to.ip, e.to.port)}` : `⇒ src ${endpoint(e.to.ip, e.to.port)}`;
+      const arrow =
+        e.manip === 'DNAT' ? `⇒ dst ${endpoint(e.to.ip, e.to.port)}` : `⇒ src ${endpoint(e.to.ip, e.to.port)}`;
       return `${time} ${host} ${e.manip} ${e.proto} ${formatTuple(e.orig)} ${arrow}`;
     }
     case 'ct-new':

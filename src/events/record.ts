@@ -17,7 +17,14 @@ export async function openRecording(path: string): Promise<Recording> {
   const stream: WriteStream = createWriteStream(path, { flags: 'w' });
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
-    stream.once('error', (e) => reject(new NatscopeError(`cannot write ${path}: ${e.message}`, { hint: 'choose a writable path for --record', exitCode: 2 })));
+    stream.once('error', (e) =>
+      reject(
+        new NatscopeError(`cannot write ${path}: ${e.message}`, {
+          hint: 'choose a writable path for --record',
+          exitCode: 2,
+        }),
+      ),
+    );
   });
   let failed: Error | null = null;
   stream.on('error', (e) => {

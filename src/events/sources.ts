@@ -2,6 +2,7 @@
 // original pace, N× faster, or at once) and standard input.
 
 import { createReadStream } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
@@ -18,14 +19,19 @@ export interface ReplayOptions {
 }
 
 export async function checkRecording(path: string): Promise<void> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch {
-    throw new NatscopeError(`replay file ${path} does not exist`, { hint: 'record one with: natscope trace --record FILE' });
+    throw new NatscopeError(`replay file ${path} does not exist`, {
+      hint: 'record one with: natscope trace --record FILE',
+    });
   }
   if (!info.isFile()) throw new NatscopeError(`${path} is not a file`);
-  if (info.size === 0) throw new NatscopeError(`replay file ${path} is empty: no events to replay`, { hint: 'record one with: natscope trace --record FILE' });
+  if (info.size === 0)
+    throw new NatscopeError(`replay file ${path} is empty: no events to replay`, {
+      hint: 'record one with: natscope trace --record FILE',
+    });
 }
 
 // Decodes a JSONL event stream; a bad line stops it with the line's number.
@@ -36,9 +42,12 @@ export async function* decodeStream(
   let count = 0;
   for await (const item of splitLines(source, MAX_EVENT_BYTES)) {
     if ('tooLong' in item) {
-      throw new NatscopeError(`${name}: line ${item.lineNo} is ${item.tooLong} bytes, over the ${MAX_EVENT_BYTES}-byte limit of an event`, {
-        hint: 'is this a natscope recording (JSON Lines, one event per line)?',
-      });
+      throw new NatscopeError(
+        `${name}: line ${item.lineNo} is ${item.tooLong} bytes, over the ${MAX_EVENT_BYTES}-byte limit of an event`,
+        {
+          hint: 'is this a natscope recording (JSON Lines, one event per line)?',
+        },
+      );
     }
     if (item.line.trim() === '') continue;
     try {
@@ -53,7 +62,8 @@ export async function* decodeStream(
       throw error;
     }
   }
-  if (count === 0) throw new NatscopeError(`${name} holds no events`, { hint: 'record one with: natscope trace --record FILE' });
+  if (count === 0)
+    throw new NatscopeError(`${name} holds no events`, { hint: 'record one with: natscope trace --record FILE' });
 }
 
 // A recording, or "-" for standard input (natscope trace --json | natscope replay -).
@@ -67,7 +77,10 @@ export async function* replayFile(path: string, options: ReplayOptions = {}): As
 }
 
 // Re-creates the gaps between events (scaled by speed) using their timestamps.
-export async function* paced(events: AsyncIterable<NatscopeEvent>, options: ReplayOptions): AsyncGenerator<NatscopeEvent> {
+export async function* paced(
+  events: AsyncIterable<NatscopeEvent>,
+  options: ReplayOptions,
+): AsyncGenerator<NatscopeEvent> {
   const speed = options.speed ?? 0;
   let firstT: number | undefined;
   let startedAt = 0;
@@ -81,7 +94,8 @@ export async function* paced(events: AsyncIterable<NatscopeEvent>, options: Repl
         const dueMs = (event.t - firstT) / 1e6 / speed;
         const waitMs = dueMs - (performance.now() - startedAt);
         // long idle stretches in a recording are cut to 2 s
-        if (waitMs > 0) await sleep(Math.min(waitMs, 2000), undefined, { signal: options.signal }).catch(() => undefined);
+        if (waitMs > 0)
+          await sleep(Math.min(waitMs, 2000), undefined, { signal: options.signal }).catch(() => undefined);
         if (waitMs > 2000) startedAt -= waitMs - 2000;
       }
     }

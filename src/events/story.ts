@@ -58,7 +58,11 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
   // forward hops: hosts whose conntrack/NAT saw the request
   const forward: string[] = [];
   for (const e of byTime) {
-    if ((e.kind === 'ct-new' || e.kind === 'nat' || e.kind === 'rewrite') && !forward.includes(e.host) && e.host !== clientName) {
+    if (
+      (e.kind === 'ct-new' || e.kind === 'nat' || e.kind === 'rewrite') &&
+      !forward.includes(e.host) &&
+      e.host !== clientName
+    ) {
       forward.push(e.host);
     }
   }
@@ -107,7 +111,9 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
     hops,
     verdict,
     client: clientName,
-    service: dnat ? serviceByAddress(lab, dnat.orig.dst, dnat.orig.dport) : serviceByAddress(lab, flow.first.dst, flow.first.dport),
+    service: dnat
+      ? serviceByAddress(lab, dnat.orig.dst, dnat.orig.dport)
+      : serviceByAddress(lab, flow.first.dst, flow.first.dport),
     pod: podHop,
     dnat,
     snat,

@@ -113,5 +113,5 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   const addr = parseIPv4(ip);
   if (addr === null) return false;
   const mask = cidr.bits === 0 ? 0 : (0xffffffff << (32 - cidr.bits)) >>> 0;
-  return ((addr & mask) >>> 0) === cidr.base;
+  return (addr & mask) >>> 0 === cidr.base;
 }

@@ -235,7 +235,9 @@ export const EVENT_KINDS: readonly EventKind[] = [
 ];
 
 export function isKernelEvent(e: NatscopeEvent): e is KernelEvent {
-  return e.kind === 'nat' || e.kind === 'ct-new' || e.kind === 'ct-destroy' || e.kind === 'drop' || e.kind === 'rewrite';
+  return (
+    e.kind === 'nat' || e.kind === 'ct-new' || e.kind === 'ct-destroy' || e.kind === 'drop' || e.kind === 'rewrite'
+  );
 }
 
 // Fields every event carries; builders spread this and add their own.

@@ -91,7 +91,8 @@ export function normalizeRestore(text: string): string {
     for (const c of chains) out.push(`:${c.name} - [0:0]`);
     for (const c of chains) {
       let rules = c.rules;
-      if (c.name === 'KUBE-NODEPORTS' || (c.name === 'KUBE-SERVICES' && t.name === 'filter')) rules = sortByService(rules, false);
+      if (c.name === 'KUBE-NODEPORTS' || (c.name === 'KUBE-SERVICES' && t.name === 'filter'))
+        rules = sortByService(rules, false);
       if (c.name === 'KUBE-SERVICES' && t.name === 'nat') rules = sortByService(rules, true);
       out.push(...rules);
     }

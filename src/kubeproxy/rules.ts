@@ -70,7 +70,13 @@ function byName(a: ServicePort, b: ServicePort): number {
 export function renderRestore(services: ServicePort[], options: KubeProxyOptions): string {
   const mark = masqueradeMark(options);
   const localhostNodePorts = options.localhostNodePorts ?? true;
-  const filterChains = ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'];
+  const filterChains = [
+    'KUBE-SERVICES',
+    'KUBE-EXTERNAL-SERVICES',
+    'KUBE-FORWARD',
+    'KUBE-NODEPORTS',
+    'KUBE-PROXY-FIREWALL',
+  ];
   const filterRules: string[] = [];
   const natChains = ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'];
   const natRules: string[] = [
@@ -93,17 +99,23 @@ export function renderRestore(services: ServicePort[], options: KubeProxyOptions
     const endpoints = readyEndpoints(svc);
     const match = `-m comment --comment "${name} cluster IP" -m ${proto} -p ${proto} -d ${svc.clusterIP} --dport ${svc.port}`;
     if (endpoints.length === 0) {
-      filterRules.push(`-A KUBE-SERVICES -m comment --comment "${name} has no endpoints" -m ${proto} -p ${proto} -d ${svc.clusterIP} --dport ${svc.port} -j REJECT`);
+      filterRules.push(
+        `-A KUBE-SERVICES -m comment --comment "${name} has no endpoints" -m ${proto} -p ${proto} -d ${svc.clusterIP} --dport ${svc.port} -j REJECT`,
+      );
       continue;
     }
     natRules.push(`-A KUBE-SERVICES ${match} -j ${svcChain}`);
     // The rule the incident turns on: traffic to the ClusterIP is marked for
     // masquerade only with masqueradeAll, or when it comes from outside a known cluster CIDR.
     if (options.masqueradeAll) natRules.push(`-A ${svcChain} ${match} -j KUBE-MARK-MASQ`);
-    else if (options.clusterCIDR) natRules.push(`-A ${svcChain} ${match} ! -s ${options.clusterCIDR} -j KUBE-MARK-MASQ`);
+    else if (options.clusterCIDR)
+      natRules.push(`-A ${svcChain} ${match} ! -s ${options.clusterCIDR} -j KUBE-MARK-MASQ`);
     natChains.push(svcChain);
     endpoints.forEach((ep, i) => {
-      const statistic = i < endpoints.length - 1 ? ` -m statistic --mode random --probability ${probability(endpoints.length - i)}` : '';
+      const statistic =
+        i < endpoints.length - 1
+          ? ` -m statistic --mode random --probability ${probability(endpoints.length - i)}`
+          : '';
       natRules.push(`-A ${svcChain} -m comment --comment "${name} -> ${ep}"${statistic} -j ${endpointChain(svc, ep)}`);
     });
     for (const ep of endpoints) {
@@ -150,18 +162,96 @@ export interface JumpRule {
 // (iptablesJumpChains + iptablesKubeletJumpChains): each checked with
 // `iptables -C` and inserted at the top with `iptables -I` when missing.
 export const JUMP_RULES: JumpRule[] = [
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-EXTERNAL-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals'] },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-EXTERNAL-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes externally-visible service portals'] },
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-NODEPORTS', args: ['-m', 'comment', '--comment', 'kubernetes health check service ports'] },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'] },
-  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-SERVICES', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'] },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', args: ['-m', 'comment', '--comment', 'kubernetes forwarding rules'] },
-  { table: 'filter', chain: 'INPUT', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
-  { table: 'filter', chain: 'OUTPUT', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
-  { table: 'filter', chain: 'FORWARD', target: 'KUBE-PROXY-FIREWALL', args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'] },
-  { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', args: ['-m', 'comment', '--comment', 'kubernetes service portals'] },
-  { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', args: ['-m', 'comment', '--comment', 'kubernetes service portals'] },
-  { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', args: ['-m', 'comment', '--comment', 'kubernetes postrouting rules'] },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    target: 'KUBE-EXTERNAL-SERVICES',
+    args: [
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'NEW',
+      '-m',
+      'comment',
+      '--comment',
+      'kubernetes externally-visible service portals',
+    ],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    target: 'KUBE-EXTERNAL-SERVICES',
+    args: [
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'NEW',
+      '-m',
+      'comment',
+      '--comment',
+      'kubernetes externally-visible service portals',
+    ],
+  },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    target: 'KUBE-NODEPORTS',
+    args: ['-m', 'comment', '--comment', 'kubernetes health check service ports'],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    target: 'KUBE-SERVICES',
+    args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'],
+  },
+  {
+    table: 'filter',
+    chain: 'OUTPUT',
+    target: 'KUBE-SERVICES',
+    args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes service portals'],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    target: 'KUBE-FORWARD',
+    args: ['-m', 'comment', '--comment', 'kubernetes forwarding rules'],
+  },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    target: 'KUBE-PROXY-FIREWALL',
+    args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'],
+  },
+  {
+    table: 'filter',
+    chain: 'OUTPUT',
+    target: 'KUBE-PROXY-FIREWALL',
+    args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    target: 'KUBE-PROXY-FIREWALL',
+    args: ['-m', 'conntrack', '--ctstate', 'NEW', '-m', 'comment', '--comment', 'kubernetes load balancer firewall'],
+  },
+  {
+    table: 'nat',
+    chain: 'OUTPUT',
+    target: 'KUBE-SERVICES',
+    args: ['-m', 'comment', '--comment', 'kubernetes service portals'],
+  },
+  {
+    table: 'nat',
+    chain: 'PREROUTING',
+    target: 'KUBE-SERVICES',
+    args: ['-m', 'comment', '--comment', 'kubernetes service portals'],
+  },
+  {
+    table: 'nat',
+    chain: 'POSTROUTING',
+    target: 'KUBE-POSTROUTING',
+    args: ['-m', 'comment', '--comment', 'kubernetes postrouting rules'],
+  },
   { table: 'filter', chain: 'INPUT', target: 'KUBE-FIREWALL', args: [] },
   { table: 'filter', chain: 'OUTPUT', target: 'KUBE-FIREWALL', args: [] },
 ];

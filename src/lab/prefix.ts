@@ -12,5 +12,6 @@ export function isValidPrefix(prefix: string): boolean {
 }
 
 export function checkPrefix(prefix: string): void {
-  if (!isValidPrefix(prefix)) throw new NatscopeError(`invalid prefix "${prefix}"`, { hint: `use ${PREFIX_RULE}`, exitCode: 2 });
+  if (!isValidPrefix(prefix))
+    throw new NatscopeError(`invalid prefix "${prefix}"`, { hint: `use ${PREFIX_RULE}`, exitCode: 2 });
 }

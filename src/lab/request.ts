@@ -25,12 +25,20 @@ function splitAddress(text: string): [string | null, number | null] {
 }
 
 // `nodeName` maps the node a pod reports (its Kubernetes node name) to the lab's name for it.
-export function requestEvent(stdout: string, target: Target, officeNetns: number, nodeName: (reported: string | null) => string | null = (n) => n): RequestEvent {
+export function requestEvent(
+  stdout: string,
+  target: Target,
+  officeNetns: number,
+  nodeName: (reported: string | null) => string | null = (n) => n,
+): RequestEvent {
   let out: HelperAnswer;
   try {
     out = JSON.parse(stdout) as HelperAnswer;
   } catch {
-    throw new NatscopeError(`the lab's request tool printed something unexpected: ${JSON.stringify(stdout.slice(0, 120))}`, { hint: 'rebuild it: npm run build' });
+    throw new NatscopeError(
+      `the lab's request tool printed something unexpected: ${JSON.stringify(stdout.slice(0, 120))}`,
+      { hint: 'rebuild it: npm run build' },
+    );
   }
   const [src, sport] = splitAddress(out.local);
   const fields = parseReply(out.reply);

@@ -77,7 +77,12 @@ const BUFFER_EVENTS = 16384;
 // A flush of 16,384 events prints a line of about 3 MB.
 const MAX_LINE_BYTES = 1 << 26;
 // Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
-const HARMLESS_STDERR = [/couldn't set RLIMIT_MEMLOCK/, /is not traceable/, /^Attaching \d+ probes?/, /available_filter_functions/];
+const HARMLESS_STDERR = [
+  /couldn't set RLIMIT_MEMLOCK/,
+  /is not traceable/,
+  /^Attaching \d+ probes?/,
+  /available_filter_functions/,
+];
 
 export function bpftraceBinary(explicit?: string): string {
   return explicit ?? process.env.NATSCOPE_BPFTRACE ?? 'bpftrace';
@@ -120,11 +125,19 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /ERROR/.test(l) && !HARMLESS_STDERR.some((re) => re.test(l)));
-  const first = errors[0]?.replace(/^ERROR:\s*/, '') ?? (stderr.trim().split('\n').pop() || `exited with code ${exitCode}`);
-  if (/only supports running as the root user/i.test(stderr) || (/Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0)) {
+  const first =
+    errors[0]?.replace(/^ERROR:\s*/, '') ?? (stderr.trim().split('\n').pop() || `exited with code ${exitCode}`);
+  if (
+    /only supports running as the root user/i.test(stderr) ||
+    (/Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0)
+  ) {
     return new NatscopeError(`bpftrace needs root: ${first}`, { hint: 'run natscope with sudo' });
   }
-  if (/Error attaching probe: '(kprobe|kfunc|kretfunc)|kprobe_events|cannot attach kprobe|kfunc\/kretfunc not available/i.test(stderr)) {
+  if (
+    /Error attaching probe: '(kprobe|kfunc|kretfunc)|kprobe_events|cannot attach kprobe|kfunc\/kretfunc not available/i.test(
+      stderr,
+    )
+  ) {
     return new NatscopeError(`the kernel refused a function probe: ${first}`, {
       hint: needsFunctionProbes(probes)
         ? 'this kernel cannot attach kernel function probes (lockdown, or no BTF trampolines; see "natscope doctor"): use --vm to trace in the micro-VM, or --probes drop (tracepoints only)'
@@ -132,7 +145,9 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
     });
   }
   if (/tracepoint not found/i.test(stderr)) {
-    return new NatscopeError(`a tracepoint is missing: ${first}`, { hint: 'mount tracefs: mount -t tracefs nodev /sys/kernel/tracing' });
+    return new NatscopeError(`a tracepoint is missing: ${first}`, {
+      hint: 'mount tracefs: mount -t tracefs nodev /sys/kernel/tracing',
+    });
   }
   return new NatscopeError(`bpftrace failed: ${first}`, { hint: 'run "natscope doctor" to check this machine' });
 }
@@ -272,7 +287,10 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           if (stopping) exiting = true;
           break;
         case 'garbage':
-          if (garbageReported++ < 20) emitError(`unexpected bpftrace output on line ${item.lineNo} (${record.reason}): ${item.line.slice(0, 120)}`);
+          if (garbageReported++ < 20)
+            emitError(
+              `unexpected bpftrace output on line ${item.lineNo} (${record.reason}): ${item.line.slice(0, 120)}`,
+            );
           break;
         default:
           break;
@@ -295,7 +313,8 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   async function nextFlush(maxMs: number): Promise<void> {
     const seen = flushes;
     const end = performance.now() + maxMs;
-    while (flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end) await sleep(10);
+    while (flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end)
+      await sleep(10);
   }
 
   async function stopChild(): Promise<void> {
@@ -318,9 +337,16 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       if (tail > 0) emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
     }
     if (!attached) {
-      const reason = result.failed && (result as { code?: string }).code === 'ENOENT'
-        ? new NatscopeError(`bpftrace not found (${binary})`, { hint: 'install it: apt-get install bpftrace (npm run setup does this)' })
-        : explainBpftraceFailure(stderr || String((result as { message?: string }).message ?? ''), options.probes, result.exitCode ?? null);
+      const reason =
+        result.failed && (result as { code?: string }).code === 'ENOENT'
+          ? new NatscopeError(`bpftrace not found (${binary})`, {
+              hint: 'install it: apt-get install bpftrace (npm run setup does this)',
+            })
+          : explainBpftraceFailure(
+              stderr || String((result as { message?: string }).message ?? ''),
+              options.probes,
+              result.exitCode ?? null,
+            );
       readyReject(reason);
     } else if (!stopping) {
       emitError(`bpftrace exited on its own (code ${result.exitCode ?? result.signal})`);

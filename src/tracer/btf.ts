@@ -67,7 +67,10 @@ function trailingBytes(kind: number, vlen: number): number {
 
 // Returns the named enum's values (name → value), or null if the BTF has no such enum.
 export function findEnum(btf: Buffer, enumName: string): Map<string, number> | null {
-  if (btf.length < 24 || btf.readUInt16LE(0) !== BTF_MAGIC) throw new NatscopeError('not a little-endian BTF blob', { hint: 'natscope reads /sys/kernel/btf/vmlinux on little-endian machines' });
+  if (btf.length < 24 || btf.readUInt16LE(0) !== BTF_MAGIC)
+    throw new NatscopeError('not a little-endian BTF blob', {
+      hint: 'natscope reads /sys/kernel/btf/vmlinux on little-endian machines',
+    });
   const hdrLen = btf.readUInt32LE(4);
   const typeOff = btf.readUInt32LE(8);
   const typeLen = btf.readUInt32LE(12);

@@ -16,7 +16,6 @@ export interface AttachResult {
   detail: string;
 }
 
-
 // Attaches `probe` with an empty body and exits at once.
 export async function tryAttach(probe: string, binary = bpftraceBinary()): Promise<AttachResult> {
   const program = `${probe} { @hits = count(); } interval:ms:100 { exit(); } END { clear(@hits); }`;
@@ -33,7 +32,13 @@ export async function tryAttach(probe: string, binary = bpftraceBinary()): Promi
         .split('\n')
         .filter((l) => /ERROR|cannot|No such file/i.test(l) && !/RLIMIT_MEMLOCK/.test(l))
         .pop() ?? `exit code ${result.exitCode}`;
-    return { ok: false, detail: line.replace(/^stdin:[\d:-]+:\s*/, '').replace(/^ERROR:\s*/, '').trim() };
+    return {
+      ok: false,
+      detail: line
+        .replace(/^stdin:[\d:-]+:\s*/, '')
+        .replace(/^ERROR:\s*/, '')
+        .trim(),
+    };
   } catch (error) {
     return { ok: false, detail: (error as Error).message };
   }
@@ -78,13 +83,19 @@ export async function lockdownMode(): Promise<string | null> {
 
 // bpftrace reads the list of traceable functions before it attaches kfuncs or kprobes.
 export async function functionListReadable(): Promise<AttachResult> {
-  for (const path of ['/sys/kernel/tracing/available_filter_functions', '/sys/kernel/debug/tracing/available_filter_functions']) {
+  for (const path of [
+    '/sys/kernel/tracing/available_filter_functions',
+    '/sys/kernel/debug/tracing/available_filter_functions',
+  ]) {
     if (!existsSync(path)) continue;
     try {
       await readFile(path, 'utf8');
       return { ok: true, detail: path };
     } catch (error) {
-      return { ok: false, detail: (error as NodeJS.ErrnoException).code === 'EPERM' ? 'not readable (EPERM)' : (error as Error).message };
+      return {
+        ok: false,
+        detail: (error as NodeJS.ErrnoException).code === 'EPERM' ? 'not readable (EPERM)' : (error as Error).message,
+      };
     }
   }
   return { ok: false, detail: 'absent (tracefs not mounted, or no function tracer)' };
@@ -108,14 +119,16 @@ export async function ensureTracefs(): Promise<void> {
 export async function kprobesConfigured(): Promise<boolean | null> {
   const config =
     (await readFile(`/boot/config-${release()}`, 'utf8').catch(() => null)) ??
-    (await readFile('/proc/config.gz').then((z) => gunzipSync(z).toString('utf8')).catch(() => null));
+    (await readFile('/proc/config.gz')
+      .then((z) => gunzipSync(z).toString('utf8'))
+      .catch(() => null));
   if (config === null) return null;
   return /^CONFIG_KPROBES=y/m.test(config);
 }
 
 export async function iptablesBackend(): Promise<'nft' | 'legacy' | 'unknown'> {
   const result = await execa('iptables', ['--version'], { reject: false }).catch(() => null);
-  if (!result || result.exitCode !== 0) return 'unknown';
+  if (result?.exitCode !== 0) return 'unknown';
   if (/nf_tables/.test(result.stdout)) return 'nft';
   if (/legacy/.test(result.stdout)) return 'legacy';
   return 'unknown';

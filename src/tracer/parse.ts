@@ -6,7 +6,16 @@
 // loss accounting, the rest is status or noise. Value order is the one each
 // probe's header documents.
 
-import { EVENT_VERSION, base, type CountedEvent, type DropEvent, type KernelEvent, type NatEvent, type RewriteEvent, type Tuple } from '../events/types.js';
+import {
+  EVENT_VERSION,
+  base,
+  type CountedEvent,
+  type DropEvent,
+  type KernelEvent,
+  type NatEvent,
+  type RewriteEvent,
+  type Tuple,
+} from '../events/types.js';
 import type { CtNewEvent, CtDestroyEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 
@@ -187,7 +196,12 @@ function parseMap(data: unknown, value: unknown, line: string, ctx: ParseContext
 }
 
 // An event buffer's print: {"CPU,SEQ": [values…], …}.
-function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
+function parseBuffer(
+  stream: StreamName,
+  entries: Record<string, unknown>,
+  line: string,
+  ctx: ParseContext,
+): BpftraceRecord {
   const { probe, values } = STREAMS[stream];
   const events: ProbeEvent[] = [];
   const addresses = stream === 'drop' || stream === 'rewrite' ? null : addressDigits(line);
@@ -198,10 +212,17 @@ function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line:
     const cpu = Number(key.slice(0, comma));
     const seq = Number(key.slice(comma + 1));
     if (!Array.isArray(v) || v.length !== values) {
-      return garbage(line, `${stream} event ${key} has ${Array.isArray(v) ? v.length : 'no'} values, expected ${values}`);
+      return garbage(
+        line,
+        `${stream} event ${key} has ${Array.isArray(v) ? v.length : 'no'} values, expected ${values}`,
+      );
     }
     const bad = badValue(v, stream === 'drop' ? DROP_LOCATION : -1);
-    if (bad >= 0) return garbage(line, `${stream} event ${key}: value ${bad + 1} is not ${bad === DROP_LOCATION && stream === 'drop' ? 'a symbol' : 'a number'}`);
+    if (bad >= 0)
+      return garbage(
+        line,
+        `${stream} event ${key}: value ${bad + 1} is not ${bad === DROP_LOCATION && stream === 'drop' ? 'a symbol' : 'a number'}`,
+      );
     const host = ctx.hostOf(v[1] as number);
     let text = stream === 'drop' ? (v[DROP_LOCATION] as string) : '';
     if (addresses) {
@@ -218,18 +239,30 @@ function parseBuffer(stream: StreamName, entries: Record<string, unknown>, line:
 // with the reader's clock (the same CLOCK_MONOTONIC as the kernel's, on the
 // machine bpftrace runs on): the events were counted during the flush that
 // ends now.
-function parseCounts(map: string, stream: StreamName, entries: Record<string, unknown>, line: string, ctx: ParseContext): BpftraceRecord {
+function parseCounts(
+  map: string,
+  stream: StreamName,
+  entries: Record<string, unknown>,
+  line: string,
+  ctx: ParseContext,
+): BpftraceRecord {
   const { countedBy } = STREAMS[stream];
   const keyShape = countedBy ? /^(\d+),(\d+)$/ : /^(\d+)$/;
   const events: CountedEvent[] = [];
   for (const key in entries) {
     const m = keyShape.exec(key);
     const count = entries[key];
-    if (!m) return garbage(line, `${stream} count key "${key}" is not ${countedBy ? `NETNS,${countedBy.toUpperCase()}` : 'NETNS'}`);
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) return garbage(line, `${stream} count for "${key}" is not a count`);
+    if (!m)
+      return garbage(
+        line,
+        `${stream} count key "${key}" is not ${countedBy ? `NETNS,${countedBy.toUpperCase()}` : 'NETNS'}`,
+      );
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
+      return garbage(line, `${stream} count for "${key}" is not a count`);
     const netns = Number(m[1]);
     const code = m[2] === undefined ? 0 : Number(m[2]);
-    const by = countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
+    const by =
+      countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
     events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count });
   }
   return { type: 'counted', map, events };
@@ -431,7 +464,12 @@ function natEvent(v: number[], host: string, ct: string): NatEvent {
 }
 
 // ct-new, ct-destroy: T NETNS CT STATUS L4 OSRC OSPORT ODST ODPORT RSRC RSPORT RDST RDPORT
-function conntrackEvent(kind: 'ct-new' | 'ct-destroy', v: number[], host: string, ct: string): CtNewEvent | CtDestroyEvent {
+function conntrackEvent(
+  kind: 'ct-new' | 'ct-destroy',
+  v: number[],
+  host: string,
+  ct: string,
+): CtNewEvent | CtDestroyEvent {
   const l4 = v[4]!;
   return {
     v: EVENT_VERSION,

@@ -68,7 +68,11 @@ export function parseProbeList(text: string): ProbeFamily[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (names.length === 0) throw new NatscopeError('--probes is empty', { hint: `use some of: ${Object.keys(PROBES).join(',')}`, exitCode: 2 });
+  if (names.length === 0)
+    throw new NatscopeError('--probes is empty', {
+      hint: `use some of: ${Object.keys(PROBES).join(',')}`,
+      exitCode: 2,
+    });
   for (const name of names) {
     if (!(name in PROBES)) {
       throw new NatscopeError(`unknown probe "${name}"`, {
@@ -101,7 +105,11 @@ export function detailBudgetArgument(perSecond: number): string {
 // A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
 // attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions
 // up only then. Built into the kernel, the function is found in vmlinux.
-export function qualifyModules(text: string, modules: string[], hasModuleBtf = (m: string) => existsSync(`/sys/kernel/btf/${m}`)): string {
+export function qualifyModules(
+  text: string,
+  modules: string[],
+  hasModuleBtf = (m: string) => existsSync(`/sys/kernel/btf/${m}`),
+): string {
   let out = text;
   for (const m of modules) {
     if (!hasModuleBtf(m)) continue;

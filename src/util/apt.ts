@@ -8,6 +8,7 @@ import { NatscopeError } from '../errors.js';
 export async function missingPackages(packages: string[]): Promise<string[]> {
   const missing: string[] = [];
   for (const pkg of packages) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
     const result = await execa('dpkg-query', ['-W', '-f=${Status}', pkg], { reject: false });
     if (!/install ok installed/.test(result.stdout)) missing.push(pkg);
   }
@@ -18,7 +19,9 @@ export async function ensurePackages(packages: string[], log: (line: string) => 
   const missing = await missingPackages(packages);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    throw new NatscopeError(`missing packages: ${missing.join(' ')}`, { hint: `sudo apt-get install ${missing.join(' ')}` });
+    throw new NatscopeError(`missing packages: ${missing.join(' ')}`, {
+      hint: `sudo apt-get install ${missing.join(' ')}`,
+    });
   }
   log(`installing ${missing.join(' ')} (apt-get)`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };

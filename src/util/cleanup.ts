@@ -81,7 +81,11 @@ export function onInterrupt(listener: (signal: NodeJS.Signals) => void | Promise
 export function detachStdio(): void {
   try {
     process.stdin.destroy();
-    for (const [fd, flags] of [[0, 'r'], [1, 'w'], [2, 'w']] as const) {
+    for (const [fd, flags] of [
+      [0, 'r'],
+      [1, 'w'],
+      [2, 'w'],
+    ] as const) {
       closeSync(fd);
       openSync('/dev/null', flags);
     }

@@ -5,6 +5,8 @@ import { NatscopeError } from '../errors.js';
 
 export function requireRoot(what: string): void {
   if (process.getuid?.() !== 0) {
-    throw new NatscopeError(`${what} needs root (network namespaces, iptables, bpftrace)`, { hint: `sudo natscope ${what}` });
+    throw new NatscopeError(`${what} needs root (network namespaces, iptables, bpftrace)`, {
+      hint: `sudo natscope ${what}`,
+    });
   }
 }

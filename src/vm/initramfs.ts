@@ -43,9 +43,13 @@ export function cpioNewc(entries: CpioEntry[]): Buffer {
 
 // Modules in load order, each once (modprobe --show-depends repeats shared deps).
 export async function bootModules(kernel: KernelImage): Promise<string[]> {
-  const result = await execa('modprobe', ['-d', kernel.dir, '-S', kernel.version, '--show-depends', '-a', ...BOOT_MODULES], {
-    reject: false,
-  });
+  const result = await execa(
+    'modprobe',
+    ['-d', kernel.dir, '-S', kernel.version, '--show-depends', '-a', ...BOOT_MODULES],
+    {
+      reject: false,
+    },
+  );
   if (result.exitCode !== 0) {
     throw new NatscopeError(`cannot resolve the VM kernel's boot modules: ${result.stderr.trim()}`, {
       hint: 'apt-get install kmod, then natscope vm setup',
@@ -81,9 +85,9 @@ mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/
 KVER=$(uname -r)
 # a private /run: the host's (netns bind mounts, pid files) means nothing here
 mount -t tmpfs -o mode=755 tmpfs /newroot/run
-mkdir -p /newroot/lib/modules/$KVER ${'/newroot' + GUEST_RUN_DIR}
+mkdir -p /newroot/lib/modules/$KVER ${`/newroot${GUEST_RUN_DIR}`}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro ${TAGS.modules} /newroot/lib/modules/$KVER || fail "cannot mount the kernel modules"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 ${TAGS.run} ${'/newroot' + GUEST_RUN_DIR} || fail "cannot mount the run folder"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 ${TAGS.run} ${`/newroot${GUEST_RUN_DIR}`} || fail "cannot mount the run folder"
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
@@ -99,7 +103,9 @@ export async function ensureInitramfs(kernel: KernelImage, log: (line: string) =
   const path = initramfsPath(kernel);
   if (existsSync(path)) return path;
   if (!existsSync(BUSYBOX)) {
-    throw new NatscopeError(`no static busybox at ${BUSYBOX}`, { hint: 'apt-get install busybox-static (natscope vm setup does it)' });
+    throw new NatscopeError(`no static busybox at ${BUSYBOX}`, {
+      hint: 'apt-get install busybox-static (natscope vm setup does it)',
+    });
   }
   log('building the initramfs (busybox + 9p/overlay modules)');
   const modules = await bootModules(kernel);

@@ -93,8 +93,13 @@ export async function fetchKernel(log: (line: string) => void, root = cacheRoot(
 async function run(command: string, args: string[], pkg: string): Promise<void> {
   const result = await execa(command, args, { reject: false });
   if (result.exitCode !== 0) {
-    const why = (result as { code?: string }).code === 'ENOENT' ? `${command} not found` : String(result.stderr).trim().split('\n').pop();
-    throw new NatscopeError(`preparing the VM kernel failed: ${command}: ${why}`, { hint: `install ${pkg}, then: sudo natscope vm setup` });
+    const why =
+      (result as { code?: string }).code === 'ENOENT'
+        ? `${command} not found`
+        : String(result.stderr).trim().split('\n').pop();
+    throw new NatscopeError(`preparing the VM kernel failed: ${command}: ${why}`, {
+      hint: `install ${pkg}, then: sudo natscope vm setup`,
+    });
   }
 }
 
@@ -143,6 +148,8 @@ async function decompress(kind: string, payload: string, out: string): Promise<b
     await input.close();
     await output.close();
   }
-  const head = await readFile(out).then((b) => b.subarray(0, 4)).catch(() => Buffer.alloc(0));
+  const head = await readFile(out)
+    .then((b) => b.subarray(0, 4))
+    .catch(() => Buffer.alloc(0));
   return head.equals(ELF);
 }

@@ -32,24 +32,48 @@ export function onPath(binary: string): string | null {
 export async function vmPrerequisites(): Promise<{ ready: boolean; checks: VmCheck[] }> {
   const checks: VmCheck[] = [];
   const qemu = onPath(QEMU);
-  checks.push({ name: 'vm-qemu', ok: qemu !== null, detail: qemu ?? `${QEMU} not found`, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
+  checks.push({
+    name: 'vm-qemu',
+    ok: qemu !== null,
+    detail: qemu ?? `${QEMU} not found`,
+    fix: 'apt-get install --no-install-recommends qemu-system-x86',
+  });
   const busybox = existsSync(BUSYBOX);
-  checks.push({ name: 'vm-busybox', ok: busybox, detail: busybox ? BUSYBOX : 'no static busybox', fix: 'apt-get install busybox-static' });
+  checks.push({
+    name: 'vm-busybox',
+    ok: busybox,
+    detail: busybox ? BUSYBOX : 'no static busybox',
+    fix: 'apt-get install busybox-static',
+  });
   const modprobe = onPath('modprobe') ?? (existsSync('/usr/sbin/modprobe') ? '/usr/sbin/modprobe' : null);
-  checks.push({ name: 'vm-kmod', ok: modprobe !== null, detail: modprobe ?? 'modprobe not found', fix: 'apt-get install kmod' });
+  checks.push({
+    name: 'vm-kmod',
+    ok: modprobe !== null,
+    detail: modprobe ?? 'modprobe not found',
+    fix: 'apt-get install kmod',
+  });
   const xz = onPath('xz');
   checks.push({ name: 'vm-xz', ok: xz !== null, detail: xz ?? 'xz not found', fix: 'apt-get install xz-utils' });
   const setpriv = onPath('setpriv');
-  checks.push({ name: 'vm-setpriv', ok: setpriv !== null, detail: setpriv ?? 'setpriv not found', fix: 'apt-get install util-linux' });
+  checks.push({
+    name: 'vm-setpriv',
+    ok: setpriv !== null,
+    detail: setpriv ?? 'setpriv not found',
+    fix: 'apt-get install util-linux',
+  });
   const kernel = await cachedKernel();
   checks.push({
     name: 'vm-kernel',
     ok: kernel !== null,
     detail: kernel ? `kernel ${kernel.version} cached` : 'no VM kernel cached yet',
-    fix: 'sudo natscope vm setup (downloads Debian\'s linux-image package, about 70 MB)',
+    fix: "sudo natscope vm setup (downloads Debian's linux-image package, about 70 MB)",
   });
   const kvm = kvmUsable();
-  checks.push({ name: 'vm-accel', ok: true, detail: kvm ? 'KVM usable' : 'no usable KVM: software emulation (TCG), slower' });
+  checks.push({
+    name: 'vm-accel',
+    ok: true,
+    detail: kvm ? 'KVM usable' : 'no usable KVM: software emulation (TCG), slower',
+  });
   const ready = checks.filter((c) => c.name !== 'vm-kernel').every((c) => c.ok);
   // a missing kernel is fetched on first use, so only the tools decide readiness
   return { ready, checks };

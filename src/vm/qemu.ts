@@ -43,7 +43,8 @@ export interface QemuPlan {
 }
 
 export function qemuArgs(plan: QemuPlan): string[] {
-  const accel = plan.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  const accel =
+    plan.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
   const share = (id: string, path: string, tag: string, readonly: boolean) => [
     '-fsdev',
     `local,id=${id},path=${qemuPath(path)},security_model=none${readonly ? ',readonly=on' : ''},multidevs=remap`,
@@ -52,11 +53,21 @@ export function qemuArgs(plan: QemuPlan): string[] {
   ];
   return [
     ...accel,
-    '-m', String(plan.memoryMb),
-    '-smp', String(plan.cpus),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-monitor', 'none', '-no-reboot',
-    '-kernel', plan.kernel,
-    '-initrd', plan.initramfs,
+    '-m',
+    String(plan.memoryMb),
+    '-smp',
+    String(plan.cpus),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-kernel',
+    plan.kernel,
+    '-initrd',
+    plan.initramfs,
     '-append',
     'console=ttyS0 rdinit=/init panic=-1 quiet mitigations=off nokaslr i8042.noaux i8042.nokbd random.trust_cpu=on',
     ...share('root', '/', TAGS.root, true),
@@ -64,13 +75,19 @@ export function qemuArgs(plan: QemuPlan): string[] {
     ...share('run', plan.runDir, TAGS.run, false),
     ...plan.shares.flatMap((dir, i) => share(`share${i}`, dir, `share${i}`, false)),
     // ttyS0: kernel console (kept for the failure report)
-    '-chardev', `file,id=console,path=${qemuPath(plan.consoleLog)}`,
-    '-serial', 'chardev:console',
+    '-chardev',
+    `file,id=console,path=${qemuPath(plan.consoleLog)}`,
+    '-serial',
+    'chardev:console',
     // ttyS1: the command's stdin and stdout, on qemu's own stdio
-    '-chardev', 'stdio,id=io,signal=off',
-    '-serial', 'chardev:io',
+    '-chardev',
+    'stdio,id=io,signal=off',
+    '-serial',
+    'chardev:io',
     // ttyS2: the command's stderr, to a socket natscope listens on
-    '-chardev', `socket,id=err,path=${qemuPath(plan.stderrSocket)}`,
-    '-serial', 'chardev:err',
+    '-chardev',
+    `socket,id=err,path=${qemuPath(plan.stderrSocket)}`,
+    '-serial',
+    'chardev:err',
   ];
 }

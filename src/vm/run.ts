@@ -78,7 +78,10 @@ export async function prepareImage(log: (line: string) => void): Promise<VmImage
   let kernel = await cachedKernel();
   if (!kernel) {
     if (process.getuid?.() !== 0) {
-      throw new NatscopeError('the micro-VM kernel is not set up', { hint: 'run: sudo natscope vm setup', exitCode: EXIT.vmFailure });
+      throw new NatscopeError('the micro-VM kernel is not set up', {
+        hint: 'run: sudo natscope vm setup',
+        exitCode: EXIT.vmFailure,
+      });
     }
     kernel = await fetchKernel(log);
   }
@@ -136,9 +139,17 @@ const BASE_ENV: Record<string, string> = {
 export async function startVm(options: VmOptions): Promise<VmHandle> {
   const log = options.log ?? (() => undefined);
   for (const dir of options.shares ?? []) {
-    if (!existsSync(dir)) throw new NatscopeError(`share ${dir} does not exist`, { hint: 'create it first, or pass an existing folder', exitCode: EXIT.usage });
+    if (!existsSync(dir))
+      throw new NatscopeError(`share ${dir} does not exist`, {
+        hint: 'create it first, or pass an existing folder',
+        exitCode: EXIT.usage,
+      });
   }
-  if (options.argv.length === 0) throw new NatscopeError('no command to run in the VM', { hint: 'natscope vm run -- uname -r', exitCode: EXIT.usage });
+  if (options.argv.length === 0)
+    throw new NatscopeError('no command to run in the VM', {
+      hint: 'natscope vm run -- uname -r',
+      exitCode: EXIT.usage,
+    });
   const image = await prepareImage(log);
   await removeStaleRunDirs();
   const runDir = await mkdtemp(join(tmpdir(), RUN_DIR_PREFIX));
@@ -154,8 +165,15 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   await writeFile(files.guest, guestScript(), { mode: 0o755 });
   await writeFile(join(runDir, 'argv'), nulList(options.argv));
   // natscope's own settings (NATSCOPE_DEBUG, NATSCOPE_QUIET, …) reach the guest too
-  const own = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('NATSCOPE_') && v !== undefined && k !== 'NATSCOPE_CACHE')) as Record<string, string>;
-  await writeFile(join(runDir, 'env'), nulList(Object.entries({ ...own, ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)));
+  const own = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k, v]) => k.startsWith('NATSCOPE_') && v !== undefined && k !== 'NATSCOPE_CACHE',
+    ),
+  ) as Record<string, string>;
+  await writeFile(
+    join(runDir, 'env'),
+    nulList(Object.entries({ ...own, ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)),
+  );
   await writeFile(join(runDir, 'cwd'), options.cwd ?? process.cwd());
   await writeFile(join(runDir, 'shares'), nulList(options.shares ?? []));
 
@@ -275,9 +293,19 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       const rcText = await readFile(files.rc, 'utf8').catch(() => null);
       const tail = await consoleTail(files.console);
       if (killedFor === 'timeout') {
-        const reason = bootMs === null ? `the VM did not boot within ${options.timeoutMs / 1000} s` : `the command did not finish within ${options.timeoutMs / 1000} s`;
+        const reason =
+          bootMs === null
+            ? `the VM did not boot within ${options.timeoutMs / 1000} s`
+            : `the command did not finish within ${options.timeoutMs / 1000} s`;
         startedReject(new NatscopeError(reason));
-        return { exitCode: EXIT.timeout, failure: 'timeout', detail: bootMs === null ? `${reason}; console:\n${tail}` : reason, accel, bootMs, wallMs };
+        return {
+          exitCode: EXIT.timeout,
+          failure: 'timeout',
+          detail: bootMs === null ? `${reason}; console:\n${tail}` : reason,
+          accel,
+          bootMs,
+          wallMs,
+        };
       }
       if (killedFor === 'stop') {
         startedReject(new NatscopeError('the VM was stopped'));
@@ -286,7 +314,14 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       if (rcText === null || !/^\d+\s*$/.test(rcText)) {
         const why = qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
         startedReject(new NatscopeError(why));
-        return { exitCode: EXIT.vmFailure, failure: 'vm', detail: `${why}${tail ? `; console:\n${tail}` : ''}`, accel, bootMs, wallMs };
+        return {
+          exitCode: EXIT.vmFailure,
+          failure: 'vm',
+          detail: `${why}${tail ? `; console:\n${tail}` : ''}`,
+          accel,
+          bootMs,
+          wallMs,
+        };
       }
       return { exitCode: Number(rcText.trim()), failure: null, detail: null, accel, bootMs, wallMs };
     } finally {
@@ -327,7 +362,6 @@ async function removeStaleRunDirs(): Promise<void> {
     if (owner > 0 && !isAlive(owner)) await rm(path, { recursive: true, force: true });
   }
 }
-
 
 async function consoleTail(path: string, lines = 15): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');

@@ -50,7 +50,9 @@ describe('the agent over a byte stream', () => {
 
   test("a failing command rejects with the agent's message and hint", async () => {
     const { client, toAgent } = wire();
-    const error = await client.call({ cmd: 'request', target: 'redis', timeoutMs: 1000 }).catch((e: NatscopeError) => e);
+    const error = await client
+      .call({ cmd: 'request', target: 'redis', timeoutMs: 1000 })
+      .catch((e: NatscopeError) => e);
     expect(error).toBeInstanceOf(NatscopeError);
     expect(error).toMatchObject({ message: 'unknown service or pod "redis"', hint: 'valid targets: nginx, mysql' });
     toAgent.end();
@@ -67,7 +69,10 @@ describe('the agent over a byte stream', () => {
     fromAgent.write(`[    3.141592] random: crng init done\n${line.slice(0, cut)}${line.slice(cut + 9)}\n${line}\n`);
     await new Promise((r) => setTimeout(r, 50));
     expect(seen.map((e) => e.kind)).toEqual(['error', 'nat']);
-    expect(seen[0]).toMatchObject({ source: 'transport', message: expect.stringMatching(/^an event from the micro-vm agent arrived damaged and was dropped \(line 2: /) });
+    expect(seen[0]).toMatchObject({
+      source: 'transport',
+      message: expect.stringMatching(/^an event from the micro-vm agent arrived damaged and was dropped \(line 2: /),
+    });
     expect(seen[1]).toEqual(event);
     toAgent.end();
   });
@@ -75,7 +80,10 @@ describe('the agent over a byte stream', () => {
   test('a trace with a detail budget that is not a count is refused before anything starts', async () => {
     const { client, toAgent } = wire();
     const error = await client.call({ cmd: 'trace', probes: ['drop'], detail: -5 }).catch((e: NatscopeError) => e);
-    expect(error).toMatchObject({ message: 'detail -5 is not a number of events per CPU and second', hint: 'give a whole number ≥ 1, or 0 for every event' });
+    expect(error).toMatchObject({
+      message: 'detail -5 is not a number of events per CPU and second',
+      hint: 'give a whole number ≥ 1, or 0 for every event',
+    });
     toAgent.end();
   });
 

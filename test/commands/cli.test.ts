@@ -21,24 +21,46 @@ describe('natscope, without root', () => {
   test('replay --json reproduces the recording line for line', async () => {
     const r = await natscope(['replay', RECORDING, '--json']);
     expect(r.exitCode).toBe(0);
-    const want = readFileSync(RECORDING, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(String(r.stdout).trim().split('\n').map((l) => JSON.parse(l))).toEqual(want);
+    const want = readFileSync(RECORDING, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      String(r.stdout)
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual(want);
   });
 
   test('replay --flows tells the broken mysql request hop by hop', async () => {
     const r = await natscope(['replay', RECORDING, '--flows']);
-    expect(r.stdout).toContain('office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP');
+    expect(r.stdout).toContain(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP',
+    );
   });
 
   test.each([
-    [['trace', '--probes', 'nat,bogus'], 2, /^natscope: unknown probe "bogus"\n  fix: known probes: nat, conntrack, drop, rewrite/],
+    [
+      ['trace', '--probes', 'nat,bogus'],
+      2,
+      /^natscope: unknown probe "bogus"\n {2}fix: known probes: nat, conntrack, drop, rewrite/,
+    ],
     [['replay', join(dir, 'missing.jsonl')], 1, /^natscope: replay file .*missing\.jsonl does not exist\n/],
     [['replay', 'GARBAGE'], 1, /^natscope: .*garbage\.jsonl: line 1: not JSON: "hello"\n/],
     [['replay', 'NEWER'], 1, /line 1: event version 3 is newer than this natscope reads \(1\): upgrade natscope/],
     [['lab', 'request'], 2, /error: missing required argument 'target'/],
-    [['lab', 'up', '--vm', 'sometimes'], 2, /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/],
+    [
+      ['lab', 'up', '--vm', 'sometimes'],
+      2,
+      /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/,
+    ],
     [['replay', RECORDING, '--speed', '-1'], 2, /argument '-1' is invalid. expected a number ≥ 0/],
-    [['trace', '--detail', 'lots'], 2, /argument 'lots' is invalid. --detail "lots" is not a number of events or "all"; give events per CPU and second/],
+    [
+      ['trace', '--detail', 'lots'],
+      2,
+      /argument 'lots' is invalid. --detail "lots" is not a number of events or "all"; give events per CPU and second/,
+    ],
   ])('natscope %j exits %i with one clear line', async (args, code, message) => {
     const files: Record<string, string> = { GARBAGE: join(dir, 'garbage.jsonl'), NEWER: join(dir, 'newer.jsonl') };
     writeFileSync(files.GARBAGE!, 'hello\n');

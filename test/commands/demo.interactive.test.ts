@@ -13,7 +13,11 @@ const terminal = new TmuxSession('demo');
 const waitFor = (text: RegExp, ms = 15_000) => terminal.waitFor((s) => text.test(s), String(text), ms, 200);
 
 beforeAll(() => {
-  terminal.start(`env LANG=C.UTF-8 NO_COLOR=1 node '${CLI}' demo --replay '${RECORDING}'; echo "natscope exited $?"; sleep 60`, 100, 50);
+  terminal.start(
+    `env LANG=C.UTF-8 NO_COLOR=1 node '${CLI}' demo --replay '${RECORDING}'; echo "natscope exited $?"; sleep 60`,
+    100,
+    50,
+  );
 });
 
 afterAll(() => terminal.close());
@@ -29,7 +33,7 @@ describe('natscope demo, interactive', () => {
   test('Enter goes on to the next step', async () => {
     await terminal.keys('Enter');
     const s = await waitFor(/Step 2\/10 · The symptom[\s\S]*Enter: next/);
-    expect(s).toContain('✓ mysql\'s ClusterIP hangs (no answer)');
+    expect(s).toContain("✓ mysql's ClusterIP hangs (no answer)");
   });
 
   test('b goes back a step, q quits with the summary', async () => {

@@ -14,7 +14,10 @@ describe('natscope demo --replay', () => {
   test('--auto --json prints one verdict per step and exits 0 when all hold', async () => {
     const r = await natscope(['demo', '--replay', GOOD, '--auto', '--json']);
     expect(r.exitCode).toBe(0);
-    const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = String(r.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => [l.step, l.ok])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => [n, true]));
     for (const l of lines) expect(Object.keys(l)).toEqual(['step', 'title', 'ok', 'evidence', 'claims']);
   });
@@ -22,11 +25,13 @@ describe('natscope demo --replay', () => {
   test('a tampered run exits 1 and names the failing step and what it saw', async () => {
     const r = await natscope(['demo', '--replay', TAMPERED, '--auto']);
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/━━ Step 2\/10 · The symptom[\s\S]*✗ mysql's ClusterIP hangs \(no answer\)\n\s+saw instead: answered in/);
+    expect(r.stdout).toMatch(
+      /━━ Step 2\/10 · The symptom[\s\S]*✗ mysql's ClusterIP hangs \(no answer\)\n\s+saw instead: answered in/,
+    );
   });
 
   test.each([
-    [['--step', '11'], /there is no step 11\n  fix: steps are 1 to 10/],
+    [['--step', '11'], /there is no step 11\n {2}fix: steps are 1 to 10/],
     [['--record', '/tmp/x.jsonl'], /--record and --replay do not go together/],
   ])('bad options %j: one clear line, exit 2', async (extra, message) => {
     const r = await natscope(['demo', '--replay', GOOD, '--auto', ...extra]);
@@ -37,10 +42,18 @@ describe('natscope demo --replay', () => {
   test('a recording without a lab status is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'natscope-demo-'));
     const file = join(dir, 'no-status.jsonl');
-    writeFileSync(file, readFileSync(GOOD, 'utf8').split('\n').filter((l) => l && !l.includes('"kind":"status"')).join('\n'));
+    writeFileSync(
+      file,
+      readFileSync(GOOD, 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.includes('"kind":"status"'))
+        .join('\n'),
+    );
     const r = await natscope(['demo', '--replay', file, '--auto']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/no-status\.jsonl holds no lab status event\n  fix: record a walkthrough with: natscope demo --auto --record FILE/);
+    expect(r.stderr).toMatch(
+      /no-status\.jsonl holds no lab status event\n {2}fix: record a walkthrough with: natscope demo --auto --record FILE/,
+    );
   });
 
   test('a recording that does not exist is refused', async () => {

@@ -18,22 +18,37 @@ afterAll(async () => {
 describe('natscope demo in the micro-VM', () => {
   test('--auto --json: all ten steps verified on the live lab', async () => {
     const started = performance.now();
-    const r = await natscope(['demo', '--auto', '--json', '--vm', 'on', '--record', join(OUT, 'walkthrough.jsonl')], { timeout: 600_000 });
+    const r = await natscope(['demo', '--auto', '--json', '--vm', 'on', '--record', join(OUT, 'walkthrough.jsonl')], {
+      timeout: 600_000,
+    });
     const wallS = (performance.now() - started) / 1000;
     writeFileSync(join(OUT, 'demo-timing.json'), `${JSON.stringify({ wallS })}\n`);
-    const lines = String(r.stdout).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const failed = lines.filter((l) => !l.ok).map((l) => ({ step: l.step, claims: l.claims.filter((c: { ok: boolean }) => !c.ok) }));
+    const lines = String(r.stdout)
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const failed = lines
+      .filter((l) => !l.ok)
+      .map((l) => ({ step: l.step, claims: l.claims.filter((c: { ok: boolean }) => !c.ok) }));
     expect(failed).toEqual([]);
     expect(lines).toHaveLength(10);
     expect(r.exitCode).toBe(0);
   });
 
   test('masqueradeAll forced on before the walkthrough: the symptom step fails, saying mysql answered', async () => {
-    const up = await natscope(['lab', 'up', '--vm', 'on', '--masquerade-all', '--prefix', 'natscope-demo-'], { timeout: 300_000 });
+    const up = await natscope(['lab', 'up', '--vm', 'on', '--masquerade-all', '--prefix', 'natscope-demo-'], {
+      timeout: 300_000,
+    });
     expect(up.exitCode).toBe(0);
-    const r = await natscope(['demo', '--auto', '--json', '--vm', 'on', '--prefix', 'natscope-demo-'], { timeout: 600_000 });
+    const r = await natscope(['demo', '--auto', '--json', '--vm', 'on', '--prefix', 'natscope-demo-'], {
+      timeout: 600_000,
+    });
     expect(r.exitCode).toBe(1);
-    const lines = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = String(r.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const symptom = lines.find((l) => l.step === 2);
     expect(symptom.ok).toBe(false);
     const claim = symptom.claims.find((c: { text: string }) => c.text.startsWith("mysql's ClusterIP hangs"));

@@ -14,9 +14,19 @@ describe('natscope doctor', () => {
     const report = JSON.parse(String(r.stdout)) as DoctorReport;
     const check = (name: string) => report.checks.find((c) => c.name === name)!;
     // independent evidence: lockdown as securityfs reports it, and whether the kprobe interface exists
-    const lock = await execa('unshare', ['-m', 'sh', '-c', 'mount -t securityfs none /sys/kernel/security 2>/dev/null; cat /sys/kernel/security/lockdown'], { reject: false });
+    const lock = await execa(
+      'unshare',
+      [
+        '-m',
+        'sh',
+        '-c',
+        'mount -t securityfs none /sys/kernel/security 2>/dev/null; cat /sys/kernel/security/lockdown',
+      ],
+      { reject: false },
+    );
     const mode = /\[(\w+)\]/.exec(String(lock.stdout))?.[1] ?? 'none';
-    const kprobeInterface = existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
+    const kprobeInterface =
+      existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
     const kprobesPossible = kprobeInterface && mode !== 'confidentiality';
     // kfunc needs BTF, ftrace direct calls (the trampolines), a tracing interface bpftrace may
     // read (available_filter_functions), and no lockdown=confidentiality
@@ -38,7 +48,8 @@ describe('natscope doctor', () => {
     const kfuncPossible =
       existsSync('/sys/kernel/btf/vmlinux') &&
       (config === '' || /^CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y/m.test(config)) &&
-      (readable('/sys/kernel/tracing/available_filter_functions') || readable('/sys/kernel/debug/tracing/available_filter_functions')) &&
+      (readable('/sys/kernel/tracing/available_filter_functions') ||
+        readable('/sys/kernel/debug/tracing/available_filter_functions')) &&
       mode !== 'confidentiality';
     expect(check('kprobes').ok).toBe(kprobesPossible);
     expect(check('kfunc').ok).toBe(kfuncPossible);

@@ -25,7 +25,11 @@ afterAll(async () => {
 describe('natscope trace --probes drop', () => {
   test('streams the drop as JSON and records the same events', async () => {
     const record = join(dir, 'drops.jsonl');
-    const trace = execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--all-netns', '--json', '--record', record, '--duration', '8'], { reject: false });
+    const trace = execa(
+      process.execPath,
+      [CLI, 'trace', '--probes', 'drop', '--all-netns', '--json', '--record', record, '--duration', '8'],
+      { reject: false },
+    );
     let seen = '';
     trace.stderr?.on('data', (d: Buffer) => (seen += d.toString()));
     for (let i = 0; i < 300 && !/attached in/.test(seen); i++) await new Promise((r) => setTimeout(r, 50));
@@ -33,10 +37,16 @@ describe('natscope trace --probes drop', () => {
     await execa('ip', ['netns', 'exec', NS, 'bash', '-c', 'echo hi > /dev/udp/127.0.0.1/9998'], { reject: false });
     const r = await trace;
     expect(r.exitCode).toBe(0);
-    const events = String(r.stdout).trim().split('\n').map((l) => JSON.parse(l));
+    const events = String(r.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const drop = events.find((e) => e.kind === 'drop' && e.packet.dport === 9998);
     expect(drop).toMatchObject({ reason: 'NETFILTER_DROP', packet: { proto: 'udp', dst: '127.0.0.1' } });
-    const recorded = readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const recorded = readFileSync(record, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(recorded).toEqual(events);
     expect(r.stderr).toMatch(/\d+ events, 0 lost/);
   });

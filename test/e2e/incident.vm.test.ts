@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openSession, type Session } from '../../src/agent/session.js';
 import { encodeEvent } from '../../src/events/codec.js';
 import { FlowTracker } from '../../src/events/flows.js';
-import type { CountedEvent, CtNewEvent, DropEvent, KernelEvent, NatEvent, NatscopeEvent } from '../../src/events/types.js';
+import type {
+  CountedEvent,
+  CtNewEvent,
+  DropEvent,
+  KernelEvent,
+  NatEvent,
+  NatscopeEvent,
+} from '../../src/events/types.js';
 import type { LoadResult } from '../../src/lab/lab.js';
 import { OFFICE_LOAD_SOURCES } from '../../src/lab/netns/topology.js';
 import { eventsOfClient, runIncidentScenario, type ScenarioResult } from '../../src/incident/scenario.js';
@@ -46,7 +53,11 @@ beforeAll(async () => {
     },
     shares: [OUT],
   });
-  const traced = (await session.client.call({ cmd: 'trace', probes: ['nat', 'conntrack', 'drop', 'rewrite'], rawLog: RAW })) as { attachMs: number };
+  const traced = (await session.client.call({
+    cmd: 'trace',
+    probes: ['nat', 'conntrack', 'drop', 'rewrite'],
+    rawLog: RAW,
+  })) as { attachMs: number };
   timings.attachS = traced.attachMs / 1000;
   result = await runIncidentScenario(session.client);
   load = (await session.client.call({ cmd: 'load', target: 'nginx', seconds: 2, workers: 2 })) as LoadResult;
@@ -85,7 +96,14 @@ describe('the incident in the micro-VM, traced', () => {
     expect(drops.length).toBeGreaterThan(0);
     for (const d of drops) {
       expect(d.reason).toBe('NETFILTER_DROP');
-      expect(d.packet).toMatchObject({ proto: 'tcp', src: '10.244.2.2', sport: 3306, dst: r.src, dport: r.sport, flags: ['SYN', 'ACK'] });
+      expect(d.packet).toMatchObject({
+        proto: 'tcp',
+        src: '10.244.2.2',
+        sport: 3306,
+        dst: r.src,
+        dport: r.sport,
+        flags: ['SYN', 'ACK'],
+      });
     }
     // the vpn's own rule counter agrees that it dropped them (those before it was read: the pod
     // retransmits its SYN-ACK for about a minute, and the vpn goes on dropping them)
@@ -93,7 +111,7 @@ describe('the incident in the micro-VM, traced', () => {
     expect(result.vpnDropsBefore).toBeGreaterThanOrEqual(drops.filter((d) => d.t <= counterRead).length);
   });
 
-  test('flow correlation ties the DNAT, node2\'s entry and the drop into one flow', () => {
+  test("flow correlation ties the DNAT, node2's entry and the drop into one flow", () => {
     const tracker = new FlowTracker();
     const flowOf = new Map<NatscopeEvent, number>();
     for (const e of events) {
@@ -112,7 +130,9 @@ describe('the incident in the micro-VM, traced', () => {
     expect(r.outcome).toBe('answered');
     expect(r.peer).toBe(`${r.src}:${r.sport}`);
     const mine = of(r);
-    expect(mine.filter((e) => e.kind === 'nat').map((e) => [e.host, (e as NatEvent).manip])).toEqual([['node1', 'DNAT']]);
+    expect(mine.filter((e) => e.kind === 'nat').map((e) => [e.host, (e as NatEvent).manip])).toEqual([
+      ['node1', 'DNAT'],
+    ]);
     expect(mine.filter((e) => e.kind === 'drop' && e.reason !== 'NOT_SPECIFIED')).toEqual([]);
   });
 
@@ -121,7 +141,10 @@ describe('the incident in the micro-VM, traced', () => {
     expect(r.outcome).toBe('answered');
     const mine = of(r);
     const nat = mine.filter((e): e is NatEvent => e.kind === 'nat');
-    expect(nat.map((e) => [e.host, e.manip])).toEqual([['node1', 'DNAT'], ['node1', 'SNAT']]);
+    expect(nat.map((e) => [e.host, e.manip])).toEqual([
+      ['node1', 'DNAT'],
+      ['node1', 'SNAT'],
+    ]);
     const snat = nat[1]!;
     expect(snat.to.ip).toBe('10.0.1.11');
     expect(r.peer).toBe(`10.0.1.11:${snat.to.port}`); // what the pod saw is what node1 chose
@@ -129,16 +152,20 @@ describe('the incident in the micro-VM, traced', () => {
     expect(result.vpnDropsAfter).toBe(result.vpnDropsBefore);
   });
 
-  test('past the detail budget the probes count: each of the load\'s DNATs on node1 is reported or counted, none lost', () => {
+  test("past the detail budget the probes count: each of the load's DNATs on node1 is reported or counted, none lost", () => {
     // the load's own events are left out of the stream (they would flood it); bpftrace's output has them
     const node1 = events.find((e) => e.host === 'node1' && e.netns !== 0)!.netns;
     const records = rawRecords((inode) => (inode === node1 ? 'node1' : '?'));
     // each event once, as the tracer takes them (a buffer can be printed again in the exit dump)
     const once = new Map<string, KernelEvent>();
-    for (const r of records) if (r.type === 'batch') for (const p of r.events) once.set(`${p.stream},${p.cpu},${p.seq}`, p.event);
-    const reported = [...once.values()].filter((e) => e.kind === 'nat' && e.host === 'node1' && e.manip === 'DNAT' && OFFICE_LOAD_SOURCES.includes(e.orig.src));
+    for (const r of records)
+      if (r.type === 'batch') for (const p of r.events) once.set(`${p.stream},${p.cpu},${p.seq}`, p.event);
+    const reported = [...once.values()].filter(
+      (e) => e.kind === 'nat' && e.host === 'node1' && e.manip === 'DNAT' && OFFICE_LOAD_SOURCES.includes(e.orig.src),
+    );
     // only the load outruns the budget: the incident's single requests are all reported whole
-    const countedDnat = (e: NatscopeEvent): e is CountedEvent => e.kind === 'counted' && e.of === 'nat' && e.host === 'node1' && e.by === 'DNAT';
+    const countedDnat = (e: NatscopeEvent): e is CountedEvent =>
+      e.kind === 'counted' && e.of === 'nat' && e.host === 'node1' && e.by === 'DNAT';
     const counted = records.flatMap((r) => (r.type === 'counted' ? r.events : [])).filter(countedDnat);
     const countedSum = counted.reduce((n, e) => n + e.count, 0);
     expect(load.connections).toBeGreaterThan(100);

@@ -27,10 +27,26 @@ describe('event codec', () => {
     ['truncated JSON', '{"v":1,"kind":"nat","t":1', /line 7: not JSON/],
     ['an array', '[1,2]', /not a JSON object/],
     ['no version', '{"kind":"nat"}', /no event version/],
-    ['a newer version', '{"v":2,"kind":"nat","t":1,"host":"x","netns":0}', /event version 2 is newer than this natscope reads \(1\): upgrade natscope/],
-    ['an unknown kind', '{"v":1,"kind":"teleport","t":1,"host":"x","netns":0}', /unknown event kind "teleport" \(known: nat, /],
-    ['a nat event without tuples', '{"v":1,"kind":"nat","t":1,"host":"x","netns":0,"manip":"DNAT","proto":"tcp","orig":{},"reply":{},"to":{},"ct":"1"}', /"orig" is not a tuple/],
-    ['a drop without a reason', '{"v":1,"kind":"drop","t":1,"host":"x","netns":0}', /drop event: "reason" should be a string/],
+    [
+      'a newer version',
+      '{"v":2,"kind":"nat","t":1,"host":"x","netns":0}',
+      /event version 2 is newer than this natscope reads \(1\): upgrade natscope/,
+    ],
+    [
+      'an unknown kind',
+      '{"v":1,"kind":"teleport","t":1,"host":"x","netns":0}',
+      /unknown event kind "teleport" \(known: nat, /,
+    ],
+    [
+      'a nat event without tuples',
+      '{"v":1,"kind":"nat","t":1,"host":"x","netns":0,"manip":"DNAT","proto":"tcp","orig":{},"reply":{},"to":{},"ct":"1"}',
+      /"orig" is not a tuple/,
+    ],
+    [
+      'a drop without a reason',
+      '{"v":1,"kind":"drop","t":1,"host":"x","netns":0}',
+      /drop event: "reason" should be a string/,
+    ],
   ];
   test.each(bad)('%s is refused with the line number and why', (_name, line, message) => {
     expect(() => decodeEvent(line, 7)).toThrow(DecodeError);

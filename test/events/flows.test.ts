@@ -25,15 +25,23 @@ describe('flow correlation on a recording of the incident', () => {
     expect(node2.orig).toEqual({ src: broken.src, sport: broken.sport, dst: '10.244.2.2', dport: 3306 });
     expect(flow.drops.length).toBeGreaterThan(0);
     for (const d of flow.drops.filter((x) => x.host === 'vpn')) {
-      expect(d.packet).toMatchObject({ src: '10.244.2.2', sport: 3306, dst: broken.src, dport: broken.sport, flags: ['SYN', 'ACK'] });
+      expect(d.packet).toMatchObject({
+        src: '10.244.2.2',
+        sport: 3306,
+        dst: broken.src,
+        dport: broken.sport,
+        flags: ['SYN', 'ACK'],
+      });
       expect(d.reason).toBe('NETFILTER_DROP');
     }
     expect(flow.hosts).toEqual(expect.arrayContaining(['vpn', 'node1', 'node2']));
   });
 
-  test('with masqueradeAll the SNAT port chosen by node1 still joins node2\'s entry to the flow', () => {
+  test("with masqueradeAll the SNAT port chosen by node1 still joins node2's entry to the flow", () => {
     const tracker = track(recorded);
-    const fixed = mysqlRequests.find((r) => r.kind === 'request' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11'))!;
+    const fixed = mysqlRequests.find(
+      (r) => r.kind === 'request' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11'),
+    )!;
     if (fixed.kind !== 'request') throw new Error('fixture lacks an answered mysql request through node1');
     const flow = tracker.flows().find((f) => f.requests.includes(fixed))!;
     const snat = flow.nat.find((n) => n.manip === 'SNAT')!;
@@ -47,7 +55,8 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('events that are not about a connection join no flow', () => {
     const tracker = new FlowTracker();
-    for (const e of recorded.filter((x) => x.kind === 'status' || x.kind === 'config' || x.kind === 'observation')) expect(tracker.add(e)).toBeNull();
+    for (const e of recorded.filter((x) => x.kind === 'status' || x.kind === 'config' || x.kind === 'observation'))
+      expect(tracker.add(e)).toBeNull();
     expect(tracker.size).toBe(0);
   });
 
@@ -55,7 +64,12 @@ describe('flow correlation on a recording of the incident', () => {
     const tracker = new FlowTracker({ maxFlows: 100 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
     for (let i = 0; i < 10_000; i++) {
-      tracker.add({ ...template, t: template.t + i, orig: { ...template.orig, sport: 1024 + i }, reply: { ...template.reply, dport: 1024 + i } });
+      tracker.add({
+        ...template,
+        t: template.t + i,
+        orig: { ...template.orig, sport: 1024 + i },
+        reply: { ...template.reply, dport: 1024 + i },
+      });
     }
     expect(tracker.size).toBe(100);
     expect(tracker.flows()[0]!.first.sport).toBe(1024 + 9900);
@@ -64,7 +78,12 @@ describe('flow correlation on a recording of the incident', () => {
   test('past maxFlows the oldest live flow goes, also after expiry has removed older ones', () => {
     const tracker = new FlowTracker({ maxFlows: 1000, idleNs: 1e6 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
-    const connection = (port: number, t: number): CtNewEvent => ({ ...template, t, orig: { ...template.orig, sport: port }, reply: { ...template.reply, dport: port } });
+    const connection = (port: number, t: number): CtNewEvent => ({
+      ...template,
+      t,
+      orig: { ...template.orig, sport: port },
+      reply: { ...template.reply, dport: port },
+    });
     for (let i = 0; i < 1000; i++) tracker.add(connection(2000 + i, i));
     // 1 s later: the expiry pass (every 1024 adds) removes all of those
     for (let i = 0; i < 1500; i++) tracker.add(connection(10_000 + i, 1e9 + i));
@@ -90,17 +109,28 @@ describe('flow correlation on a recording of the incident', () => {
     const orig = { src: 'fd00::10', sport: 40000, dst: 'fd00:96::1', dport: 80 };
     const reply = { src: 'fd00:244::5', sport: 80, dst: 'fd00::10', dport: 40000 };
     const first = tracker.add({ ...template, orig, reply })!;
-    const fromReply = tracker.add({ ...template, host: 'node2', orig: { src: reply.dst, sport: reply.dport, dst: reply.src, dport: reply.sport }, reply })!;
+    const fromReply = tracker.add({
+      ...template,
+      host: 'node2',
+      orig: { src: reply.dst, sport: reply.dport, dst: reply.src, dport: reply.sport },
+      reply,
+    })!;
     expect(fromReply.id).toBe(first.id);
-    expect(tracker.add({ ...template, orig: { ...orig, sport: 40001 }, reply: { ...reply, dport: 40001 } })!.id).not.toBe(first.id);
+    expect(
+      tracker.add({ ...template, orig: { ...orig, sport: 40001 }, reply: { ...reply, dport: 40001 } })!.id,
+    ).not.toBe(first.id);
   });
 
-  test("flows that start without NAT or drops get their own lists with their first one", () => {
+  test('flows that start without NAT or drops get their own lists with their first one', () => {
     const tracker = new FlowTracker();
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
     const nat = recorded.find((e) => e.kind === 'nat') as NatEvent;
     const a = tracker.add(template)!;
-    const b = tracker.add({ ...template, orig: { ...template.orig, sport: 1 }, reply: { ...template.reply, dport: 1 } })!;
+    const b = tracker.add({
+      ...template,
+      orig: { ...template.orig, sport: 1 },
+      reply: { ...template.reply, dport: 1 },
+    })!;
     expect(a.nat).toEqual([]);
     tracker.add({ ...nat, orig: a.first, reply: inverse(a.first) });
     expect(a.nat).toHaveLength(1);
@@ -111,7 +141,10 @@ describe('flow correlation on a recording of the incident', () => {
   test('an evicted flow is gone from get() and flows(); a bad maxFlows is refused', () => {
     const tracker = new FlowTracker({ maxFlows: 3 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
-    const ids = [1, 2, 3, 4, 5].map((p) => tracker.add({ ...template, orig: { ...template.orig, sport: p }, reply: { ...template.reply, dport: p } })!.id);
+    const ids = [1, 2, 3, 4, 5].map(
+      (p) =>
+        tracker.add({ ...template, orig: { ...template.orig, sport: p }, reply: { ...template.reply, dport: p } })!.id,
+    );
     expect(tracker.get(ids[0]!)).toBeUndefined();
     expect(tracker.get(ids[4]!)!.first.sport).toBe(5);
     expect(tracker.flows().map((f) => f.first.sport)).toEqual([3, 4, 5]);
@@ -121,7 +154,12 @@ describe('flow correlation on a recording of the incident', () => {
   test('a long-lived connection stays one flow while short ones come and expire around it', () => {
     const tracker = new FlowTracker({ maxFlows: 4, idleNs: 10e9 });
     const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
-    const connection = (port: number, t: number): CtNewEvent => ({ ...template, t, orig: { ...template.orig, sport: port }, reply: { ...template.reply, dport: port } });
+    const connection = (port: number, t: number): CtNewEvent => ({
+      ...template,
+      t,
+      orig: { ...template.orig, sport: port },
+      reply: { ...template.reply, dport: port },
+    });
     const pooled = tracker.add(connection(5000, 0))!;
     let shorts = 0;
     for (let step = 1; step <= 20_000; step++) {

@@ -25,7 +25,9 @@ describe('replaying a recording', () => {
   });
 
   test('paced replay keeps the recorded gaps, scaled by speed', async () => {
-    const lines = [0, 2e8].map((t) => JSON.stringify({ v: 1, kind: 'error', t, host: 'x', netns: 0, message: 'm', source: 's' }));
+    const lines = [0, 2e8].map((t) =>
+      JSON.stringify({ v: 1, kind: 'error', t, host: 'x', netns: 0, message: 'm', source: 's' }),
+    );
     const p = file('paced.jsonl', `${lines.join('\n')}\n`);
     const started = performance.now();
     await drain(p, 2); // 200 ms of recording at 2x
@@ -49,7 +51,14 @@ describe('replaying a recording', () => {
   });
 
   test('a 10 MB line is refused by its size and line number', async () => {
-    const p = file('big.jsonl', Buffer.concat([Buffer.from('{"v":1,"kind":"error","t":0,"host":"x","netns":0,"message":"m","source":"s"}\n'), Buffer.alloc(10 << 20, 0x61), Buffer.from('\n')]));
+    const p = file(
+      'big.jsonl',
+      Buffer.concat([
+        Buffer.from('{"v":1,"kind":"error","t":0,"host":"x","netns":0,"message":"m","source":"s"}\n'),
+        Buffer.alloc(10 << 20, 0x61),
+        Buffer.from('\n'),
+      ]),
+    );
     await expect(drain(p)).rejects.toThrow(/line 2 is 10485760 bytes, over the 1048576-byte limit/);
   });
 });

@@ -17,15 +17,21 @@ const storyOf = (pred: (r: RequestEvent) => boolean) => {
 describe('a flow told hop by hop', () => {
   test('the broken mysql request dies at the vpn after bypassing node1', () => {
     const s = storyOf((r) => r.target === 'mysql' && r.outcome === 'timeout');
-    expect(s.path).toBe('office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP');
+    expect(s.path).toBe(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP',
+    );
     expect(s.verdict).toBe('dropped');
     expect(s.service).toBe('default/mysql');
     expect(s.snat).toBeNull();
   });
 
   test('with masqueradeAll the reply goes back through node1 and reaches the office', () => {
-    const s = storyOf((r) => r.target === 'mysql' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11:') === true);
-    expect(s.path).toBe('office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306 + SNAT ⇒ 10.0.1.11] → node2 → mysql → node2 → node1 → vpn → office ✓');
+    const s = storyOf(
+      (r) => r.target === 'mysql' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11:') === true,
+    );
+    expect(s.path).toBe(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306 + SNAT ⇒ 10.0.1.11] → node2 → mysql → node2 → node1 → vpn → office ✓',
+    );
     expect(s.verdict).toBe('answered');
   });
 

@@ -1,5 +1,13 @@
 import { describe, expect, test } from 'vitest';
-import { cidrContains, inverse, ipFromRaw, parseCidr, portFromRaw, tcpFlagNames, tupleKey } from '../../src/events/tuple.js';
+import {
+  cidrContains,
+  inverse,
+  ipFromRaw,
+  parseCidr,
+  portFromRaw,
+  tcpFlagNames,
+  tupleKey,
+} from '../../src/events/tuple.js';
 
 describe('tuple helpers', () => {
   test('a raw __be32 read on a little-endian CPU is a dotted quad in wire order', () => {

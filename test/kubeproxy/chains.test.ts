@@ -6,8 +6,12 @@ describe("kube-proxy's chain names", () => {
     const svc1 = { namespace: 'ns1', name: 'svc1', portName: 'p80', protocol: 'TCP' };
     expect(serviceChain(svc1)).toBe('KUBE-SVC-XPGD46QRK7WJZT7O');
     expect(endpointChain(svc1, '10.180.0.1:80')).toBe('KUBE-SEP-SXIVWICOYRO3J4NJ');
-    expect(serviceChain({ namespace: 'default', name: 'kubernetes', portName: 'https', protocol: 'TCP' })).toBe('KUBE-SVC-NPX46M4PTMTKRN6Y');
-    expect(serviceChain({ namespace: 'kube-system', name: 'kube-dns', portName: 'dns', protocol: 'UDP' })).toBe('KUBE-SVC-TCOU7JCQXEZGVUNU');
+    expect(serviceChain({ namespace: 'default', name: 'kubernetes', portName: 'https', protocol: 'TCP' })).toBe(
+      'KUBE-SVC-NPX46M4PTMTKRN6Y',
+    );
+    expect(serviceChain({ namespace: 'kube-system', name: 'kube-dns', portName: 'dns', protocol: 'UDP' })).toBe(
+      'KUBE-SVC-TCOU7JCQXEZGVUNU',
+    );
   });
 
   test('an unnamed port has no colon in the hashed name', () => {
@@ -18,7 +22,9 @@ describe("kube-proxy's chain names", () => {
   });
 
   test('the protocol is hashed lower-case', () => {
-    expect(serviceChain({ namespace: 'ns1', name: 'svc1', portName: 'p80', protocol: 'SCTP' })).toBe('KUBE-SVC-GFCIFIA5VTFSTMSM');
+    expect(serviceChain({ namespace: 'ns1', name: 'svc1', portName: 'p80', protocol: 'SCTP' })).toBe(
+      'KUBE-SVC-GFCIFIA5VTFSTMSM',
+    );
   });
 
   test('base32 is RFC 4648 (Go StdEncoding alphabet)', () => {

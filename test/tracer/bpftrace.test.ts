@@ -14,7 +14,6 @@ const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
 const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
 const dir = mkdtempSync(join(tmpdir(), 'natscope-tracer-'));
 
-
 function run(mode: string, extra: Partial<TracerOptions> = {}, output = OUTPUT) {
   process.env.FAKE_BPFTRACE_MODE = mode;
   process.env.FAKE_BPFTRACE_OUTPUT = output;
@@ -49,7 +48,9 @@ function countedIn(lines: string[]): number {
   let n = 0;
   for (const line of lines) {
     if (!line.startsWith('{"type": "map"')) continue;
-    const [name, entries] = Object.entries((JSON.parse(line) as { data: Record<string, Record<string, number>> }).data)[0]!;
+    const [name, entries] = Object.entries(
+      (JSON.parse(line) as { data: Record<string, Record<string, number>> }).data,
+    )[0]!;
     if (COUNT_MAPS.has(name)) n += Object.values(entries).reduce((x, y) => x + y, 0);
   }
   return n;
@@ -102,13 +103,17 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     expect(log).toContain('tracepoint:skb:kfree_skb');
   });
 
-  test("what the buffers hold when bpftrace stops arrives in its exit dump, and a buffer dumped again counts once", async () => {
+  test('what the buffers hold when bpftrace stops arrives in its exit dump, and a buffer dumped again counts once', async () => {
     const lines = capture();
     const blank = lines.indexOf('');
-    const batches = lines.map((l, i) => (/^\{"type": "map", "data": \{"@\w+_[ab]"/.test(l) ? i : -1)).filter((i) => i >= 0 && i < blank);
+    const batches = lines
+      .map((l, i) => (/^\{"type": "map", "data": \{"@\w+_[ab]"/.test(l) ? i : -1))
+      .filter((i) => i >= 0 && i < blank);
     // the last flush's buffers were never printed (bpftrace stopped first);
     // the buffer printed before them was, but its clear had not run: it is dumped again
-    const previousMarker = lines.slice(0, batches.at(-1)!).lastIndexOf('{"type": "printf", "data": "natscope-flush\\n"}');
+    const previousMarker = lines
+      .slice(0, batches.at(-1)!)
+      .lastIndexOf('{"type": "printf", "data": "natscope-flush\\n"}');
     const unprinted = batches.filter((i) => i > previousMarker);
     const again = batches.filter((i) => i < previousMarker).at(-1)!;
     const running = lines.slice(0, blank).filter((_, i) => !unprinted.includes(i));
@@ -190,13 +195,18 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
 
   test('not root: tells the user to use sudo', async () => {
     const { started } = run('notroot');
-    await expect(started).rejects.toMatchObject({ message: expect.stringMatching(/only supports running as the root user/), hint: 'run natscope with sudo' });
+    await expect(started).rejects.toMatchObject({
+      message: expect.stringMatching(/only supports running as the root user/),
+      hint: 'run natscope with sudo',
+    });
   });
 
   test('kernel function probes refused: names the micro-VM and the tracepoint-only way out', async () => {
     const { started } = run('kfunc-refused', { probes: ['drop', 'rewrite'] });
     const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
-    expect(error.message).toMatch(/^the kernel refused a function probe: .*kfunc\/kretfunc not available for your kernel version\.$/);
+    expect(error.message).toMatch(
+      /^the kernel refused a function probe: .*kfunc\/kretfunc not available for your kernel version\.$/,
+    );
     expect(error.hint).toMatch(/--vm/);
     expect(error.hint).toMatch(/--probes drop/);
   });
@@ -225,7 +235,9 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     const tracer = await started;
     const summary = await tracer.done;
     expect(summary.exitCode).toBe(1);
-    expect(events.some((e) => e.kind === 'error' && /bpftrace exited on its own \(code 1\)/.test(e.message))).toBe(true);
+    expect(events.some((e) => e.kind === 'error' && /bpftrace exited on its own \(code 1\)/.test(e.message))).toBe(
+      true,
+    );
     const lines = capture();
     const printed = eventsIn(lines.slice(0, lines.findIndex((l) => /"@nat_[ab]"/.test(l)) + 1));
     expect(printed).toBeGreaterThan(0);

@@ -38,7 +38,12 @@ function tinyBtf(): Buffer {
 describe('BTF enum reader', () => {
   test('finds an enum after other types and reads its values', () => {
     const values = findEnum(tinyBtf(), 'skb_drop_reason');
-    expect(values).toEqual(new Map([['SKB_NOT_DROPPED_YET', 0], ['SKB_DROP_REASON_NETFILTER_DROP', 9]]));
+    expect(values).toEqual(
+      new Map([
+        ['SKB_NOT_DROPPED_YET', 0],
+        ['SKB_DROP_REASON_NETFILTER_DROP', 9],
+      ]),
+    );
     expect(findEnum(tinyBtf(), 'no_such_enum')).toBeNull();
   });
 
@@ -54,13 +59,19 @@ describe('BTF enum reader', () => {
     expect(() => findEnum(Buffer.from('not btf at all, definitely not'), 'x')).toThrow(/not a little-endian BTF blob/);
   });
 
-  test.runIf(existsSync(VMLINUX_BTF))("this kernel's NETFILTER_DROP matches what bpftool reads from the same BTF", async () => {
-    const reasons = await loadDropReasons();
-    const code = reasons.code('NETFILTER_DROP');
-    expect(code).toBeGreaterThan(0);
-    const bpftool = await execa('bpftool', ['btf', 'dump', 'file', VMLINUX_BTF, 'format', 'raw'], { reject: false, maxBuffer: 1 << 30 });
-    if (bpftool.exitCode !== 0) return; // bpftool not installed: the synthetic tests above still hold
-    const m = /'SKB_DROP_REASON_NETFILTER_DROP' val=(\d+)/.exec(bpftool.stdout);
-    expect(Number(m?.[1])).toBe(code);
-  });
+  test.runIf(existsSync(VMLINUX_BTF))(
+    "this kernel's NETFILTER_DROP matches what bpftool reads from the same BTF",
+    async () => {
+      const reasons = await loadDropReasons();
+      const code = reasons.code('NETFILTER_DROP');
+      expect(code).toBeGreaterThan(0);
+      const bpftool = await execa('bpftool', ['btf', 'dump', 'file', VMLINUX_BTF, 'format', 'raw'], {
+        reject: false,
+        maxBuffer: 1 << 30,
+      });
+      if (bpftool.exitCode !== 0) return; // bpftool not installed: the synthetic tests above still hold
+      const m = /'SKB_DROP_REASON_NETFILTER_DROP' val=(\d+)/.exec(bpftool.stdout);
+      expect(Number(m?.[1])).toBe(code);
+    },
+  );
 });

@@ -71,11 +71,30 @@ describe('the detail budget, on this kernel', () => {
     const resolver = new NetnsResolver();
     const ns = await resolver.registerPath(`/run/netns/${NS}`, 'droptest');
     const seen: NatscopeEvent[] = [];
-    const budgeted = await startTracer({ probes: ['drop'], resolver, dropReasons: await loadDropReasons(), detailPerSecond: 10, onEvent: (e) => seen.push(e) });
+    const budgeted = await startTracer({
+      probes: ['drop'],
+      resolver,
+      dropReasons: await loadDropReasons(),
+      detailPerSecond: 10,
+      onEvent: (e) => seen.push(e),
+    });
     try {
-      await execa('ip', ['netns', 'exec', NS, 'bash', '-c', 'for i in $(seq 500); do echo x 2>/dev/null > /dev/udp/127.0.0.1/9999; done'], { reject: false });
-      const reported = () => seen.filter((e): e is DropEvent => e.kind === 'drop' && e.netns === ns && e.packet.dport === 9999).length;
-      const counted = () => seen.filter((e): e is CountedEvent => e.kind === 'counted' && e.netns === ns).reduce((n, e) => n + e.count, 0);
+      await execa(
+        'ip',
+        [
+          'netns',
+          'exec',
+          NS,
+          'bash',
+          '-c',
+          'for i in $(seq 500); do echo x 2>/dev/null > /dev/udp/127.0.0.1/9999; done',
+        ],
+        { reject: false },
+      );
+      const reported = () =>
+        seen.filter((e): e is DropEvent => e.kind === 'drop' && e.netns === ns && e.packet.dport === 9999).length;
+      const counted = () =>
+        seen.filter((e): e is CountedEvent => e.kind === 'counted' && e.netns === ns).reduce((n, e) => n + e.count, 0);
       const deadline = Date.now() + 10_000;
       while (reported() + counted() < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const summary = await budgeted.stop();
@@ -83,7 +102,9 @@ describe('the detail budget, on this kernel', () => {
       // one per CPU and flush is kept whole: the burst outran it
       expect(reported()).toBeGreaterThan(0);
       expect(counted()).toBeGreaterThan(reported());
-      for (const e of seen) if (e.kind === 'counted' && e.netns === ns) expect(e).toMatchObject({ of: 'drop', by: 'NETFILTER_DROP', host: 'droptest' });
+      for (const e of seen)
+        if (e.kind === 'counted' && e.netns === ns)
+          expect(e).toMatchObject({ of: 'drop', by: 'NETFILTER_DROP', host: 'droptest' });
       expect(summary.lost).toBe(0);
       // the summary counts every namespace's drops (no filter here), the stream's events too
       expect(summary.counted).toBe(seen.reduce((n, e) => n + (e.kind === 'counted' ? e.count : 0), 0));

@@ -41,7 +41,17 @@ describe('LossCounter', () => {
     const l = new LossCounter();
     l.observe('drop', 'drop', 0, 1);
     l.observe('drop', 'drop', 1, 1);
-    expect(l.settle('drop', 'drop', new Map([[0, 5], [1, 1], [2, 3]]))).toBe(4 + 0 + 3);
+    expect(
+      l.settle(
+        'drop',
+        'drop',
+        new Map([
+          [0, 5],
+          [1, 1],
+          [2, 3],
+        ]),
+      ),
+    ).toBe(4 + 0 + 3);
     expect(l.lost()).toBe(7);
     // settling twice does not count twice
     expect(l.settle('drop', 'drop', new Map([[0, 5]]))).toBe(0);

@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { hexOf, parseBpftraceLine, statusNames, type BpftraceRecord, type ParseContext } from '../../src/tracer/parse.js';
+import {
+  hexOf,
+  parseBpftraceLine,
+  statusNames,
+  type BpftraceRecord,
+  type ParseContext,
+} from '../../src/tracer/parse.js';
 import { LossCounter } from '../../src/tracer/loss.js';
 import type { DropEvent, NatEvent } from '../../src/events/types.js';
 import { fixtureText } from '../helpers.js';
@@ -43,7 +49,13 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
 
   test("the vpn's drop is the pod's SYN-ACK to the client, freed by nft_do_chain", () => {
     const drop = events.find((e): e is DropEvent => e.kind === 'drop' && e.location === 'nft_do_chain')!;
-    expect(drop.packet).toMatchObject({ proto: 'tcp', src: '10.244.2.2', sport: 3306, dst: '192.168.10.10', flags: ['SYN', 'ACK'] });
+    expect(drop.packet).toMatchObject({
+      proto: 'tcp',
+      src: '10.244.2.2',
+      sport: 3306,
+      dst: '192.168.10.10',
+      flags: ['SYN', 'ACK'],
+    });
     expect(drop.reason).toBe(`REASON_${drop.reasonCode}`);
     expect(drop.ifindex).toBeGreaterThan(0);
   });
@@ -67,7 +79,9 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   test('conntrack addresses keep every digit (they are above 2^53, where JSON numbers round)', () => {
     // a nat event whose address a double cannot hold (some slab addresses happen to fit)
     const first = (l: string) => /"\d+,\d+": \[\d+,\d+,(\d+),/.exec(l)?.[1] ?? '0';
-    const line = lines.find((l) => l.includes('"@nat_') && Number(first(l)).toString(16) !== BigInt(first(l)).toString(16))!;
+    const line = lines.find(
+      (l) => l.includes('"@nat_') && Number(first(l)).toString(16) !== BigInt(first(l)).toString(16),
+    )!;
     const digits = first(line);
     const record = parseBpftraceLine(line, ctx);
     const nat = record.type === 'batch' ? record.events[0]!.event : null;
@@ -76,7 +90,15 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test('64-bit addresses convert to hex exactly', () => {
-    for (const n of [0n, 1n, 0xffffffffn, 0x100000000n, 0xffff88800b5e8700n, 0xffffffffffffffffn, 18446612682626589440n]) {
+    for (const n of [
+      0n,
+      1n,
+      0xffffffffn,
+      0x100000000n,
+      0xffff88800b5e8700n,
+      0xffffffffffffffffn,
+      18446612682626589440n,
+    ]) {
       expect(hexOf(n.toString())).toBe(n.toString(16));
     }
     let x = 0x9e3779b97f4a7c15n;
@@ -104,34 +126,75 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     const counts = records.flatMap((r) => (r.type === 'counted' ? r.events : []));
     // drops have a budget of their own: none of the few in this run was only counted
     expect(new Set(counts.map((e) => e.of))).toEqual(new Set(['nat', 'ct-new', 'rewrite']));
-    const line = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_over_b": {"4026532349,0": 11, "4026532349,1": 11}'))!;
+    const line = lines.find((l) =>
+      l.startsWith('{"type": "map", "data": {"@nat_over_b": {"4026532349,0": 11, "4026532349,1": 11}'),
+    )!;
     const record = parseBpftraceLine(line, ctx);
-    expect(record.type === 'counted' ? record.events.map(({ host, netns, of, by, count }) => ({ host, netns, of, by, count })) : record).toEqual([
+    expect(
+      record.type === 'counted'
+        ? record.events.map(({ host, netns, of, by, count }) => ({ host, netns, of, by, count }))
+        : record,
+    ).toEqual([
       { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'SNAT', count: 11 },
       { host: 'ns4026532349', netns: 4026532349, of: 'nat', by: 'DNAT', count: 11 },
     ]);
     // conntrack counts are per namespace only; a drop's are split by reason, named from the kernel
     const ct = parseBpftraceLine(lines.find((l) => l.includes('"@ctn_over_'))!, ctx);
-    expect(ct.type === 'counted' && ct.events.every((e) => e.of === 'ct-new' && e.by === null && e.count > 0)).toBe(true);
+    expect(ct.type === 'counted' && ct.events.every((e) => e.of === 'ct-new' && e.by === null && e.count > 0)).toBe(
+      true,
+    );
     const drop = parseBpftraceLine('{"type": "map", "data": {"@drop_over_a": {"4026532176,12": 35}}}', ctx);
-    expect(drop).toMatchObject({ type: 'counted', events: [{ of: 'drop', by: 'REASON_12', count: 35, netns: 4026532176 }] });
+    expect(drop).toMatchObject({
+      type: 'counted',
+      events: [{ of: 'drop', by: 'REASON_12', count: 35, netns: 4026532176 }],
+    });
   });
 
   test('bad lines are garbage with a reason, never a crash', () => {
     const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     expect(parseBpftraceLine('Segmentation fault', ctx)).toMatchObject({ type: 'garbage', reason: 'not JSON' });
-    expect(parseBpftraceLine(map('@nat_a', '"0,1": [1,2,3]'), ctx)).toMatchObject({ type: 'garbage', reason: 'nat event 0,1 has 3 values, expected 14' });
-    expect(parseBpftraceLine(map('@drop_b', '"0,1": [1,2,7,8,6,1,2,3,4,18,3]'), ctx)).toMatchObject({ type: 'garbage', reason: 'drop event 0,1: value 4 is not a symbol' });
-    expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'rewrite event 0,1: value 9 is not a number' });
-    expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key "7" is not CPU,SEQ' });
-    expect(parseBpftraceLine(map('@ctn_a', '",7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-new event key ",7" is not CPU,SEQ' });
+    expect(parseBpftraceLine(map('@nat_a', '"0,1": [1,2,3]'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat event 0,1 has 3 values, expected 14',
+    });
+    expect(parseBpftraceLine(map('@drop_b', '"0,1": [1,2,7,8,6,1,2,3,4,18,3]'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'drop event 0,1: value 4 is not a symbol',
+    });
+    expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'rewrite event 0,1: value 9 is not a number',
+    });
+    expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'ct-new event key "7" is not CPU,SEQ',
+    });
+    expect(parseBpftraceLine(map('@ctn_a', '",7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'ct-new event key ",7" is not CPU,SEQ',
+    });
     expect(parseBpftraceLine(map('@nat_b', ''), ctx)).toEqual({ type: 'batch', events: [] });
-    expect(parseBpftraceLine(map('@nat_over_a', '"4026532349": 3'), ctx)).toMatchObject({ type: 'garbage', reason: 'nat count key "4026532349" is not NETNS,MANIP' });
-    expect(parseBpftraceLine(map('@ctd_over_b', '"1,2": 3'), ctx)).toMatchObject({ type: 'garbage', reason: 'ct-destroy count key "1,2" is not NETNS' });
-    expect(parseBpftraceLine(map('@drop_over_a', '"1,7": "x"'), ctx)).toMatchObject({ type: 'garbage', reason: 'drop count for "1,7" is not a count' });
-    expect(parseBpftraceLine('{"type": "printf", "data": "hello\\n"}', ctx)).toEqual({ type: 'message', text: 'hello' });
+    expect(parseBpftraceLine(map('@nat_over_a', '"4026532349": 3'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat count key "4026532349" is not NETNS,MANIP',
+    });
+    expect(parseBpftraceLine(map('@ctd_over_b', '"1,2": 3'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'ct-destroy count key "1,2" is not NETNS',
+    });
+    expect(parseBpftraceLine(map('@drop_over_a', '"1,7": "x"'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'drop count for "1,7" is not a count',
+    });
+    expect(parseBpftraceLine('{"type": "printf", "data": "hello\\n"}', ctx)).toEqual({
+      type: 'message',
+      text: 'hello',
+    });
     expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({ type: 'flush' });
-    expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": 12}}', ctx)).toEqual({ type: 'lost', count: 12 });
+    expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": 12}}', ctx)).toEqual({
+      type: 'lost',
+      count: 12,
+    });
     expect(parseBpftraceLine('42', ctx)).toMatchObject({ type: 'garbage' });
   });
 

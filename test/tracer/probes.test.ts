@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_PROBES, PROBES, composeProgram, detailBudgetArgument, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
+import {
+  DEFAULT_PROBES,
+  PROBES,
+  composeProgram,
+  detailBudgetArgument,
+  parseProbeList,
+  qualifyModules,
+} from '../../src/tracer/probes.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../../src/tracer/detail.js';
 import { FLUSH_MARKER, parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
 import { probesDir } from '../../src/util/paths.js';
@@ -11,7 +18,7 @@ describe('probe files', () => {
     const text = readFileSync(join(probesDir(), probe.file), 'utf8');
     for (const section of ['Hooks:', 'Kernel:', 'Output:', 'Example:', 'Usage:']) expect(text).toContain(section);
     expect(text).toMatch(/^BEGIN\n\{\n\tprintf\("Tracing .*Hit Ctrl-C to end\.\\n"\);\n\}/m);
-    const example = /^ \*   (\{"type": "map".*\})$/m.exec(text)?.[1];
+    const example = /^ \* {3}(\{"type": "map".*\})$/m.exec(text)?.[1];
     expect(example).toBeDefined();
     const record = parseBpftraceLine(example!, { hostOf: () => 'x', dropReason: (c) => String(c) });
     expect(record.type).toBe('batch');
@@ -19,9 +26,10 @@ describe('probe files', () => {
     expect(streams.size).toBeGreaterThan(0);
     for (const stream of streams) expect(probe.streams).toContain(stream);
     // every stream the probe writes is documented with its buffers and its count maps
-    for (const stream of probe.streams) for (const map of [...STREAMS[stream].buffers, ...STREAMS[stream].counts]) expect(text).toContain(map);
+    for (const stream of probe.streams)
+      for (const map of [...STREAMS[stream].buffers, ...STREAMS[stream].counts]) expect(text).toContain(map);
     // and so is a real print of a count map (events past the detail budget)
-    const counts = /^ \*   (\{"type": "map", "data": \{"@\w+_over_[ab]".*\})$/m.exec(text)?.[1];
+    const counts = /^ \* {3}(\{"type": "map", "data": \{"@\w+_over_[ab]".*\})$/m.exec(text)?.[1];
     expect(counts).toBeDefined();
     const counted = parseBpftraceLine(counts!, { hostOf: () => 'x', dropReason: (c) => `R${c}` });
     expect(counted.type).toBe('counted');
@@ -47,19 +55,25 @@ describe('probe files', () => {
     expect(program.match(/^interval:/gm)).toEqual(['interval:']);
     const flush = program.slice(program.indexOf('interval:ms:'));
     for (const side of ['a', 'b']) {
-      const prints = [...flush.matchAll(new RegExp(`print\\((@\\w+_${side})\\); clear\\(\\1\\);`, 'g'))].map((m) => m[1]);
+      const prints = [...flush.matchAll(new RegExp(`print\\((@\\w+_${side})\\); clear\\(\\1\\);`, 'g'))].map(
+        (m) => m[1],
+      );
       expect(prints).toEqual([`@nat_${side}`, `@drop_${side}`, `@nat_over_${side}`, `@drop_over_${side}`]);
       // the side's detail budgets (the drops' is their own) start again once it has been printed
       expect(flush.match(new RegExp(`clear\\(@detail_${side}\\);`, 'g'))).toHaveLength(1);
       expect(flush.match(new RegExp(`clear\\(@drop_detail_${side}\\);`, 'g'))).toHaveLength(1);
       // the buffer just printed is marked pending until its clear has run
-      expect(flush).toMatch(new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`));
+      expect(flush).toMatch(
+        new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`),
+      );
     }
   });
 
   test('module functions are named with their module when it has its own BTF', () => {
     const text = 'kretfunc:nf_nat_setup_info\n{\n}\nkfunc:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n';
-    expect(qualifyModules(text, ['nf_nat'], () => true)).toBe('kretfunc:nf_nat:nf_nat_setup_info\n{\n}\nkfunc:nf_nat:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n');
+    expect(qualifyModules(text, ['nf_nat'], () => true)).toBe(
+      'kretfunc:nf_nat:nf_nat_setup_info\n{\n}\nkfunc:nf_nat:nf_nat_manip_pkt\n{\n}\ntracepoint:skb:kfree_skb\n{\n}\n',
+    );
     // built into the kernel: found in vmlinux, named as is
     expect(qualifyModules(text, ['nf_nat'], () => false)).toBe(text);
   });
@@ -72,7 +86,8 @@ describe('probe files', () => {
     expect(detailBudgetArgument(0)).toBe('0');
     expect(parseDetail('all')).toBe(0);
     expect(parseDetail(' 500 ')).toBe(500);
-    for (const bad of ['0', '-5', '1.5', 'lots', '']) expect(() => parseDetail(bad)).toThrow(/--detail ".*" is not a number of events or "all"/);
+    for (const bad of ['0', '-5', '1.5', 'lots', ''])
+      expect(() => parseDetail(bad)).toThrow(/--detail ".*" is not a number of events or "all"/);
   });
 
   test('probe lists are checked and deduplicated', () => {

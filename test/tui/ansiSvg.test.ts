@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ansiToSvg, applySgr } from '../../tui/ansiSvg.js';
 
-const texts = (svg: string) => [...svg.matchAll(/<text ([^>]*)>([^<]*)<\/text>/g)].map((m) => ({ attrs: m[1]!, text: m[2]! }));
+const texts = (svg: string) =>
+  [...svg.matchAll(/<text ([^>]*)>([^<]*)<\/text>/g)].map((m) => ({ attrs: m[1]!, text: m[2]! }));
 
 describe('ansiToSvg', () => {
   it('writes each run of same-styled text at its column, stretched to its cells', () => {
@@ -33,7 +34,12 @@ describe('ansiToSvg', () => {
   });
 
   it('reads 256-colour and true-colour codes', () => {
-    expect(applySgr(applySgr({ fg: null, bg: null, bold: false, dim: false, inverse: false, underline: false }, '38;5;196'), '48;2;1;2;3')).toMatchObject({
+    expect(
+      applySgr(
+        applySgr({ fg: null, bg: null, bold: false, dim: false, inverse: false, underline: false }, '38;5;196'),
+        '48;2;1;2;3',
+      ),
+    ).toMatchObject({
       fg: 'rgb(255,0,0)',
       bg: 'rgb(1,2,3)',
     });

@@ -50,7 +50,9 @@ afterEach(() => {
 });
 
 function makeApp(source: 'live' | 'replay', screen = stubScreen(), saved: NatscopeEvent[][] = []) {
-  const model = new ViewModel(source === 'live' ? { kind: 'live', placement: 'off' } : { kind: 'replay', file: INCIDENT, speed: 0 });
+  const model = new ViewModel(
+    source === 'live' ? { kind: 'live', placement: 'off' } : { kind: 'replay', file: INCIDENT, speed: 0 },
+  );
   const app = new TuiApp({
     screen,
     model,

@@ -22,7 +22,11 @@ let dir = '';
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error('dist/src/main.js is missing: run npm run build first');
   dir = await mkdtemp(join(tmpdir(), 'natscope-tui-e2e-'));
-  terminal.start(`cd '${dir}' && env LANG=C.UTF-8 node '${MAIN}' tui --replay '${INCIDENT}' --speed 0; echo "natscope exited $?"; sleep 120`, 120, 40);
+  terminal.start(
+    `cd '${dir}' && env LANG=C.UTF-8 node '${MAIN}' tui --replay '${INCIDENT}' --speed 0; echo "natscope exited $?"; sleep 120`,
+    120,
+    40,
+  );
 });
 
 afterAll(async () => {
@@ -46,13 +50,18 @@ describe('natscope tui --replay in tmux (120×40)', () => {
     for (let i = 0; i < 20 && !screen().includes('▶#2 '); i++) await keys('k');
     const s = await waitFor((t) => t.includes('▶#2 '), 'flow #2 selected');
     const path = s.replace(/\n {4}/g, ' ');
-    expect(path).toContain('#2 office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP');
+    expect(path).toContain(
+      '#2 office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP',
+    );
     expect(s).toContain('mysql via service: timed out after 3003.4 ms');
   });
 
   it('Enter opens the flow details and Esc closes them', async () => {
     await keys('Enter');
-    await waitFor((t) => t.includes('Flow details') && t.includes('DROP NETFILTER_DROP at nft_do_chain'), 'the details');
+    await waitFor(
+      (t) => t.includes('Flow details') && t.includes('DROP NETFILTER_DROP at nft_do_chain'),
+      'the details',
+    );
     await keys('Escape');
     await waitFor((t) => !t.includes('Flow details'), 'the details to close');
   });
@@ -93,7 +102,10 @@ describe('natscope tui --replay in tmux (120×40)', () => {
     const narrow = await waitFor((t) => t.split('\n').some((l) => l.startsWith('── SNAT')), 'stacked panes');
     expect(narrow.split('\n').find((l) => l.startsWith('── DNAT'))).not.toContain('SNAT');
     terminal.run('resize-window', '-t', 'tui', '-x', '50', '-y', '15');
-    await waitFor((t) => t.includes('needs at least 60×20') && t.includes('this terminal is 50×15'), 'the minimum size');
+    await waitFor(
+      (t) => t.includes('needs at least 60×20') && t.includes('this terminal is 50×15'),
+      'the minimum size',
+    );
     terminal.run('resize-window', '-t', 'tui', '-x', '120', '-y', '40');
     await waitFor((t) => t.includes('┬── SNAT'), 'side by side again');
   });

@@ -45,7 +45,10 @@ describe('handleKey', () => {
 
   it('c offers a cluster CIDR when there is none, none when there is one, and checks what is typed', () => {
     expect(press(['c', 'enter']).effects).toEqual([{ type: 'cidr', cidr: '10.244.0.0/16' }]);
-    const set = { ...live, kubeProxy: { mode: 'iptables' as const, masqueradeAll: false, clusterCIDR: '10.244.0.0/16' } };
+    const set = {
+      ...live,
+      kubeProxy: { mode: 'iptables' as const, masqueradeAll: false, clusterCIDR: '10.244.0.0/16' },
+    };
     expect(press(['c', 'enter'], set).effects).toEqual([{ type: 'cidr', cidr: null }]);
     const bad = press(['c', 'C-u', '1', '0', '.', 'x', 'enter']);
     expect(bad.effects).toEqual([]);

@@ -92,14 +92,19 @@ describe('natscope tui --vm on (the netns lab and the probes in the micro-VM)', 
     expect(s).toMatch(/vpn +✗ NETFILTER_DROP/);
     expect(s).toContain('a reply the VPN never saw a request for');
     const path = s.replace(/\n {4}/g, ' ');
-    expect(path).toMatch(/office → vpn → node1 \[DNAT 10\.96\.\d+\.\d+:3306 ⇒ 10\.244\.2\.2:3306\] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP/);
+    expect(path).toMatch(
+      /office → vpn → node1 \[DNAT 10\.96\.\d+\.\d+:3306 ⇒ 10\.244\.2\.2:3306\] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP/,
+    );
   });
 
   it('m switches masqueradeAll on: the header changes and both panes get a marker', async () => {
     await keys('m');
     const s = await waitFor((t) => t.includes('masqueradeAll ON'), 'the header to say masqueradeAll ON', 30_000);
     // once in the DNAT pane (left of the rule), once in the SNAT pane (right of it)
-    const rule = s.split('\n').find((l) => l.includes('┬── SNAT'))!.indexOf('┬');
+    const rule = s
+      .split('\n')
+      .find((l) => l.includes('┬── SNAT'))!
+      .indexOf('┬');
     const at = s.split('\n').flatMap((l) => [...l.matchAll(/kube-proxy: masqueradeAll on/g)].map((m) => m.index!));
     expect(at.some((x) => x < rule)).toBe(true);
     expect(at.some((x) => x > rule)).toBe(true);
@@ -112,7 +117,9 @@ describe('natscope tui --vm on (the netns lab and the probes in the micro-VM)', 
     const s = await waitFor((t) => t.includes('mysql: answered'), 'the mysql request to be answered', 20_000);
     expect(s).toMatch(/⇒ {2}10\.0\.1\.11:\d+ →/);
     const path = s.replace(/\n {4}/g, ' ');
-    expect(path).toMatch(/node1 \[DNAT 10\.96\.\d+\.\d+:3306 ⇒ 10\.244\.2\.2:3306 \+ SNAT ⇒ 10\.0\.1\.11\].* → office ✓/);
+    expect(path).toMatch(
+      /node1 \[DNAT 10\.96\.\d+\.\d+:3306 ⇒ 10\.244\.2\.2:3306 \+ SNAT ⇒ 10\.0\.1\.11\].* → office ✓/,
+    );
     expect(s).toMatch(/the pod saw 10\.0\.1\.11:\d+/);
   });
 

@@ -49,7 +49,13 @@ describe('play', () => {
     async function* rest() {
       yield* events.slice(1);
     }
-    await play({ push: (e) => got.push(e), ready: async () => void readyCalls++ }, events[0]!, rest(), 0, new AbortController().signal);
+    await play(
+      { push: (e) => got.push(e), ready: async () => void readyCalls++ },
+      events[0]!,
+      rest(),
+      0,
+      new AbortController().signal,
+    );
     expect(got).toEqual(events);
     expect(readyCalls).toBe(events.length);
   });
@@ -61,7 +67,19 @@ describe('play', () => {
     async function* rest() {
       yield* events.slice(1);
     }
-    await play({ push: (e) => (got.push(e), got.length === 3 && abort.abort()), ready: async () => undefined }, events[0]!, rest(), 0, abort.signal);
+    await play(
+      {
+        push: (e) => {
+          got.push(e);
+          if (got.length === 3) abort.abort();
+        },
+        ready: async () => undefined,
+      },
+      events[0]!,
+      rest(),
+      0,
+      abort.signal,
+    );
     expect(got).toHaveLength(3);
   });
 });

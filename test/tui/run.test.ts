@@ -16,7 +16,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const replayOptions = (file: string, extra: Partial<TuiOptions> = {}): TuiOptions => ({ replay: file, speed: 0, probes: 'nat', prefix: 'natscope-', vm: 'auto', ...extra });
+const replayOptions = (file: string, extra: Partial<TuiOptions> = {}): TuiOptions => ({
+  replay: file,
+  speed: 0,
+  probes: 'nat',
+  prefix: 'natscope-',
+  vm: 'auto',
+  ...extra,
+});
 
 async function file(name: string, text: string): Promise<string> {
   const path = join(dir, name);
@@ -70,7 +77,9 @@ describe('runTui: bad input is reported before the screen opens', () => {
   it('live mode without root', async () => {
     const spy = vi.spyOn(process, 'getuid').mockReturnValue(1000);
     try {
-      const e = await failure(runTui({ speed: 1, probes: 'nat,conntrack,drop', prefix: 'natscope-', vm: 'auto', io: {} }));
+      const e = await failure(
+        runTui({ speed: 1, probes: 'nat,conntrack,drop', prefix: 'natscope-', vm: 'auto', io: {} }),
+      );
       expect(e.message).toMatch(/needs root/);
       expect(e.hint).toContain('--replay');
     } finally {
@@ -86,7 +95,9 @@ describe('runTui: bad input is reported before the screen opens', () => {
 describe('runTui on a fake terminal', () => {
   it('plays a recording until q, then restores the terminal and exits 0', async () => {
     const term = fakeTerminal(100, 30);
-    const run = runTui(replayOptions(INCIDENT, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }));
+    const run = runTui(
+      replayOptions(INCIDENT, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }),
+    );
     await sleep(300);
     expect(term.written()).toContain('NETFILTER_DROP');
     term.input.write('q');
@@ -98,7 +109,9 @@ describe('runTui on a fake terminal', () => {
     const good = (await readFile(INCIDENT, 'utf8')).split('\n').slice(0, 5).join('\n');
     const path = await file('truncated.jsonl', `${good}\n{"v":1,"kind":"nat"`);
     const term = fakeTerminal(100, 30);
-    const run = runTui(replayOptions(path, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }));
+    const run = runTui(
+      replayOptions(path, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }),
+    );
     await sleep(300);
     expect(term.written()).toContain('replay stopped');
     term.input.write('q');

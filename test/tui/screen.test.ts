@@ -21,7 +21,17 @@ function screenOn(term: FakeTerminal, env: NodeJS.ProcessEnv = {}): TuiScreen {
 function paintIncident(screen: TuiScreen, ui = initialUi()) {
   const model = incidentModel();
   const brokenId = model.flowList([]).find((id) => model.flow(id)!.requests.some((r) => r.outcome === 'timeout'))!;
-  screen.paint(renderFrame({ model, ui: { ...ui, selected: brokenId }, cols: screen.cols, rows: screen.rows, now: 0, targets: targets(model.lab), waiting: 0 }));
+  screen.paint(
+    renderFrame({
+      model,
+      ui: { ...ui, selected: brokenId },
+      cols: screen.cols,
+      rows: screen.rows,
+      now: 0,
+      targets: targets(model.lab),
+      waiting: 0,
+    }),
+  );
 }
 
 describe('openScreen (blessed, into a fake 100×30 terminal)', () => {
@@ -43,6 +53,7 @@ describe('openScreen (blessed, into a fake 100×30 terminal)', () => {
   });
 
   it('writes colour escapes on a colour terminal and none when NO_COLOR is set', async () => {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: a colour escape is what is looked for
     const colourFg = /\x1b\[[0-9;]*(3[1-7]|9[0-7]|38;5;\d+)m/;
     const withColour = fakeTerminal(100, 30);
     const a = screenOn(withColour);

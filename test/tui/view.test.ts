@@ -8,18 +8,34 @@ import { incidentModel } from './fixture.js';
 import { capturedCounts } from '../helpers.js';
 
 function frame(model: ViewModel, cols: number, rows: number, ui: Partial<UiState> = {}) {
-  return renderFrame({ model, ui: { ...initialUi(), ...ui }, cols, rows, now: 1500, targets: targets(model.lab), waiting: 0 });
+  return renderFrame({
+    model,
+    ui: { ...initialUi(), ...ui },
+    cols,
+    rows,
+    now: 1500,
+    targets: targets(model.lab),
+    waiting: 0,
+  });
 }
 
 // the flow whose request to mysql timed out
 function brokenFlowId(model: ViewModel): number {
-  return model.flowList([]).find((id) => model.flow(id)!.requests.some((r) => r.target === 'mysql' && r.outcome === 'timeout'))!;
+  return model
+    .flowList([])
+    .find((id) => model.flow(id)!.requests.some((r) => r.target === 'mysql' && r.outcome === 'timeout'))!;
 }
 
 describe('renderFrame', () => {
   it('fills exactly the terminal, every line exactly as wide as it', () => {
     const model = incidentModel();
-    for (const [cols, rows] of [[100, 30], [120, 40], [70, 24], [MIN_COLS, MIN_ROWS], [200, 60]] as const) {
+    for (const [cols, rows] of [
+      [100, 30],
+      [120, 40],
+      [70, 24],
+      [MIN_COLS, MIN_ROWS],
+      [200, 60],
+    ] as const) {
       const lines = frame(model, cols, rows);
       expect(lines).toHaveLength(rows);
       for (const line of lines) expect(width(line)).toBe(cols);
@@ -58,14 +74,18 @@ describe('renderFrame', () => {
 
   it("shows the vpn's drop with its reason, a plain explanation and the SYN-ACK", () => {
     const text = frameText(frame(incidentModel(), 100, 30));
-    expect(text).toContain('vpn    ✗ NETFILTER_DROP ×5  10.244.2.2:3306 (mysql) → 192.168.10.10:44600 (office) SYN-ACK');
+    expect(text).toContain(
+      'vpn    ✗ NETFILTER_DROP ×5  10.244.2.2:3306 (mysql) → 192.168.10.10:44600 (office) SYN-ACK',
+    );
     expect(text).toContain('a reply the VPN never saw a request for');
   });
 
   it('shows the selected flow as a path across hosts and the outcome of its request', () => {
     const model = incidentModel();
     const text = frameText(frame(model, 120, 40, { selected: brokenFlowId(model) }));
-    expect(text).toContain('office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP');
+    expect(text).toContain(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP',
+    );
     expect(text).toContain('mysql via service: timed out after 3003.4 ms');
   });
 
@@ -101,7 +121,15 @@ describe('renderFrame', () => {
 
   it('shows PAUSED and how many events wait', () => {
     const model = incidentModel();
-    const lines = renderFrame({ model, ui: { ...initialUi(), paused: true }, cols: 100, rows: 30, now: 0, targets: [], waiting: 42 });
+    const lines = renderFrame({
+      model,
+      ui: { ...initialUi(), paused: true },
+      cols: 100,
+      rows: 30,
+      now: 0,
+      targets: [],
+      waiting: 42,
+    });
     expect(plain(lines[1]!)).toContain('PAUSED (42 waiting)');
   });
 

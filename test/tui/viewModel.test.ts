@@ -59,7 +59,9 @@ describe('ViewModel on the incident recording', () => {
     const vpn = drops.filter((d) => d.host === 'vpn' && d.reason === 'NETFILTER_DROP');
     expect(vpn).toHaveLength(1);
     const row = vpn[0]!;
-    const recorded = incidentEvents().filter((e) => e.kind === 'drop' && e.host === 'vpn' && e.reason === 'NETFILTER_DROP');
+    const recorded = incidentEvents().filter(
+      (e) => e.kind === 'drop' && e.host === 'vpn' && e.reason === 'NETFILTER_DROP',
+    );
     expect(row.count).toBe(recorded.length);
     expect(row.packet).toMatchObject({ src: '10.244.2.2', sport: 3306, dst: '192.168.10.10', flags: ['SYN', 'ACK'] });
     expect(row.srcName).toBe('mysql');
@@ -70,7 +72,10 @@ describe('ViewModel on the incident recording', () => {
   it('keeps routine socket frees out of the drops pane but counts them', () => {
     const model = incidentModel();
     expect(model.drops.toArray().some((d) => d.reason === 'NOT_SPECIFIED')).toBe(false);
-    const routine = incidentEvents().filter((e) => e.kind === 'drop' && (e.reason === 'NOT_SPECIFIED' || (e.packet.proto === 'icmp' && e.reason === 'NO_SOCKET')));
+    const routine = incidentEvents().filter(
+      (e) =>
+        e.kind === 'drop' && (e.reason === 'NOT_SPECIFIED' || (e.packet.proto === 'icmp' && e.reason === 'NO_SOCKET')),
+    );
     expect(model.routineDrops).toBe(routine.length);
   });
 
@@ -144,7 +149,11 @@ describe('ViewModel on the incident recording', () => {
     const events = incidentEvents();
     for (let round = 0; round < 30; round++) {
       for (const e of events) {
-        const shifted = JSON.parse(JSON.stringify(e).replace(/"sport":(\d+)/g, (_m, p) => `"sport":${(Number(p) + round) % 65536}`).replace(/"dport":(4\d{4})/g, (_m, p) => `"dport":${(Number(p) + round) % 65536}`));
+        const shifted = JSON.parse(
+          JSON.stringify(e)
+            .replace(/"sport":(\d+)/g, (_m, p) => `"sport":${(Number(p) + round) % 65536}`)
+            .replace(/"dport":(4\d{4})/g, (_m, p) => `"dport":${(Number(p) + round) % 65536}`),
+        );
         model.ingest({ ...shifted, t: e.t + round * 1e10 }, round);
       }
     }

@@ -9,10 +9,13 @@ import { ROOT } from '../helpers.js';
 
 describe("natscope's Node.js flags", () => {
   test('every npm script that runs natscope or its bench passes them', () => {
-    const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
     const runsNode = Object.entries(scripts).filter(([, command]) => /\bnode .*dist\//.test(command));
     expect(runsNode.map(([name]) => name)).toEqual(expect.arrayContaining(['demo', 'bench']));
-    for (const [name, command] of runsNode) for (const flag of NODE_FLAGS) expect(command, `npm script ${name}`).toContain(flag);
+    for (const [name, command] of runsNode)
+      for (const flag of NODE_FLAGS) expect(command, `npm script ${name}`).toContain(flag);
   });
 
   test("the CLI's shebang passes them, and runs", async () => {

@@ -40,7 +40,9 @@ describe('the initramfs', () => {
 
   test('/init mounts the host read-only under a writable overlay and hands over to the run', () => {
     const init = initScript();
-    expect(init).toMatch(new RegExp(`mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose ${TAGS.root} /mnt/lower`));
+    expect(init).toMatch(
+      new RegExp(`mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose ${TAGS.root} /mnt/lower`),
+    );
     expect(init).toMatch(/mount -t overlay overlay -o lowerdir=\/mnt\/lower,upperdir=\/mnt\/rw\/upper/);
     expect(init).toContain('mount -t tmpfs -o mode=755 tmpfs /newroot/run');
     expect(init).toMatch(/exec switch_root \/newroot \/bin\/bash \/run\/natscope-vm\/guest\.sh/);

@@ -9,7 +9,11 @@ describe('the micro-VM kernel', () => {
   test('vmlinux is found inside a bzImage-like blob after its compression magic', async () => {
     const elf = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.from('a kernel image')]);
     // setup code that happens to contain a gzip magic first, then the real payload
-    const blob = Buffer.concat([Buffer.from('MZ setup code \x1f\x8b\x08 not a stream '), gzipSync(elf), Buffer.from('trailing bytes')]);
+    const blob = Buffer.concat([
+      Buffer.from('MZ setup code \x1f\x8b\x08 not a stream '),
+      gzipSync(elf),
+      Buffer.from('trailing bytes'),
+    ]);
     const out = join(mkdtempSync(join(tmpdir(), 'natscope-kernel-')), 'vmlinux');
     await extractVmlinux(blob, out);
     expect(readFileSync(out)).toEqual(elf);
@@ -17,7 +21,9 @@ describe('the micro-VM kernel', () => {
 
   test('a blob with no kernel inside is refused', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'natscope-kernel-')), 'vmlinux');
-    await expect(extractVmlinux(Buffer.from('nothing to see here'), out)).rejects.toThrow(/could not find an ELF kernel/);
+    await expect(extractVmlinux(Buffer.from('nothing to see here'), out)).rejects.toThrow(
+      /could not find an ELF kernel/,
+    );
   });
 
   test('the package name gives the kernel version', () => {

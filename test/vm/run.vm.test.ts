@@ -14,7 +14,9 @@ async function leaks(): Promise<{ qemu: string[]; dirs: string[] }> {
   const r = await execa('pgrep', ['-a', '-x', 'qemu-system-x86'], { reject: false });
   const running = String(r.stdout).split('\n').filter(Boolean);
   const dirsInUse = running.flatMap((l) => [...l.matchAll(/path=(\/\S*natscope-vm-[^/,\s]+)/g)].map((m) => m[1]!));
-  const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith('natscope-vm-')).map((d) => join(tmpdir(), d));
+  const dirs = readdirSync(tmpdir())
+    .filter((d) => d.startsWith('natscope-vm-'))
+    .map((d) => join(tmpdir(), d));
   return {
     qemu: running.filter((l) => /natscope-vm-/.test(l) && !dirsInUse.some((d) => existsSync(d) && l.includes(d))),
     dirs: dirs.filter((d) => !dirsInUse.includes(d)),
@@ -34,7 +36,9 @@ async function leavesNothing<T>(f: () => Promise<T>): Promise<T> {
 
 describe('natscope vm run', () => {
   test("exits with the command's own code and streams its stdout and stderr apart", async () => {
-    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--', 'sh', '-c', 'echo "kernel $(uname -r)"; echo to-stderr >&2; exit 7']));
+    const r = await leavesNothing(() =>
+      natscope(['vm', 'run', '-q', '--', 'sh', '-c', 'echo "kernel $(uname -r)"; echo to-stderr >&2; exit 7']),
+    );
     expect(r.exitCode).toBe(7);
     expect(r.stdout).toMatch(/^kernel \d+\.\d+\.\d+-\d+-amd64$/m);
     expect(r.stderr).toContain('to-stderr');
@@ -44,7 +48,22 @@ describe('natscope vm run', () => {
   test('a share with spaces is mounted read-write at the same path; arguments keep their spaces', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'natscope vm share ')), 'with space');
     mkdirSync(dir);
-    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--share', dir, '--', 'sh', '-c', 'printf "%s|" "$@" > "$0/out file.txt"', dir, 'a b', 'c']));
+    const r = await leavesNothing(() =>
+      natscope([
+        'vm',
+        'run',
+        '-q',
+        '--share',
+        dir,
+        '--',
+        'sh',
+        '-c',
+        'printf "%s|" "$@" > "$0/out file.txt"',
+        dir,
+        'a b',
+        'c',
+      ]),
+    );
     expect(r.exitCode).toBe(0);
     expect(readFileSync(join(dir, 'out file.txt'), 'utf8')).toBe('a b|c|');
   });
@@ -68,7 +87,9 @@ describe('natscope vm run', () => {
     writeFileSync(join(kdir, 'vmlinux'), 'not a kernel');
     writeFileSync(join(kdir, 'initramfs.gz'), 'not an initramfs');
     writeFileSync(join(kdir, '.complete'), 'test\n');
-    const r = await leavesNothing(() => natscope(['vm', 'run', '-q', '--', 'true'], { env: { NATSCOPE_CACHE: cache } }));
+    const r = await leavesNothing(() =>
+      natscope(['vm', 'run', '-q', '--', 'true'], { env: { NATSCOPE_CACHE: cache } }),
+    );
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toMatch(/^natscope: micro-VM failure: .+/m);
   });
@@ -76,7 +97,9 @@ describe('natscope vm run', () => {
   test('no qemu on PATH: exit 125 naming the package', async () => {
     const r = await natscope(['vm', 'run', '--', 'true'], { env: { PATH: '/nonexistent' }, extendEnv: true });
     expect(r.exitCode).toBe(125);
-    expect(r.stderr).toMatch(/the micro-VM needs qemu: qemu-system-x86_64 not found\n  fix: apt-get install --no-install-recommends qemu-system-x86/);
+    expect(r.stderr).toMatch(
+      /the micro-VM needs qemu: qemu-system-x86_64 not found\n {2}fix: apt-get install --no-install-recommends qemu-system-x86/,
+    );
   });
 
   test('Ctrl-C stops the VM and removes its run folder', async () => {

@@ -5,9 +5,10 @@ export const setup: Step = {
   n: 1,
   title: 'The setup',
   purpose:
-    'An office reaches a cluster\'s ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in iptables mode with its defaults as the managed cluster set them.',
-  lookAt: 'the vpn\'s route for the Service CIDR (one next hop), and kube-proxy\'s options: masqueradeAll=false, no clusterCIDR.',
-  hint: 'the lab is not in the incident\'s state: natscope lab set masquerade-all off && natscope lab set cluster-cidr none',
+    "An office reaches a cluster's ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in iptables mode with its defaults as the managed cluster set them.",
+  lookAt:
+    "the vpn's route for the Service CIDR (one next hop), and kube-proxy's options: masqueradeAll=false, no clusterCIDR.",
+  hint: "the lab is not in the incident's state: natscope lab set masquerade-all off && natscope lab set cluster-cidr none",
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
     const lab = ctx.lab;
@@ -23,10 +24,17 @@ export const setup: Step = {
     ]);
     ctx.out.command('natscope lab routes vpn');
     const routes = String(await ctx.client.call({ cmd: 'routes', host: 'vpn' }));
-    ctx.out.block(routes.trim().split('\n').map((l) => `    ${l}`));
+    ctx.out.block(
+      routes
+        .trim()
+        .split('\n')
+        .map((l) => `    ${l}`),
+    );
     const serviceHop = nodeByIp(lab, routeVia(routes, lab.serviceCIDR));
     const config = latestConfig(ctx);
-    ctx.out.say(`kube-proxy: mode iptables, masqueradeAll=${config?.masqueradeAll}, clusterCIDR=${config?.clusterCIDR ?? 'none'}`);
+    ctx.out.say(
+      `kube-proxy: mode iptables, masqueradeAll=${config?.masqueradeAll}, clusterCIDR=${config?.clusterCIDR ?? 'none'}`,
+    );
     // the vpn's route for each pod's address must point at the pod's own node
     const podRoutes = lab.pods.map((p) => {
       const line = routes.split('\n').find((l) => {
@@ -37,9 +45,21 @@ export const setup: Step = {
     });
     return {
       claims: [
-        claim(`the vpn routes the whole Service CIDR ${lab.serviceCIDR} to one node, node1`, serviceHop === 'node1', `next hop ${serviceHop ?? 'none'}`),
-        claim("each pod's subnet is routed to the pod's own node", podRoutes.every((r) => r.via === r.node), JSON.stringify(podRoutes)),
-        claim('kube-proxy has masqueradeAll=false and no clusterCIDR', config?.masqueradeAll === false && config.clusterCIDR === null, JSON.stringify(config)),
+        claim(
+          `the vpn routes the whole Service CIDR ${lab.serviceCIDR} to one node, node1`,
+          serviceHop === 'node1',
+          `next hop ${serviceHop ?? 'none'}`,
+        ),
+        claim(
+          "each pod's subnet is routed to the pod's own node",
+          podRoutes.every((r) => r.via === r.node),
+          JSON.stringify(podRoutes),
+        ),
+        claim(
+          'kube-proxy has masqueradeAll=false and no clusterCIDR',
+          config?.masqueradeAll === false && config.clusterCIDR === null,
+          JSON.stringify(config),
+        ),
       ],
       evidence: { serviceRoute: serviceHop, podRoutes, kubeProxy: config },
     };

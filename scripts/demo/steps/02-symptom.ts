@@ -22,9 +22,15 @@ export const symptom: Step = {
       claims: [
         claim("nginx's ClusterIP answers", answered('nginx'), outcomeText(results.nginx!)),
         claim("mysql's ClusterIP hangs (no answer)", results.mysql!.outcome === 'timeout', outcomeText(results.mysql!)),
-        claim('both pod IPs answer', answered('pod/nginx') && answered('pod/mysql'), `${outcomeText(results['pod/nginx']!)}; ${outcomeText(results['pod/mysql']!)}`),
+        claim(
+          'both pod IPs answer',
+          answered('pod/nginx') && answered('pod/mysql'),
+          `${outcomeText(results['pod/nginx']!)}; ${outcomeText(results['pod/mysql']!)}`,
+        ),
       ],
-      evidence: Object.fromEntries(Object.entries(results).map(([t, r]) => [t, { outcome: r.outcome, latencyMs: r.latencyMs, peer: r.peer }])),
+      evidence: Object.fromEntries(
+        Object.entries(results).map(([t, r]) => [t, { outcome: r.outcome, latencyMs: r.latencyMs, peer: r.peer }]),
+      ),
     };
   },
 };

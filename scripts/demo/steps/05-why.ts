@@ -7,11 +7,16 @@ export const why: Step = {
   title: 'Why',
   purpose:
     "Only node1 holds the DNAT state that would turn the pod's reply back into the ClusterIP. The reply leaves node2 as pod → client and is routed straight to the vpn: it never passes node1. The vpn's conntrack has seen a SYN to the ClusterIP, never one to the pod, so a SYN-ACK from the pod is INVALID there and dropped.",
-  lookAt: "node1's conntrack entry: the reply it expects comes from the pod to the client, and it has seen none ([UNREPLIED]).",
+  lookAt:
+    "node1's conntrack entry: the reply it expects comes from the pod to the client, and it has seen none ([UNREPLIED]).",
   hint: 'no entry: send a request first (natscope lab request mysql), then natscope lab conntrack node1',
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
-    const r = [...ctx.events].reverse().find((e): e is RequestEvent => e.kind === 'request' && e.target === 'mysql' && e.outcome === 'timeout') ?? (await request(ctx, 'mysql'));
+    const r =
+      [...ctx.events]
+        .reverse()
+        .find((e): e is RequestEvent => e.kind === 'request' && e.target === 'mysql' && e.outcome === 'timeout') ??
+      (await request(ctx, 'mysql'));
     ctx.out.command('natscope lab conntrack node1');
     const entries = (await ctx.client.call({ cmd: 'conntrack', node: 'node1' })) as ConntrackEntry[];
     const entry = entries.find((e) => e.orig.src === r.src && e.orig.sport === r.sport);
@@ -20,11 +25,26 @@ export const why: Step = {
     const pod = ctx.lab.pods.find((p) => p.name === 'mysql')!;
     return {
       claims: [
-        claim(`node1's entry expects the reply from ${pod.ip} to the client ${r.src}`, entry?.reply.src === pod.ip && entry.reply.dst === r.src, entry ? `reply ${entry.reply.src} → ${entry.reply.dst}` : 'no entry on node1'),
-        claim('node1 has seen no reply: [UNREPLIED]', Boolean(entry?.flags.includes('UNREPLIED')), entry ? entry.flags.join(',') || 'no flags' : 'no entry'),
-        claim("node2's entry has no NAT: it forwards the pod's reply as it is", Boolean(node2) && !node2!.status.includes('DST_NAT') && !node2!.status.includes('SRC_NAT'), node2 ? node2.status.join(',') : 'no node2 event for this request'),
+        claim(
+          `node1's entry expects the reply from ${pod.ip} to the client ${r.src}`,
+          entry?.reply.src === pod.ip && entry.reply.dst === r.src,
+          entry ? `reply ${entry.reply.src} → ${entry.reply.dst}` : 'no entry on node1',
+        ),
+        claim(
+          'node1 has seen no reply: [UNREPLIED]',
+          Boolean(entry?.flags.includes('UNREPLIED')),
+          entry ? entry.flags.join(',') || 'no flags' : 'no entry',
+        ),
+        claim(
+          "node2's entry has no NAT: it forwards the pod's reply as it is",
+          Boolean(node2) && !node2!.status.includes('DST_NAT') && !node2!.status.includes('SRC_NAT'),
+          node2 ? node2.status.join(',') : 'no node2 event for this request',
+        ),
       ],
-      evidence: { node1: entry ? { orig: entry.orig, reply: entry.reply, flags: entry.flags, state: entry.state } : null, node2Status: node2?.status ?? null },
+      evidence: {
+        node1: entry ? { orig: entry.orig, reply: entry.reply, flags: entry.flags, state: entry.state } : null,
+        node2Status: node2?.status ?? null,
+      },
     };
   },
 };

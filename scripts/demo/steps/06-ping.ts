@@ -14,10 +14,13 @@ export const pingLies: Step = {
     const vip = (await ctx.client.call({ cmd: 'ping', target: 'mysql' })) as PingResult;
     ctx.out.command('natscope lab ping pod/mysql');
     const pod = (await ctx.client.call({ cmd: 'ping', target: 'pod/mysql' })) as PingResult;
-    ctx.out.block([`    ClusterIP ${vip.ip}: ${vip.answered ? 'answered' : 'no answer'} ${vip.detail}`, `    pod       ${pod.ip}: ${pod.answered ? 'answered' : 'no answer'} ${pod.detail}`]);
+    ctx.out.block([
+      `    ClusterIP ${vip.ip}: ${vip.answered ? 'answered' : 'no answer'} ${vip.detail}`,
+      `    pod       ${pod.ip}: ${pod.answered ? 'answered' : 'no answer'} ${pod.detail}`,
+    ]);
     return {
       claims: [
-        claim("the mysql ClusterIP does not answer ping (iptables mode)", !vip.answered, vip.detail),
+        claim('the mysql ClusterIP does not answer ping (iptables mode)', !vip.answered, vip.detail),
         claim('the mysql pod IP answers ping', pod.answered, pod.detail),
       ],
       evidence: { clusterIP: vip, pod },

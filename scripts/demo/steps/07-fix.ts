@@ -22,16 +22,34 @@ export const fix: Step = {
     const removed = [...was].filter((l) => !lines(after).has(l));
     ctx.out.block([...removed.map((l) => `  - ${l}`), ...added.map((l) => `  + ${l}`)]);
     const mysql = ctx.lab.services.find((s) => s.name === 'mysql')!;
-    const mysqlMasq = added.find((l) => /^-A KUBE-SVC-\S+ /.test(l) && l.includes(`-d ${mysql.clusterIP}/32`) && l.endsWith('-j KUBE-MARK-MASQ') && !l.includes('! -s'));
+    const mysqlMasq = added.find(
+      (l) =>
+        /^-A KUBE-SVC-\S+ /.test(l) &&
+        l.includes(`-d ${mysql.clusterIP}/32`) &&
+        l.endsWith('-j KUBE-MARK-MASQ') &&
+        !l.includes('! -s'),
+    );
     const chain = mysqlMasq?.split(' ')[1];
     const firstInChain = chain ? after.split('\n').find((l) => l.startsWith(`-A ${chain} `)) : undefined;
     const config = latestConfig(ctx);
     return {
       claims: [
         claim('kube-proxy now has masqueradeAll=true', config?.masqueradeAll === true, JSON.stringify(config)),
-        claim("a -j KUBE-MARK-MASQ rule for mysql's ClusterIP appears, with no source match", Boolean(mysqlMasq), `added: ${added.join(' | ') || 'nothing'}`),
-        claim('it is the first rule of the mysql KUBE-SVC chain', Boolean(mysqlMasq) && firstInChain === mysqlMasq, firstInChain ?? 'no chain'),
-        claim('nothing else changed but these masquerade rules', removed.length === 0 && added.every((l) => l.endsWith('-j KUBE-MARK-MASQ')), `removed ${removed.length}, added ${added.length}`),
+        claim(
+          "a -j KUBE-MARK-MASQ rule for mysql's ClusterIP appears, with no source match",
+          Boolean(mysqlMasq),
+          `added: ${added.join(' | ') || 'nothing'}`,
+        ),
+        claim(
+          'it is the first rule of the mysql KUBE-SVC chain',
+          Boolean(mysqlMasq) && firstInChain === mysqlMasq,
+          firstInChain ?? 'no chain',
+        ),
+        claim(
+          'nothing else changed but these masquerade rules',
+          removed.length === 0 && added.every((l) => l.endsWith('-j KUBE-MARK-MASQ')),
+          `removed ${removed.length}, added ${added.length}`,
+        ),
       ],
       evidence: { added, removed },
     };

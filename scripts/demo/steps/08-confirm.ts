@@ -25,11 +25,27 @@ export const confirm: Step = {
       claims: [
         claim('mysql answers', r.outcome === 'answered', outcomeText(r)),
         claim('node1 sets up the DNAT to the pod', dnat?.host === 'node1', dnat ? dnat.host : 'no DNAT'),
-        claim(`node1 also SNATs the request to its own address ${node1}`, snat?.host === 'node1' && snat.to.ip === node1, snat ? `${snat.host} ⇒ ${snat.to.ip}` : 'no SNAT'),
-        claim('no packet of this connection is dropped', fatal.length === 0, fatal.map((d) => `${d.host} ${d.reason}`).join(', ')),
-        claim('the flow closes back at the office', story?.verdict === 'answered' && story.path.endsWith('office ✓'), story?.path ?? 'no flow'),
+        claim(
+          `node1 also SNATs the request to its own address ${node1}`,
+          snat?.host === 'node1' && snat.to.ip === node1,
+          snat ? `${snat.host} ⇒ ${snat.to.ip}` : 'no SNAT',
+        ),
+        claim(
+          'no packet of this connection is dropped',
+          fatal.length === 0,
+          fatal.map((d) => `${d.host} ${d.reason}`).join(', '),
+        ),
+        claim(
+          'the flow closes back at the office',
+          story?.verdict === 'answered' && story.path.endsWith('office ✓'),
+          story?.path ?? 'no flow',
+        ),
       ],
-      evidence: { request: { outcome: r.outcome, latencyMs: r.latencyMs, peer: r.peer }, snat: snat ? snat.to : null, path: story?.path ?? null },
+      evidence: {
+        request: { outcome: r.outcome, latencyMs: r.latencyMs, peer: r.peer },
+        snat: snat ? snat.to : null,
+        path: story?.path ?? null,
+      },
     };
   },
 };

@@ -12,7 +12,9 @@ export const cleanup: Step = {
     ctx.out.block(removed.map((r) => `    removed ${r}`));
     if (kept) ctx.out.say(kept);
     return {
-      claims: [claim('nothing this walkthrough started is left running', left.length === 0, `still there: ${left.join(', ')}`)],
+      claims: [
+        claim('nothing this walkthrough started is left running', left.length === 0, `still there: ${left.join(', ')}`),
+      ],
       evidence: { removed, kept, left },
     };
   },

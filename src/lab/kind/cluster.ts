@@ -19,13 +19,19 @@ export async function kindConfig(): Promise<string> {
 
 export async function clusterExists(cluster: string): Promise<boolean> {
   const r = await run('kind', ['get', 'clusters']);
-  return r.stdout.split('\n').map((s) => s.trim()).includes(cluster);
+  return r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .includes(cluster);
 }
 
 // Node container names: <cluster>-control-plane, <cluster>-worker, <cluster>-worker2.
 export async function clusterNodes(cluster: string): Promise<string[]> {
   const r = await run('kind', ['get', 'nodes', '--name', cluster]);
-  return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  return r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export async function kindVersion(): Promise<string> {
@@ -34,10 +40,27 @@ export async function kindVersion(): Promise<string> {
 
 export async function createCluster(cluster: string, kubeconfig: string, log: (line: string) => void): Promise<void> {
   await mkdir(dirname(kubeconfig), { recursive: true });
-  await run('kind', ['create', 'cluster', '--name', cluster, '--image', NODE_IMAGE, '--config', '-', '--kubeconfig', kubeconfig, '--wait', '5m'], {
-    input: await kindConfig(),
-    onStderrLine: (line) => log(`kind: ${line}`),
-  });
+  await run(
+    'kind',
+    [
+      'create',
+      'cluster',
+      '--name',
+      cluster,
+      '--image',
+      NODE_IMAGE,
+      '--config',
+      '-',
+      '--kubeconfig',
+      kubeconfig,
+      '--wait',
+      '5m',
+    ],
+    {
+      input: await kindConfig(),
+      onStderrLine: (line) => log(`kind: ${line}`),
+    },
+  );
 }
 
 // `kind get kubeconfig` prints it; natscope keeps its own copy.

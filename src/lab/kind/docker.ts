@@ -52,7 +52,9 @@ export function parseContainers(json: string): ContainerInfo[] {
     running: Boolean(c.State?.Running),
     pid: c.State?.Pid ?? 0,
     labels: c.Config?.Labels ?? {},
-    networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? ''])),
+    networks: Object.fromEntries(
+      Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? '']),
+    ),
   }));
 }
 
@@ -95,11 +97,17 @@ export async function containerByName(name: string): Promise<ContainerInfo | nul
 // Names of all containers (running or not) carrying a label, e.g. natscope's owner label.
 export async function containersLabelled(label: string, value: string): Promise<string[]> {
   const r = await docker(['ps', '-a', '--filter', `label=${label}=${value}`, '--format', '{{.Names}}']);
-  return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  return r.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export async function allNetworks(): Promise<NetworkInfo[]> {
-  const ids = (await docker(['network', 'ls', '--quiet'])).stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  const ids = (await docker(['network', 'ls', '--quiet'])).stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) return [];
   return parseNetworks((await docker(['network', 'inspect', ...ids])).stdout);
 }

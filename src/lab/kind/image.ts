@@ -38,17 +38,41 @@ export async function buildImage(tag: string, log: (line: string) => void): Prom
   try {
     await mkdir(join(dir, 'rootfs'));
     for (const s of sources()) {
-      const cc = await execa('cc', ['-static', '-O2', '-o', join(dir, 'rootfs', s.name), s.path], { reject: false, stdin: 'ignore' });
+      const cc = await execa('cc', ['-static', '-O2', '-o', join(dir, 'rootfs', s.name), s.path], {
+        reject: false,
+        stdin: 'ignore',
+      });
       if (cc.failed) {
         const missing = cc.code === 'ENOENT';
-        throw new NatscopeError(`cannot build the lab image: ${missing ? 'no C compiler (cc)' : `cc -static ${s.name} failed: ${cc.stderr.trim().split('\n').pop() ?? ''}`}`, {
-          hint: 'apt-get install gcc libc6-dev (static linking needs libc.a; npm run setup installs both)',
-        });
+        throw new NatscopeError(
+          `cannot build the lab image: ${missing ? 'no C compiler (cc)' : `cc -static ${s.name} failed: ${cc.stderr.trim().split('\n').pop() ?? ''}`}`,
+          {
+            hint: 'apt-get install gcc libc6-dev (static linking needs libc.a; npm run setup installs both)',
+          },
+        );
       }
     }
     log(`building the lab image ${tag} (natscope-net and pause, linked statically)`);
-    await execa('tar', ['-C', join(dir, 'rootfs'), '--owner=0', '--group=0', '--numeric-owner', '-cf', join(dir, 'rootfs.tar'), 'natscope-net', 'pause']);
-    await docker(['import', '--change', 'ENTRYPOINT ["/pause"]', '--change', `LABEL ${IMAGE_LABEL}=lab`, join(dir, 'rootfs.tar'), tag]);
+    await execa('tar', [
+      '-C',
+      join(dir, 'rootfs'),
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      '-cf',
+      join(dir, 'rootfs.tar'),
+      'natscope-net',
+      'pause',
+    ]);
+    await docker([
+      'import',
+      '--change',
+      'ENTRYPOINT ["/pause"]',
+      '--change',
+      `LABEL ${IMAGE_LABEL}=lab`,
+      join(dir, 'rootfs.tar'),
+      tag,
+    ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -43,7 +43,13 @@ interface NodeJson {
 }
 
 interface PodJson {
-  metadata: { name: string; namespace?: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec?: { nodeName?: string };
   status?: { podIP?: string; conditions?: Condition[] };
 }
@@ -53,7 +59,8 @@ interface ServiceJson {
   spec?: { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
 }
 
-const ready = (conditions: Condition[] | undefined) => (conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const ready = (conditions: Condition[] | undefined) =>
+  (conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 export function parseNodes(json: string): KubeNode[] {
   return (JSON.parse(json) as { items: NodeJson[] }).items.map((n) => ({
@@ -107,13 +114,25 @@ export class Kubectl {
   }
 
   async kubeProxyConfigText(): Promise<string> {
-    const cm = JSON.parse((await this.run(['-n', 'kube-system', 'get', 'configmap', 'kube-proxy', '-o', 'json'])).stdout) as { data?: Record<string, string> };
+    const cm = JSON.parse(
+      (await this.run(['-n', 'kube-system', 'get', 'configmap', 'kube-proxy', '-o', 'json'])).stdout,
+    ) as { data?: Record<string, string> };
     return cm.data?.['config.conf'] ?? '';
   }
 
   // A merge patch of one key: the ConfigMap's other keys (kubeconfig.conf) stay.
   async setKubeProxyConfigText(text: string): Promise<void> {
-    await this.run(['-n', 'kube-system', 'patch', 'configmap', 'kube-proxy', '--type', 'merge', '-p', JSON.stringify({ data: { 'config.conf': text } })]);
+    await this.run([
+      '-n',
+      'kube-system',
+      'patch',
+      'configmap',
+      'kube-proxy',
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ data: { 'config.conf': text } }),
+    ]);
   }
 
   async kubeProxyPods(): Promise<KubePod[]> {

@@ -33,13 +33,20 @@ function topLevel(lines: string[], key: string): Located | null {
 }
 
 // A key one level under a top-level block key (`iptables:` → `  masqueradeAll:`).
-function nested(lines: string[], block: string, key: string): { block: Located | null; found: Located | null; childIndent: string } {
+function nested(
+  lines: string[],
+  block: string,
+  key: string,
+): { block: Located | null; found: Located | null; childIndent: string } {
   const head = topLevel(lines, block);
   if (!head) return { block: null, found: null, childIndent: '  ' };
   if (head.value.trim() !== '') {
-    throw new NatscopeError(`kube-proxy's config.conf writes "${block}:" inline (${head.value.trim()}); natscope edits only kubeadm's block style`, {
-      hint: 'edit it by hand: kubectl -n kube-system edit configmap kube-proxy',
-    });
+    throw new NatscopeError(
+      `kube-proxy's config.conf writes "${block}:" inline (${head.value.trim()}); natscope edits only kubeadm's block style`,
+      {
+        hint: 'edit it by hand: kubectl -n kube-system edit configmap kube-proxy',
+      },
+    );
   }
   let childIndent = '';
   for (let i = head.index + 1; i < lines.length; i++) {
@@ -73,7 +80,9 @@ export function readKubeProxyConfig(text: string): KubeProxyConfig {
   const mode = topLevel(lines, 'mode');
   const modeValue = mode ? unquote(mode.value) : '';
   if (modeValue !== '' && modeValue !== 'iptables') {
-    throw new NatscopeError(`kube-proxy runs in ${modeValue} mode; the lab needs iptables mode`, { hint: 'recreate the lab: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind' });
+    throw new NatscopeError(`kube-proxy runs in ${modeValue} mode; the lab needs iptables mode`, {
+      hint: 'recreate the lab: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind',
+    });
   }
   const cidrValue = cidr ? unquote(cidr.value) : '';
   return {
@@ -88,7 +97,10 @@ function yamlString(value: string | null): string {
 }
 
 // config.conf with clusterCIDR and iptables.masqueradeAll set; every other line unchanged.
-export function editKubeProxyConfig(text: string, want: { masqueradeAll: boolean; clusterCIDR: string | null }): string {
+export function editKubeProxyConfig(
+  text: string,
+  want: { masqueradeAll: boolean; clusterCIDR: string | null },
+): string {
   const lines = text.split('\n');
   checkApiVersion(lines);
   const cidr = topLevel(lines, 'clusterCIDR');

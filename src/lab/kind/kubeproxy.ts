@@ -7,7 +7,14 @@ import { EXIT, NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig } from '../../events/types.js';
 import { editKubeProxyConfig, readKubeProxyConfig, sameKubeProxy } from './kubeproxy-config.js';
 import type { KubePod, Kubectl } from './kubectl.js';
-import { describeFinding, describeWanted, findServiceMasquerade, nodeRules, rulesMatch, type MasqueradeFinding } from './rules.js';
+import {
+  describeFinding,
+  describeWanted,
+  findServiceMasquerade,
+  nodeRules,
+  rulesMatch,
+  type MasqueradeFinding,
+} from './rules.js';
 import { waitFor } from './wait.js';
 
 export interface KubeProxyChange {
@@ -22,7 +29,9 @@ export async function currentKubeProxy(kubectl: Kubectl): Promise<KubeProxyConfi
 }
 
 async function findings(nodes: string[]): Promise<Map<string, MasqueradeFinding>> {
-  const entries = await Promise.all(nodes.map(async (n) => [n, findServiceMasquerade((await nodeRules(n)).text)] as const));
+  const entries = await Promise.all(
+    nodes.map(async (n) => [n, findServiceMasquerade((await nodeRules(n)).text)] as const),
+  );
   return new Map(entries);
 }
 
@@ -47,19 +56,25 @@ export interface ApplyOptions {
 // Brings kube-proxy to `want` and proves it on the nodes. Restarts the
 // kube-proxy pods when the ConfigMap changed, or when the nodes' rules do
 // not match it (a kube-proxy that has not re-read its configuration).
-export async function applyKubeProxy(kubectl: Kubectl, want: KubeProxyConfig, options: ApplyOptions): Promise<KubeProxyChange> {
+export async function applyKubeProxy(
+  kubectl: Kubectl,
+  want: KubeProxyConfig,
+  options: ApplyOptions,
+): Promise<KubeProxyChange> {
   const text = await kubectl.kubeProxyConfigText();
   const have = readKubeProxyConfig(text);
   const started = performance.now();
   let restart = false;
   if (!sameKubeProxy(have, want)) {
-    options.log(`kube-proxy ConfigMap: clusterCIDR ${have.clusterCIDR ?? '""'} → ${want.clusterCIDR ?? '""'}, iptables.masqueradeAll ${have.masqueradeAll} → ${want.masqueradeAll}`);
+    options.log(
+      `kube-proxy ConfigMap: clusterCIDR ${have.clusterCIDR ?? '""'} → ${want.clusterCIDR ?? '""'}, iptables.masqueradeAll ${have.masqueradeAll} → ${want.masqueradeAll}`,
+    );
     const edited = editKubeProxyConfig(text, want);
     if (!sameKubeProxy(readKubeProxyConfig(edited), want)) throw new Error('kube-proxy config edit did not take');
     await kubectl.setKubeProxyConfigText(edited);
     restart = true;
   } else if (!allMatch(await findings(options.checkNodes), want)) {
-    options.log('kube-proxy ConfigMap already says so, but the nodes\' rules do not: restarting kube-proxy');
+    options.log("kube-proxy ConfigMap already says so, but the nodes' rules do not: restarting kube-proxy");
     restart = true;
   }
   if (restart) {
@@ -73,10 +88,13 @@ export async function applyKubeProxy(kubectl: Kubectl, want: KubeProxyConfig, op
     }, options.timeoutMs);
     if (!ready) {
       const fresh = last.filter((p) => !old.has(p.uid) && p.ready).length;
-      throw new NatscopeError(`kube-proxy pods did not become ready within ${Math.round(options.timeoutMs / 1000)} s (${fresh} of ${options.nodeCount} new pods ready)`, {
-        hint: 'kubectl -n kube-system get pods -l k8s-app=kube-proxy, and their logs (kubectl -n kube-system logs -l k8s-app=kube-proxy); NATSCOPE_KIND_WAIT_S=300 waits longer',
-        exitCode: EXIT.timeout,
-      });
+      throw new NatscopeError(
+        `kube-proxy pods did not become ready within ${Math.round(options.timeoutMs / 1000)} s (${fresh} of ${options.nodeCount} new pods ready)`,
+        {
+          hint: 'kubectl -n kube-system get pods -l k8s-app=kube-proxy, and their logs (kubectl -n kube-system logs -l k8s-app=kube-proxy); NATSCOPE_KIND_WAIT_S=300 waits longer',
+          exitCode: EXIT.timeout,
+        },
+      );
     }
   }
   let seen = new Map<string, MasqueradeFinding>();

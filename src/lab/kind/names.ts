@@ -27,7 +27,6 @@ export const SERVICE_SUBNET = NETWORKS.services;
 // The incident's office network. Docker must not NAT it (see docs/kind-lab.md).
 export const DEFAULT_OFFICE_CIDR = NETWORKS.office;
 
-
 export interface KindNames {
   prefix: string;
   cluster: string;
@@ -98,7 +97,7 @@ export function officeCidrFromEnv(env: NodeJS.ProcessEnv = process.env): string 
 export function overlaps(a: Cidr, b: Cidr): boolean {
   const bits = Math.min(a.bits, b.bits);
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0);
+  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
 }
 
 // "10.1.2.3/16" (an interface address) → the network it is on.

@@ -14,7 +14,15 @@ import { NatscopeError } from '../../errors.js';
 import { parseCidr, type Cidr } from '../../events/tuple.js';
 import { VPN_RULES } from '../netns/build.js';
 import { allNetworks, docker, inspectContainers, type ContainerInfo, type NetworkInfo } from './docker.js';
-import { OWNER_LABEL, POD_SUBNET, SERVICE_SUBNET, networkOf, overlaps, type KindNames, type OfficePlan } from './names.js';
+import {
+  OWNER_LABEL,
+  POD_SUBNET,
+  SERVICE_SUBNET,
+  networkOf,
+  overlaps,
+  type KindNames,
+  type OfficePlan,
+} from './names.js';
 import { inNetnsOf, ipBatch } from './nsenter.js';
 import type { KindTopology } from './topology.js';
 
@@ -27,7 +35,12 @@ export function ours(labels: Record<string, string>, names: KindNames): boolean 
 // What the office CIDR would collide with, or null: Docker's networks (other
 // than the lab's own office network), the cluster's pod and Service
 // subnets, and networks this host is on.
-export function officeCollision(plan: OfficePlan, names: KindNames, networks: NetworkInfo[], hostNetworks: Cidr[]): string | null {
+export function officeCollision(
+  plan: OfficePlan,
+  names: KindNames,
+  networks: NetworkInfo[],
+  hostNetworks: Cidr[],
+): string | null {
   const office = parseCidr(plan.cidr)!;
   const dockerSubnets = new Set<string>();
   for (const n of networks) {
@@ -38,7 +51,10 @@ export function officeCollision(plan: OfficePlan, names: KindNames, networks: Ne
       if (c && overlaps(c, office)) return `Docker network "${n.name}" (${subnet})`;
     }
   }
-  for (const [what, cidr] of [['pod subnet', POD_SUBNET], ['Service subnet', SERVICE_SUBNET]] as const) {
+  for (const [what, cidr] of [
+    ['pod subnet', POD_SUBNET],
+    ['Service subnet', SERVICE_SUBNET],
+  ] as const) {
     if (overlaps(parseCidr(cidr)!, office)) return `the cluster's ${what} ${cidr}`;
   }
   for (const h of hostNetworks) {
@@ -84,13 +100,29 @@ export async function foreignNames(names: KindNames, networks: NetworkInfo[]): P
 
 export async function ensureOfficeNetwork(names: KindNames, plan: OfficePlan): Promise<void> {
   const existing = (await allNetworks()).find((n) => n.name === names.officeNetwork);
-  if (existing && ours(existing.labels, names) && existing.subnets.includes(plan.cidr) && existing.options['com.docker.network.bridge.enable_ip_masquerade'] === 'false') return;
+  if (
+    existing &&
+    ours(existing.labels, names) &&
+    existing.subnets.includes(plan.cidr) &&
+    existing.options['com.docker.network.bridge.enable_ip_masquerade'] === 'false'
+  )
+    return;
   if (existing) await docker(['network', 'rm', names.officeNetwork]);
   await docker([
-    'network', 'create', '--driver', 'bridge',
-    '--subnet', plan.cidr, '--gateway', plan.gateway, '--ip-range', plan.ipRange,
-    '--opt', NO_MASQUERADE,
-    '--label', `${OWNER_LABEL}=${names.cluster}`,
+    'network',
+    'create',
+    '--driver',
+    'bridge',
+    '--subnet',
+    plan.cidr,
+    '--gateway',
+    plan.gateway,
+    '--ip-range',
+    plan.ipRange,
+    '--opt',
+    NO_MASQUERADE,
+    '--label',
+    `${OWNER_LABEL}=${names.cluster}`,
     names.officeNetwork,
   ]);
 }
@@ -98,17 +130,54 @@ export async function ensureOfficeNetwork(names: KindNames, plan: OfficePlan): P
 // natscope's office and vpn containers, if any: recreated on every `lab up`
 // (they hold no state but their routes), and removed before their network.
 export async function removeOfficeAndVpn(names: KindNames): Promise<void> {
-  const mine = (await inspectContainers([names.office, names.vpn])).filter((c) => ours(c.labels, names)).map((c) => c.name);
+  const mine = (await inspectContainers([names.office, names.vpn]))
+    .filter((c) => ours(c.labels, names))
+    .map((c) => c.name);
   if (mine.length > 0) await docker(['rm', '--force', ...mine]);
 }
 
 // The vpn router (on both networks) and the office client (office only).
-export async function startOfficeAndVpn(names: KindNames, plan: OfficePlan, image: string, kindNetwork: string): Promise<ContainerInfo[]> {
+export async function startOfficeAndVpn(
+  names: KindNames,
+  plan: OfficePlan,
+  image: string,
+  kindNetwork: string,
+): Promise<ContainerInfo[]> {
   await removeOfficeAndVpn(names);
   const label = `${OWNER_LABEL}=${names.cluster}`;
-  await docker(['run', '--detach', '--name', names.vpn, '--hostname', 'vpn', '--label', label, '--network', names.officeNetwork, '--ip', plan.vpn, '--sysctl', 'net.ipv4.ip_forward=1', image]);
+  await docker([
+    'run',
+    '--detach',
+    '--name',
+    names.vpn,
+    '--hostname',
+    'vpn',
+    '--label',
+    label,
+    '--network',
+    names.officeNetwork,
+    '--ip',
+    plan.vpn,
+    '--sysctl',
+    'net.ipv4.ip_forward=1',
+    image,
+  ]);
   await docker(['network', 'connect', kindNetwork, names.vpn]);
-  await docker(['run', '--detach', '--name', names.office, '--hostname', 'office', '--label', label, '--network', names.officeNetwork, '--ip', plan.client, image]);
+  await docker([
+    'run',
+    '--detach',
+    '--name',
+    names.office,
+    '--hostname',
+    'office',
+    '--label',
+    label,
+    '--network',
+    names.officeNetwork,
+    '--ip',
+    plan.client,
+    image,
+  ]);
   return inspectContainers([names.vpn, names.office]);
 }
 
@@ -123,7 +192,10 @@ export function vpnRoutes(t: KindTopology): string[] {
 
 export function officeRoutes(t: KindTopology, device: string): string[] {
   const bits = t.plan.cidr.split('/')[1];
-  return [`route replace default via ${t.plan.vpn}`, ...t.plan.loadSources.map((ip) => `addr replace ${ip}/${bits} dev ${device}`)];
+  return [
+    `route replace default via ${t.plan.vpn}`,
+    ...t.plan.loadSources.map((ip) => `addr replace ${ip}/${bits} dev ${device}`),
+  ];
 }
 
 export function nodeRoutes(t: KindTopology): string[] {
@@ -141,7 +213,8 @@ export function deviceWith(ipAddrOutput: string, ip: string): string | null {
 
 // `previousOffice`: the office CIDR of an earlier `lab up`, whose node routes go.
 export async function routeLab(t: KindTopology, previousOffice: string | null = null): Promise<void> {
-  if (!t.vpn?.ip || !t.office) throw new NatscopeError('the vpn or office container is not running', { hint: 'sudo natscope lab up --lab kind' });
+  if (!t.vpn?.ip || !t.office)
+    throw new NatscopeError('the vpn or office container is not running', { hint: 'sudo natscope lab up --lab kind' });
   await ipBatch(t.vpn.pid, vpnRoutes(t));
   await inNetnsOf(t.vpn.pid, ['iptables-restore'], { input: VPN_RULES });
   const addrs = await inNetnsOf(t.office.pid, ['ip', '-o', '-4', 'addr', 'show']);
@@ -149,7 +222,8 @@ export async function routeLab(t: KindTopology, previousOffice: string | null = 
   await ipBatch(t.office.pid, officeRoutes(t, device));
   for (const n of t.nodes) {
     // an earlier lab's office route, if the office moved (already gone is fine)
-    if (previousOffice && previousOffice !== t.plan.cidr) await inNetnsOf(n.pid, ['ip', 'route', 'del', previousOffice], { reject: false });
+    if (previousOffice && previousOffice !== t.plan.cidr)
+      await inNetnsOf(n.pid, ['ip', 'route', 'del', previousOffice], { reject: false });
     await ipBatch(n.pid, nodeRoutes(t));
   }
 }

@@ -21,10 +21,15 @@ export async function inNetnsOf(pid: number, argv: string[], options: RunOptions
   const missing = /failed to execute (\S+): No such file or directory/.exec(r.stderr)?.[1];
   if (missing) {
     const bin = missing.split('/').pop()!;
-    throw new NatscopeError(`${bin} not found`, { hint: `apt-get install ${PACKAGES[bin] ?? bin} (npm run setup installs it)`, exitCode: 127 });
+    throw new NatscopeError(`${bin} not found`, {
+      hint: `apt-get install ${PACKAGES[bin] ?? bin} (npm run setup installs it)`,
+      exitCode: 127,
+    });
   }
   if (r.exitCode !== 0 && options.reject !== false) {
-    throw new NatscopeError(`${argv[0]} in the namespace of PID ${pid} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    throw new NatscopeError(
+      `${argv[0]} in the namespace of PID ${pid} failed (exit ${r.exitCode}): ${r.stderr.trim().split('\n').pop() ?? ''}`,
+    );
   }
   return r;
 }

@@ -49,7 +49,10 @@ async function expectOfficeSeen(p: ReadinessProbe, target: string): Promise<void
     });
   }
   if (peerIp(r) !== p.officeIp) {
-    throw new NatscopeError(`the ${r.pod ?? target} pod saw ${r.peer}, not the office client ${p.officeIp}: something NATs traffic between the office and the cluster`, { hint: NAT_HINT });
+    throw new NatscopeError(
+      `the ${r.pod ?? target} pod saw ${r.peer}, not the office client ${p.officeIp}: something NATs traffic between the office and the cluster`,
+      { hint: NAT_HINT },
+    );
   }
   p.log(`${target}: answered by ${r.pod} on ${r.node}, which saw the office client's own address ${r.peer}`);
 }
@@ -60,35 +63,54 @@ export async function proveReadiness(p: ReadinessProbe, config: KubeProxyConfig)
   const masq = masqueradesOffice(config, p.officeIp);
   const nginx = await p.request('nginx');
   if (nginx.outcome !== 'answered') {
-    throw new NatscopeError(`office → nginx ClusterIP ${nginx.dst}:${nginx.dport} got no answer (${nginx.outcome}), though its pod is on node1`, {
-      hint: 'check the vpn\'s route for the Service CIDR (natscope lab status --lab kind) and kube-proxy on node1 (natscope lab rules node1 --lab kind)',
-    });
+    throw new NatscopeError(
+      `office → nginx ClusterIP ${nginx.dst}:${nginx.dport} got no answer (${nginx.outcome}), though its pod is on node1`,
+      {
+        hint: "check the vpn's route for the Service CIDR (natscope lab status --lab kind) and kube-proxy on node1 (natscope lab rules node1 --lab kind)",
+      },
+    );
   }
   const mysql = await p.request('mysql');
   if (masq) {
     if (mysql.outcome !== 'answered' || peerIp(mysql) !== p.node1Ip) {
-      throw new NatscopeError(`with kube-proxy masquerading, office → mysql ClusterIP should be answered and its pod should see node1 (${p.node1Ip}); got ${mysql.outcome}${mysql.peer ? `, peer ${mysql.peer}` : ''}`, {
-        hint: 'natscope lab rules node1 --lab kind shows what kube-proxy wrote',
-      });
+      throw new NatscopeError(
+        `with kube-proxy masquerading, office → mysql ClusterIP should be answered and its pod should see node1 (${p.node1Ip}); got ${mysql.outcome}${mysql.peer ? `, peer ${mysql.peer}` : ''}`,
+        {
+          hint: 'natscope lab rules node1 --lab kind shows what kube-proxy wrote',
+        },
+      );
     }
     p.log(`mysql: answered; its pod saw node1's address ${mysql.peer} (kube-proxy masquerades: the fix is in place)`);
     return;
   }
   if (mysql.outcome === 'answered') {
-    throw new NatscopeError(`office → mysql ClusterIP was answered although kube-proxy does not masquerade the office: the incident is not visible (the pod saw ${mysql.peer})`, { hint: NAT_HINT });
+    throw new NatscopeError(
+      `office → mysql ClusterIP was answered although kube-proxy does not masquerade the office: the incident is not visible (the pod saw ${mysql.peer})`,
+      { hint: NAT_HINT },
+    );
   }
   // What node2 received on the DNATed leg: the office client's own address, or Docker's NAT.
   const toPod = (await p.conntrack('node2')).filter((e) => e.orig.dst === p.mysqlPodIp && e.orig.dport === mysql.dport);
   const seen = toPod.find((e) => e.orig.sport === mysql.sport && e.orig.src === p.officeIp);
   if (!seen) {
     // a masquerade keeps the source port when it can: this request's entry first, then any other
-    const natted = toPod.find((e) => e.orig.sport === mysql.sport && e.orig.src !== p.officeIp) ?? toPod.find((e) => e.orig.src !== p.officeIp);
+    const natted =
+      toPod.find((e) => e.orig.sport === mysql.sport && e.orig.src !== p.officeIp) ??
+      toPod.find((e) => e.orig.src !== p.officeIp);
     if (natted) {
-      throw new NatscopeError(`node2 saw the office's connection to mysql coming from ${natted.orig.src}:${natted.orig.sport}, not from ${p.officeIp}: something NATs traffic between the nodes`, { hint: NAT_HINT });
+      throw new NatscopeError(
+        `node2 saw the office's connection to mysql coming from ${natted.orig.src}:${natted.orig.sport}, not from ${p.officeIp}: something NATs traffic between the nodes`,
+        { hint: NAT_HINT },
+      );
     }
-    throw new NatscopeError(`office → mysql ClusterIP: node2 has no conntrack entry for the connection from port ${mysql.sport}: node1 did not forward it`, {
-      hint: 'natscope lab rules node1 --lab kind (the DNAT) and the nodes\' routes (docker exec <node1> ip route)',
-    });
+    throw new NatscopeError(
+      `office → mysql ClusterIP: node2 has no conntrack entry for the connection from port ${mysql.sport}: node1 did not forward it`,
+      {
+        hint: "natscope lab rules node1 --lab kind (the DNAT) and the nodes' routes (docker exec <node1> ip route)",
+      },
+    );
   }
-  p.log(`mysql: no answer (the incident); node2 got the DNATed SYN from the office's own address ${seen.orig.src}:${seen.orig.sport}`);
+  p.log(
+    `mysql: no answer (the incident); node2 got the DNATed SYN from the office's own address ${seen.orig.src}:${seen.orig.sport}`,
+  );
 }

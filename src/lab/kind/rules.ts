@@ -69,7 +69,9 @@ export function rulesMatch(found: MasqueradeFinding, config: KubeProxyConfig): b
 export function describeFinding(found: MasqueradeFinding): string {
   if (!found.chainPresent) return 'no chain for default/mysql yet (kube-proxy has not synced it)';
   if (!found.rule) return 'no masquerade rule for default/mysql (off-cluster clients are not SNATed)';
-  return found.notSource ? `masquerades off-cluster clients (! -s ${found.notSource})` : 'masquerades every client (masqueradeAll)';
+  return found.notSource
+    ? `masquerades off-cluster clients (! -s ${found.notSource})`
+    : 'masquerades every client (masqueradeAll)';
 }
 
 export function describeWanted(config: KubeProxyConfig): string {

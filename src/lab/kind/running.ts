@@ -35,7 +35,6 @@ export async function discoverTopology(names: KindNames, plan: OfficePlan, kubec
   return assembleTopology(names, plan, kubeNodes, containers, pods, services);
 }
 
-
 export class KindLab implements Lab {
   readonly backend = 'kind' as const;
 
@@ -72,9 +71,18 @@ export class KindLab implements Lab {
     for (const spec of SERVICES) {
       const pod = PODS.find((p) => p.name === spec.pod)!;
       const svc = t.services.find((s) => s.name === spec.name && s.namespace === spec.namespace);
-      if (svc) list.push({ name: spec.name, via: 'service', ip: svc.clusterIP, port: spec.port, proto: pod.proto, pod: pod.name });
+      if (svc)
+        list.push({
+          name: spec.name,
+          via: 'service',
+          ip: svc.clusterIP,
+          port: spec.port,
+          proto: pod.proto,
+          pod: pod.name,
+        });
     }
-    for (const p of t.pods) list.push({ name: `pod/${p.name}`, via: 'pod', ip: p.ip, port: p.port, proto: p.proto, pod: p.name });
+    for (const p of t.pods)
+      list.push({ name: `pod/${p.name}`, via: 'pod', ip: p.ip, port: p.port, proto: p.proto, pod: p.name });
     return list;
   }
 
@@ -82,26 +90,46 @@ export class KindLab implements Lab {
     const wanted = name.replace(/^default\//, '').replace(/^svc\//, '');
     const found = this.targets().find((t) => t.name === wanted);
     if (!found) {
-      throw new NatscopeError(`unknown service or pod "${name}"`, { hint: 'valid targets: nginx, mysql, pod/nginx, pod/mysql', exitCode: 2 });
+      throw new NatscopeError(`unknown service or pod "${name}"`, {
+        hint: 'valid targets: nginx, mysql, pod/nginx, pod/mysql',
+        exitCode: 2,
+      });
     }
     return found;
   }
 
   private officePid(): number {
-    if (!this.topology.office) throw new NatscopeError(`the office container ${this.names.office} is not running`, { hint: 'sudo natscope lab up --lab kind' });
+    if (!this.topology.office)
+      throw new NatscopeError(`the office container ${this.names.office} is not running`, {
+        hint: 'sudo natscope lab up --lab kind',
+      });
     return this.topology.office.pid;
   }
 
   private vpnPid(): number {
-    if (!this.topology.vpn) throw new NatscopeError(`the vpn container ${this.names.vpn} is not running`, { hint: 'sudo natscope lab up --lab kind' });
+    if (!this.topology.vpn)
+      throw new NatscopeError(`the vpn container ${this.names.vpn} is not running`, {
+        hint: 'sudo natscope lab up --lab kind',
+      });
     return this.topology.vpn.pid;
   }
 
   async request(target: string, timeoutMs: number): Promise<RequestEvent> {
     const t = this.resolveTarget(target);
     const pid = this.officePid();
-    const r = await inNetnsOf(pid, [helperPath(), 'request', '--proto', t.proto, '--timeout-ms', String(timeoutMs), t.ip, String(t.port)]);
-    return requestEvent(r.stdout, t, await netnsInode(`/proc/${pid}/ns/net`).catch(() => 0), (n) => labNodeName(this.topology, n));
+    const r = await inNetnsOf(pid, [
+      helperPath(),
+      'request',
+      '--proto',
+      t.proto,
+      '--timeout-ms',
+      String(timeoutMs),
+      t.ip,
+      String(t.port),
+    ]);
+    return requestEvent(r.stdout, t, await netnsInode(`/proc/${pid}/ns/net`).catch(() => 0), (n) =>
+      labNodeName(this.topology, n),
+    );
   }
 
   async ping(target: string): Promise<PingResult> {
@@ -130,13 +158,20 @@ export class KindLab implements Lab {
 
   async rules(which: string): Promise<string> {
     if (which === 'vpn') return (await inNetnsOf(this.vpnPid(), ['iptables-save', '-t', 'filter'])).stdout;
-    if (which === 'node1' || which === 'node2' || which === 'control-plane') return (await nodeRules(node(this.topology, which).container)).text;
-    throw new NatscopeError(`unknown node "${which}"`, { hint: 'nodes: node1, node2, control-plane (and vpn)', exitCode: 2 });
+    if (which === 'node1' || which === 'node2' || which === 'control-plane')
+      return (await nodeRules(node(this.topology, which).container)).text;
+    throw new NatscopeError(`unknown node "${which}"`, {
+      hint: 'nodes: node1, node2, control-plane (and vpn)',
+      exitCode: 2,
+    });
   }
 
   async routes(host: string): Promise<string> {
     if (!['office', 'vpn', 'node1', 'node2', 'control-plane'].includes(host)) {
-      throw new NatscopeError(`unknown host "${host}"`, { hint: 'hosts: office, vpn, node1, node2, control-plane', exitCode: 2 });
+      throw new NatscopeError(`unknown host "${host}"`, {
+        hint: 'hosts: office, vpn, node1, node2, control-plane',
+        exitCode: 2,
+      });
     }
     return (await inNetnsOf(this.pidOf(host), ['ip', 'route'])).stdout;
   }
@@ -145,7 +180,10 @@ export class KindLab implements Lab {
     if (which === 'vpn') return this.vpnPid();
     if (which === 'office') return this.officePid();
     if (which === 'node1' || which === 'node2' || which === 'control-plane') return node(this.topology, which).pid;
-    throw new NatscopeError(`unknown node "${which}"`, { hint: 'nodes: node1, node2, control-plane (and vpn, office)', exitCode: 2 });
+    throw new NatscopeError(`unknown node "${which}"`, {
+      hint: 'nodes: node1, node2, control-plane (and vpn, office)',
+      exitCode: 2,
+    });
   }
 
   async conntrack(which: string): Promise<ConntrackEntry[]> {
@@ -162,7 +200,17 @@ export class KindLab implements Lab {
     const t = this.resolveTarget(target);
     const sources = this.plan.loadSources.flatMap((ip) => ['--src', ip]);
     const r = await inNetnsOf(this.officePid(), [
-      helperPath(), 'load', '--proto', t.proto, '--seconds', String(seconds), '--workers', String(workers), ...sources, t.ip, String(t.port),
+      helperPath(),
+      'load',
+      '--proto',
+      t.proto,
+      '--seconds',
+      String(seconds),
+      '--workers',
+      String(workers),
+      ...sources,
+      t.ip,
+      String(t.port),
     ]);
     return { target: t.name, ...(JSON.parse(r.stdout) as Omit<LoadResult, 'target'>) };
   }
@@ -190,9 +238,12 @@ export function countInvalidDrops(saveText: string): number {
 export async function openKindLab(options: { prefix?: string } = {}): Promise<KindLab> {
   const names = kindNames(options.prefix ?? 'natscope-');
   const state = await readKindState(names.prefix);
-  if (!state) throw new NatscopeError(`no kind lab is up (prefix ${names.prefix})`, { hint: 'sudo natscope lab up --lab kind' });
+  if (!state)
+    throw new NatscopeError(`no kind lab is up (prefix ${names.prefix})`, { hint: 'sudo natscope lab up --lab kind' });
   if (!state.complete) {
-    throw new NatscopeError('the kind lab is not ready (its last `lab up` did not finish)', { hint: 'sudo natscope lab up --lab kind (it picks up where it stopped)' });
+    throw new NatscopeError('the kind lab is not ready (its last `lab up` did not finish)', {
+      hint: 'sudo natscope lab up --lab kind (it picks up where it stopped)',
+    });
   }
   const kubeconfig = kubeconfigPath(names.prefix);
   if (!existsSync(kubeconfig)) await writeKubeconfig(names.cluster, kubeconfig);

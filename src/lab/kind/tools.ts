@@ -32,15 +32,20 @@ export const INSTALL_HINTS: Record<string, string> = {
 
 // The Docker CLI's words when it cannot reach the daemon (docker/cli, and
 // the Go HTTP client underneath).
-const DAEMON_DOWN = /Cannot connect to the Docker daemon|Is the docker daemon running|dial unix [^:]+: connect: (no such file|connection refused)/;
+const DAEMON_DOWN =
+  /Cannot connect to the Docker daemon|Is the docker daemon running|dial unix [^:]+: connect: (no such file|connection refused)/;
 const DAEMON_DENIED = /permission denied while trying to connect to the Docker daemon/;
 
 export function dockerUnreachable(stderr: string): NatscopeError | null {
   if (DAEMON_DENIED.test(stderr)) {
-    return new NatscopeError('no permission to use Docker', { hint: 'run natscope with sudo (or add yourself to the docker group)' });
+    return new NatscopeError('no permission to use Docker', {
+      hint: 'run natscope with sudo (or add yourself to the docker group)',
+    });
   }
   if (DAEMON_DOWN.test(stderr)) {
-    return new NatscopeError('Docker is not running (the Docker daemon cannot be reached)', { hint: 'sudo systemctl start docker (then check: docker info)' });
+    return new NatscopeError('Docker is not running (the Docker daemon cannot be reached)', {
+      hint: 'sudo systemctl start docker (then check: docker info)',
+    });
   }
   return null;
 }
@@ -61,8 +66,7 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
     let buffer = '';
     child.stderr?.on('data', (d: Buffer) => {
       buffer += d.toString();
-      let nl: number;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
         const line = buffer.slice(0, nl).trim();
         buffer = buffer.slice(nl + 1);
         if (line) options.onStderrLine!(line);
@@ -71,11 +75,21 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
   }
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') {
-    throw new NatscopeError(`${tool} not found on PATH`, { hint: INSTALL_HINTS[tool] ?? `install ${tool}`, exitCode: 127 });
+    throw new NatscopeError(`${tool} not found on PATH`, {
+      hint: INSTALL_HINTS[tool] ?? `install ${tool}`,
+      exitCode: 127,
+    });
   }
-  const out: RunResult = { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), exitCode: result.exitCode ?? -1 };
+  const out: RunResult = {
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    exitCode: result.exitCode ?? -1,
+  };
   if (result.timedOut) {
-    throw new NatscopeError(`${tool} ${args.slice(0, 3).join(' ')} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s`, { exitCode: 124 });
+    throw new NatscopeError(
+      `${tool} ${args.slice(0, 3).join(' ')} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)} s`,
+      { exitCode: 124 },
+    );
   }
   if (out.exitCode !== 0) {
     if (tool === 'docker' || tool === 'kind') {
@@ -83,7 +97,9 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
       if (down) throw down;
     }
     if (options.reject !== false) {
-      throw new NatscopeError(`${tool} ${args.slice(0, 3).join(' ')} failed (exit ${out.exitCode}): ${lastLine(out.stderr) || lastLine(out.stdout)}`);
+      throw new NatscopeError(
+        `${tool} ${args.slice(0, 3).join(' ')} failed (exit ${out.exitCode}): ${lastLine(out.stderr) || lastLine(out.stdout)}`,
+      );
     }
   }
   return out;

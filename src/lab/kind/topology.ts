@@ -69,9 +69,12 @@ export function assembleTopology(
   }
   for (const role of ['node1', 'node2'] as const) {
     if (!nodes.some((n) => n.role === role)) {
-      throw new NatscopeError(`no worker of cluster "${names.cluster}" is labelled ${NODE_ROLE_LABEL}=${role}: it was not made from natscope's kind config`, {
-        hint: 'sudo natscope lab down --lab kind && sudo natscope lab up --lab kind',
-      });
+      throw new NatscopeError(
+        `no worker of cluster "${names.cluster}" is labelled ${NODE_ROLE_LABEL}=${role}: it was not made from natscope's kind config`,
+        {
+          hint: 'sudo natscope lab down --lab kind && sudo natscope lab up --lab kind',
+        },
+      );
     }
   }
   const worker = byName.get(nodes.find((n) => n.role === 'node1')!.container);
@@ -85,12 +88,30 @@ export function assembleTopology(
     plan,
     kindNetwork,
     nodes,
-    vpn: vpnC?.running ? { pid: vpnC.pid, ip: vpnC.networks[kindNetwork] ?? '', officeIp: vpnC.networks[names.officeNetwork] ?? plan.vpn } : null,
+    vpn: vpnC?.running
+      ? {
+          pid: vpnC.pid,
+          ip: vpnC.networks[kindNetwork] ?? '',
+          officeIp: vpnC.networks[names.officeNetwork] ?? plan.vpn,
+        }
+      : null,
     office: officeC?.running ? { pid: officeC.pid, ip: officeC.networks[names.officeNetwork] ?? plan.client } : null,
     pods: PODS.flatMap((spec) => {
       const p = pods.find((x) => x.name === spec.name && x.namespace === spec.namespace && !x.terminating);
       if (!p) return [];
-      return [{ name: p.name, namespace: p.namespace, uid: p.uid, ip: p.ip, port: spec.port, proto: spec.proto, container: p.node, role: roleByContainer.get(p.node) ?? null, ready: p.ready }];
+      return [
+        {
+          name: p.name,
+          namespace: p.namespace,
+          uid: p.uid,
+          ip: p.ip,
+          port: spec.port,
+          proto: spec.proto,
+          container: p.node,
+          role: roleByContainer.get(p.node) ?? null,
+          ready: p.ready,
+        },
+      ];
     }),
     services: services.filter((s) => SERVICES.some((spec) => spec.name === s.name && spec.namespace === s.namespace)),
   };
@@ -108,8 +129,17 @@ export function labNodeName(topology: KindTopology, container: string | null): s
   return topology.nodes.find((n) => n.container === container)?.role ?? container;
 }
 
-export function kindLabStatus(topology: KindTopology, kubeProxy: KubeProxyConfig, inodes: Record<string, number>, up: boolean): LabStatus {
-  const host = (name: string, netns: string, ip: string) => ({ netns, ip, ...(inodes[name] ? { inode: inodes[name] } : {}) });
+export function kindLabStatus(
+  topology: KindTopology,
+  kubeProxy: KubeProxyConfig,
+  inodes: Record<string, number>,
+  up: boolean,
+): LabStatus {
+  const host = (name: string, netns: string, ip: string) => ({
+    netns,
+    ip,
+    ...(inodes[name] ? { inode: inodes[name] } : {}),
+  });
   const hosts: LabStatus['hosts'] = {};
   hosts.office = host('office', `container ${topology.names.office}`, topology.office?.ip ?? topology.plan.client);
   // the VPN endpoint's address in the node network, as in the netns lab (10.0.1.2)

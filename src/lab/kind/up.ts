@@ -16,7 +16,14 @@ import { ensureImage, loadIntoCluster } from './image.js';
 import { Kubectl } from './kubectl.js';
 import { applyKubeProxy } from './kubeproxy.js';
 import { SERVICE_SUBNET, kindNames, officeCidrFromEnv, officePlan, type KindNames, type OfficePlan } from './names.js';
-import { checkOfficeCidr, ensureOfficeNetwork, foreignNames, removeOfficeAndVpn, routeLab, startOfficeAndVpn } from './network.js';
+import {
+  checkOfficeCidr,
+  ensureOfficeNetwork,
+  foreignNames,
+  removeOfficeAndVpn,
+  routeLab,
+  startOfficeAndVpn,
+} from './network.js';
 import { inNetnsOf } from './nsenter.js';
 import { proveReadiness } from './readiness.js';
 import { describeWanted } from './rules.js';
@@ -44,16 +51,23 @@ export async function workloadsManifest(image: string): Promise<string> {
 async function preflight(log: (line: string) => void): Promise<void> {
   const dockerVersion = await serverVersion();
   const kind = await kindVersion();
-  if (`v${kind.replace(/^v/, '')}` !== KIND_VERSION) log(`kind v${kind.replace(/^v/, '')} is installed; the lab is made for ${KIND_VERSION} (its node image is pinned to it)`);
+  if (`v${kind.replace(/^v/, '')}` !== KIND_VERSION)
+    log(
+      `kind v${kind.replace(/^v/, '')} is installed; the lab is made for ${KIND_VERSION} (its node image is pinned to it)`,
+    );
   await run('kubectl', ['version', '--client', '-o', 'json']);
   // found by trying: entering a network namespace (even our own) needs root
   const probe = await run('nsenter', ['--target', String(process.pid), '--net', '--', 'true'], { reject: false });
   if (probe.exitCode !== 0) {
-    throw new NatscopeError(`lab up --lab kind needs root: it enters the containers' network namespaces (${probe.stderr.trim().split('\n').pop() ?? 'nsenter failed'})`, {
-      hint: 'sudo natscope lab up --lab kind',
-    });
+    throw new NatscopeError(
+      `lab up --lab kind needs root: it enters the containers' network namespaces (${probe.stderr.trim().split('\n').pop() ?? 'nsenter failed'})`,
+      {
+        hint: 'sudo natscope lab up --lab kind',
+      },
+    );
   }
-  if (!existsSync(helperPath())) throw new NatscopeError(`the lab's helper ${helperPath()} is not built`, { hint: 'npm run build' });
+  if (!existsSync(helperPath()))
+    throw new NatscopeError(`the lab's helper ${helperPath()} is not built`, { hint: 'npm run build' });
   log(`Docker ${dockerVersion}, kind ${kind.replace(/^v?/, 'v')}, kubectl found`);
 }
 
@@ -69,9 +83,16 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
   const log = options.log;
   const names = kindNames(options.prefix);
   if (options.vm === 'on') {
-    throw new NatscopeError('the kind lab runs on this machine\'s Docker, not in the micro-VM', { hint: 'leave out --vm on', exitCode: 2 });
+    throw new NatscopeError("the kind lab runs on this machine's Docker, not in the micro-VM", {
+      hint: 'leave out --vm on',
+      exitCode: 2,
+    });
   }
-  const want: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR: checkCidr(options.clusterCIDR) };
+  const want: KubeProxyConfig = {
+    mode: 'iptables',
+    masqueradeAll: options.masqueradeAll,
+    clusterCIDR: checkCidr(options.clusterCIDR),
+  };
   const plan = officePlan(officeCidrFromEnv());
   const waitS = waitSeconds();
 
@@ -90,10 +111,13 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
   const networks = await allNetworks();
   const clashes = await foreignNames(names, networks);
   if (clashes.length > 0) {
-    throw new NatscopeError(`${clashes.join(' and ')} already exist${clashes.length === 1 ? 's' : ''} and natscope did not create ${clashes.length === 1 ? 'it' : 'them'}`, {
-      hint: 'remove or rename them yourself, or use another --prefix',
-      exitCode: 2,
-    });
+    throw new NatscopeError(
+      `${clashes.join(' and ')} already exist${clashes.length === 1 ? 's' : ''} and natscope did not create ${clashes.length === 1 ? 'it' : 'them'}`,
+      {
+        hint: 'remove or rename them yourself, or use another --prefix',
+        exitCode: 2,
+      },
+    );
   }
   checkOfficeCidr(plan, names, networks);
 
@@ -121,7 +145,9 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
     };
     // written first: whatever happens next, `lab down` knows what is natscope's
     await writeKindState(state);
-    log(`[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, ${NODE_IMAGE.split('@')[0]} (minutes the first time: the node image is pulled)`);
+    log(
+      `[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, ${NODE_IMAGE.split('@')[0]} (minutes the first time: the node image is pulled)`,
+    );
     await createCluster(names.cluster, kubeconfig, log);
     const cp = await containerByName(names.controlPlane);
     state = { ...state, controlPlaneId: cp?.id ?? null };
@@ -155,7 +181,16 @@ interface StageContext {
   log: (line: string) => void;
 }
 
-async function stage({ names, plan, state, kubectl, want, waitS, previousOffice, log }: StageContext): Promise<LabStatus> {
+async function stage({
+  names,
+  plan,
+  state,
+  kubectl,
+  want,
+  waitS,
+  previousOffice,
+  log,
+}: StageContext): Promise<LabStatus> {
   const nodesReady = await kubectl.waitReady(['nodes', '--all'], waitS);
   if (nodesReady.exitCode !== 0) {
     throw new NatscopeError(`the cluster's nodes did not become Ready within ${waitS} s`, {
@@ -179,7 +214,9 @@ async function stage({ names, plan, state, kubectl, want, waitS, previousOffice,
     });
   }
 
-  log(`[5/7] office ${plan.client} and vpn ${plan.vpn} on ${plan.cidr} (a Docker network without NAT), routes as in the incident`);
+  log(
+    `[5/7] office ${plan.client} and vpn ${plan.vpn} on ${plan.cidr} (a Docker network without NAT), routes as in the incident`,
+  );
   const before = await discoverTopology(names, plan, kubectl);
   await removeOfficeAndVpn(names);
   await ensureOfficeNetwork(names, plan);
@@ -188,18 +225,24 @@ async function stage({ names, plan, state, kubectl, want, waitS, previousOffice,
   await routeLab(topology, previousOffice);
   const n1 = node(topology, 'node1');
   const n2 = node(topology, 'node2');
-  log(`node1 = ${n1.container} (${n1.ip}, pods ${n1.podCIDR}), node2 = ${n2.container} (${n2.ip}, pods ${n2.podCIDR}); vpn ${topology.vpn?.ip} routes ${SERVICE_SUBNET} to node1 only`);
+  log(
+    `node1 = ${n1.container} (${n1.ip}, pods ${n1.podCIDR}), node2 = ${n2.container} (${n2.ip}, pods ${n2.podCIDR}); vpn ${topology.vpn?.ip} routes ${SERVICE_SUBNET} to node1 only`,
+  );
 
-  log(`[6/7] kube-proxy: ${describeWanted(want)} (clusterCIDR ${want.clusterCIDR ?? '""'}, masqueradeAll ${want.masqueradeAll}), checked on the nodes`);
+  log(
+    `[6/7] kube-proxy: ${describeWanted(want)} (clusterCIDR ${want.clusterCIDR ?? '""'}, masqueradeAll ${want.masqueradeAll}), checked on the nodes`,
+  );
   const change = await applyKubeProxy(kubectl, want, {
     checkNodes: [n1.container, n2.container],
     nodeCount: topology.nodes.length,
     timeoutMs: waitS * 1000,
     log,
   });
-  log(`kube-proxy ${change.restarted ? `restarted and re-synced in ${(change.syncMs / 1000).toFixed(1)} s` : 'already as wanted'}: iptables-save on ${n1.container} and ${n2.container} agrees`);
+  log(
+    `kube-proxy ${change.restarted ? `restarted and re-synced in ${(change.syncMs / 1000).toFixed(1)} s` : 'already as wanted'}: iptables-save on ${n1.container} and ${n2.container} agrees`,
+  );
 
-  log('[7/7] proving it from the pods\' side');
+  log("[7/7] proving it from the pods' side");
   const lab = new KindLab(names, plan, kubectl, topology);
   const mysqlPod = topology.pods.find((p) => p.name === 'mysql');
   await proveReadiness(

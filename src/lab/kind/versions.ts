@@ -6,7 +6,8 @@ export const KIND_VERSION = 'v0.32.0';
 // kind v0.32.0's default node image (pkg/apis/config/defaults/image.go). The
 // digest matters: kind's release notes say only the @sha256 form guarantees
 // an image built for that kind release.
-export const NODE_IMAGE = 'kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5';
+export const NODE_IMAGE =
+  'kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5';
 
 // kubectl should be within one minor version of the node image's Kubernetes.
 export const KUBERNETES_MINOR = 'v1.36';

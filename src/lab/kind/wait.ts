@@ -11,7 +11,11 @@ export function waitSeconds(env: NodeJS.ProcessEnv = process.env): number {
 
 // Calls `check` until it returns a value (not null) or the time is up; then
 // returns null. The last observation is what an error message should quote.
-export async function waitFor<T>(check: () => Promise<T | null>, timeoutMs: number, pollMs = Math.min(1000, Math.max(100, timeoutMs / 20))): Promise<T | null> {
+export async function waitFor<T>(
+  check: () => Promise<T | null>,
+  timeoutMs: number,
+  pollMs = Math.min(1000, Math.max(100, timeoutMs / 20)),
+): Promise<T | null> {
   const end = performance.now() + timeoutMs;
   for (;;) {
     const value = await check();

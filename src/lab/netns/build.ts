@@ -23,13 +23,32 @@ export const VPN_RULES = `*filter
 COMMIT
 `;
 
-export async function buildLab(prefix: string, kubeProxy: KubeProxyConfig, backend: IptablesBackend, log: (s: string) => void): Promise<void> {
+export async function buildLab(
+  prefix: string,
+  kubeProxy: KubeProxyConfig,
+  backend: IptablesBackend,
+  log: (s: string) => void,
+): Promise<void> {
   const ns = (s: string) => netnsName(prefix, s);
-  const [office, vpn, vpc, node1, node2] = ['office', 'vpn', 'vpc', 'node1', 'node2'].map(ns) as [string, string, string, string, string];
-  const pods = PODS.map((p) => ({ ...p, ns: podNetns(prefix, p.name), host: p.node === 'node1' ? node1 : node2, gw: HOSTS[p.node].gateway }));
+  const [office, vpn, vpc, node1, node2] = ['office', 'vpn', 'vpc', 'node1', 'node2'].map(ns) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const pods = PODS.map((p) => ({
+    ...p,
+    ns: podNetns(prefix, p.name),
+    host: p.node === 'node1' ? node1 : node2,
+    gw: HOSTS[p.node].gateway,
+  }));
 
   log('namespaces');
-  await ipBatch(null, [office, vpn, vpc, node1, node2, ...pods.map((p) => p.ns)].map((n) => `netns add ${n}`));
+  await ipBatch(
+    null,
+    [office, vpn, vpc, node1, node2, ...pods.map((p) => p.ns)].map((n) => `netns add ${n}`),
+  );
 
   log('links');
   // created from inside the vpc namespace: even a typo cannot land a link on the host
@@ -44,9 +63,7 @@ export async function buildLab(prefix: string, kubeProxy: KubeProxyConfig, backe
     ...['vpn', 'node1', 'node2'].map((l) => `link set ${l} master br0 up`),
   ]);
   await Promise.all(
-    pods.map((p) =>
-      ipBatch(p.host, [`link add veth-${p.name} type veth peer name eth0 netns ${p.ns}`]),
-    ),
+    pods.map((p) => ipBatch(p.host, [`link add veth-${p.name} type veth peer name eth0 netns ${p.ns}`])),
   );
 
   log('addresses and routes');
@@ -82,11 +99,19 @@ export async function buildLab(prefix: string, kubeProxy: KubeProxyConfig, backe
     ]),
     ipBatch(node1, nodeBatch('node1', 'node2')),
     ipBatch(node2, nodeBatch('node2', 'node1')),
-    ...pods.map((p) => ipBatch(p.ns, ['link set lo up', `addr add ${p.ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${p.gw}`])),
+    ...pods.map((p) =>
+      ipBatch(p.ns, [
+        'link set lo up',
+        `addr add ${p.ip}/24 dev eth0`,
+        'link set eth0 up',
+        `route add default via ${p.gw}`,
+      ]),
+    ),
   ]);
 
-  log('forwarding, the vpn\'s cloud-fabric rule, kube-proxy rules');
-  const forward = (n: string, extra: string[] = []) => inNetns(n, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', ...extra]);
+  log("forwarding, the vpn's cloud-fabric rule, kube-proxy rules");
+  const forward = (n: string, extra: string[] = []) =>
+    inNetns(n, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', ...extra]);
   await Promise.all([
     forward(vpn).then(() => inNetns(vpn, [restoreBinary(backend)], { input: VPN_RULES })),
     // kube-proxy sets route_localnet so NodePorts answer on 127.0.0.1
@@ -99,14 +124,32 @@ export async function buildLab(prefix: string, kubeProxy: KubeProxyConfig, backe
 }
 
 async function startPod(ns: string, name: string, node: string, port: number, proto: string): Promise<void> {
-  const child = execa('ip', ['netns', 'exec', ns, helperPath(), 'serve', '--port', String(port), '--name', name, '--node', node, '--proto', proto], {
-    detached: true,
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-  });
+  const child = execa(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      helperPath(),
+      'serve',
+      '--port',
+      String(port),
+      '--name',
+      name,
+      '--node',
+      node,
+      '--proto',
+      proto,
+    ],
+    {
+      detached: true,
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+    },
+  );
   const ready = await new Promise<boolean>((resolve) => {
     let seen = '';
     const timer = setTimeout(() => resolve(false), 10_000);

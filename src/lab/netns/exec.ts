@@ -23,12 +23,21 @@ const PACKAGES: Record<string, string> = {
 
 function failure(what: string, result: { stderr?: unknown; exitCode?: number; code?: string }): CommandFailed {
   // `ip netns exec` reports a missing program on stderr rather than as ENOENT
-  const missing = result.code === 'ENOENT' ? what.split(' ')[0] : /exec of "([^"]+)" failed: No such file/.exec(String(result.stderr ?? ''))?.[1];
+  const missing =
+    result.code === 'ENOENT'
+      ? what.split(' ')[0]
+      : /exec of "([^"]+)" failed: No such file/.exec(String(result.stderr ?? ''))?.[1];
   if (missing) {
     const bin = missing.split('/').pop() ?? missing;
-    return new CommandFailed(`${bin} not found`, { hint: `apt-get install ${PACKAGES[bin] ?? bin} (npm run setup installs it)` });
+    return new CommandFailed(`${bin} not found`, {
+      hint: `apt-get install ${PACKAGES[bin] ?? bin} (npm run setup installs it)`,
+    });
   }
-  const text = String(result.stderr ?? '').trim().split('\n').pop() ?? '';
+  const text =
+    String(result.stderr ?? '')
+      .trim()
+      .split('\n')
+      .pop() ?? '';
   return new CommandFailed(`${what} failed (exit ${result.exitCode ?? '?'}): ${text}`);
 }
 

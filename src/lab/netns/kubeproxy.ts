@@ -20,10 +20,19 @@ export function saveBinary(backend: IptablesBackend): string {
 
 export function nodePayload(config: KubeProxyConfig): string {
   // iptables 1.8 here is ≥ 1.6.2, so kube-proxy would add --random-fully
-  return renderRestore(servicePorts(), { masqueradeAll: config.masqueradeAll, clusterCIDR: config.clusterCIDR, randomFully: true });
+  return renderRestore(servicePorts(), {
+    masqueradeAll: config.masqueradeAll,
+    clusterCIDR: config.clusterCIDR,
+    randomFully: true,
+  });
 }
 
-export async function syncNode(ns: string, config: KubeProxyConfig, backend: IptablesBackend, first: boolean): Promise<void> {
+export async function syncNode(
+  ns: string,
+  config: KubeProxyConfig,
+  backend: IptablesBackend,
+  first: boolean,
+): Promise<void> {
   const restore = restoreBinary(backend);
   if (first) await inNetns(ns, [restore, '--noflush'], { input: renderStartup() });
   await inNetns(ns, [restore, '--noflush'], { input: nodePayload(config) });

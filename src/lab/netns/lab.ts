@@ -19,7 +19,6 @@ import { readState, writeState, type LabState } from './state.js';
 import { teardownLab } from './teardown.js';
 import { DEFAULT_PREFIX, NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
 
-
 export interface NetnsUpOptions {
   prefix?: string;
   masqueradeAll: boolean;
@@ -28,15 +27,16 @@ export interface NetnsUpOptions {
   log?: (line: string) => void;
 }
 
-
 export function checkCidr(cidr: string | null): string | null {
   if (cidr === null) return null;
   if (!parseCidr(cidr)) {
-    throw new NatscopeError(`invalid CIDR "${cidr}"`, { hint: 'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16', exitCode: 2 });
+    throw new NatscopeError(`invalid CIDR "${cidr}"`, {
+      hint: 'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
+      exitCode: 2,
+    });
   }
   return cidr;
 }
-
 
 export class NetnsLab implements Lab {
   readonly backend = 'netns' as const;
@@ -52,10 +52,12 @@ export class NetnsLab implements Lab {
     checkPrefix(prefix);
     const clusterCIDR = checkCidr(options.clusterCIDR);
     requireRoot('lab up');
-    if (!existsSync(helperPath())) throw new NatscopeError(`the lab's helper ${helperPath()} is not built`, { hint: 'npm run build' });
+    if (!existsSync(helperPath()))
+      throw new NatscopeError(`the lab's helper ${helperPath()} is not built`, { hint: 'npm run build' });
     const log = options.log ?? (() => undefined);
     const backend = options.iptables ?? ((await iptablesBackend()) === 'legacy' ? 'legacy' : 'nft');
-    if ((await iptablesBackend()) === 'unknown') throw new NatscopeError('iptables not found', { hint: 'apt-get install iptables' });
+    if ((await iptablesBackend()) === 'unknown')
+      throw new NatscopeError('iptables not found', { hint: 'apt-get install iptables' });
 
     if (await readState(prefix)) {
       log('cleaning up the previous lab first');
@@ -64,10 +66,13 @@ export class NetnsLab implements Lab {
     const namespaces = Object.keys(NAMESPACES).map((s) => netnsName(prefix, s));
     const clash = (await listNetns()).filter((n) => namespaces.includes(n));
     if (clash.length > 0) {
-      throw new NatscopeError(`network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`, {
-        hint: 'choose another prefix (--prefix) or remove them yourself',
-        exitCode: 2,
-      });
+      throw new NatscopeError(
+        `network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`,
+        {
+          hint: 'choose another prefix (--prefix) or remove them yourself',
+          exitCode: 2,
+        },
+      );
     }
     const kubeProxy: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR };
     const state: LabState = {
@@ -101,7 +106,10 @@ export class NetnsLab implements Lab {
     checkPrefix(prefix);
     const state = await readState(prefix);
     if (!state) throw new NatscopeError(`no netns lab is up (prefix "${prefix}")`, { hint: 'sudo natscope lab up' });
-    if (!state.complete) throw new NatscopeError('the lab is half-built (its `up` was interrupted)', { hint: 'sudo natscope lab down && sudo natscope lab up' });
+    if (!state.complete)
+      throw new NatscopeError('the lab is half-built (its `up` was interrupted)', {
+        hint: 'sudo natscope lab down && sudo natscope lab up',
+      });
     return new NetnsLab(state);
   }
 
@@ -137,7 +145,10 @@ export class NetnsLab implements Lab {
     const wanted = name.replace(/^default\//, '').replace(/^svc\//, '');
     const found = all.find((t) => t.name === wanted);
     if (!found) {
-      throw new NatscopeError(`unknown service or pod "${name}"`, { hint: `valid targets: ${all.map((t) => t.name).join(', ')}`, exitCode: 2 });
+      throw new NatscopeError(`unknown service or pod "${name}"`, {
+        hint: `valid targets: ${all.map((t) => t.name).join(', ')}`,
+        exitCode: 2,
+      });
     }
     return found;
   }
@@ -145,7 +156,16 @@ export class NetnsLab implements Lab {
   async request(target: string, timeoutMs: number): Promise<RequestEvent> {
     const t = this.resolveTarget(target);
     const office = this.ns('office');
-    const result = await inNetns(office, [helperPath(), 'request', '--proto', t.proto, '--timeout-ms', String(timeoutMs), t.ip, String(t.port)]);
+    const result = await inNetns(office, [
+      helperPath(),
+      'request',
+      '--proto',
+      t.proto,
+      '--timeout-ms',
+      String(timeoutMs),
+      t.ip,
+      String(t.port),
+    ]);
     return requestEvent(String(result.stdout), t, await netnsInode(`/run/netns/${office}`).catch(() => 0));
   }
 
@@ -153,7 +173,10 @@ export class NetnsLab implements Lab {
     const t = this.resolveTarget(target);
     const result = await inNetns(this.ns('office'), ['ping', '-c', '1', '-W', '1', t.ip], { reject: false });
     const answered = result.exitCode === 0;
-    const line = String(result.stdout).split('\n').find((l) => /bytes from|packet loss|Unreachable/.test(l)) ?? '';
+    const line =
+      String(result.stdout)
+        .split('\n')
+        .find((l) => /bytes from|packet loss|Unreachable/.test(l)) ?? '';
     return { target: t.name, ip: t.ip, answered, detail: line.trim() };
   }
 
@@ -180,7 +203,11 @@ export class NetnsLab implements Lab {
   }
 
   async rules(node: string): Promise<string> {
-    const result = await inNetns(this.node(node), [saveBinary(this.state.iptables), '-t', node === 'vpn' ? 'filter' : 'nat']);
+    const result = await inNetns(this.node(node), [
+      saveBinary(this.state.iptables),
+      '-t',
+      node === 'vpn' ? 'filter' : 'nat',
+    ]);
     return String(result.stdout);
   }
 
@@ -210,7 +237,17 @@ export class NetnsLab implements Lab {
     const t = this.resolveTarget(target);
     const sources = OFFICE_LOAD_SOURCES.flatMap((ip) => ['--src', ip]);
     const result = await inNetns(this.ns('office'), [
-      helperPath(), 'load', '--proto', t.proto, '--seconds', String(seconds), '--workers', String(workers), ...sources, t.ip, String(t.port),
+      helperPath(),
+      'load',
+      '--proto',
+      t.proto,
+      '--seconds',
+      String(seconds),
+      '--workers',
+      String(workers),
+      ...sources,
+      t.ip,
+      String(t.port),
     ]);
     const out = JSON.parse(String(result.stdout)) as Omit<LoadResult, 'target'>;
     return { target: t.name, ...out };
@@ -222,7 +259,9 @@ export class NetnsLab implements Lab {
 
   async registerHosts(resolver: NetnsResolver): Promise<void> {
     await Promise.all(
-      Object.entries(NAMESPACES).map(([suffix, host]) => resolver.registerPath(`/run/netns/${this.ns(suffix)}`, host).catch(() => 0)),
+      Object.entries(NAMESPACES).map(([suffix, host]) =>
+        resolver.registerPath(`/run/netns/${this.ns(suffix)}`, host).catch(() => 0),
+      ),
     );
   }
 

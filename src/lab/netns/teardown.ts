@@ -28,7 +28,10 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
   await waitGone(pids);
   if (ours.length > 0) {
     // conntrack entries and iptables rules go with their namespace
-    await ipBatch(null, ours.map((n) => `netns del ${n}`)).catch(async () => {
+    await ipBatch(
+      null,
+      ours.map((n) => `netns del ${n}`),
+    ).catch(async () => {
       // one at a time, so one stubborn namespace does not keep the others
       for (const n of ours) await ipBatch(null, [`netns del ${n}`]).catch(() => undefined);
     });
@@ -37,7 +40,9 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
   const left = new Set(await listNetns());
   const still = ours.filter((n) => left.has(n));
   if (still.length > 0) {
-    throw new NatscopeError(`could not delete ${still.join(', ')}`, { hint: `run natscope lab down again, or: ip netns del ${still[0]}` });
+    throw new NatscopeError(`could not delete ${still.join(', ')}`, {
+      hint: `run natscope lab down again, or: ip netns del ${still[0]}`,
+    });
   }
   await removeState(prefix);
   return { removed: ours };

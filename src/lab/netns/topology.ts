@@ -97,11 +97,17 @@ export function targets(): Target[] {
     const pod = PODS.find((p) => p.name === s.pod)!;
     list.push({ name: s.name, via: 'service', ip: s.clusterIP, port: s.port, proto: pod.proto, pod: pod.name });
   }
-  for (const p of PODS) list.push({ name: `pod/${p.name}`, via: 'pod', ip: p.ip, port: p.port, proto: p.proto, pod: p.name });
+  for (const p of PODS)
+    list.push({ name: `pod/${p.name}`, via: 'pod', ip: p.ip, port: p.port, proto: p.proto, pod: p.name });
   return list;
 }
 
-export function labStatus(prefix: string, up: boolean, kubeProxy: KubeProxyConfig, inodes: Record<string, number> = {}): LabStatus {
+export function labStatus(
+  prefix: string,
+  up: boolean,
+  kubeProxy: KubeProxyConfig,
+  inodes: Record<string, number> = {},
+): LabStatus {
   const host = (suffix: string, ip: string) => ({
     netns: netnsName(prefix, suffix),
     ip,
@@ -117,7 +123,14 @@ export function labStatus(prefix: string, up: boolean, kubeProxy: KubeProxyConfi
       node1: host('node1', HOSTS.node1.ip),
       node2: host('node2', HOSTS.node2.ip),
     },
-    pods: PODS.map((p) => ({ name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, port: p.port, netns: podNetns(prefix, p.name) })),
+    pods: PODS.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      ip: p.ip,
+      port: p.port,
+      netns: podNetns(prefix, p.name),
+    })),
     services: SERVICES.map((s) => {
       const pod = PODS.find((p) => p.name === s.pod)!;
       return {

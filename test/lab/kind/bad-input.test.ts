@@ -1,7 +1,6 @@
 // What `lab up --lab kind` refuses, and how: one line with the fix, a
 // non-zero exit, and nothing deleted that natscope did not create.
 
-
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { NatscopeError } from '../../../src/errors.js';
@@ -15,7 +14,13 @@ afterEach(() => f.restore());
 
 async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' } = {}): Promise<NatscopeError> {
   f = useFakes(patch, { only: options.only, waitS: 2 });
-  const error = await kindUp({ prefix: 'natscope-', vm: options.vm, masqueradeAll: false, clusterCIDR: null, log: () => undefined }).then(
+  const error = await kindUp({
+    prefix: 'natscope-',
+    vm: options.vm,
+    masqueradeAll: false,
+    clusterCIDR: null,
+    log: () => undefined,
+  }).then(
     () => null,
     (e: unknown) => e,
   );
@@ -25,7 +30,15 @@ async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' }
 
 // Nothing removed, stopped or rewritten; nothing created either.
 function changedNothing(): void {
-  expect(f.lines().filter((l) => /^docker (rm|run|network (rm|create|connect)|image rm|import)|^kind (create|delete|load)|patch|delete pods|apply/.test(l))).toEqual([]);
+  expect(
+    f
+      .lines()
+      .filter((l) =>
+        /^docker (rm|run|network (rm|create|connect)|image rm|import)|^kind (create|delete|load)|patch|delete pods|apply/.test(
+          l,
+        ),
+      ),
+  ).toEqual([]);
 }
 
 describe('lab up --lab kind refuses bad input', () => {
@@ -52,9 +65,11 @@ describe('lab up --lab kind refuses bad input', () => {
     changedNothing();
   });
 
-  test('not root: the containers\' namespaces cannot be entered', async () => {
+  test("not root: the containers' namespaces cannot be entered", async () => {
     const e = await up({ notRoot: true });
-    expect(e.message).toMatch(/^lab up --lab kind needs root: it enters the containers' network namespaces \(nsenter: reassociate/);
+    expect(e.message).toMatch(
+      /^lab up --lab kind needs root: it enters the containers' network namespaces \(nsenter: reassociate/,
+    );
     expect(e.hint).toBe('sudo natscope lab up --lab kind');
     changedNothing();
   });
@@ -67,8 +82,10 @@ describe('lab up --lab kind refuses bad input', () => {
     changedNothing();
   });
 
-  test('a container with the office\'s name that natscope did not create', async () => {
-    const e = await up({ containers: { 'natscope-office': { id: '9'.repeat(64), running: true, pid: 1, labels: {}, networks: {} } } });
+  test("a container with the office's name that natscope did not create", async () => {
+    const e = await up({
+      containers: { 'natscope-office': { id: '9'.repeat(64), running: true, pid: 1, labels: {}, networks: {} } },
+    });
     expect(e.message).toBe('container natscope-office already exists and natscope did not create it');
     expect(e.exitCode).toBe(2);
     changedNothing();
@@ -92,7 +109,12 @@ describe('lab up --lab kind refuses bad input', () => {
     f = useFakes({}, { waitS: 2 });
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     f.update({ nodesNotReady: true });
-    const e = (await kindUp({ prefix: 'natscope-', masqueradeAll: false, clusterCIDR: null, log: () => undefined }).catch((x: unknown) => x)) as NatscopeError;
+    const e = (await kindUp({
+      prefix: 'natscope-',
+      masqueradeAll: false,
+      clusterCIDR: null,
+      log: () => undefined,
+    }).catch((x: unknown) => x)) as NatscopeError;
     expect(e.message).toBe("the cluster's nodes did not become Ready within 2 s");
     expect(e.exitCode).toBe(124);
     expect(f.lines().some((l) => /^kind delete|^docker rm/.test(l))).toBe(false);
@@ -105,21 +127,37 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     // the ConfigMap is edited and the pods restarted, but the nodes keep the default cluster's rules
     f.update({ rulesFrozen: true });
-    const e = (await kindUp({ prefix: 'natscope-', masqueradeAll: false, clusterCIDR: null, log: () => undefined }).catch((x: unknown) => x)) as NatscopeError;
-    expect(e.message).toMatch(/^kube-proxy on natscope-worker did not write the expected rules within 2 s: wanted no masquerade rule, found masquerades off-cluster clients \(! -s 10\.244\.0\.0\/16\) \(-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 /);
+    const e = (await kindUp({
+      prefix: 'natscope-',
+      masqueradeAll: false,
+      clusterCIDR: null,
+      log: () => undefined,
+    }).catch((x: unknown) => x)) as NatscopeError;
+    expect(e.message).toMatch(
+      /^kube-proxy on natscope-worker did not write the expected rules within 2 s: wanted no masquerade rule, found masquerades off-cluster clients \(! -s 10\.244\.0\.0\/16\) \(-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 /,
+    );
     expect(e.exitCode).toBe(124);
     expect(f.lines().some((l) => / request --proto /.test(l))).toBe(false);
-    expect(JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(f.stateDir, 'natscope-kind.json'), 'utf8'))).complete).toBe(false);
+    expect(
+      JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(f.stateDir, 'natscope-kind.json'), 'utf8')))
+        .complete,
+    ).toBe(false);
   }, 60_000);
 
-  test('Docker masquerading the office between the nodes is caught by the proof from node2\'s conntrack', async () => {
+  test("Docker masquerading the office between the nodes is caught by the proof from node2's conntrack", async () => {
     f = useFakes({}, { waitS: 2 });
     const staged = editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll: false, clusterCIDR: null });
     await labIsUp(f, await imageTag(), staged);
     f.update({ node2SeesFrom: '172.18.0.1' });
-    const e = (await kindUp({ prefix: 'natscope-', masqueradeAll: false, clusterCIDR: null, log: () => undefined }).catch((x: unknown) => x)) as NatscopeError;
-    expect(e.message).toMatch(/^node2 saw the office's connection to mysql coming from 172\.18\.0\.1:\d+, not from 192\.168\.10\.10/);
+    const e = (await kindUp({
+      prefix: 'natscope-',
+      masqueradeAll: false,
+      clusterCIDR: null,
+      log: () => undefined,
+    }).catch((x: unknown) => x)) as NatscopeError;
+    expect(e.message).toMatch(
+      /^node2 saw the office's connection to mysql coming from 172\.18\.0\.1:\d+, not from 192\.168\.10\.10/,
+    );
     expect(e.hint).toMatch(/MASQUERADE\/SNAT .* br_netfilter/);
   }, 60_000);
 });
-

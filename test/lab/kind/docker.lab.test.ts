@@ -29,8 +29,24 @@ const names = kindNames('natscope-');
 const plan = officePlan('192.168.10.0/24');
 const INCIDENT = { mode: 'iptables' as const, masqueradeAll: false, clusterCIDR: null };
 const NODES = [
-  { name: 'natscope-worker', role: 'node1', pod: 'nginx', port: 80, proto: 'http', podIP: '10.244.2.2', podCIDR: '10.244.2.0/24' },
-  { name: 'natscope-worker2', role: 'node2', pod: 'mysql', port: 3306, proto: 'mysql', podIP: '10.244.1.2', podCIDR: '10.244.1.0/24' },
+  {
+    name: 'natscope-worker',
+    role: 'node1',
+    pod: 'nginx',
+    port: 80,
+    proto: 'http',
+    podIP: '10.244.2.2',
+    podCIDR: '10.244.2.0/24',
+  },
+  {
+    name: 'natscope-worker2',
+    role: 'node2',
+    pod: 'mysql',
+    port: 3306,
+    proto: 'mysql',
+    podIP: '10.244.1.2',
+    podCIDR: '10.244.1.0/24',
+  },
 ] as const;
 const CLUSTER_IPS = { nginx: '10.96.48.29', mysql: '10.96.207.61' };
 
@@ -55,8 +71,30 @@ const saved = { DOCKER_HOST: process.env.DOCKER_HOST, DOCKER_CONFIG: process.env
 
 // Stand-ins for kind's workers: a node that also plays its pod (at the pod's IP).
 async function startNode(n: (typeof NODES)[number]): Promise<void> {
-  await docker(['run', '--detach', '--name', n.name, '--label', 'io.x-k8s.kind.cluster=natscope', '--network', 'kind', '--sysctl', 'net.ipv4.ip_forward=1',
-    '--entrypoint', '/natscope-net', image, 'serve', '--port', String(n.port), '--name', n.pod, '--node', n.name, '--proto', n.proto]);
+  await docker([
+    'run',
+    '--detach',
+    '--name',
+    n.name,
+    '--label',
+    'io.x-k8s.kind.cluster=natscope',
+    '--network',
+    'kind',
+    '--sysctl',
+    'net.ipv4.ip_forward=1',
+    '--entrypoint',
+    '/natscope-net',
+    image,
+    'serve',
+    '--port',
+    String(n.port),
+    '--name',
+    n.pod,
+    '--node',
+    n.name,
+    '--proto',
+    n.proto,
+  ]);
 }
 
 async function topologyFor(ns: KindNames, p: OfficePlan): Promise<KindTopology> {
@@ -68,10 +106,29 @@ async function topologyFor(ns: KindNames, p: OfficePlan): Promise<KindTopology> 
     labels: { 'natscope.io/lab-node': n.role },
     ready: true,
   }));
-  const pods: KubePod[] = NODES.map((n) => ({ name: n.pod, namespace: 'default', uid: `uid-${n.pod}`, node: n.name, ip: n.podIP, ready: true, terminating: false, labels: {} }));
+  const pods: KubePod[] = NODES.map((n) => ({
+    name: n.pod,
+    namespace: 'default',
+    uid: `uid-${n.pod}`,
+    node: n.name,
+    ip: n.podIP,
+    ready: true,
+    terminating: false,
+    labels: {},
+  }));
   const services: KubeService[] = [
-    { namespace: 'default', name: 'nginx', clusterIP: CLUSTER_IPS.nginx, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
-    { namespace: 'default', name: 'mysql', clusterIP: CLUSTER_IPS.mysql, ports: [{ name: 'mysql', port: 3306, protocol: 'TCP' }] },
+    {
+      namespace: 'default',
+      name: 'nginx',
+      clusterIP: CLUSTER_IPS.nginx,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+    },
+    {
+      namespace: 'default',
+      name: 'mysql',
+      clusterIP: CLUSTER_IPS.mysql,
+      ports: [{ name: 'mysql', port: 3306, protocol: 'TCP' }],
+    },
   ];
   return assembleTopology(ns, p, kubeNodes, containers, pods, services);
 }
@@ -98,7 +155,15 @@ beforeAll(async () => {
   Object.assign(process.env, d.env);
   image = await ensureImage(() => undefined);
   // what `kind create cluster` makes: a bridge network named kind, masquerading its own subnet
-  await docker(['network', 'create', '--driver', 'bridge', '--opt', 'com.docker.network.bridge.enable_ip_masquerade=true', 'kind']);
+  await docker([
+    'network',
+    'create',
+    '--driver',
+    'bridge',
+    '--opt',
+    'com.docker.network.bridge.enable_ip_masquerade=true',
+    'kind',
+  ]);
   for (const n of NODES) await startNode(n);
   await ensureOfficeNetwork(names, plan);
   await startOfficeAndVpn(names, plan, image, 'kind');
@@ -126,10 +191,13 @@ afterAll(async () => {
   expect(after).toEqual(before);
 }, 120_000);
 
-describe.skipIf(!isRoot)('the kind lab\'s Docker plumbing, on a real Docker engine', () => {
+describe.skipIf(!isRoot)("the kind lab's Docker plumbing, on a real Docker engine", () => {
   test('the lab image is built here with docker import: natscope-net and pause, statically linked', async () => {
     expect(image).toMatch(/^natscope-lab:[0-9a-f]{12}$/);
-    const config = JSON.parse((await docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout) as { Entrypoint: string[]; Labels: Record<string, string> };
+    const config = JSON.parse((await docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout) as {
+      Entrypoint: string[];
+      Labels: Record<string, string>;
+    };
     expect(config.Entrypoint).toEqual(['/pause']);
     expect(config.Labels['io.natscope.image']).toBe('lab');
   });
@@ -142,31 +210,41 @@ describe.skipIf(!isRoot)('the kind lab\'s Docker plumbing, on a real Docker engi
     expect(office!.labels['io.natscope.lab']).toBe('natscope');
   });
 
-  test('Docker does not NAT the office network: no masquerade rule for it in the engine\'s namespace', async () => {
+  test("Docker does not NAT the office network: no masquerade rule for it in the engine's namespace", async () => {
     const nat = await d.hostRules('nat');
     expect(nat).toMatch(/-A POSTROUTING -s 172\.\d+\.0\.0\/16 ! -o br-\w+ -j MASQUERADE/);
     expect(nat).not.toMatch(/192\.168\.10\.0\/24.*MASQUERADE/);
   });
 
-  test('the routes are the incident\'s: office → vpn; vpn → Service CIDR via node1 only, pod CIDRs via their nodes; nodes → office via the vpn', async () => {
+  test("the routes are the incident's: office → vpn; vpn → Service CIDR via node1 only, pod CIDRs via their nodes; nodes → office via the vpn", async () => {
     const [node1, node2] = topology.nodes;
     expect(await lab.routes('office')).toMatch(/^default via 192\.168\.10\.1 dev eth0/);
     const vpn = await lab.routes('vpn');
     expect(vpn).toContain(`10.96.0.0/16 via ${node1!.ip}`);
     expect(vpn).toContain(`10.244.2.0/24 via ${node1!.ip}`);
     expect(vpn).toContain(`10.244.1.0/24 via ${node2!.ip}`);
-    for (const role of ['node1', 'node2']) expect(await lab.routes(role)).toContain(`192.168.10.0/24 via ${topology.vpn!.ip}`);
+    for (const role of ['node1', 'node2'])
+      expect(await lab.routes(role)).toContain(`192.168.10.0/24 via ${topology.vpn!.ip}`);
     expect(await lab.rules('vpn')).toMatch(/-A FORWARD -m conntrack --ctstate INVALID .* -j DROP/);
   });
 
-  test('the readiness proof passes: the pods see the office client\'s own IP, and mysql\'s ClusterIP hangs with node2 seeing the office', async () => {
+  test("the readiness proof passes: the pods see the office client's own IP, and mysql's ClusterIP hangs with node2 seeing the office", async () => {
     const logs: string[] = [];
     await proveReadiness(probeFor(lab, topology, logs), INCIDENT);
-    expect(logs.join('\n')).toContain("pod/mysql: answered by mysql on node2, which saw the office client's own address 192.168.10.10");
-    expect(logs.at(-1)).toMatch(/mysql: no answer \(the incident\); node2 got the DNATed SYN from the office's own address 192\.168\.10\.10:\d+/);
+    expect(logs.join('\n')).toContain(
+      "pod/mysql: answered by mysql on node2, which saw the office client's own address 192.168.10.10",
+    );
+    expect(logs.at(-1)).toMatch(
+      /mysql: no answer \(the incident\); node2 got the DNATed SYN from the office's own address 192\.168\.10\.10:\d+/,
+    );
     expect(await lab.vpnDrops()).toBeGreaterThan(0);
     const nginx = await lab.request('nginx', 1500);
-    expect(nginx).toMatchObject({ outcome: 'answered', pod: 'nginx', node: 'node1', peer: `192.168.10.10:${nginx.sport}` });
+    expect(nginx).toMatchObject({
+      outcome: 'answered',
+      pod: 'nginx',
+      node: 'node1',
+      peer: `192.168.10.10:${nginx.sport}`,
+    });
   });
 
   test('netns inodes from docker inspect PIDs name the office, the vpn and the nodes', async () => {
@@ -189,7 +267,19 @@ describe.skipIf(!isRoot)('the kind lab\'s Docker plumbing, on a real Docker engi
     // the same lab on an office network with Docker's default NAT left on
     const masqNames = kindNames('nsmasq-');
     const masqPlan = officePlan('192.168.20.0/24');
-    await docker(['network', 'create', '--driver', 'bridge', '--subnet', masqPlan.cidr, '--gateway', masqPlan.gateway, '--label', 'io.natscope.lab=nsmasq', masqNames.officeNetwork]);
+    await docker([
+      'network',
+      'create',
+      '--driver',
+      'bridge',
+      '--subnet',
+      masqPlan.cidr,
+      '--gateway',
+      masqPlan.gateway,
+      '--label',
+      'io.natscope.lab=nsmasq',
+      masqNames.officeNetwork,
+    ]);
     await startOfficeAndVpn(masqNames, masqPlan, image, 'kind');
     const t = await topologyFor(masqNames, masqPlan);
     await routeLab(t);
@@ -199,15 +289,23 @@ describe.skipIf(!isRoot)('the kind lab\'s Docker plumbing, on a real Docker engi
     const direct = await masqLab.request('pod/mysql', 1500);
     expect(direct.peer).toBe(`192.168.20.10:${direct.sport}`);
     // the DNATed leg from node1 to node2 is a new tuple there, and Docker masquerades it
-    await expect(proveReadiness(probeFor(masqLab, t, []), INCIDENT)).rejects.toThrow(/node2 saw the office's connection to mysql coming from 172\.\d+\.0\.1:\d+, not from 192\.168\.20\.10/);
+    await expect(proveReadiness(probeFor(masqLab, t, []), INCIDENT)).rejects.toThrow(
+      /node2 saw the office's connection to mysql coming from 172\.\d+\.0\.1:\d+, not from 192\.168\.20\.10/,
+    );
   });
 
   test('lab down removes the containers and networks natscope created, per lab, and leaves the rest', async () => {
     const log: string[] = [];
-    expect((await kindDown({ prefix: 'nsmasq-', log: (l) => log.push(l) })).sort()).toEqual(['container nsmasq-office', 'container nsmasq-vpn', 'network nsmasq-office']);
+    expect((await kindDown({ prefix: 'nsmasq-', log: (l) => log.push(l) })).sort()).toEqual([
+      'container nsmasq-office',
+      'container nsmasq-vpn',
+      'network nsmasq-office',
+    ]);
     const removed = await kindDown({ prefix: 'natscope-', log: (l) => log.push(l) });
     expect(removed.sort()).toEqual(['container natscope-office', 'container natscope-vpn', 'network natscope-office']);
-    const left = parseContainers((await docker(['container', 'inspect', ...NODES.map((n) => n.name)])).stdout).map((c) => c.name);
+    const left = parseContainers((await docker(['container', 'inspect', ...NODES.map((n) => n.name)])).stdout).map(
+      (c) => c.name,
+    );
     expect(left).toEqual(['natscope-worker', 'natscope-worker2']);
     const networks = (await docker(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n');
     expect(networks).toContain('kind');

@@ -7,7 +7,16 @@
 // and the /run/containerd socket folder containerd's shims always use.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +36,6 @@ export interface TestDockerd {
   stop(): Promise<void>;
 }
 
-
 // Processes whose command line names our folder: the engine's containerd and shims.
 function ownProcesses(dir: string): number[] {
   const pids: number[] = [];
@@ -44,7 +52,9 @@ function ownProcesses(dir: string): number[] {
 
 export async function startDockerd(): Promise<TestDockerd> {
   if (existsSync(`/run/netns/${DOCKER_NETNS}`)) {
-    throw new Error(`network namespace ${DOCKER_NETNS} exists (a previous run was killed?): ip netns del ${DOCKER_NETNS}`);
+    throw new Error(
+      `network namespace ${DOCKER_NETNS} exists (a previous run was killed?): ip netns del ${DOCKER_NETNS}`,
+    );
   }
   const shimDirExisted = existsSync(SHIM_DIR);
   const dir = mkdtempSync(join(tmpdir(), 'natscope-dockerd-'));
@@ -56,7 +66,20 @@ export async function startDockerd(): Promise<TestDockerd> {
   // nsenter --net, not `ip netns exec`: the latter remounts /sys, hiding the cgroups dockerd needs
   const child = spawn(
     'nsenter',
-    [`--net=/run/netns/${DOCKER_NETNS}`, 'dockerd', '--config-file', join(dir, 'daemon.json'), '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'), '-H', `unix://${join(dir, 'docker.sock')}`],
+    [
+      `--net=/run/netns/${DOCKER_NETNS}`,
+      'dockerd',
+      '--config-file',
+      join(dir, 'daemon.json'),
+      '--data-root',
+      join(dir, 'data'),
+      '--exec-root',
+      join(dir, 'exec'),
+      '--pidfile',
+      join(dir, 'dockerd.pid'),
+      '-H',
+      `unix://${join(dir, 'docker.sock')}`,
+    ],
     { detached: true, stdio: ['ignore', log, log] },
   );
   closeSync(log);
@@ -94,7 +117,8 @@ export async function startDockerd(): Promise<TestDockerd> {
         dir,
         env,
         pid,
-        hostRules: async (table) => (await execa('ip', ['netns', 'exec', DOCKER_NETNS, 'iptables-save', '-t', table])).stdout,
+        hostRules: async (table) =>
+          (await execa('ip', ['netns', 'exec', DOCKER_NETNS, 'iptables-save', '-t', table])).stdout,
         stop,
       };
     }

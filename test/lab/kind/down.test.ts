@@ -20,10 +20,19 @@ describe('lab down --lab kind', () => {
     const w = f.world();
     f.update({
       clusters: ['dev', 'natscope'],
-      containers: { ...w.containers, 'someone-else': { id: 'e'.repeat(64), running: true, pid: 1, labels: {}, networks: { bridge: '172.17.0.2' } } },
+      containers: {
+        ...w.containers,
+        'someone-else': { id: 'e'.repeat(64), running: true, pid: 1, labels: {}, networks: { bridge: '172.17.0.2' } },
+      },
     });
     const removed = await kindDown({ prefix: 'natscope-', log: () => undefined });
-    expect(removed).toEqual(['container natscope-vpn', 'container natscope-office', 'network natscope-office', 'kind cluster natscope', `image ${image}`]);
+    expect(removed).toEqual([
+      'container natscope-vpn',
+      'container natscope-office',
+      'network natscope-office',
+      'kind cluster natscope',
+      `image ${image}`,
+    ]);
     expect(destructive(f.lines())).toEqual([
       'docker rm --force natscope-vpn natscope-office',
       'docker network rm natscope-office',
@@ -44,7 +53,7 @@ describe('lab down --lab kind', () => {
     expect(logs).toEqual(['left kind cluster "natscope" alone: natscope did not create it']);
   });
 
-  test('a cluster recreated by someone else under natscope\'s name is not natscope\'s any more', async () => {
+  test("a cluster recreated by someone else under natscope's name is not natscope's any more", async () => {
     f = useFakes();
     await labIsUp(f, await imageTag(), 'unused');
     f.update({ controlPlaneId: 'f'.repeat(64) });
@@ -52,12 +61,24 @@ describe('lab down --lab kind', () => {
     expect(f.lines().some((l) => l.startsWith('kind delete'))).toBe(false);
   });
 
-  test('a cluster natscope was still creating when it was stopped is natscope\'s to delete', async () => {
+  test("a cluster natscope was still creating when it was stopped is natscope's to delete", async () => {
     f = useFakes({ clusters: ['natscope'], controlPlaneCreated: '2026-11-26T08:00:05.000000000Z' });
-    writeFileSync(join(f.stateDir, 'natscope-kind.json'), JSON.stringify({
-      version: 1, backend: 'kind', prefix: 'natscope-', cluster: 'natscope', createdCluster: true,
-      createStartedAt: '2026-11-26T08:00:00.000Z', controlPlaneId: null, officeCIDR: '192.168.10.0/24', image: null, complete: false, updatedAt: '',
-    }));
+    writeFileSync(
+      join(f.stateDir, 'natscope-kind.json'),
+      JSON.stringify({
+        version: 1,
+        backend: 'kind',
+        prefix: 'natscope-',
+        cluster: 'natscope',
+        createdCluster: true,
+        createStartedAt: '2026-11-26T08:00:00.000Z',
+        controlPlaneId: null,
+        officeCIDR: '192.168.10.0/24',
+        image: null,
+        complete: false,
+        updatedAt: '',
+      }),
+    );
     expect(await kindDown({ prefix: 'natscope-', log: () => undefined })).toEqual(['kind cluster natscope']);
   });
 

@@ -77,13 +77,27 @@ export function defaultWorld(): World {
     controlPlaneId: 'a7d1c3e5f7091b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d',
     controlPlaneCreated: '2026-11-26T08:00:00.000000000Z',
     stopped: [],
-    pids: { 'natscope-control-plane': 4190001, 'natscope-worker': 4190002, 'natscope-worker2': 4190003, office: 4190004, vpn: 4190005 },
+    pids: {
+      'natscope-control-plane': 4190001,
+      'natscope-worker': 4190002,
+      'natscope-worker2': 4190003,
+      office: 4190004,
+      vpn: 4190005,
+    },
     containers: {},
     networks: {
-      bridge: { id: '1'.repeat(64), subnet: '172.17.0.0/16', options: { 'com.docker.network.bridge.default_bridge': 'true' } },
+      bridge: {
+        id: '1'.repeat(64),
+        subnet: '172.17.0.0/16',
+        options: { 'com.docker.network.bridge.default_bridge': 'true' },
+      },
       host: { id: '2'.repeat(64) },
       none: { id: '3'.repeat(64) },
-      kind: { id: '4'.repeat(64), subnet: '172.18.0.0/16', options: { 'com.docker.network.bridge.enable_ip_masquerade': 'true' } },
+      kind: {
+        id: '4'.repeat(64),
+        subnet: '172.18.0.0/16',
+        options: { 'com.docker.network.bridge.enable_ip_masquerade': 'true' },
+      },
     },
     images: [],
     configConf: conf,
@@ -123,7 +137,14 @@ export interface Fakes {
   restore(): void;
 }
 
-const ENV_KEYS = ['PATH', 'NATSCOPE_FAKE_DIR', 'NATSCOPE_FAKE_NODE', 'NATSCOPE_STATE_DIR', 'NATSCOPE_KIND_WAIT_S', 'NATSCOPE_KIND_OFFICE_CIDR'] as const;
+const ENV_KEYS = [
+  'PATH',
+  'NATSCOPE_FAKE_DIR',
+  'NATSCOPE_FAKE_NODE',
+  'NATSCOPE_STATE_DIR',
+  'NATSCOPE_KIND_WAIT_S',
+  'NATSCOPE_KIND_OFFICE_CIDR',
+] as const;
 
 // `only`: a PATH of just these fakes (to make the others "not installed").
 export function useFakes(patch: Partial<World> = {}, options: { only?: string[]; waitS?: number } = {}): Fakes {
@@ -137,7 +158,8 @@ export function useFakes(patch: Partial<World> = {}, options: { only?: string[];
     bin = join(dir, 'bin');
     mkdirSync(bin);
     // not symlinks: the fakes find fake.mjs next to themselves
-    for (const tool of options.only) writeFileSync(join(bin, tool), `#!/bin/bash\nexec ${join(FAKE_BIN, tool)} "$@"\n`, { mode: 0o755 });
+    for (const tool of options.only)
+      writeFileSync(join(bin, tool), `#!/bin/bash\nexec ${join(FAKE_BIN, tool)} "$@"\n`, { mode: 0o755 });
   }
   const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
   process.env.PATH = options.only ? bin : `${bin}:${process.env.PATH}`;
@@ -191,12 +213,29 @@ export async function labIsUp(f: Fakes, image: string, staged: string): Promise<
     clusters: ['natscope'],
     images: [image],
     containers: {
-      'natscope-vpn': { id: 'c'.repeat(64), running: true, pid: w.pids.vpn!, labels: label, networks: { 'natscope-office': '192.168.10.1', kind: '172.18.0.5' } },
-      'natscope-office': { id: 'd'.repeat(64), running: true, pid: w.pids.office!, labels: label, networks: { 'natscope-office': '192.168.10.10' } },
+      'natscope-vpn': {
+        id: 'c'.repeat(64),
+        running: true,
+        pid: w.pids.vpn!,
+        labels: label,
+        networks: { 'natscope-office': '192.168.10.1', kind: '172.18.0.5' },
+      },
+      'natscope-office': {
+        id: 'd'.repeat(64),
+        running: true,
+        pid: w.pids.office!,
+        labels: label,
+        networks: { 'natscope-office': '192.168.10.10' },
+      },
     },
     networks: {
       ...w.networks,
-      'natscope-office': { id: '5'.repeat(64), subnet: '192.168.10.0/24', labels: label, options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' } },
+      'natscope-office': {
+        id: '5'.repeat(64),
+        subnet: '192.168.10.0/24',
+        labels: label,
+        options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' },
+      },
     },
     configConf: staged,
     proxyConfigConf: staged,

@@ -3,9 +3,11 @@ import { parseNodes, parsePods, parseServices } from '../../../src/lab/kind/kube
 import { output } from './fakes.js';
 
 describe('what kubectl -o json reports (Kubernetes API fields)', () => {
-  test('nodes: InternalIP, the pod CIDR the controller manager gave each, natscope\'s role label', () => {
+  test("nodes: InternalIP, the pod CIDR the controller manager gave each, natscope's role label", () => {
     const nodes = parseNodes(output('nodes.json'));
-    expect(nodes.map((n) => [n.name, n.internalIP, n.podCIDR, n.labels['natscope.io/lab-node'] ?? '-', n.ready])).toEqual([
+    expect(
+      nodes.map((n) => [n.name, n.internalIP, n.podCIDR, n.labels['natscope.io/lab-node'] ?? '-', n.ready]),
+    ).toEqual([
       ['natscope-control-plane', '172.18.0.2', '10.244.0.0/24', '-', true],
       ['natscope-worker', '172.18.0.3', '10.244.2.0/24', 'node1', true],
       ['natscope-worker2', '172.18.0.4', '10.244.1.0/24', 'node2', true],
@@ -25,8 +27,18 @@ describe('what kubectl -o json reports (Kubernetes API fields)', () => {
 
   test('services: the ClusterIP and named ports', () => {
     expect(parseServices(output('services.json'))).toEqual([
-      { namespace: 'default', name: 'mysql', clusterIP: '10.96.207.61', ports: [{ name: 'mysql', port: 3306, protocol: 'TCP' }] },
-      { namespace: 'default', name: 'nginx', clusterIP: '10.96.48.29', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+      {
+        namespace: 'default',
+        name: 'mysql',
+        clusterIP: '10.96.207.61',
+        ports: [{ name: 'mysql', port: 3306, protocol: 'TCP' }],
+      },
+      {
+        namespace: 'default',
+        name: 'nginx',
+        clusterIP: '10.96.48.29',
+        ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+      },
     ]);
   });
 });

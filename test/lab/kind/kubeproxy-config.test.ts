@@ -8,11 +8,19 @@ import { editKubeProxyConfig, readKubeProxyConfig } from '../../../src/lab/kind/
 import { output } from './fakes.js';
 
 const KUBEADM = output('kube-proxy-config.conf');
-const parse = (text: string) => YAML.parse(text) as Record<string, unknown> & { iptables: Record<string, unknown>; nftables: Record<string, unknown> };
+const parse = (text: string) =>
+  YAML.parse(text) as Record<string, unknown> & {
+    iptables: Record<string, unknown>;
+    nftables: Record<string, unknown>;
+  };
 
 describe("kube-proxy's config.conf", () => {
   test('a default kind cluster has clusterCIDR = podSubnet and masqueradeAll off (incident.md, point 5)', () => {
-    expect(readKubeProxyConfig(KUBEADM)).toEqual({ mode: 'iptables', masqueradeAll: false, clusterCIDR: '10.244.0.0/16' });
+    expect(readKubeProxyConfig(KUBEADM)).toEqual({
+      mode: 'iptables',
+      masqueradeAll: false,
+      clusterCIDR: '10.244.0.0/16',
+    });
   });
 
   test('staging the incident clears clusterCIDR, keeps masqueradeAll false, and changes nothing else', () => {
@@ -34,7 +42,10 @@ describe("kube-proxy's config.conf", () => {
     expect(fixed.apiVersion).toBe('kubeproxy.config.k8s.io/v1alpha1');
     expect(fixed.kind).toBe('KubeProxyConfiguration');
     expect(fixed.mode).toBe('iptables');
-    const back = editKubeProxyConfig(editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null }), { masqueradeAll: false, clusterCIDR: null });
+    const back = editKubeProxyConfig(editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null }), {
+      masqueradeAll: false,
+      clusterCIDR: null,
+    });
     expect(back).toBe(staged);
   });
 
@@ -46,12 +57,28 @@ describe("kube-proxy's config.conf", () => {
   test('keys that are missing are added where kubeadm would sort them', () => {
     const minimal = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n';
     const edited = editKubeProxyConfig(minimal, { masqueradeAll: true, clusterCIDR: null });
-    expect(parse(edited)).toEqual({ apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', clusterCIDR: '', iptables: { masqueradeAll: true }, kind: 'KubeProxyConfiguration', mode: 'iptables' });
-    expect(edited.split('\n').slice(0, 4)).toEqual(['apiVersion: kubeproxy.config.k8s.io/v1alpha1', 'clusterCIDR: ""', 'iptables:', '  masqueradeAll: true']);
+    expect(parse(edited)).toEqual({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      clusterCIDR: '',
+      iptables: { masqueradeAll: true },
+      kind: 'KubeProxyConfiguration',
+      mode: 'iptables',
+    });
+    expect(edited.split('\n').slice(0, 4)).toEqual([
+      'apiVersion: kubeproxy.config.k8s.io/v1alpha1',
+      'clusterCIDR: ""',
+      'iptables:',
+      '  masqueradeAll: true',
+    ]);
   });
 
   test('an inline iptables block or another API version is refused, with the manual fix', () => {
-    expect(() => editKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha1\niptables: {masqueradeAll: false}\n', { masqueradeAll: true, clusterCIDR: null })).toThrow(/inline/);
+    expect(() =>
+      editKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha1\niptables: {masqueradeAll: false}\n', {
+        masqueradeAll: true,
+        clusterCIDR: null,
+      }),
+    ).toThrow(/inline/);
     expect(() => readKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha2\n')).toThrow(/v1alpha2/);
   });
 

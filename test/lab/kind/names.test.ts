@@ -19,7 +19,7 @@ describe('kind lab names and office addresses', () => {
     expect(() => kindNames('Bad Prefix')).toThrow(/invalid prefix/);
   });
 
-  test('the office plan puts the vpn at .1, the client at .10 and Docker\'s gateway at the end, as in the incident', () => {
+  test("the office plan puts the vpn at .1, the client at .10 and Docker's gateway at the end, as in the incident", () => {
     expect(officePlan('192.168.10.0/24')).toEqual({
       cidr: '192.168.10.0/24',
       vpn: '192.168.10.1',

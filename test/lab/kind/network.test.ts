@@ -10,9 +10,15 @@ const names = kindNames('natscope-');
 const plan = officePlan('192.168.10.0/24');
 const networks = parseNetworks(output('docker-network-inspect.json'));
 
-describe('the office network and the incident\'s routes', () => {
-  test('the lab\'s own office network and Docker bridges on this host are no collision', () => {
-    expect(officeCollision(plan, names, networks, [parseCidr('172.18.0.0/16')!, parseCidr('192.168.10.0/24')!, parseCidr('10.0.2.0/24')!])).toBeNull();
+describe("the office network and the incident's routes", () => {
+  test("the lab's own office network and Docker bridges on this host are no collision", () => {
+    expect(
+      officeCollision(plan, names, networks, [
+        parseCidr('172.18.0.0/16')!,
+        parseCidr('192.168.10.0/24')!,
+        parseCidr('10.0.2.0/24')!,
+      ]),
+    ).toBeNull();
   });
 
   test('an office CIDR inside another Docker network, the pod or Service subnet, or a host network collides', () => {
@@ -20,7 +26,9 @@ describe('the office network and the incident\'s routes', () => {
     expect(officeCollision(plan, names, corp, [])).toBe('Docker network "corp" (192.168.0.0/16)');
     expect(officeCollision(officePlan('10.244.5.0/24'), names, [], [])).toBe("the cluster's pod subnet 10.244.0.0/16");
     expect(officeCollision(officePlan('10.96.0.0/24'), names, [], [])).toMatch(/Service subnet/);
-    expect(officeCollision(plan, names, [], [parseCidr('192.168.10.0/24')!])).toBe("this host's network 192.168.10.0/24");
+    expect(officeCollision(plan, names, [], [parseCidr('192.168.10.0/24')!])).toBe(
+      "this host's network 192.168.10.0/24",
+    );
     const foreignOffice = networks.map((n) => (n.name === 'natscope-office' ? { ...n, labels: {} } : n));
     expect(officeCollision(plan, names, foreignOffice, [])).toMatch(/natscope-office/);
   });
@@ -28,7 +36,13 @@ describe('the office network and the incident\'s routes', () => {
   const t = {
     plan,
     nodes: [
-      { role: 'control-plane', container: 'natscope-control-plane', ip: '172.18.0.2', podCIDR: '10.244.0.0/24', pid: 1 },
+      {
+        role: 'control-plane',
+        container: 'natscope-control-plane',
+        ip: '172.18.0.2',
+        podCIDR: '10.244.0.0/24',
+        pid: 1,
+      },
       { role: 'node1', container: 'natscope-worker', ip: '172.18.0.3', podCIDR: '10.244.2.0/24', pid: 2 },
       { role: 'node2', container: 'natscope-worker2', ip: '172.18.0.4', podCIDR: '10.244.1.0/24', pid: 3 },
     ],

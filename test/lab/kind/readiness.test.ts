@@ -52,7 +52,9 @@ function probe(script: Script, logs: string[] = []): ReadinessProbe {
     },
     async conntrack() {
       const src = script.node2Src ?? OFFICE;
-      return parseConntrack(`tcp      6 58 SYN_RECV src=${src} dst=10.244.1.2 sport=${mysqlSport} dport=3306 src=10.244.1.2 dst=${src} sport=3306 dport=${mysqlSport} mark=0 use=1\n`);
+      return parseConntrack(
+        `tcp      6 58 SYN_RECV src=${src} dst=10.244.1.2 sport=${mysqlSport} dport=3306 src=10.244.1.2 dst=${src} sport=3306 dport=${mysqlSport} mark=0 use=1\n`,
+      );
     },
   };
 }
@@ -64,8 +66,12 @@ describe('the readiness proof of the kind lab', () => {
   test('the incident staged: pods see the office, nginx answers, mysql hangs and node2 saw the office', async () => {
     const logs: string[] = [];
     await proveReadiness(probe({ seen: healthy }, logs), incident);
-    expect(logs.join('\n')).toMatch(/pod\/mysql: answered by mysql on node2, which saw the office client's own address 192\.168\.10\.10/);
-    expect(logs.at(-1)).toMatch(/mysql: no answer \(the incident\); node2 got the DNATed SYN from the office's own address 192\.168\.10\.10/);
+    expect(logs.join('\n')).toMatch(
+      /pod\/mysql: answered by mysql on node2, which saw the office client's own address 192\.168\.10\.10/,
+    );
+    expect(logs.at(-1)).toMatch(
+      /mysql: no answer \(the incident\); node2 got the DNATed SYN from the office's own address 192\.168\.10\.10/,
+    );
   });
 
   test('a pod that sees another address than the office client fails it: Docker NATs the office', async () => {
@@ -75,15 +81,21 @@ describe('the readiness proof of the kind lab', () => {
   });
 
   test('node2 receiving the DNATed connection from another source fails it, though direct access looked fine', async () => {
-    await expect(proveReadiness(probe({ seen: healthy, node2Src: '172.18.0.1' }), incident)).rejects.toThrow(/node2 saw the office's connection to mysql coming from 172\.18\.0\.1/);
+    await expect(proveReadiness(probe({ seen: healthy, node2Src: '172.18.0.1' }), incident)).rejects.toThrow(
+      /node2 saw the office's connection to mysql coming from 172\.18\.0\.1/,
+    );
   });
 
   test('mysql answering through its ClusterIP while kube-proxy does not masquerade means the incident is hidden', async () => {
-    await expect(proveReadiness(probe({ seen: { ...healthy, mysql: OFFICE } }), incident)).rejects.toThrow(/the incident is not visible/);
+    await expect(proveReadiness(probe({ seen: { ...healthy, mysql: OFFICE } }), incident)).rejects.toThrow(
+      /the incident is not visible/,
+    );
   });
 
   test('a pod that does not answer at all points at the routes', async () => {
-    const err = await proveReadiness(probe({ seen: { ...healthy, 'pod/nginx': null } }), incident).catch((e: unknown) => e as Error & { hint?: string });
+    const err = await proveReadiness(probe({ seen: { ...healthy, 'pod/nginx': null } }), incident).catch(
+      (e: unknown) => e as Error & { hint?: string },
+    );
     expect(err?.message).toMatch(/office → pod\/nginx \(10\.244\.2\.2:80\) got no answer/);
     expect(err?.hint).toMatch(/routes/);
   });

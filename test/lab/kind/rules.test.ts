@@ -1,8 +1,18 @@
 import { describe, expect, test } from 'vitest';
-import { backendOf, describeFinding, findServiceMasquerade, mysqlChain, rulesMatch } from '../../../src/lab/kind/rules.js';
+import {
+  backendOf,
+  describeFinding,
+  findServiceMasquerade,
+  mysqlChain,
+  rulesMatch,
+} from '../../../src/lab/kind/rules.js';
 import { output } from './fakes.js';
 
-const config = (masqueradeAll: boolean, clusterCIDR: string | null) => ({ mode: 'iptables' as const, masqueradeAll, clusterCIDR });
+const config = (masqueradeAll: boolean, clusterCIDR: string | null) => ({
+  mode: 'iptables' as const,
+  masqueradeAll,
+  clusterCIDR,
+});
 
 describe("kube-proxy's masquerade rule on a kind node (iptables-save, either backend)", () => {
   test('the mysql Service chain is the one kube-proxy derives from default/mysql:mysql', () => {
@@ -15,7 +25,9 @@ describe("kube-proxy's masquerade rule on a kind node (iptables-save, either bac
       expect(backendOf(text)).toBe(backend);
       const found = findServiceMasquerade(text);
       expect(found.notSource).toBe('10.244.0.0/16');
-      expect(found.rule).toMatch(/^-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 -d 10\.96\.207\.61\/32 .* -j KUBE-MARK-MASQ$/);
+      expect(found.rule).toMatch(
+        /^-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 -d 10\.96\.207\.61\/32 .* -j KUBE-MARK-MASQ$/,
+      );
       expect(rulesMatch(found, config(false, '10.244.0.0/16'))).toBe(true);
       expect(rulesMatch(found, config(false, null))).toBe(false);
     });

@@ -22,7 +22,14 @@ describe('the kind lab while it is up', () => {
   test('mysql through its ClusterIP times out, and the vpn counts the SYN-ACKs it dropped', async () => {
     const lab = await openKindLab();
     const r = await lab.request('mysql', 2000);
-    expect(r).toMatchObject({ target: 'mysql', via: 'service', dst: '10.96.207.61', dport: 3306, outcome: 'timeout', src: '192.168.10.10' });
+    expect(r).toMatchObject({
+      target: 'mysql',
+      via: 'service',
+      dst: '10.96.207.61',
+      dport: 3306,
+      outcome: 'timeout',
+      src: '192.168.10.10',
+    });
     expect(await lab.vpnDrops()).toBe(3);
   });
 
@@ -40,8 +47,16 @@ describe('the kind lab while it is up', () => {
     expect(sync.kubeProxy).toEqual({ mode: 'iptables', masqueradeAll: true, clusterCIDR: null });
     expect(sync.syncMs).toBeGreaterThanOrEqual(0);
     const lines = f.lines().slice(before);
-    expect(order(lines, [/patch configmap kube-proxy/, /get pods -l k8s-app=kube-proxy/, /delete pods -l k8s-app=kube-proxy/, /get pods -l k8s-app=kube-proxy/, /^docker exec natscope-worker2? iptables-save -t nat$/]).every((i) => i >= 0)).toBe(true);
-    expect(f.world().configConf).toMatch(/^iptables:\n  localhostNodePorts: null\n  masqueradeAll: true$/m);
+    expect(
+      order(lines, [
+        /patch configmap kube-proxy/,
+        /get pods -l k8s-app=kube-proxy/,
+        /delete pods -l k8s-app=kube-proxy/,
+        /get pods -l k8s-app=kube-proxy/,
+        /^docker exec natscope-worker2? iptables-save -t nat$/,
+      ]).every((i) => i >= 0),
+    ).toBe(true);
+    expect(f.world().configConf).toMatch(/^iptables:\n {2}localhostNodePorts: null\n {2}masqueradeAll: true$/m);
     expect(f.world().configConf).toMatch(/^clusterCIDR: ""$/m);
     // the fix, as in the incident: mysql answers and its pod sees node1
     const r = await lab.request('mysql', 2000);
@@ -52,7 +67,10 @@ describe('the kind lab while it is up', () => {
   test('kube-proxy pods that do not become ready in time fail the change with a timeout and the fix', async () => {
     f.update({ proxyStuck: true });
     const lab = await openKindLab();
-    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & { hint?: string; exitCode?: number };
+    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & {
+      hint?: string;
+      exitCode?: number;
+    };
     expect(err.message).toMatch(/^kube-proxy pods did not become ready within 3 s \(0 of 3 new pods ready\)$/);
     expect(err.hint).toMatch(/kubectl -n kube-system get pods -l k8s-app=kube-proxy/);
     expect(err.exitCode).toBe(124);
@@ -61,12 +79,16 @@ describe('the kind lab while it is up', () => {
   test('a kube-proxy that keeps its old rules fails the change: the rule is checked on the nodes, not assumed', async () => {
     f.update({ rulesFrozen: true, initialConfigConf: STAGED });
     const lab = await openKindLab();
-    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & { exitCode?: number };
-    expect(err.message).toMatch(/kube-proxy on natscope-worker did not write the expected rules within 3 s: wanted a masquerade rule for every client \(masqueradeAll\), found no masquerade rule/);
+    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & {
+      exitCode?: number;
+    };
+    expect(err.message).toMatch(
+      /kube-proxy on natscope-worker did not write the expected rules within 3 s: wanted a masquerade rule for every client \(masqueradeAll\), found no masquerade rule/,
+    );
     expect(err.exitCode).toBe(124);
   });
 
-  test('rules are each node\'s own iptables-save, found in the backend kube-proxy used when the node\'s iptables points at the other', async () => {
+  test("rules are each node's own iptables-save, found in the backend kube-proxy used when the node's iptables points at the other", async () => {
     f.update({ kubeProxyBackend: 'legacy', nodeAlternative: 'nft' });
     const lab = await openKindLab();
     const rules = await lab.rules('node1');
@@ -83,11 +105,13 @@ describe('the kind lab while it is up', () => {
     await lab.registerHosts(resolver);
     expect(resolver.hostOf(4026532801)).toBe('nginx');
     expect(resolver.hostOf(4026532802)).toBe('mysql');
-    expect(f.lines()).toEqual(expect.arrayContaining([
-      'docker exec natscope-worker2 crictl pods -o json',
-      'docker exec natscope-worker2 crictl inspectp -o json e4c3b8d6f5a27b0c1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c',
-      'docker exec natscope-worker2 stat -L -c %i /var/run/netns/cni-mysql',
-    ]));
+    expect(f.lines()).toEqual(
+      expect.arrayContaining([
+        'docker exec natscope-worker2 crictl pods -o json',
+        'docker exec natscope-worker2 crictl inspectp -o json e4c3b8d6f5a27b0c1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c',
+        'docker exec natscope-worker2 stat -L -c %i /var/run/netns/cni-mysql',
+      ]),
+    );
   });
 
   test('the status and load sources come from the lab as it is', async () => {

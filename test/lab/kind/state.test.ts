@@ -17,13 +17,13 @@ const state = (over: Partial<KindState>): KindState => ({
 });
 
 describe('whether natscope created the kind cluster it finds', () => {
-  test('only the control-plane container natscope noted down is natscope\'s', () => {
+  test("only the control-plane container natscope noted down is natscope's", () => {
     expect(ownsCluster(state({}), { id: 'aaa', created: '2026-11-26T08:00:30Z' })).toBe(true);
     // same name, recreated by someone else
     expect(ownsCluster(state({}), { id: 'bbb', created: '2026-11-26T09:00:00Z' })).toBe(false);
   });
 
-  test('stopped before noting the ID: a container created after natscope started creating is natscope\'s', () => {
+  test("stopped before noting the ID: a container created after natscope started creating is natscope's", () => {
     expect(ownsCluster(state({ controlPlaneId: null }), { id: 'x', created: '2026-11-26T08:00:20Z' })).toBe(true);
     expect(ownsCluster(state({ controlPlaneId: null }), { id: 'x', created: '2026-11-25T08:00:00Z' })).toBe(false);
   });

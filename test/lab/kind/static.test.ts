@@ -18,14 +18,45 @@ const MANIFESTS = join(ROOT, 'src', 'lab', 'kind', 'manifests');
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
 // Field names of kind.x-k8s.io/v1alpha4 (kind's pkg/apis/config/v1alpha4/types.go); kind rejects unknown ones.
-const KIND_CLUSTER_FIELDS = ['kind', 'apiVersion', 'name', 'nodes', 'networking', 'featureGates', 'runtimeConfig', 'kubeadmConfigPatches', 'kubeadmConfigPatchesJSON6902', 'containerdConfigPatches', 'containerdConfigPatchesJSON6902'];
-const KIND_NODE_FIELDS = ['role', 'image', 'labels', 'extraMounts', 'extraPortMappings', 'gpus', 'kubeadmConfigPatches', 'kubeadmConfigPatchesJSON6902'];
-const KIND_NETWORKING_FIELDS = ['ipFamily', 'apiServerPort', 'apiServerAddress', 'podSubnet', 'serviceSubnet', 'disableDefaultCNI', 'kubeProxyMode', 'dnsSearch'];
+const KIND_CLUSTER_FIELDS = [
+  'kind',
+  'apiVersion',
+  'name',
+  'nodes',
+  'networking',
+  'featureGates',
+  'runtimeConfig',
+  'kubeadmConfigPatches',
+  'kubeadmConfigPatchesJSON6902',
+  'containerdConfigPatches',
+  'containerdConfigPatchesJSON6902',
+];
+const KIND_NODE_FIELDS = [
+  'role',
+  'image',
+  'labels',
+  'extraMounts',
+  'extraPortMappings',
+  'gpus',
+  'kubeadmConfigPatches',
+  'kubeadmConfigPatchesJSON6902',
+];
+const KIND_NETWORKING_FIELDS = [
+  'ipFamily',
+  'apiServerPort',
+  'apiServerAddress',
+  'podSubnet',
+  'serviceSubnet',
+  'disableDefaultCNI',
+  'kubeProxyMode',
+  'dnsSearch',
+];
 
 // Kubernetes' validation of names and labels (apimachinery validation.go).
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 function keysWithin(object: object, allowed: string[]): string[] {
   return Object.keys(object).filter((k) => !allowed.includes(k));
@@ -41,29 +72,66 @@ describe('the kind config (kind.x-k8s.io/v1alpha4)', () => {
     expect(keysWithin(config.networking, KIND_NETWORKING_FIELDS)).toEqual([]);
     for (const n of config.nodes) expect(keysWithin(n, KIND_NODE_FIELDS)).toEqual([]);
     expect(config.nodes.map((n: { role: string }) => n.role)).toEqual(['control-plane', 'worker', 'worker']);
-    expect(config.networking).toEqual({ ipFamily: 'ipv4', kubeProxyMode: 'iptables', podSubnet: POD_SUBNET, serviceSubnet: SERVICE_SUBNET });
+    expect(config.networking).toEqual({
+      ipFamily: 'ipv4',
+      kubeProxyMode: 'iptables',
+      podSubnet: POD_SUBNET,
+      serviceSubnet: SERVICE_SUBNET,
+    });
   });
 
   test('labels the workers node1 and node2 with valid Kubernetes labels, and pins no image of its own (natscope passes --image)', () => {
     const labels = config.nodes.map((n: { labels?: Record<string, string> }) => n.labels ?? {});
     expect(labels).toEqual([{}, { [NODE_ROLE_LABEL]: 'node1' }, { [NODE_ROLE_LABEL]: 'node2' }]);
-    for (const l of labels) for (const [k, v] of Object.entries(l)) expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
+    for (const l of labels)
+      for (const [k, v] of Object.entries(l))
+        expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
     expect(config.nodes.some((n: { image?: string }) => n.image)).toBe(false);
   });
 });
 
+// The fields of the lab's manifests these tests read (a Pod's or a Service's).
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: {
+    nodeSelector?: Record<string, string>;
+    containers: {
+      image: string;
+      imagePullPolicy: string;
+      command: string[];
+      args: string[];
+      env: unknown[];
+      ports: { containerPort: number }[];
+    }[];
+    type?: string;
+    clusterIP: string;
+    ports?: unknown[];
+    selector: Record<string, string>;
+  };
+}
+
 describe('the workloads (Pods and ClusterIP Services, core/v1)', () => {
-  const docs = YAML.parseAllDocuments(readFileSync(join(MANIFESTS, 'workloads.yaml'), 'utf8')).map((d: { toJS(): unknown }) => d.toJS()) as any[];
+  const docs = YAML.parseAllDocuments(readFileSync(join(MANIFESTS, 'workloads.yaml'), 'utf8')).map(
+    (d: { toJS(): unknown }) => d.toJS(),
+  ) as Manifest[];
   const pods = docs.filter((d) => d.kind === 'Pod');
   const services = docs.filter((d) => d.kind === 'Service');
 
-  test('are v1 Pods and Services with valid names and labels, all labelled as natscope\'s', () => {
-    expect(docs.map((d) => `${d.apiVersion} ${d.kind} ${d.metadata.name}`)).toEqual(['v1 Pod nginx', 'v1 Pod mysql', 'v1 Service nginx', 'v1 Service mysql']);
+  test("are v1 Pods and Services with valid names and labels, all labelled as natscope's", () => {
+    expect(docs.map((d) => `${d.apiVersion} ${d.kind} ${d.metadata.name}`)).toEqual([
+      'v1 Pod nginx',
+      'v1 Pod mysql',
+      'v1 Service nginx',
+      'v1 Service mysql',
+    ]);
     for (const d of docs) {
       expect(DNS1123_LABEL.test(d.metadata.name)).toBe(true);
       expect(d.metadata.namespace).toBe('default');
       expect(d.metadata.labels['app.kubernetes.io/part-of']).toBe('natscope');
-      for (const [k, v] of Object.entries(d.metadata.labels)) expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
+      for (const [k, v] of Object.entries(d.metadata.labels))
+        expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
     }
   });
 
@@ -72,24 +140,43 @@ describe('the workloads (Pods and ClusterIP Services, core/v1)', () => {
       const spec = PODS.find((p) => p.name === pod.metadata.name)!;
       expect(pod.spec.nodeSelector).toEqual({ [NODE_ROLE_LABEL]: spec.node });
       expect(pod.spec.containers).toHaveLength(1);
-      const c = pod.spec.containers[0];
+      const c = pod.spec.containers[0]!;
       expect(c.image).toBe(WORKLOADS_IMAGE_PLACEHOLDER);
       expect(c.imagePullPolicy).toBe('Never');
       expect(c.command).toEqual(['/natscope-net']);
-      expect(c.args).toEqual(['serve', '--port', String(spec.port), '--name', spec.name, '--node', '$(NODE_NAME)', '--proto', spec.proto]);
+      expect(c.args).toEqual([
+        'serve',
+        '--port',
+        String(spec.port),
+        '--name',
+        spec.name,
+        '--node',
+        '$(NODE_NAME)',
+        '--proto',
+        spec.proto,
+      ]);
       expect(c.env).toEqual([{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
-      expect(c.ports).toEqual([{ name: expect.stringMatching(/^[a-z0-9-]{1,15}$/), containerPort: spec.port, protocol: 'TCP' }]);
+      expect(c.ports).toEqual([
+        { name: expect.stringMatching(/^[a-z0-9-]{1,15}$/), containerPort: spec.port, protocol: 'TCP' },
+      ]);
     }
   });
 
-  test('give the Services the netns lab\'s ClusterIPs and named ports, selecting their pods', () => {
+  test("give the Services the netns lab's ClusterIPs and named ports, selecting their pods", () => {
     for (const svc of services) {
       const spec = SERVICES.find((s) => s.name === svc.metadata.name)!;
-      const pod = pods.find((p) => p.metadata.name === spec.pod);
+      const pod = pods.find((p) => p.metadata.name === spec.pod)!;
       expect(svc.spec.type).toBe('ClusterIP');
       expect(svc.spec.clusterIP).toBe(spec.clusterIP);
       expect(svc.spec.clusterIP.startsWith('10.96.')).toBe(true);
-      expect(svc.spec.ports).toEqual([{ name: spec.portName, protocol: 'TCP', port: spec.port, targetPort: pod.spec.containers[0].ports[0].containerPort }]);
+      expect(svc.spec.ports).toEqual([
+        {
+          name: spec.portName,
+          protocol: 'TCP',
+          port: spec.port,
+          targetPort: pod.spec.containers[0]!.ports[0]!.containerPort,
+        },
+      ]);
       for (const [k, v] of Object.entries(svc.spec.selector)) expect(pod.metadata.labels[k]).toBe(v);
     }
   });
@@ -106,7 +193,9 @@ describe('pinned versions', () => {
   test('the provisioning script installs the kind release whose node image natscope pins', () => {
     expect(env.KIND_VERSION).toBe(KIND_VERSION);
     expect(env.KUBECTL_MINOR).toBe(KUBERNETES_MINOR);
-    expect(NODE_IMAGE).toMatch(new RegExp(`^kindest/node:${KUBERNETES_MINOR.replace('.', '\\.')}\\.\\d+@sha256:[0-9a-f]{64}$`));
+    expect(NODE_IMAGE).toMatch(
+      new RegExp(`^kindest/node:${KUBERNETES_MINOR.replace('.', '\\.')}\\.\\d+@sha256:[0-9a-f]{64}$`),
+    );
     expect(Number(env.NODE_MAJOR)).toBeGreaterThanOrEqual(20);
   });
 });
@@ -116,7 +205,11 @@ function shellScripts(dir: string, out: string[] = []): string[] {
     if (['node_modules', '.git', 'dist', 'build', '.vagrant'].includes(name)) continue;
     const path = join(dir, name);
     if (statSync(path).isDirectory()) shellScripts(path, out);
-    else if (name.endsWith('.sh') || /^#!(\/usr\/bin\/env )?(\/bin\/)?(ba|da)?sh\b/.test(readFileSync(path, 'utf8').slice(0, 40))) out.push(relative(ROOT, path));
+    else if (
+      name.endsWith('.sh') ||
+      /^#!(\/usr\/bin\/env )?(\/bin\/)?(ba|da)?sh\b/.test(readFileSync(path, 'utf8').slice(0, 40))
+    )
+      out.push(relative(ROOT, path));
   }
   return out;
 }
@@ -125,7 +218,9 @@ describe('static checks of the shell scripts and the Vagrantfile', () => {
   test('every shell script passes shellcheck', () => {
     expect(has('shellcheck'), 'shellcheck is missing: npm run setup -- --tests installs it').toBe(true);
     const scripts = shellScripts(ROOT);
-    expect(scripts).toEqual(expect.arrayContaining(['scripts/provision/provision.sh', 'test/fixtures/kind/bin/kubectl']));
+    expect(scripts).toEqual(
+      expect.arrayContaining(['scripts/provision/provision.sh', 'test/fixtures/kind/bin/kubectl']),
+    );
     const r = spawnSync('shellcheck', ['-x', ...scripts], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -136,20 +231,29 @@ describe('static checks of the shell scripts and the Vagrantfile', () => {
     expect(execFileSync('ruby', ['-c', join(ROOT, 'Vagrantfile')], { encoding: 'utf8' }).trim()).toBe('Syntax OK');
   });
 
-  test.skipIf(!has('vagrant'))('vagrant validate accepts the Vagrantfile offline (no box, no provider)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'natscope-vagrant-'));
-    try {
-      const r = spawnSync('vagrant', ['validate', '--ignore-provider'], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 120_000,
-        // its machine folder and home in a temp folder, not in the project
-        env: { ...process.env, VAGRANT_DOTFILE_PATH: join(dir, 'dot'), VAGRANT_HOME: join(dir, 'home'), VAGRANT_CHECKPOINT_DISABLE: '1' },
-      });
-      expect(r.stdout + r.stderr).toContain('Vagrantfile validated successfully.');
-      expect(r.status).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 150_000);
+  test.skipIf(!has('vagrant'))(
+    'vagrant validate accepts the Vagrantfile offline (no box, no provider)',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'natscope-vagrant-'));
+      try {
+        const r = spawnSync('vagrant', ['validate', '--ignore-provider'], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 120_000,
+          // its machine folder and home in a temp folder, not in the project
+          env: {
+            ...process.env,
+            VAGRANT_DOTFILE_PATH: join(dir, 'dot'),
+            VAGRANT_HOME: join(dir, 'home'),
+            VAGRANT_CHECKPOINT_DISABLE: '1',
+          },
+        });
+        expect(r.stdout + r.stderr).toContain('Vagrantfile validated successfully.');
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    150_000,
+  );
 });

@@ -10,12 +10,23 @@ const plan = officePlan('192.168.10.0/24');
 
 function topology() {
   const [office, vpn, worker] = parseContainers(output('docker-container-inspect.json'));
-  const nodes = ['natscope-control-plane', 'natscope-worker', 'natscope-worker2'].map((name, i) => ({ ...worker!, name, pid: 100 + i }));
-  return assembleTopology(names, plan, parseNodes(output('nodes.json')), [...nodes, office!, vpn!], parsePods(output('pods.json')), parseServices(output('services.json')));
+  const nodes = ['natscope-control-plane', 'natscope-worker', 'natscope-worker2'].map((name, i) => ({
+    ...worker!,
+    name,
+    pid: 100 + i,
+  }));
+  return assembleTopology(
+    names,
+    plan,
+    parseNodes(output('nodes.json')),
+    [...nodes, office!, vpn!],
+    parsePods(output('pods.json')),
+    parseServices(output('services.json')),
+  );
 }
 
 describe('who is who in the kind lab', () => {
-  test('node1 and node2 come from the workers\' labels, not from their names or join order', () => {
+  test("node1 and node2 come from the workers' labels, not from their names or join order", () => {
     const t = topology();
     expect(t.nodes.map((n) => [n.role, n.container, n.ip, n.podCIDR])).toEqual([
       ['control-plane', 'natscope-control-plane', '172.18.0.2', '10.244.0.0/24'],
@@ -30,13 +41,18 @@ describe('who is who in the kind lab', () => {
     expect(labNodeName(t, 'natscope-worker2')).toBe('node2');
   });
 
-  test('a cluster whose workers lack natscope\'s labels is refused with the fix', () => {
+  test("a cluster whose workers lack natscope's labels is refused with the fix", () => {
     const nodes = parseNodes(output('nodes.json')).map((n) => ({ ...n, labels: {} }));
     expect(() => assembleTopology(names, plan, nodes, [], [], [])).toThrow(/not made from natscope's kind config/);
   });
 
-  test('the status has the netns lab\'s shape: hosts, pods on node1/node2, Services with their endpoints', () => {
-    const status = kindLabStatus(topology(), { mode: 'iptables', masqueradeAll: false, clusterCIDR: null }, { node1: 4026532001 }, true);
+  test("the status has the netns lab's shape: hosts, pods on node1/node2, Services with their endpoints", () => {
+    const status = kindLabStatus(
+      topology(),
+      { mode: 'iptables', masqueradeAll: false, clusterCIDR: null },
+      { node1: 4026532001 },
+      true,
+    );
     expect(status).toMatchObject({
       backend: 'kind',
       prefix: 'natscope-',
@@ -49,8 +65,24 @@ describe('who is who in the kind lab', () => {
     expect(status.hosts.node1).toEqual({ netns: 'container natscope-worker', ip: '172.18.0.3', inode: 4026532001 });
     expect(status.hosts.office!.ip).toBe('192.168.10.10');
     expect(status.services).toEqual([
-      { namespace: 'default', name: 'nginx', portName: 'http', protocol: 'TCP', port: 80, clusterIP: '10.96.48.29', endpoints: [{ ip: '10.244.2.2', port: 80, node: 'node1' }] },
-      { namespace: 'default', name: 'mysql', portName: 'mysql', protocol: 'TCP', port: 3306, clusterIP: '10.96.207.61', endpoints: [{ ip: '10.244.1.2', port: 3306, node: 'node2' }] },
+      {
+        namespace: 'default',
+        name: 'nginx',
+        portName: 'http',
+        protocol: 'TCP',
+        port: 80,
+        clusterIP: '10.96.48.29',
+        endpoints: [{ ip: '10.244.2.2', port: 80, node: 'node1' }],
+      },
+      {
+        namespace: 'default',
+        name: 'mysql',
+        portName: 'mysql',
+        protocol: 'TCP',
+        port: 3306,
+        clusterIP: '10.96.207.61',
+        endpoints: [{ ip: '10.244.1.2', port: 3306, node: 'node2' }],
+      },
     ]);
   });
 });

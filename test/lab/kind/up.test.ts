@@ -59,9 +59,22 @@ describe('lab up --lab kind on a machine without the cluster', () => {
     expect(status.up).toBe(true);
   });
 
-  test('kind gets the lab\'s config on stdin, the pinned node image and natscope\'s own kubeconfig', () => {
+  test("kind gets the lab's config on stdin, the pinned node image and natscope's own kubeconfig", () => {
     const create = call(/^kind create cluster/)!;
-    expect(create.args).toEqual(['create', 'cluster', '--name', 'natscope', '--image', NODE_IMAGE, '--config', '-', '--kubeconfig', `${f.stateDir}/natscope-kind.kubeconfig`, '--wait', '5m']);
+    expect(create.args).toEqual([
+      'create',
+      'cluster',
+      '--name',
+      'natscope',
+      '--image',
+      NODE_IMAGE,
+      '--config',
+      '-',
+      '--kubeconfig',
+      `${f.stateDir}/natscope-kind.kubeconfig`,
+      '--wait',
+      '5m',
+    ]);
     const config = YAML.parse(create.stdin!);
     expect(config.kind).toBe('Cluster');
     expect(config.networking.kubeProxyMode).toBe('iptables');
@@ -69,30 +82,71 @@ describe('lab up --lab kind on a machine without the cluster', () => {
   });
 
   test('the pods run the image natscope built, never pulled, pinned by nodeSelector', () => {
-    const docs = YAML.parseAllDocuments(call(/apply -f -$/)!.stdin!).map((d: { toJS(): unknown }) => d.toJS()) as { kind: string; spec: { containers?: { image: string; imagePullPolicy: string }[]; nodeSelector?: Record<string, string> } }[];
+    const docs = YAML.parseAllDocuments(call(/apply -f -$/)!.stdin!).map((d: { toJS(): unknown }) => d.toJS()) as {
+      kind: string;
+      spec: { containers?: { image: string; imagePullPolicy: string }[]; nodeSelector?: Record<string, string> };
+    }[];
     const pods = docs.filter((d) => d.kind === 'Pod');
-    expect(pods.map((p) => p.spec.containers![0]!.image)).toEqual([expect.stringMatching(/^natscope-lab:[0-9a-f]{12}$/), expect.stringMatching(/^natscope-lab:[0-9a-f]{12}$/)]);
+    expect(pods.map((p) => p.spec.containers![0]!.image)).toEqual([
+      expect.stringMatching(/^natscope-lab:[0-9a-f]{12}$/),
+      expect.stringMatching(/^natscope-lab:[0-9a-f]{12}$/),
+    ]);
     expect(pods.map((p) => p.spec.containers![0]!.imagePullPolicy)).toEqual(['Never', 'Never']);
-    expect(pods.map((p) => p.spec.nodeSelector)).toEqual([{ 'natscope.io/lab-node': 'node1' }, { 'natscope.io/lab-node': 'node2' }]);
+    expect(pods.map((p) => p.spec.nodeSelector)).toEqual([
+      { 'natscope.io/lab-node': 'node1' },
+      { 'natscope.io/lab-node': 'node2' },
+    ]);
   });
 
-  test('the office network is one Docker does not NAT, labelled as natscope\'s, and the vpn sits on it and on kind\'s', () => {
+  test("the office network is one Docker does not NAT, labelled as natscope's, and the vpn sits on it and on kind's", () => {
     expect(call(/^docker network create/)!.args).toEqual([
-      'network', 'create', '--driver', 'bridge', '--subnet', '192.168.10.0/24', '--gateway', '192.168.10.254', '--ip-range', '192.168.10.128/25',
-      '--opt', 'com.docker.network.bridge.enable_ip_masquerade=false', '--label', 'io.natscope.lab=natscope', 'natscope-office',
+      'network',
+      'create',
+      '--driver',
+      'bridge',
+      '--subnet',
+      '192.168.10.0/24',
+      '--gateway',
+      '192.168.10.254',
+      '--ip-range',
+      '192.168.10.128/25',
+      '--opt',
+      'com.docker.network.bridge.enable_ip_masquerade=false',
+      '--label',
+      'io.natscope.lab=natscope',
+      'natscope-office',
     ]);
-    expect(call(/^docker run --detach --name natscope-vpn/)!.args).toEqual(expect.arrayContaining(['--ip', '192.168.10.1', '--sysctl', 'net.ipv4.ip_forward=1', '--label', 'io.natscope.lab=natscope']));
-    expect(call(/^docker run --detach --name natscope-office/)!.args).toEqual(expect.arrayContaining(['--ip', '192.168.10.10', '--network', 'natscope-office']));
+    expect(call(/^docker run --detach --name natscope-vpn/)!.args).toEqual(
+      expect.arrayContaining([
+        '--ip',
+        '192.168.10.1',
+        '--sysctl',
+        'net.ipv4.ip_forward=1',
+        '--label',
+        'io.natscope.lab=natscope',
+      ]),
+    );
+    expect(call(/^docker run --detach --name natscope-office/)!.args).toEqual(
+      expect.arrayContaining(['--ip', '192.168.10.10', '--network', 'natscope-office']),
+    );
   });
 
   test('routes as in the incident: vpn → Service CIDR via node1 only, pod CIDRs via their nodes; nodes → office via the vpn', () => {
     const batches = f.calls().filter((c) => c.tool === 'nsenter' && c.args.includes('-batch'));
     const byPid = (pid: number) => batches.filter((c) => c.args[1] === String(pid)).map((c) => c.stdin!.trim());
     expect(byPid(4190005)).toEqual([
-      ['route replace 10.96.0.0/16 via 172.18.0.3', 'route replace 10.244.0.0/24 via 172.18.0.2', 'route replace 10.244.2.0/24 via 172.18.0.3', 'route replace 10.244.1.0/24 via 172.18.0.4'].join('\n'),
+      [
+        'route replace 10.96.0.0/16 via 172.18.0.3',
+        'route replace 10.244.0.0/24 via 172.18.0.2',
+        'route replace 10.244.2.0/24 via 172.18.0.3',
+        'route replace 10.244.1.0/24 via 172.18.0.4',
+      ].join('\n'),
     ]);
-    for (const node of [4190001, 4190002, 4190003]) expect(byPid(node)).toEqual(['route replace 192.168.10.0/24 via 172.18.0.5']);
-    expect(byPid(4190004)[0]).toMatch(/^route replace default via 192\.168\.10\.1\naddr replace 192\.168\.10\.20\/24 dev eth0/);
+    for (const node of [4190001, 4190002, 4190003])
+      expect(byPid(node)).toEqual(['route replace 192.168.10.0/24 via 172.18.0.5']);
+    expect(byPid(4190004)[0]).toMatch(
+      /^route replace default via 192\.168\.10\.1\naddr replace 192\.168\.10\.20\/24 dev eth0/,
+    );
     expect(call(/-- iptables-restore$/)!.stdin).toBe(VPN_RULES);
   });
 
@@ -111,7 +165,9 @@ describe('lab up --lab kind on a machine without the cluster', () => {
 
   test('the lab is ready only once node1 and node2 show no masquerade rule in the mysql chain', () => {
     const deleted = firstRun.findIndex((l) => /delete pods -l k8s-app=kube-proxy/.test(l));
-    const checks = firstRun.map((l, i) => [l, i] as const).filter(([l, i]) => i > deleted && /^docker exec natscope-worker2? iptables-save -t nat$/.test(l));
+    const checks = firstRun
+      .map((l, i) => [l, i] as const)
+      .filter(([l, i]) => i > deleted && /^docker exec natscope-worker2? iptables-save -t nat$/.test(l));
     expect(new Set(checks.map(([l]) => l.split(' ')[2]))).toEqual(new Set(['natscope-worker', 'natscope-worker2']));
     const proof = firstRun.findIndex((l) => /request --proto/.test(l));
     expect(checks.every(([, i]) => i < proof)).toBe(true);
@@ -124,13 +180,21 @@ describe('lab up --lab kind on a machine without the cluster', () => {
     expect(firstRun.filter((l) => /conntrack -D --orig-src 192\.168\.10\.10$/.test(l))).toHaveLength(4);
   });
 
-  test('the status has the netns lab\'s shape, with kind\'s node IPs and the incident staged', () => {
+  test("the status has the netns lab's shape, with kind's node IPs and the incident staged", () => {
     expect(status).toMatchObject({
       backend: 'kind',
       up: true,
       kubeProxy: { mode: 'iptables', masqueradeAll: false, clusterCIDR: null },
-      hosts: { node1: { ip: '172.18.0.3' }, node2: { ip: '172.18.0.4' }, vpn: { ip: '172.18.0.5' }, office: { ip: '192.168.10.10' } },
-      pods: [{ name: 'nginx', node: 'node1', ip: '10.244.2.2' }, { name: 'mysql', node: 'node2', ip: '10.244.1.2' }],
+      hosts: {
+        node1: { ip: '172.18.0.3' },
+        node2: { ip: '172.18.0.4' },
+        vpn: { ip: '172.18.0.5' },
+        office: { ip: '192.168.10.10' },
+      },
+      pods: [
+        { name: 'nginx', node: 'node1', ip: '10.244.2.2' },
+        { name: 'mysql', node: 'node2', ip: '10.244.1.2' },
+      ],
     });
   });
 
@@ -150,7 +214,11 @@ describe('lab up --lab kind on a machine without the cluster', () => {
     expect(second.some((l) => /delete pods|patch configmap/.test(l))).toBe(false);
     expect(second).toContain('kind get kubeconfig --name natscope');
     expect(second).toContain('docker start natscope-worker2');
-    expect(second.filter((l) => /^docker rm --force natscope-vpn natscope-office$|^docker rm --force natscope-office natscope-vpn$/.test(l))).toHaveLength(1);
+    expect(
+      second.filter((l) =>
+        /^docker rm --force natscope-vpn natscope-office$|^docker rm --force natscope-office natscope-vpn$/.test(l),
+      ),
+    ).toHaveLength(1);
     expect(again.up).toBe(true);
   }, 180_000);
 });

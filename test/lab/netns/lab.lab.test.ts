@@ -20,7 +20,12 @@ const request = (target: string) => json<RequestEvent>('request', target, '--tim
 // Everything about the host's own network namespace that the lab must not change.
 async function hostSnapshot(): Promise<Record<string, string>> {
   const run = async (cmd: string, args: string[]) => String((await execa(cmd, args, { reject: false })).stdout);
-  const sysctls = ['net.ipv4.ip_forward', 'net.ipv4.conf.all.rp_filter', 'net.ipv4.conf.all.route_localnet', 'net.bridge.bridge-nf-call-iptables'];
+  const sysctls = [
+    'net.ipv4.ip_forward',
+    'net.ipv4.conf.all.rp_filter',
+    'net.ipv4.conf.all.route_localnet',
+    'net.bridge.bridge-nf-call-iptables',
+  ];
   return {
     links: (await run('ip', ['-o', 'link'])).replace(/\s+link\/\S+ \S+ brd \S+/g, ''),
     addresses: await run('ip', ['-o', 'addr']),
@@ -125,12 +130,17 @@ describe('after lab set masquerade-all on', () => {
 
   test('all four targets answer and the vpn drops nothing more', async () => {
     const counter = async () =>
-      Number(/^\[(\d+):\d+\].*--ctstate INVALID/m.exec(String((await execa('ip', ['netns', 'exec', `${PREFIX}vpn`, 'iptables-save', '-c', '-t', 'filter'])).stdout))?.[1]);
+      Number(
+        /^\[(\d+):\d+\].*--ctstate INVALID/m.exec(
+          String((await execa('ip', ['netns', 'exec', `${PREFIX}vpn`, 'iptables-save', '-c', '-t', 'filter'])).stdout),
+        )?.[1],
+      );
     // The earlier timed-out mysql requests left half-open connections in the
     // pod, which retransmit their SYN-ACK for about a minute (1, 3, 7, 15,
     // 31 s) into the vpn's INVALID rule. Closed here, so the counter speaks
     // of these four requests only.
-    const ss = (...args: string[]) => execa('ip', ['netns', 'exec', `${PREFIX}pod-mysql`, 'ss', '-Htn', ...args, 'state', 'syn-recv']);
+    const ss = (...args: string[]) =>
+      execa('ip', ['netns', 'exec', `${PREFIX}pod-mysql`, 'ss', '-Htn', ...args, 'state', 'syn-recv']);
     await ss('-K');
     expect(String((await ss()).stdout).trim()).toBe('');
     const dropsBefore = await counter();
@@ -149,7 +159,9 @@ describe('after lab set masquerade-all on', () => {
   });
 
   test('the masquerade rule is the first rule of the mysql Service chain', async () => {
-    const rules = String((await lab('rules', 'node1')).stdout).split('\n').filter((l) => l.startsWith('-A KUBE-SVC-EM6TYMHOE4ZSTRV3 '));
+    const rules = String((await lab('rules', 'node1')).stdout)
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-SVC-EM6TYMHOE4ZSTRV3 '));
     expect(rules[0]).toMatch(/-d 10\.96\.207\.61\/32 .*--dport 3306 -j KUBE-MARK-MASQ$/);
   });
 });
@@ -204,14 +216,32 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
       const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-s-']);
       expect(r.exitCode).toBe(0);
       expect((await natscope(['lab', 'down', '--vm', 'off', '--prefix', 'natscope-s-'])).exitCode).toBe(0);
-      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-s-'))).toEqual(['natscope-s-something-else']);
+      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-s-'))).toEqual([
+        'natscope-s-something-else',
+      ]);
     } finally {
       await execa('ip', ['netns', 'del', 'natscope-s-something-else']);
     }
   });
 
   test('not root: lab up says so and builds nothing', async () => {
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'dist/src/main.js', 'lab', 'up', '--vm', 'off', '--prefix', 'natscope-u-'], { reject: false });
+    const r = await execa(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        'dist/src/main.js',
+        'lab',
+        'up',
+        '--vm',
+        'off',
+        '--prefix',
+        'natscope-u-',
+      ],
+      { reject: false },
+    );
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/needs root/);
     expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-u-'))).toEqual([]);
@@ -220,16 +250,21 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
   test('an invalid prefix is refused', async () => {
     const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'Bad Prefix']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/option '--prefix <prefix>' argument 'Bad Prefix' is invalid\. use lower-case letters, digits and "-"/);
+    expect(r.stderr).toMatch(
+      /option '--prefix <prefix>' argument 'Bad Prefix' is invalid\. use lower-case letters, digits and "-"/,
+    );
   });
 });
 
 describe('cleanup on every path', () => {
   test('lab down after kill -9 in the middle of lab up removes everything', async () => {
     const prefix = 'natscope-k-';
-    const child = execa(process.execPath, ['dist/src/main.js', 'lab', 'up', '--vm', 'off', '--prefix', prefix], { reject: false });
+    const child = execa(process.execPath, ['dist/src/main.js', 'lab', 'up', '--vm', 'off', '--prefix', prefix], {
+      reject: false,
+    });
     // wait until it has started building, then kill it without a chance to clean up
-    for (let i = 0; i < 200 && !readdirSync('/run/netns').some((n) => n.startsWith(prefix)); i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && !readdirSync('/run/netns').some((n) => n.startsWith(prefix)); i++)
+      await new Promise((r) => setTimeout(r, 5));
     child.kill('SIGKILL');
     await child;
     const down = await natscope(['lab', 'down', '--vm', 'off', '--prefix', prefix]);
@@ -241,7 +276,12 @@ describe('cleanup on every path', () => {
   test("the host's own namespace is exactly as it was: links, addresses, routes, rules, sysctls", async () => {
     const pods: number[] = [];
     for (const ns of ['pod-nginx', 'pod-mysql']) {
-      pods.push(...String((await execa('ip', ['netns', 'pids', `${PREFIX}${ns}`], { reject: false })).stdout).split('\n').filter(Boolean).map(Number));
+      pods.push(
+        ...String((await execa('ip', ['netns', 'pids', `${PREFIX}${ns}`], { reject: false })).stdout)
+          .split('\n')
+          .filter(Boolean)
+          .map(Number),
+      );
     }
     expect(pods.length).toBeGreaterThan(0);
     await lab('down');

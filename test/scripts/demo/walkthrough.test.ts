@@ -45,7 +45,11 @@ describe('the walkthrough on a recording of a full run', () => {
 
   test('step 4 finds the DNAT on node1 and the NETFILTER_DROP at the vpn for its own request', async () => {
     const { results } = await replay(GOOD);
-    const e = results[3]!.evidence as { dnat: { host: string }; drop: { host: string; reason: string; packet: { flags: string[] } }; path: string };
+    const e = results[3]!.evidence as {
+      dnat: { host: string };
+      drop: { host: string; reason: string; packet: { flags: string[] } };
+      path: string;
+    };
     expect(e.dnat.host).toBe('node1');
     expect(e.drop).toMatchObject({ host: 'vpn', reason: 'NETFILTER_DROP', packet: { flags: ['SYN', 'ACK'] } });
     expect(e.path).toMatch(/✗ NETFILTER_DROP$/);
@@ -56,7 +60,8 @@ describe('the walkthrough on a recording of a full run', () => {
     const e = results[6]!.evidence as { added: string[]; removed: string[] };
     expect(e.removed).toEqual([]);
     expect(e.added).toHaveLength(2);
-    for (const line of e.added) expect(line).toMatch(/^-A KUBE-SVC-\S+ -d 10\.96\.\d+\.\d+\/32 -p tcp .* -j KUBE-MARK-MASQ$/);
+    for (const line of e.added)
+      expect(line).toMatch(/^-A KUBE-SVC-\S+ -d 10\.96\.\d+\.\d+\/32 -p tcp .* -j KUBE-MARK-MASQ$/);
   });
 
   test('step 9 measured both rates in that run', async () => {
