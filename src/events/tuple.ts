@@ -69,7 +69,14 @@ export function formatFlags(flags: string[]): string {
   return flags.join('-');
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+// One octet in canonical form: no leading zeros, since iptables, nft and
+// inet_aton read "010" as octal (8): "010.244.0.0/16" would be installed as
+// 8.244.0.0/16, a different network from the one shown.
+const OCTET = '(0|[1-9]\\d{0,2})';
+const IPV4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
+// Every IPv4 address natscope accepts (options, recordings, cluster objects)
+// goes through here: dotted quad, each octet 0-255 written canonically.
 
 export function parseIPv4(ip: string): number | null {
   const m = IPV4.exec(ip);
@@ -97,10 +104,12 @@ export interface Cidr {
   text: string;
 }
 
-// Parses "a.b.c.d/n"; null if it is not a canonical IPv4 CIDR.
+// Parses "a.b.c.d/n"; null if it is not a canonical IPv4 CIDR (canonical
+// octets, a prefix length 0-32 without leading zeros, no host bits set).
 export function parseCidr(text: string): Cidr | null {
   const [ip, bitsText, extra] = text.split('/');
-  if (ip === undefined || bitsText === undefined || extra !== undefined || !/^\d{1,2}$/.test(bitsText)) return null;
+  if (ip === undefined || bitsText === undefined || extra !== undefined || !/^(0|[1-9]\d?)$/.test(bitsText))
+    return null;
   const bits = Number(bitsText);
   const addr = parseIPv4(ip);
   if (addr === null || bits > 32) return null;

@@ -4,6 +4,7 @@ import {
   inverse,
   ipFromRaw,
   parseCidr,
+  parseIPv4,
   portFromRaw,
   tcpFlagNames,
   tupleKey,
@@ -47,5 +48,29 @@ describe('tuple helpers', () => {
     expect(parseCidr('10.244.0.0')).toBeNull();
     expect(parseCidr('300.1.1.1/8')).toBeNull();
     expect(parseCidr('0.0.0.0/0')).not.toBeNull();
+    // iptables would read 010 as octal 8: a different network from the one shown
+    expect(parseCidr('010.244.0.0/16')).toBeNull();
+    expect(parseCidr('10.244.0.0/016')).toBeNull();
+  });
+
+  test('an address is accepted only in canonical dotted-quad form', () => {
+    expect(parseIPv4('10.244.2.2')).toBe(0x0af40202);
+    expect(parseIPv4('0.0.0.0')).toBe(0);
+    expect(parseIPv4('255.255.255.255')).toBe(0xffffffff);
+    for (const bad of [
+      '010.1.1.1',
+      '10.01.1.1',
+      '1.2.3.256',
+      '999.999.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      ' 1.2.3.4',
+      '1.2.3.4 ',
+      '0x0a.1.1.1',
+      '+1.2.3.4',
+      '',
+    ]) {
+      expect(parseIPv4(bad), bad).toBeNull();
+    }
   });
 });
