@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
 import { probesDir } from '../util/paths.js';
-import { FLUSH_MARKER, STREAMS, type ProbeFamily, type StreamName } from './parse.js';
+import { FLUSH_MARKER, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
 
 export interface ProbeInfo {
   name: ProbeFamily;

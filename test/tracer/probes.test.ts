@@ -10,7 +10,8 @@ import {
   qualifyModules,
 } from '../../src/tracer/probes.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../../src/tracer/detail.js';
-import { FLUSH_MARKER, parseBpftraceLine, STREAMS } from '../../src/tracer/parse.js';
+import { parseBpftraceLine } from '../../src/tracer/parse.js';
+import { FLUSH_MARKER, STREAMS } from '../../src/tracer/streams.js';
 import { probesDir } from '../../src/util/paths.js';
 
 describe('probe files', () => {
