@@ -10,10 +10,14 @@ import type { BaseChainSpec, ChainType, ElementObject, Hook } from './objects.js
 import type { TableState } from './state.js';
 
 export interface RuleOutline {
+  // its address matches, e.g. "ip saddr != 10.244.0.0/16" (sets by name left out)
+  matches: string[];
   // the chains it jumps or goes to, in order (a verdict map's included)
   targets: string[];
   // "ip:port" of a dnat statement
   dnat: string | null;
+  // the statements that end or rewrite: drop, reject, return, masquerade
+  actions: string[];
   comment: string | null;
 }
 
@@ -36,11 +40,25 @@ export interface TableOutline {
 }
 
 const TARGET = /\b(?:jump|goto) (\S+)/g;
+const ACTIONS = ['drop', 'reject', 'return', 'masquerade'];
+const ACTION = /(?<![-\w])(drop|reject|return|masquerade)(?![-\w])/g;
+const ADDRESS_MATCH = /\bip (saddr|daddr) (!= )?(?:\{ ([^}]*) \}|(\d[\d./]*))/g;
+
+const matchText = (field: string, negated: boolean, values: string[]) =>
+  `ip ${field} ${negated ? '!= ' : ''}${values.join(',')}`;
 
 function ruleOutline(rule: string, comment: string | undefined): RuleOutline {
   return {
+    matches: [...rule.matchAll(ADDRESS_MATCH)].map((m) =>
+      matchText(
+        m[1]!,
+        m[2] !== undefined,
+        (m[3] ?? m[4]!).split(',').map((v) => v.trim()),
+      ),
+    ),
     targets: [...rule.matchAll(TARGET)].map((m) => m[1]!),
     dnat: /\bdnat to (\S+)/.exec(rule)?.[1] ?? null,
+    actions: [...rule.matchAll(ACTION)].map((m) => m[1]!),
     comment: comment ?? null,
   };
 }
@@ -131,6 +149,34 @@ function collectTargets(v: Json, out: string[]): void {
   }
 }
 
+// An address or prefix on the right of a match: "10.0.0.1",
+// {"prefix": {"addr", "len"}}, or {"set": [...]} of those.
+function addressValues(v: Json): string[] | null {
+  if (typeof v === 'string') return v.startsWith('@') ? null : [v];
+  if (isRecord(v) && isRecord(v.prefix)) return [`${str(v.prefix.addr, 'prefix address')}/${String(v.prefix.len)}`];
+  if (isRecord(v) && Array.isArray(v.set)) {
+    const all = v.set.map(addressValues);
+    return all.every((x) => x !== null) ? all.flat() : null;
+  }
+  return null;
+}
+
+// The rule's "ip saddr/daddr [!=] address" matches, in order.
+function addressMatches(expr: Json): string[] {
+  if (!Array.isArray(expr)) return [];
+  const out: string[] = [];
+  for (const e of expr) {
+    if (!isRecord(e) || !isRecord(e.match)) continue;
+    const { left, op, right } = e.match;
+    if (!isRecord(left) || !isRecord(left.payload) || left.payload.protocol !== 'ip') continue;
+    const field = left.payload.field;
+    const values = addressValues(right);
+    if ((field === 'saddr' || field === 'daddr') && values && (op === '==' || op === '!='))
+      out.push(matchText(field, op === '!=', values));
+  }
+  return out;
+}
+
 function findDnat(v: Json): string | null {
   if (Array.isArray(v)) {
     for (const x of v) {
@@ -182,8 +228,10 @@ export function outlineOfListing(jsonText: string): TableOutline {
       const targets: string[] = [];
       collectTargets(r.expr, targets);
       rulesOf(str(r.chain, 'rule chain')).push({
+        matches: addressMatches(r.expr),
         targets,
         dnat: findDnat(r.expr),
+        actions: Array.isArray(r.expr) ? r.expr.flatMap((e) => (isRecord(e) ? ACTIONS.filter((a) => a in e) : [])) : [],
         comment: r.comment === undefined ? null : str(r.comment, 'rule comment'),
       });
     }
