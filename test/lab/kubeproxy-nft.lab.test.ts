@@ -3,8 +3,9 @@
 // network namespace of the test's own, nft lists back what the model holds,
 // the listing loads again unchanged, and packets meet it as kube-proxy
 // means them to: a connection to the mysql ClusterIP is DNATed to its pod,
-// masqueraded or not as the options say; another port of the ClusterIP is
-// rejected; an unallocated address of the Service CIDR is dropped.
+// masqueraded or not as the options say; another port of the ClusterIP and
+// a ping of it are rejected; an unallocated address of the Service CIDR is
+// dropped.
 //
 //   node netns: n0 10.244.2.1/24 + 192.168.10.10/32 (an off-cluster source),
 //               route 10.96.0.0/16 via the pod, kube-proxy's table
@@ -179,6 +180,16 @@ describe.skipIf(!isRoot || !hasNft)("kube-proxy's nftables ruleset, loaded into 
       await load(NODE, INCIDENT);
       expect((await connect(MYSQL.clusterIP, 9999, NODE_POD_SIDE)).outcome).toBe('ECONNREFUSED');
       expect((await connect(UNALLOCATED, 80, NODE_POD_SIDE)).outcome).toBe('timeout');
+    });
+
+    test('a ping of the ClusterIP gets an ICMP reject; without the table it goes unanswered', async () => {
+      const ping = async () =>
+        String((await inNetns(NODE, ['ping', '-c1', '-W1', MYSQL.clusterIP], { reject: false })).stdout);
+      await inNetns(NODE, ['nft', 'flush', 'ruleset']);
+      expect(await ping()).toContain('1 packets transmitted, 0 received');
+      expect(await ping()).not.toContain('Unreachable');
+      await load(NODE, INCIDENT);
+      expect(await ping()).toContain('Destination Port Unreachable');
     });
 
     test('the incident: an off-cluster client is DNATed to the pod but not masqueraded, so the pod cannot answer it', async () => {
