@@ -1,11 +1,12 @@
-// What kube-proxy's nftables mode (pkg/proxy/nftables, the layout of the
-// v1.34 and v1.35 releases) sends to `nft -f` on its first full sync on a
+// What kube-proxy's nftables mode (pkg/proxy/nftables, the layout of its
+// v1.35 release) sends to `nft -f` on its first full sync on a
 // node, for ClusterIP Services: one transaction that creates table
 // `ip kube-proxy`, its base chains and the chains they jump to, the sets and
 // verdict maps, and a service chain and endpoint chains per Service port.
 // Services are taken in a fixed order (kube-proxy iterates a Go map, so its
 // own order varies); state.ts gives what the table then holds, normalize.ts
-// the form kube-proxy's tests compare.
+// the form kube-proxy's tests compare. Releases after v1.35 set the mark
+// inline instead of jumping to mark-for-masquerade (kubernetes PR #135800).
 
 import { servicePortName } from '../chains.js';
 import { type KubeProxyOptions, masqueradeMark, type ServicePort } from '../rules.js';
@@ -188,7 +189,8 @@ export function usableEndpoints(svc: ServicePort): string[] {
 // cluster CIDR. Without either, off-cluster clients keep their own source
 // address on the way to the endpoint. (The service chain is reached through
 // service-ips with protocol and port already matched, so the ClusterIP is
-// the whole test.)
+// the whole test. kube-proxy's expected rulesets show the cluster CIDR form;
+// its masqueradeAll form is checked there only by tracing packets.)
 export function masqueradeRule(svc: ServicePort, options: NftablesProxyOptions): string | null {
   if (options.masqueradeAll) return `ip daddr ${svc.clusterIP} jump ${MARK_MASQ_CHAIN}`;
   if (options.clusterCIDR)
