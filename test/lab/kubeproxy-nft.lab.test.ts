@@ -12,8 +12,6 @@
 //   pod netns:  p0 10.244.2.2/24 (the mysql endpoint, listening on 3306)
 //               + 10.96.0.99/32 (an address no Service holds; it would answer)
 
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { outlineOfListing, outlineOfState } from '../../src/kubeproxy/nftables/listing.js';
@@ -23,7 +21,6 @@ import { type NftablesProxyOptions, syncOperations } from '../../src/kubeproxy/n
 import { type ConntrackEntry, parseConntrack } from '../../src/lab/conntrack.js';
 import { inNetns, ipBatch, listNetns } from '../../src/lab/netns/exec.js';
 import { HOSTS, NETWORKS, servicePorts } from '../../src/lab/netns/topology.js';
-import { isRoot } from '../helpers.js';
 
 const NODE = 'natscope-tnft-node';
 const POD = 'natscope-tnft-pod';
@@ -41,16 +38,6 @@ const INCIDENT: NftablesProxyOptions = {
 };
 const CLUSTER_CIDR: NftablesProxyOptions = { ...INCIDENT, clusterCIDR: NETWORKS.pods };
 const MASQUERADE_ALL: NftablesProxyOptions = { ...INCIDENT, masqueradeAll: true };
-
-// nft is not part of natscope's setup yet: the test needs it on PATH.
-const hasNft = process.env.PATH?.split(delimiter).some((dir) => {
-  try {
-    accessSync(join(dir, 'nft'), constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-});
 
 async function removeNamespaces(): Promise<void> {
   const present = new Set(await listNetns());
@@ -107,7 +94,7 @@ async function mysqlEntries(): Promise<ConntrackEntry[]> {
 
 let listener: ResultPromise | undefined;
 
-describe.skipIf(!isRoot || !hasNft)("kube-proxy's nftables ruleset, loaded into a network namespace", () => {
+describe("kube-proxy's nftables ruleset, loaded into a network namespace", () => {
   beforeAll(async () => {
     await removeNamespaces();
     await ipBatch(
