@@ -12,6 +12,7 @@ import { bpftraceVersion, exitedHow, startTracer, type Tracer, type TracerSummar
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
+import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
 import type { Where } from './placement.js';
@@ -145,7 +146,7 @@ export class Agent {
       });
     const probes = parseProbeList(request.probes.join(','));
     // from a client of the protocol, not only from the CLI
-    if (request.detail !== undefined && !(Number.isSafeInteger(request.detail) && request.detail >= 0)) {
+    if (request.detail !== undefined && !isDetail(request.detail)) {
       throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, {
         hint: 'give a whole number ≥ 1, or 0 for every event',
         exitCode: 2,
@@ -170,7 +171,7 @@ export class Agent {
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
         filter: request.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
         readyTimeoutMs: this.options.attachTimeoutMs,
-        detailPerSecond: request.detail,
+        detail: request.detail,
         rawLog: request.rawLog,
       });
       this.tracer = tracer;

@@ -26,8 +26,8 @@ import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
 import { parseBpftraceLine, type ProbeFamily } from './parse.js';
-import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
-import { PROBES, composeProgram, detailBudgetArgument, needsFunctionProbes } from './probes.js';
+import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
+import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -43,7 +43,7 @@ export interface TracerOptions {
   // events each buffer holds per flush and stream (more in one flush are lost, and counted)
   bufferEvents?: number;
   // events per CPU and second reported whole; the rest are counted in the kernel (0 = all)
-  detailPerSecond?: number;
+  detail?: number;
   // stop() waits at most this long for a flush marker before signalling (default 2000 ms)
   flushWaitMs?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
@@ -162,7 +162,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const started = performance.now();
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
   try {
-    const budget = detailBudgetArgument(options.detailPerSecond ?? DEFAULT_DETAIL_PER_SECOND);
+    const budget = detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND);
     child = execa(binary, ['-f', 'json', programPath, budget], {
       detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
       reject: false,
