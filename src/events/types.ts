@@ -272,8 +272,9 @@ export const ConntrackEntrySchema = z.object({
 export type ConntrackEntry = z.infer<typeof ConntrackEntrySchema>;
 
 // What each lab command an observation records showed, by `what`: the
-// walkthrough reads these back from a recording as it read them live.
-const observationResults = {
+// walkthrough reads these back from a recording as it read them live. (A
+// client of a live agent can check a command's reply against the same.)
+export const OBSERVATION_RESULTS = {
   // a node's nat table as iptables-save prints it
   rules: z.string(),
   // a host's routing table (ip route)
@@ -285,7 +286,7 @@ const observationResults = {
   // the vpn's counter of packets its INVALID rule dropped
   drops: z.object({ vpnDrops: count }),
 };
-export type ObservationResults = { [W in keyof typeof observationResults]: z.infer<(typeof observationResults)[W]> };
+export type ObservationResults = { [W in keyof typeof OBSERVATION_RESULTS]: z.infer<(typeof OBSERVATION_RESULTS)[W]> };
 export type ObservationWhat = keyof ObservationResults;
 
 // What a lab command showed (a node's rules, its conntrack table, a ping,
@@ -296,7 +297,7 @@ function observation<W extends ObservationWhat>(what: W) {
     what: z.literal(what),
     // the node or target it is about
     subject: z.string(),
-    result: observationResults[what],
+    result: OBSERVATION_RESULTS[what],
   });
 }
 export const ObservationEventSchema = z.discriminatedUnion('what', [

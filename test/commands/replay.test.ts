@@ -136,6 +136,52 @@ describe('bad recordings: a clear error or a warning with the line number', () =
   });
 });
 
+describe('malformed nested fields that crashed the frontends (exit 70) before', () => {
+  const lines = () => readFileSync(RECORDING, 'utf8').trim().split('\n');
+  const broken = (kind: string, edit: (e: Record<string, unknown>) => void) => {
+    const e = JSON.parse(lines().find((l) => l.includes(`"kind":"${kind}"`))!);
+    edit(e);
+    return JSON.stringify(e);
+  };
+  const cases: [string, () => string, string][] = [
+    ['a drop whose packet is {}', () => broken('drop', (e) => (e.packet = {})), 'drop event: packet.proto is missing'],
+    [
+      'a drop whose packet flags are null',
+      () => broken('drop', (e) => ((e.packet as Record<string, unknown>).flags = null)),
+      'drop event: packet.flags should be a list, got null',
+    ],
+    [
+      'a ct-new whose status is {}',
+      () => broken('ct-new', (e) => (e.status = {})),
+      'ct-new event: status should be a list, got {}',
+    ],
+    ['a status whose lab is {}', () => broken('status', (e) => (e.lab = {})), 'status event: lab.backend is missing'],
+    [
+      'a status whose lab pods are null',
+      () => broken('status', (e) => ((e.lab as Record<string, unknown>).pods = null)),
+      'status event: lab.pods should be a list, got null',
+    ],
+  ];
+  // the broken event first: tui --replay reads it before it would need a terminal
+  const file = (name: string, line: string) => {
+    const path = join(dir, `${name.replace(/\W+/g, '-')}.jsonl`);
+    writeFileSync(path, `${line}\n${lines().join('\n')}\n`);
+    return path;
+  };
+  for (const command of [['replay'], ['demo', '--auto', '--replay'], ['tui', '--replay']]) {
+    test.each(cases)(
+      `natscope ${command.join(' ')}: %s is refused naming line 1 and the field`,
+      async (name, line, why) => {
+        const r = await natscope([...command, file(name, line())]);
+        expect(r.exitCode).toBe(1);
+        expect(r.stderr).toMatch(
+          new RegExp(`^natscope: .*: line 1: ${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n {2}fix: `),
+        );
+      },
+    );
+  }
+});
+
 describe('files that are not recordings', () => {
   test.each([
     ['a folder', () => dir, /^natscope: .* is a folder, not a recording\n {2}fix: /],
