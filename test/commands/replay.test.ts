@@ -214,19 +214,27 @@ describe('files that are not recordings', () => {
     expect(String(r.stdout).trim().split('\n')).toHaveLength(readFileSync(RECORDING, 'utf8').trim().split('\n').length);
   });
 
-  test('a recording the user may not read is reported as such, not as missing (checked as an unprivileged user)', async () => {
-    const shared = join(dir, 'shared');
-    mkdirSync(shared, { recursive: true });
+  // root may read anything: the command runs as the user nobody, to whom the file (or its folder) is closed
+  test.each([
+    ['a file closed to the user', 'file'],
+    ['a file in a folder closed to the user', 'folder'],
+  ])('%s is reported as unreadable, not as missing (checked as an unprivileged user)', async (_name, closed) => {
+    const folder = join(dir, `closed-${closed}`);
+    mkdirSync(folder, { recursive: true });
     chmodSync(dir, 0o755);
-    chmodSync(shared, 0o755);
-    const path = join(shared, 'secret.jsonl');
+    const path = join(folder, 'secret.jsonl');
     writeFileSync(path, readFileSync(RECORDING));
-    // root may read anything: the command runs as the user nobody, to whom the file is closed
-    chmodSync(path, isRoot ? 0o600 : 0o000);
+    if (closed === 'file') {
+      chmodSync(folder, 0o755);
+      chmodSync(path, isRoot ? 0o600 : 0o000);
+    } else {
+      chmodSync(folder, isRoot ? 0o700 : 0o000);
+    }
     const [command, ...args] = isRoot
       ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI]
       : [process.execPath, CLI];
     const r = await execa(command!, [...args, 'replay', path], { reject: false });
+    chmodSync(folder, 0o755);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe(
       `natscope: cannot read ${path} (permission denied)\n  fix: check its permissions (ls -l ${path}), or replay it as a user who may read it`,
