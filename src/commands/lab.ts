@@ -6,6 +6,7 @@
 import { NatscopeError } from '../errors.js';
 import type { LabStatus, RequestEvent } from '../events/types.js';
 import type { ConntrackEntry } from '../lab/conntrack.js';
+import { checkCidr } from '../lab/clusterCidr.js';
 import type { LoadResult, PingResult } from '../lab/lab.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -20,6 +21,7 @@ export interface LabCommonOptions {
 export async function up(
   options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean },
 ): Promise<number> {
+  checkCidr(options.clusterCIDR);
   requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();
@@ -135,7 +137,7 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
       });
     change = { masqueradeAll: options.value === 'on' };
   } else if (options.key === 'cluster-cidr') {
-    change = { clusterCIDR: options.value === 'none' ? null : options.value };
+    change = { clusterCIDR: options.value === 'none' ? null : checkCidr(options.value) };
   } else {
     throw new NatscopeError(`unknown setting "${options.key}"`, {
       hint: 'settings: masquerade-all on|off, cluster-cidr <cidr>|none',
