@@ -16,7 +16,8 @@ import { NatscopeError, EXIT } from '../errors.js';
 import type { LabStatus, NatscopeEvent, StatusEvent } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { DEFAULT_PREFIX } from '../lab/netns/topology.js';
-import { stateDir, readState } from '../lab/netns/state.js';
+import { holdLabLock } from '../lab/netns/lock.js';
+import { ensureStateDir, stateDir, readState } from '../lab/netns/state.js';
 import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.js';
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
@@ -401,6 +402,7 @@ export async function labUp(options: LabUpOptions): Promise<LabStatus> {
     const { kindUp } = await import('../lab/kind/lab.js');
     return kindUp(options);
   }
+  await holdLabLock(options.prefix, 'up');
   const where = await decidePlacement(options.vm, true, options.log);
   if (where === 'native') {
     if (await brokerAlive(options.prefix)) {
@@ -430,7 +432,7 @@ async function startBroker(options: LabUpOptions): Promise<LabStatus> {
       hint: 'natscope lab down --vm off first, or use another --prefix',
     });
   }
-  await mkdir(stateDir(), { recursive: true });
+  ensureStateDir();
   await rm(files.state, { force: true });
   await writeFile(files.log, '');
   const [node, ...natscope] = natscopeCommand();
@@ -509,6 +511,7 @@ async function stopBroker(prefix: string): Promise<boolean> {
   const files = brokerFiles(prefix);
   await rm(files.state, { force: true });
   await rm(files.socket, { force: true });
+  await rm(files.log, { force: true });
   return true;
 }
 
@@ -517,6 +520,7 @@ export async function labDown(options: { prefix: string; vm: Placement; lab: 'ne
     const { kindDown } = await import('../lab/kind/lab.js');
     return kindDown(options);
   }
+  await holdLabLock(options.prefix, 'down');
   const removed: string[] = [];
   if (options.vm !== 'off' && (await stopBroker(options.prefix))) removed.push('the micro-VM lab');
   if (options.vm !== 'on') removed.push(...(await NetnsLab.down(options.prefix)));

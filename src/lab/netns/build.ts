@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig } from '../../events/types.js';
 import { projectRoot } from '../../util/paths.js';
-import { inNetns, ipBatch } from './exec.js';
+import { inNetns, ipBatch, ipBatchToTheEnd } from './exec.js';
 import { syncNode, restoreBinary, type IptablesBackend } from './kubeproxy.js';
-import { HOSTS, NETWORKS, OFFICE_LOAD_SOURCES, PODS, netnsName, podNetns } from './topology.js';
+import { labLockFd } from './lock.js';
+import { addMarkedLines } from './mark.js';
+import { HOSTS, NETWORKS, OFFICE_LOAD_SOURCES, PODS, labNamespaces, netnsName, podNetns } from './topology.js';
 
 export function helperPath(): string {
   return join(projectRoot(), 'build', 'natscope-net');
@@ -22,6 +24,13 @@ export const VPN_RULES = `*filter
 -A FORWARD -m conntrack --ctstate INVALID -m comment --comment "cloud fabric: drop replies without a request" -j DROP
 COMMIT
 `;
+
+// The namespaces being added, if they are: a teardown waits for them first.
+let adding: Promise<void> = Promise.resolve();
+
+export async function namespacesAdded(): Promise<void> {
+  await adding.catch(() => undefined);
+}
 
 export async function buildLab(
   prefix: string,
@@ -45,10 +54,8 @@ export async function buildLab(
   }));
 
   log('namespaces');
-  await ipBatch(
-    null,
-    [office, vpn, vpc, node1, node2, ...pods.map((p) => p.ns)].map((n) => `netns add ${n}`),
-  );
+  adding = ipBatchToTheEnd(addMarkedLines(prefix, labNamespaces(prefix)), labLockFd(prefix));
+  await adding;
 
   log('links');
   // created from inside the vpc namespace: even a typo cannot land a link on the host
