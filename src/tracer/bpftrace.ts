@@ -10,8 +10,7 @@
 // flush's events are sorted by time before they go out, and what the
 // buffers hold when bpftrace is stopped arrives in its exit dump.
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +19,7 @@ import { NatscopeError } from '../errors.js';
 import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { killGroup } from '../util/process.js';
+import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
@@ -156,7 +156,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const binary = bpftraceBinary(options.bpftrace);
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
   const program = await composeProgram(options.probes);
-  const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
+  const dir = await makeRunDir('trace');
   const programPath = join(dir, 'natscope.bt');
   await writeFile(programPath, program);
 
@@ -178,7 +178,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       },
     });
   } catch (cause) {
-    await rm(dir, { recursive: true, force: true });
+    await removeRunDir(dir);
     throw new NatscopeError(`cannot start bpftrace: ${(cause as Error).message}`, { cause });
   }
 
@@ -331,7 +331,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     await reading;
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
     handle.cancel();
-    await rm(dir, { recursive: true, force: true });
+    await removeRunDir(dir);
     for (const { probe, stream, perCpu } of finalSequences.values()) {
       const tail = loss.settle(probe, stream, perCpu);
       if (tail > 0) emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
