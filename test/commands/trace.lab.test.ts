@@ -1,15 +1,15 @@
 // natscope trace --probes drop runs natively even where kprobes cannot
 // attach (root; a namespace of the test's own makes the drop).
 
-import { readFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CLI } from '../cli.js';
+import { testTempDir } from '../helpers.js';
 
 const NS = 'natscope-tracetest';
-const dir = mkdtempSync(join(tmpdir(), 'natscope-trace-'));
+const dir = testTempDir('natscope-trace-');
 
 beforeAll(async () => {
   await execa('ip', ['netns', 'del', NS], { reject: false });

@@ -1,11 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { replayFile } from '../../src/events/sources.js';
-import { RECORDING } from '../helpers.js';
+import { RECORDING, testTempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'natscope-sources-'));
+const dir = testTempDir('natscope-sources-');
 const file = (name: string, text: string | Buffer) => {
   const p = join(dir, name);
   writeFileSync(p, text);
