@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
-import { onCleanup } from '../../util/cleanup.js';
+import { type CleanupHandle, onCleanup } from '../../util/cleanup.js';
 import { type Lock, type LockHolder, tryLock } from '../../util/lock.js';
 import { ownerRunning } from '../../util/owner.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,7 +13,14 @@ import { ensureStateDir } from './state.js';
 
 export type LabAction = 'up' | 'down' | 'set';
 
-const held = new Map<string, { lock: Lock; depth: number }>();
+interface Held {
+  lock: Lock;
+  depth: number;
+  // lets go of the lock if the process exits while holding it (an error, Ctrl-C): the file goes too
+  atExit: CleanupHandle;
+}
+
+const held = new Map<string, Held>();
 
 // How long to wait for a lock whose holder died while a child it started
 // (given the lock so that it could not be overtaken) finishes its work.
@@ -42,7 +49,15 @@ export async function takeLabLock(prefix: string, action: LabAction): Promise<()
   for (;;) {
     const attempt = await tryLock(path, action);
     if (attempt.lock) {
-      const entry = { lock: attempt.lock, depth: 1 };
+      const lock = attempt.lock;
+      const entry: Held = {
+        lock,
+        depth: 1,
+        atExit: onCleanup(`release the lock of lab ${prefix}`, () => {
+          held.delete(prefix);
+          lock.release();
+        }),
+      };
       held.set(prefix, entry);
       return releaser(prefix, entry);
     }
@@ -58,13 +73,14 @@ export async function takeLabLock(prefix: string, action: LabAction): Promise<()
   }
 }
 
-function releaser(prefix: string, entry: { lock: Lock; depth: number }): () => void {
+function releaser(prefix: string, entry: Held): () => void {
   let done = false;
   return () => {
     if (done) return;
     done = true;
     if (--entry.depth > 0) return;
     held.delete(prefix);
+    entry.atExit.cancel();
     entry.lock.release();
   };
 }
@@ -81,8 +97,7 @@ export async function withLabLock<T>(prefix: string, action: LabAction, run: () 
 // For a command that is one lab change from start to end (lab up, lab down):
 // the lock is held until the command's cleanups run as it exits.
 export async function holdLabLock(prefix: string, action: LabAction): Promise<void> {
-  const release = await takeLabLock(prefix, action);
-  onCleanup(`release the lock of lab ${prefix}`, release);
+  await takeLabLock(prefix, action);
 }
 
 // The lock's descriptor, for a child that must hold the lock while it runs (null: not held here).
