@@ -8,7 +8,7 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,7 @@ import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
+import { writeFileSafely } from '../util/safeFiles.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
 import type { Lab } from '../lab/lab.js';
@@ -44,8 +45,11 @@ async function functionProbesHere(): Promise<AttachResult> {
   const result = await functionProbesAttach();
   // only a success is remembered: a failure may be mended (bpftrace installed) before the next boot
   if (result.ok) {
-    await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
-    await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
+    try {
+      await writeFileSafely(ensureStateDir(), 'function-probes.json', JSON.stringify({ ...result, bootId }));
+    } catch {
+      // not remembered: asked again next time
+    }
   }
   return result;
 }

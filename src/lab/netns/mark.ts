@@ -3,9 +3,10 @@
 // namespace can set it, a namespace someone else made does not carry it,
 // and it goes with the namespace. `lab down` deletes a namespace only if it
 // has the lab's name AND this mark, whatever a state file says.
-// The mark is set by the same `ip -batch` process that adds the namespace,
-// on the next line: that process runs on even if natscope is killed, so a
-// namespace natscope made is marked from the moment it can be seen.
+// The mark is set by the same `ip -batch` process that adds the namespaces,
+// once they are all added: that process runs on to its end even if natscope
+// is killed (and holds the lab's lock until then), so every namespace
+// natscope made is marked before anyone can take the lab down.
 
 import { execa } from 'execa';
 
@@ -13,9 +14,12 @@ export function markOf(prefix: string): string {
   return `natscope-lab:${prefix}`;
 }
 
-// `ip -batch` lines that add each namespace and mark it at once.
+// `ip -batch` lines that add the namespaces, then mark them.
 export function addMarkedLines(prefix: string, namespaces: string[]): string[] {
-  return namespaces.flatMap((ns) => [`netns add ${ns}`, `netns exec ${ns} ip link set lo alias ${markOf(prefix)}`]);
+  return [
+    ...namespaces.map((ns) => `netns add ${ns}`),
+    ...namespaces.map((ns) => `netns exec ${ns} ip link set lo alias ${markOf(prefix)}`),
+  ];
 }
 
 // Which of these namespaces carry the lab's mark.
