@@ -46,35 +46,53 @@ function orphaned(dir: string): boolean {
   return owner !== null && !ownerRunning(owner);
 }
 
-// Each project (unit, lab, vm) lists this file; the first one to start makes the root, the last to end checks it.
-let root: string | undefined;
-let outer = '';
-let users = 0;
-let tmpBefore = new Set<string>();
-let runsBefore = new Set<string>();
-const othersSeen = new Set<string>();
-let watch: NodeJS.Timeout | undefined;
+// Each project (unit, lab, vm) lists this file, and each loads its own copy of
+// it: the run's state lives on globalThis, so the first project to start
+// makes the root and the last to end checks it.
+interface TestRun {
+  root: string | undefined;
+  outer: string;
+  users: number;
+  tmpBefore: Set<string>;
+  runsBefore: Set<string>;
+  othersSeen: Set<string>;
+  watch: NodeJS.Timeout | undefined;
+}
+declare global {
+  var natscopeTestRun: TestRun | undefined;
+}
+globalThis.natscopeTestRun ??= {
+  root: undefined,
+  outer: '',
+  users: 0,
+  tmpBefore: new Set(),
+  runsBefore: new Set(),
+  othersSeen: new Set(),
+  watch: undefined,
+};
+const run: TestRun = globalThis.natscopeTestRun;
 
 export default function setup(): () => void {
-  users++;
-  if (root === undefined) {
-    outer = tmpdir();
-    tmpBefore = natscopeEntries(outer);
-    runsBefore = natscopeEntries(runRoot());
-    const made = mkdtempSync(join(outer, 'natscope-test-'));
-    root = made;
+  run.users++;
+  if (run.root === undefined) {
+    run.outer = tmpdir();
+    run.tmpBefore = natscopeEntries(run.outer);
+    run.runsBefore = natscopeEntries(runRoot());
+    const made = mkdtempSync(join(run.outer, 'natscope-test-'));
+    run.root = made;
     process.env.TMPDIR = made;
     const look = () => {
-      for (const pid of otherRuns(made)) othersSeen.add(pid);
+      for (const pid of otherRuns(made)) run.othersSeen.add(pid);
     };
     look();
-    watch = setInterval(look, 1000).unref();
+    run.watch = setInterval(look, 1000).unref();
   }
   return () => {
-    if (--users > 0 || root === undefined) return;
-    const mine = root;
-    root = undefined;
-    clearInterval(watch);
+    if (--run.users > 0 || run.root === undefined) return;
+    const mine = run.root;
+    const { outer, tmpBefore, runsBefore, othersSeen } = run;
+    run.root = undefined;
+    clearInterval(run.watch);
     process.env.TMPDIR = outer;
     const left = [...natscopeEntries(mine)].map((n) => join(mine, n));
     for (const n of natscopeEntries(runRoot())) {
