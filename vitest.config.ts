@@ -5,6 +5,10 @@ import { defineConfig } from 'vitest/config';
 //   lab   test/**/*.lab.test.ts  root: network namespaces, iptables, tracepoints on this host
 //   vm    test/**/*.vm.test.ts   root: the real probes, in the throw-away micro-VM
 // Lab and VM tests touch shared kernel state, so their files run one at a time.
+// Every project shares one temporary root for the run, checked for leftovers
+// at its end (test/globalSetup.ts).
+const globalSetup = ['test/globalSetup.ts'];
+
 export default defineConfig({
   test: {
     // a forgotten .only would silently skip the rest of the suite
@@ -12,6 +16,7 @@ export default defineConfig({
     projects: [
       {
         test: {
+          globalSetup,
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.lab.test.ts', 'test/**/*.vm.test.ts'],
@@ -20,6 +25,7 @@ export default defineConfig({
       },
       {
         test: {
+          globalSetup,
           name: 'lab',
           include: ['test/**/*.lab.test.ts'],
           fileParallelism: false,
@@ -29,6 +35,7 @@ export default defineConfig({
       },
       {
         test: {
+          globalSetup,
           name: 'vm',
           include: ['test/**/*.vm.test.ts'],
           fileParallelism: false,

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
 import { NetnsLab } from '../lab/netns/lab.js';
+import { holdLabLock } from '../lab/netns/lock.js';
 import { readState } from '../lab/netns/state.js';
 import { needsFunctionProbes } from '../tracer/probes.js';
 import { onCleanup, orUndo } from '../util/cleanup.js';
@@ -28,6 +29,7 @@ import { isAlive } from '../util/process.js';
 
 export const netnsControl: LabControl = {
   async up(request) {
+    await holdLabLock(request.prefix, 'up');
     const where = await decidePlacement(request.vm, true, request.log);
     if (where === 'micro-vm') return { status: await startBroker(request), where };
     if (await brokerAlive(request.prefix)) {
@@ -45,6 +47,7 @@ export const netnsControl: LabControl = {
   },
 
   async down(place) {
+    await holdLabLock(place.prefix, 'down');
     const removed: string[] = [];
     if (place.vm !== 'off' && (await stopBroker(place.prefix))) removed.push('the micro-VM lab');
     if (place.vm !== 'on') removed.push(...(await NetnsLab.down(place.prefix)));

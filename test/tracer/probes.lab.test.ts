@@ -9,8 +9,8 @@ import { describe, expect, test } from 'vitest';
 import { PROBES, composeProgram } from '../../src/tracer/probes.js';
 import { functionProbesAttach } from '../../src/tracer/capabilities.js';
 import { probesDir } from '../../src/util/paths.js';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDirForTest } from '../helpers.js';
 
 const kfunc = await functionProbesAttach();
 
@@ -22,7 +22,7 @@ describe('probe files compile with bpftrace here', () => {
   });
 
   test.runIf(kfunc.ok)('the composed program of all four compiles', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'natscope-compose-'));
+    const dir = tempDirForTest('natscope-compose-');
     const file = join(dir, 'all.bt');
     writeFileSync(file, await composeProgram(['nat', 'conntrack', 'drop', 'rewrite']));
     const r = await execa('bpftrace', ['-d', file], { reject: false, timeout: 120_000 });

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
 import { extractVmlinux, versionOfPackage } from '../../src/vm/kernel.js';
+import { tempDirForTest } from '../helpers.js';
 
 describe('the micro-VM kernel', () => {
   test('vmlinux is found inside a bzImage-like blob after its compression magic', async () => {
@@ -14,13 +14,13 @@ describe('the micro-VM kernel', () => {
       gzipSync(elf),
       Buffer.from('trailing bytes'),
     ]);
-    const out = join(mkdtempSync(join(tmpdir(), 'natscope-kernel-')), 'vmlinux');
+    const out = join(tempDirForTest('natscope-kernel-'), 'vmlinux');
     await extractVmlinux(blob, out);
     expect(readFileSync(out)).toEqual(elf);
   });
 
   test('a blob with no kernel inside is refused', async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'natscope-kernel-')), 'vmlinux');
+    const out = join(tempDirForTest('natscope-kernel-'), 'vmlinux');
     await expect(extractVmlinux(Buffer.from('nothing to see here'), out)).rejects.toThrow(
       /could not find an ELF kernel/,
     );
