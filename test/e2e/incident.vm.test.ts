@@ -175,8 +175,15 @@ describe('the incident in the micro-VM, traced', () => {
     expect(load.connections).toBeGreaterThan(100);
     expect(countedSum).toBeGreaterThan(0);
     expect(reported.length + countedSum).toBe(load.connections + load.failed);
-    // the stream carried the same counts
-    expect(events.filter(countedDnat).reduce((n, e) => n + e.count, 0)).toBe(countedSum);
+    // the stream carried the same counts, and the load's DNATs reported whole as counts of the load:
+    // every connection of the load is accounted for in the stream, none shown one by one
+    const inStream = (cause: string) =>
+      events
+        .filter((e) => countedDnat(e) && e.cause === cause)
+        .reduce((n, e) => n + (e.kind === 'counted' ? e.count : 0), 0);
+    expect(inStream('detail')).toBe(countedSum);
+    expect(inStream('load')).toBe(reported.length);
+    expect(events.filter((e) => e.kind === 'nat' && OFFICE_LOAD_SOURCES.includes(e.orig.src))).toEqual([]);
   });
 
   test('every probe attached on the VM kernel, and the parser accepts all that bpftrace printed', () => {
