@@ -24,9 +24,10 @@ import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { LossCounter } from './loss.js';
 import type { NetnsResolver } from './netns.js';
-import { parseBpftraceLine, type ProbeEvent, type ProbeFamily, type StreamName } from './parse.js';
+import { ATTACH_NOTICE, parseBpftraceLine, type ProbeEvent, type ProbeFamily, type StreamName } from './parse.js';
 import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
 import { PROBES, composeProgram, detailBudgetArgument, needsFunctionProbes } from './probes.js';
+import { bpftraceEnv, crashError, detectBpftrace } from './version.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -69,8 +70,8 @@ export interface Tracer {
   done: Promise<TracerSummary>;
 }
 
-// bpftrace prints this on stderr once every probe is attached (its BEGIN runs before)
-export const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+// bpftrace prints this once every probe is attached (its BEGIN runs before): on stderr, or on stdout from 0.23
+export const ATTACHED = ATTACH_NOTICE;
 
 // Per stream and flush (100 ms): 160,000 events/s per stream before any is lost.
 const BUFFER_EVENTS = 16384;
@@ -154,8 +155,10 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
 
 export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const binary = bpftraceBinary(options.bpftrace);
+  // refuses a bpftrace that is missing or too old; the program is composed for this one
+  const bpftrace = await detectBpftrace(binary);
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
-  const program = await composeProgram(options.probes);
+  const program = await composeProgram(options.probes, bpftrace.version);
   const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
   const programPath = join(dir, 'natscope.bt');
   await writeFile(programPath, program);
@@ -169,13 +172,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       reject: false,
       buffer: false,
       stdin: 'ignore',
-      env: {
-        [ATTACHED]: '1',
-        BPFTRACE_PERF_RB_PAGES: String(options.perfPages ?? 1024),
-        // every map's size: bpftrace 0.17's name, and the name from 0.21 on
-        BPFTRACE_MAP_KEYS_MAX: String(options.bufferEvents ?? BUFFER_EVENTS),
-        BPFTRACE_MAX_MAP_KEYS: String(options.bufferEvents ?? BUFFER_EVENTS),
-      },
+      // every map's size under the name this version reads
+      env: bpftraceEnv(bpftrace.features, {
+        attachNotice: ATTACHED,
+        perfPages: options.perfPages ?? 1024,
+        mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
+      }),
     });
   } catch (cause) {
     await rm(dir, { recursive: true, force: true });
@@ -213,14 +215,15 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     readyResolve = resolve;
     readyReject = reject;
   });
+  const onAttached = () => {
+    attached = true;
+    readyResolve();
+  };
 
   child.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString();
     if (stderr.length < 65536) stderr += text;
-    if (!attached && text.includes(ATTACHED)) {
-      attached = true;
-      readyResolve();
-    }
+    if (!attached && text.includes(ATTACHED)) onAttached();
     if (attached) {
       for (const line of text.split('\n')) {
         if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) emitError(line.trim());
@@ -269,6 +272,9 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           if (exiting && countsSinceMarker.has(record.map)) break;
           if (!exiting) countsSinceMarker.add(record.map);
           for (const e of record.events) counted.push(e);
+          break;
+        case 'attach-notice': // bpftrace 0.23 writes it here
+          if (!attached) onAttached();
           break;
         case 'flush':
           release();
@@ -342,11 +348,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           ? new NatscopeError(`bpftrace not found (${binary})`, {
               hint: 'install it: apt-get install bpftrace (npm run setup does this)',
             })
-          : explainBpftraceFailure(
+          : (crashError(bpftrace, result.signal, result.exitCode) ??
+            explainBpftraceFailure(
               stderr || String((result as { message?: string }).message ?? ''),
               options.probes,
               result.exitCode ?? null,
-            );
+            ));
       readyReject(reason);
     } else if (!stopping) {
       emitError(`bpftrace exited on its own (code ${result.exitCode ?? result.signal})`);
