@@ -78,7 +78,7 @@ export async function diagnose(): Promise<DoctorReport> {
     name: 'bpftrace',
     ok: bpftrace !== null,
     detail: bpftrace
-      ? `bpftrace ${version} (LLVM ${llvm ?? 'unknown'}), ${binary}: ${supportText(bpftrace.support)}`
+      ? `bpftrace ${version} (LLVM ${llvm ?? 'unknown'}), ${onPath(binary) ?? binary}: ${supportText(bpftrace.support)}`
       : describeError(refused),
     fix:
       refused instanceof NatscopeError && refused.hint

@@ -169,7 +169,14 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
     expect(snat.to.ip).toBe('10.0.1.11');
     expect(r.peer).toBe(`10.0.1.11:${snat.to.port}`); // what the pod saw is what node1 chose
     expect(mine.filter((e) => e.kind === 'drop' && isVerdictDrop(e))).toEqual([]);
-    expect(result.vpnDropsAfter).toBe(result.vpnDropsBefore);
+    // what the vpn's rule counted meanwhile is the broken request's SYN-ACK, which the pod
+    // retransmits for about a minute: every vpn drop between the two counter reads is that one's
+    const [before, after] = events.filter((e) => e.kind === 'observation' && e.what === 'drops').map((e) => e.t);
+    const between = events.filter(
+      (e): e is DropEvent => e.kind === 'drop' && e.host === 'vpn' && e.t > before! && e.t <= after!,
+    );
+    for (const d of between) expect(d.packet.dport).toBe(result.mysqlBroken.sport);
+    expect(result.vpnDropsAfter - result.vpnDropsBefore).toBeLessThanOrEqual(between.length);
     for (const d of mine.filter((e): e is DropEvent => e.kind === 'drop' && !isVerdictDrop(e)))
       expect([d.host, d.reason]).toEqual(['mysql', 'QUEUE_PURGE']);
   });
