@@ -16,7 +16,7 @@ tests=0
 [ "${1:-}" = "--tests" ] && tests=1
 
 # What natscope runs: the tracer, the lab, the micro-VM, the lab's C helper.
-packages="bpftrace iproute2 iptables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static tcpdump"
+packages="bpftrace iproute2 iptables nftables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static tcpdump"
 # bpftool: cross-checks natscope's own BTF reader in the tests (Debian names it bpftool)
 optional="bpftool"
 [ "$tests" = 1 ] && packages="$packages tmux shellcheck ruby docker.io"
@@ -74,6 +74,6 @@ fi
 # filesystem (bpftrace 0.23), from Debian's archive through a private apt
 # configuration. About two minutes and 800 MB the first time, cached after.
 if [ "$tests" = 1 ] && [ "$(id -u)" = 0 ]; then
-  NATSCOPE_VM_STACK=debian13 node dist/src/main.js vm setup
+  node dist/src/main.js vm setup --stack debian13
 fi
 say "ready"

@@ -4,7 +4,7 @@
 // first, whatever happened.
 
 import { CommanderError } from 'commander';
-import { run } from './cli.js';
+import { run } from './cli/program.js';
 import { EXIT, NatscopeError } from './errors.js';
 import { runAllCleanups } from './util/cleanup.js';
 

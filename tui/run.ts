@@ -4,10 +4,13 @@
 // terminal before anything is printed, and stop what this run started.
 
 import { createReadStream } from 'node:fs';
-import { openSession, type Placement, type Session } from '../src/agent/session.js';
+import { openSession } from '../src/agent/control.js';
+import type { Placement } from '../src/agent/placement.js';
+import type { Session } from '../src/agent/session.js';
 import { NatscopeError, describeError } from '../src/errors.js';
 import { checkRecording, decodeStream } from '../src/events/sources.js';
-import type { NatscopeEvent } from '../src/events/types.js';
+import type { LabBackend, NatscopeEvent } from '../src/events/types.js';
+import type { ProbeFamily } from '../src/tracer/parse.js';
 import { parseProbeList } from '../src/tracer/probes.js';
 import { onCleanup, onInterrupt, runAllCleanups } from '../src/util/cleanup.js';
 import { TuiApp } from './app.js';
@@ -24,7 +27,7 @@ export interface TuiOptions {
   detail?: number;
   prefix: string;
   vm: Placement;
-  lab?: 'netns' | 'kind';
+  lab: LabBackend;
   // a terminal other than this process's own (tests)
   io?: TerminalIo;
 }
@@ -55,7 +58,7 @@ function checkTerminal(io: TerminalIo | undefined): void {
 
 export async function runTui(options: TuiOptions): Promise<number> {
   let recording: Recording | null = null;
-  let probes: string[] = [];
+  let probes: ProbeFamily[] = [];
   if (options.replay) {
     recording = await openRecording(options.replay);
   } else {
@@ -109,6 +112,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
       lab: options.lab,
       prefix: options.prefix,
       probes,
+      bringUp: true,
       detail: options.detail,
       onEvent: (event) => app.push(event),
       log: (line) => {

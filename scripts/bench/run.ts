@@ -6,7 +6,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { openSession } from '../../src/agent/session.js';
+import { openSession } from '../../src/agent/control.js';
+import { DEFAULT_PREFIX } from '../../src/lab/prefix.js';
 import { runIncidentScenario } from '../../src/incident/scenario.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { functionProbesAttach } from '../../src/tracer/capabilities.js';
@@ -62,6 +63,9 @@ async function vmIncident(where: 'native' | 'micro-vm'): Promise<Figure[]> {
   const started = performance.now();
   const session = await openSession({
     vm: where === 'micro-vm' ? 'on' : 'off',
+    lab: 'netns',
+    prefix: DEFAULT_PREFIX,
+    bringUp: true,
     probes: ['nat', 'conntrack', 'drop'],
     onEvent: () => undefined,
     log: (line) => {

@@ -8,15 +8,15 @@ import { NatscopeError } from '../errors.js';
 import { inverse, tupleKey } from '../events/tuple.js';
 import { base, isKernelEvent, type NatscopeEvent, type ObservationEvent, type StatusEvent } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
-import { startTracer, bpftraceVersion, type Tracer } from '../tracer/bpftrace.js';
+import { bpftraceVersion, exitedHow, startTracer, type Tracer, type TracerSummary } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
+import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
+import type { Where } from './placement.js';
 import type { Command, TraceRequest } from './protocol.js';
-
-export type Where = 'native' | 'micro-vm';
 
 export interface AgentOptions {
   lab: Lab | null;
@@ -146,7 +146,7 @@ export class Agent {
       });
     const probes = parseProbeList(request.probes.join(','));
     // from a client of the protocol, not only from the CLI
-    if (request.detail !== undefined && !(Number.isSafeInteger(request.detail) && request.detail >= 0)) {
+    if (request.detail !== undefined && !isDetail(request.detail)) {
       throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, {
         hint: 'give a whole number ≥ 1, or 0 for every event',
         exitCode: 2,
@@ -171,7 +171,7 @@ export class Agent {
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
         filter: request.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
         readyTimeoutMs: this.options.attachTimeoutMs,
-        detailPerSecond: request.detail,
+        detail: request.detail,
         rawLog: request.rawLog,
       });
       this.tracer = tracer;
@@ -182,7 +182,10 @@ export class Agent {
         this.tracer = null;
         this.probes = [];
         this.options.emit(
-          await this.statusEvent('stopped', `bpftrace exited on its own (code ${summary.exitCode ?? '?'})`),
+          await this.statusEvent(
+            'stopped',
+            `bpftrace stopped on its own: ${exitedHow(summary.exitCode, summary.signal)}`,
+          ),
         );
       });
       if (announce)
@@ -227,9 +230,10 @@ export class Agent {
     return true;
   }
 
-  async stopTracing(): Promise<unknown> {
+  // What the stopped tracer saw; null if none was running.
+  async stopTracing(): Promise<TracerSummary | null> {
     const tracer = this.tracer;
-    if (!tracer) return { stopped: false };
+    if (!tracer) return null;
     this.tracer = null;
     const summary = await tracer.stop();
     this.probes = [];

@@ -12,10 +12,10 @@ import { base, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
 import { progress } from '../util/progress.js';
-import { startVm } from '../vm/run.js';
 import { StreamClient } from './client.js';
 import { type Envelope, parseEnvelope } from './protocol.js';
-import { agentArgs, brokerFiles, forwardLines } from './session.js';
+import { brokerFiles, brokerStateText } from './brokerState.js';
+import { startVmAgent } from './microVm.js';
 
 const MAX_BUFFERED = 8 << 20;
 
@@ -28,12 +28,7 @@ export interface BrokerOptions {
 export async function runBroker(options: BrokerOptions): Promise<number> {
   const files = brokerFiles(options.prefix);
   const step = progress('micro-VM lab');
-  const vm = await startVm({
-    argv: agentArgs(options.prefix, options),
-    timeoutMs: 7 * 24 * 3600 * 1000,
-    log: step.log,
-  });
-  forwardLines(vm.stderr, step.log);
+  const vm = await startVmAgent({ ...options, timeoutMs: 7 * 24 * 3600 * 1000, log: step.log });
   const agent = new StreamClient('micro-vm', vm.stdout, vm.stdin);
   const clients = new Set<Socket>();
   // late joiners get the lab's latest status and config first
@@ -125,7 +120,7 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   await new Promise<void>((resolve) => server.listen(files.socket, resolve));
   await writeFile(
     files.state,
-    JSON.stringify({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }),
+    brokerStateText({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }),
   );
   step.log('lab up in the micro-VM');
   const result = await vm.result;

@@ -7,7 +7,8 @@ import { NatscopeError } from '../errors.js';
 import { decodeEvent } from '../events/codec.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
-import type { Agent, Where } from './agent.js';
+import { Agent, type AgentOptions } from './agent.js';
+import type { Where } from './placement.js';
 import type { Command } from './protocol.js';
 
 export type EventListener = (event: NatscopeEvent) => void;
@@ -30,17 +31,27 @@ class Listeners {
   }
 }
 
-export class InProcessClient implements AgentClient {
-  private readonly listeners = new Listeners();
-  agent!: Agent;
+// An agent in this process and its client: the agent's events go straight
+// to the client's listeners, commands straight to the agent.
+export function inProcessAgent(
+  options: Omit<AgentOptions, 'emit'>,
+  onClose: () => Promise<void> = async () => undefined,
+): { client: AgentClient; agent: Agent } {
+  const listeners = new Listeners();
+  const agent = new Agent({ ...options, emit: (event) => listeners.emit(event) });
+  return { client: new InProcessClient(agent, listeners, onClose), agent };
+}
 
+class InProcessClient implements AgentClient {
   constructor(
-    readonly where: Where,
+    private readonly agent: Agent,
+    private readonly listeners: Listeners,
     private readonly onClose: () => Promise<void>,
   ) {}
 
-  // the agent's emit callback
-  readonly emit = (event: NatscopeEvent) => this.listeners.emit(event);
+  get where(): Where {
+    return this.agent.where;
+  }
 
   call(command: Command): Promise<unknown> {
     return this.agent.handle(command);

@@ -1,9 +1,10 @@
-// natscope agent --stdio (inside the micro-VM) and natscope session serve
-// (the host-side broker of a micro-VM lab): plumbing, not for users.
+// natscope agent --stdio (inside the micro-VM) and natscope broker (the
+// host-side owner of a micro-VM lab): plumbing, not for users.
 
 import { Agent } from '../agent/agent.js';
 import { runBroker } from '../agent/broker.js';
 import { serveStream, writer } from '../agent/serve.js';
+import { describeError } from '../errors.js';
 import { base } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { progress } from '../util/progress.js';
@@ -31,7 +32,7 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
   const startFailed = (what: string) => (error: unknown) => {
     emit({
       ...base('error', 'natscope', 0),
-      message: `${what} failed: ${(error as Error).message}`,
+      message: `${what} failed: ${describeError(error)}`,
       source: 'agent-start',
     });
     throw error;
@@ -63,7 +64,7 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
   return 0;
 }
 
-export async function sessionServe(options: {
+export async function broker(options: {
   prefix: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;

@@ -2,11 +2,13 @@
 // netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
-import { openSession, type Placement, type Session } from '../agent/session.js';
+import { openSession } from '../agent/control.js';
+import type { Placement } from '../agent/placement.js';
+import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
 import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
-import type { LabStatus, NatscopeEvent } from '../events/types.js';
+import type { LabBackend, LabStatus, NatscopeEvent } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -16,7 +18,7 @@ import { narrator, runWalkthrough } from '../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../scripts/demo/steps/index.js';
 
 export interface DemoOptions {
-  lab: 'netns' | 'kind';
+  lab: LabBackend;
   vm: Placement;
   auto: boolean;
   json: boolean;
@@ -86,11 +88,6 @@ async function liveContext(
   out: DemoContext['out'],
 ): Promise<DemoContext> {
   requireRoot('demo');
-  if (options.lab === 'kind' && options.vm === 'on')
-    throw new NatscopeError('the kind lab does not run in the micro-VM', {
-      hint: 'run it in the workshop VM: vagrant ssh -c "sudo natscope demo --lab kind"',
-      exitCode: 2,
-    });
   const record = options.record ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
@@ -100,6 +97,7 @@ async function liveContext(
       prefix: options.prefix,
       lab: options.lab,
       probes: DEFAULT_PROBES,
+      bringUp: true,
       onEvent: (e) => {
         if (e.kind === 'reply') return;
         events.push(e);

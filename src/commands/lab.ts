@@ -1,20 +1,30 @@
-// natscope lab up|down|status|request|ping|set|rules|conntrack: the lab,
-// driven from the command line. Each subcommand talks to the lab through a
-// session (src/agent/session.ts): in this process for a native lab, or
-// over a socket to the micro-VM that holds the lab.
+// natscope lab up|down|status|request|load|ping|set|rules|routes|conntrack:
+// the lab, driven from the command line. Each subcommand reaches the lab
+// through its control (src/agent/control.ts) and an agent client: in this
+// process for a native lab, or over a socket to the micro-VM that holds it.
 
 import { NatscopeError } from '../errors.js';
-import type { LabStatus, RequestEvent } from '../events/types.js';
+import type { LabBackend, LabStatus, RequestEvent } from '../events/types.js';
 import type { ConntrackEntry } from '../lab/conntrack.js';
 import type { LoadResult, PingResult } from '../lab/lab.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
-import { connectLab, labDown, labUp, type Placement } from '../agent/session.js';
+import type { AgentClient } from '../agent/client.js';
+import { labControl, type LabPlace } from '../agent/control.js';
 
-export interface LabCommonOptions {
-  prefix: string;
-  vm: Placement;
-  lab: 'netns' | 'kind';
+// Which lab a subcommand is about.
+export interface LabCommonOptions extends LabPlace {
+  lab: LabBackend;
+}
+
+// A client for the lab that is up, closed when `use` is done with it.
+async function withLab<T>(options: LabCommonOptions, use: (client: AgentClient) => Promise<T>): Promise<T> {
+  const client = await (await labControl(options.lab)).connect(options);
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
 }
 
 export async function up(
@@ -23,12 +33,12 @@ export async function up(
   requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();
-  const status = await labUp({ ...options, log: step.log });
+  const { status, where } = await (await labControl(options.lab)).up({ ...options, log: step.log });
   const ms = Math.round(performance.now() - started);
   if (options.json) process.stdout.write(`${JSON.stringify(status)}\n`);
   else {
     step.done(`lab up in ${(ms / 1000).toFixed(1)} s`);
-    printStatus(status);
+    printStatus(status, where);
     process.stdout.write(
       `\nNext: natscope lab request mysql${options.lab === 'kind' ? ' --lab kind' : ''}   (and nginx, pod/mysql, pod/nginx)\n`,
     );
@@ -38,31 +48,27 @@ export async function up(
 
 export async function down(options: LabCommonOptions): Promise<number> {
   requireRoot('lab down');
-  const removed = await labDown(options);
+  const removed = await (await labControl(options.lab)).down(options);
   process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no lab was up\n');
   return 0;
 }
 
 export async function status(options: LabCommonOptions & { json: boolean }): Promise<number> {
   requireRoot('lab status');
-  const session = await connectLab(options);
-  try {
-    const s = (await session.call({ cmd: 'status' })) as { lab: LabStatus; where: string };
+  return withLab(options, async (client) => {
+    const s = (await client.call({ cmd: 'status' })) as { lab: LabStatus; where: string };
     if (options.json) process.stdout.write(`${JSON.stringify(s.lab)}\n`);
     else printStatus(s.lab, s.where);
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function request(
   options: LabCommonOptions & { target: string; timeoutS: number; json: boolean },
 ): Promise<number> {
   requireRoot('lab request');
-  const session = await connectLab(options);
-  try {
-    const r = (await session.call({
+  return withLab(options, async (client) => {
+    const r = (await client.call({
       cmd: 'request',
       target: options.target,
       timeoutMs: Math.round(options.timeoutS * 1000),
@@ -80,18 +86,15 @@ export async function request(
         );
     }
     return r.outcome === 'answered' ? 0 : 1;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function load(
   options: LabCommonOptions & { target: string; seconds: number; workers: number; json: boolean },
 ): Promise<number> {
   requireRoot('lab load');
-  const session = await connectLab(options);
-  try {
-    const r = (await session.call({
+  return withLab(options, async (client) => {
+    const r = (await client.call({
       cmd: 'load',
       target: options.target,
       seconds: options.seconds,
@@ -103,25 +106,20 @@ export async function load(
         `${r.target}: ${r.rate.toFixed(0)} connections/s (${r.connections} in ${r.seconds.toFixed(1)} s, ${r.failed} failed)\n`,
       );
     return r.failed === 0 || r.connections > 0 ? 0 : 1;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function ping(options: LabCommonOptions & { target: string; json: boolean }): Promise<number> {
   requireRoot('lab ping');
-  const session = await connectLab(options);
-  try {
-    const r = (await session.call({ cmd: 'ping', target: options.target })) as PingResult;
+  return withLab(options, async (client) => {
+    const r = (await client.call({ cmd: 'ping', target: options.target })) as PingResult;
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else
       process.stdout.write(
         `ping ${r.target} (${r.ip}): ${r.answered ? 'answered' : 'no answer'}${r.detail ? ` (${r.detail})` : ''}\n`,
       );
     return r.answered ? 0 : 1;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function set(options: LabCommonOptions & { key: string; value: string; json: boolean }): Promise<number> {
@@ -142,53 +140,41 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
       exitCode: 2,
     });
   }
-  const session = await connectLab(options);
-  try {
-    const r = (await session.call({ cmd: 'set', ...change })) as { kubeProxy: LabStatus['kubeProxy']; syncMs: number };
+  return withLab(options, async (client) => {
+    const r = (await client.call({ cmd: 'set', ...change })) as { kubeProxy: LabStatus['kubeProxy']; syncMs: number };
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else
       process.stdout.write(
         `kube-proxy re-synced on node1 and node2 in ${r.syncMs} ms: masqueradeAll=${r.kubeProxy.masqueradeAll}, clusterCIDR=${r.kubeProxy.clusterCIDR ?? 'none'}\n`,
       );
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function rules(options: LabCommonOptions & { node: string }): Promise<number> {
   requireRoot('lab rules');
-  const session = await connectLab(options);
-  try {
-    process.stdout.write(String(await session.call({ cmd: 'rules', node: options.node })));
+  return withLab(options, async (client) => {
+    process.stdout.write(String(await client.call({ cmd: 'rules', node: options.node })));
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function routes(options: LabCommonOptions & { host: string }): Promise<number> {
   requireRoot('lab routes');
-  const session = await connectLab(options);
-  try {
-    process.stdout.write(String(await session.call({ cmd: 'routes', host: options.host })));
+  return withLab(options, async (client) => {
+    process.stdout.write(String(await client.call({ cmd: 'routes', host: options.host })));
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export async function conntrack(options: LabCommonOptions & { node: string; json: boolean }): Promise<number> {
   requireRoot('lab conntrack');
-  const session = await connectLab(options);
-  try {
-    const entries = (await session.call({ cmd: 'conntrack', node: options.node })) as ConntrackEntry[];
+  return withLab(options, async (client) => {
+    const entries = (await client.call({ cmd: 'conntrack', node: options.node })) as ConntrackEntry[];
     if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
     else for (const e of entries) process.stdout.write(`${e.line}\n`);
     return 0;
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 export function printStatus(s: LabStatus, where = 'native'): void {

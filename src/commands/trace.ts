@@ -3,20 +3,17 @@
 // prints each event as a line, or as JSON Lines with --json.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openSession } from '../agent/session.js';
-import type { Placement } from '../agent/session.js';
+import { openSession } from '../agent/control.js';
+import type { Placement } from '../agent/placement.js';
+import type { Session } from '../agent/session.js';
 import { encodeEvent } from '../events/codec.js';
-import { openRecording, type Recording } from '../events/record.js';
+import { openRecording } from '../events/record.js';
 import { formatEvent } from '../events/format.js';
-import type { NatscopeEvent } from '../events/types.js';
+import type { LabBackend, NatscopeEvent } from '../events/types.js';
 import { onInterrupt } from '../util/cleanup.js';
 import { progress } from '../util/progress.js';
 import { needsFunctionProbes, parseProbeList } from '../tracer/probes.js';
-import { Agent } from '../agent/agent.js';
 import { requireRoot } from '../util/root.js';
-import { readState } from '../lab/netns/state.js';
-import { DEFAULT_PREFIX } from '../lab/netns/topology.js';
-import { NetnsLab } from '../lab/netns/lab.js';
 
 export interface TraceOptions {
   probes: string;
@@ -27,8 +24,10 @@ export interface TraceOptions {
   detail?: number;
   vm: Placement;
   attachTimeoutS: number;
-  prefix?: string;
-  lab?: 'netns' | 'kind';
+  prefix: string;
+  // the user named the prefix: its lab must be up
+  prefixGiven: boolean;
+  lab: LabBackend;
 }
 
 export async function trace(options: TraceOptions): Promise<number> {
@@ -46,81 +45,44 @@ export async function trace(options: TraceOptions): Promise<number> {
     process.stdout.write(`${options.json ? encodeEvent(event) : formatEvent(event, t0)}\n`);
   };
 
-  // Drops need only a tracepoint: trace them right here, whatever the kernel
-  // forbids, with or without a lab.
-  if (!needsFunctionProbes(probes) && options.vm !== 'on' && options.lab !== 'kind')
-    return traceTracepointsHere(probes, options, onEvent, step.log, record);
-
-  const session = await openSession({
-    vm: options.vm,
-    lab: options.lab,
-    prefix: options.prefix,
-    probes,
-    allNetns: options.allNetns,
-    detail: options.detail,
-    onEvent,
-    log: step.log,
-    attachTimeoutMs: options.attachTimeoutS * 1000,
-  });
+  const started = performance.now();
+  let session: Session;
+  try {
+    session = await openSession({
+      vm: options.vm,
+      lab: options.lab,
+      prefix: options.prefix,
+      prefixGiven: options.prefixGiven,
+      // function probes come with a lab (brought up here if none is); drops,
+      // a tracepoint, are traced wherever a lab is, or on every namespace
+      bringUp: needsFunctionProbes(probes),
+      probes,
+      allNetns: options.allNetns,
+      detail: options.detail,
+      onEvent,
+      log: step.log,
+      attachTimeoutMs: options.attachTimeoutS * 1000,
+    });
+  } catch (error) {
+    await record?.close();
+    throw error;
+  }
+  const readyS = ((performance.now() - started) / 1000).toFixed(1);
+  const scope = session.lab ? `the lab ${session.lab.prefix}` : 'every namespace';
   step.log(
-    `tracing ${probes.join(',')} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`,
+    `probes attached in ${readyS} s; tracing ${probes.join(',')} on ${scope} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`,
   );
   const end = untilEnd(options.durationS);
   const stoppedBy = await Promise.race([end.ended.then(() => null), session.ended]);
+  const summary = stoppedBy === null ? await session.stopTracing().catch(() => null) : null;
   await session.close();
   await record?.close();
-  step.done(`${count} events`);
-  end.done();
-  if (stoppedBy !== null) {
-    process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);
-    return 1;
-  }
-  return 0;
-}
-
-async function traceTracepointsHere(
-  probes: ReturnType<typeof parseProbeList>,
-  options: TraceOptions,
-  onEvent: (e: NatscopeEvent) => void,
-  log: (s: string) => void,
-  record: Recording | undefined,
-): Promise<number> {
-  requireRoot('trace');
-  const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const lab = (await readState(prefix))?.complete ? await NetnsLab.open(prefix) : null;
-  let stopped!: (why: string) => void;
-  const ended = new Promise<string>((resolve) => (stopped = resolve));
-  const agent = new Agent({
-    lab,
-    where: 'native',
-    log,
-    attachTimeoutMs: options.attachTimeoutS * 1000,
-    emit: (e) => {
-      if (e.kind === 'status' && e.state === 'stopped') stopped(e.message ?? 'the tracer stopped');
-      onEvent(e);
-    },
-  });
-  log(`attaching ${probes.join(',')} natively (tracepoints only)${lab ? '; lab hosts named' : ''}`);
-  // without a lab every namespace is of interest
-  const { attachMs } = await agent.startTracing({ probes, allNetns: options.allNetns || !lab, detail: options.detail });
-  log(
-    `attached in ${(attachMs / 1000).toFixed(1)} s; ${options.durationS ? `tracing for ${options.durationS} s` : 'Ctrl-C to stop'}`,
-  );
-  const end = untilEnd(options.durationS);
-  const stoppedBy = await Promise.race([end.ended.then(() => null), ended]);
-  const summary = (await agent.stopTracing()) as {
-    received?: number;
-    lost?: number;
-    lostReportedByBpftrace?: number;
-    counted?: number;
-  };
-  await record?.close();
-  if (summary.received !== undefined) {
+  if (summary) {
     const counted = summary.counted ? `; ${summary.counted} more counted in the kernel (over --detail)` : '';
-    log(
-      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}`,
+    step.done(
+      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}; ${count} shown`,
     );
-  }
+  } else step.done(`${count} events shown`);
   end.done();
   if (stoppedBy !== null) {
     process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);

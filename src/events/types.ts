@@ -161,8 +161,12 @@ export interface LabService {
   clusterIP: string;
   endpoints: { ip: string; port: number; node: string }[];
 }
+// Which lab: network namespaces on one Linux host, or a kind cluster.
+export const LAB_BACKENDS = ['netns', 'kind'] as const;
+export type LabBackend = (typeof LAB_BACKENDS)[number];
+
 export interface LabStatus {
-  backend: 'netns' | 'kind';
+  backend: LabBackend;
   prefix: string;
   up: boolean;
   hosts: Record<string, LabHost>;

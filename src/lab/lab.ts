@@ -2,7 +2,7 @@
 // kind: a real cluster). Commands, the agent and every frontend speak to a
 // lab only through this.
 
-import type { KubeProxyConfig, LabStatus, RequestEvent } from '../events/types.js';
+import type { KubeProxyConfig, LabBackend, LabStatus, RequestEvent } from '../events/types.js';
 import type { NetnsResolver } from '../tracer/netns.js';
 import type { ConntrackEntry } from './conntrack.js';
 
@@ -28,7 +28,7 @@ export interface KubeProxySync {
 }
 
 export interface Lab {
-  readonly backend: 'netns' | 'kind';
+  readonly backend: LabBackend;
   status(): Promise<LabStatus>;
   // a TCP request from the office host to a Service (ClusterIP) or a pod
   request(target: string, timeoutMs: number): Promise<RequestEvent>;

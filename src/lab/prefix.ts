@@ -3,6 +3,9 @@
 
 import { NatscopeError } from '../errors.js';
 
+// Every name a lab creates starts with this unless --prefix says otherwise.
+export const DEFAULT_PREFIX = 'natscope-';
+
 const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
 
 export const PREFIX_RULE = 'lower-case letters, digits and "-", up to 24 characters (default natscope-)';

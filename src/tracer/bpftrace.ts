@@ -17,16 +17,17 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
-import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
+import type { NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
+import { deferred } from '../util/deferred.js';
 import { killGroup } from '../util/process.js';
 import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
-import { LossCounter } from './loss.js';
+import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
-import { ATTACH_NOTICE, parseBpftraceLine, type ProbeEvent, type ProbeFamily, type StreamName } from './parse.js';
-import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
-import { PROBES, composeProgram, detailBudgetArgument, needsFunctionProbes } from './probes.js';
+import { ATTACH_NOTICE, parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
+import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 import { bpftraceEnv, crashError, detectBpftrace } from './version.js';
 
 export interface TracerOptions {
@@ -43,7 +44,7 @@ export interface TracerOptions {
   // events each buffer holds per flush and stream (more in one flush are lost, and counted)
   bufferEvents?: number;
   // events per CPU and second reported whole; the rest are counted in the kernel (0 = all)
-  detailPerSecond?: number;
+  detail?: number;
   // stop() waits at most this long for a flush marker before signalling (default 2000 ms)
   flushWaitMs?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
@@ -52,15 +53,7 @@ export interface TracerOptions {
   rawLog?: string;
 }
 
-export interface TracerSummary {
-  exitCode: number | null;
-  received: number;
-  lost: number;
-  lostReportedByBpftrace: number;
-  // events past the detail budget, counted in the kernel instead of reported
-  counted: number;
-  perProbe: { probe: string; received: number; lost: number }[];
-}
+export type { TracerSummary } from './flush.js';
 
 export interface Tracer {
   pid: number;
@@ -84,6 +77,12 @@ const HARMLESS_STDERR = [
   /^Attaching \d+ probes?/,
   /available_filter_functions/,
 ];
+
+// How bpftrace ended, as a user reads it: "exited with code 1", "killed by SIGKILL".
+export function exitedHow(exitCode: number | null, signal: string | null): string {
+  if (signal) return `killed by ${signal}`;
+  return exitCode === null ? 'exited' : `exited with code ${exitCode}`;
+}
 
 export function bpftraceBinary(explicit?: string): string {
   return explicit ?? process.env.NATSCOPE_BPFTRACE ?? 'bpftrace';
@@ -166,7 +165,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const started = performance.now();
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
   try {
-    const budget = detailBudgetArgument(options.detailPerSecond ?? DEFAULT_DETAIL_PER_SECOND);
+    const budget = detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND);
     child = execa(binary, ['-f', 'json', programPath, budget], {
       detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
       reject: false,
@@ -184,40 +183,16 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     throw new NatscopeError(`cannot start bpftrace: ${(cause as Error).message}`, { cause });
   }
 
-  const loss = new LossCounter();
-  let lostByBpftrace = 0;
+  const flush = new FlushAssembler((event) => {
+    if (!options.filter || options.filter(event)) options.onEvent(event);
+  });
   let stopping = false;
-  let exiting = false; // bpftrace printed its exit blank lines: map dumps that follow are final
-  const finalSequences = new Map<string, { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }>();
-  // the events of the flush being read, until its marker, and its counts
-  const flushing: ProbeEvent[] = [];
-  const counted: CountedEvent[] = [];
-  let countedTotal = 0;
-  // count maps printed since the last flush marker: if bpftrace stops before
-  // the marker, their clears may not have run, and the exit dump would show
-  // the same counts again (events are told apart by their sequence numbers;
-  // counts cannot be, so the second copy is left out: at worst the counts
-  // of a probe that raced the flip are missed)
-  const countsSinceMarker = new Set<string>();
-  let flushes = 0;
   let stderr = '';
   let attached = false;
-  let garbageReported = 0;
-
-  const emit = (event: NatscopeEvent) => {
-    if (!options.filter || options.filter(event)) options.onEvent(event);
-  };
-  const emitError = (message: string) => emit({ ...base('error', 'natscope', 0), message, source: 'bpftrace' });
-
-  let readyResolve!: () => void;
-  let readyReject!: (e: Error) => void;
-  const ready = new Promise<void>((resolve, reject) => {
-    readyResolve = resolve;
-    readyReject = reject;
-  });
+  const ready = deferred<void>();
   const onAttached = () => {
     attached = true;
-    readyResolve();
+    ready.resolve();
   };
 
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -226,7 +201,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     if (!attached && text.includes(ATTACHED)) onAttached();
     if (attached) {
       for (const line of text.split('\n')) {
-        if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) emitError(line.trim());
+        if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) flush.error(line.trim());
       }
     }
   });
@@ -236,73 +211,19 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     dropReason: (code: number) => options.dropReasons.name(code),
   };
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
-  // A flush's buffers are printed one probe after the other: its events go
-  // out in time order, each counted once (a buffer printed before bpftrace
-  // stopped, and again in its exit dump because the clear never ran, is
-  // seen twice). The counts of events past the detail budget follow.
-  const release = () => {
-    flushing.sort((a, b) => a.event.t - b.event.t);
-    for (const { probe, stream, cpu, seq, event } of flushing) {
-      const gap = loss.observe(probe, stream, cpu, seq);
-      if (gap === null) continue;
-      if (gap > 0) emit({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
-      emit(event);
-    }
-    flushing.length = 0;
-    for (const event of counted) {
-      countedTotal += event.count;
-      emit(event);
-    }
-    counted.length = 0;
-  };
   const reading = (async () => {
     if (!child.stdout) return;
     for await (const item of splitLines(child.stdout, MAX_LINE_BYTES)) {
       if (raw && 'line' in item) raw.write(`${item.line}\n`);
-      if ('tooLong' in item) {
-        emitError(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
-        continue;
-      }
-      const record = parseBpftraceLine(item.line, context);
-      switch (record.type) {
-        case 'batch':
-          for (const e of record.events) flushing.push(e);
-          break;
-        case 'counted':
-          if (exiting && countsSinceMarker.has(record.map)) break;
-          if (!exiting) countsSinceMarker.add(record.map);
-          for (const e of record.events) counted.push(e);
-          break;
-        case 'attach-notice': // bpftrace 0.23 writes it here
-          if (!attached) onAttached();
-          break;
-        case 'flush':
-          release();
-          countsSinceMarker.clear();
-          flushes++;
-          break;
-        case 'sequence':
-          if (exiting) finalSequences.set(record.stream, record);
-          break;
-        case 'lost':
-          lostByBpftrace += record.count;
-          emit({ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' });
-          break;
-        case 'blank':
-          release();
-          if (stopping) exiting = true;
-          break;
-        case 'garbage':
-          if (garbageReported++ < 20)
-            emitError(
-              `unexpected bpftrace output on line ${item.lineNo} (${record.reason}): ${item.line.slice(0, 120)}`,
-            );
-          break;
-        default:
-          break;
+      if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
+      else {
+        const record = parseBpftraceLine(item.line, context);
+        // bpftrace 0.23 writes its attach notice here, between the JSON lines
+        if (record.type === 'attach-notice') onAttached();
+        else flush.take(record, item.lineNo, item.line);
       }
     }
-    release(); // the exit dump has no marker
+    flush.end();
   })();
 
   const handle = onCleanup(
@@ -317,15 +238,16 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   // signalled just after a flush marker has been read (the pipe is empty,
   // the next flush 100 ms away), or after `maxMs` if none comes.
   async function nextFlush(maxMs: number): Promise<void> {
-    const seen = flushes;
+    const seen = flush.flushes;
     const end = performance.now() + maxMs;
-    while (flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end)
+    while (flush.flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end)
       await sleep(10);
   }
 
   async function stopChild(): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return;
     stopping = true;
+    flush.stop();
     killGroup(child.pid, 'SIGTERM');
     const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
     await child;
@@ -338,46 +260,32 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
     handle.cancel();
     await rm(dir, { recursive: true, force: true });
-    for (const { probe, stream, perCpu } of finalSequences.values()) {
-      const tail = loss.settle(probe, stream, perCpu);
-      if (tail > 0) emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
-    }
+    const signal = result.signal ?? null;
     if (!attached) {
       const reason =
-        result.failed && (result as { code?: string }).code === 'ENOENT'
+        'code' in result && result.code === 'ENOENT'
           ? new NatscopeError(`bpftrace not found (${binary})`, {
               hint: 'install it: apt-get install bpftrace (npm run setup does this)',
             })
           : (crashError(bpftrace, result.signal, result.exitCode) ??
-            explainBpftraceFailure(
-              stderr || String((result as { message?: string }).message ?? ''),
-              options.probes,
-              result.exitCode ?? null,
-            ));
-      readyReject(reason);
+            explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null));
+      ready.reject(reason);
     } else if (!stopping) {
-      emitError(`bpftrace exited on its own (code ${result.exitCode ?? result.signal})`);
+      flush.error(`bpftrace stopped on its own: ${exitedHow(result.exitCode ?? null, signal)}`);
     }
-    return {
-      exitCode: result.exitCode ?? null,
-      received: loss.received(),
-      lost: loss.lost(),
-      lostReportedByBpftrace: lostByBpftrace,
-      counted: countedTotal,
-      perProbe: loss.summary(),
-    };
+    return { ...flush.summary(result.exitCode ?? null), signal };
   })();
 
   const timeoutMs = options.readyTimeoutMs ?? 90_000;
   const timer = setTimeout(() => {
-    readyReject(
+    ready.reject(
       new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
         hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
       }),
     );
   }, timeoutMs);
   try {
-    await ready;
+    await ready.promise;
   } catch (error) {
     await stopChild();
     await done.catch(() => undefined);

@@ -15,8 +15,8 @@ import { killGroup } from '../util/process.js';
 import { ATTACHED, bpftraceBinary } from './bpftrace.js';
 import { VMLINUX_BTF } from './btf.js';
 import type { ProbeFamily } from './parse.js';
-import { composeProgram, detailBudgetArgument } from './probes.js';
-import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
+import { composeProgram } from './probes.js';
+import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { bpftraceEnv, crashError, type DetectedBpftrace, TESTED_VERSIONS } from './version.js';
 
 export interface AttachResult {

@@ -3,8 +3,8 @@
 // an event buffer becomes a batch of kernel events, a print of a count map
 // (events past the detail budget) counted events, the composed program's
 // flush marker ends a flush, the final dump of the sequence counters settles
-// loss accounting, the rest is status or noise. Value order is the one each
-// probe's header documents.
+// loss accounting, the rest is status or noise. Values are read by the
+// field names src/tracer/streams.ts declares.
 
 import {
   EVENT_VERSION,
@@ -16,8 +16,21 @@ import {
   type RewriteEvent,
   type Tuple,
 } from '../events/types.js';
-import type { CtNewEvent, CtDestroyEvent } from '../events/types.js';
+import type { ConntrackEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
+import {
+  CONNTRACK,
+  DROP,
+  FLUSH_MARKER,
+  NAT,
+  type ProbeFamily,
+  REWRITE,
+  STREAMS,
+  type StreamInfo,
+  type StreamName,
+} from './streams.js';
+
+export type { ProbeFamily, StreamName } from './streams.js';
 
 export interface ParseContext {
   // netns inode → lab host name ("?" when unknown)
@@ -25,8 +38,6 @@ export interface ParseContext {
   // enum skb_drop_reason value → name on the running kernel
   dropReason(code: number): string;
 }
-
-export type ProbeFamily = 'nat' | 'conntrack' | 'drop' | 'rewrite';
 
 // One kernel event with where it came from: `stream` is the program that
 // numbered it (conntrack has two), `cpu` and `seq` its sequence number.
@@ -50,52 +61,6 @@ export type BpftraceRecord =
   | { type: 'blank' }
   | { type: 'other'; value: unknown }
   | { type: 'garbage'; line: string; reason: string };
-
-export type StreamName = 'nat' | 'ct-new' | 'ct-destroy' | 'drop' | 'rewrite';
-
-export interface StreamInfo {
-  probe: ProbeFamily;
-  // per-CPU sequence counters (@x_seq[cpu])
-  sequenceMap: string;
-  // the two event buffers (@x_a, @x_b), keyed [cpu, seq]
-  buffers: [string, string];
-  // the two count maps of events past the detail budget (@x_over_a, @x_over_b),
-  // keyed [netns] or [netns, by]
-  counts: [string, string];
-  // what a count map's second key is
-  countedBy: 'manip' | 'reason' | null;
-  // the per-CPU counts of events kept whole this flush, per buffer side: the
-  // detail budget's. nat and conntrack share one; drops have their own, so
-  // busy NAT never hides them, and so do rewrites, one per packet
-  budgets: [string, string];
-  // values per event, per the probe's header
-  values: number;
-}
-
-// The maps the probe programs keep (see the probes' headers).
-export const STREAMS: Record<StreamName, StreamInfo> = {
-  nat: stream('nat', 'nat', 14, 'manip'),
-  'ct-new': stream('conntrack', 'ctn', 13, null),
-  'ct-destroy': stream('conntrack', 'ctd', 13, null),
-  drop: stream('drop', 'drop', 11, 'reason'),
-  rewrite: stream('rewrite', 'rw', 13, 'manip'),
-};
-
-function stream(probe: ProbeFamily, prefix: string, values: number, countedBy: StreamInfo['countedBy']): StreamInfo {
-  const budget = probe === 'drop' ? '@drop_detail' : probe === 'rewrite' ? '@rw_detail' : '@detail';
-  return {
-    budgets: [`${budget}_a`, `${budget}_b`],
-    probe,
-    sequenceMap: `@${prefix}_seq`,
-    buffers: [`@${prefix}_a`, `@${prefix}_b`],
-    counts: [`@${prefix}_over_a`, `@${prefix}_over_b`],
-    countedBy,
-    values,
-  };
-}
-
-// What the composed program prints after each flush's buffers.
-export const FLUSH_MARKER = 'natscope-flush';
 
 // What bpftrace prints once every probe is attached, when this variable is
 // set: on stderr up to 0.22, on stdout, between the JSON lines, from 0.23.
@@ -208,9 +173,11 @@ function parseBuffer(
   line: string,
   ctx: ParseContext,
 ): BpftraceRecord {
-  const { probe, values } = STREAMS[stream];
+  const info = STREAMS[stream];
+  const values = info.fields.length;
   const events: ProbeEvent[] = [];
-  const addresses = stream === 'drop' || stream === 'rewrite' ? null : addressDigits(line);
+  const symbol = stream === 'drop';
+  const addresses = info.textField >= 0 && !symbol ? addressDigits(line, info.textField) : null;
   for (const key in entries) {
     const v = entries[key];
     if (!/^\d+,\d+$/.test(key)) return garbage(line, `${stream} event key "${key}" is not CPU,SEQ`);
@@ -223,20 +190,30 @@ function parseBuffer(
         `${stream} event ${key} has ${Array.isArray(v) ? v.length : 'no'} values, expected ${values}`,
       );
     }
-    const bad = badValue(v, stream === 'drop' ? DROP_LOCATION : -1);
-    if (bad >= 0)
-      return garbage(
-        line,
-        `${stream} event ${key}: value ${bad + 1} is not ${bad === DROP_LOCATION && stream === 'drop' ? 'a symbol' : 'a number'}`,
-      );
-    const host = ctx.hostOf(v[1] as number);
-    let text = stream === 'drop' ? (v[DROP_LOCATION] as string) : '';
+    const numbers: number[] = [];
+    let text = '';
+    for (let i = 0; i < values; i++) {
+      const value: unknown = v[i];
+      if (symbol && i === info.textField) {
+        if (typeof value !== 'string')
+          return garbage(line, `${stream} event ${key}: ${info.fields[i]} is not a symbol`);
+        text = value;
+        numbers.push(0);
+      } else if (typeof value === 'number') numbers.push(value);
+      else return garbage(line, `${stream} event ${key}: ${info.fields[i]} is not a number`);
+    }
     if (addresses) {
       const digits = addresses.get(key);
       if (digits === undefined) return garbage(line, `${stream} event ${key}: no conntrack address`);
       text = hexOf(digits);
     }
-    events.push({ probe, stream, cpu, seq, event: buildEvent(stream, v as number[], host, ctx, text) });
+    events.push({
+      probe: info.probe,
+      stream,
+      cpu,
+      seq,
+      event: buildEvent(stream, numbers, ctx.hostOf(numbers[NAT.netns]!), ctx, text),
+    });
   }
   return { type: 'batch', events };
 }
@@ -274,29 +251,21 @@ function parseCounts(
   return { type: 'counted', map, events };
 }
 
-// The conntrack address (third value of nat and ct-* events) is a kernel
+// The conntrack address (the `ct` value of nat and ct-* events) is a kernel
 // pointer above 2^53, which JSON.parse rounds: its digits are read from the
 // line itself, per key.
-const ADDRESS = /"(\d+,\d+)":\s*\[\s*\d+\s*,\s*\d+\s*,\s*(\d+)/g;
+const ADDRESS_PATTERNS = new Map<number, RegExp>();
 
-function addressDigits(line: string): Map<string, string> {
+function addressDigits(line: string, index: number): Map<string, string> {
+  let pattern = ADDRESS_PATTERNS.get(index);
+  if (!pattern) {
+    pattern = new RegExp(`"(\\d+,\\d+)":\\s*\\[${'\\s*\\d+\\s*,'.repeat(index)}\\s*(\\d+)`, 'g');
+    ADDRESS_PATTERNS.set(index, pattern);
+  }
   const found = new Map<string, string>();
-  for (const m of line.matchAll(ADDRESS)) found.set(m[1]!, m[2]!);
+  for (const m of line.matchAll(pattern)) found.set(m[1]!, m[2]!);
   return found;
 }
-
-// Index of the first value of the wrong type, or -1. Only the drop's
-// location is text (bpftrace resolves the ksym when printing).
-function badValue(v: unknown[], textIndex: number): number {
-  for (let i = 0; i < v.length; i++) {
-    if (i === textIndex ? typeof v[i] !== 'string' : typeof v[i] !== 'number') return i;
-  }
-  return -1;
-}
-
-const DROP_LOCATION = 3;
-// nat and ct-* events: the conntrack address
-const CT_ADDRESS = 2;
 
 // Decimal digits text[from, to) of an unsigned 64-bit number → hex, exactly
 // (a double holds 53 bits; BigInt costs an allocation per event): the value
@@ -322,30 +291,6 @@ export function hexOf(text: string, from = 0, to = text.length): string {
 
 const MAP_PREFIX = '{"type": "map", "data": {"';
 
-// Scanner state for the fast path: the hot loop allocates only the events.
-let at = 0;
-const scanned: number[] = new Array(16).fill(0);
-
-function skipSpace(line: string): void {
-  while (line.charCodeAt(at) === 32) at++;
-}
-
-// `c` (after spaces) or fail.
-function take(line: string, c: number): boolean {
-  skipSpace(line);
-  if (line.charCodeAt(at) !== c) return false;
-  at++;
-  return true;
-}
-
-// A run of decimal digits as a number (-1 if none).
-function integer(line: string): number {
-  const start = at;
-  let n = 0;
-  for (let c = line.charCodeAt(at) - 48; c >= 0 && c <= 9; c = line.charCodeAt(++at) - 48) n = n * 10 + c;
-  return at === start ? -1 : n;
-}
-
 const QUOTE = 34;
 const COMMA = 44;
 const COLON = 58;
@@ -353,6 +298,54 @@ const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
+
+// A cursor over one line of bpftrace's output, for the fast path.
+class Scanner {
+  at: number;
+  constructor(
+    readonly line: string,
+    from: number,
+  ) {
+    this.at = from;
+  }
+
+  skipSpace(): void {
+    while (this.line.charCodeAt(this.at) === 32) this.at++;
+  }
+
+  // `c` (after spaces) or fail.
+  take(c: number): boolean {
+    this.skipSpace();
+    if (this.line.charCodeAt(this.at) !== c) return false;
+    this.at++;
+    return true;
+  }
+
+  // A run of decimal digits as a number (-1 if none).
+  integer(): number {
+    const start = this.at;
+    let n = 0;
+    for (let c = this.line.charCodeAt(this.at) - 48; c >= 0 && c <= 9; c = this.line.charCodeAt(++this.at) - 48)
+      n = n * 10 + c;
+    return this.at === start ? -1 : n;
+  }
+
+  // A string without escapes (null if there is none here, or it has one).
+  plainString(): string | null {
+    if (this.line.charCodeAt(this.at) !== QUOTE) return null;
+    const end = this.line.indexOf('"', this.at + 1);
+    if (end < 0) return null;
+    const text = this.line.slice(this.at + 1, end);
+    if (text.includes('\\')) return null;
+    this.at = end + 1;
+    return text;
+  }
+
+  get done(): boolean {
+    this.skipSpace();
+    return this.at === this.line.length;
+  }
+}
 
 // An event buffer's print read straight from the text:
 // {"type": "map", "data": {"@x_a": {"CPU,SEQ": [v, …], …}}}. Returns null
@@ -362,54 +355,56 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
   const nameEnd = line.indexOf('"', MAP_PREFIX.length);
   const stream = nameEnd < 0 ? undefined : BY_BUFFER.get(line.slice(MAP_PREFIX.length, nameEnd));
   if (stream === undefined) return null;
-  const { probe, values } = STREAMS[stream];
-  const textIndex = stream === 'drop' ? DROP_LOCATION : stream === 'rewrite' ? -1 : CT_ADDRESS;
-  at = nameEnd + 1;
-  if (!take(line, COLON) || !take(line, OPEN_BRACE)) return null;
+  const info = STREAMS[stream];
+  const values = info.fields.length;
+  const symbol = stream === 'drop';
+  const sc = new Scanner(line, nameEnd + 1);
+  const scratch: number[] = new Array(values).fill(0);
+  if (!sc.take(COLON) || !sc.take(OPEN_BRACE)) return null;
   const events: ProbeEvent[] = [];
-  skipSpace(line);
-  if (line.charCodeAt(at) === CLOSE_BRACE) at++;
+  sc.skipSpace();
+  if (line.charCodeAt(sc.at) === CLOSE_BRACE) sc.at++;
   else {
     for (;;) {
-      if (!take(line, QUOTE)) return null;
-      const cpu = integer(line);
-      if (cpu < 0 || !take(line, COMMA)) return null;
-      const seq = integer(line);
-      if (seq < 0 || !take(line, QUOTE) || !take(line, COLON) || !take(line, OPEN_BRACKET)) return null;
+      if (!sc.take(QUOTE)) return null;
+      const cpu = sc.integer();
+      if (cpu < 0 || !sc.take(COMMA)) return null;
+      const seq = sc.integer();
+      if (seq < 0 || !sc.take(QUOTE) || !sc.take(COLON) || !sc.take(OPEN_BRACKET)) return null;
+      // the builders copy what they keep: one array serves every event of the line
+      const numbers = scratch;
       let text = '';
       let count = 0;
       for (;;) {
-        skipSpace(line);
-        if (count === textIndex && stream === 'drop') {
-          if (line.charCodeAt(at) !== QUOTE) return null;
-          const end = line.indexOf('"', at + 1);
-          if (end < 0) return null;
-          text = line.slice(at + 1, end);
-          if (text.includes('\\')) return null;
-          at = end + 1;
-          scanned[count] = 0;
+        sc.skipSpace();
+        if (count >= values) return null;
+        if (symbol && count === info.textField) {
+          const found = sc.plainString();
+          if (found === null) return null;
+          text = found;
+          numbers[count] = 0;
         } else {
-          const start = at;
-          const n = integer(line);
+          const start = sc.at;
+          const n = sc.integer();
           if (n < 0) return null;
-          if (count === textIndex) text = hexOf(line, start, at);
-          if (count < scanned.length) scanned[count] = n;
+          if (count === info.textField) text = hexOf(line, start, sc.at);
+          numbers[count] = n;
         }
         count++;
-        if (take(line, COMMA)) continue;
-        if (take(line, CLOSE_BRACKET)) break;
+        if (sc.take(COMMA)) continue;
+        if (sc.take(CLOSE_BRACKET)) break;
         return null;
       }
       if (count !== values) return null;
-      events.push({ probe, stream, cpu, seq, event: buildEvent(stream, scanned, ctx.hostOf(scanned[1]!), ctx, text) });
-      if (take(line, COMMA)) continue;
-      if (take(line, CLOSE_BRACE)) break;
+      const host = ctx.hostOf(numbers[NAT.netns]!);
+      events.push({ probe: info.probe, stream, cpu, seq, event: buildEvent(stream, numbers, host, ctx, text) });
+      if (sc.take(COMMA)) continue;
+      if (sc.take(CLOSE_BRACE)) break;
       return null;
     }
   }
-  if (!take(line, CLOSE_BRACE) || !take(line, CLOSE_BRACE)) return null;
-  skipSpace(line);
-  return at === line.length ? { type: 'batch', events } : null;
+  if (!sc.take(CLOSE_BRACE) || !sc.take(CLOSE_BRACE)) return null;
+  return sc.done ? { type: 'batch', events } : null;
 }
 
 // one builder per kind keeps each object shape in its own, monomorphic function
@@ -435,29 +430,29 @@ function hasPorts(l4: number): boolean {
   return l4 === 6 || l4 === 17 || l4 === 132;
 }
 
-function tuple(f: number[], i: number, l4: number): Tuple {
+// A tuple from four values, given their indices: addresses as raw __be32,
+// ports as raw __be16.
+function tuple(v: number[], src: number, sport: number, dst: number, dport: number, l4: number): Tuple {
   const ports = hasPorts(l4);
   return {
-    src: ipFromRaw(f[i]!),
-    sport: ports ? portFromRaw(f[i + 1]!) : 0,
-    dst: ipFromRaw(f[i + 2]!),
-    dport: ports ? portFromRaw(f[i + 3]!) : 0,
+    src: ipFromRaw(v[src]!),
+    sport: ports ? portFromRaw(v[sport]!) : 0,
+    dst: ipFromRaw(v[dst]!),
+    dport: ports ? portFromRaw(v[dport]!) : 0,
   };
 }
 
-// The builders read an event's values in the order of its probe's header.
-// nat: T NETNS CT MANIP L4 OSRC OSPORT ODST ODPORT RSRC RSPORT RDST RDPORT VERDICT
 function natEvent(v: number[], host: string, ct: string): NatEvent {
-  const manip = v[3] === 1 ? 'DNAT' : 'SNAT';
-  const l4 = v[4]!;
-  const orig = tuple(v, 5, l4);
-  const reply = tuple(v, 9, l4);
+  const manip = v[NAT.manip] === 1 ? 'DNAT' : 'SNAT';
+  const l4 = v[NAT.l4]!;
+  const orig = tuple(v, NAT.osrc, NAT.osport, NAT.odst, NAT.odport, l4);
+  const reply = tuple(v, NAT.rsrc, NAT.rsport, NAT.rdst, NAT.rdport, l4);
   return {
     v: EVENT_VERSION,
     kind: 'nat',
-    t: v[0]!,
+    t: v[NAT.t]!,
     host,
-    netns: v[1]!,
+    netns: v[NAT.netns]!,
     manip,
     proto: protoName(l4),
     orig,
@@ -465,70 +460,67 @@ function natEvent(v: number[], host: string, ct: string): NatEvent {
     // DNAT rewrote where the packet goes (the reply's source); SNAT where it comes from (the reply's destination)
     to: manip === 'DNAT' ? { ip: reply.src, port: reply.sport } : { ip: reply.dst, port: reply.dport },
     ct,
-    accepted: v[13] === 1,
+    accepted: v[NAT.verdict] === 1,
   };
 }
 
-// ct-new, ct-destroy: T NETNS CT STATUS L4 OSRC OSPORT ODST ODPORT RSRC RSPORT RDST RDPORT
-function conntrackEvent(
-  kind: 'ct-new' | 'ct-destroy',
+function conntrackEvent<K extends 'ct-new' | 'ct-destroy'>(
+  kind: K,
   v: number[],
   host: string,
   ct: string,
-): CtNewEvent | CtDestroyEvent {
-  const l4 = v[4]!;
+): ConntrackEvent<K> {
+  const l4 = v[CONNTRACK.l4]!;
   return {
     v: EVENT_VERSION,
     kind,
-    t: v[0]!,
+    t: v[CONNTRACK.t]!,
     host,
-    netns: v[1]!,
+    netns: v[CONNTRACK.netns]!,
     proto: protoName(l4),
-    orig: tuple(v, 5, l4),
-    reply: tuple(v, 9, l4),
-    status: statusNames(v[3]!),
+    orig: tuple(v, CONNTRACK.osrc, CONNTRACK.osport, CONNTRACK.odst, CONNTRACK.odport, l4),
+    reply: tuple(v, CONNTRACK.rsrc, CONNTRACK.rsport, CONNTRACK.rdst, CONNTRACK.rdport, l4),
+    status: statusNames(v[CONNTRACK.status]!),
     ct,
-  } as CtNewEvent | CtDestroyEvent;
+  };
 }
 
-// drop: T NETNS REASON LOCATION L4 SRC SPORT DST DPORT TCPFLAGS IFINDEX
 function dropEvent(v: number[], host: string, ctx: ParseContext, location: string): DropEvent {
-  const code = v[2]!;
-  const l4 = v[4]!;
+  const code = v[DROP.reason]!;
+  const l4 = v[DROP.l4]!;
   return {
     v: EVENT_VERSION,
     kind: 'drop',
-    t: v[0]!,
+    t: v[DROP.t]!,
     host,
-    netns: v[1]!,
+    netns: v[DROP.netns]!,
     reason: ctx.dropReason(code),
     reasonCode: code,
     location,
     packet: {
       proto: protoName(l4),
-      src: ipFromRaw(v[5]!),
-      sport: portFromRaw(v[6]!),
-      dst: ipFromRaw(v[7]!),
-      dport: portFromRaw(v[8]!),
-      flags: l4 === 6 ? tcpFlagNames(v[9]!) : [],
+      src: ipFromRaw(v[DROP.src]!),
+      sport: portFromRaw(v[DROP.sport]!),
+      dst: ipFromRaw(v[DROP.dst]!),
+      dport: portFromRaw(v[DROP.dport]!),
+      flags: l4 === 6 ? tcpFlagNames(v[DROP.tcpflags]!) : [],
     },
-    ifindex: v[10]!,
+    ifindex: v[DROP.ifindex]!,
   };
 }
 
-// rewrite: T NETNS MANIP DIR L4 BSRC BSPORT BDST BDPORT ASRC ASPORT ADST ADPORT
 function rewriteEvent(v: number[], host: string): RewriteEvent {
-  const l4 = v[4]!;
+  const l4 = v[REWRITE.l4]!;
   return {
     v: EVENT_VERSION,
     kind: 'rewrite',
-    t: v[0]!,
+    t: v[REWRITE.t]!,
     host,
-    netns: v[1]!,
-    manip: v[2] === 1 ? 'DNAT' : 'SNAT',
-    dir: v[3] === 1 ? 'reply' : 'orig',
+    netns: v[REWRITE.netns]!,
+    manip: v[REWRITE.manip] === 1 ? 'DNAT' : 'SNAT',
+    dir: v[REWRITE.dir] === 1 ? 'reply' : 'orig',
     proto: protoName(l4),
-    before: tuple(v, 5, l4),
-    after: tuple(v, 9, l4),
+    before: tuple(v, REWRITE.bsrc, REWRITE.bsport, REWRITE.bdst, REWRITE.bdport, l4),
+    after: tuple(v, REWRITE.asrc, REWRITE.asport, REWRITE.adst, REWRITE.adport, l4),
   };
 }

@@ -49,3 +49,17 @@ export async function* splitLines(
   }
   if (held > 0 || overflow > 0) yield finish();
 }
+
+// Calls `onLine` with each non-blank line of a stream as it arrives
+// (trimmed): a child's progress on stderr, a guest's console.
+export function forEachLine(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (d: Buffer | string) => {
+    buffer += d.toString();
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) onLine(line);
+    }
+  });
+}

@@ -50,4 +50,16 @@ describe('natscope trace --probes drop', () => {
     expect(recorded).toEqual(events);
     expect(r.stderr).toMatch(/\d+ events, 0 lost/);
   });
+
+  test('a --prefix whose lab is not up is refused, not traced on every namespace', async () => {
+    const r = await execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--prefix', 'natscope-nolab-'], {
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(
+      /^natscope: no lab with prefix natscope-nolab- is up\n {2}fix: sudo natscope lab up --prefix natscope-nolab-/m,
+    );
+    expect(r.stdout).toBe('');
+  });
 });

@@ -9,7 +9,8 @@
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { openSession, type Session } from '../../src/agent/session.js';
+import { openSession } from '../../src/agent/control.js';
+import type { Session } from '../../src/agent/session.js';
 import { encodeEvent } from '../../src/events/codec.js';
 import { FlowTracker } from '../../src/events/flows.js';
 import type {
@@ -45,6 +46,9 @@ beforeAll(async () => {
   const started = performance.now();
   session = await openSession({
     vm: 'on',
+    lab: 'netns',
+    prefix: 'natscope-',
+    bringUp: true,
     probes: null,
     onEvent: (e) => {
       events.push(e);

@@ -6,7 +6,7 @@ import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
 import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
-import { STREAMS } from '../../src/tracer/parse.js';
+import { STREAMS } from '../../src/tracer/streams.js';
 import { FIXTURES } from '../helpers.js';
 import { isAlive } from '../../src/util/process.js';
 
@@ -298,9 +298,9 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     const tracer = await started;
     const summary = await tracer.done;
     expect(summary.exitCode).toBe(1);
-    expect(events.some((e) => e.kind === 'error' && /bpftrace exited on its own \(code 1\)/.test(e.message))).toBe(
-      true,
-    );
+    expect(
+      events.some((e) => e.kind === 'error' && /bpftrace stopped on its own: exited with code 1/.test(e.message)),
+    ).toBe(true);
     const lines = capture();
     const printed = eventsIn(lines.slice(0, lines.findIndex((l) => /"@nat_[ab]"/.test(l)) + 1));
     expect(printed).toBeGreaterThan(0);

@@ -159,11 +159,11 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     });
     expect(parseBpftraceLine(map('@drop_b', '"0,1": [1,2,7,8,6,1,2,3,4,18,3]'), ctx)).toMatchObject({
       type: 'garbage',
-      reason: 'drop event 0,1: value 4 is not a symbol',
+      reason: 'drop event 0,1: location is not a symbol',
     });
     expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({
       type: 'garbage',
-      reason: 'rewrite event 0,1: value 9 is not a number',
+      reason: 'rewrite event 0,1: bdport is not a number',
     });
     expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({
       type: 'garbage',

@@ -22,6 +22,7 @@ const replayOptions = (file: string, extra: Partial<TuiOptions> = {}): TuiOption
   probes: 'nat',
   prefix: 'natscope-',
   vm: 'auto',
+  lab: 'netns',
   ...extra,
 });
 
@@ -78,7 +79,7 @@ describe('runTui: bad input is reported before the screen opens', () => {
     const spy = vi.spyOn(process, 'getuid').mockReturnValue(1000);
     try {
       const e = await failure(
-        runTui({ speed: 1, probes: 'nat,conntrack,drop', prefix: 'natscope-', vm: 'auto', io: {} }),
+        runTui({ speed: 1, probes: 'nat,conntrack,drop', prefix: 'natscope-', vm: 'auto', lab: 'netns', io: {} }),
       );
       expect(e.message).toMatch(/needs root/);
       expect(e.hint).toContain('--replay');
@@ -88,7 +89,7 @@ describe('runTui: bad input is reported before the screen opens', () => {
   });
 
   it('an unknown probe family', async () => {
-    await failure(runTui({ speed: 1, probes: 'nat,bogus', prefix: 'natscope-', vm: 'auto', io: {} }));
+    await failure(runTui({ speed: 1, probes: 'nat,bogus', prefix: 'natscope-', vm: 'auto', lab: 'netns', io: {} }));
   });
 });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import { cliEntry } from '../../src/util/paths.js';
-import { agentArgs } from '../../src/agent/session.js';
+import { agentArgs } from '../../src/agent/microVm.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
 import { ROOT } from '../helpers.js';
 
@@ -28,7 +28,7 @@ describe("natscope's Node.js flags", () => {
   });
 
   test('the agent natscope starts (natively or in the micro-VM) gets them', () => {
-    const argv = agentArgs('natscope-', { probes: ['drop'] });
+    const argv = agentArgs({ prefix: 'natscope-', probes: ['drop'] });
     expect(argv.slice(0, NODE_FLAGS.length + 2)).toEqual([process.execPath, ...NODE_FLAGS, cliEntry()]);
     expect(argv.slice(NODE_FLAGS.length + 2, NODE_FLAGS.length + 4)).toEqual(['agent', '--stdio']);
   });

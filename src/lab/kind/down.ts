@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { NatscopeError } from '../../errors.js';
 import { clusterExists, deleteCluster } from './cluster.js';
 import { allNetworks, containerByName, containersLabelled, docker, removeContainers, serverVersion } from './docker.js';
+import { DEFAULT_PREFIX } from '../prefix.js';
 import { OWNER_LABEL, kindNames } from './names.js';
 import { kubeconfigPath, ownsCluster, readKindState, removeKindState } from './state.js';
 
@@ -16,7 +17,7 @@ export interface KindDownOptions {
 }
 
 export async function kindDown(options: KindDownOptions = {}): Promise<string[]> {
-  const names = kindNames(options.prefix ?? 'natscope-');
+  const names = kindNames(options.prefix ?? DEFAULT_PREFIX);
   const log = options.log ?? ((line: string) => process.stderr.write(`natscope: ${line}\n`));
   const state = await readKindState(names.prefix);
   await serverVersion();

@@ -24,6 +24,7 @@ import { kubeconfigPath, readKindState } from './state.js';
 import { assembleTopology, kindLabStatus, labNodeName, node, type KindTopology } from './topology.js';
 import { waitSeconds } from './wait.js';
 import { kindDown } from './down.js';
+import { DEFAULT_PREFIX } from '../prefix.js';
 
 export async function discoverTopology(names: KindNames, plan: OfficePlan, kubectl: Kubectl): Promise<KindTopology> {
   const [kubeNodes, pods, services] = await Promise.all([
@@ -236,7 +237,7 @@ export function countInvalidDrops(saveText: string): number {
 }
 
 export async function openKindLab(options: { prefix?: string } = {}): Promise<KindLab> {
-  const names = kindNames(options.prefix ?? 'natscope-');
+  const names = kindNames(options.prefix ?? DEFAULT_PREFIX);
   const state = await readKindState(names.prefix);
   if (!state)
     throw new NatscopeError(`no kind lab is up (prefix ${names.prefix})`, { hint: 'sudo natscope lab up --lab kind' });

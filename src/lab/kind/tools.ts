@@ -3,6 +3,7 @@
 // fix (a program missing, the Docker daemon down) into one-line errors.
 
 import { execa } from 'execa';
+import { forEachLine } from '../../util/lines.js';
 import { NatscopeError } from '../../errors.js';
 import { KIND_VERSION, KUBERNETES_MINOR } from './versions.js';
 
@@ -62,17 +63,7 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
     timeout: options.timeoutMs,
     stripFinalNewline: false,
   });
-  if (options.onStderrLine) {
-    let buffer = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      buffer += d.toString();
-      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, nl).trim();
-        buffer = buffer.slice(nl + 1);
-        if (line) options.onStderrLine!(line);
-      }
-    });
-  }
+  if (options.onStderrLine && child.stderr) forEachLine(child.stderr, options.onStderrLine);
   const result = await child;
   if ((result as { code?: string }).code === 'ENOENT') {
     throw new NatscopeError(`${tool} not found on PATH`, {

@@ -36,7 +36,6 @@ import { waitSeconds } from './wait.js';
 
 export interface KindUpOptions {
   prefix: string;
-  vm?: 'auto' | 'on' | 'off';
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   log: (line: string) => void;
@@ -82,12 +81,6 @@ async function clearTraces(t: KindTopology): Promise<void> {
 export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
   const log = options.log;
   const names = kindNames(options.prefix);
-  if (options.vm === 'on') {
-    throw new NatscopeError("the kind lab runs on this machine's Docker, not in the micro-VM", {
-      hint: 'leave out --vm on',
-      exitCode: 2,
-    });
-  }
   const want: KubeProxyConfig = {
     mode: 'iptables',
     masqueradeAll: options.masqueradeAll,

@@ -8,7 +8,7 @@ import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
 import { requireRoot } from '../../util/root.js';
-import { checkPrefix } from '../prefix.js';
+import { DEFAULT_PREFIX, checkPrefix } from '../prefix.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { requestEvent } from '../request.js';
@@ -17,7 +17,7 @@ import { inNetns, listNetns } from './exec.js';
 import { saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
 import { readState, writeState, type LabState } from './state.js';
 import { teardownLab } from './teardown.js';
-import { DEFAULT_PREFIX, NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
+import { NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
 
 export interface NetnsUpOptions {
   prefix?: string;

@@ -7,8 +7,6 @@ import type { KubeProxyConfig, LabStatus } from '../../events/types.js';
 import type { ServicePort } from '../../kubeproxy/rules.js';
 import type { Target } from '../lab.js';
 
-export const DEFAULT_PREFIX = 'natscope-';
-
 export const NETWORKS = {
   office: '192.168.10.0/24',
   vpc: '10.0.1.0/24',

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { NatscopeError } from '../../../src/errors.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
+import { labControl } from '../../../src/agent/control.js';
 import { kindUp } from '../../../src/lab/kind/lab.js';
 import { labIsUp, output, useFakes, type Fakes, type World } from './fakes.js';
 
@@ -14,16 +15,19 @@ afterEach(() => f.restore());
 
 async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' } = {}): Promise<NatscopeError> {
   f = useFakes(patch, { only: options.only, waitS: 2 });
-  const error = await kindUp({
-    prefix: 'natscope-',
-    vm: options.vm,
-    masqueradeAll: false,
-    clusterCIDR: null,
-    log: () => undefined,
-  }).then(
-    () => null,
-    (e: unknown) => e,
-  );
+  const control = await labControl('kind');
+  const error = await control
+    .up({
+      prefix: 'natscope-',
+      vm: options.vm ?? 'auto',
+      masqueradeAll: false,
+      clusterCIDR: null,
+      log: () => undefined,
+    })
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   expect(error).toBeInstanceOf(NatscopeError);
   return error as NatscopeError;
 }

@@ -5,12 +5,18 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { RECORDING } from '../helpers.js';
+import { RECORDING, ROOT } from '../helpers.js';
 import { natscope } from '../cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'natscope-cli-'));
 
 describe('natscope, without root', () => {
+  test('--version is the package.json version', async () => {
+    const r = await natscope(['--version']);
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(String(r.stdout).trim()).toBe(pkg.version);
+  });
+
   test('--help lists the commands and ends with examples', async () => {
     const r = await natscope(['--help']);
     expect(r.exitCode).toBe(0);
@@ -56,6 +62,20 @@ describe('natscope, without root', () => {
       /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/,
     ],
     [['replay', RECORDING, '--speed', '-1'], 2, /argument '-1' is invalid. expected a number ≥ 0/],
+    [
+      ['lab', 'load', 'nginx', '--workers', '0.5'],
+      2,
+      /argument '0.5' is invalid. expected a whole number from 1 to 64/,
+    ],
+    [
+      ['lab', 'load', 'nginx', '--workers', '100000'],
+      2,
+      /argument '100000' is invalid. expected a whole number from 1/,
+    ],
+    [['lab', 'load', 'nginx', '--seconds', ''], 2, /argument '' is invalid. expected a positive number/],
+    [['trace', '--duration', '0'], 2, /argument '0' is invalid. expected a positive number/],
+    [['lab', 'up', '--prefix', 'Bad_Prefix'], 2, /argument 'Bad_Prefix' is invalid. use lower-case letters/],
+    [['lab', 'up', '--lab', 'minikube'], 2, /Allowed choices are netns, kind/],
     [
       ['trace', '--detail', 'lots'],
       2,

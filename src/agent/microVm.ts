@@ -1,0 +1,46 @@
+// The agent inside the micro-VM: the command line that starts it there (it
+// brings the lab up, and starts a tracer when asked), and the VM that runs
+// it, whose serial port carries the agent's JSON Lines both ways.
+
+import { formatDetail } from '../tracer/detail.js';
+import { forEachLine } from '../util/lines.js';
+import { natscopeCommand } from '../util/runtime.js';
+import { startVm, type VmHandle } from '../vm/run.js';
+
+export interface VmAgentOptions {
+  prefix: string;
+  masqueradeAll?: boolean;
+  clusterCIDR?: string | null;
+  // trace these from the start (null or absent: no tracer)
+  probes?: string[] | null;
+  allNetns?: boolean;
+  // events per CPU and second reported whole (0 = all; absent: the tracer's default)
+  detail?: number;
+  attachTimeoutMs?: number;
+}
+
+export function agentArgs(options: VmAgentOptions): string[] {
+  const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', options.prefix];
+  if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
+  if (options.masqueradeAll) args.push('--masquerade-all');
+  if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
+  if (options.probes?.length) args.push('--probes', options.probes.join(','));
+  if (options.allNetns) args.push('--all-netns');
+  if (options.detail !== undefined) args.push('--detail', formatDetail(options.detail));
+  return args;
+}
+
+// Boots the micro-VM with the agent as its command; the guest's progress
+// lines (its stderr) go to `log`.
+export async function startVmAgent(
+  options: VmAgentOptions & { timeoutMs: number; log: (line: string) => void; shares?: string[] },
+): Promise<VmHandle> {
+  const vm = await startVm({
+    argv: agentArgs(options),
+    timeoutMs: options.timeoutMs,
+    log: options.log,
+    shares: options.shares,
+  });
+  forEachLine(vm.stderr, (line) => options.log(`vm: ${line.replace(/^\[[^\]]*\]\s*/, '')}`));
+  return vm;
+}

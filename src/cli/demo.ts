@@ -1,0 +1,43 @@
+// natscope demo: how it is spelled.
+
+import { type Command, Option } from '@commander-js/extra-typings';
+import { labOption, positiveNumber, prefixOption, type SetExit, vmOption } from './common.js';
+
+export function registerDemo(program: Command, setExit: SetExit): void {
+  program
+    .command('demo')
+    .description('the incident, step by step: every claim checked against what the kernel did in this run')
+    .addOption(labOption())
+    .addOption(vmOption())
+    .option('--auto', 'no pauses (CI, recording); exit 0 only if every check passed')
+    .option('--json', 'one JSON line per step: {"step","title","ok","evidence"}')
+    .addOption(
+      new Option('--step <n>', 'start at step N (the lab is brought to the state it needs)').argParser(positiveNumber),
+    )
+    .option('--record <file>', 'keep the event stream of this run')
+    .option('--replay <file>', 'tell the story from a recording (no root needed)')
+    .addOption(prefixOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sudo natscope demo                      # interactive: Enter next, b back, q quit
+  $ sudo natscope demo --auto --json        # for CI: one verdict per step
+  $ natscope demo --replay test/fixtures/recordings/incident.jsonl --auto`,
+    )
+    .action(async (opts) => {
+      const { demo } = await import('../commands/demo.js');
+      setExit(
+        await demo({
+          lab: opts.lab,
+          vm: opts.vm,
+          auto: Boolean(opts.auto),
+          json: Boolean(opts.json),
+          step: opts.step,
+          record: opts.record,
+          replay: opts.replay,
+          prefix: opts.prefix,
+        }),
+      );
+    });
+}

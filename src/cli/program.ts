@@ -1,0 +1,62 @@
+// The command registry, nothing else: each command is spelled (options,
+// help, examples) in src/cli/<name>.ts and done by src/commands/<name>.ts,
+// which is imported only when it runs (so `natscope --help` stays fast and
+// needs nothing installed).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import { projectRoot } from '../util/paths.js';
+import type { SetExit } from './common.js';
+import { registerDemo } from './demo.js';
+import { registerDoctor } from './doctor.js';
+import { registerLab } from './lab.js';
+import { registerPlumbing } from './plumbing.js';
+import { registerReplay } from './replay.js';
+import { registerTrace } from './trace.js';
+import { registerTui } from './tui.js';
+import { registerVm } from './vm.js';
+
+export async function run(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  await program.parseAsync(argv);
+  return exitCode;
+}
+
+// natscope's version, as its package.json says.
+function version(): string {
+  const value: unknown = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8'));
+  const v = typeof value === 'object' && value !== null && 'version' in value ? value.version : undefined;
+  return typeof v === 'string' ? v : 'unknown';
+}
+
+export function buildProgram(setExit: SetExit): Command {
+  const program = new Command('natscope')
+    .description('See how Kubernetes Service NAT really behaves in the kernel: DNAT, SNAT, and where replies die.')
+    .version(version())
+    .showHelpAfterError('(natscope --help lists the commands)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Try the following:
+  $ sudo natscope demo                  # the incident, step by step, proved by kernel events
+  $ sudo natscope doctor                # what this machine can trace
+  $ sudo natscope lab up && sudo natscope lab request mysql
+  $ sudo natscope trace --probes drop   # tracepoints only: works where function probes are locked down
+  $ natscope replay test/fixtures/recordings/incident.jsonl`,
+    );
+  registerDoctor(program, setExit);
+  registerTrace(program, setExit);
+  registerReplay(program, setExit);
+  registerTui(program, setExit);
+  registerDemo(program, setExit);
+  registerLab(program, setExit);
+  registerPlumbing(program, setExit);
+  registerVm(program, setExit);
+  return program;
+}

@@ -1,0 +1,145 @@
+// bpftrace's output records in, natscope's events out: the logic between
+// parsing a line and emitting its events, kept free of processes and
+// timers so it can be tested as data (test/tracer/flush.test.ts).
+//
+// The probes batch events in kernel maps (probes/nat.bt, "Output"). A
+// flush prints each probe's buffer, then the counts of events past the
+// detail budget, then the composed program's marker. At the marker the
+// flush's events go out in time order, each counted once against the
+// probes' sequence numbers (a gap is a lost event; a buffer printed before
+// bpftrace stopped and again in its exit dump is seen twice, and its
+// events are counted once), then its counts. When bpftrace stops it dumps
+// every map: buffers not yet printed, and the final sequence counters,
+// which settle the loss of events that never arrived.
+
+import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
+import { LossCounter } from './loss.js';
+import type { BpftraceRecord, ProbeEvent, ProbeFamily, StreamName } from './parse.js';
+
+export interface TracerSummary {
+  exitCode: number | null;
+  // the signal that ended bpftrace, if one did
+  signal: string | null;
+  received: number;
+  lost: number;
+  lostReportedByBpftrace: number;
+  // events past the detail budget, counted in the kernel instead of reported
+  counted: number;
+  perProbe: { probe: string; received: number; lost: number }[];
+}
+
+// Lines of unexpected output reported as errors; past this, they are only counted.
+const GARBAGE_REPORTED = 20;
+
+export class FlushAssembler {
+  private readonly loss = new LossCounter();
+  private lostByBpftrace = 0;
+  // natscope has signalled bpftrace: the blank lines that follow start its exit dump
+  private stopping = false;
+  // inside the exit dump: map prints from here on are final
+  private exiting = false;
+  private readonly finalSequences = new Map<
+    string,
+    { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
+  >();
+  // the events of the flush being read, until its marker, and its counts
+  private readonly flushing: ProbeEvent[] = [];
+  private readonly counted: CountedEvent[] = [];
+  private countedTotal = 0;
+  // Count maps printed since the last flush marker: if bpftrace stops before
+  // the marker, their clears may not have run, and the exit dump would show
+  // the same counts again (events are told apart by their sequence numbers;
+  // counts cannot be, so the second copy is left out: at worst the counts of
+  // a probe that raced the flip are missed).
+  private readonly countsSinceMarker = new Set<string>();
+  private garbageSeen = 0;
+  // flush markers read so far
+  flushes = 0;
+
+  constructor(private readonly emit: (event: NatscopeEvent) => void) {}
+
+  // natscope is about to signal bpftrace: what follows its next blank line is the exit dump.
+  stop(): void {
+    this.stopping = true;
+  }
+
+  // One parsed output line (`lineNo` and `line` name it in errors).
+  take(record: BpftraceRecord, lineNo: number, line: string): void {
+    switch (record.type) {
+      case 'batch':
+        for (const e of record.events) this.flushing.push(e);
+        break;
+      case 'counted':
+        if (this.exiting && this.countsSinceMarker.has(record.map)) break;
+        if (!this.exiting) this.countsSinceMarker.add(record.map);
+        for (const e of record.events) this.counted.push(e);
+        break;
+      case 'flush':
+        this.release();
+        this.countsSinceMarker.clear();
+        this.flushes++;
+        break;
+      case 'sequence':
+        if (this.exiting) this.finalSequences.set(record.stream, record);
+        break;
+      case 'lost':
+        this.lostByBpftrace += record.count;
+        this.emit({ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' });
+        break;
+      case 'blank':
+        this.release();
+        if (this.stopping) this.exiting = true;
+        break;
+      case 'garbage':
+        if (this.garbageSeen++ < GARBAGE_REPORTED) {
+          this.error(`unexpected bpftrace output on line ${lineNo} (${record.reason}): ${line.slice(0, 120)}`);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // bpftrace's output ended: what it held goes out (its exit dump has no
+  // marker), and the final sequence counters settle the loss.
+  end(): void {
+    this.release();
+    for (const { probe, stream, perCpu } of this.finalSequences.values()) {
+      const tail = this.loss.settle(probe, stream, perCpu);
+      if (tail > 0) this.emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
+    }
+    this.finalSequences.clear();
+  }
+
+  error(message: string): void {
+    this.emit({ ...base('error', 'natscope', 0), message, source: 'bpftrace' });
+  }
+
+  summary(exitCode: number | null): Omit<TracerSummary, 'signal'> {
+    return {
+      exitCode,
+      received: this.loss.received(),
+      lost: this.loss.lost(),
+      lostReportedByBpftrace: this.lostByBpftrace,
+      counted: this.countedTotal,
+      perProbe: this.loss.summary(),
+    };
+  }
+
+  private release(): void {
+    const flushing = this.flushing;
+    flushing.sort((a, b) => a.event.t - b.event.t);
+    for (const { probe, stream, cpu, seq, event } of flushing) {
+      const gap = this.loss.observe(probe, stream, cpu, seq);
+      if (gap === null) continue;
+      if (gap > 0) this.emit({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
+      this.emit(event);
+    }
+    flushing.length = 0;
+    for (const event of this.counted) {
+      this.countedTotal += event.count;
+      this.emit(event);
+    }
+    this.counted.length = 0;
+  }
+}

@@ -1,0 +1,113 @@
+// The tracer's flush logic as data: bpftrace's parsed output records in,
+// events out. The records come from the end-to-end test's real bpftrace
+// output (test/fixtures/bpftrace/lab-all-probes.jsonl, all four probes in
+// the micro-VM), cut and reordered the way bpftrace's own stops and
+// stalls would.
+
+import { describe, expect, test } from 'vitest';
+import type { NatscopeEvent } from '../../src/events/types.js';
+import { FlushAssembler } from '../../src/tracer/flush.js';
+import { type BpftraceRecord, parseBpftraceLine } from '../../src/tracer/parse.js';
+import { fixtureText } from '../helpers.js';
+
+const LINES = fixtureText('bpftrace', 'lab-all-probes.jsonl').split('\n');
+const ctx = { hostOf: (n: number) => `ns${n}`, dropReason: (c: number) => `REASON_${c}` };
+const record = (line: string): BpftraceRecord => parseBpftraceLine(line, ctx);
+
+// Feeds lines in order; returns every event emitted and the assembler.
+function run(lines: string[], options: { stopBefore?: number } = {}) {
+  const out: NatscopeEvent[] = [];
+  const flush = new FlushAssembler((e) => out.push(e));
+  lines.forEach((line, i) => {
+    if (i === options.stopBefore) flush.stop();
+    flush.take(record(line), i + 1, line);
+  });
+  flush.end();
+  return { out, flush };
+}
+
+const kernelKinds = new Set(['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite']);
+const kernel = (events: NatscopeEvent[]) => events.filter((e) => kernelKinds.has(e.kind));
+const firstFlush = LINES.findIndex((l) => l.includes('"@nat_a": {"0,174"'));
+// one whole flush of the capture: its buffers, its counts, its marker
+const FLUSH = LINES.slice(firstFlush, firstFlush + 7);
+
+describe('the flush assembler', () => {
+  test('holds a flush until its marker, then emits its events in time order and its counts after them', () => {
+    const out: NatscopeEvent[] = [];
+    const flush = new FlushAssembler((e) => out.push(e));
+    for (const [i, l] of FLUSH.slice(0, 6).entries()) flush.take(record(l), i + 1, l);
+    expect(out).toEqual([]);
+    flush.take(record(FLUSH[6]!), 7, FLUSH[6]!);
+    const events = kernel(out);
+    expect(events.length).toBeGreaterThan(3);
+    const times = events.map((e) => e.t);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    const firstCount = out.findIndex((e) => e.kind === 'counted');
+    expect(firstCount).toBeGreaterThan(out.findLastIndex((e) => kernelKinds.has(e.kind)));
+    expect(flush.flushes).toBe(1);
+  });
+
+  test('counts every event of the whole capture once, and loses none', () => {
+    const { out, flush } = run(LINES, { stopBefore: LINES.indexOf('') });
+    const seen = new Set(kernel(out).map((e) => `${e.kind} ${e.t} ${e.netns}`));
+    expect(seen.size).toBe(kernel(out).length);
+    const summary = flush.summary(0);
+    expect(summary.lost).toBe(0);
+    expect(summary.received).toBe(kernel(out).length);
+    expect(out.filter((e) => e.kind === 'lost')).toEqual([]);
+    expect(summary.counted).toBe(out.reduce((n, e) => n + (e.kind === 'counted' ? e.count : 0), 0));
+  });
+
+  test('a buffer printed before bpftrace stopped and again in its exit dump goes out once', () => {
+    // bpftrace stopped after printing the flush's buffers but before it cleared them
+    const buffers = FLUSH.slice(0, 3);
+    const { out } = run([...buffers, '', '', ...buffers], { stopBefore: 3 });
+    const once = run([...buffers, FLUSH[6]!]).out;
+    expect(kernel(out)).toEqual(kernel(once));
+  });
+
+  test('counts printed since the last marker are not taken again from the exit dump', () => {
+    const counts = FLUSH.slice(3, 6);
+    const { out } = run([...counts, '', '', ...counts], { stopBefore: 3 });
+    const once = run([...counts, FLUSH[6]!]).out;
+    // counts carry the reader's clock, not the kernel's: compared without it
+    const countsOf = (events: NatscopeEvent[]) =>
+      events.filter((e) => e.kind === 'counted').map(({ t: _, ...rest }) => rest);
+    expect(countsOf(out)).toEqual(countsOf(once));
+  });
+
+  test('a gap in a stream is a lost event, reported before the event after it', () => {
+    // the capture's drops, the middle flush removed
+    const drops = LINES.filter((l) => l.includes('"@drop_a"'));
+    const marker = FLUSH[6]!;
+    const { out, flush } = run([drops[0]!, marker, drops[2]!, marker]);
+    const lostAt = out.findIndex((e) => e.kind === 'lost');
+    const removed = Object.keys(JSON.parse(drops[1]!).data['@drop_a']).length;
+    expect(out[lostAt]).toMatchObject({ kind: 'lost', probe: 'drop', count: removed, source: 'sequence' });
+    expect(out[lostAt + 1]?.kind).toBe('drop');
+    expect(flush.summary(0).lost).toBe(removed);
+  });
+
+  test("the exit dump's sequence counters settle events that never arrived", () => {
+    const seq = LINES.find((l) => l.includes('"@drop_seq"'))!;
+    const drops = LINES.filter((l) => l.includes('"@drop_a"'));
+    // only the first drop arrives; the counter says 4 were numbered
+    const { out, flush } = run([drops[0]!, FLUSH[6]!, '', seq], { stopBefore: 2 });
+    expect(out.at(-1)).toMatchObject({ kind: 'lost', probe: 'drop', count: 3, source: 'sequence' });
+    expect(flush.summary(0)).toMatchObject({ received: 1, lost: 3 });
+  });
+
+  test('unexpected output is reported with its line number, twenty times at most', () => {
+    const { out } = run(Array.from({ length: 30 }, () => 'not json'));
+    const errors = out.filter((e) => e.kind === 'error');
+    expect(errors).toHaveLength(20);
+    expect(errors[0]).toMatchObject({ source: 'bpftrace', message: expect.stringMatching(/on line 1 \(not JSON\)/) });
+  });
+
+  test("bpftrace's own lost-event reports are passed on and summed", () => {
+    const { out, flush } = run(['{"type": "lost_events", "data": {"events": 7}}']);
+    expect(out).toEqual([expect.objectContaining({ kind: 'lost', probe: 'all', count: 7, source: 'bpftrace' })]);
+    expect(flush.summary(0).lostReportedByBpftrace).toBe(7);
+  });
+});
