@@ -48,7 +48,8 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 900_000,
           env: { NATSCOPE_VM_STACK: 'debian13' },
-          // after the other projects: two micro-VMs at once would starve each other
+          // a group of its own, run alone after the unit tests (vitest runs groups one after another, and
+          // the lab and vm files, one at a time, last): two micro-VMs at once would starve each other
           sequence: { groupOrder: 1 },
         },
       },
