@@ -1,12 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { vmPrerequisites } from '../../src/vm/prereqs.js';
 import { sourcesLine, aptOptions } from '../../src/vm/archive.js';
 import { archiveOf } from '../../src/vm/kernel.js';
 import { parseStack, selectedStack, stackCacheDir, STACKS } from '../../src/vm/stack.js';
 
-const saved = process.env.NATSCOPE_VM_STACK;
+const saved = { stack: process.env.NATSCOPE_VM_STACK, cache: process.env.NATSCOPE_CACHE };
 afterEach(() => {
-  if (saved === undefined) delete process.env.NATSCOPE_VM_STACK;
-  else process.env.NATSCOPE_VM_STACK = saved;
+  if (saved.stack === undefined) delete process.env.NATSCOPE_VM_STACK;
+  else process.env.NATSCOPE_VM_STACK = saved.stack;
+  if (saved.cache === undefined) delete process.env.NATSCOPE_CACHE;
+  else process.env.NATSCOPE_CACHE = saved.cache;
 });
 
 describe('micro-VM stacks', () => {
@@ -53,5 +59,27 @@ describe('micro-VM stacks', () => {
     expect(sourcesLine('trixie', 'http://deb.debian.org/debian')).toBe(
       'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n',
     );
+  });
+
+  test('a stack not set up yet is reported with its setup command (fetched on first use, so not a missing tool)', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'natscope-empty-cache-'));
+    try {
+      process.env.NATSCOPE_CACHE = cache;
+      const { checks } = await vmPrerequisites('debian13');
+      expect(checks.find((c) => c.name === 'vm-kernel')).toMatchObject({
+        ok: false,
+        detail: 'debian13: no VM kernel cached yet',
+        fix: expect.stringMatching(/^sudo natscope vm setup --stack debian13 /),
+      });
+      expect(checks.find((c) => c.name === 'vm-rootfs')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(/^debian13: root filesystem not built yet/),
+        fix: expect.stringMatching(/^sudo natscope vm setup --stack debian13 \(debootstrap/),
+      });
+      // the default stack shares this host's root: nothing to build
+      expect((await vmPrerequisites('debian12')).checks.some((c) => c.name === 'vm-rootfs')).toBe(false);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });
