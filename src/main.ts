@@ -6,7 +6,7 @@
 import { CommanderError } from 'commander';
 import { run } from './cli/program.js';
 import { EXIT, NatscopeError } from './errors.js';
-import { runAllCleanups } from './util/cleanup.js';
+import { installSignalHandlers, interruptExitCode, runAllCleanups } from './util/cleanup.js';
 
 // Whatever escapes (a stream error, a rejected promise nobody awaited)
 // still ends the same way: one report, every cleanup, an exit code.
@@ -17,6 +17,7 @@ const fatal = (error: unknown) => {
   const code = report(error);
   void runAllCleanups().finally(() => process.exit(code));
 };
+installSignalHandlers();
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 // a reader that went away (natscope trace --json | head) ends the run quietly
@@ -29,10 +30,11 @@ let code: number;
 try {
   code = await run(process.argv);
 } catch (error) {
-  code = report(error);
+  // what failed because of a Ctrl-C is not an error to report
+  code = interruptExitCode() ?? report(error);
 }
 await runAllCleanups();
-process.exit(code);
+process.exit(interruptExitCode() ?? code);
 
 function report(error: unknown): number {
   // commander printed it already; a usage error is exit 2 like every other usage error
