@@ -155,9 +155,9 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
 export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const binary = bpftraceBinary(options.bpftrace);
   // refuses a bpftrace that is missing or too old; the program is composed for this one
-  const bpftrace = await detectBpftrace(binary);
+  const found = await detectBpftrace(binary);
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
-  const program = await composeProgram(options.probes, bpftrace.version);
+  const program = await composeProgram(options.probes, found.version);
   const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
@@ -185,7 +185,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       buffer: false,
       stdin: 'ignore',
       // every map's size under the name this version reads
-      env: bpftraceEnv(bpftrace.features, {
+      env: bpftraceEnv(found.features, {
         attachNotice: ATTACHED,
         perfPages: options.perfPages ?? 1024,
         mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
@@ -282,7 +282,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           ? new NatscopeError(`bpftrace not found (${binary})`, {
               hint: 'install it: apt-get install bpftrace (npm run setup does this)',
             })
-          : (crashError(bpftrace, result.signal, result.exitCode) ??
+          : (crashError(found, result.signal, result.exitCode) ??
             explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null));
       ready.reject(reason);
     } else if (!stopping) {
