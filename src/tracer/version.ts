@@ -106,7 +106,7 @@ export function detectBpftrace(binary: string): Promise<DetectedBpftrace> {
 
 async function askVersion(binary: string): Promise<DetectedBpftrace> {
   const result = await execa(binary, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore' });
-  if ((result as { code?: string }).code === 'ENOENT') {
+  if ('code' in result && result.code === 'ENOENT') {
     throw new NatscopeError(`bpftrace not found (${binary})`, {
       hint: 'install it: apt-get install bpftrace (npm run setup does this)',
     });

@@ -144,7 +144,7 @@ async function run(command: string, args: string[], pkg: string): Promise<void> 
   const result = await execa(command, args, { reject: false });
   if (result.exitCode !== 0) {
     const why =
-      (result as { code?: string }).code === 'ENOENT'
+      'code' in result && result.code === 'ENOENT'
         ? `${command} not found`
         : String(result.stderr).trim().split('\n').pop();
     throw new NatscopeError(`preparing the VM kernel failed: ${command}: ${why}`, {

@@ -88,7 +88,7 @@ export async function ensureRootfs(stack: Stack, log: (line: string) => void, ro
       }
     }
     const result = await child;
-    if ((result as { code?: string }).code === 'ENOENT') {
+    if ('code' in result && result.code === 'ENOENT') {
       throw new NatscopeError(`building the ${stack} root filesystem needs debootstrap`, {
         hint: `apt-get install debootstrap (sudo natscope vm setup --stack ${stack} installs it)`,
       });
