@@ -1,11 +1,11 @@
 // natscope vm run for real (root, qemu under emulation): exit codes, streams,
 // timeouts, shares with spaces, and nothing left behind on any path.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { CLI, natscope } from '../cli.js';
 
 // A leak is a qemu whose run folder is gone, or a run folder no qemu uses.
@@ -34,6 +34,16 @@ async function leavesNothing<T>(f: () => Promise<T>): Promise<T> {
   return result;
 }
 
+// the temporary folders the tests make, removed at the end
+const made: string[] = [];
+const ours = (dir: string) => {
+  made.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('natscope vm run', () => {
   test("exits with the command's own code and streams its stdout and stderr apart", async () => {
     const r = await leavesNothing(() =>
@@ -46,7 +56,7 @@ describe('natscope vm run', () => {
   });
 
   test('a share with spaces is mounted read-write at the same path; arguments keep their spaces', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'natscope vm share ')), 'with space');
+    const dir = join(ours(mkdtempSync(join(tmpdir(), 'natscope vm share '))), 'with space');
     mkdirSync(dir);
     const r = await leavesNothing(() =>
       natscope([
@@ -81,7 +91,7 @@ describe('natscope vm run', () => {
   });
 
   test('a broken kernel image: exit 125, a VM failure, with the reason', async () => {
-    const cache = mkdtempSync(join(tmpdir(), 'natscope broken cache '));
+    const cache = ours(mkdtempSync(join(tmpdir(), 'natscope broken cache ')));
     const kdir = join(cache, 'kernels', '6.1.0-0-amd64');
     mkdirSync(join(kdir, 'lib', 'modules', '6.1.0-0-amd64'), { recursive: true });
     writeFileSync(join(kdir, 'vmlinux'), 'not a kernel');
