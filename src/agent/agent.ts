@@ -12,6 +12,8 @@ import {
   observationEvent,
   type NatscopeEvent,
   type ObservationBody,
+  type ObservationResults,
+  type ObservationWhat,
   type StatusEvent,
 } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
@@ -23,7 +25,7 @@ import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
 import type { Where } from './placement.js';
-import type { Command, TraceRequest } from './protocol.js';
+import type { CommandName, CommandOf, Reply, TraceRequest } from './protocol.js';
 
 export interface AgentOptions {
   lab: Lab | null;
@@ -88,65 +90,60 @@ export class Agent {
     });
   }
 
-  async handle(command: Command): Promise<unknown> {
-    switch (command.cmd) {
-      case 'status':
-        return {
-          lab: this.options.lab ? await this.lab.status() : null,
-          where: this.options.where,
-          probes: this.probes,
-        };
-      case 'request': {
-        const event = await this.lab.request(command.target, command.timeoutMs);
-        this.options.emit(event);
-        return event;
-      }
-      case 'ping':
-        return this.observe({ what: 'ping', subject: command.target, result: await this.lab.ping(command.target) });
-      case 'set': {
-        const sync = await this.lab.setKubeProxy(command);
-        const change =
-          command.masqueradeAll !== undefined
-            ? `masqueradeAll=${command.masqueradeAll}`
-            : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
-        await this.emitConfig(change);
-        return sync;
-      }
-      case 'rules':
-        return this.observe({ what: 'rules', subject: command.node, result: await this.lab.rules(command.node) });
-      case 'routes':
-        return this.observe({ what: 'routes', subject: command.host, result: await this.lab.routes(command.host) });
-      case 'conntrack':
-        return this.observe({
-          what: 'conntrack',
-          subject: command.node,
-          result: await this.lab.conntrack(command.node),
-        });
-      case 'drops':
-        return this.observe({ what: 'drops', subject: 'vpn', result: { vpnDrops: await this.lab.vpnDrops() } });
-      case 'load': {
-        const before = this.suppressed;
-        const result = await this.lab.load(command.target, command.seconds, command.workers);
-        return this.observe({
-          what: 'load',
-          subject: command.target,
-          result: { ...result, tracedEventsSoFar: this.suppressed - before },
-        });
-      }
-      case 'trace':
-        return this.startTracing(command);
-      case 'untrace':
-        return this.stopTracing();
-      case 'shutdown':
-        await this.shutdown(Boolean(command.labDown));
-        return { stopped: true };
-    }
+  // Each command's handler, typed by the protocol: what it takes, what it answers.
+  private readonly handlers: { [K in CommandName]: (command: CommandOf<K>) => Promise<Reply<K>> } = {
+    status: async () => ({
+      lab: this.options.lab ? await this.lab.status() : null,
+      where: this.options.where,
+      probes: this.probes,
+    }),
+    request: async (command) => {
+      const event = await this.lab.request(command.target, command.timeoutMs);
+      this.options.emit(event);
+      return event;
+    },
+    ping: async (command) => this.observe('ping', command.target, await this.lab.ping(command.target)),
+    set: async (command) => {
+      const sync = await this.lab.setKubeProxy(command);
+      const change =
+        command.masqueradeAll !== undefined
+          ? `masqueradeAll=${command.masqueradeAll}`
+          : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
+      await this.emitConfig(change);
+      return sync;
+    },
+    rules: async (command) => this.observe('rules', command.node, await this.lab.rules(command.node)),
+    routes: async (command) => this.observe('routes', command.host, await this.lab.routes(command.host)),
+    conntrack: async (command) => this.observe('conntrack', command.node, await this.lab.conntrack(command.node)),
+    drops: async () => this.observe('drops', 'vpn', { vpnDrops: await this.lab.vpnDrops() }),
+    load: async (command) => {
+      const before = this.suppressed;
+      const result = await this.lab.load(command.target, command.seconds, command.workers);
+      return this.observe('load', command.target, { ...result, tracedEventsSoFar: this.suppressed - before });
+    },
+    trace: (command) => this.startTracing(command),
+    untrace: () => this.stopTracing(),
+    shutdown: async (command) => {
+      await this.shutdown(Boolean(command.labDown));
+      return { stopped: true };
+    },
+  };
+
+  handle<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>> {
+    const handler: (command: CommandOf<K>) => Promise<Reply<K>> = this.handlers[command.cmd];
+    return handler(command);
   }
 
-  private observe(body: ObservationBody): ObservationBody['result'] {
-    const host = body.what === 'rules' || body.what === 'conntrack' || body.what === 'routes' ? body.subject : 'office';
-    this.options.emit(observationEvent(body, host));
-    return body.result;
+  // Emits what a lab command showed as an observation event, and returns it.
+  private observe<W extends ObservationWhat>(
+    what: W,
+    subject: string,
+    result: ObservationResults[W],
+  ): ObservationResults[W] {
+    const host = what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office';
+    // one member of the union for this W (TypeScript does not narrow a generic W by itself)
+    this.options.emit(observationEvent({ what, subject, result } as ObservationBody, host));
+    return result;
   }
 
   async startTracing(request: TraceRequest, announce = true): Promise<{ attachMs: number; probes: string[] }> {

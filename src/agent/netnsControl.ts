@@ -165,7 +165,7 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   const probes = options.probes;
   const client = await connectBroker(options.prefix);
   client.onEvent(options.onEvent);
-  const status = (await client.call({ cmd: 'status' })) as { lab: StatusEvent['lab'] };
+  const status = await client.call({ cmd: 'status' });
   options.log(`using the micro-VM lab that is up (prefix ${options.prefix})`);
   let closed = false;
   const close = async () => {

@@ -105,7 +105,7 @@ export async function openInProcess(
 // A session whose agent is at the other end of a stream (the micro-VM's
 // serial port, a broker's socket): the tracer's summary comes with `untrace`.
 export async function stopTracingOver(client: AgentClient): Promise<TracerSummary | null> {
-  return (await client.call({ cmd: 'untrace' })) as TracerSummary | null;
+  return await client.call({ cmd: 'untrace' });
 }
 
 // Waits for the agent's first status event of the wanted state (ready, or tracing once probes attach).

@@ -174,6 +174,10 @@ export const KubeProxyConfigSchema = z.object({
 });
 export type KubeProxyConfig = z.infer<typeof KubeProxyConfigSchema>;
 
+// kube-proxy's options after a change, and how long until the nodes' rules were re-synced.
+export const KubeProxySyncSchema = z.object({ kubeProxy: KubeProxyConfigSchema, syncMs: amount });
+export type KubeProxySync = z.infer<typeof KubeProxySyncSchema>;
+
 // kube-proxy options as they are now on the lab's nodes (emitted at start and
 // after every change, once the rules are re-synced).
 export const ConfigEventSchema = eventBase('config').extend({
