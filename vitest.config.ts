@@ -6,6 +6,10 @@ import { defineConfig } from 'vitest/config';
 //   vm    test/**/*.vm.test.ts   root: the real probes, in the throw-away micro-VM (Debian 12's stack);
 //         vm-debian13 runs the end-to-end, walkthrough and doctor ones again on Debian 13's
 // Lab and VM tests touch shared kernel state, so their files run one at a time.
+// Every project shares one temporary root for the run, checked for leftovers
+// at its end (test/globalSetup.ts).
+const globalSetup = ['test/globalSetup.ts'];
+
 export default defineConfig({
   test: {
     // a forgotten .only would silently skip the rest of the suite
@@ -13,6 +17,7 @@ export default defineConfig({
     projects: [
       {
         test: {
+          globalSetup,
           name: 'unit',
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.lab.test.ts', 'test/**/*.vm.test.ts'],
@@ -21,6 +26,7 @@ export default defineConfig({
       },
       {
         test: {
+          globalSetup,
           name: 'lab',
           include: ['test/**/*.lab.test.ts'],
           fileParallelism: false,
@@ -30,6 +36,7 @@ export default defineConfig({
       },
       {
         test: {
+          globalSetup,
           name: 'vm',
           include: ['test/**/*.vm.test.ts'],
           fileParallelism: false,

@@ -1,7 +1,10 @@
-// Shared by the tests: the recorded fixtures, read the way natscope reads them.
+// Shared by the tests: the recorded fixtures, read the way natscope reads
+// them, and temporary folders that go away with the tests that made them.
 
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, onTestFinished } from 'vitest';
 import { decodeEvent } from '../src/events/codec.js';
 import type { CountedEvent, NatscopeEvent } from '../src/events/types.js';
 import { parseBpftraceLine } from '../src/tracer/parse.js';
@@ -42,4 +45,20 @@ export function capturedKernelEvents(): NatscopeEvent[] {
       r.type === 'batch' ? r.events.map((e) => e.event) : r.type === 'counted' ? r.events : [],
     )
     .sort((a, b) => a.t - b.t);
+}
+
+// A folder for a test file's tests (call it at the top of the file or in a
+// describe), removed after them. It is made in the run's own temporary root
+// (test/globalSetup.ts points TMPDIR there).
+export function testTempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), name));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// The same, for one test (call it inside the test): removed when the test ends.
+export function tempDirForTest(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), name));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

@@ -4,12 +4,12 @@
 
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
 import type { LabStatus } from '../events/types.js';
-import { readState, stateDir } from '../lab/netns/state.js';
+import { ensureStateDir, readState } from '../lab/netns/state.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
 import { natscopeCommand } from '../util/runtime.js';
@@ -59,7 +59,7 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
       hint: 'natscope lab down --vm off first, or use another --prefix',
     });
   }
-  await mkdir(stateDir(), { recursive: true });
+  ensureStateDir();
   await rm(files.state, { force: true });
   await writeFile(files.log, '');
   const [node, ...natscope] = natscopeCommand();
@@ -144,5 +144,6 @@ export async function stopBroker(prefix: string): Promise<boolean> {
   const files = brokerFiles(prefix);
   await rm(files.state, { force: true });
   await rm(files.socket, { force: true });
+  await rm(files.log, { force: true });
   return true;
 }

@@ -6,11 +6,11 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
-import type { StatusEvent } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
+import { holdLabLock } from '../lab/netns/lock.js';
 import { readState } from '../lab/netns/state.js';
 import { needsFunctionProbes } from '../tracer/probes.js';
-import { onCleanup } from '../util/cleanup.js';
+import { onCleanup, orUndo } from '../util/cleanup.js';
 import { inProcessAgent, StreamClient } from './client.js';
 import type { LabControl, LabPlace } from './control.js';
 import { brokerAlive, readBroker } from './brokerState.js';
@@ -29,6 +29,7 @@ import { isAlive } from '../util/process.js';
 
 export const netnsControl: LabControl = {
   async up(request) {
+    await holdLabLock(request.prefix, 'up');
     const where = await decidePlacement(request.vm, true, request.log);
     if (where === 'micro-vm') return { status: await startBroker(request), where };
     if (await brokerAlive(request.prefix)) {
@@ -46,6 +47,7 @@ export const netnsControl: LabControl = {
   },
 
   async down(place) {
+    await holdLabLock(place.prefix, 'down');
     const removed: string[] = [];
     if (place.vm !== 'off' && (await stopBroker(place.prefix))) removed.push('the micro-VM lab');
     if (place.vm !== 'on') removed.push(...(await NetnsLab.down(place.prefix)));
@@ -136,13 +138,7 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
     heard = true;
   });
   const cleanup = onCleanup('stop the micro-VM session', () => client.close());
-  let status: StatusEvent;
-  try {
-    status = await waitForStatus(client, probes ? 'tracing' : 'ready', died);
-  } catch (error) {
-    await cleanup.run();
-    throw error;
-  }
+  const status = await orUndo(cleanup, () => waitForStatus(client, probes ? 'tracing' : 'ready', died));
   return {
     client,
     where: 'micro-vm',
@@ -176,12 +172,10 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   };
   // registered before the trace starts: Ctrl-C while it attaches still stops it
   const cleanup = onCleanup('leave the micro-VM lab', close);
-  try {
-    if (probes) await client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail });
-  } catch (error) {
-    await cleanup.run();
-    throw error;
-  }
+  if (probes)
+    await orUndo(cleanup, () =>
+      client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail }),
+    );
   return {
     client,
     where: 'micro-vm',

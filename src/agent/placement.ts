@@ -2,10 +2,11 @@
 // this kernel) or in a throw-away micro-VM (they do not). `--vm auto` picks
 // native when a kfunc attaches here, else the micro-VM.
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
-import { stateDir } from '../lab/netns/state.js';
+import { ensureStateDir, stateDir } from '../lab/netns/state.js';
+import { writeFileSafely } from '../util/safeFiles.js';
 import { functionProbesAttach, type AttachResult } from '../tracer/capabilities.js';
 import { vmPrerequisites } from '../vm/prereqs.js';
 
@@ -25,8 +26,11 @@ async function functionProbesHere(): Promise<AttachResult> {
   const result = await functionProbesAttach();
   // only a success is remembered: a failure may be mended (bpftrace installed) before the next boot
   if (result.ok) {
-    await mkdir(stateDir(), { recursive: true }).catch(() => undefined);
-    await writeFile(cache, JSON.stringify({ ...result, bootId })).catch(() => undefined);
+    try {
+      await writeFileSafely(ensureStateDir(), 'function-probes.json', JSON.stringify({ ...result, bootId }));
+    } catch {
+      // not remembered: asked again next time
+    }
   }
   return result;
 }

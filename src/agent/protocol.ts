@@ -58,8 +58,9 @@ export const PROTOCOL = {
   },
   // start tracing: how long the probes took to attach
   trace: { request: TraceRequestSchema, reply: z.object({ attachMs: amount, probes: z.array(z.string()) }) },
-  // stop tracing: what the tracer saw (null: none was running)
-  untrace: { request: none, reply: TracerSummarySchema.nullable() },
+  // stop tracing: what the tracer saw, and how many of the lab's load's
+  // events were counted and left out of the stream (null: no tracer ran)
+  untrace: { request: none, reply: TracerSummarySchema.extend({ loadLeftOut: count }).nullable() },
   // stop the tracer, and take the lab down if asked; the agent stops serving
   shutdown: { request: z.object({ labDown: z.boolean().optional() }), reply: z.object({ stopped: z.literal(true) }) },
 } as const;

@@ -5,6 +5,7 @@
 
 import { NatscopeError } from '../errors.js';
 import type { LabBackend, LabStatus } from '../events/types.js';
+import { checkCidr } from '../lab/clusterCidr.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
 import type { AgentClient } from '../agent/client.js';
@@ -28,6 +29,7 @@ async function withLab<T>(options: LabCommonOptions, use: (client: AgentClient) 
 export async function up(
   options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean },
 ): Promise<number> {
+  checkCidr(options.clusterCIDR);
   requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();
@@ -132,7 +134,7 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
       });
     change = { masqueradeAll: options.value === 'on' };
   } else if (options.key === 'cluster-cidr') {
-    change = { clusterCIDR: options.value === 'none' ? null : options.value };
+    change = { clusterCIDR: options.value === 'none' ? null : checkCidr(options.value) };
   } else {
     throw new NatscopeError(`unknown setting "${options.key}"`, {
       hint: 'settings: masquerade-all on|off, cluster-cidr <cidr>|none',

@@ -5,6 +5,7 @@
 // so its own order varies from sync to sync); normalize.ts gives the form
 // kube-proxy's tests compare.
 
+import { parseCidr } from '../events/tuple.js';
 import { endpointChain, serviceChain, servicePortName, type PortRef } from './chains.js';
 
 export interface Endpoint {
@@ -68,6 +69,10 @@ function byName(a: ServicePort, b: ServicePort): number {
 }
 
 export function renderRestore(services: ServicePort[], options: KubeProxyOptions): string {
+  // the payload goes to iptables-restore as root: a CIDR is checked where it is given (lab/clusterCidr.ts),
+  // and one that is not canonical (010.… would be read as octal) is a bug here, never written
+  if (options.clusterCIDR !== null && parseCidr(options.clusterCIDR) === null)
+    throw new Error(`clusterCIDR ${JSON.stringify(options.clusterCIDR)} is not a canonical IPv4 CIDR`);
   const mark = masqueradeMark(options);
   const localhostNodePorts = options.localhostNodePorts ?? true;
   const filterChains = [

@@ -10,8 +10,7 @@
 // flush's events are sorted by time before they go out, and what the
 // buffers hold when bpftrace is stopped arrives in its exit dump.
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import type { NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { deferred } from '../util/deferred.js';
 import { killGroup } from '../util/process.js';
+import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
@@ -158,7 +158,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const found = await detectBpftrace(binary);
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
   const program = await composeProgram(options.probes, found.version);
-  const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
+  const dir = await makeRunDir('trace');
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
   let done: Promise<TracerSummary> | undefined;
@@ -169,7 +169,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
         await stopChild();
         await done?.catch(() => undefined);
       }
-      await rm(dir, { recursive: true, force: true });
+      await removeRunDir(dir);
     },
     () => killGroup(child?.pid, 'SIGKILL'),
   );
@@ -273,7 +273,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     const result = await bpftrace;
     await reading;
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
-    await rm(dir, { recursive: true, force: true });
+    await removeRunDir(dir);
     handle.cancel();
     const signal = result.signal ?? null;
     if (!attached) {

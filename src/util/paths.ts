@@ -36,3 +36,10 @@ export function probesDir(): string {
 export function cliEntry(): string {
   return join(projectRoot(), 'dist', 'src', 'main.js');
 }
+
+// Where a lab records itself (state, locks, the micro-VM lab's broker files)
+// and where natscope's run folders live: /run, so that a reboot, which takes
+// every lab down, also forgets them.
+export function stateDir(): string {
+  return process.env.NATSCOPE_STATE_DIR ?? '/run/natscope';
+}

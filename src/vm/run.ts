@@ -9,9 +9,8 @@
 // and qemu are cleaned up on every exit path.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +19,7 @@ import { EXIT, NatscopeError } from '../errors.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
 import { projectRoot } from '../util/paths.js';
+import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
 import { ensureInitramfs, GUEST_RUN_DIR } from './initramfs.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
@@ -177,10 +177,8 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   // natscope starting itself in the guest: under a root of the stack's own, with that root's Node.js
   const argv =
     image.root !== '/' && options.argv[0] === process.execPath ? [GUEST_NODE, ...options.argv.slice(1)] : options.argv;
-  await removeStaleRunDirs();
-  const runDir = await mkdtemp(join(tmpdir(), RUN_DIR_PREFIX));
-  // whose run this is: a folder whose owner died (kill -9) is removed by the next run
-  await writeFile(join(runDir, 'owner'), String(process.pid));
+  // natscope's own (src/util/rundir.ts): a folder whose owner died (kill -9) is removed by the next run
+  const runDir = await makeRunDir('vm');
   const files = {
     guest: join(runDir, 'guest.sh'),
     started: join(runDir, 'started'),
@@ -266,7 +264,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       killQemu('SIGKILL');
       await child?.catch(() => undefined);
       server.close();
-      await rm(runDir, { recursive: true, force: true });
+      await removeRunDir(runDir);
     },
     () => killQemu('SIGKILL'),
   );
@@ -381,17 +379,6 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       return left;
     },
   };
-}
-
-const RUN_DIR_PREFIX = 'natscope-vm-';
-
-async function removeStaleRunDirs(): Promise<void> {
-  const dirs = (await readdir(tmpdir()).catch(() => [] as string[])).filter((d) => d.startsWith(RUN_DIR_PREFIX));
-  for (const d of dirs) {
-    const path = join(tmpdir(), d);
-    const owner = Number(await readFile(join(path, 'owner'), 'utf8').catch(() => '0'));
-    if (owner > 0 && !isAlive(owner)) await rm(path, { recursive: true, force: true });
-  }
 }
 
 async function consoleTail(path: string, lines = 15): Promise<string> {

@@ -1,14 +1,13 @@
 // The CLI as a user meets it, without root: help, replay, and bad input
 // answered with one clear line and a non-zero exit.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { RECORDING, ROOT } from '../helpers.js';
+import { RECORDING, ROOT, testTempDir } from '../helpers.js';
 import { natscope } from '../cli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'natscope-cli-'));
+const dir = testTempDir('natscope-cli-');
 
 describe('natscope, without root', () => {
   test('--version is the package.json version', async () => {

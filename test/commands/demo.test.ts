@@ -1,10 +1,9 @@
 // natscope demo from recordings, without root: the verdicts as scripts see them.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, tempDirForTest } from '../helpers.js';
 import { natscope } from '../cli.js';
 
 const GOOD = join(FIXTURES, 'recordings', 'walkthrough.jsonl');
@@ -40,7 +39,7 @@ describe('natscope demo --replay', () => {
   });
 
   test('a recording without a lab status is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'natscope-demo-'));
+    const dir = tempDirForTest('natscope-demo-');
     const file = join(dir, 'no-status.jsonl');
     writeFileSync(
       file,

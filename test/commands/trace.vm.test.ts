@@ -2,15 +2,14 @@
 // the build machines): a Ctrl-C while the VM boots, or while bpftrace
 // compiles and attaches in it, stops everything at once and leaves nothing.
 
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { CLI } from '../cli.js';
+import { testTempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'natscope-trace-vm-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = testTempDir('natscope-trace-vm-');
 
 describe('natscope trace --vm on', () => {
   // moments of start-up, named by the progress line they follow
@@ -19,10 +18,11 @@ describe('natscope trace --vm on', () => {
     ['the lab comes up in it', /vm: namespaces/],
     ['bpftrace attaches in it', /vm: attaching probes/],
   ])('Ctrl-C while %s: exit 130 at once, no qemu and no run folder left', async (_, moment) => {
+    // a state folder of this run's own (its run folders go there), so that what it leaves can be told apart
     const tmp = mkdtempSync(join(dir, 'run-'));
     const trace = execa(process.execPath, [CLI, 'trace', '--vm', 'on', '--prefix', 'natscope-ctrlc-'], {
       reject: false,
-      env: { TMPDIR: tmp },
+      env: { NATSCOPE_STATE_DIR: tmp },
     });
     let seen = '';
     trace.stderr?.on('data', (d: Buffer) => {

@@ -1,17 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { NatscopeError } from '../../src/errors.js';
 import { openRecordingSource, readRecording, replayFile } from '../../src/events/sources.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
-import { RECORDING } from '../helpers.js';
+import { RECORDING, testTempDir } from '../helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'natscope-sources-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = testTempDir('natscope-sources-');
 
 const file = (name: string, text: string | Buffer) => {
   const p = join(dir, name);

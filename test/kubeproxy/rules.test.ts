@@ -96,6 +96,13 @@ describe('the masquerade rule: what the incident turns on', () => {
     ]);
   });
 
+  test('a cluster CIDR that is not canonical (octal to iptables, or host bits set) is never written into a payload', () => {
+    for (const bad of ['010.244.0.0/16', '10.244.0.1/16', '10.244.0.0/16 -j ACCEPT'])
+      expect(() => renderRestore(mysql, { ...TEST_PROXIER, clusterCIDR: bad })).toThrow(
+        `clusterCIDR ${JSON.stringify(bad)} is not a canonical IPv4 CIDR`,
+      );
+  });
+
   test('the real proxier formats the mark with %#08x and adds --random-fully', () => {
     expect(masqueradeMark({ masqueradeAll: false, clusterCIDR: null })).toBe('0x00004000');
     const out = renderRestore(mysql, { masqueradeAll: false, clusterCIDR: null, randomFully: true });

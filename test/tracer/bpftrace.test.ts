@@ -1,5 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
@@ -7,12 +6,12 @@ import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
 import { STREAMS } from '../../src/tracer/streams.js';
-import { FIXTURES } from '../helpers.js';
+import { FIXTURES, testTempDir } from '../helpers.js';
 import { isAlive } from '../../src/util/process.js';
 
 const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
 const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
-const dir = mkdtempSync(join(tmpdir(), 'natscope-tracer-'));
+const dir = testTempDir('natscope-tracer-');
 
 function run(mode: string, extra: Partial<TracerOptions> = {}, output = OUTPUT) {
   for (const suffix of ['', '.pid', '.env']) rmSync(join(dir, `${mode}.log${suffix}`), { force: true });

@@ -4,21 +4,19 @@
 // refused (lockdown), the kfunc probes are compiled and attached in the
 // micro-VM instead (the end-to-end test and doctor there, on each stack).
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { functionProbesAttach } from '../../src/tracer/capabilities.js';
 import { PROBES, composeProgram } from '../../src/tracer/probes.js';
 import { compileOnlyArgs, detectBpftrace } from '../../src/tracer/version.js';
 import { probesDir } from '../../src/util/paths.js';
+import { testTempDir } from '../helpers.js';
 
 const kfunc = await functionProbesAttach();
 const bpftrace = await detectBpftrace('bpftrace');
-const dir = mkdtempSync(join(tmpdir(), 'natscope-compose-'));
-
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = testTempDir('natscope-compose-');
 
 describe('probe files compile with bpftrace here', () => {
   test.each(Object.values(PROBES).filter((p) => p.needs === 'tracepoint' || kfunc.ok))('$file', async (probe) => {

@@ -1,22 +1,12 @@
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { extractVmlinux, unpackKernel, versionOfPackage } from '../../src/vm/kernel.js';
+import { tempDirForTest, testTempDir } from '../helpers.js';
 
-const work = mkdtempSync(join(tmpdir(), 'natscope-kernel-pkg-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+const work = testTempDir('natscope-kernel-pkg-');
 
 const VERSION = '9.9.9-test-amd64';
 const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.from('a kernel image')]);
@@ -51,13 +41,13 @@ describe('the micro-VM kernel', () => {
       gzipSync(elf),
       Buffer.from('trailing bytes'),
     ]);
-    const out = join(mkdtempSync(join(work, 'extract-')), 'vmlinux');
+    const out = join(tempDirForTest('natscope-kernel-'), 'vmlinux');
     await extractVmlinux(blob, out);
     expect(readFileSync(out)).toEqual(elf);
   });
 
   test('a blob with no kernel inside is refused', async () => {
-    const out = join(mkdtempSync(join(work, 'extract-')), 'vmlinux');
+    const out = join(tempDirForTest('natscope-kernel-'), 'vmlinux');
     await expect(extractVmlinux(Buffer.from('nothing to see here'), out)).rejects.toThrow(
       /could not find an ELF kernel/,
     );

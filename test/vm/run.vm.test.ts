@@ -1,12 +1,13 @@
 // natscope vm run for real (root, qemu under emulation): exit codes, streams,
 // timeouts, shares with spaces, and nothing left behind on any path.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { runRoot } from '../../src/util/rundir.js';
 import { CLI, natscope } from '../cli.js';
+import { tempDirForTest } from '../helpers.js';
 
 // A leak is a qemu whose run folder is gone, or a run folder no qemu uses.
 // (Other VMs may run meanwhile, e.g. another test's: theirs have both.)
@@ -14,9 +15,9 @@ async function leaks(): Promise<{ qemu: string[]; dirs: string[] }> {
   const r = await execa('pgrep', ['-a', '-x', 'qemu-system-x86'], { reject: false });
   const running = String(r.stdout).split('\n').filter(Boolean);
   const dirsInUse = running.flatMap((l) => [...l.matchAll(/path=(\/\S*natscope-vm-[^/,\s]+)/g)].map((m) => m[1]!));
-  const dirs = readdirSync(tmpdir())
+  const dirs = (existsSync(runRoot()) ? readdirSync(runRoot()) : [])
     .filter((d) => d.startsWith('natscope-vm-'))
-    .map((d) => join(tmpdir(), d));
+    .map((d) => join(runRoot(), d));
   return {
     qemu: running.filter((l) => /natscope-vm-/.test(l) && !dirsInUse.some((d) => existsSync(d) && l.includes(d))),
     dirs: dirs.filter((d) => !dirsInUse.includes(d)),
@@ -34,16 +35,6 @@ async function leavesNothing<T>(f: () => Promise<T>): Promise<T> {
   return result;
 }
 
-// the temporary folders the tests make, removed at the end
-const made: string[] = [];
-const ours = (dir: string) => {
-  made.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
 describe('natscope vm run', () => {
   test("exits with the command's own code and streams its stdout and stderr apart", async () => {
     const r = await leavesNothing(() =>
@@ -56,7 +47,7 @@ describe('natscope vm run', () => {
   });
 
   test('a share with spaces is mounted read-write at the same path; arguments keep their spaces', async () => {
-    const dir = join(ours(mkdtempSync(join(tmpdir(), 'natscope vm share '))), 'with space');
+    const dir = join(tempDirForTest('natscope vm share '), 'with space');
     mkdirSync(dir);
     const r = await leavesNothing(() =>
       natscope([
@@ -91,7 +82,7 @@ describe('natscope vm run', () => {
   });
 
   test('a broken kernel image: exit 125, a VM failure, with the reason', async () => {
-    const cache = ours(mkdtempSync(join(tmpdir(), 'natscope broken cache ')));
+    const cache = tempDirForTest('natscope broken cache ');
     const kdir = join(cache, 'kernels', '6.1.0-0-amd64');
     mkdirSync(join(kdir, 'lib', 'modules', '6.1.0-0-amd64'), { recursive: true });
     writeFileSync(join(kdir, 'vmlinux'), 'not a kernel');

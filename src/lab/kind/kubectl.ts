@@ -3,6 +3,7 @@
 // the lab reads: Node .spec.podCIDR and InternalIP, Pod .status.podIP and
 // .spec.nodeName, Service .spec.clusterIP, the kube-proxy ConfigMap.
 
+import { parseCidr, parseIPv4 } from '../../events/tuple.js';
 import { run, type RunResult } from './tools.js';
 
 export interface KubeNode {
@@ -59,14 +60,19 @@ interface ServiceJson {
   spec?: { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
 }
 
+// Addresses from the cluster go into ip and iptables commands: one the strict
+// parser refuses counts as missing (as when the cluster has not set it yet).
+const address = (text: string | undefined) => (text !== undefined && parseIPv4(text) !== null ? text : '');
+const network = (text: string | undefined) => (text !== undefined && parseCidr(text) !== null ? text : '');
+
 const ready = (conditions: Condition[] | undefined) =>
   (conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 export function parseNodes(json: string): KubeNode[] {
   return (JSON.parse(json) as { items: NodeJson[] }).items.map((n) => ({
     name: n.metadata.name,
-    internalIP: n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '',
-    podCIDR: n.spec?.podCIDR ?? '',
+    internalIP: address(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address),
+    podCIDR: network(n.spec?.podCIDR),
     labels: n.metadata.labels ?? {},
     ready: ready(n.status?.conditions),
   }));
@@ -78,7 +84,7 @@ export function parsePods(json: string): KubePod[] {
     namespace: p.metadata.namespace ?? 'default',
     uid: p.metadata.uid,
     node: p.spec?.nodeName ?? '',
-    ip: p.status?.podIP ?? '',
+    ip: address(p.status?.podIP),
     ready: ready(p.status?.conditions),
     terminating: Boolean(p.metadata.deletionTimestamp),
     labels: p.metadata.labels ?? {},
@@ -89,7 +95,7 @@ export function parseServices(json: string): KubeService[] {
   return (JSON.parse(json) as { items: ServiceJson[] }).items.map((s) => ({
     namespace: s.metadata.namespace ?? 'default',
     name: s.metadata.name,
-    clusterIP: s.spec?.clusterIP ?? '',
+    clusterIP: address(s.spec?.clusterIP),
     ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
   }));
 }

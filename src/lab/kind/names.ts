@@ -100,12 +100,14 @@ export function overlaps(a: Cidr, b: Cidr): boolean {
   return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
 }
 
-// "10.1.2.3/16" (an interface address) → the network it is on.
+// "10.1.2.3/16" (an interface address) → the network it is on; read as
+// strictly as every other address (no leading zeros, a prefix length 0-32).
 export function networkOf(addressWithBits: string): Cidr | null {
-  const [ip, bitsText] = addressWithBits.split('/');
+  const [ip, bitsText, extra] = addressWithBits.split('/');
   const addr = ip ? parseIPv4(ip) : null;
+  if (addr === null || bitsText === undefined || extra !== undefined || !/^(0|[1-9]\d?)$/.test(bitsText)) return null;
   const bits = Number(bitsText);
-  if (addr === null || !Number.isInteger(bits) || bits < 0 || bits > 32) return null;
+  if (bits > 32) return null;
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
   return { base: (addr & mask) >>> 0, bits, text: `${ipText((addr & mask) >>> 0)}/${bits}` };
 }

@@ -9,7 +9,7 @@ import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { helperPath } from '../netns/build.js';
-import { checkCidr } from '../netns/lab.js';
+import { checkCidr } from '../clusterCidr.js';
 import { requestEvent } from '../request.js';
 import { PODS, SERVICES } from '../netns/topology.js';
 import { registerLabHosts } from './attribution.js';

@@ -4,8 +4,9 @@
 // `lab down` deletes a cluster only when this record says natscope created
 // it and the cluster's control-plane container is the one it created.
 
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ensurePrivateDir, writeFileSafely } from '../../util/safeFiles.js';
 
 export interface KindState {
   version: 1;
@@ -46,11 +47,15 @@ export async function readKindState(prefix: string): Promise<KindState | null> {
   }
 }
 
+// In a folder only root can change, through an O_EXCL|O_NOFOLLOW temp file (src/util/safeFiles.ts).
 export async function writeKindState(state: KindState): Promise<void> {
-  await mkdir(kindStateDir(), { recursive: true, mode: 0o755 });
-  const path = kindStatePath(state.prefix);
-  await writeFile(`${path}.tmp`, `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  const dir = ensurePrivateDir(kindStateDir(), {
+    mode: 0o755,
+    what: 'the state directory',
+    setting: 'NATSCOPE_STATE_DIR',
+  });
+  const content = `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`;
+  await writeFileSafely(dir, `${state.prefix}kind.json`, content);
 }
 
 export async function removeKindState(prefix: string): Promise<void> {

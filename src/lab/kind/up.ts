@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus } from '../../events/types.js';
 import { helperPath } from '../netns/build.js';
-import { checkCidr } from '../netns/lab.js';
+import { checkCidr } from '../clusterCidr.js';
 import { clusterExists, clusterNodes, createCluster, kindVersion, manifestPath, writeKubeconfig } from './cluster.js';
 import { allNetworks, containerByName, docker, inspectContainers, serverVersion } from './docker.js';
 import { ensureImage, loadIntoCluster } from './image.js';

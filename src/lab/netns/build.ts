@@ -3,13 +3,18 @@
 // kube-proxy's rules on both nodes and the two pods, in parallel.
 
 import { execa } from 'execa';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig } from '../../events/types.js';
+import { NAMED_NETNS_DIR } from '../../tracer/netns.js';
 import { projectRoot } from '../../util/paths.js';
-import { inNetns, ipBatch } from './exec.js';
+import { inNetns, ipBatch, ipBatchToTheEnd } from './exec.js';
 import { syncNode, restoreBinary, type IptablesBackend } from './kubeproxy.js';
-import { HOSTS, NETWORKS, OFFICE_LOAD_SOURCES, PODS, netnsName, podNetns } from './topology.js';
+import { labLockFd } from './lock.js';
+import { addMarkedLines } from './mark.js';
+import { HOSTS, NETWORKS, OFFICE_LOAD_SOURCES, PODS, labNamespaces, netnsName, podNetns } from './topology.js';
 
 export function helperPath(): string {
   return join(projectRoot(), 'build', 'natscope-net');
@@ -22,6 +27,26 @@ export const VPN_RULES = `*filter
 -A FORWARD -m conntrack --ctstate INVALID -m comment --comment "cloud fabric: drop replies without a request" -j DROP
 COMMIT
 `;
+
+// The namespaces being added, if they are: a teardown waits for them first.
+let adding: Promise<void> = Promise.resolve();
+
+export async function namespacesAdded(): Promise<void> {
+  await adding.catch(() => undefined);
+}
+
+// Until each namespace is there to be entered: its name is a mount of the namespace (on another device than the folder).
+async function namespacesMounted(names: string[]): Promise<void> {
+  const folder = statSync(NAMED_NETNS_DIR).dev;
+  const mounted = (name: string) => {
+    try {
+      return statSync(`${NAMED_NETNS_DIR}/${name}`).dev !== folder;
+    } catch {
+      return false;
+    }
+  };
+  for (let left = names; left.length > 0; left = left.filter((n) => !mounted(n))) await sleep(1);
+}
 
 export async function buildLab(
   prefix: string,
@@ -45,10 +70,11 @@ export async function buildLab(
   }));
 
   log('namespaces');
-  await ipBatch(
-    null,
-    [office, vpn, vpc, node1, node2, ...pods.map((p) => p.ns)].map((n) => `netns add ${n}`),
-  );
+  // one ip process adds them all, then marks them all, whatever happens to natscope (mark.ts);
+  // the links go in while it marks
+  const names = labNamespaces(prefix);
+  adding = ipBatchToTheEnd(addMarkedLines(prefix, names), labLockFd(prefix));
+  await Promise.race([namespacesMounted(names), adding]);
 
   log('links');
   // created from inside the vpc namespace: even a typo cannot land a link on the host
@@ -119,6 +145,7 @@ export async function buildLab(
     forward(node2, ['net.ipv4.conf.all.route_localnet=1']).then(() => syncNode(node2, kubeProxy, backend, true)),
   ]);
 
+  await adding;
   log('pods');
   await Promise.all(pods.map((p) => startPod(p.ns, p.name, p.node, p.port, p.proto)));
 }

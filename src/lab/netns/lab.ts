@@ -3,11 +3,11 @@
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus, RequestEvent } from '../../events/types.js';
-import { parseCidr } from '../../events/tuple.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
 import { requireRoot } from '../../util/root.js';
+import { checkCidr } from '../clusterCidr.js';
 import { DEFAULT_PREFIX, checkPrefix } from '../prefix.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
@@ -15,9 +15,11 @@ import { requestEvent } from '../request.js';
 import { buildLab, helperPath } from './build.js';
 import { inNetns, listNetns } from './exec.js';
 import { saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
+import { withLabLock } from './lock.js';
+import { markedNamespaces } from './mark.js';
 import { readState, writeState, type LabState } from './state.js';
-import { teardownLab } from './teardown.js';
-import { NAMESPACES, OFFICE_LOAD_SOURCES, labStatus, netnsName, targets } from './topology.js';
+import { teardownLab, type Teardown } from './teardown.js';
+import { NAMESPACES, OFFICE_LOAD_SOURCES, labNamespaces, labStatus, netnsName, targets } from './topology.js';
 
 export interface NetnsUpOptions {
   prefix?: string;
@@ -25,17 +27,6 @@ export interface NetnsUpOptions {
   clusterCIDR: string | null;
   iptables?: IptablesBackend;
   log?: (line: string) => void;
-}
-
-export function checkCidr(cidr: string | null): string | null {
-  if (cidr === null) return null;
-  if (!parseCidr(cidr)) {
-    throw new NatscopeError(`invalid CIDR "${cidr}"`, {
-      hint: 'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
-      exitCode: 2,
-    });
-  }
-  return cidr;
 }
 
 export class NetnsLab implements Lab {
@@ -59,47 +50,51 @@ export class NetnsLab implements Lab {
     if ((await iptablesBackend()) === 'unknown')
       throw new NatscopeError('iptables not found', { hint: 'apt-get install iptables' });
 
-    if (await readState(prefix)) {
-      log('cleaning up the previous lab first');
-      await teardownLab(prefix);
-    }
-    const namespaces = Object.keys(NAMESPACES).map((s) => netnsName(prefix, s));
-    const clash = (await listNetns()).filter((n) => namespaces.includes(n));
-    if (clash.length > 0) {
-      throw new NatscopeError(
-        `network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`,
-        {
-          hint: 'choose another prefix (--prefix) or remove them yourself',
-          exitCode: 2,
-        },
-      );
-    }
-    const kubeProxy: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR };
-    const state: LabState = {
-      version: 1,
-      backend: 'netns',
-      prefix,
-      namespaces,
-      complete: false,
-      kubeProxy,
-      iptables: backend,
-      createdAt: new Date().toISOString(),
-    };
-    // written first: whatever happens next, `lab down` knows what to remove
-    await writeState(state);
-    const undo = onCleanup('take down the half-built lab', async () => {
-      await teardownLab(prefix);
+    return withLabLock(prefix, 'up', async () => {
+      const namespaces = labNamespaces(prefix);
+      const present = (await listNetns()).filter((n) => namespaces.includes(n));
+      // what a lab with this prefix left (a state, or namespaces natscope marked) goes first
+      if ((await readState(prefix)) || (await markedNamespaces(prefix, present)).size > 0) {
+        log('cleaning up the previous lab first');
+        warnUnmarked(await teardownLab(prefix));
+      }
+      const clash = (await listNetns()).filter((n) => namespaces.includes(n));
+      if (clash.length > 0) {
+        throw new NatscopeError(
+          `network namespaces ${clash.join(', ')} exist and were not made by a natscope lab with prefix "${prefix}"`,
+          {
+            hint: 'choose another prefix (--prefix) or remove them yourself',
+            exitCode: 2,
+          },
+        );
+      }
+      const kubeProxy: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR };
+      const state: LabState = {
+        version: 1,
+        backend: 'netns',
+        prefix,
+        namespaces,
+        complete: false,
+        kubeProxy,
+        iptables: backend,
+        createdAt: new Date().toISOString(),
+      };
+      // written first: whatever happens next, `lab down` knows what the lab was
+      await writeState(state);
+      const undo = onCleanup('take down the half-built lab', async () => {
+        await teardownLab(prefix);
+      });
+      try {
+        await buildLab(prefix, kubeProxy, backend, log);
+      } catch (error) {
+        await undo.run();
+        throw error;
+      }
+      undo.cancel();
+      state.complete = true;
+      await writeState(state);
+      return new NetnsLab(state);
     });
-    try {
-      await buildLab(prefix, kubeProxy, backend, log);
-    } catch (error) {
-      await undo.run();
-      throw error;
-    }
-    undo.cancel();
-    state.complete = true;
-    await writeState(state);
-    return new NetnsLab(state);
   }
 
   static async open(prefix = DEFAULT_PREFIX): Promise<NetnsLab> {
@@ -116,7 +111,9 @@ export class NetnsLab implements Lab {
   static async down(prefix = DEFAULT_PREFIX): Promise<string[]> {
     checkPrefix(prefix);
     requireRoot('lab down');
-    return (await teardownLab(prefix)).removed;
+    const result = await withLabLock(prefix, 'down', () => teardownLab(prefix));
+    warnUnmarked(result);
+    return result.removed;
   }
 
   private ns(suffix: string): string {
@@ -182,17 +179,27 @@ export class NetnsLab implements Lab {
 
   async setKubeProxy(change: { masqueradeAll?: boolean; clusterCIDR?: string | null }): Promise<KubeProxySync> {
     requireRoot('lab set');
-    const next: KubeProxyConfig = {
-      ...this.state.kubeProxy,
-      ...(change.masqueradeAll !== undefined ? { masqueradeAll: change.masqueradeAll } : {}),
-      ...(change.clusterCIDR !== undefined ? { clusterCIDR: checkCidr(change.clusterCIDR) } : {}),
-    };
-    const started = performance.now();
-    // what a restarted kube-proxy does on each node: one full sync
-    await Promise.all(['node1', 'node2'].map((n) => syncNode(this.ns(n), next, this.state.iptables, false)));
-    this.state = { ...this.state, kubeProxy: next };
-    await writeState(this.state);
-    return { kubeProxy: next, syncMs: Math.round(performance.now() - started) };
+    const clusterCIDR = change.clusterCIDR !== undefined ? checkCidr(change.clusterCIDR) : undefined;
+    return withLabLock(this.prefix, 'set', async () => {
+      // what another `lab set` wrote meanwhile is the starting point
+      const current = await readState(this.prefix);
+      if (!current?.complete)
+        throw new NatscopeError(`the netns lab with prefix ${this.prefix} is no longer up`, {
+          hint: 'sudo natscope lab up',
+        });
+      this.state = current;
+      const next: KubeProxyConfig = {
+        ...this.state.kubeProxy,
+        ...(change.masqueradeAll !== undefined ? { masqueradeAll: change.masqueradeAll } : {}),
+        ...(clusterCIDR !== undefined ? { clusterCIDR } : {}),
+      };
+      const started = performance.now();
+      // what a restarted kube-proxy does on each node: one full sync
+      await Promise.all(['node1', 'node2'].map((n) => syncNode(this.ns(n), next, this.state.iptables, false)));
+      this.state = { ...this.state, kubeProxy: next };
+      await writeState(this.state);
+      return { kubeProxy: next, syncMs: Math.round(performance.now() - started) };
+    });
   }
 
   private node(node: string): string {
@@ -266,6 +273,14 @@ export class NetnsLab implements Lab {
   }
 
   async down(): Promise<void> {
-    await teardownLab(this.state.prefix);
+    warnUnmarked(await withLabLock(this.prefix, 'down', () => teardownLab(this.prefix)));
   }
+}
+
+// A namespace the state lists but natscope's mark is missing from was not made by natscope: said, and left.
+function warnUnmarked(result: Teardown): void {
+  if (result.unmarked.length === 0) return;
+  process.stderr.write(
+    `natscope: left ${result.unmarked.join(', ')} in place: the lab's state lists it, but it does not carry natscope's mark, so natscope did not make it\n  fix: if it is not yours either: sudo ip netns del ${result.unmarked[0]}\n`,
+  );
 }

@@ -1,10 +1,22 @@
 // The lab's record of itself, written before anything is built so that
-// `lab down` can undo a half-built lab (natscope killed mid-`up`) and never
-// touches namespaces the lab did not create.
+// `lab down` can undo a half-built lab (natscope killed mid-`up`). It lives
+// in a directory only root can change (refused otherwise), is written
+// through an O_EXCL|O_NOFOLLOW temp file, and is read strictly: a file that
+// is not exactly what natscope writes is refused, never acted on. Even so,
+// `lab down` deletes only namespaces that carry natscope's own mark
+// (mark.ts): the state says what a lab was, the mark what natscope made.
 
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig } from '../../events/types.js';
+import { stateDir } from '../../util/paths.js';
+import { ensurePrivateDir, readFileSafely, writeFileSafely } from '../../util/safeFiles.js';
+import { clusterCidrProblem } from '../clusterCidr.js';
+import { isValidPrefix } from '../prefix.js';
+import { labNamespaces } from './topology.js';
+
+export { stateDir };
 
 export interface LabState {
   version: 1;
@@ -17,27 +29,87 @@ export interface LabState {
   createdAt: string;
 }
 
-export function stateDir(): string {
-  return process.env.NATSCOPE_STATE_DIR ?? '/run/natscope';
+// The state directory, created if missing; refused unless only root can change it.
+export function ensureStateDir(): string {
+  return ensurePrivateDir(stateDir(), { mode: 0o755, what: 'the state directory', setting: 'NATSCOPE_STATE_DIR' });
+}
+
+function stateName(prefix: string): string {
+  return `${prefix}lab.json`;
 }
 
 export function statePath(prefix: string): string {
-  return join(stateDir(), `${prefix}lab.json`);
+  return join(stateDir(), stateName(prefix));
 }
 
-export async function readState(prefix: string): Promise<LabState | null> {
+export class ForgedState extends NatscopeError {}
+
+type Fields = { [key: string]: unknown };
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Exactly the shape writeState writes, for this prefix; anything else is refused with its first fault.
+export function parseState(text: string, prefix: string, path = statePath(prefix)): LabState {
+  const refuse = (why: string) =>
+    new ForgedState(`the lab state ${path} is not one natscope wrote: ${why}`, {
+      hint: `remove it (rm ${path}); natscope lab down then finds the lab's namespaces by natscope's mark`,
+    });
+  let value: unknown;
   try {
-    return JSON.parse(await readFile(statePath(prefix), 'utf8')) as LabState;
+    value = JSON.parse(text);
   } catch {
-    return null;
+    throw refuse('it is not JSON');
   }
+  if (!isFields(value)) throw refuse('it is not a JSON object');
+  const keys = ['version', 'backend', 'prefix', 'namespaces', 'complete', 'kubeProxy', 'iptables', 'createdAt'];
+  const extra = Object.keys(value).find((k) => !keys.includes(k));
+  if (extra !== undefined) throw refuse(`unexpected field "${extra.slice(0, 40)}"`);
+  if (value.version !== 1) throw refuse('version is not 1');
+  if (value.backend !== 'netns') throw refuse('backend is not "netns"');
+  if (typeof value.prefix !== 'string' || !isValidPrefix(value.prefix)) throw refuse('prefix is not a valid prefix');
+  if (value.prefix !== prefix) throw refuse(`it is for prefix "${value.prefix}", not "${prefix}"`);
+  const expected = labNamespaces(prefix);
+  const namespaces = value.namespaces;
+  if (!Array.isArray(namespaces) || namespaces.length !== expected.length)
+    throw refuse(`namespaces is not the lab's ${expected.length} namespaces`);
+  for (const [i, n] of namespaces.entries()) {
+    if (n !== expected[i]) throw refuse(`namespaces[${i}] is not ${expected[i]}`);
+  }
+  if (typeof value.complete !== 'boolean') throw refuse('complete is not true or false');
+  const kp = value.kubeProxy;
+  if (!isFields(kp) || Object.keys(kp).some((k) => !['mode', 'masqueradeAll', 'clusterCIDR'].includes(k)))
+    throw refuse('kubeProxy is not {mode, masqueradeAll, clusterCIDR}');
+  if (kp.mode !== 'iptables') throw refuse('kubeProxy.mode is not "iptables"');
+  if (typeof kp.masqueradeAll !== 'boolean') throw refuse('kubeProxy.masqueradeAll is not true or false');
+  const cidr = kp.clusterCIDR;
+  if (cidr !== null && (typeof cidr !== 'string' || clusterCidrProblem(cidr) !== null))
+    throw refuse('kubeProxy.clusterCIDR is neither null nor a CIDR natscope accepts');
+  if (value.iptables !== 'nft' && value.iptables !== 'legacy') throw refuse('iptables is not "nft" or "legacy"');
+  if (typeof value.createdAt !== 'string' || !Number.isFinite(Date.parse(value.createdAt)))
+    throw refuse('createdAt is not a date');
+  return {
+    version: 1,
+    backend: 'netns',
+    prefix,
+    namespaces: expected,
+    complete: value.complete,
+    kubeProxy: { mode: 'iptables', masqueradeAll: kp.masqueradeAll, clusterCIDR: cidr },
+    iptables: value.iptables,
+    createdAt: value.createdAt,
+  };
+}
+
+// The lab's state, or null if there is none; a state natscope did not write is refused.
+export async function readState(prefix: string): Promise<LabState | null> {
+  const text = await readFileSafely(statePath(prefix), 64 * 1024);
+  return text === null ? null : parseState(text, prefix);
 }
 
 export async function writeState(state: LabState): Promise<void> {
-  await mkdir(stateDir(), { recursive: true, mode: 0o755 });
-  const path = statePath(state.prefix);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  const dir = ensureStateDir();
+  await writeFileSafely(dir, stateName(state.prefix), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 export async function removeState(prefix: string): Promise<void> {

@@ -1,23 +1,39 @@
 // Takes a lab down: stops the processes inside its namespaces (the pods,
-// a load generator), then deletes the namespaces. Works from the state
-// file alone, so it also undoes a lab whose `up` was killed half-way.
+// a load generator), then deletes the namespaces. A namespace is deleted
+// only if it has one of the lab's names AND carries natscope's mark
+// (mark.ts), so this also undoes a lab whose `up` was killed half-way, or
+// whose state is gone, and never touches a namespace natscope did not make,
+// whatever a state file says.
 
-import { readlinkSync } from 'node:fs';
-import { NatscopeError } from '../../errors.js';
-import { helperPath } from './build.js';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ipBatch, listNetns, netnsPids } from './exec.js';
-import { readState, removeState } from './state.js';
+import { NatscopeError } from '../../errors.js';
 import { isRunning } from '../../util/process.js';
+import { helperPath, namespacesAdded } from './build.js';
+import { ipBatch, listNetns, netnsPids } from './exec.js';
+import { markedNamespaces } from './mark.js';
+import { readState, removeState } from './state.js';
+import { labNamespaces } from './topology.js';
 
-export async function teardownLab(prefix: string): Promise<{ removed: string[] }> {
+export interface Teardown {
+  removed: string[];
+  // listed in the lab's state, but without natscope's mark: left alone
+  unmarked: string[];
+}
+
+export async function teardownLab(prefix: string): Promise<Teardown> {
+  // a namespace still being added (and marked) would be missed
+  await namespacesAdded();
   const state = await readState(prefix);
-  if (!state) return { removed: [] };
   const existing = new Set(await listNetns());
-  const ours = state.namespaces.filter((n) => existing.has(n));
+  const present = labNamespaces(prefix).filter((n) => existing.has(n));
+  const marked = await markedNamespaces(prefix, present);
+  const ours = present.filter((n) => marked.has(n));
+  const unmarked = state ? present.filter((n) => !marked.has(n)) : [];
   // the lab's own programs (pods, load generators) die with it; anything
   // else someone ran in a lab namespace keeps running (only the name goes)
-  const pids = (await Promise.all(ours.map((ns) => netnsPids(ns)))).flat().filter((pid) => isOurHelper(pid));
+  const pids = (await netnsPids(ours)).filter((pid) => isOurHelper(pid));
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -45,12 +61,15 @@ export async function teardownLab(prefix: string): Promise<{ removed: string[] }
     });
   }
   await removeState(prefix);
-  return { removed: ours };
+  return { removed: ours, unmarked };
 }
 
+// The helper itself, or `ip netns exec <ns> <helper> …` about to become it.
 function isOurHelper(pid: number): boolean {
   try {
-    return readlinkSync(`/proc/${pid}/exe`) === helperPath();
+    if (readlinkSync(`/proc/${pid}/exe`) === helperPath()) return true;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return basename(argv[0] ?? '') === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' && argv[4] === helperPath();
   } catch {
     return false;
   }

@@ -74,6 +74,11 @@ export function podNetns(prefix: string, pod: string): string {
   return `${prefix}pod-${pod}`;
 }
 
+// Every namespace a lab with this prefix has, in the order they are made.
+export function labNamespaces(prefix: string): string[] {
+  return Object.keys(NAMESPACES).map((s) => netnsName(prefix, s));
+}
+
 export function servicePorts(): ServicePort[] {
   return SERVICES.map((s) => {
     const pod = PODS.find((p) => p.name === s.pod)!;

@@ -1,10 +1,13 @@
 // A private Docker engine for the kind lab's root tests, started and stopped
 // by the test. It runs inside a network namespace of its own, so its
-// bridges, iptables rules and sysctls never touch the host's namespace,
-// with its data, state, socket, pidfile and key under one temp folder.
-// Stopping it removes everything it made: its processes (found by PID and
-// by that folder in their command line), mounts, the namespace, the folder,
-// and the /run/containerd socket folder containerd's shims always use.
+// bridges, iptables rules and sysctls never touch the host's namespace, and
+// a mount namespace of its own with a tmpfs over /run: dockerd puts plugin
+// sockets in /run/docker/plugins whatever --exec-root says (moby hard-codes
+// it, for the 108-byte socket path limit), and containerd's shims put theirs
+// in /run/containerd/s; both now land in the tmpfs, which goes with the
+// engine. Its data, state, socket, pidfile, config and key are under one
+// temp folder. Stopping it removes everything it made: its processes (found
+// by PID and by that folder in their command line), the namespace, the folder.
 
 import { spawn } from 'node:child_process';
 import {
@@ -25,7 +28,10 @@ import { isAlive } from '../../../src/util/process.js';
 import { killIfRunning } from '../../processes.js';
 
 export const DOCKER_NETNS = 'natscope-dockertest';
-const SHIM_DIR = '/run/containerd';
+
+// Run by sh inside the engine's own mount namespace, then exec'ing dockerd
+// with its arguments ("$@"): a fresh /run that only the engine sees.
+const PRIVATE_RUN = 'mount -t tmpfs -o mode=0755 natscope-dockertest /run && exec "$@"';
 
 export interface TestDockerd {
   dir: string;
@@ -56,18 +62,26 @@ export async function startDockerd(): Promise<TestDockerd> {
       `network namespace ${DOCKER_NETNS} exists (a previous run was killed?): ip netns del ${DOCKER_NETNS}`,
     );
   }
-  const shimDirExisted = existsSync(SHIM_DIR);
   const dir = mkdtempSync(join(tmpdir(), 'natscope-dockerd-'));
   // the engine's identity key would otherwise land in /etc/docker
   writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ 'deprecated-key-path': join(dir, 'key.json') }));
   await execa('ip', ['netns', 'add', DOCKER_NETNS]);
   await execa('ip', ['-n', DOCKER_NETNS, 'link', 'set', 'lo', 'up']);
   const log = openSync(join(dir, 'dockerd.log'), 'a');
-  // nsenter --net, not `ip netns exec`: the latter remounts /sys, hiding the cgroups dockerd needs
+  // nsenter --net, not `ip netns exec`: the latter remounts /sys, hiding the cgroups dockerd needs;
+  // nsenter and unshare exec, sh execs dockerd: the child's pid is dockerd's
   const child = spawn(
     'nsenter',
     [
       `--net=/run/netns/${DOCKER_NETNS}`,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      PRIVATE_RUN,
+      'sh',
       'dockerd',
       '--config-file',
       join(dir, 'daemon.json'),
@@ -98,16 +112,9 @@ export async function startDockerd(): Promise<TestDockerd> {
     }
     for (let i = 0; i < 25 && ownProcesses(dir).length; i++) await sleep(200);
     for (const p of ownProcesses(dir)) killIfRunning(p);
-    for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n').reverse()) {
-      const mountpoint = line.split(' ')[1];
-      if (mountpoint?.startsWith(dir)) await execa('umount', ['-l', mountpoint], { reject: false });
-    }
+    // the engine's mounts (overlays, its /run) lived in its own mount namespace, gone with its last process
     await execa('ip', ['netns', 'del', DOCKER_NETNS], { reject: false });
     rmSync(dir, { recursive: true, force: true });
-    if (!shimDirExisted && existsSync(SHIM_DIR)) {
-      // only the empty folders the shims left: anything else is not ours
-      await execa('rmdir', [join(SHIM_DIR, 's'), SHIM_DIR], { reject: false });
-    }
   };
 
   for (let i = 0; i < 150; i++) {

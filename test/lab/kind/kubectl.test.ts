@@ -41,4 +41,22 @@ describe('what kubectl -o json reports (Kubernetes API fields)', () => {
       },
     ]);
   });
+
+  test('an address or pod CIDR from the cluster that the strict parser refuses counts as missing, never reaches ip or iptables', () => {
+    const nodes = JSON.parse(output('nodes.json'));
+    nodes.items[1].status.addresses = [{ type: 'InternalIP', address: '172.018.0.3' }];
+    nodes.items[2].spec.podCIDR = '10.244.1.0/24\nroute add default via 1.2.3.4';
+    const parsed = parseNodes(JSON.stringify(nodes));
+    expect(parsed.map((n) => [n.internalIP, n.podCIDR])).toEqual([
+      ['172.18.0.2', '10.244.0.0/24'],
+      ['', '10.244.2.0/24'],
+      ['172.18.0.4', ''],
+    ]);
+    const pods = JSON.parse(output('pods.json'));
+    pods.items[0].status.podIP = '10.244.1.02';
+    expect(parsePods(JSON.stringify(pods))[0]!.ip).toBe('');
+    const services = JSON.parse(output('services.json'));
+    services.items[0].spec.clusterIP = 'None';
+    expect(parseServices(JSON.stringify(services))[0]!.clusterIP).toBe('');
+  });
 });

@@ -49,4 +49,21 @@ describe('kind lab names and office addresses', () => {
     expect(overlaps(c('192.168.16.0/20'), c('192.168.10.0/24'))).toBe(false);
     expect(networkOf('172.18.0.1/16')?.text).toBe('172.18.0.0/16');
   });
+
+  test('interface addresses are read as strictly as every other address', () => {
+    for (const bad of [
+      '172.018.0.1/16',
+      '172.18.0.1/016',
+      '172.18.0.1/33',
+      '172.18.0.1',
+      '172.18.0.1/16/1',
+      '172.18.0.1/ 16',
+    ])
+      expect(networkOf(bad)).toBeNull();
+    expect(networkOf('10.1.2.3/0')?.text).toBe('0.0.0.0/0');
+  });
+
+  test('an office CIDR with a leading zero is refused: Docker and ip would read it differently', () => {
+    expect(() => officePlan('192.168.010.0/24')).toThrow(/invalid office CIDR "192\.168\.010\.0\/24"/);
+  });
 });

@@ -196,6 +196,25 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
     expect(String((await lab('rules', 'node1')).stdout).replace(/^#.*$/gm, '')).toBe(before_);
   });
 
+  test('a cluster CIDR iptables would misread or refuse is refused before anything changes, naming what to use', async () => {
+    const rulesBefore = String((await lab('rules', 'node1')).stdout).replace(/^#.*$/gm, '');
+    const octal = await lab('set', 'cluster-cidr', '010.244.0.0/16');
+    expect(octal.exitCode).toBe(2);
+    expect(octal.stderr).toBe(
+      'natscope: invalid CIDR "010.244.0.0/16": a number with a leading zero (iptables would read 010 as octal 8)\n  fix: did you mean 10.244.0.0/16?',
+    );
+    const all = await lab('set', 'cluster-cidr', '0.0.0.0/0');
+    expect(all.exitCode).toBe(2);
+    expect(all.stderr).toBe(
+      'natscope: invalid CIDR "0.0.0.0/0": it matches every address, so no client would count as outside the cluster\n  fix: give the pods\' range (e.g. 10.244.0.0/16); to masquerade every client instead: natscope lab set masquerade-all on',
+    );
+    expect(String((await lab('rules', 'node1')).stdout).replace(/^#.*$/gm, '')).toBe(rulesBefore);
+    const up = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-z-', '--cluster-cidr', '0.0.0.0/0']);
+    expect(up.exitCode).toBe(2);
+    expect(up.stderr).toMatch(/^natscope: invalid CIDR "0\.0\.0\.0\/0": it matches every address/);
+    expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-z-'))).toEqual([]);
+  });
+
   test('a prefix that would collide with namespaces natscope did not make is refused, and nothing is built', async () => {
     // a namespace with one of the lab's names, made by someone else
     await execa('ip', ['netns', 'add', 'natscope-c-vpn']);

@@ -1,0 +1,96 @@
+// natscope's run folders (a micro-VM's, the tracer's program) live in a
+// folder of natscope's own that no one else can write: <state dir>/run as
+// root (/run/natscope/run, mode 0700), <tmp>/natscope-run-<uid> otherwise.
+// Each run folder names its owner (pid and start time); one whose owner is
+// gone (natscope was killed with SIGKILL) is removed by the next run that
+// makes one. The sweep looks nowhere else, and removes only folders, never
+// through a symlink, that this user owns with mode 0700: a folder someone
+// else made in /tmp is none of natscope's business.
+
+import { lstatSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatOwner, ownerRunning, parseOwner, self } from './owner.js';
+import { stateDir } from './paths.js';
+import { ensurePrivateDir, readFileSafely } from './safeFiles.js';
+
+const OWNER = 'owner';
+// a folder with no owner file yet is being made: stale only after this long
+const UNCLAIMED_STALE_MS = 60_000;
+
+export function runRoot(): string {
+  const uid = process.geteuid?.() ?? 0;
+  return uid === 0 ? join(stateDir(), 'run') : join(tmpdir(), `natscope-run-${uid}`);
+}
+
+function ensureRunRoot(): string {
+  return ensurePrivateDir(runRoot(), {
+    mode: 0o700,
+    what: 'the run folder',
+    setting: process.geteuid?.() === 0 ? 'NATSCOPE_STATE_DIR' : 'TMPDIR',
+  });
+}
+
+// A new run folder, natscope-<kind>-XXXXXX (mode 0700), owned by this process.
+export async function makeRunDir(kind: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    const root = ensureRunRoot();
+    await sweepRunDirs(root);
+    let dir: string;
+    try {
+      dir = await mkdtemp(join(root, `natscope-${kind}-`));
+    } catch (error) {
+      // another run removed the (empty) root meanwhile: make it again
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+      throw error;
+    }
+    await writeFile(join(dir, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 });
+    return dir;
+  }
+}
+
+// Removes a run folder this process made, and natscope's own folder once it is empty.
+export async function removeRunDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await rmdir(runRoot()).catch(() => undefined);
+}
+
+// Removes the run folders whose owner is gone; returns them.
+export async function sweepRunDirs(root = runRoot()): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = readdirSync(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    if (!entry.startsWith('natscope-')) continue;
+    const dir = join(root, entry);
+    if (!(await stale(dir))) continue;
+    // rm removes a symlink inside as a name, never what it points to
+    await rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
+
+async function stale(dir: string): Promise<boolean> {
+  let stats: ReturnType<typeof lstatSync>;
+  try {
+    stats = lstatSync(dir);
+  } catch {
+    return false;
+  }
+  if (!stats.isDirectory() || stats.uid !== (process.geteuid?.() ?? 0) || (stats.mode & 0o777) !== 0o700) return false;
+  let text: string | null;
+  try {
+    text = await readFileSafely(join(dir, OWNER), 256);
+  } catch {
+    return false;
+  }
+  if (text === null) return Date.now() - stats.mtimeMs > UNCLAIMED_STALE_MS;
+  const owner = parseOwner(text);
+  return owner !== null && !ownerRunning(owner);
+}
