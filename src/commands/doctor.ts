@@ -1,6 +1,8 @@
 // natscope doctor: what this machine can trace, each failing line with its fix.
 
 import { release } from 'node:os';
+import type { LabBackend } from '../events/types.js';
+import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { bpftraceBinary, bpftraceVersion } from '../tracer/bpftrace.js';
 import {
   btfPresent,
@@ -166,7 +168,12 @@ export async function diagnose(): Promise<DoctorReport> {
   };
 }
 
-export async function doctor(options: { json: boolean }): Promise<number> {
+export async function doctor(options: { json: boolean; lab?: LabBackend; prefix?: string }): Promise<number> {
+  // the kind lab's preflight is its own report (src/lab/kind/preflight.ts)
+  if (options.lab === 'kind') {
+    const { kindDoctor } = await import('../lab/kind/preflight.js');
+    return kindDoctor({ json: options.json, prefix: options.prefix ?? DEFAULT_PREFIX });
+  }
   const report = await diagnose();
   const failed = report.checks.filter((c) => c.required && !c.ok);
   if (options.json) {
