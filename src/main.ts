@@ -6,7 +6,8 @@
 import { CommanderError } from 'commander';
 import { run } from './cli/program.js';
 import { EXIT, NatscopeError } from './errors.js';
-import { runAllCleanups } from './util/cleanup.js';
+import { installSignalHandlers, interruptExitCode, runAllCleanups } from './util/cleanup.js';
+import { safeText } from './util/terminal.js';
 
 // Whatever escapes (a stream error, a rejected promise nobody awaited)
 // still ends the same way: one report, every cleanup, an exit code.
@@ -17,6 +18,7 @@ const fatal = (error: unknown) => {
   const code = report(error);
   void runAllCleanups().finally(() => process.exit(code));
 };
+installSignalHandlers();
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
 // a reader that went away (natscope trace --json | head) ends the run quietly
@@ -29,22 +31,24 @@ let code: number;
 try {
   code = await run(process.argv);
 } catch (error) {
-  code = report(error);
+  // what failed because of a Ctrl-C is not an error to report
+  code = interruptExitCode() ?? report(error);
 }
 await runAllCleanups();
-process.exit(code);
+process.exit(interruptExitCode() ?? code);
 
 function report(error: unknown): number {
   // commander printed it already; a usage error is exit 2 like every other usage error
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT.usage;
+  // a message may quote a recording's line or a kernel string: shown escaped, never acted on
   if (error instanceof NatscopeError) {
-    process.stderr.write(`natscope: ${error.message}\n`);
-    if (error.hint) process.stderr.write(`  fix: ${error.hint}\n`);
+    process.stderr.write(`natscope: ${safeText(error.message)}\n`);
+    if (error.hint) process.stderr.write(`  fix: ${safeText(error.hint)}\n`);
     if (process.env.NATSCOPE_DEBUG && error.cause)
-      process.stderr.write(`${String((error.cause as Error).stack ?? error.cause)}\n`);
+      process.stderr.write(`${safeText(String((error.cause as Error).stack ?? error.cause))}\n`);
     return error.exitCode;
   }
-  process.stderr.write(`natscope: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.stderr.write(`natscope: internal error: ${safeText((error as Error)?.stack ?? String(error))}\n`);
   process.stderr.write('  this is a bug in natscope; please report it with the command you ran\n');
   return 70;
 }

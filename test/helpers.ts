@@ -31,3 +31,15 @@ export function capturedCounts(): CountedEvent[] {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+// Every event the tracer makes of the end-to-end test's bpftrace output
+// (kernel events, counts past the detail budget), in time order.
+export function capturedKernelEvents(): NatscopeEvent[] {
+  return fixtureText('bpftrace', 'lab-all-probes.jsonl')
+    .split('\n')
+    .map((l) => parseBpftraceLine(l, { hostOf: (n) => `ns${n}`, dropReason: String }))
+    .flatMap((r): NatscopeEvent[] =>
+      r.type === 'batch' ? r.events.map((e) => e.event) : r.type === 'counted' ? r.events : [],
+    )
+    .sort((a, b) => a.t - b.t);
+}

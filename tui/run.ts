@@ -3,18 +3,16 @@
 // the app from a recording or a live session; on every way out restore the
 // terminal before anything is printed, and stop what this run started.
 
-import { createReadStream } from 'node:fs';
 import { openSession } from '../src/agent/control.js';
 import type { Placement } from '../src/agent/placement.js';
 import type { Session } from '../src/agent/session.js';
 import { NatscopeError, describeError } from '../src/errors.js';
-import { checkRecording, decodeStream } from '../src/events/sources.js';
-import type { LabBackend, NatscopeEvent } from '../src/events/types.js';
+import type { LabBackend } from '../src/events/types.js';
 import type { ProbeFamily } from '../src/tracer/parse.js';
 import { parseProbeList } from '../src/tracer/probes.js';
 import { onCleanup, onInterrupt, runAllCleanups } from '../src/util/cleanup.js';
 import { TuiApp } from './app.js';
-import { play } from './replaySource.js';
+import { openReplay, play, type OpenedReplay } from './replaySource.js';
 import { saveSession } from './save.js';
 import { openScreen, type TerminalIo } from './screen.js';
 import { ViewModel } from './viewModel.js';
@@ -32,21 +30,6 @@ export interface TuiOptions {
   io?: TerminalIo;
 }
 
-interface Recording {
-  first: NatscopeEvent;
-  rest: AsyncGenerator<NatscopeEvent>;
-}
-
-// Reads the first event before the screen opens: a missing, empty, non-JSONL
-// or too-new file is reported on the ordinary terminal.
-async function openRecording(file: string): Promise<Recording> {
-  await checkRecording(file);
-  const rest = decodeStream(createReadStream(file), file);
-  const first = await rest.next();
-  if (first.done) throw new NatscopeError(`${file} holds no events`);
-  return { first: first.value, rest };
-}
-
 function checkTerminal(io: TerminalIo | undefined): void {
   if (io) return;
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
@@ -57,10 +40,10 @@ function checkTerminal(io: TerminalIo | undefined): void {
 }
 
 export async function runTui(options: TuiOptions): Promise<number> {
-  let recording: Recording | null = null;
+  let recording: OpenedReplay | null = null;
   let probes: ProbeFamily[] = [];
-  if (options.replay) {
-    recording = await openRecording(options.replay);
+  if (options.replay !== undefined) {
+    recording = await openReplay(options.replay);
   } else {
     probes = parseProbeList(options.probes);
     if (process.getuid?.() !== 0) {
@@ -69,10 +52,15 @@ export async function runTui(options: TuiOptions): Promise<number> {
       });
     }
   }
-  checkTerminal(options.io);
+  try {
+    checkTerminal(options.io);
+  } catch (error) {
+    recording?.close();
+    throw error;
+  }
 
   const model = new ViewModel(
-    options.replay
+    options.replay !== undefined
       ? { kind: 'replay', file: options.replay, speed: options.speed }
       : { kind: 'live', placement: options.vm },
   );
@@ -92,14 +80,21 @@ export async function runTui(options: TuiOptions): Promise<number> {
 
   if (recording) {
     model.sourceState = 'running';
+    const replaying = recording;
+    replaying.onWarning((message) => {
+      model.logLine(`warning: ${message}`);
+      app.say(message, 'error');
+    });
     play(app, recording.first, recording.rest, options.speed, abort.signal).then(
       () => {
         model.sourceState = 'ended';
+        replaying.close();
         app.invalidate();
       },
       (error: unknown) => {
         // what was read stays on screen; the error is printed again on exit
         sourceError = error;
+        replaying.close();
         model.sourceState = 'failed';
         model.sourceNote = describeError(error);
         app.say(`replay stopped: ${describeError(error)}`, 'error');

@@ -3,6 +3,13 @@
 // read a frame as strings; only the blessed edge turns them into tags.
 // Every character the TUI draws (ASCII, arrows, ✓ ✗ …, box lines) is one
 // column wide, so a line's width is its length in UTF-16 units.
+// Text reaches the screen only through segments, and every segment is made
+// safe for a terminal as it is made: names and strings from a recording, the
+// kernel or the lab show their control characters escaped ("\x1b"), and
+// widths are measured on what is drawn. (blessed itself removes most C0
+// controls but lets colour sequences, ESC [ … m, and C1 controls through.)
+
+import { safeLine } from '../src/util/terminal.js';
 
 export type Colour =
   | 'red'
@@ -34,7 +41,8 @@ export interface Seg {
 export type Line = Seg[];
 
 export function seg(text: string, style?: Style): Seg {
-  return style ? { text, style } : { text };
+  const safe = safeLine(text);
+  return style ? { text: safe, style } : { text: safe };
 }
 
 export function width(line: Line): number {

@@ -53,11 +53,7 @@ const WARM_UP_SECONDS = 2;
 const OUTPUT = process.argv[2];
 const log = (line: string) => process.stderr.write(`[overhead] ${line}\n`);
 
-async function tracer(
-  lab: NetnsLab,
-  probes: ProbeFamily[],
-  options: { bufferEvents?: number; detailPerSecond?: number } = {},
-) {
+async function tracer(lab: NetnsLab, probes: ProbeFamily[], options: { bufferEvents?: number; detail?: number } = {}) {
   const resolver = new NetnsResolver();
   await lab.registerHosts(resolver);
   const flows = new FlowTracker();
@@ -207,7 +203,7 @@ async function measure(): Promise<void> {
       untracedBusyUs.push(untraced.busyUs);
       for (const detail of ['default', 'all'] as const) {
         const started = performance.now();
-        const traced = await tracer(lab, DEFAULT_PROBES, detail === 'all' ? { detailPerSecond: 0 } : {});
+        const traced = await tracer(lab, DEFAULT_PROBES, detail === 'all' ? { detail: 0 } : {});
         if (detail === 'default') attachMs = performance.now() - started;
         await warmUp(lab);
         const label =
@@ -251,7 +247,7 @@ async function measure(): Promise<void> {
     // loss: every probe (rewrite is per packet) with buffers far too small
     const lossy = await tracer(lab, ['nat', 'conntrack', 'drop', 'rewrite'], {
       bufferEvents: LOSSY_BUFFER_EVENTS,
-      detailPerSecond: 0,
+      detail: 0,
     });
     await lab.load('nginx', 5, 4);
     await sleep(500);

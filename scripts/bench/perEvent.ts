@@ -59,7 +59,7 @@ async function dropNamespace(): Promise<void> {
   ]);
 }
 
-async function measureDrops(detailPerSecond: number | undefined): Promise<PerEvent> {
+async function measureDrops(detail: number | undefined): Promise<PerEvent> {
   const resolver = new NetnsResolver();
   const inode = await resolver.registerPath(`/run/netns/${NS}`, 'bench');
   let events = 0;
@@ -68,7 +68,7 @@ async function measureDrops(detailPerSecond: number | undefined): Promise<PerEve
     probes: ['drop'],
     resolver,
     dropReasons: await loadDropReasons(),
-    detailPerSecond,
+    detail,
     onEvent: (e) => {
       if (e.kind === 'drop' && e.netns === inode && e.packet.dport === PORT) events++;
       if (e.kind === 'counted' && e.netns === inode) counted += e.count;

@@ -14,6 +14,7 @@ import { functionProbesAttach } from '../../src/tracer/capabilities.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
+import { benchDecode } from './decode.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
 import { benchTui } from './tui.js';
@@ -269,6 +270,8 @@ async function main(): Promise<void> {
   mkdirSync(join(projectRoot(), 'test-output'), { recursive: true });
   note('host-side pipeline');
   show(await benchPipeline());
+  note('decoding recorded events');
+  show(benchDecode());
   note('TUI');
   show(await benchTui());
   if (process.getuid?.() !== 0) {

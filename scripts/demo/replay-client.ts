@@ -8,7 +8,8 @@
 import type { AgentClient, EventListener } from '../../src/agent/client.js';
 import type { Command } from '../../src/agent/protocol.js';
 import { NatscopeError } from '../../src/errors.js';
-import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
+import { isKernelEvent, type LabStatus, type NatscopeEvent } from '../../src/events/types.js';
+import type { DemoContext } from './context.js';
 
 export class ReplayClient implements AgentClient {
   readonly where = 'native' as const;
@@ -106,4 +107,50 @@ export class ReplayClient implements AgentClient {
   async close(): Promise<void> {
     this.finish();
   }
+}
+
+const WALKTHROUGH_HINT = 'record a walkthrough with: natscope demo --auto --record FILE';
+
+// The lab a recording was made on, if the walkthrough can tell its story:
+// the steps name the incident's hosts, pods and Services.
+function recordedLab(name: string, recorded: NatscopeEvent[]): LabStatus {
+  const status = recorded.find((e) => e.kind === 'status' && e.lab);
+  const lab = status?.kind === 'status' ? status.lab : null;
+  if (!lab) throw new NatscopeError(`${name} holds no lab status event`, { hint: WALKTHROUGH_HINT });
+  const missing = [
+    ...['office', 'vpn', 'node1', 'node2'].filter((h) => !lab.hosts[h]).map((h) => `host ${h}`),
+    ...['nginx', 'mysql'].filter((p) => !lab.pods.some((x) => x.name === p)).map((p) => `pod ${p}`),
+    ...['nginx', 'mysql'].filter((n) => !lab.services.some((x) => x.name === n)).map((n) => `Service ${n}`),
+  ];
+  if (missing.length)
+    throw new NatscopeError(
+      `${name} was not recorded on natscope's incident lab: its lab has no ${missing.join(', ')}`,
+      {
+        hint: WALKTHROUGH_HINT,
+      },
+    );
+  return lab;
+}
+
+// A walkthrough's context on a recording: the steps run as they run live,
+// their commands answered from what the recording holds.
+export function replayContext(name: string, recorded: NatscopeEvent[], out: DemoContext['out']): DemoContext {
+  const lab = recordedLab(name, recorded);
+  const events: NatscopeEvent[] = [];
+  const client = new ReplayClient(recorded);
+  client.onEvent((e) => events.push(e));
+  client.start();
+  return {
+    client,
+    mode: 'replay',
+    where: 'replay',
+    lab,
+    events,
+    out,
+    settle: async (ms) => client.settle(ms),
+    close: async () => {
+      client.finish();
+      return { removed: [], kept: 'A recording leaves nothing to clean up.', left: [] };
+    },
+  };
 }

@@ -5,6 +5,7 @@
 // between steps when a person is watching.
 
 import { chalk, question, spinner } from 'zx';
+import { jsonLine, safeLine, safeText } from '../../src/util/terminal.js';
 import type { Claim, DemoContext, KubeProxyState, Narrator, Step } from './context.js';
 import { latestConfig, setKubeProxy } from './context.js';
 import { STEPS } from './steps/index.js';
@@ -42,12 +43,14 @@ export function wrap(text: string, indent = ''): string {
   return out.join('\n');
 }
 
+// What the steps say quotes the recording or the lab (a conntrack line, a
+// pod's answer): made safe for a terminal here, before any colour is added.
 export function narrator(write: (t: string) => void, quiet: boolean): Narrator {
   if (quiet) return { say: () => undefined, command: () => undefined, block: () => undefined };
   return {
-    say: (text) => write(`${wrap(text, '  ')}\n`),
-    command: (line) => write(`${chalk.dim('  $')} ${chalk.cyan(line)}\n`),
-    block: (lines) => write(`${lines.join('\n')}\n`),
+    say: (text) => write(`${wrap(safeText(text), '  ')}\n`),
+    command: (line) => write(`${chalk.dim('  $')} ${chalk.cyan(safeLine(line))}\n`),
+    block: (lines) => write(`${lines.map(safeLine).join('\n')}\n`),
   };
 }
 
@@ -90,14 +93,14 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
     for (const c of claims) {
       options.write(
         c.ok
-          ? `  ${chalk.green('✓')} ${c.text}\n`
-          : `  ${chalk.red('✗')} ${c.text}\n      ${chalk.red(`saw instead: ${c.saw ?? 'nothing'}`)}\n`,
+          ? `  ${chalk.green('✓')} ${safeLine(c.text)}\n`
+          : `  ${chalk.red('✗')} ${safeLine(c.text)}\n      ${chalk.red(`saw instead: ${safeLine(c.saw ?? 'nothing')}`)}\n`,
       );
     }
     if (!ok) options.write(`  ${chalk.yellow(`hint: ${step.hint}`)}\n`);
   }
   const result: StepResult = { step: step.n, title: step.title, ok, claims, evidence };
-  if (options.json) options.write(`${JSON.stringify({ step: step.n, title: step.title, ok, evidence, claims })}\n`);
+  if (options.json) options.write(`${jsonLine({ step: step.n, title: step.title, ok, evidence, claims })}\n`);
   return result;
 }
 

@@ -6,12 +6,20 @@
 import { release } from 'node:os';
 import { NatscopeError } from '../errors.js';
 import { inverse, tupleKey } from '../events/tuple.js';
-import { base, isKernelEvent, type NatscopeEvent, type ObservationEvent, type StatusEvent } from '../events/types.js';
+import {
+  base,
+  isKernelEvent,
+  observationEvent,
+  type NatscopeEvent,
+  type ObservationBody,
+  type StatusEvent,
+} from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
 import { bpftraceVersion, exitedHow, startTracer, type Tracer, type TracerSummary } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
+import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
 import type { Where } from './placement.js';
@@ -94,7 +102,7 @@ export class Agent {
         return event;
       }
       case 'ping':
-        return this.observe('ping', command.target, await this.lab.ping(command.target));
+        return this.observe({ what: 'ping', subject: command.target, result: await this.lab.ping(command.target) });
       case 'set': {
         const sync = await this.lab.setKubeProxy(command);
         const change =
@@ -105,17 +113,25 @@ export class Agent {
         return sync;
       }
       case 'rules':
-        return this.observe('rules', command.node, await this.lab.rules(command.node));
+        return this.observe({ what: 'rules', subject: command.node, result: await this.lab.rules(command.node) });
       case 'routes':
-        return this.observe('routes', command.host, await this.lab.routes(command.host));
+        return this.observe({ what: 'routes', subject: command.host, result: await this.lab.routes(command.host) });
       case 'conntrack':
-        return this.observe('conntrack', command.node, await this.lab.conntrack(command.node));
+        return this.observe({
+          what: 'conntrack',
+          subject: command.node,
+          result: await this.lab.conntrack(command.node),
+        });
       case 'drops':
-        return this.observe('drops', 'vpn', { vpnDrops: await this.lab.vpnDrops() });
+        return this.observe({ what: 'drops', subject: 'vpn', result: { vpnDrops: await this.lab.vpnDrops() } });
       case 'load': {
         const before = this.suppressed;
         const result = await this.lab.load(command.target, command.seconds, command.workers);
-        return this.observe('load', command.target, { ...result, tracedEventsSoFar: this.suppressed - before });
+        return this.observe({
+          what: 'load',
+          subject: command.target,
+          result: { ...result, tracedEventsSoFar: this.suppressed - before },
+        });
       }
       case 'trace':
         return this.startTracing(command);
@@ -127,14 +143,10 @@ export class Agent {
     }
   }
 
-  private observe<T>(what: ObservationEvent['what'], subject: string, result: T): T {
-    this.options.emit({
-      ...base('observation', what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office', 0),
-      what,
-      subject,
-      result,
-    });
-    return result;
+  private observe(body: ObservationBody): ObservationBody['result'] {
+    const host = body.what === 'rules' || body.what === 'conntrack' || body.what === 'routes' ? body.subject : 'office';
+    this.options.emit(observationEvent(body, host));
+    return body.result;
   }
 
   async startTracing(request: TraceRequest, announce = true): Promise<{ attachMs: number; probes: string[] }> {
@@ -145,7 +157,7 @@ export class Agent {
       });
     const probes = parseProbeList(request.probes.join(','));
     // from a client of the protocol, not only from the CLI
-    if (request.detail !== undefined && !(Number.isSafeInteger(request.detail) && request.detail >= 0)) {
+    if (request.detail !== undefined && !isDetail(request.detail)) {
       throw new NatscopeError(`detail ${JSON.stringify(request.detail)} is not a number of events per CPU and second`, {
         hint: 'give a whole number ≥ 1, or 0 for every event',
         exitCode: 2,
@@ -170,7 +182,7 @@ export class Agent {
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
         filter: request.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
         readyTimeoutMs: this.options.attachTimeoutMs,
-        detailPerSecond: request.detail,
+        detail: request.detail,
         rawLog: request.rawLog,
       });
       this.tracer = tracer;

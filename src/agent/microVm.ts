@@ -2,6 +2,7 @@
 // brings the lab up, and starts a tracer when asked), and the VM that runs
 // it, whose serial port carries the agent's JSON Lines both ways.
 
+import { formatDetail } from '../tracer/detail.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { startVm, type VmHandle } from '../vm/run.js';
@@ -25,7 +26,7 @@ export function agentArgs(options: VmAgentOptions): string[] {
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   if (options.probes?.length) args.push('--probes', options.probes.join(','));
   if (options.allNetns) args.push('--all-netns');
-  if (options.detail !== undefined) args.push('--detail', options.detail === 0 ? 'all' : String(options.detail));
+  if (options.detail !== undefined) args.push('--detail', formatDetail(options.detail));
   return args;
 }
 

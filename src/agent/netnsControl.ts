@@ -121,11 +121,15 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
   const client = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
     if (closing) return;
     closing = true;
+    // still booting or starting: nothing in the VM outlives it, so it is stopped at once
+    if (!heard) {
+      await vm.stop();
+      return;
+    }
     // the agent stops its tracer and powers the VM off when its input ends
-    if (heard)
-      await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
     vm.stdin.end();
-    await Promise.race([vm.result, sleep(heard ? 20_000 : 1000).then(() => vm.stop())]);
+    await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
   });
   client.onEvent(options.onEvent);
   client.onEvent(() => {

@@ -12,8 +12,9 @@ import type { LabBackend, LabStatus, NatscopeEvent } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
+import { safeLine } from '../util/terminal.js';
 import type { DemoContext } from '../../scripts/demo/context.js';
-import { ReplayClient } from '../../scripts/demo/replay-client.js';
+import { replayContext } from '../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough } from '../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../scripts/demo/steps/index.js';
 
@@ -36,15 +37,13 @@ export async function demo(options: DemoOptions): Promise<number> {
       exitCode: 2,
     });
   }
-  if (options.replay && options.record)
+  if (options.replay !== undefined && options.record !== undefined)
     throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
   const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const write = (t: string) => process.stdout.write(t);
   const out = narrator(write, options.json);
-  const events: NatscopeEvent[] = [];
-  const ctx = options.replay
-    ? await replayContext(options.replay, events, out)
-    : await liveContext(options, events, out);
+  const ctx =
+    options.replay !== undefined ? await fromRecording(options.replay, out) : await liveContext(options, [], out);
   if (!options.json) {
     process.stdout.write(
       `natscope demo: the incident, step by step (${ctx.mode === 'replay' ? `replaying ${options.replay}` : `${ctx.lab.backend} lab, ${ctx.where}`}).\n` +
@@ -55,31 +54,11 @@ export async function demo(options: DemoOptions): Promise<number> {
   return results.every((r) => r.ok) && results.length > 0 ? 0 : 1;
 }
 
-async function replayContext(file: string, events: NatscopeEvent[], out: DemoContext['out']): Promise<DemoContext> {
+async function fromRecording(file: string, out: DemoContext['out']): Promise<DemoContext> {
   const recorded: NatscopeEvent[] = [];
-  for await (const e of replayFile(file)) recorded.push(e);
-  const status = recorded.find((e) => e.kind === 'status' && e.lab);
-  if (status?.kind !== 'status' || !status.lab) {
-    throw new NatscopeError(`${file} holds no lab status event`, {
-      hint: 'record a walkthrough with: natscope demo --auto --record FILE',
-    });
-  }
-  const client = new ReplayClient(recorded);
-  client.onEvent((e) => events.push(e));
-  client.start();
-  return {
-    client,
-    mode: 'replay',
-    where: 'replay',
-    lab: status.lab,
-    events,
-    out,
-    settle: async (ms) => client.settle(ms),
-    close: async () => {
-      client.finish();
-      return { removed: [], kept: 'A recording leaves nothing to clean up.', left: [] };
-    },
-  };
+  const onWarning = (message: string) => process.stderr.write(`natscope: warning: ${safeLine(message)}\n`);
+  for await (const e of replayFile(file, { onWarning })) recorded.push(e);
+  return replayContext(file, recorded, out);
 }
 
 async function liveContext(
@@ -88,7 +67,7 @@ async function liveContext(
   out: DemoContext['out'],
 ): Promise<DemoContext> {
   requireRoot('demo');
-  const record = options.record ? await openRecording(options.record) : undefined;
+  const record = options.record !== undefined ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
   try {

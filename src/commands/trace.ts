@@ -34,7 +34,7 @@ export async function trace(options: TraceOptions): Promise<number> {
   const probes = parseProbeList(options.probes);
   requireRoot('trace');
   const step = progress('trace');
-  const record = options.record ? await openRecording(options.record) : undefined;
+  const record = options.record !== undefined ? await openRecording(options.record) : undefined;
   let t0: number | undefined;
   let count = 0;
   const onEvent = (event: NatscopeEvent) => {

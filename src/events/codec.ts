@@ -1,8 +1,13 @@
 // The JSONL codec of the event stream: one event per line, versioned by `v`.
-// Decoding checks what frontends rely on, so a bad recording fails on the
-// line that is bad, with its number, instead of deep inside a frontend.
+// Decoding checks every field against the event's schema (types.ts), at any
+// depth and with its range (a time, a port, an address), so a bad recording
+// fails on the line that is bad, naming the line and the field, instead of
+// deep inside a frontend that trusted it.
 
-import { EVENT_KINDS, EVENT_VERSION, type EventKind, type NatscopeEvent } from './types.js';
+import { z } from 'zod';
+import { jsonLine } from '../util/terminal.js';
+import { shown } from './fields.js';
+import { EVENT_KINDS, EVENT_SCHEMAS, EVENT_VERSION, type NatscopeEvent } from './types.js';
 
 export class DecodeError extends Error {
   constructor(
@@ -14,37 +19,56 @@ export class DecodeError extends Error {
   }
 }
 
+// One line of JSON; control characters escaped (the value is the same).
 export function encodeEvent(event: NatscopeEvent): string {
-  return JSON.stringify(event);
+  return jsonLine(event);
 }
 
-const KNOWN = new Set<string>(EVENT_KINDS);
+// Each kind's schema compiled ahead of time (zod's fast path: a valid event
+// is checked by generated code, an invalid one falls back to the ordinary
+// parser, which finds the field to name). `strict` makes a schema the
+// compiler cannot model fail here, at load, rather than silently run slow.
+const SCHEMAS = new Map<string, z.ZodType<NatscopeEvent>>(
+  Object.entries(EVENT_SCHEMAS).map(([kind, schema]) => [kind, z.compile(schema, { strict: true })]),
+);
 
-// Fields each kind must carry beyond the common ones, with their JSON type.
-const REQUIRED: Record<EventKind, Record<string, 'string' | 'number' | 'boolean' | 'object'>> = {
-  nat: { manip: 'string', proto: 'string', orig: 'object', reply: 'object', to: 'object', ct: 'string' },
-  'ct-new': { proto: 'string', orig: 'object', reply: 'object', status: 'object', ct: 'string' },
-  'ct-destroy': { proto: 'string', orig: 'object', reply: 'object', status: 'object', ct: 'string' },
-  drop: { reason: 'string', reasonCode: 'number', location: 'string', packet: 'object' },
-  rewrite: { manip: 'string', dir: 'string', proto: 'string', before: 'object', after: 'object' },
-  lost: { probe: 'string', count: 'number', source: 'string' },
-  counted: { of: 'string', count: 'number' },
-  error: { message: 'string', source: 'string' },
-  request: { target: 'string', via: 'string', dst: 'string', dport: 'number', outcome: 'string', latencyMs: 'number' },
-  config: { kubeProxy: 'object', backend: 'string' },
-  status: { state: 'string', where: 'string', probes: 'object' },
-  observation: { what: 'string', subject: 'string' },
-  reply: { id: 'number', ok: 'boolean' },
+// `packet.flags[0]`, `lab.hosts["my host"].ip`
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += out ? `.${key}` : key;
+    else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+const NOUNS: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'an object',
+  record: 'an object',
+  null: 'null',
 };
 
-const TUPLE_FIELDS = ['orig', 'reply', 'before', 'after'] as const;
-
-function checkTuple(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const t = value as Record<string, unknown>;
-  return (
-    typeof t.src === 'string' && typeof t.dst === 'string' && typeof t.sport === 'number' && typeof t.dport === 'number'
-  );
+// The words for a schema rule that has none of its own (a plain string, a
+// list, an enum); rules with their own (fields.ts) say what they want.
+function message(issue: z.core.$ZodRawIssue): string {
+  const input = issue.input;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && 'options' in issue) {
+    const options = Array.isArray(issue.options) ? issue.options.map(String).join(', ') : '';
+    const value = typeof input === 'object' && input !== null ? Reflect.get(input, String(issue.discriminator)) : input;
+    return value === undefined ? 'is missing' : `should be one of ${options}, got ${shown(value)}`;
+  }
+  if (input === undefined) return 'is missing';
+  if (issue.code === 'invalid_type') return `should be ${NOUNS[issue.expected] ?? issue.expected}, got ${shown(input)}`;
+  if (issue.code === 'invalid_value') {
+    const values = issue.values.map((v) => JSON.stringify(v));
+    return `should be ${values.length > 1 ? `one of ${values.join(', ')}` : values[0]}, got ${shown(input)}`;
+  }
+  return `is not valid (${issue.code}), got ${shown(input)}`;
 }
 
 export function decodeEvent(line: string, lineNo: number): NatscopeEvent {
@@ -52,40 +76,30 @@ export function decodeEvent(line: string, lineNo: number): NatscopeEvent {
   try {
     value = JSON.parse(line);
   } catch {
-    const shown = line.length > 60 ? `${line.slice(0, 60)}…` : line;
-    throw new DecodeError(lineNo, `not JSON: ${JSON.stringify(shown)}`);
+    const shownLine = line.length > 60 ? `${line.slice(0, 60)}…` : line;
+    throw new DecodeError(lineNo, `not JSON: ${JSON.stringify(shownLine)}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new DecodeError(lineNo, 'not a JSON object');
   }
-  const obj = value as Record<string, unknown>;
-  if (typeof obj.v !== 'number') throw new DecodeError(lineNo, 'no event version "v": not a natscope event stream');
-  if (obj.v > EVENT_VERSION) {
+  const v: unknown = Reflect.get(value, 'v');
+  if (typeof v !== 'number') throw new DecodeError(lineNo, 'no event version "v": not a natscope event stream');
+  if (Number.isInteger(v) && v > EVENT_VERSION) {
     throw new DecodeError(
       lineNo,
-      `event version ${obj.v} is newer than this natscope reads (${EVENT_VERSION}): upgrade natscope`,
+      `event version ${v} is newer than this natscope reads (${EVENT_VERSION}): upgrade natscope`,
     );
   }
-  if (obj.v < 1) throw new DecodeError(lineNo, `event version ${obj.v} is not valid`);
-  const kind = obj.kind;
+  if (v !== EVENT_VERSION) throw new DecodeError(lineNo, `event version ${shown(v)} is not valid`);
+  const kind: unknown = Reflect.get(value, 'kind');
   if (typeof kind !== 'string') throw new DecodeError(lineNo, 'no "kind"');
-  if (!KNOWN.has(kind)) {
-    throw new DecodeError(lineNo, `unknown event kind ${JSON.stringify(kind)} (known: ${EVENT_KINDS.join(', ')})`);
+  const schema = SCHEMAS.get(kind);
+  if (schema === undefined) {
+    throw new DecodeError(lineNo, `unknown event kind ${shown(kind)} (known: ${EVENT_KINDS.join(', ')})`);
   }
-  if (typeof obj.t !== 'number' || typeof obj.host !== 'string' || typeof obj.netns !== 'number') {
-    throw new DecodeError(lineNo, `${kind} event lacks "t", "host" or "netns"`);
-  }
-  const required = REQUIRED[kind as EventKind];
-  for (const [field, type] of Object.entries(required)) {
-    const actual = obj[field];
-    if (typeof actual !== type || actual === null) {
-      throw new DecodeError(lineNo, `${kind} event: "${field}" should be a ${type}`);
-    }
-  }
-  for (const field of TUPLE_FIELDS) {
-    if (field in required && !checkTuple(obj[field])) {
-      throw new DecodeError(lineNo, `${kind} event: "${field}" is not a tuple {src, sport, dst, dport}`);
-    }
-  }
-  return obj as unknown as NatscopeEvent;
+  const result = schema.safeParse(value, { error: message });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue ? fieldPath(issue.path) : '';
+  throw new DecodeError(lineNo, `${kind} event: ${where ? `${where} ` : ''}${issue?.message ?? 'is not valid'}`);
 }

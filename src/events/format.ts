@@ -1,10 +1,19 @@
 // One human line per event, under 80 columns where the addresses allow:
-// what `natscope trace` prints when it is not asked for JSON.
+// what `natscope trace` and `natscope replay` print when not asked for JSON,
+// and what the walkthrough and the TUI show of an event. Its strings come
+// from the kernel, the lab or a recording someone handed round: the line is
+// made safe for a terminal (control characters shown escaped) here, where
+// every one of those frontends gets it.
 
+import { safeLine } from '../util/terminal.js';
 import { endpoint, formatFlags, formatTuple } from './tuple.js';
 import type { NatscopeEvent } from './types.js';
 
 export function formatEvent(e: NatscopeEvent, t0: number): string {
+  return safeLine(describeEvent(e, t0));
+}
+
+function describeEvent(e: NatscopeEvent, t0: number): string {
   const time = ((e.t - t0) / 1e9).toFixed(3).padStart(8);
   const host = e.host.padEnd(6);
   switch (e.kind) {

@@ -1,225 +1,355 @@
 // The event stream: what the kernel (through bpftrace) and the lab report,
 // one JSON object per line. Every frontend (TUI, walkthrough, --json, replay)
 // consumes exactly these types; docs/events.md is their reference.
+// Each event is declared once, as a schema: its TypeScript type is inferred
+// from it, and the decoder (codec.ts) checks a line against that same schema,
+// so what a frontend is promised is what a recording was checked to hold.
+
+import { z } from 'zod';
+import {
+  amount,
+  cidr,
+  count,
+  inode,
+  ipv4,
+  labAddress,
+  nanoseconds,
+  port,
+  smallNumber,
+  wants,
+  wholeNumber,
+} from './fields.js';
 
 export const EVENT_VERSION = 1;
 
-export type Proto = 'tcp' | 'udp' | 'icmp' | `ip${number}`;
+const PROTO = /^ip(?:\d|[1-9]\d|1\d\d|2[0-4]\d|25[0-5])$/;
+export const ProtoSchema = z.custom<'tcp' | 'udp' | 'icmp' | `ip${number}`>(
+  (v) => v === 'tcp' || v === 'udp' || v === 'icmp' || (typeof v === 'string' && PROTO.test(v)),
+  { error: wants('tcp, udp, icmp or ipN (N 0-255)') },
+);
+export type Proto = z.infer<typeof ProtoSchema>;
 
 // One direction of a connection as conntrack writes it: src:sport -> dst:dport.
-export interface Tuple {
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
+export const TupleSchema = z.object({
+  src: ipv4,
+  sport: port,
+  dst: ipv4,
+  dport: port,
+});
+export type Tuple = z.infer<typeof TupleSchema>;
+
+function eventBase<K extends string>(kind: K) {
+  return z.object({
+    v: z.literal(EVENT_VERSION),
+    kind: z.literal(kind),
+    // CLOCK_MONOTONIC nanoseconds of the machine that produced the event.
+    t: nanoseconds,
+    // Lab host name (office, vpn, node1, node2, a pod) or "?" when unknown.
+    host: z.string(),
+    // Network namespace inode; 0 when the event is not about one namespace.
+    netns: inode,
+  });
 }
 
-interface EventBase<K extends string> {
-  v: typeof EVENT_VERSION;
-  kind: K;
-  // CLOCK_MONOTONIC nanoseconds of the machine that produced the event.
-  t: number;
-  // Lab host name (office, vpn, node1, node2, a pod) or "?" when unknown.
-  host: string;
-  // Network namespace inode; 0 when the event is not about one namespace.
-  netns: number;
-}
-
-export type Manip = 'DNAT' | 'SNAT';
+export const ManipSchema = z.enum(['DNAT', 'SNAT']);
+export type Manip = z.infer<typeof ManipSchema>;
 
 // A NAT binding created by nf_nat_setup_info: the conntrack entry's tuples
 // after the binding, and the address the packet is rewritten to.
-export interface NatEvent extends EventBase<'nat'> {
-  manip: Manip;
-  proto: Proto;
-  orig: Tuple;
-  reply: Tuple;
-  to: { ip: string; port: number };
+export const NatEventSchema = eventBase('nat').extend({
+  manip: ManipSchema,
+  proto: ProtoSchema,
+  orig: TupleSchema,
+  reply: TupleSchema,
+  to: z.object({ ip: ipv4, port }),
   // nf_conn address on that host: joins nat and ct events of one entry
-  ct: string;
-  accepted: boolean;
-}
+  ct: z.string(),
+  accepted: z.boolean(),
+});
+export type NatEvent = z.infer<typeof NatEventSchema>;
 
-export interface ConntrackEvent<K extends 'ct-new' | 'ct-destroy'> extends EventBase<K> {
-  proto: Proto;
-  orig: Tuple;
-  reply: Tuple;
-  // enum ip_conntrack_status bit names, e.g. ["CONFIRMED", "DST_NAT"]
-  status: string[];
-  ct: string;
+function conntrackEvent<K extends 'ct-new' | 'ct-destroy'>(kind: K) {
+  return eventBase(kind).extend({
+    proto: ProtoSchema,
+    orig: TupleSchema,
+    reply: TupleSchema,
+    // enum ip_conntrack_status bit names, e.g. ["CONFIRMED", "DST_NAT"]
+    status: z.array(z.string()),
+    ct: z.string(),
+  });
 }
-export type CtNewEvent = ConntrackEvent<'ct-new'>;
-export type CtDestroyEvent = ConntrackEvent<'ct-destroy'>;
+export const CtNewEventSchema = conntrackEvent('ct-new');
+export const CtDestroyEventSchema = conntrackEvent('ct-destroy');
+export type CtNewEvent = z.infer<typeof CtNewEventSchema>;
+export type CtDestroyEvent = z.infer<typeof CtDestroyEventSchema>;
 
-export interface DropPacket {
-  proto: Proto;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
+export const DropPacketSchema = z.object({
+  proto: ProtoSchema,
+  src: ipv4,
+  dst: ipv4,
+  sport: port,
+  dport: port,
   // TCP flag names, e.g. ["SYN", "ACK"]
-  flags: string[];
-}
+  flags: z.array(z.string()),
+});
+export type DropPacket = z.infer<typeof DropPacketSchema>;
 
-export interface DropEvent extends EventBase<'drop'> {
+export const DropEventSchema = eventBase('drop').extend({
   // enum skb_drop_reason name without its prefix, e.g. "NETFILTER_DROP"
-  reason: string;
-  reasonCode: number;
+  reason: z.string(),
+  reasonCode: smallNumber('a drop reason code (a whole number ≥ 0)'),
   // kernel function that freed the packet, e.g. "nft_do_chain"
-  location: string;
-  packet: DropPacket;
-  ifindex: number;
-}
+  location: z.string(),
+  packet: DropPacketSchema,
+  ifindex: smallNumber('an interface index (a whole number ≥ 0)'),
+});
+export type DropEvent = z.infer<typeof DropEventSchema>;
 
-export interface RewriteEvent extends EventBase<'rewrite'> {
-  manip: Manip;
-  dir: 'orig' | 'reply';
-  proto: Proto;
-  before: Tuple;
-  after: Tuple;
-}
+export const RewriteEventSchema = eventBase('rewrite').extend({
+  manip: ManipSchema,
+  dir: z.enum(['orig', 'reply']),
+  proto: ProtoSchema,
+  before: TupleSchema,
+  after: TupleSchema,
+});
+export type RewriteEvent = z.infer<typeof RewriteEventSchema>;
 
 // Events the tracer could not deliver. `source` says who counted them:
 // "sequence" = gaps in the probes' own per-CPU sequence numbers (exact),
 // "bpftrace" = bpftrace's lost_events report (known to under-count).
-export interface LostEvent extends EventBase<'lost'> {
-  probe: string;
-  count: number;
-  source: 'sequence' | 'bpftrace';
-}
+export const LostEventSchema = eventBase('lost').extend({
+  probe: z.string(),
+  count,
+  source: z.enum(['sequence', 'bpftrace']),
+});
+export type LostEvent = z.infer<typeof LostEventSchema>;
+
+export const KERNEL_KINDS = ['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite'] as const;
 
 // Kernel events the probes counted instead of reporting each: past the
 // detail budget (`--detail`: events per CPU and second kept whole), a probe
 // only counts, per namespace and `by`. Not lost: the number is exact, the
 // events' contents were never read.
-export interface CountedEvent extends EventBase<'counted'> {
-  of: KernelEvent['kind'];
+export const CountedEventSchema = eventBase('counted').extend({
+  of: z.enum(KERNEL_KINDS),
   // what the count is split by besides the namespace: nat and rewrite the
   // manip ("DNAT"/"SNAT"), drop the reason; null for ct-new and ct-destroy
-  by: string | null;
-  count: number;
-}
+  by: z.string().nullable(),
+  count,
+});
+export type CountedEvent = z.infer<typeof CountedEventSchema>;
 
-export interface ErrorEvent extends EventBase<'error'> {
-  message: string;
-  source: string;
-}
+export const ErrorEventSchema = eventBase('error').extend({
+  message: z.string(),
+  source: z.string(),
+});
+export type ErrorEvent = z.infer<typeof ErrorEventSchema>;
 
-export type RequestOutcome = 'answered' | 'timeout' | 'refused' | 'error';
+export const RequestOutcomeSchema = z.enum(['answered', 'timeout', 'refused', 'error']);
+export type RequestOutcome = z.infer<typeof RequestOutcomeSchema>;
 
 // A request the lab made from the office host, and what came of it.
-export interface RequestEvent extends EventBase<'request'> {
-  target: string;
+export const RequestEventSchema = eventBase('request').extend({
+  target: z.string(),
   // "service" = through the ClusterIP, "pod" = straight to the pod IP
-  via: 'service' | 'pod';
-  src: string | null;
-  sport: number | null;
-  dst: string;
-  dport: number;
-  outcome: RequestOutcome;
-  latencyMs: number;
+  via: z.enum(['service', 'pod']),
+  src: ipv4.nullable(),
+  sport: port.nullable(),
+  dst: ipv4,
+  dport: port,
+  outcome: RequestOutcomeSchema,
+  latencyMs: amount,
   // what the pod answered: its name, node, and the peer address it saw
-  pod: string | null;
-  node: string | null;
-  peer: string | null;
-  detail: string | null;
-}
+  pod: z.string().nullable(),
+  node: z.string().nullable(),
+  peer: z.string().nullable(),
+  detail: z.string().nullable(),
+});
+export type RequestEvent = z.infer<typeof RequestEventSchema>;
 
-export interface KubeProxyConfig {
-  mode: 'iptables';
-  masqueradeAll: boolean;
-  clusterCIDR: string | null;
-}
+export const KubeProxyConfigSchema = z.object({
+  mode: z.literal('iptables'),
+  masqueradeAll: z.boolean(),
+  clusterCIDR: cidr.nullable(),
+});
+export type KubeProxyConfig = z.infer<typeof KubeProxyConfigSchema>;
 
 // kube-proxy options as they are now on the lab's nodes (emitted at start and
 // after every change, once the rules are re-synced).
-export interface ConfigEvent extends EventBase<'config'> {
-  kubeProxy: KubeProxyConfig;
-  backend: 'nft' | 'legacy' | 'unknown';
-  change: string | null;
-}
+export const ConfigEventSchema = eventBase('config').extend({
+  kubeProxy: KubeProxyConfigSchema,
+  backend: z.enum(['nft', 'legacy', 'unknown']),
+  change: z.string().nullable(),
+});
+export type ConfigEvent = z.infer<typeof ConfigEventSchema>;
 
-export interface LabHost {
-  netns: string;
-  ip: string;
-  inode?: number;
-}
-export interface LabPod {
-  name: string;
-  namespace: string;
-  node: string;
-  ip: string;
-  port: number;
-  netns: string;
-}
-export interface LabService {
-  namespace: string;
-  name: string;
-  portName: string;
-  protocol: 'TCP' | 'UDP';
-  port: number;
-  clusterIP: string;
-  endpoints: { ip: string; port: number; node: string }[];
-}
+// Lab addresses may be "" while the lab does not know them yet (a kind
+// container still starting); kernel events always carry real ones.
+export const LabHostSchema = z.object({
+  netns: z.string(),
+  ip: labAddress,
+  inode: inode.optional(),
+});
+export type LabHost = z.infer<typeof LabHostSchema>;
+
+export const LabPodSchema = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  node: z.string(),
+  ip: labAddress,
+  port,
+  netns: z.string(),
+});
+export type LabPod = z.infer<typeof LabPodSchema>;
+
+export const LabServiceSchema = z.object({
+  namespace: z.string(),
+  name: z.string(),
+  portName: z.string(),
+  protocol: z.enum(['TCP', 'UDP']),
+  port,
+  clusterIP: labAddress,
+  endpoints: z.array(z.object({ ip: labAddress, port, node: z.string() })),
+});
+export type LabService = z.infer<typeof LabServiceSchema>;
+
 // Which lab: network namespaces on one Linux host, or a kind cluster.
 export const LAB_BACKENDS = ['netns', 'kind'] as const;
 export type LabBackend = (typeof LAB_BACKENDS)[number];
 
-export interface LabStatus {
-  backend: LabBackend;
-  prefix: string;
-  up: boolean;
-  hosts: Record<string, LabHost>;
-  pods: LabPod[];
-  services: LabService[];
-  kubeProxy: KubeProxyConfig;
-  serviceCIDR: string;
-  officeCIDR: string;
-}
+export const LabStatusSchema = z.object({
+  backend: z.enum(LAB_BACKENDS),
+  prefix: z.string(),
+  up: z.boolean(),
+  hosts: z.record(z.string(), LabHostSchema),
+  pods: z.array(LabPodSchema),
+  services: z.array(LabServiceSchema),
+  kubeProxy: KubeProxyConfigSchema,
+  serviceCIDR: cidr,
+  officeCIDR: cidr,
+});
+export type LabStatus = z.infer<typeof LabStatusSchema>;
 
 // Where the agent runs and what it has running: lets a recording say how it
 // was made, and a frontend name ClusterIPs and hosts.
-export interface StatusEvent extends EventBase<'status'> {
-  state: 'ready' | 'tracing' | 'stopped';
-  where: 'native' | 'micro-vm' | 'replay';
-  kernel: string | null;
-  bpftrace: string | null;
-  probes: string[];
-  lab: LabStatus | null;
-  message: string | null;
-}
+export const StatusEventSchema = eventBase('status').extend({
+  state: z.enum(['ready', 'tracing', 'stopped']),
+  where: z.enum(['native', 'micro-vm', 'replay']),
+  kernel: z.string().nullable(),
+  bpftrace: z.string().nullable(),
+  probes: z.array(z.string()),
+  lab: LabStatusSchema.nullable(),
+  message: z.string().nullable(),
+});
+export type StatusEvent = z.infer<typeof StatusEventSchema>;
+
+// What `lab ping` found: whether the target's address answered ICMP echo.
+export const PingResultSchema = z.object({
+  target: z.string(),
+  ip: ipv4,
+  answered: z.boolean(),
+  detail: z.string(),
+});
+export type PingResult = z.infer<typeof PingResultSchema>;
+
+// What `lab load` measured: connections made to a target in `seconds`.
+export const LoadResultSchema = z.object({
+  target: z.string(),
+  connections: count,
+  failed: count,
+  seconds: amount,
+  rate: amount,
+});
+export type LoadResult = z.infer<typeof LoadResultSchema>;
+
+// One line of `conntrack -L`, parsed (src/lab/conntrack.ts): the reply tuple
+// is where conntrack expects the answer from.
+export const ConntrackEntrySchema = z.object({
+  proto: z.string(),
+  state: z.string().nullable(),
+  orig: TupleSchema,
+  reply: TupleSchema,
+  // e.g. UNREPLIED, ASSURED
+  flags: z.array(z.string()),
+  line: z.string(),
+});
+export type ConntrackEntry = z.infer<typeof ConntrackEntrySchema>;
+
+// What each lab command an observation records showed, by `what`: the
+// walkthrough reads these back from a recording as it read them live. (A
+// client of a live agent can check a command's reply against the same.)
+export const OBSERVATION_RESULTS = {
+  // a node's nat table as iptables-save prints it
+  rules: z.string(),
+  // a host's routing table (ip route)
+  routes: z.string(),
+  conntrack: z.array(ConntrackEntrySchema),
+  ping: PingResultSchema,
+  // and how many kernel events the probes only counted during the run
+  load: LoadResultSchema.extend({ tracedEventsSoFar: count }),
+  // the vpn's counter of packets its INVALID rule dropped
+  drops: z.object({ vpnDrops: count }),
+};
+export type ObservationResults = { [W in keyof typeof OBSERVATION_RESULTS]: z.infer<(typeof OBSERVATION_RESULTS)[W]> };
+export type ObservationWhat = keyof ObservationResults;
 
 // What a lab command showed (a node's rules, its conntrack table, a ping,
 // a load run, the vpn's drop counter): recorded so that a replay can check
 // the same claims a live walkthrough checked.
-export interface ObservationEvent extends EventBase<'observation'> {
-  what: 'rules' | 'routes' | 'conntrack' | 'ping' | 'load' | 'drops';
-  // the node or target it is about
-  subject: string;
-  result: unknown;
+function observation<W extends ObservationWhat>(what: W) {
+  return eventBase('observation').extend({
+    what: z.literal(what),
+    // the node or target it is about
+    subject: z.string(),
+    result: OBSERVATION_RESULTS[what],
+  });
 }
+export const ObservationEventSchema = z.discriminatedUnion('what', [
+  observation('rules'),
+  observation('routes'),
+  observation('conntrack'),
+  observation('ping'),
+  observation('load'),
+  observation('drops'),
+]);
+export type ObservationEvent = z.infer<typeof ObservationEventSchema>;
+// What an observation says, without the common fields: one per `what`, its
+// result typed by it (the agent builds observations from these).
+export type ObservationBody = {
+  [W in ObservationWhat]: { what: W; subject: string; result: ObservationResults[W] };
+}[ObservationWhat];
 
 // The answer to a command sent to an agent (see src/agent/protocol.ts).
-export interface ReplyEvent extends EventBase<'reply'> {
-  id: number;
-  ok: boolean;
-  result?: unknown;
-  error?: string;
-  hint?: string;
-  exitCode?: number;
-}
+export const ReplyEventSchema = eventBase('reply').extend({
+  id: wholeNumber(0, Number.MAX_SAFE_INTEGER, 'a command id (a whole number ≥ 0)'),
+  ok: z.boolean(),
+  // what the command returned: read by the client that sent it, not by a replay
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+  hint: z.string().optional(),
+  exitCode: wholeNumber(0, 255, 'an exit code (0-255)').optional(),
+});
+export type ReplyEvent = z.infer<typeof ReplyEventSchema>;
+
+// Every kind's schema, by kind: the decoder picks one by the line's "kind".
+export const EVENT_SCHEMAS = {
+  nat: NatEventSchema,
+  'ct-new': CtNewEventSchema,
+  'ct-destroy': CtDestroyEventSchema,
+  drop: DropEventSchema,
+  rewrite: RewriteEventSchema,
+  lost: LostEventSchema,
+  counted: CountedEventSchema,
+  error: ErrorEventSchema,
+  request: RequestEventSchema,
+  config: ConfigEventSchema,
+  status: StatusEventSchema,
+  observation: ObservationEventSchema,
+  reply: ReplyEventSchema,
+} as const;
 
 export type KernelEvent = NatEvent | CtNewEvent | CtDestroyEvent | DropEvent | RewriteEvent;
-export type NatscopeEvent =
-  | KernelEvent
-  | LostEvent
-  | CountedEvent
-  | ErrorEvent
-  | RequestEvent
-  | ConfigEvent
-  | StatusEvent
-  | ObservationEvent
-  | ReplyEvent;
+export type NatscopeEvent = z.infer<(typeof EVENT_SCHEMAS)[keyof typeof EVENT_SCHEMAS]>;
 export type EventKind = NatscopeEvent['kind'];
 
 export const EVENT_KINDS: readonly EventKind[] = [
@@ -247,6 +377,11 @@ export function isKernelEvent(e: NatscopeEvent): e is KernelEvent {
 // Fields every event carries; builders spread this and add their own.
 export function base<K extends EventKind>(kind: K, host: string, netns: number, t = monotonicNs()) {
   return { v: EVENT_VERSION, kind, t, host, netns } as const;
+}
+
+// An observation event (the host is where the command ran).
+export function observationEvent(body: ObservationBody, host: string): ObservationEvent {
+  return { ...base('observation', host, 0), ...body };
 }
 
 // Same clock as bpftrace's nsecs (CLOCK_MONOTONIC), so lab and kernel events order together.

@@ -4,16 +4,10 @@
 // The first src/dst/sport/dport group is the original tuple, the second the
 // reply tuple: the reply tuple is where conntrack expects the answer from.
 
-import type { Tuple } from '../events/types.js';
+import type { ConntrackEntry, Tuple } from '../events/types.js';
 
-export interface ConntrackEntry {
-  proto: string;
-  state: string | null;
-  orig: Tuple;
-  reply: Tuple;
-  flags: string[]; // e.g. UNREPLIED, ASSURED
-  line: string;
-}
+// declared with the observation events that record it (src/events/types.ts)
+export type { ConntrackEntry };
 
 const GROUP = /src=(\S+) dst=(\S+)(?: sport=(\d+) dport=(\d+))?/g;
 

@@ -2,24 +2,12 @@
 // kind: a real cluster). Commands, the agent and every frontend speak to a
 // lab only through this.
 
-import type { KubeProxyConfig, LabBackend, LabStatus, RequestEvent } from '../events/types.js';
+import type { KubeProxyConfig, LabBackend, LabStatus, LoadResult, PingResult, RequestEvent } from '../events/types.js';
 import type { NetnsResolver } from '../tracer/netns.js';
 import type { ConntrackEntry } from './conntrack.js';
 
-export interface PingResult {
-  target: string;
-  ip: string;
-  answered: boolean;
-  detail: string;
-}
-
-export interface LoadResult {
-  target: string;
-  connections: number;
-  failed: number;
-  seconds: number;
-  rate: number;
-}
+// declared with the events that record them (src/events/types.ts)
+export type { LoadResult, PingResult };
 
 export interface KubeProxySync {
   kubeProxy: KubeProxyConfig;

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import { NatscopeError } from '../errors.js';
+import { NatscopeError, describeError } from '../errors.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { deferred } from '../util/deferred.js';
@@ -26,8 +26,8 @@ import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
 import { parseBpftraceLine, type ProbeFamily } from './parse.js';
-import { DEFAULT_DETAIL_PER_SECOND } from './detail.js';
-import { PROBES, composeProgram, detailBudgetArgument, needsFunctionProbes } from './probes.js';
+import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
+import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -43,7 +43,7 @@ export interface TracerOptions {
   // events each buffer holds per flush and stream (more in one flush are lost, and counted)
   bufferEvents?: number;
   // events per CPU and second reported whole; the rest are counted in the kernel (0 = all)
-  detailPerSecond?: number;
+  detail?: number;
   // stop() waits at most this long for a flush marker before signalling (default 2000 ms)
   flushWaitMs?: number;
   // keep only events that pass (e.g. events in the lab's namespaces)
@@ -156,13 +156,26 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
   const program = await composeProgram(options.probes);
   const dir = await mkdtemp(join(tmpdir(), 'natscope-trace-'));
+  // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
+  let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
+  let done: Promise<TracerSummary> | undefined;
+  const handle = onCleanup(
+    'stop bpftrace',
+    async () => {
+      if (child) {
+        await stopChild();
+        await done?.catch(() => undefined);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+    () => killGroup(child?.pid, 'SIGKILL'),
+  );
   const programPath = join(dir, 'natscope.bt');
   await writeFile(programPath, program);
 
   const started = performance.now();
-  let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
   try {
-    const budget = detailBudgetArgument(options.detailPerSecond ?? DEFAULT_DETAIL_PER_SECOND);
+    const budget = detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND);
     child = execa(binary, ['-f', 'json', programPath, budget], {
       detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
       reject: false,
@@ -177,9 +190,10 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       },
     });
   } catch (cause) {
-    await rm(dir, { recursive: true, force: true });
-    throw new NatscopeError(`cannot start bpftrace: ${(cause as Error).message}`, { cause });
+    await handle.run();
+    throw new NatscopeError(`cannot start bpftrace: ${describeError(cause)}`, { cause });
   }
+  const bpftrace = child;
 
   const flush = new FlushAssembler((event) => {
     if (!options.filter || options.filter(event)) options.onEvent(event);
@@ -189,7 +203,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   let attached = false;
   const ready = deferred<void>();
 
-  child.stderr?.on('data', (chunk: Buffer) => {
+  bpftrace.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString();
     if (stderr.length < 65536) stderr += text;
     if (!attached && text.includes(ATTACHED)) {
@@ -209,20 +223,14 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   };
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
   const reading = (async () => {
-    if (!child.stdout) return;
-    for await (const item of splitLines(child.stdout, MAX_LINE_BYTES)) {
+    if (!bpftrace.stdout) return;
+    for await (const item of splitLines(bpftrace.stdout, MAX_LINE_BYTES)) {
       if (raw && 'line' in item) raw.write(`${item.line}\n`);
       if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
       else flush.take(parseBpftraceLine(item.line, context), item.lineNo, item.line);
     }
     flush.end();
   })();
-
-  const handle = onCleanup(
-    'stop bpftrace',
-    () => stopChild(),
-    () => killGroup(child.pid, 'SIGKILL'),
-  );
 
   // bpftrace 0.17's SIGTERM handler does not restart an interrupted write:
   // signalled while blocked writing a flush to a full pipe, its output
@@ -232,26 +240,33 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   async function nextFlush(maxMs: number): Promise<void> {
     const seen = flush.flushes;
     const end = performance.now() + maxMs;
-    while (flush.flushes === seen && child.exitCode === null && child.signalCode === null && performance.now() < end)
+    while (
+      flush.flushes === seen &&
+      bpftrace.exitCode === null &&
+      bpftrace.signalCode === null &&
+      performance.now() < end
+    )
       await sleep(10);
   }
 
   async function stopChild(): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (bpftrace.exitCode !== null || bpftrace.signalCode !== null) return;
     stopping = true;
     flush.stop();
-    killGroup(child.pid, 'SIGTERM');
-    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
-    await child;
+    // still compiling or attaching: nothing to drain, and bpftrace would
+    // only act on SIGTERM once attached (seconds): stopped at once
+    killGroup(bpftrace.pid, attached ? 'SIGTERM' : 'SIGKILL');
+    const timer = setTimeout(() => killGroup(bpftrace.pid, 'SIGKILL'), 5000);
+    await bpftrace;
     clearTimeout(timer);
   }
 
-  const done = (async (): Promise<TracerSummary> => {
-    const result = await child;
+  const finished = (async (): Promise<TracerSummary> => {
+    const result = await bpftrace;
     await reading;
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
-    handle.cancel();
     await rm(dir, { recursive: true, force: true });
+    handle.cancel();
     const signal = result.signal ?? null;
     if (!attached) {
       const reason =
@@ -266,6 +281,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     }
     return { ...flush.summary(result.exitCode ?? null), signal };
   })();
+  done = finished;
 
   const timeoutMs = options.readyTimeoutMs ?? 90_000;
   const timer = setTimeout(() => {
@@ -279,19 +295,19 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     await ready.promise;
   } catch (error) {
     await stopChild();
-    await done.catch(() => undefined);
+    await finished.catch(() => undefined);
     throw error;
   } finally {
     clearTimeout(timer);
   }
   return {
-    pid: child.pid ?? -1,
+    pid: bpftrace.pid ?? -1,
     attachMs: Math.round(performance.now() - started),
     async stop() {
       if (!stopping) await nextFlush(options.flushWaitMs ?? 2000);
       await stopChild();
-      return done;
+      return finished;
     },
-    done,
+    done: finished,
   };
 }

@@ -1,9 +1,12 @@
 // The detail budget: how many events per CPU and second the probes report
 // whole; past it they only count them (probes/nat.bt, "Detail budget").
-// Kept apart from the probes so the command registry can parse --detail
-// without loading them.
+// One name (`detail`) at every layer, and its rules here: a whole number of
+// events per CPU and second, 0 meaning every event ("all" on the command
+// line), and how it reaches the probes. Kept apart from the probes so the
+// command registry can parse --detail without loading them.
 
 import { NatscopeError } from '../errors.js';
+import { FLUSH_INTERVAL_MS } from './streams.js';
 
 // Events each CPU reports whole per second unless told otherwise (--detail):
 // far more than anyone reads live, far fewer than a busy node makes. Past
@@ -24,4 +27,20 @@ export function parseDetail(text: string): number {
     });
   }
   return n;
+}
+
+// A detail budget from anywhere (a protocol client, an option): whole and ≥ 0.
+export function isDetail(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+// --detail's text for a budget (what parseDetail reads back).
+export function formatDetail(detail: number): string {
+  return detail === 0 ? 'all' : String(detail);
+}
+
+// The probes' budget argument ($1): kept events per CPU and flush; 0 = all.
+export function detailBudgetArgument(detail: number): string {
+  if (detail === 0) return '0';
+  return String(Math.max(1, Math.round((detail * FLUSH_INTERVAL_MS) / 1000)));
 }

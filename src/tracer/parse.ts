@@ -16,7 +16,7 @@ import {
   type RewriteEvent,
   type Tuple,
 } from '../events/types.js';
-import type { ConntrackEvent } from '../events/types.js';
+import type { CtDestroyEvent, CtNewEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 import {
   CONNTRACK,
@@ -458,16 +458,14 @@ function natEvent(v: number[], host: string, ct: string): NatEvent {
   };
 }
 
-function conntrackEvent<K extends 'ct-new' | 'ct-destroy'>(
-  kind: K,
+function conntrackEvent(
+  kind: 'ct-new' | 'ct-destroy',
   v: number[],
   host: string,
   ct: string,
-): ConntrackEvent<K> {
+): CtNewEvent | CtDestroyEvent {
   const l4 = v[CONNTRACK.l4]!;
-  return {
-    v: EVENT_VERSION,
-    kind,
+  const body = {
     t: v[CONNTRACK.t]!,
     host,
     netns: v[CONNTRACK.netns]!,
@@ -477,6 +475,9 @@ function conntrackEvent<K extends 'ct-new' | 'ct-destroy'>(
     status: statusNames(v[CONNTRACK.status]!),
     ct,
   };
+  return kind === 'ct-new'
+    ? { v: EVENT_VERSION, kind: 'ct-new', ...body }
+    : { v: EVENT_VERSION, kind: 'ct-destroy', ...body };
 }
 
 function dropEvent(v: number[], host: string, ctx: ParseContext, location: string): DropEvent {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
 import { probesDir } from '../util/paths.js';
-import { FLUSH_MARKER, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
+import { FLUSH_INTERVAL_MS, FLUSH_MARKER, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
 
 export interface ProbeInfo {
   name: ProbeFamily;
@@ -92,15 +92,6 @@ export function needsFunctionProbes(probes: ProbeFamily[]): boolean {
 // program has one of each of its own.
 const BEGIN_BLOCK = /^BEGIN\s*\n\{[\s\S]*?\n\}\n/m;
 const FLUSH_BLOCK = /^\/\*\n \* flush:[\s\S]*?\*\/\ninterval:ms:\d+\n\{[\s\S]*?\n\}\n/m;
-
-// How often the buffered events are printed: the latency a live view sees.
-const FLUSH_INTERVAL_MS = 100;
-
-// The probes' budget argument ($1): kept events per CPU and flush; 0 = all.
-export function detailBudgetArgument(perSecond: number): string {
-  if (perSecond === 0) return '0';
-  return String(Math.max(1, Math.round((perSecond * FLUSH_INTERVAL_MS) / 1000)));
-}
 
 // A module with its own BTF (/sys/kernel/btf/<module>) is named in kfunc
 // attach points (kfunc:nf_nat:…): newer bpftrace looks a module's functions

@@ -111,3 +111,6 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
 
 // What the composed program prints after each flush's buffers.
 export const FLUSH_MARKER = 'natscope-flush';
+
+// How often the buffered events are printed: the latency a live view sees.
+export const FLUSH_INTERVAL_MS = 100;

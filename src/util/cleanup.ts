@@ -20,6 +20,8 @@ const lastResort = new Map<number, () => void>();
 let nextId = 1;
 let installed = false;
 let exiting = false;
+// the signal being handled, once one arrived
+let interrupted: NodeJS.Signals | null = null;
 let signalsWhileExiting = 0;
 
 export interface CleanupHandle {
@@ -94,6 +96,21 @@ export function detachStdio(): void {
   }
 }
 
+// The exit code of the signal that is stopping natscope, or null: a command
+// that fails because it was interrupted (bpftrace killed while it attached)
+// exits as interrupted, not as failed.
+export function interruptExitCode(): number | null {
+  return interrupted ? (SIGNAL_EXIT[interrupted] ?? null) : null;
+}
+
+// Takes over the signals now. Called at start-up by the entry point: a
+// process started in the background of a script inherits SIGINT ignored,
+// and a Ctrl-C (or kill -INT) before the first cleanup is registered
+// would otherwise be lost.
+export function installSignalHandlers(): void {
+  install();
+}
+
 function install(): void {
   if (installed) return;
   installed = true;
@@ -108,6 +125,7 @@ function install(): void {
         return;
       }
       exiting = true;
+      interrupted = signal;
       void (async () => {
         for (const listener of interruptListeners) {
           try {

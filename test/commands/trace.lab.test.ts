@@ -1,7 +1,7 @@
 // natscope trace --probes drop runs natively even where kprobes cannot
 // attach (root; a namespace of the test's own makes the drop).
 
-import { readFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -49,6 +49,32 @@ describe('natscope trace --probes drop', () => {
       .map((l) => JSON.parse(l));
     expect(recorded).toEqual(events);
     expect(r.stderr).toMatch(/\d+ events, 0 lost/);
+  });
+
+  test('Ctrl-C at any moment of start-up stops it promptly, and no bpftrace or temporary folder is left', async () => {
+    const stoppedAfterMs: number[] = [];
+    for (const delayMs of [0, 150, 400, 800, 1500, 2500, 4000]) {
+      // a folder of this run's own, so that what it leaves can be told apart
+      const tmp = mkdtempSync(join(dir, 'ctrl-c-'));
+      const trace = execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--all-netns'], {
+        reject: false,
+        env: { TMPDIR: tmp },
+      });
+      await new Promise((r) => setTimeout(r, delayMs));
+      const sent = performance.now();
+      trace.kill('SIGINT');
+      const r = await trace;
+      stoppedAfterMs.push(Math.round(performance.now() - sent));
+      // before node has taken over its signals, SIGINT's default action ends it: nothing had started
+      expect(r.exitCode === 130 || r.signal === 'SIGINT', `SIGINT after ${delayMs} ms: ${r.exitCode} ${r.signal}`).toBe(
+        true,
+      );
+      expect(readdirSync(tmp), `SIGINT after ${delayMs} ms`).toEqual([]);
+      const left = await execa('pgrep', ['-f', tmp], { reject: false });
+      expect(left.stdout, `SIGINT after ${delayMs} ms`).toBe('');
+    }
+    process.stderr.write(`  Ctrl-C during start-up (native): stopped after ${stoppedAfterMs.join(', ')} ms\n`);
+    for (const ms of stoppedAfterMs) expect(ms).toBeLessThan(2000);
   });
 
   test('a --prefix whose lab is not up is refused, not traced on every namespace', async () => {

@@ -1,27 +1,35 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
-import { replayFile } from '../../src/events/sources.js';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, test } from 'vitest';
+import { NatscopeError } from '../../src/errors.js';
+import { openRecordingSource, readRecording, replayFile } from '../../src/events/sources.js';
+import type { NatscopeEvent } from '../../src/events/types.js';
 import { RECORDING } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'natscope-sources-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
 const file = (name: string, text: string | Buffer) => {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
 };
-async function drain(path: string, speed = 0) {
-  const out = [];
-  for await (const e of replayFile(path, { speed })) out.push(e);
+async function drain(path: string, speed = 0, onWarning?: (m: string) => void) {
+  const out: NatscopeEvent[] = [];
+  for await (const e of replayFile(path, { speed, ...(onWarning ? { onWarning } : {}) })) out.push(e);
   return out;
 }
+const recordingText = () => readFileSync(RECORDING, 'utf8');
 
 describe('replaying a recording', () => {
-  test('a real recording replays every event in order', async () => {
+  test('a real recording replays every event, in time order', async () => {
     const events = await drain(RECORDING);
-    expect(events.length).toBeGreaterThan(20);
-    expect(events.every((e, i) => i === 0 || e.t >= events[i - 1]!.t - 1e9)).toBe(true);
+    expect(events.length).toBe(recordingText().trim().split('\n').length);
+    expect(events.every((e, i) => i === 0 || e.t >= events[i - 1]!.t)).toBe(true);
   });
 
   test('paced replay keeps the recorded gaps, scaled by speed', async () => {
@@ -34,23 +42,83 @@ describe('replaying a recording', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(90);
   });
 
-  test.each([
-    ['a missing file', join(dir, 'nope.jsonl'), /replay file .*nope\.jsonl does not exist/],
-    ['an empty file', 'empty', /is empty: no events to replay/],
-    ['a file that is not JSONL', 'text', /line 2: not JSON/],
-    ['a file from a newer natscope', 'newer', /line 1: event version 9 is newer than this natscope reads/],
-    ['a file with only blank lines', 'blank', /holds no events/],
-  ])('%s is refused with one clear line', async (_name, which, message) => {
-    const paths: Record<string, string> = {
-      empty: file('empty.jsonl', ''),
-      text: file('text.jsonl', '{"v":1,"kind":"error","t":0,"host":"x","netns":0,"message":"m","source":"s"}\nhello\n'),
-      newer: file('newer.jsonl', '{"v":9,"kind":"nat","t":0,"host":"x","netns":0}\n'),
-      blank: file('blank.jsonl', '\n\n\n'),
-    };
-    await expect(drain(paths[which] ?? which)).rejects.toThrow(message);
+  test('a recording that starts with a UTF-8 byte order mark is read as if it had none', async () => {
+    const p = file('bom.jsonl', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(recordingText())]));
+    expect(await drain(p)).toEqual(await drain(RECORDING));
   });
 
-  test('a 10 MB line is refused by its size and line number', async () => {
+  test('a FIFO is read as it is written, like standard input', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', RECORDING, fifo], { stdio: 'ignore' });
+    try {
+      expect((await drain(fifo)).length).toBe(recordingText().trim().split('\n').length);
+    } finally {
+      writer.kill();
+    }
+  });
+
+  test.each([
+    ['a missing file', () => join(dir, 'nope.jsonl'), /^replay file .*nope\.jsonl does not exist$/],
+    ['an empty file', () => file('empty.jsonl', ''), /^.*empty\.jsonl holds no events: it is empty$/],
+    ['/dev/null', () => '/dev/null', /^\/dev\/null holds no events: it is empty$/],
+    ['a file with only blank lines', () => file('blank.jsonl', '\n\n\n'), /holds no events: only blank lines$/],
+    [
+      'a file that is not JSONL',
+      () => file('text.jsonl', '{"v":1,"kind":"error","t":0,"host":"x","netns":0,"message":"m","source":"s"}\nhello\n'),
+      /text\.jsonl: line 2: not JSON/,
+    ],
+    [
+      'a file from a newer natscope',
+      () => file('newer.jsonl', '{"v":9,"kind":"nat","t":0,"host":"x","netns":0}\n'),
+      /line 1: event version 9 is newer than this natscope reads/,
+    ],
+    [
+      'a folder',
+      () => {
+        mkdirSync(join(dir, 'folder'), { recursive: true });
+        writeFileSync(join(dir, 'folder', 'a.jsonl'), '');
+        return join(dir, 'folder');
+      },
+      /^.*folder is a folder, not a recording$/,
+    ],
+    ['an empty name', () => '', /^no recording given: the file name is empty$/],
+    ['a gzip-compressed recording', () => file('run.jsonl.gz', gzipSync(recordingText())), /is gzip-compressed/],
+    [
+      'a UTF-16 recording',
+      () => file('utf16.jsonl', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(recordingText(), 'utf16le')])),
+      /utf16\.jsonl is UTF-16 text; recordings are UTF-8$/,
+    ],
+    ['a path through a file', () => join(RECORDING, 'x.jsonl'), /a part of its path is a file, not a folder$/],
+  ])('%s is refused with one clear line and a fix', async (_name, path, message) => {
+    const error = await drain(path()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NatscopeError);
+    expect((error as NatscopeError).message).toMatch(message);
+    expect((error as NatscopeError).hint).toBeTruthy();
+  });
+
+  test('a folder of recordings is refused with one of them named in the fix', async () => {
+    mkdirSync(join(dir, 'runs'), { recursive: true });
+    copyFileSync(RECORDING, join(dir, 'runs', 'b.jsonl'));
+    copyFileSync(RECORDING, join(dir, 'runs', 'a.jsonl'));
+    const error = await drain(join(dir, 'runs')).catch((e: unknown) => e);
+    expect((error as NatscopeError).hint).toBe(
+      `replay one of the 2 recording(s) in it, e.g. natscope replay ${join(dir, 'runs', 'a.jsonl')}`,
+    );
+  });
+
+  test('a socket is refused as not a recording', async () => {
+    const path = join(dir, 'sock');
+    const server = createServer().listen(path);
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      await expect(drain(path)).rejects.toThrow(/sock is a socket, not a recording$/);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a 10 MB line is refused by the line number, after reading no more than the limit', async () => {
     const p = file(
       'big.jsonl',
       Buffer.concat([
@@ -59,6 +127,38 @@ describe('replaying a recording', () => {
         Buffer.from('\n'),
       ]),
     );
-    await expect(drain(p)).rejects.toThrow(/line 2 is 10485760 bytes, over the 1048576-byte limit/);
+    await expect(drain(p)).rejects.toThrow(/big\.jsonl: line 2 is longer than 1048576 bytes, the limit of an event/);
+  });
+
+  test('a source that never ends a line (/dev/zero) is refused, not read forever', async () => {
+    await expect(drain('/dev/zero')).rejects.toThrow(/^\/dev\/zero: line 1 is longer than 1048576 bytes/);
+  });
+});
+
+describe('reading a recording as it is written', () => {
+  test('events held for sorting are let out when a pipe goes quiet, not at its end', async () => {
+    const lines = recordingText().trim().split('\n');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* pipe() {
+      yield Buffer.from(`${lines.slice(0, 3).join('\n')}\n`);
+      await held; // the writer pauses (a live trace with nothing to report)
+      yield Buffer.from(`${lines.slice(3).join('\n')}\n`);
+    }
+    const events = readRecording({ name: 'pipe', bytes: pipe(), streaming: true, close: () => undefined });
+    const first = await events.next();
+    expect(first.done).toBe(false);
+    release();
+    let n = 1;
+    for await (const _ of events) n++;
+    expect(n).toBe(lines.length);
+  });
+
+  test('standard input is named as such', async () => {
+    const source = await openRecordingSource('-');
+    expect(source.name).toBe('standard input');
+    expect(source.streaming).toBe(true);
   });
 });

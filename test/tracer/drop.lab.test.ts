@@ -75,7 +75,7 @@ describe('the detail budget, on this kernel', () => {
       probes: ['drop'],
       resolver,
       dropReasons: await loadDropReasons(),
-      detailPerSecond: 10,
+      detail: 10,
       onEvent: (e) => seen.push(e),
     });
     try {

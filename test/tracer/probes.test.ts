@@ -1,15 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import {
-  DEFAULT_PROBES,
-  PROBES,
-  composeProgram,
-  detailBudgetArgument,
-  parseProbeList,
-  qualifyModules,
-} from '../../src/tracer/probes.js';
-import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../../src/tracer/detail.js';
+import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
 import { parseBpftraceLine } from '../../src/tracer/parse.js';
 import { FLUSH_MARKER, STREAMS } from '../../src/tracer/streams.js';
 import { probesDir } from '../../src/util/paths.js';
@@ -77,18 +69,6 @@ describe('probe files', () => {
     );
     // built into the kernel: found in vmlinux, named as is
     expect(qualifyModules(text, ['nf_nat'], () => false)).toBe(text);
-  });
-
-  test('the detail budget goes to the probes per CPU and flush; --detail takes events per second or "all"', () => {
-    expect(detailBudgetArgument(DEFAULT_DETAIL_PER_SECOND)).toBe('20');
-    expect(detailBudgetArgument(1000)).toBe('100');
-    // never rounded down to "no budget"
-    expect(detailBudgetArgument(1)).toBe('1');
-    expect(detailBudgetArgument(0)).toBe('0');
-    expect(parseDetail('all')).toBe(0);
-    expect(parseDetail(' 500 ')).toBe(500);
-    for (const bad of ['0', '-5', '1.5', 'lots', ''])
-      expect(() => parseDetail(bad)).toThrow(/--detail ".*" is not a number of events or "all"/);
   });
 
   test('probe lists are checked and deduplicated', () => {

@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { NatscopeEvent } from '../../src/events/types.js';
-import { Pacer, play } from '../../tui/replaySource.js';
-import { incidentEvents } from './fixture.js';
+import { openReplay, Pacer, play } from '../../tui/replaySource.js';
+import { INCIDENT, incidentEvents } from './fixture.js';
 
 describe('Pacer', () => {
   it('spaces events as recorded, divided by the speed', async () => {
@@ -81,5 +84,36 @@ describe('play', () => {
       abort.signal,
     );
     expect(got).toHaveLength(3);
+  });
+});
+
+describe('openReplay', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'natscope-tui-replay-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the first event before the screen opens, and hands warnings over once it is up', async () => {
+    const lines = readFileSync(INCIDENT, 'utf8').trim().split('\n');
+    const path = join(dir, 'late.jsonl');
+    writeFileSync(path, `${[...lines, lines[3]!].join('\n')}\n`);
+    const opened = await openReplay(path);
+    expect(opened.first.kind).toBe('config');
+    const warnings: string[] = [];
+    opened.onWarning((w) => warnings.push(w));
+    let n = 1;
+    for await (const _ of opened.rest) n++;
+    opened.close();
+    expect(n).toBe(lines.length + 1);
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`late\\.jsonl: line ${lines.length + 1} is out of time order`)),
+    ]);
+  });
+
+  it.each([
+    ['standard input', '-', /the TUI reads its keys from standard input/],
+    ['an empty name', '', /no recording given/],
+    ['a folder', tmpdir(), /is a folder, not a recording/],
+    ['/dev/null', '/dev/null', /\/dev\/null holds no events: it is empty/],
+  ])('refuses %s on the ordinary terminal, before the screen opens', async (_name, file, message) => {
+    await expect(openReplay(file)).rejects.toThrow(message);
   });
 });

@@ -3,8 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { initialUi, targets, type Key } from '../../tui/keys.js';
 import { openScreen, terminalName, type TuiScreen } from '../../tui/screen.js';
 import { renderFrame } from '../../tui/view.js';
-import { incidentModel } from './fixture.js';
+import { ViewModel } from '../../tui/viewModel.js';
+import { incidentEvents, incidentModel } from './fixture.js';
 import { fakeTerminal, type FakeTerminal } from './terminal.js';
+
+const HOSTILE = '\u001b[2J\u001b]0;pwned\u0007\u009b31m';
 
 let open: TuiScreen[] = [];
 afterEach(() => {
@@ -118,5 +121,20 @@ describe('openScreen (blessed, into a fake 100×30 terminal)', () => {
     expect(terminalName('screen-256color')).toBe('xterm-256color');
     expect(terminalName('xterm')).toBe('xterm');
     expect(terminalName(undefined)).toBe('xterm');
+  });
+
+  it('draws a recording whose names carry terminal escapes with the escapes shown, not acted on', () => {
+    const term = fakeTerminal(120, 40);
+    const screen = screenOn(term);
+    const model = new ViewModel({ kind: 'replay', file: 'hostile.jsonl', speed: 0 });
+    for (const e of incidentEvents()) model.ingest(e.host === 'vpn' ? { ...e, host: `vpn${HOSTILE}` } : e, 1000);
+    screen.paint(
+      renderFrame({ model, ui: initialUi(), cols: 120, rows: 40, now: 0, targets: targets(model.lab), waiting: 0 }),
+    );
+    // what a terminal would act on: the recording's clear-screen, title and C1 sequences never reach it
+    expect(term.written()).not.toContain('\u001b[2J\u001b]0;pwned');
+    expect(term.written()).not.toContain('\u001b]0;pwned');
+    expect(term.written()).not.toMatch(/[\u0080-\u009f]/);
+    expect(screen.text().join('\n')).toContain('vpn\\x1b[2J\\x1b]0;pwned\\x07');
   });
 });

@@ -30,4 +30,12 @@ describe('styled text', () => {
     expect(toTags(line, false)).toBe('node1 → {bold}vpn{/}');
     expect(toTags([seg('{x}')], true)).toBe('{open}x{close}');
   });
+
+  it('shows control characters in a segment escaped, and measures what is drawn', () => {
+    const hostile = seg('vpn\u001b[2J\u001b]0;pwned\u0007\u009b', { fg: 'red' });
+    expect(hostile.text).toBe('vpn\\x1b[2J\\x1b]0;pwned\\x07\\x9b');
+    expect(width([hostile])).toBe(hostile.text.length);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must not be there
+    expect(toTags([hostile], true)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+  });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import type { NatscopeEvent, LabStatus } from '../../../src/events/types.js';
 import type { DemoContext } from '../../../scripts/demo/context.js';
-import { ReplayClient } from '../../../scripts/demo/replay-client.js';
+import { ReplayClient, replayContext } from '../../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough, wrap } from '../../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../../scripts/demo/steps/index.js';
 import { FIXTURES, recordedEvents } from '../../helpers.js';
@@ -96,5 +96,86 @@ describe('narration', () => {
     const out = wrap('word '.repeat(40), '  ');
     for (const line of out.split('\n')) expect(line.length).toBeLessThanOrEqual(78);
     expect(out.startsWith('  word')).toBe(true);
+  });
+
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what must not be there
+  const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+  const HOSTILE = '\u001b[2J\u001b]0;pwned\u0007\u009b';
+
+  test('what the steps say, run and show is written with control characters escaped', () => {
+    let text = '';
+    const out = narrator((t) => (text += t), false);
+    out.say(`the pod answered ${HOSTILE}\nsecond paragraph`);
+    out.command(`natscope lab request ${HOSTILE}`);
+    out.block([`    tcp 6 SYN_SENT ${HOSTILE}`, 'ok']);
+    expect(text).not.toMatch(RAW);
+    expect(text).toContain('\\x1b[2J\\x1b]0;pwned\\x07\\x9b');
+    expect(text.split('\n').length).toBeGreaterThanOrEqual(5);
+  });
+
+  test("a claim's text and what was seen instead are printed escaped; --json output is exact JSON with escapes", async () => {
+    const recorded = recordedEvents(GOOD).map((e) =>
+      e.kind === 'request' && e.peer ? { ...e, peer: `${e.peer}${HOSTILE}`, detail: HOSTILE } : e,
+    );
+    let text = '';
+    const ctx = replayContext(
+      'hostile.jsonl',
+      recorded,
+      narrator((t) => (text += t), false),
+    );
+    await runWalkthrough(ctx, { interactive: false, json: false, startAt: 1, write: (t) => (text += t) });
+    expect(text).toContain('\\x1b[2J');
+    expect(text).not.toMatch(RAW);
+    let json = '';
+    const again = replayContext(
+      'hostile.jsonl',
+      recorded,
+      narrator(() => undefined, true),
+    );
+    await runWalkthrough(again, { interactive: false, json: true, startAt: 1, write: (t) => (json += t) });
+    expect(json).not.toMatch(RAW);
+    expect(
+      json
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toHaveLength(10);
+  });
+});
+
+describe('a walkthrough context on a recording', () => {
+  test('is refused when the recording holds no lab status', () => {
+    const recorded = recordedEvents(GOOD).filter((e) => e.kind !== 'status');
+    expect(() =>
+      replayContext(
+        'run.jsonl',
+        recorded,
+        narrator(() => undefined, true),
+      ),
+    ).toThrow(/^run\.jsonl holds no lab status event$/);
+  });
+
+  test("is refused, naming what is missing, when the recording's lab is not the incident's", () => {
+    const recorded = recordedEvents(GOOD).map((e) =>
+      e.kind === 'status' && e.lab
+        ? {
+            ...e,
+            lab: {
+              ...e.lab,
+              pods: e.lab.pods.filter((p) => p.name !== 'mysql'),
+              hosts: { office: e.lab.hosts.office! },
+            },
+          }
+        : e,
+    );
+    expect(() =>
+      replayContext(
+        'run.jsonl',
+        recorded,
+        narrator(() => undefined, true),
+      ),
+    ).toThrow(
+      "run.jsonl was not recorded on natscope's incident lab: its lab has no host vpn, host node1, host node2, pod mysql",
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ansiToSvg, applySgr } from '../../tui/ansiSvg.js';
+import { ansiToSvg, applySgr } from '../../../scripts/docs/ansiSvg.js';
 
 const texts = (svg: string) =>
   [...svg.matchAll(/<text ([^>]*)>([^<]*)<\/text>/g)].map((m) => ({ attrs: m[1]!, text: m[2]! }));

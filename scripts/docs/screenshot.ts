@@ -1,13 +1,13 @@
 // Renders docs/images/tui-incident.svg from the real TUI: the incident
 // recording replayed in a private tmux server, the broken mysql flow
 // selected, the pane captured with its colours and converted to SVG.
-//   node dist/tui/screenshot.js [out.svg]      (after npm run build)
+//   node dist/scripts/docs/screenshot.js [out.svg]      (after npm run build)
 
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { projectRoot } from '../src/util/paths.js';
+import { projectRoot } from '../../src/util/paths.js';
 import { ansiToSvg } from './ansiSvg.js';
 
 const COLS = 120;
