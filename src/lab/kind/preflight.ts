@@ -10,6 +10,7 @@
 
 import { describeError, NatscopeError } from '../../errors.js';
 import { type AttachResult, functionProbesAttach } from '../../tracer/capabilities.js';
+import { jsonLine, safeLine } from '../../util/terminal.js';
 import { SERVICES } from '../netns/topology.js';
 import { VPN_RULES } from '../netns/build.js';
 import { clusterExists, clusterNodes, kindVersion } from './cluster.js';
@@ -560,22 +561,14 @@ export async function kindPreflight(prefix: string, probes: PreflightProbes = de
   return { lab: 'kind', prefix, cluster: names.cluster, checks, ms: Math.round(performance.now() - started) };
 }
 
-// Names, images and ConfigMap values come from the cluster: no control
-// characters reach the terminal.
-function printable(text: string): string {
-  return Array.from(text, (ch) => {
-    const code = ch.codePointAt(0)!;
-    return code < 0x20 || (code >= 0x7f && code <= 0x9f) ? '?' : ch;
-  }).join('');
-}
-
 // The report as doctor prints it: one line per check, its fix beneath.
+// Names, images and ConfigMap values come from the cluster: escaped for the terminal.
 export function renderPreflight(report: KindPreflight): string {
-  const lines = [`natscope doctor --lab kind: cluster "${printable(report.cluster)}"`];
+  const lines = [`natscope doctor --lab kind: cluster "${safeLine(report.cluster)}"`];
   for (const c of report.checks) {
     const mark = c.ok ? '✓' : c.required ? '✗' : '!';
-    lines.push(`  ${mark} ${c.name.padEnd(17)} ${printable(c.detail)}`);
-    if (!c.ok && c.fix) lines.push(`    ${''.padEnd(17)} fix: ${printable(c.fix)}`);
+    lines.push(`  ${mark} ${c.name.padEnd(17)} ${safeLine(c.detail)}`);
+    if (!c.ok && c.fix) lines.push(`    ${''.padEnd(17)} fix: ${safeLine(c.fix)}`);
   }
   const failed = report.checks.filter((c) => c.required && !c.ok).length;
   lines.push(
@@ -594,6 +587,6 @@ export function preflightFailed(report: KindPreflight): boolean {
 // natscope doctor --lab kind: the report on stdout (or as one JSON object); exit 1 when a required line fails.
 export async function kindDoctor(options: { json: boolean; prefix: string }): Promise<number> {
   const report = await kindPreflight(options.prefix);
-  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderPreflight(report));
+  process.stdout.write(options.json ? `${jsonLine(report)}\n` : renderPreflight(report));
   return preflightFailed(report) ? 1 : 0;
 }
