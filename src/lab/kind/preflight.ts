@@ -264,9 +264,9 @@ function blackholeCheck(json: string, leak: { leaves: boolean; detail: string },
     'blackhole',
     covering.length > 0 && !leak.leaves,
     covering.length > 0 && !leak.leaves
-      ? `blackhole ${covering.join(', ')}: a ClusterIP packet no node DNATs (a ping) is dropped in this VM (ip route get ${probeIp}: ${leak.detail})`
+      ? `blackhole ${covering.join(', ')}: a ClusterIP packet no node DNATs (a ping) is dropped on this machine (ip route get ${probeIp}: ${leak.detail})`
       : leak.leaves
-        ? `${probeIp} leaves this VM (${leak.detail}): a ClusterIP ping would reach the network beyond it`
+        ? `${probeIp} leaves this machine (${leak.detail}): a ClusterIP ping would reach the network beyond it`
         : `no blackhole route for ${SERVICE_SUBNET}`,
     `sudo ip route replace blackhole ${SERVICE_SUBNET} (provisioning adds it, and its boot unit at every boot)`,
   );

@@ -102,7 +102,7 @@ describe('natscope doctor --lab kind', () => {
       /^the nodes run kindest\/node:v1\.36\.1@sha256:[0-9a-f]{64} \(pinned\)$/,
     );
     expect(line(r, 'blackhole').detail).toBe(
-      'blackhole 10.96.0.0/16: a ClusterIP packet no node DNATs (a ping) is dropped in this VM (ip route get 10.96.207.61: RTNETLINK answers: Invalid argument)',
+      'blackhole 10.96.0.0/16: a ClusterIP packet no node DNATs (a ping) is dropped on this machine (ip route get 10.96.207.61: RTNETLINK answers: Invalid argument)',
     );
     expect(renderPreflight(r)).toMatch(/\n\nThe kind lab is ready \([\d.]+ s\)\.\n$/);
   });
@@ -184,7 +184,7 @@ describe('natscope doctor --lab kind', () => {
       ok: false,
       required: true,
       detail:
-        '10.96.207.61 leaves this VM (10.96.207.61 via 10.0.2.2 dev enp0s3): a ClusterIP ping would reach the network beyond it',
+        '10.96.207.61 leaves this machine (10.96.207.61 via 10.0.2.2 dev enp0s3): a ClusterIP ping would reach the network beyond it',
       fix: 'sudo ip route replace blackhole 10.96.0.0/16 (provisioning adds it, and its boot unit at every boot)',
     });
   });
@@ -249,7 +249,7 @@ describe('natscope doctor --lab kind', () => {
     f.update({ blackhole: false });
     const text = await natscope(['doctor', '--lab', 'kind'], { env: process.env });
     expect(text.stdout).toMatch(/^natscope doctor --lab kind: cluster "natscope"\n/);
-    expect(text.stdout).toContain('  ✗ blackhole         10.96.207.61 leaves this VM');
+    expect(text.stdout).toContain('  ✗ blackhole         10.96.207.61 leaves this machine');
     expect(text.stdout).toContain(
       '                      fix: sudo ip route replace blackhole 10.96.0.0/16 (provisioning adds it, and its boot unit at every boot)',
     );
