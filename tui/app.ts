@@ -4,18 +4,17 @@
 // many events or keys arrive; keys become UI state and effects, and effects
 // (commands to the agent, saving) report back as a line in the footer.
 
-import type { Command } from '../src/agent/protocol.js';
+import type { AgentClient } from '../src/agent/client.js';
+import type { CommandName, CommandOf, Reply } from '../src/agent/protocol.js';
 import { NatscopeError, describeError } from '../src/errors.js';
-import type { KubeProxyConfig, NatscopeEvent, RequestEvent } from '../src/events/types.js';
+import type { KubeProxySync, NatscopeEvent } from '../src/events/types.js';
 import { flash, handleKey, initialUi, targets, type Effect, type Flash, type Key, type UiState } from './keys.js';
 import type { TuiScreen } from './screen.js';
 import { detailsLines, renderFrame, requestOutcome } from './view.js';
 import { filterTerms, type ViewModel } from './viewModel.js';
 
 // What the app needs of an agent client (src/agent/client.ts).
-export interface Commands {
-  call(command: Command): Promise<unknown>;
-}
+export type Commands = Pick<AgentClient, 'call'>;
 
 export interface AppOptions {
   screen: TuiScreen;
@@ -234,10 +233,10 @@ export class TuiApp {
         void this.save();
         return;
       case 'request':
-        void this.command({ cmd: 'request', target: effect.target, timeoutMs: this.requestTimeoutMs }, (r) => {
-          const req = r as RequestEvent;
-          return [`${req.target}: ${requestOutcome(req)}`, req.outcome === 'answered' ? 'ok' : 'error'];
-        });
+        void this.command({ cmd: 'request', target: effect.target, timeoutMs: this.requestTimeoutMs }, (req) => [
+          `${req.target}: ${requestOutcome(req)}`,
+          req.outcome === 'answered' ? 'ok' : 'error',
+        ]);
         return;
       case 'masquerade':
         void this.command({ cmd: 'set', masqueradeAll: effect.on }, (r) => [
@@ -254,7 +253,10 @@ export class TuiApp {
     }
   }
 
-  private async command(command: Command, describe: (result: unknown) => [string, Flash['level']]): Promise<void> {
+  private async command<K extends CommandName>(
+    command: CommandOf<K>,
+    describe: (result: Reply<K>) => [string, Flash['level']],
+  ): Promise<void> {
     const agent = this.agent;
     if (!agent) {
       this.say('the lab is not up: commands need a running session', 'error');
@@ -280,7 +282,6 @@ export class TuiApp {
   }
 }
 
-function synced(result: unknown): string {
-  const r = result as { syncMs?: number; kubeProxy?: KubeProxyConfig } | null;
-  return typeof r?.syncMs === 'number' ? `kube-proxy rules re-synced in ${r.syncMs} ms` : 'kube-proxy rules re-synced';
+function synced(result: KubeProxySync): string {
+  return `kube-proxy rules re-synced in ${result.syncMs} ms`;
 }

@@ -135,6 +135,7 @@ function header(v: ViewInput): Line[] {
     seg(`lost ${m.lost}`, m.lost ? RED : undefined),
   );
   if (m.counted) line2.push(seg(` · ${m.counted} more counted (over --detail)`, DIM));
+  if (m.loadCounted) line2.push(seg(` · ${m.loadCounted} of the lab's load counted`, DIM));
   if (m.skipped) line2.push(seg(` · ${m.skipped} not shown (display behind)`, YELLOW));
   line2.push(
     SEP,

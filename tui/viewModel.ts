@@ -138,6 +138,8 @@ export class ViewModel {
   lost = 0;
   // kernel events past the detail budget: counted in the kernel, not shown one by one
   counted = 0;
+  // kernel events of the lab's own load: counted by the agent, not shown one by one
+  loadCounted = 0;
   // verdict-free frees (socket teardown): counted, not listed
   routineDrops = 0;
   lastError: string | null = null;
@@ -197,7 +199,8 @@ export class ViewModel {
         this.lost += e.count;
         break;
       case 'counted':
-        this.counted += e.count;
+        if (e.cause === 'load') this.loadCounted += e.count;
+        else this.counted += e.count;
         break;
       case 'error':
         this.lastError = `${e.source}: ${e.message}`;

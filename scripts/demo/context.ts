@@ -59,7 +59,7 @@ export function claim(text: string, ok: boolean, saw?: string): Claim {
 
 export async function request(ctx: DemoContext, target: string, timeoutMs = 3000): Promise<RequestEvent> {
   ctx.out.command(`natscope lab request ${target}`);
-  return (await ctx.client.call({ cmd: 'request', target, timeoutMs })) as RequestEvent;
+  return await ctx.client.call({ cmd: 'request', target, timeoutMs });
 }
 
 export async function setKubeProxy(ctx: DemoContext, change: Partial<KubeProxyState>): Promise<void> {

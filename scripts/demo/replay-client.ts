@@ -6,7 +6,14 @@
 // and its claims are checked against what that run's kernel did.
 
 import type { AgentClient, EventListener } from '../../src/agent/client.js';
-import type { Command } from '../../src/agent/protocol.js';
+import {
+  type Command,
+  type CommandName,
+  type CommandOf,
+  parseReply,
+  type Reply,
+  widen,
+} from '../../src/agent/protocol.js';
 import { NatscopeError } from '../../src/errors.js';
 import { isKernelEvent, type LabStatus, type NatscopeEvent } from '../../src/events/types.js';
 import type { DemoContext } from './context.js';
@@ -56,7 +63,12 @@ export class ReplayClient implements AgentClient {
     return this.events[index]!;
   }
 
-  async call(command: Command): Promise<unknown> {
+  async call<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>> {
+    // the recorded answer, checked as a live agent's reply would be
+    return parseReply(command.cmd, this.recorded(widen(command)));
+  }
+
+  private recorded(command: Command): unknown {
     switch (command.cmd) {
       case 'request':
         return this.answer(`request to ${command.target}`, (e) => e.kind === 'request' && e.target === command.target);
@@ -84,10 +96,15 @@ export class ReplayClient implements AgentClient {
         return this.observation('drops', 'vpn');
       case 'status': {
         const s = this.events.find((e) => e.kind === 'status' && e.lab);
-        return { lab: s && s.kind === 'status' ? s.lab : null, where: 'replay', probes: [] };
+        return { lab: s && s.kind === 'status' ? s.lab : null, where: this.where, probes: [] };
       }
-      default:
-        return { replay: true };
+      // tracing was the live run's: a replay has nothing to start or stop
+      case 'trace':
+        return { attachMs: 0, probes: command.probes };
+      case 'untrace':
+        return null;
+      case 'shutdown':
+        return { stopped: true };
     }
   }
 

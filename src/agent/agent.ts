@@ -9,13 +9,16 @@ import { inverse, tupleKey } from '../events/tuple.js';
 import {
   base,
   isKernelEvent,
+  type KernelEvent,
   observationEvent,
   type NatscopeEvent,
   type ObservationBody,
+  type ObservationResults,
+  type ObservationWhat,
   type StatusEvent,
 } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
-import { bpftraceVersion, exitedHow, startTracer, type Tracer, type TracerSummary } from '../tracer/bpftrace.js';
+import { bpftraceVersion, exitedHow, startTracer, type Tracer } from '../tracer/bpftrace.js';
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
@@ -23,7 +26,11 @@ import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
 import type { Where } from './placement.js';
-import type { Command, TraceRequest } from './protocol.js';
+import { LeftOut } from './leftOut.js';
+import type { CommandName, CommandOf, Reply, TraceRequest } from './protocol.js';
+
+// How often the counts of the lab's load, left out of the stream, go out.
+const LEFT_OUT_EVERY_MS = 1000;
 
 export interface AgentOptions {
   lab: Lab | null;
@@ -38,7 +45,8 @@ export class Agent {
   private starting = false;
   private lastPid: number | null = null;
   // kernel events of the load generator's connections: counted, not streamed
-  private suppressed = 0;
+  private readonly leftOut = new LeftOut();
+  private drainTimer: NodeJS.Timeout | undefined;
   private probes: string[] = [];
   private readonly resolver = new NetnsResolver();
 
@@ -88,65 +96,62 @@ export class Agent {
     });
   }
 
-  async handle(command: Command): Promise<unknown> {
-    switch (command.cmd) {
-      case 'status':
-        return {
-          lab: this.options.lab ? await this.lab.status() : null,
-          where: this.options.where,
-          probes: this.probes,
-        };
-      case 'request': {
-        const event = await this.lab.request(command.target, command.timeoutMs);
-        this.options.emit(event);
-        return event;
-      }
-      case 'ping':
-        return this.observe({ what: 'ping', subject: command.target, result: await this.lab.ping(command.target) });
-      case 'set': {
-        const sync = await this.lab.setKubeProxy(command);
-        const change =
-          command.masqueradeAll !== undefined
-            ? `masqueradeAll=${command.masqueradeAll}`
-            : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
-        await this.emitConfig(change);
-        return sync;
-      }
-      case 'rules':
-        return this.observe({ what: 'rules', subject: command.node, result: await this.lab.rules(command.node) });
-      case 'routes':
-        return this.observe({ what: 'routes', subject: command.host, result: await this.lab.routes(command.host) });
-      case 'conntrack':
-        return this.observe({
-          what: 'conntrack',
-          subject: command.node,
-          result: await this.lab.conntrack(command.node),
-        });
-      case 'drops':
-        return this.observe({ what: 'drops', subject: 'vpn', result: { vpnDrops: await this.lab.vpnDrops() } });
-      case 'load': {
-        const before = this.suppressed;
-        const result = await this.lab.load(command.target, command.seconds, command.workers);
-        return this.observe({
-          what: 'load',
-          subject: command.target,
-          result: { ...result, tracedEventsSoFar: this.suppressed - before },
-        });
-      }
-      case 'trace':
-        return this.startTracing(command);
-      case 'untrace':
-        return this.stopTracing();
-      case 'shutdown':
-        await this.shutdown(Boolean(command.labDown));
-        return { stopped: true };
-    }
+  // Each command's handler, typed by the protocol: what it takes, what it answers.
+  private readonly handlers: { [K in CommandName]: (command: CommandOf<K>) => Promise<Reply<K>> } = {
+    status: async () => ({
+      lab: this.options.lab ? await this.lab.status() : null,
+      where: this.options.where,
+      probes: this.probes,
+    }),
+    request: async (command) => {
+      const event = await this.lab.request(command.target, command.timeoutMs);
+      this.options.emit(event);
+      return event;
+    },
+    ping: async (command) => this.observe('ping', command.target, await this.lab.ping(command.target)),
+    set: async (command) => {
+      const sync = await this.lab.setKubeProxy(command);
+      const change =
+        command.masqueradeAll !== undefined
+          ? `masqueradeAll=${command.masqueradeAll}`
+          : `clusterCIDR=${command.clusterCIDR ?? 'none'}`;
+      await this.emitConfig(change);
+      return sync;
+    },
+    rules: async (command) => this.observe('rules', command.node, await this.lab.rules(command.node)),
+    routes: async (command) => this.observe('routes', command.host, await this.lab.routes(command.host)),
+    conntrack: async (command) => this.observe('conntrack', command.node, await this.lab.conntrack(command.node)),
+    drops: async () => this.observe('drops', 'vpn', { vpnDrops: await this.lab.vpnDrops() }),
+    load: async (command) => {
+      const before = this.leftOut.total;
+      const result = await this.lab.load(command.target, command.seconds, command.workers);
+      const tracedEventsSoFar = this.leftOut.total - before;
+      this.drainLeftOut();
+      return this.observe('load', command.target, { ...result, tracedEventsSoFar });
+    },
+    trace: (command) => this.startTracing(command),
+    untrace: () => this.stopTracing(),
+    shutdown: async (command) => {
+      await this.shutdown(Boolean(command.labDown));
+      return { stopped: true };
+    },
+  };
+
+  handle<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>> {
+    const handler: (command: CommandOf<K>) => Promise<Reply<K>> = this.handlers[command.cmd];
+    return handler(command);
   }
 
-  private observe(body: ObservationBody): ObservationBody['result'] {
-    const host = body.what === 'rules' || body.what === 'conntrack' || body.what === 'routes' ? body.subject : 'office';
-    this.options.emit(observationEvent(body, host));
-    return body.result;
+  // Emits what a lab command showed as an observation event, and returns it.
+  private observe<W extends ObservationWhat>(
+    what: W,
+    subject: string,
+    result: ObservationResults[W],
+  ): ObservationResults[W] {
+    const host = what === 'rules' || what === 'conntrack' || what === 'routes' ? subject : 'office';
+    // one member of the union for this W (TypeScript does not narrow a generic W by itself)
+    this.options.emit(observationEvent({ what, subject, result } as ObservationBody, host));
+    return result;
   }
 
   async startTracing(request: TraceRequest, announce = true): Promise<{ attachMs: number; probes: string[] }> {
@@ -176,7 +181,7 @@ export class Agent {
         resolver,
         dropReasons: await loadDropReasons(),
         onEvent: (e) => {
-          if (this.fromLoad(e)) this.suppressed++;
+          if (isKernelEvent(e) && this.fromLoad(e)) this.leftOut.add(e);
           else this.options.emit(e);
         },
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
@@ -187,6 +192,9 @@ export class Agent {
       });
       this.tracer = tracer;
       this.lastPid = tracer.pid;
+      // the load's counts go out as they gather, a second apart
+      this.drainTimer = setInterval(() => this.drainLeftOut(), LEFT_OUT_EVERY_MS);
+      this.drainTimer.unref();
       this.probes = probes;
       void tracer.done.then(async (summary) => {
         if (this.tracer !== tracer) return; // stopped on purpose
@@ -226,9 +234,9 @@ export class Agent {
   // Known limit: the load's tuples after NAT are learnt from its events
   // reported whole; past the detail budget most are only counted, so a drop
   // that carries only post-SNAT addresses (masqueradeAll on) may pass.
-  private fromLoad(e: NatscopeEvent): boolean {
+  private fromLoad(e: KernelEvent): boolean {
     const sources = this.options.lab?.loadSources() ?? [];
-    if (sources.length === 0 || !isKernelEvent(e)) return false;
+    if (sources.length === 0) return false;
     if (e.kind === 'drop') {
       const p = e.packet;
       return sources.includes(p.src) || sources.includes(p.dst) || this.loadTuples.has(tupleKey(p.proto, p));
@@ -241,20 +249,30 @@ export class Agent {
     return true;
   }
 
-  // What the stopped tracer saw; null if none was running.
-  async stopTracing(): Promise<TracerSummary | null> {
+  private drainLeftOut(): void {
+    for (const counted of this.leftOut.drain()) this.options.emit(counted);
+  }
+
+  // What the stopped tracer saw, and how much of the lab's load was left
+  // out of the stream (counted); null if no tracer was running.
+  async stopTracing(): Promise<Reply<'untrace'>> {
     const tracer = this.tracer;
     if (!tracer) return null;
     this.tracer = null;
     const summary = await tracer.stop();
+    clearInterval(this.drainTimer);
+    this.drainLeftOut();
     this.probes = [];
+    const loadLeftOut = this.leftOut.total;
+    const counted = summary.counted ? `, ${summary.counted} counted (over the detail budget)` : '';
+    const load = loadLeftOut ? `, ${loadLeftOut} of the lab's load counted, not shown` : '';
     this.options.emit(
       await this.statusEvent(
         'ready',
-        `tracing stopped: ${summary.received} events, ${summary.lost} lost${summary.counted ? `, ${summary.counted} counted (over the detail budget)` : ''}`,
+        `tracing stopped: ${summary.received} events, ${summary.lost} lost${counted}${load}`,
       ),
     );
-    return summary;
+    return { ...summary, loadLeftOut };
   }
 
   async shutdown(labDown: boolean): Promise<void> {

@@ -117,7 +117,9 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
   abandon.cancel();
   const client = await connectBroker(options.prefix);
   try {
-    return ((await client.call({ cmd: 'status' })) as { lab: LabStatus }).lab;
+    const { lab } = await client.call({ cmd: 'status' });
+    if (!lab) throw new NatscopeError('the micro-VM lab came up without its lab', { hint: `see ${files.log}` });
+    return lab;
   } finally {
     await client.close();
   }

@@ -3,19 +3,20 @@
 // serial port, a session socket).
 
 import type { Readable, Writable } from 'node:stream';
-import { NatscopeError } from '../errors.js';
+import { NatscopeError, describeError } from '../errors.js';
 import { decodeEvent } from '../events/codec.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
 import { Agent, type AgentOptions } from './agent.js';
 import type { Where } from './placement.js';
-import type { Command } from './protocol.js';
+import { type CommandName, type CommandOf, parseReply, type Reply } from './protocol.js';
 
 export type EventListener = (event: NatscopeEvent) => void;
 
 export interface AgentClient {
   readonly where: Where;
-  call(command: Command): Promise<unknown>;
+  // a command, answered with the reply the protocol promises for it
+  call<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>>;
   onEvent(listener: EventListener): () => void;
   close(): Promise<void>;
 }
@@ -53,7 +54,7 @@ class InProcessClient implements AgentClient {
     return this.agent.where;
   }
 
-  call(command: Command): Promise<unknown> {
+  call<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>> {
     return this.agent.handle(command);
   }
 
@@ -132,13 +133,19 @@ export class StreamClient implements AgentClient {
     }
   }
 
-  call(command: Command): Promise<unknown> {
-    if (this.ended) return Promise.reject(new NatscopeError('the agent is gone', { hint: 'start the lab again' }));
+  async call<K extends CommandName>(command: CommandOf<K>): Promise<Reply<K>> {
+    if (this.ended) throw new NatscopeError('the agent is gone', { hint: 'start the lab again' });
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const result = await new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.output.write(`${JSON.stringify({ id, ...command })}\n`);
     });
+    // from another process: checked against what this command answers
+    try {
+      return parseReply(command.cmd, result);
+    } catch (error) {
+      throw new NatscopeError(describeError(error), { hint: 'natscope on both ends must be the same build' });
+    }
   }
 
   onEvent(listener: EventListener): () => void {

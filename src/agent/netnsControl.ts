@@ -6,11 +6,10 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
-import type { StatusEvent } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { readState } from '../lab/netns/state.js';
 import { needsFunctionProbes } from '../tracer/probes.js';
-import { onCleanup } from '../util/cleanup.js';
+import { onCleanup, orUndo } from '../util/cleanup.js';
 import { inProcessAgent, StreamClient } from './client.js';
 import type { LabControl, LabPlace } from './control.js';
 import { brokerAlive, readBroker } from './brokerState.js';
@@ -136,13 +135,7 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
     heard = true;
   });
   const cleanup = onCleanup('stop the micro-VM session', () => client.close());
-  let status: StatusEvent;
-  try {
-    status = await waitForStatus(client, probes ? 'tracing' : 'ready', died);
-  } catch (error) {
-    await cleanup.run();
-    throw error;
-  }
+  const status = await orUndo(cleanup, () => waitForStatus(client, probes ? 'tracing' : 'ready', died));
   return {
     client,
     where: 'micro-vm',
@@ -165,7 +158,7 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   const probes = options.probes;
   const client = await connectBroker(options.prefix);
   client.onEvent(options.onEvent);
-  const status = (await client.call({ cmd: 'status' })) as { lab: StatusEvent['lab'] };
+  const status = await client.call({ cmd: 'status' });
   options.log(`using the micro-VM lab that is up (prefix ${options.prefix})`);
   let closed = false;
   const close = async () => {
@@ -176,12 +169,10 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   };
   // registered before the trace starts: Ctrl-C while it attaches still stops it
   const cleanup = onCleanup('leave the micro-VM lab', close);
-  try {
-    if (probes) await client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail });
-  } catch (error) {
-    await cleanup.run();
-    throw error;
-  }
+  if (probes)
+    await orUndo(cleanup, () =>
+      client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail }),
+    );
   return {
     client,
     where: 'micro-vm',

@@ -7,12 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
 import type { LabBackend, LabStatus, NatscopeEvent, StatusEvent } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
-import type { TracerSummary } from '../tracer/bpftrace.js';
 import type { ProbeFamily } from '../tracer/parse.js';
-import { onCleanup } from '../util/cleanup.js';
+import { onCleanup, orUndo } from '../util/cleanup.js';
 import { isAlive } from '../util/process.js';
 import { inProcessAgent, StreamClient, type AgentClient, type EventListener } from './client.js';
 import type { Placement, Where } from './placement.js';
+import type { Reply } from './protocol.js';
 
 export interface SessionOptions {
   vm: Placement;
@@ -47,7 +47,7 @@ export interface Session {
   // the agent died, bpftrace exited): a frontend then stops instead of waiting
   ended: Promise<string>;
   // stops the tracer (if one runs) and says what it saw
-  stopTracing(): Promise<TracerSummary | null>;
+  stopTracing(): Promise<Reply<'untrace'>>;
   // after close: what this session started that still exists (nothing, unless something leaked)
   leftovers(): Promise<string[]>;
   // stops the tracer, and the lab if this session brought it up
@@ -74,14 +74,11 @@ export async function openInProcess(
   );
   client.onEvent(options.onEvent);
   const cleanup = onCleanup('stop the session', close);
-  try {
+  await orUndo(cleanup, async () => {
     // without a lab every namespace is of interest
     if (probes) await agent.startTracing({ probes, allNetns: options.allNetns || !lab, detail: options.detail }, false);
     await agent.announce();
-  } catch (error) {
-    await cleanup.run();
-    throw error;
-  }
+  });
   return {
     client,
     where: 'native',
@@ -104,8 +101,8 @@ export async function openInProcess(
 
 // A session whose agent is at the other end of a stream (the micro-VM's
 // serial port, a broker's socket): the tracer's summary comes with `untrace`.
-export async function stopTracingOver(client: AgentClient): Promise<TracerSummary | null> {
-  return (await client.call({ cmd: 'untrace' })) as TracerSummary | null;
+export async function stopTracingOver(client: AgentClient): Promise<Reply<'untrace'>> {
+  return await client.call({ cmd: 'untrace' });
 }
 
 // Waits for the agent's first status event of the wanted state (ready, or tracing once probes attach).

@@ -4,9 +4,7 @@
 // process for a native lab, or over a socket to the micro-VM that holds it.
 
 import { NatscopeError } from '../errors.js';
-import type { LabBackend, LabStatus, RequestEvent } from '../events/types.js';
-import type { ConntrackEntry } from '../lab/conntrack.js';
-import type { LoadResult, PingResult } from '../lab/lab.js';
+import type { LabBackend, LabStatus } from '../events/types.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
 import type { AgentClient } from '../agent/client.js';
@@ -56,7 +54,8 @@ export async function down(options: LabCommonOptions): Promise<number> {
 export async function status(options: LabCommonOptions & { json: boolean }): Promise<number> {
   requireRoot('lab status');
   return withLab(options, async (client) => {
-    const s = (await client.call({ cmd: 'status' })) as { lab: LabStatus; where: string };
+    const s = await client.call({ cmd: 'status' });
+    if (!s.lab) throw new NatscopeError(`no lab is up (prefix ${options.prefix})`, { hint: 'sudo natscope lab up' });
     if (options.json) process.stdout.write(`${JSON.stringify(s.lab)}\n`);
     else printStatus(s.lab, s.where);
     return 0;
@@ -68,11 +67,11 @@ export async function request(
 ): Promise<number> {
   requireRoot('lab request');
   return withLab(options, async (client) => {
-    const r = (await client.call({
+    const r = await client.call({
       cmd: 'request',
       target: options.target,
       timeoutMs: Math.round(options.timeoutS * 1000),
-    })) as RequestEvent;
+    });
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       const what = `${r.target} (${r.dst}:${r.dport}) from ${r.src ?? '?'}:${r.sport ?? '?'}`;
@@ -94,12 +93,12 @@ export async function load(
 ): Promise<number> {
   requireRoot('lab load');
   return withLab(options, async (client) => {
-    const r = (await client.call({
+    const r = await client.call({
       cmd: 'load',
       target: options.target,
       seconds: options.seconds,
-      workers: Math.round(options.workers),
-    })) as LoadResult;
+      workers: options.workers,
+    });
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else
       process.stdout.write(
@@ -112,7 +111,7 @@ export async function load(
 export async function ping(options: LabCommonOptions & { target: string; json: boolean }): Promise<number> {
   requireRoot('lab ping');
   return withLab(options, async (client) => {
-    const r = (await client.call({ cmd: 'ping', target: options.target })) as PingResult;
+    const r = await client.call({ cmd: 'ping', target: options.target });
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else
       process.stdout.write(
@@ -141,7 +140,7 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
     });
   }
   return withLab(options, async (client) => {
-    const r = (await client.call({ cmd: 'set', ...change })) as { kubeProxy: LabStatus['kubeProxy']; syncMs: number };
+    const r = await client.call({ cmd: 'set', ...change });
     if (options.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else
       process.stdout.write(
@@ -154,7 +153,7 @@ export async function set(options: LabCommonOptions & { key: string; value: stri
 export async function rules(options: LabCommonOptions & { node: string }): Promise<number> {
   requireRoot('lab rules');
   return withLab(options, async (client) => {
-    process.stdout.write(String(await client.call({ cmd: 'rules', node: options.node })));
+    process.stdout.write(await client.call({ cmd: 'rules', node: options.node }));
     return 0;
   });
 }
@@ -162,7 +161,7 @@ export async function rules(options: LabCommonOptions & { node: string }): Promi
 export async function routes(options: LabCommonOptions & { host: string }): Promise<number> {
   requireRoot('lab routes');
   return withLab(options, async (client) => {
-    process.stdout.write(String(await client.call({ cmd: 'routes', host: options.host })));
+    process.stdout.write(await client.call({ cmd: 'routes', host: options.host }));
     return 0;
   });
 }
@@ -170,7 +169,7 @@ export async function routes(options: LabCommonOptions & { host: string }): Prom
 export async function conntrack(options: LabCommonOptions & { node: string; json: boolean }): Promise<number> {
   requireRoot('lab conntrack');
   return withLab(options, async (client) => {
-    const entries = (await client.call({ cmd: 'conntrack', node: options.node })) as ConntrackEntry[];
+    const entries = await client.call({ cmd: 'conntrack', node: options.node });
     if (options.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
     else for (const e of entries) process.stdout.write(`${e.line}\n`);
     return 0;

@@ -79,8 +79,9 @@ export async function trace(options: TraceOptions): Promise<number> {
   await record?.close();
   if (summary) {
     const counted = summary.counted ? `; ${summary.counted} more counted in the kernel (over --detail)` : '';
+    const load = summary.loadLeftOut ? `; ${summary.loadLeftOut} of the lab's load counted, not shown` : '';
     step.done(
-      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}; ${count} shown`,
+      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}${load}; ${count} shown`,
     );
   } else step.done(`${count} events shown`);
   end.done();

@@ -36,7 +36,7 @@ function describeEvent(e: NatscopeEvent, t0: number): string {
     case 'lost':
       return `${time} ${'-'.padEnd(6)} LOST ${e.count} ${e.probe} event(s) (${e.source === 'sequence' ? 'sequence gap' : 'reported by bpftrace'})`;
     case 'counted':
-      return `${time} ${host} +${e.count} ${e.of}${e.by ? ` ${e.by}` : ''} event(s) counted, not shown (over the detail budget)`;
+      return `${time} ${host} +${e.count} ${e.of}${e.by ? ` ${e.by}` : ''} event(s) counted, not shown (${e.cause === 'load' ? "the lab's load" : 'over the detail budget'})`;
     case 'error':
       return `${time} ${'-'.padEnd(6)} ERROR ${e.source}: ${e.message}`;
     case 'request': {

@@ -126,16 +126,21 @@ export type LostEvent = z.infer<typeof LostEventSchema>;
 
 export const KERNEL_KINDS = ['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite'] as const;
 
-// Kernel events the probes counted instead of reporting each: past the
-// detail budget (`--detail`: events per CPU and second kept whole), a probe
-// only counts, per namespace and `by`. Not lost: the number is exact, the
-// events' contents were never read.
+// Kernel events left out of the stream on purpose, and counted instead, per
+// namespace and `by`. Not lost: the number is exact. Why (`cause`):
+//   detail  past the detail budget (`--detail`: events per CPU and second
+//           kept whole) a probe only counts; their contents were never read
+//   load    events of the lab's own load generator (`lab load`, the
+//           walkthrough's price step): thousands of identical connections,
+//           left out by the agent so that they do not drown the stream
 export const CountedEventSchema = eventBase('counted').extend({
   of: z.enum(KERNEL_KINDS),
   // what the count is split by besides the namespace: nat and rewrite the
   // manip ("DNAT"/"SNAT"), drop the reason; null for ct-new and ct-destroy
   by: z.string().nullable(),
   count,
+  // recordings made before causes were told apart counted only the detail budget's
+  cause: z.enum(['detail', 'load']).default('detail'),
 });
 export type CountedEvent = z.infer<typeof CountedEventSchema>;
 
@@ -173,6 +178,10 @@ export const KubeProxyConfigSchema = z.object({
   clusterCIDR: cidr.nullable(),
 });
 export type KubeProxyConfig = z.infer<typeof KubeProxyConfigSchema>;
+
+// kube-proxy's options after a change, and how long until the nodes' rules were re-synced.
+export const KubeProxySyncSchema = z.object({ kubeProxy: KubeProxyConfigSchema, syncMs: amount });
+export type KubeProxySync = z.infer<typeof KubeProxySyncSchema>;
 
 // kube-proxy options as they are now on the lab's nodes (emitted at start and
 // after every change, once the rules are re-synced).

@@ -14,8 +14,8 @@ export interface ScenarioResult {
 }
 
 export async function runIncidentScenario(client: AgentClient, timeoutMs = 3000): Promise<ScenarioResult> {
-  const request = async (target: string) => (await client.call({ cmd: 'request', target, timeoutMs })) as RequestEvent;
-  const drops = async () => ((await client.call({ cmd: 'drops' })) as { vpnDrops: number }).vpnDrops;
+  const request = async (target: string) => await client.call({ cmd: 'request', target, timeoutMs });
+  const drops = async () => (await client.call({ cmd: 'drops' })).vpnDrops;
   await client.call({ cmd: 'set', masqueradeAll: false });
   const mysqlBroken = await request('mysql');
   const nginx = await request('nginx');

@@ -2,18 +2,14 @@
 // kind: a real cluster). Commands, the agent and every frontend speak to a
 // lab only through this.
 
-import type { KubeProxyConfig, LabBackend, LabStatus, LoadResult, PingResult, RequestEvent } from '../events/types.js';
+import type { KubeProxySync, LabBackend, LabStatus, LoadResult, PingResult, RequestEvent } from '../events/types.js';
 import type { NetnsResolver } from '../tracer/netns.js';
 import type { ConntrackEntry } from './conntrack.js';
 
 // declared with the events that record them (src/events/types.ts)
 export type { LoadResult, PingResult };
 
-export interface KubeProxySync {
-  kubeProxy: KubeProxyConfig;
-  // how long until the nodes' rules were re-synced
-  syncMs: number;
-}
+export type { KubeProxySync } from '../events/types.js';
 
 export interface Lab {
   readonly backend: LabBackend;

@@ -12,21 +12,25 @@
 // every map: buffers not yet printed, and the final sequence counters,
 // which settle the loss of events that never arrived.
 
+import { z } from 'zod';
+import { count } from '../events/fields.js';
 import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
 import { LossCounter } from './loss.js';
 import type { BpftraceRecord, ProbeEvent, ProbeFamily, StreamName } from './parse.js';
 
-export interface TracerSummary {
-  exitCode: number | null;
+// What a tracer saw, once bpftrace has ended (an agent's reply to untrace).
+export const TracerSummarySchema = z.object({
+  exitCode: z.number().int().nullable(),
   // the signal that ended bpftrace, if one did
-  signal: string | null;
-  received: number;
-  lost: number;
-  lostReportedByBpftrace: number;
+  signal: z.string().nullable(),
+  received: count,
+  lost: count,
+  lostReportedByBpftrace: count,
   // events past the detail budget, counted in the kernel instead of reported
-  counted: number;
-  perProbe: { probe: string; received: number; lost: number }[];
-}
+  counted: count,
+  perProbe: z.array(z.object({ probe: z.string(), received: count, lost: count })),
+});
+export type TracerSummary = z.infer<typeof TracerSummarySchema>;
 
 // Lines of unexpected output reported as errors; past this, they are only counted.
 const GARBAGE_REPORTED = 20;

@@ -240,7 +240,7 @@ function parseCounts(
     const code = m[2] === undefined ? 0 : Number(m[2]);
     const by =
       countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
-    events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count });
+    events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count, cause: 'detail' });
   }
   return { type: 'counted', map, events };
 }

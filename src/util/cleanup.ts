@@ -62,6 +62,16 @@ export function onCleanup(name: string, run: Cleanup, syncFallback?: () => void)
   };
 }
 
+// Does `work`; if it fails, runs the cleanup first (what was started is undone), then fails.
+export async function orUndo<T>(cleanup: CleanupHandle, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    await cleanup.run();
+    throw error;
+  }
+}
+
 // Runs every pending cleanup, newest first, and waits for those already running.
 export async function runAllCleanups(): Promise<void> {
   for (const id of [...entries.keys()].reverse()) await start(id);

@@ -42,7 +42,7 @@ describe('the agent over a byte stream', () => {
     const { client, toAgent } = wire();
     const seen: NatscopeEvent[] = [];
     client.onEvent((e) => seen.push(e));
-    const r = (await client.call({ cmd: 'request', target: 'mysql', timeoutMs: 1000 })) as RequestEvent;
+    const r = await client.call({ cmd: 'request', target: 'mysql', timeoutMs: 1000 });
     expect(r.target).toBe('mysql');
     expect(seen.map((e) => e.kind)).toEqual(['request']);
     toAgent.end();
@@ -89,10 +89,10 @@ describe('the agent over a byte stream', () => {
 
   test('concurrent commands get their own replies', async () => {
     const { client, toAgent } = wire();
-    const [a, b] = (await Promise.all([
+    const [a, b] = await Promise.all([
       client.call({ cmd: 'request', target: 'nginx', timeoutMs: 1000 }),
       client.call({ cmd: 'request', target: 'pod/mysql', timeoutMs: 1000 }),
-    ])) as RequestEvent[];
+    ]);
     expect([a!.target, b!.target]).toEqual(['nginx', 'pod/mysql']);
     toAgent.end();
   });

@@ -77,6 +77,46 @@ describe('natscope trace --probes drop', () => {
     for (const ms of stoppedAfterMs) expect(ms).toBeLessThan(2000);
   });
 
+  test("the lab's load is left out of the stream but counted, in the stream and in the summary", async () => {
+    const PREFIX = 'natscope-tl-';
+    const lab = (...args: string[]) =>
+      execa(process.execPath, [CLI, 'lab', ...args, '--vm', 'off', '--prefix', PREFIX], { reject: false });
+    expect((await lab('up')).exitCode).toBe(0);
+    try {
+      const trace = execa(
+        process.execPath,
+        [CLI, 'trace', '--probes', 'drop', '--json', '--duration', '12', '--vm', 'off', '--prefix', PREFIX],
+        { reject: false },
+      );
+      let seen = '';
+      trace.stderr?.on('data', (d: Buffer) => {
+        seen += d.toString();
+      });
+      for (let i = 0; i < 300 && !/attached in/.test(seen); i++) await new Promise((r) => setTimeout(r, 50));
+      // mysql's replies die at the vpn: the load's SYN-ACKs are dropped there
+      const load = await lab('load', 'mysql', '--seconds', '2', '--json');
+      expect(load.exitCode).toBe(1);
+      const r = await trace;
+      expect(r.exitCode).toBe(0);
+      const events = String(r.stdout)
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      const loadCounts = events.filter((e) => e.kind === 'counted' && e.cause === 'load');
+      const dropped = loadCounts.filter((e) => e.of === 'drop' && e.host === 'vpn' && e.by === 'NETFILTER_DROP');
+      const total = dropped.reduce((n, e) => n + e.count, 0);
+      expect(total).toBeGreaterThan(0);
+      // none of the load's drops is in the stream one by one
+      expect(
+        events.filter((e) => e.kind === 'drop' && e.host === 'vpn' && e.packet.dst.startsWith('192.168.10.')),
+      ).toEqual([]);
+      const m = /(\d+) of the lab's load counted, not shown/.exec(String(r.stderr));
+      expect(Number(m?.[1])).toBe(loadCounts.reduce((n, e) => n + e.count, 0));
+    } finally {
+      await lab('down');
+    }
+  });
+
   test('a --prefix whose lab is not up is refused, not traced on every namespace', async () => {
     const r = await execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--prefix', 'natscope-nolab-'], {
       reject: false,

@@ -57,14 +57,14 @@ beforeAll(async () => {
     },
     shares: [OUT],
   });
-  const traced = (await session.client.call({
+  const traced = await session.client.call({
     cmd: 'trace',
     probes: ['nat', 'conntrack', 'drop', 'rewrite'],
     rawLog: RAW,
-  })) as { attachMs: number };
+  });
   timings.attachS = traced.attachMs / 1000;
   result = await runIncidentScenario(session.client);
-  load = (await session.client.call({ cmd: 'load', target: 'nginx', seconds: 2, workers: 2 })) as LoadResult;
+  load = await session.client.call({ cmd: 'load', target: 'nginx', seconds: 2, workers: 2 });
   await session.client.call({ cmd: 'untrace' });
   await session.close();
   await new Promise<void>((resolve) => record.end(resolve));

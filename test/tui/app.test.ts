@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Command } from '../../src/agent/protocol.js';
+import { type Command, parseReply, widen } from '../../src/agent/protocol.js';
 import { NatscopeError } from '../../src/errors.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { TuiApp } from '../../tui/app.js';
@@ -135,8 +135,9 @@ describe('TuiApp', () => {
     const timeout = incidentEvents().find((e) => e.kind === 'request' && e.outcome === 'timeout');
     app.setAgent({
       async call(c) {
-        calls.push(c);
-        return c.cmd === 'request' ? timeout : { kubeProxy: {}, syncMs: 42 };
+        calls.push(widen(c));
+        const sync = { kubeProxy: { mode: 'iptables', masqueradeAll: true, clusterCIDR: null }, syncMs: 42 };
+        return parseReply(c.cmd, c.cmd === 'request' ? timeout : sync);
       },
     });
     screen.press('r');

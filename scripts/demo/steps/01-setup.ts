@@ -23,7 +23,7 @@ export const setup: Step = {
       `  Services: nginx ${svc('nginx')?.clusterIP}:${svc('nginx')?.port}   mysql ${svc('mysql')?.clusterIP}:${svc('mysql')?.port}   (Service CIDR ${lab.serviceCIDR})`,
     ]);
     ctx.out.command('natscope lab routes vpn');
-    const routes = String(await ctx.client.call({ cmd: 'routes', host: 'vpn' }));
+    const routes = await ctx.client.call({ cmd: 'routes', host: 'vpn' });
     ctx.out.block(
       routes
         .trim()

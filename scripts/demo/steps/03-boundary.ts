@@ -10,7 +10,7 @@ export const boundary: Step = {
   hint: "compare natscope lab status (where each pod runs) with the vpn's routes",
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
-    const routes = String(await ctx.client.call({ cmd: 'routes', host: 'vpn' }));
+    const routes = await ctx.client.call({ cmd: 'routes', host: 'vpn' });
     const entry = nodeByIp(ctx.lab, routeVia(routes, ctx.lab.serviceCIDR));
     const rows: { service: string; node: string; answered: boolean }[] = [];
     for (const s of ctx.lab.services) {

@@ -1,5 +1,4 @@
 import type { CtNewEvent, RequestEvent } from '../../../src/events/types.js';
-import type { ConntrackEntry } from '../../../src/lab/conntrack.js';
 import { claim, flowOf, request, type Step } from '../context.js';
 
 export const why: Step = {
@@ -18,7 +17,7 @@ export const why: Step = {
         .find((e): e is RequestEvent => e.kind === 'request' && e.target === 'mysql' && e.outcome === 'timeout') ??
       (await request(ctx, 'mysql'));
     ctx.out.command('natscope lab conntrack node1');
-    const entries = (await ctx.client.call({ cmd: 'conntrack', node: 'node1' })) as ConntrackEntry[];
+    const entries = await ctx.client.call({ cmd: 'conntrack', node: 'node1' });
     const entry = entries.find((e) => e.orig.src === r.src && e.orig.sport === r.sport);
     if (entry) ctx.out.block([`    ${entry.line}`]);
     const node2 = flowOf(ctx, r)?.events.find((e): e is CtNewEvent => e.kind === 'ct-new' && e.host === 'node2');

@@ -1,4 +1,3 @@
-import type { PingResult } from '../../../src/lab/lab.js';
 import { claim, type Step } from '../context.js';
 
 export const pingLies: Step = {
@@ -11,9 +10,9 @@ export const pingLies: Step = {
   needs: null,
   async run(ctx) {
     ctx.out.command('natscope lab ping mysql');
-    const vip = (await ctx.client.call({ cmd: 'ping', target: 'mysql' })) as PingResult;
+    const vip = await ctx.client.call({ cmd: 'ping', target: 'mysql' });
     ctx.out.command('natscope lab ping pod/mysql');
-    const pod = (await ctx.client.call({ cmd: 'ping', target: 'pod/mysql' })) as PingResult;
+    const pod = await ctx.client.call({ cmd: 'ping', target: 'pod/mysql' });
     ctx.out.block([
       `    ClusterIP ${vip.ip}: ${vip.answered ? 'answered' : 'no answer'} ${vip.detail}`,
       `    pod       ${pod.ip}: ${pod.answered ? 'answered' : 'no answer'} ${pod.detail}`,

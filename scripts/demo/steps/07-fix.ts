@@ -10,12 +10,12 @@ export const fix: Step = {
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
     ctx.out.command('natscope lab rules node1');
-    const before = String(await ctx.client.call({ cmd: 'rules', node: 'node1' }));
+    const before = await ctx.client.call({ cmd: 'rules', node: 'node1' });
     ctx.out.say(
       'On a real cluster: kubectl -n kube-system edit configmap kube-proxy and, in config.conf, set masqueradeAll: true under iptables: (iptables.masqueradeAll; a masqueradeAll: at the top level is not a kube-proxy option and is silently ignored), then kubectl -n kube-system delete pod -l k8s-app=kube-proxy: the DaemonSet recreates the pods and each re-syncs its rules. Here natscope re-syncs both nodes the same way:',
     );
     await setKubeProxy(ctx, { masqueradeAll: true });
-    const after = String(await ctx.client.call({ cmd: 'rules', node: 'node1' }));
+    const after = await ctx.client.call({ cmd: 'rules', node: 'node1' });
     const lines = (t: string) => new Set(t.split('\n').filter((l) => l.startsWith('-A ')));
     const was = lines(before);
     const added = [...lines(after)].filter((l) => !was.has(l));

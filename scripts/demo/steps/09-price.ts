@@ -26,7 +26,7 @@ export const price: Step = {
     // DNAT only and DNAT + SNAT, alternated so a busy moment hits both alike
     const load = async (label: string) => {
       ctx.out.command(`natscope lab load nginx   (${LOAD_SECONDS} s, ${label})`);
-      return (await ctx.client.call({ cmd: 'load', target: 'nginx', seconds: LOAD_SECONDS, workers: 4 })) as LoadResult;
+      return await ctx.client.call({ cmd: 'load', target: 'nginx', seconds: LOAD_SECONDS, workers: 4 });
     };
     const withSnat = [await load('masqueradeAll on: DNAT + SNAT')];
     await setKubeProxy(ctx, { masqueradeAll: false });
