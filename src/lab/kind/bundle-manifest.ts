@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
 
@@ -162,8 +162,4 @@ export function parseChecksums(text: string): { sha256: string; file: string }[]
       }
       return { sha256: m[1]!, file: m[2]! };
     });
-}
-
-export async function readManifest(dir: string): Promise<BundleManifest> {
-  return parseManifest(await readFile(join(dir, MANIFEST_FILE), 'utf8'));
 }
