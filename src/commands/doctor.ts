@@ -4,6 +4,8 @@
 
 import { release } from 'node:os';
 import { describeError, NatscopeError } from '../errors.js';
+import type { LabBackend } from '../events/types.js';
+import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { bpftraceBinary, loadModules } from '../tracer/bpftrace.js';
 import {
   bpftraceInfo,
@@ -253,7 +255,12 @@ function programCheck(name: string, p: ProgramAttach, required: boolean): Check 
   };
 }
 
-export async function doctor(options: { json: boolean }): Promise<number> {
+export async function doctor(options: { json: boolean; lab?: LabBackend; prefix?: string }): Promise<number> {
+  // the kind lab's preflight is its own report (src/lab/kind/preflight.ts)
+  if (options.lab === 'kind') {
+    const { kindDoctor } = await import('../lab/kind/preflight.js');
+    return kindDoctor({ json: options.json, prefix: options.prefix ?? DEFAULT_PREFIX });
+  }
   const report = await diagnose();
   const failed = report.checks.filter((c) => c.required && !c.ok);
   if (options.json) {

@@ -14,6 +14,8 @@ export interface ContainerInfo {
   // in the host's PID namespace: /proc/PID/ns/net is the container's netns
   pid: number;
   labels: Record<string, string>;
+  // the image reference it was created from (kind passes its --image)
+  image: string;
   // network name → IPv4 address
   networks: Record<string, string>;
 }
@@ -31,7 +33,7 @@ interface InspectContainer {
   Name: string;
   Created: string;
   State?: { Running?: boolean; Pid?: number };
-  Config?: { Labels?: Record<string, string> | null };
+  Config?: { Labels?: Record<string, string> | null; Image?: string };
   NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> | null };
 }
 
@@ -52,6 +54,7 @@ export function parseContainers(json: string): ContainerInfo[] {
     running: Boolean(c.State?.Running),
     pid: c.State?.Pid ?? 0,
     labels: c.Config?.Labels ?? {},
+    image: c.Config?.Image ?? '',
     networks: Object.fromEntries(
       Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? '']),
     ),
