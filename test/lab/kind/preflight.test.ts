@@ -44,7 +44,8 @@ const line = (r: KindPreflight, name: string) => {
   return c;
 };
 
-describe('natscope doctor --lab kind', () => {
+// each check runs several fake tools (a Node.js process per call): seconds each on a busy machine
+describe('natscope doctor --lab kind', { timeout: 60_000 }, () => {
   test('a lab staged for the incident on Docker 28 passes every line, each saying what it read', async () => {
     const r = await preflight();
     expect(r.checks.filter((c) => !c.ok)).toEqual([]);
