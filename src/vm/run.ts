@@ -7,6 +7,9 @@
 // The VM powers off when the command ends; nothing outlives the run: qemu
 // gets SIGKILL if natscope dies (setpriv --pdeathsig), and the run folder
 // and qemu are cleaned up on every exit path.
+// This file runs qemu; what it decides is data elsewhere: what the guest is
+// handed (guest.ts), and when to give up on a boot and how a run ended
+// (outcome.ts).
 
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
