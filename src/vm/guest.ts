@@ -3,13 +3,10 @@
 // working folder and shares. Lists are NUL-separated: any byte but NUL
 // survives, so no argument needs shell quoting.
 
-import { GUEST_RUN_DIR } from './initramfs.js';
+import { GUEST_RUN_DIR, GUEST_SCRIPT } from './initramfs.js';
 
 // A root filesystem of the stack's own has its own Node.js, where this host's may live elsewhere.
 export const GUEST_NODE = '/usr/bin/node';
-
-// The script's name in the run folder (the others are data it reads).
-export const GUEST_SCRIPT = 'guest.sh';
 
 export function guestScript(): string {
   const R = GUEST_RUN_DIR;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { GUEST_NODE, GUEST_SCRIPT, guestArgv, guestEnv, guestFiles, guestScript } from '../../src/vm/guest.js';
+import { GUEST_NODE, guestArgv, guestEnv, guestFiles, guestScript } from '../../src/vm/guest.js';
+import { GUEST_SCRIPT } from '../../src/vm/initramfs.js';
 
 const request = {
   argv: ['/usr/bin/node', '/src/natscope/dist/src/main.js', 'trace', '--for', '2s'],
