@@ -67,6 +67,44 @@ export async function diagnose(): Promise<DoctorReport> {
   });
 
   const binary = bpftraceBinary();
+  const { check, bpftrace, llvm, version } = await bpftraceCheck(binary);
+  checks.push(check);
+  checks.push(...(await kernelChecks(root)));
+  const canTry = root && bpftrace !== null;
+  const attach = await attachChecks(canTry);
+  checks.push(...attach.checks);
+  const { kfunc, tracepoints } = attach;
+  const tried = await programChecks(bpftrace, canTry, kfunc.ok);
+  checks.push(...tried.checks);
+  const program = tried.program;
+  checks.push(...(await toolChecks()));
+
+  const vm = await vmPrerequisites();
+  for (const c of vm.checks) checks.push({ ...c, required: false });
+
+  return {
+    kernel: release(),
+    bpftrace:
+      bpftrace && version
+        ? { binary, version, llvm, support: bpftrace.support, tested: bpftrace.support === 'tested' }
+        : null,
+    program,
+    checks,
+    tracing: {
+      native: kfunc.ok && program?.ok === true,
+      tracepointsOnly: !kfunc.ok && tracepoints.ok,
+      microVm: vm.ready,
+    },
+  };
+}
+
+// Which bpftrace runs here, and whether natscope takes it.
+async function bpftraceCheck(binary: string): Promise<{
+  check: Check;
+  bpftrace: DetectedBpftrace | null;
+  llvm: string | null;
+  version: string | null;
+}> {
   let bpftrace: DetectedBpftrace | null = null;
   let refused: unknown = null;
   try {
@@ -76,7 +114,7 @@ export async function diagnose(): Promise<DoctorReport> {
   }
   const llvm = bpftrace ? parseLlvmVersion(await bpftraceInfo(binary)) : null;
   const version = bpftrace ? formatVersion(bpftrace.version) : null;
-  checks.push({
+  const check: Check = {
     name: 'bpftrace',
     ok: bpftrace !== null,
     detail: bpftrace
@@ -87,8 +125,13 @@ export async function diagnose(): Promise<DoctorReport> {
         ? refused.hint
         : 'apt-get install bpftrace (npm run setup installs it)',
     required: true,
-  });
+  };
+  return { check, bpftrace, llvm, version };
+}
 
+// What the kernel offers tracing: BTF, tracefs, the function list, lockdown, kprobes.
+async function kernelChecks(root: boolean): Promise<Check[]> {
+  const checks: Check[] = [];
   const btf = btfPresent();
   checks.push({
     name: 'btf',
@@ -140,8 +183,16 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: "natscope's probes use kfunc, not kprobes; shown for comparison",
     required: false,
   });
+  return checks;
+}
 
-  const canTry = root && bpftrace !== null;
+// Which kinds of probe attach here (tried only as root, with a bpftrace natscope takes).
+async function attachChecks(canTry: boolean): Promise<{
+  checks: Check[];
+  kfunc: { ok: boolean; detail: string };
+  tracepoints: { ok: boolean; detail: string };
+}> {
+  const checks: Check[] = [];
   const notTried = { ok: false, detail: 'not tried (needs root and bpftrace)' };
   const kfunc = canTry ? await functionProbesAttach() : notTried;
   checks.push({
@@ -172,12 +223,20 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: 'mount tracefs and run as root',
     required: true,
   });
+  return { checks, kfunc, tracepoints };
+}
 
-  // natscope's own program: what `natscope trace` compiles and attaches
+// natscope's own program: what `natscope trace` compiles and attaches.
+async function programChecks(
+  bpftrace: DetectedBpftrace | null,
+  canTry: boolean,
+  kfuncAttaches: boolean,
+): Promise<{ checks: Check[]; program: ProgramAttach | null }> {
+  const checks: Check[] = [];
   let program: ProgramAttach | null = null;
   if (canTry && bpftrace) {
     // the tracer loads the modules its probes hook first; pointless where function probes are refused
-    if (kfunc.ok) await loadModules(DEFAULT_PROBES).catch(() => undefined);
+    if (kfuncAttaches) await loadModules(DEFAULT_PROBES).catch(() => undefined);
     program = await tryProgram(DEFAULT_PROBES, bpftrace);
     checks.push(programCheck('program', program, !program.refusedByKernel));
     if (!program.ok && program.refusedByKernel) {
@@ -193,7 +252,12 @@ export async function diagnose(): Promise<DoctorReport> {
       required: false,
     });
   }
+  return { checks, program };
+}
 
+// The tools the lab runs.
+async function toolChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
   const backend = await iptablesBackend();
   checks.push({
     name: 'iptables',
@@ -213,24 +277,7 @@ export async function diagnose(): Promise<DoctorReport> {
       required: true,
     });
   }
-
-  const vm = await vmPrerequisites();
-  for (const c of vm.checks) checks.push({ ...c, required: false });
-
-  return {
-    kernel: release(),
-    bpftrace:
-      bpftrace && version
-        ? { binary, version, llvm, support: bpftrace.support, tested: bpftrace.support === 'tested' }
-        : null,
-    program,
-    checks,
-    tracing: {
-      native: kfunc.ok && program?.ok === true,
-      tracepointsOnly: !kfunc.ok && tracepoints.ok,
-      microVm: vm.ready,
-    },
-  };
+  return checks;
 }
 
 function supportText(support: Support): string {
