@@ -49,11 +49,13 @@ function entries(dir: string): string[] {
 const fill = (s: string, tmp: string) => s.replaceAll('{tmp}', tmp);
 
 // `parent` is a folder the case's own folder is made in (world-traversable for the unprivileged ones).
-export async function runBadInput(input: BadInput, parent: string): Promise<BadInputResult> {
+// `labState` is the state folder of the lab the `lab` cases need up.
+export async function runBadInput(input: BadInput, parent: string, labState?: string): Promise<BadInputResult> {
   const tmp = mkdtempSync(join(parent, 'case-'));
   chmodSync(tmp, 0o755);
   for (const [name, make] of Object.entries(input.files ?? {})) make(join(tmp, name));
-  const state = join(tmp, 'state');
+  const state = input.lab && labState ? labState : join(tmp, 'state');
+  const stateBefore = new Set(entries(state));
   const marker = `NATSCOPE_BAD_INPUT=${tmp}`;
   const env: Record<string, string> = { NATSCOPE_STATE_DIR: state, NATSCOPE_BAD_INPUT: tmp };
   for (const [k, v] of Object.entries(input.env ?? {})) env[k] = fill(v, tmp);
@@ -74,7 +76,9 @@ export async function runBadInput(input: BadInput, parent: string): Promise<BadI
   }
   const leftovers = [
     ...left,
-    ...entries(state).map((f) => `state file ${f}`),
+    ...entries(state)
+      .filter((f) => !stateBefore.has(f))
+      .map((f) => `state file ${f}`),
     ...entries('/run/netns')
       .filter((n) => !namespacesBefore.has(n) && n.startsWith('bi-'))
       .map((n) => `namespace ${n}`),

@@ -29,6 +29,8 @@ export interface BadInput {
   user?: boolean;
   // needs root to reach its check (lab, trace, vm): run by the lab test
   root?: boolean;
+  // runs while the cases' netns lab (prefix bi-, on this host) is up: its check is the lab's
+  lab?: boolean;
   // what natscope must answer ({tmp} for the case's folder)
   exit: number;
   error: string;
@@ -407,9 +409,9 @@ export const BAD_INPUTS: BadInput[] = [
   c('lab request with no target', ['lab', 'request']),
   c('lab request --timeout 0', ['lab', 'request', 'nginx', '--timeout', '0']),
   c('lab request --timeout x', ['lab', 'request', 'nginx', '--timeout', 'x']),
-  c('lab request of an unknown Service', labCmd('request', 'redis'), { root: true }),
-  c('lab request of an unknown pod', labCmd('request', 'pod/redis'), { root: true }),
-  c('lab request of an empty target', labCmd('request', ''), { root: true }),
+  c('lab request of an unknown Service', labCmd('request', 'redis'), { root: true, lab: true }),
+  c('lab request of an unknown pod', labCmd('request', 'pod/redis'), { root: true, lab: true }),
+  c('lab request of an empty target', labCmd('request', ''), { root: true, lab: true }),
   c('lab request with no lab up', labCmd('request', 'nginx'), { root: true }),
   c('lab load --workers 0.5', ['lab', 'load', 'nginx', '--workers', '0.5']),
   c('lab load --workers 0', ['lab', 'load', 'nginx', '--workers', '0']),
@@ -417,11 +419,11 @@ export const BAD_INPUTS: BadInput[] = [
   c('lab load --workers -1', ['lab', 'load', 'nginx', '--workers', '-1']),
   c('lab load --seconds 0', ['lab', 'load', 'nginx', '--seconds', '0']),
   c('lab load --seconds with an empty value', ['lab', 'load', 'nginx', '--seconds', '']),
-  c('lab load of an unknown target', labCmd('load', 'redis'), { root: true }),
-  c('lab ping of an unknown target', labCmd('ping', 'redis'), { root: true }),
-  c('lab rules of node3', labCmd('rules', 'node3'), { root: true }),
-  c('lab routes of an unknown host', labCmd('routes', 'router'), { root: true }),
-  c('lab conntrack of an unknown node', labCmd('conntrack', 'node9'), { root: true }),
+  c('lab load of an unknown target', labCmd('load', 'redis'), { root: true, lab: true }),
+  c('lab ping of an unknown target', labCmd('ping', 'redis'), { root: true, lab: true }),
+  c('lab rules of node3', labCmd('rules', 'node3'), { root: true, lab: true }),
+  c('lab routes of an unknown host', labCmd('routes', 'router'), { root: true, lab: true }),
+  c('lab conntrack of an unknown node', labCmd('conntrack', 'node9'), { root: true, lab: true }),
   c('lab rules with no node', ['lab', 'rules']),
   c('lab status as an unprivileged user', ['lab', 'status'], { user: true }),
   // ---- the micro-VM ----
@@ -434,12 +436,11 @@ export const BAD_INPUTS: BadInput[] = [
   c('vm run --share of a folder that does not exist', ['vm', 'run', '--share', '{tmp}/none', '--', 'true'], {
     root: true,
   }),
-  c('vm run --share of a relative path', ['vm', 'run', '--share', 'out', '--', 'true'], { root: true }),
-  c('vm run --share with an empty path', ['vm', 'run', '--share', '', '--', 'true'], { root: true }),
-  c('vm run --share of a folder with a comma in its name', ['vm', 'run', '--share', '{tmp}/a,b', '--', 'true'], {
-    files: { 'a,b': folder },
+  c('vm run --share of a relative path', ['vm', 'run', '--share', 'out', '--', 'true'], {
+    files: { out: folder },
     root: true,
   }),
+  c('vm run --share with an empty path', ['vm', 'run', '--share', '', '--', 'true'], { root: true }),
   c('vm run as an unprivileged user', ['vm', 'run', '--', 'true'], { user: true }),
   // ---- environment variables natscope reads ----
   c('NATSCOPE_VM_STACK=debian14', ['vm', 'run', '--', 'true'], { env: { NATSCOPE_VM_STACK: 'debian14' }, root: true }),
@@ -483,11 +484,6 @@ export const BAD_INPUTS: BadInput[] = [
     root: true,
   }),
   c('NATSCOPE_VM_ACCEL=warp', ['vm', 'run', '--', 'true'], { env: { NATSCOPE_VM_ACCEL: 'warp' }, root: true }),
-  c('NATSCOPE_KIND_WAIT_S=soon', ['lab', 'up', '--lab', 'kind'], { env: { NATSCOPE_KIND_WAIT_S: 'soon' }, root: true }),
-  c('NATSCOPE_KIND_OFFICE_CIDR=garbage', ['lab', 'up', '--lab', 'kind'], {
-    env: { NATSCOPE_KIND_OFFICE_CIDR: 'garbage' },
-    root: true,
-  }),
 ];
 
 // One case; its answer is filled in below.
