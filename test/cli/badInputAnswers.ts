@@ -653,4 +653,39 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     'vm run needs root (network namespaces, iptables, bpftrace)',
     'sudo natscope vm run',
   ],
+  'lab up --cluster-cidr 010.244.0.0/16 (leading zero)': [
+    2,
+    'invalid CIDR "010.244.0.0/16": a number with a leading zero (iptables would read 010 as octal 8)',
+    'did you mean 10.244.0.0/16?',
+  ],
+  'lab up --cluster-cidr 10.244.0.1/16 (host bits set)': [
+    2,
+    'invalid CIDR "10.244.0.1/16": host bits are set',
+    'did you mean 10.244.0.0/16?',
+  ],
+  'lab up --cluster-cidr 0.0.0.0/0': [
+    2,
+    'invalid CIDR "0.0.0.0/0": it matches every address, so no client would count as outside the cluster',
+    "give the pods' range (e.g. 10.244.0.0/16); to masquerade every client instead: natscope lab set masquerade-all on",
+  ],
+  'lab up --cluster-cidr 10.244.0.0/33': [
+    2,
+    'invalid CIDR "10.244.0.0/33": not an IPv4 network',
+    'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
+  ],
+  'lab up --cluster-cidr 10.244.0.0 (no length)': [
+    2,
+    'invalid CIDR "10.244.0.0": not an IPv4 network',
+    'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
+  ],
+  'lab up --cluster-cidr 300.1.1.0/24': [
+    2,
+    'invalid CIDR "300.1.1.0/24": not an IPv4 network',
+    'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
+  ],
+  'lab up --cluster-cidr garbage': [
+    2,
+    'invalid CIDR "garbage": not an IPv4 network',
+    'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
+  ],
 };
