@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ANSWERS } from './badInputAnswers.js';
+import { ROOT_ANSWERS } from './badInputRootAnswers.js';
 
 const RECORDINGS = join(import.meta.dirname, '..', 'fixtures', 'recordings');
 const INCIDENT = join(RECORDINGS, 'incident.jsonl');
@@ -276,9 +277,9 @@ const FRONTENDS: [string, (file: string) => string[]][] = [
   ['demo --replay', (file) => ['demo', '--replay', file, '--auto']],
 ];
 
-// Each case's answer (test/cli/badInputAnswers.ts), by its words; none: an empty one, which the tests refuse.
+// Each case's answer (test/cli/badInputAnswers.ts, badInputRootAnswers.ts for the root cases), by its words; none: an empty one, which the tests refuse.
 function answer(what: string): Pick<BadInput, 'exit' | 'error' | 'fix'> {
-  const [exit, error, fix] = ANSWERS[what] ?? [0, '', ''];
+  const [exit, error, fix] = ANSWERS[what] ?? ROOT_ANSWERS[what] ?? [0, '', ''];
   return { exit, error, fix };
 }
 
@@ -444,13 +445,17 @@ export const BAD_INPUTS: BadInput[] = [
   c('vm run as an unprivileged user', ['vm', 'run', '--', 'true'], { user: true }),
   // ---- environment variables natscope reads ----
   c('NATSCOPE_VM_STACK=debian14', ['vm', 'run', '--', 'true'], { env: { NATSCOPE_VM_STACK: 'debian14' }, root: true }),
-  c('NATSCOPE_STATE_DIR relative', labCmd('status'), { env: { NATSCOPE_STATE_DIR: 'state' }, root: true }),
-  c('NATSCOPE_STATE_DIR a file', labCmd('status'), {
+  c('NATSCOPE_STATE_DIR a file, for lab status', labCmd('status'), {
     env: { NATSCOPE_STATE_DIR: '{tmp}/file' },
     files: { file: text('') },
     root: true,
   }),
-  c('NATSCOPE_STATE_DIR world-writable', labCmd('status'), {
+  c('NATSCOPE_STATE_DIR a file, for lab down', labCmd('down'), {
+    env: { NATSCOPE_STATE_DIR: '{tmp}/file' },
+    files: { file: text('') },
+    root: true,
+  }),
+  c('NATSCOPE_STATE_DIR world-writable', labCmd('down'), {
     env: { NATSCOPE_STATE_DIR: '{tmp}/open' },
     files: {
       open: (p) => {
@@ -460,12 +465,12 @@ export const BAD_INPUTS: BadInput[] = [
     },
     root: true,
   }),
-  c('NATSCOPE_STATE_DIR a symlink', labCmd('status'), {
+  c('NATSCOPE_STATE_DIR a symlink', labCmd('down'), {
     env: { NATSCOPE_STATE_DIR: '{tmp}/link' },
     files: { link: (p) => symlinkSync('/tmp', p) },
     root: true,
   }),
-  c('NATSCOPE_STATE_DIR owned by another user', labCmd('status'), {
+  c('NATSCOPE_STATE_DIR owned by another user', labCmd('down'), {
     env: { NATSCOPE_STATE_DIR: '{tmp}/theirs' },
     files: {
       theirs: (p) => {
