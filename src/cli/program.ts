@@ -5,8 +5,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from '@commander-js/extra-typings';
+import { Command, type OptionValues } from '@commander-js/extra-typings';
 import { projectRoot } from '../util/paths.js';
+import { safeLine } from '../util/terminal.js';
 import type { SetExit } from './common.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
@@ -38,8 +39,7 @@ export function buildProgram(setExit: SetExit): Command {
   const program = new Command('natscope')
     .description('See how Kubernetes Service NAT really behaves in the kernel: DNAT, SNAT, and where replies die.')
     .version(version())
-    .showHelpAfterError('(natscope --help lists the commands)')
-    .configureOutput({ outputError: (text, write) => write(text) })
+    .configureOutput({ outputError: (text, write) => write(usageLine(text)) })
     .exitOverride()
     .addHelpText(
       'after',
@@ -60,5 +60,27 @@ Try the following:
   registerPlumbing(program, setExit);
   registerVm(program, setExit);
   registerWorkshop(program, setExit);
+  addUsageFixes(program, 'natscope');
   return program;
+}
+
+// commander's own errors (an unknown option, a missing argument, a value an
+// option's parser refused) in natscope's form: one `natscope: …` line, its
+// suggestion ("Did you mean --json?") folded in, the typed text escaped.
+export function usageLine(text: string): string {
+  const [first = '', ...rest] = text.trim().split('\n');
+  const message = first.replace(/^error: /, '');
+  const more = rest.map((l) => l.trim().replace(/^\((.*)\)$/, '$1')).filter((l) => l !== '');
+  const hint = more.length > 0 ? `; ${more.join('; ').replace(/^Did/, 'did')}` : '';
+  return `natscope: ${safeLine(message + hint)}\n`;
+}
+
+// The fix line after a usage error: where the command's options are listed.
+function addUsageFixes(command: Command<unknown[], OptionValues>, name: string): void {
+  command.showHelpAfterError(
+    command.commands.length > 0 && name === 'natscope'
+      ? '  fix: natscope --help lists the commands'
+      : `  fix: ${name} --help lists its ${command.commands.length > 0 ? 'commands' : 'options and arguments'}`,
+  );
+  for (const sub of command.commands) addUsageFixes(sub, `${name} ${sub.name()}`);
 }

@@ -38,7 +38,10 @@ export async function demo(options: DemoOptions): Promise<number> {
     });
   }
   if (options.replay !== undefined && options.record !== undefined)
-    throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
+    throw new NatscopeError('--record and --replay do not go together', {
+      hint: 'a replayed demo records nothing new: leave out --record (or --replay, to record a live run)',
+      exitCode: 2,
+    });
   const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const write = (t: string) => process.stdout.write(t);
   const out = narrator(write, options.json);

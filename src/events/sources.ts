@@ -5,8 +5,9 @@
 // nobody may read, an empty one, a compressed or UTF-16 one, a line that never
 // ends; a bad event names its line and field; events are put in time order.
 
-import { type Stats, createReadStream } from 'node:fs';
+import { type Stats, constants, createReadStream, openSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
@@ -91,6 +92,7 @@ export async function openRecordingSource(path: string): Promise<RecordingSource
     throw new NatscopeError(`${path} is a ${info.isSocket() ? 'socket' : 'block device'}, not a recording`, {
       hint: RECORD_HINT,
     });
+  if (info.isFIFO()) return openFifo(path);
   // opened before anything is read, so a file nobody may read fails here, in words
   const stream = createReadStream(path);
   await new Promise<void>((resolve, reject) => {
@@ -98,6 +100,21 @@ export async function openRecordingSource(path: string): Promise<RecordingSource
     stream.once('error', (error) => reject(unreadable(path, error)));
   });
   return { name: path, bytes: stream, streaming: !info.isFile(), close: () => stream.destroy() };
+}
+
+// A FIFO is opened without blocking and read as a pipe. A plain open of one
+// that has no writer yet waits in a thread of node's pool until a writer
+// comes, and a process cannot exit while that thread waits: Ctrl-C or
+// SIGTERM left natscope hanging. As a pipe it waits on the event loop.
+function openFifo(path: string): RecordingSource {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  const pipe = new Socket({ fd, readable: true, writable: false });
+  return { name: path, bytes: pipe, streaming: true, close: () => pipe.destroy() };
 }
 
 // The bytes of a recording, refused early when they cannot be one: gzip,

@@ -24,6 +24,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
 import { formatOwner, type Owner, parseOwner, self } from './owner.js';
@@ -51,7 +52,9 @@ export async function tryLock(path: string, action: string): Promise<LockAttempt
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ELOOP')
         throw new UnsafeFile(`the lock ${path} is a symbolic link`, { hint: `rm ${path}` });
-      throw new NatscopeError(`cannot open the lock ${path}: ${(error as Error).message}`);
+      throw new NatscopeError(`cannot open the lock ${path}: ${(error as Error).message}`, {
+        hint: `check the folder it is in: ls -ld ${dirname(path)} (NATSCOPE_STATE_DIR moves it)`,
+      });
     }
     const opened = fstatSync(fd);
     if (!opened.isFile() || !trustedOwner(opened.uid)) {
@@ -66,7 +69,10 @@ export async function tryLock(path: string, action: string): Promise<LockAttempt
     if (!sameFile(path, opened)) {
       // its holder removed it while releasing it: lock the file that is there now
       closeSync(fd);
-      if (attempt > 100) throw new NatscopeError(`cannot take the lock ${path}: it keeps being replaced`);
+      if (attempt > 100)
+        throw new NatscopeError(`cannot take the lock ${path}: it keeps being replaced`, {
+          hint: 'something else is removing it: find it (fuser, lsof) and run this again',
+        });
       continue;
     }
     const text = Buffer.from(`${formatOwner(self())}${action}\n`);

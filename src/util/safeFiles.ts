@@ -125,7 +125,13 @@ export async function readFileSafely(path: string, maxBytes = 1 << 20): Promise<
     if (code === 'ENOENT') return null;
     if (code === 'ELOOP')
       throw new UnsafeFile(`${path} is a symbolic link, not a file natscope wrote`, { hint: `rm ${path}` });
-    throw new UnsafeFile(`cannot read ${path}: ${(error as Error).message}`);
+    if (code === 'ENOTDIR')
+      throw new UnsafeFile(`cannot read ${path}: ${dirname(path)} is a file, not a folder`, {
+        hint: `move ${dirname(path)} out of the way, or point natscope at a folder (NATSCOPE_STATE_DIR)`,
+      });
+    throw new UnsafeFile(`cannot read ${path}: ${(error as Error).message}`, {
+      hint: `check it and the folders above it: ls -ld ${path} ${dirname(path)}`,
+    });
   }
   try {
     const stats = await file.stat();

@@ -3,6 +3,7 @@
 // hardware virtualisation); software emulation (TCG) otherwise.
 
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { EXIT, NatscopeError } from '../errors.js';
 import { TAGS } from './initramfs.js';
 
 export const QEMU = 'qemu-system-x86_64';
@@ -21,6 +22,11 @@ export function kvmUsable(): boolean {
 export function chooseAccel(): Accel {
   const forced = process.env.NATSCOPE_VM_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return forced;
+  if (forced !== undefined && forced !== '')
+    throw new NatscopeError(`NATSCOPE_VM_ACCEL=${JSON.stringify(forced)} is not an accelerator natscope knows`, {
+      hint: 'set it to kvm or tcg, or unset it to let natscope choose',
+      exitCode: EXIT.usage,
+    });
   return kvmUsable() ? 'kvm' : 'tcg';
 }
 

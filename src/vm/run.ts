@@ -11,10 +11,10 @@
 // handed (guest.ts), and when to give up on a boot and how a run ended
 // (outcome.ts).
 
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -137,14 +137,27 @@ interface QemuRun {
   qemuStderr: string;
 }
 
-function checkRequest(options: VmOptions): void {
-  for (const dir of options.shares ?? []) {
-    if (!existsSync(dir))
-      throw new NatscopeError(`share ${dir} does not exist`, {
-        hint: 'create it first, or pass an existing folder',
-        exitCode: EXIT.usage,
-      });
+// A --share is a folder given by its full path: the guest mounts it at the same
+// path, so a relative one would land elsewhere, and qemu cannot share a file
+// (it failed with its own error, after the boot).
+function checkShare(dir: string): void {
+  const refuse = (why: string, hint: string) =>
+    new NatscopeError(`--share ${JSON.stringify(dir)} ${why}`, { hint, exitCode: EXIT.usage });
+  if (dir === '') throw refuse('is empty', 'name a folder: --share "$PWD/out"');
+  if (!isAbsolute(dir)) throw refuse('is not a full path', `give its full path: --share "$PWD/${dir}"`);
+  let info: Stats;
+  try {
+    info = statSync(dir);
+  } catch {
+    throw refuse('does not exist', `create it first: mkdir -p ${dir}`);
   }
+  if (!info.isDirectory()) throw refuse('is not a folder', `share the folder it is in: --share ${dirname(dir)}`);
+}
+
+function checkRequest(options: VmOptions): void {
+  for (const dir of options.shares ?? []) checkShare(dir);
+  // a wrong NATSCOPE_VM_ACCEL is refused before anything boots
+  chooseAccel();
   if (options.argv.length === 0)
     throw new NatscopeError('no command to run in the VM', {
       hint: 'natscope vm run -- uname -r',

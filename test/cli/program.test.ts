@@ -56,11 +56,15 @@ describe('natscope, without root', () => {
     [['replay', join(dir, 'missing.jsonl')], 1, /^natscope: replay file .*missing\.jsonl does not exist\n/],
     [['replay', 'GARBAGE'], 1, /^natscope: .*garbage\.jsonl: line 1: not JSON: "hello"\n/],
     [['replay', 'NEWER'], 1, /line 1: event version 3 is newer than this natscope reads \(1\): upgrade natscope/],
-    [['lab', 'request'], 2, /error: missing required argument 'target'/],
+    [
+      ['lab', 'request'],
+      2,
+      /^natscope: missing required argument 'target'\n {2}fix: natscope lab request --help lists its options and arguments$/,
+    ],
     [
       ['lab', 'up', '--vm', 'sometimes'],
       2,
-      /error: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off/,
+      /^natscope: option '--vm <mode>' argument 'sometimes' is invalid. Allowed choices are auto, on, off.\n {2}fix: natscope lab up --help/,
     ],
     [['replay', RECORDING, '--speed', '-1'], 2, /argument '-1' is invalid. expected a number ≥ 0/],
     [
