@@ -135,14 +135,16 @@ export async function buildLab(
     ),
   ]);
 
-  log("forwarding, the vpn's cloud-fabric rule, kube-proxy rules");
+  log(`forwarding, the vpn's cloud-fabric rule, kube-proxy rules (${kubeProxy.mode} mode)`);
   const forward = (n: string, extra: string[] = []) =>
     inNetns(n, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', ...extra]);
+  // kube-proxy's iptables mode sets route_localnet so NodePorts answer on
+  // 127.0.0.1; its nftables mode does not serve NodePorts on localhost
+  const nodeSysctls = kubeProxy.mode === 'iptables' ? ['net.ipv4.conf.all.route_localnet=1'] : [];
   await Promise.all([
     forward(vpn).then(() => inNetns(vpn, [restoreBinary(backend)], { input: VPN_RULES })),
-    // kube-proxy sets route_localnet so NodePorts answer on 127.0.0.1
-    forward(node1, ['net.ipv4.conf.all.route_localnet=1']).then(() => syncNode(node1, kubeProxy, backend, true)),
-    forward(node2, ['net.ipv4.conf.all.route_localnet=1']).then(() => syncNode(node2, kubeProxy, backend, true)),
+    forward(node1, nodeSysctls).then(() => syncNode(node1, 'node1', kubeProxy, backend, true)),
+    forward(node2, nodeSysctls).then(() => syncNode(node2, 'node2', kubeProxy, backend, true)),
   ]);
 
   await adding;
