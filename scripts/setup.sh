@@ -4,7 +4,8 @@
 # times. `npm run demo`, `npm test` and `npm run bench` call it first.
 #
 #   bash scripts/setup.sh            OS packages, npm packages, build, micro-VM kernel
-#   bash scripts/setup.sh --tests    also what the test suite needs (tmux, shellcheck, ruby, docker)
+#   bash scripts/setup.sh --tests    also what the test suite needs (tmux, shellcheck, ruby, docker,
+#                                    the micro-VM's Debian 13 stack)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -68,5 +69,11 @@ fi
 # natscope runs the probes there when this kernel refuses kprobes.
 if available linux-image-amd64 && [ "$(id -u)" = 0 ]; then
   NATSCOPE_QUIET=1 node dist/src/main.js vm setup
+fi
+# The tests' second micro-VM stack: Debian 13's kernel 6.12 and a Debian 13 root
+# filesystem (bpftrace 0.23), from Debian's archive through a private apt
+# configuration. About two minutes and 800 MB the first time, cached after.
+if [ "$tests" = 1 ] && [ "$(id -u)" = 0 ]; then
+  node dist/src/main.js vm setup --stack debian13
 fi
 say "ready"

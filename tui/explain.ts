@@ -8,6 +8,7 @@ import type { DropEvent } from '../src/events/types.js';
 
 const REASONS: Record<string, string> = {
   NOT_SPECIFIED: 'freed without a reason: normal socket life (teardown, a duplicate)',
+  QUEUE_PURGE: "a closing socket's queue emptied: normal teardown (kernel 6.12 names what 6.1 left unspecified)",
   NO_SOCKET: 'no socket wants it: nothing listens, or the connection is unknown here',
   NETFILTER_DROP: 'an iptables/nftables rule dropped it',
   IP_INNOROUTES: 'no route to its destination on this host',

@@ -40,6 +40,7 @@ import { loadDropReasons } from '../../src/tracer/btf.js';
 import { ensureTracefs } from '../../src/tracer/capabilities.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { DEFAULT_PROBES, composeProgram } from '../../src/tracer/probes.js';
+import { detectBpftrace } from '../../src/tracer/version.js';
 import type { ProbeFamily } from '../../src/tracer/parse.js';
 import type { LoadResult } from '../../src/lab/lab.js';
 
@@ -89,7 +90,7 @@ async function warmUp(lab: NetnsLab): Promise<void> {
 // The default probes' attach points with empty programs: bpftrace's own
 // program, minus everything the probes do.
 async function hooksOnlyProgram(): Promise<string> {
-  const composed = await composeProgram(DEFAULT_PROBES);
+  const composed = await composeProgram(DEFAULT_PROBES, (await detectBpftrace('bpftrace')).version);
   const hooks = [...composed.matchAll(/^((?:kfunc|kretfunc|tracepoint):[\w:]+)$/gm)].map((m) => m[1]!);
   if (hooks.length === 0) throw new Error('no attach points found in the composed program');
   return hooks.map((h) => `${h}\n{\n}\n`).join('\n');
@@ -100,15 +101,17 @@ async function withHooksOnly(program: string, f: () => Promise<number>): Promise
   writeFileSync(file, program);
   const child = execa('bpftrace', [file], {
     reject: false,
-    stdout: 'ignore',
+    stdout: 'pipe',
     stderr: 'pipe',
     env: { [ATTACHED]: '1' },
   });
   try {
     await new Promise<void>((resolve, reject) => {
-      child.stderr!.on('data', (d: Buffer) => {
-        if (String(d).includes(ATTACHED)) resolve();
-      });
+      // the attach notice: on stderr, or on stdout from bpftrace 0.23
+      for (const stream of [child.stderr!, child.stdout!])
+        stream.on('data', (d: Buffer) => {
+          if (String(d).includes(ATTACHED)) resolve();
+        });
       void child.then((r) => reject(new Error(`bpftrace (hooks only) exited: ${String(r.stderr).slice(-300)}`)));
     });
     return await f();

@@ -59,7 +59,7 @@ export const prefixOption = (description = 'name prefix of everything the lab cr
 export const vmOption = () =>
   new Option(
     '--vm <mode>',
-    'where the kernel side runs: auto (native if kernel function probes attach, else the micro-VM), on, off',
+    'where the kernel side runs: auto (native if kernel function probes attach, else the micro-VM), on, off; the micro-VM runs the stack NATSCOPE_VM_STACK names (debian12, the default, or debian13)',
   )
     .choices(PLACEMENTS)
     .default('auto' as const);

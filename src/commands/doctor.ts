@@ -1,17 +1,34 @@
-// natscope doctor: what this machine can trace, each failing line with its fix.
+// natscope doctor: what this machine can trace, each failing line with its
+// fix. The verdict that counts is natscope's own program, composed for the
+// bpftrace found here, compiled and attached for real.
 
 import { release } from 'node:os';
-import { bpftraceBinary, bpftraceVersion } from '../tracer/bpftrace.js';
+import { describeError, NatscopeError } from '../errors.js';
+import { bpftraceBinary, loadModules } from '../tracer/bpftrace.js';
 import {
+  bpftraceInfo,
   btfPresent,
   functionProbesAttach,
   iptablesBackend,
   kprobesAttach,
   kprobesConfigured,
   lockdownMode,
+  type ProgramAttach,
   tracefsMounted,
   tracepointsAttach,
+  tryProgram,
 } from '../tracer/capabilities.js';
+import { DEFAULT_PROBES } from '../tracer/probes.js';
+import {
+  type DetectedBpftrace,
+  detectBpftrace,
+  formatVersion,
+  NEWEST_KNOWN,
+  OLDEST_SUPPORTED,
+  parseLlvmVersion,
+  type Support,
+  TESTED_VERSIONS,
+} from '../tracer/version.js';
 import { onPath, vmPrerequisites } from '../vm/prereqs.js';
 import { existsSync } from 'node:fs';
 import { functionListReadable } from '../tracer/capabilities.js';
@@ -27,6 +44,10 @@ export interface Check {
 
 export interface DoctorReport {
   kernel: string;
+  // the bpftrace found (null: none, or one natscope refuses)
+  bpftrace: { binary: string; version: string; llvm: string | null; support: Support; tested: boolean } | null;
+  // natscope's default program, compiled and attached here (null: not tried)
+  program: ProgramAttach | null;
   checks: Check[];
   // where `--vm auto` will run the kernel side
   tracing: { native: boolean; tracepointsOnly: boolean; microVm: boolean };
@@ -43,12 +64,26 @@ export async function diagnose(): Promise<DoctorReport> {
     required: true,
   });
 
-  const version = await bpftraceVersion();
+  const binary = bpftraceBinary();
+  let bpftrace: DetectedBpftrace | null = null;
+  let refused: unknown = null;
+  try {
+    bpftrace = await detectBpftrace(binary);
+  } catch (error) {
+    refused = error;
+  }
+  const llvm = bpftrace ? parseLlvmVersion(await bpftraceInfo(binary)) : null;
+  const version = bpftrace ? formatVersion(bpftrace.version) : null;
   checks.push({
     name: 'bpftrace',
-    ok: version !== null,
-    detail: version ? `bpftrace ${version} (${bpftraceBinary()})` : 'not found',
-    fix: 'apt-get install bpftrace (npm run setup installs it)',
+    ok: bpftrace !== null,
+    detail: bpftrace
+      ? `bpftrace ${version} (LLVM ${llvm ?? 'unknown'}), ${onPath(binary) ?? binary}: ${supportText(bpftrace.support)}`
+      : describeError(refused),
+    fix:
+      refused instanceof NatscopeError && refused.hint
+        ? refused.hint
+        : 'apt-get install bpftrace (npm run setup installs it)',
     required: true,
   });
 
@@ -104,7 +139,7 @@ export async function diagnose(): Promise<DoctorReport> {
     required: false,
   });
 
-  const canTry = root && version !== null;
+  const canTry = root && bpftrace !== null;
   const notTried = { ok: false, detail: 'not tried (needs root and bpftrace)' };
   const kfunc = canTry ? await functionProbesAttach() : notTried;
   checks.push({
@@ -136,6 +171,27 @@ export async function diagnose(): Promise<DoctorReport> {
     required: true,
   });
 
+  // natscope's own program: what `natscope trace` compiles and attaches
+  let program: ProgramAttach | null = null;
+  if (canTry && bpftrace) {
+    // the tracer loads the modules its probes hook first; pointless where function probes are refused
+    if (kfunc.ok) await loadModules(DEFAULT_PROBES).catch(() => undefined);
+    program = await tryProgram(DEFAULT_PROBES, bpftrace);
+    checks.push(programCheck('program', program, !program.refusedByKernel));
+    if (!program.ok && program.refusedByKernel) {
+      // what still runs here: the drop probe needs only a tracepoint
+      checks.push(programCheck('program-drop', await tryProgram(['drop'], bpftrace), true));
+    }
+  } else {
+    checks.push({
+      name: 'program',
+      ok: false,
+      detail: "natscope's program: not tried (needs root and a bpftrace natscope supports)",
+      fix: 'run natscope doctor with sudo, after fixing the bpftrace line',
+      required: false,
+    });
+  }
+
   const backend = await iptablesBackend();
   checks.push({
     name: 'iptables',
@@ -161,8 +217,39 @@ export async function diagnose(): Promise<DoctorReport> {
 
   return {
     kernel: release(),
+    bpftrace:
+      bpftrace && version
+        ? { binary, version, llvm, support: bpftrace.support, tested: bpftrace.support === 'tested' }
+        : null,
+    program,
     checks,
-    tracing: { native: kfunc.ok, tracepointsOnly: !kfunc.ok && tracepoints.ok, microVm: vm.ready },
+    tracing: {
+      native: kfunc.ok && program?.ok === true,
+      tracepointsOnly: !kfunc.ok && tracepoints.ok,
+      microVm: vm.ready,
+    },
+  };
+}
+
+function supportText(support: Support): string {
+  const tested = TESTED_VERSIONS.join(' and ');
+  switch (support) {
+    case 'tested':
+      return 'a version natscope is tested with';
+    case 'supported':
+      return `in the supported range (${formatVersion(OLDEST_SUPPORTED)} to ${NEWEST_KNOWN.major}.${NEWEST_KNOWN.minor}), not itself tested (tested: ${tested})`;
+    default:
+      return `newer than natscope knows (${NEWEST_KNOWN.major}.${NEWEST_KNOWN.minor}): tried as is (tested: ${tested})`;
+  }
+}
+
+function programCheck(name: string, p: ProgramAttach, required: boolean): Check {
+  return {
+    name,
+    ok: p.ok,
+    detail: `natscope's program (${p.probes.join(',')}): ${p.detail}`,
+    fix: p.fix ?? undefined,
+    required,
   };
 }
 

@@ -1,4 +1,5 @@
-// natscope vm setup | vm run: the throw-away micro-VM (src/vm).
+// natscope vm setup | vm run: the throw-away micro-VM (src/vm), on one of
+// its stacks (src/vm/stack.ts: --stack, else NATSCOPE_VM_STACK, else debian12).
 
 import { EXIT } from '../errors.js';
 import { ensurePackages } from '../util/apt.js';
@@ -6,16 +7,25 @@ import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
 import { cachedKernel, fetchKernel } from '../vm/kernel.js';
 import { ensureInitramfs } from '../vm/initramfs.js';
-import { VM_PACKAGES } from '../vm/prereqs.js';
+import { vmPackages } from '../vm/prereqs.js';
+import { ensureRootfs } from '../vm/rootfs.js';
 import { startVm } from '../vm/run.js';
+import { STACK_INFO, selectedStack } from '../vm/stack.js';
 
-export async function vmSetup(): Promise<number> {
+export interface VmSetupOptions {
+  // a stack name (checked here), or undefined for the default
+  stack?: string;
+}
+
+export async function vmSetup(options: VmSetupOptions = {}): Promise<number> {
+  const stack = selectedStack(options.stack);
   requireRoot('vm setup');
-  const step = progress('vm setup');
-  await ensurePackages(VM_PACKAGES, step.log);
-  const kernel = (await cachedKernel()) ?? (await fetchKernel(step.log));
+  const step = progress(`vm setup ${stack}`);
+  await ensurePackages(vmPackages(stack), step.log);
+  const kernel = (await cachedKernel(stack)) ?? (await fetchKernel(step.log, stack));
   const initramfs = await ensureInitramfs(kernel, step.log);
-  step.done(`micro-VM ready: kernel ${kernel.version}, ${initramfs}`);
+  const root = STACK_INFO[stack].root === 'host' ? 'this host' : await ensureRootfs(stack, step.log);
+  step.done(`micro-VM ready (${stack}): kernel ${kernel.version}, ${initramfs}, root filesystem: ${root}`);
   return 0;
 }
 
@@ -24,13 +34,16 @@ export interface VmRunOptions {
   timeoutS: number;
   shares: string[];
   quiet: boolean;
+  stack?: string;
 }
 
 export async function vmRun(options: VmRunOptions): Promise<number> {
+  const stack = selectedStack(options.stack);
   requireRoot('vm run');
   const step = progress('vm', options.quiet);
   const vm = await startVm({
     argv: options.argv,
+    stack,
     timeoutMs: options.timeoutS * 1000,
     shares: options.shares,
     log: step.log,

@@ -48,8 +48,8 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
   const clientName = hostByIp(lab, client) ?? client;
   const dnat = flow.nat.find((n) => n.manip === 'DNAT') ?? null;
   const snat = flow.nat.find((n) => n.manip === 'SNAT') ?? null;
-  // Sockets free packets with reason NOT_SPECIFIED in their normal life
-  // (teardown, a duplicate SYN): those do not end a connection's story.
+  // Sockets free packets with reason NOT_SPECIFIED (6.12: QUEUE_PURGE at
+  // teardown) in their normal life: those do not end a connection's story.
   const drop = flow.drops.find(isVerdictDrop) ?? null;
   const finalDst = dnat ? dnat.to.ip : flow.first.dst;
   const podName = hostByIp(lab, finalDst);
@@ -124,6 +124,8 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
 
 export function isVerdictDrop(drop: DropEvent): boolean {
   if (drop.reason === 'NOT_SPECIFIED') return false;
+  // a closing socket's queue, emptied: newer kernels (6.12) name what 6.1 frees as NOT_SPECIFIED
+  if (drop.reason === 'QUEUE_PURGE') return false;
   // an echo reply reaches ping through its raw socket; the kernel then frees the original as NO_SOCKET
   if (drop.packet.proto === 'icmp' && drop.reason === 'NO_SOCKET') return false;
   return true;

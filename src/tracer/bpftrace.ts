@@ -25,9 +25,10 @@ import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
-import { parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { ATTACH_NOTICE, parseBpftraceLine, type ProbeFamily } from './parse.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
+import { bpftraceEnv, crashError, detectBpftrace } from './version.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -62,8 +63,8 @@ export interface Tracer {
   done: Promise<TracerSummary>;
 }
 
-// bpftrace prints this on stderr once every probe is attached (its BEGIN runs before)
-export const ATTACHED = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+// bpftrace prints this once every probe is attached (its BEGIN runs before): on stderr, or on stdout from 0.23
+export const ATTACHED = ATTACH_NOTICE;
 
 // Per stream and flush (100 ms): 160,000 events/s per stream before any is lost.
 const BUFFER_EVENTS = 16384;
@@ -153,8 +154,10 @@ export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], ex
 
 export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const binary = bpftraceBinary(options.bpftrace);
+  // refuses a bpftrace that is missing or too old; the program is composed for this one
+  const found = await detectBpftrace(binary);
   if (needsFunctionProbes(options.probes)) await loadModules(options.probes);
-  const program = await composeProgram(options.probes);
+  const program = await composeProgram(options.probes, found.version);
   const dir = await makeRunDir('trace');
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
   let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
@@ -181,13 +184,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
       reject: false,
       buffer: false,
       stdin: 'ignore',
-      env: {
-        [ATTACHED]: '1',
-        BPFTRACE_PERF_RB_PAGES: String(options.perfPages ?? 1024),
-        // every map's size: bpftrace 0.17's name, and the name from 0.21 on
-        BPFTRACE_MAP_KEYS_MAX: String(options.bufferEvents ?? BUFFER_EVENTS),
-        BPFTRACE_MAX_MAP_KEYS: String(options.bufferEvents ?? BUFFER_EVENTS),
-      },
+      // every map's size under the name this version reads
+      env: bpftraceEnv(found.features, {
+        attachNotice: ATTACHED,
+        perfPages: options.perfPages ?? 1024,
+        mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
+      }),
     });
   } catch (cause) {
     await handle.run();
@@ -202,14 +204,15 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   let stderr = '';
   let attached = false;
   const ready = deferred<void>();
+  const onAttached = () => {
+    attached = true;
+    ready.resolve();
+  };
 
   bpftrace.stderr?.on('data', (chunk: Buffer) => {
     const text = chunk.toString();
     if (stderr.length < 65536) stderr += text;
-    if (!attached && text.includes(ATTACHED)) {
-      attached = true;
-      ready.resolve();
-    }
+    if (!attached && text.includes(ATTACHED)) onAttached();
     if (attached) {
       for (const line of text.split('\n')) {
         if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) flush.error(line.trim());
@@ -227,7 +230,12 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     for await (const item of splitLines(bpftrace.stdout, MAX_LINE_BYTES)) {
       if (raw && 'line' in item) raw.write(`${item.line}\n`);
       if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
-      else flush.take(parseBpftraceLine(item.line, context), item.lineNo, item.line);
+      else {
+        const record = parseBpftraceLine(item.line, context);
+        // bpftrace 0.23 writes its attach notice here, between the JSON lines
+        if (record.type === 'attach-notice') onAttached();
+        else flush.take(record, item.lineNo, item.line);
+      }
     }
     flush.end();
   })();
@@ -274,7 +282,8 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
           ? new NatscopeError(`bpftrace not found (${binary})`, {
               hint: 'install it: apt-get install bpftrace (npm run setup does this)',
             })
-          : explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null);
+          : (crashError(found, result.signal, result.exitCode) ??
+            explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null));
       ready.reject(reason);
     } else if (!stopping) {
       flush.error(`bpftrace stopped on its own: ${exitedHow(result.exitCode ?? null, signal)}`);

@@ -1,15 +1,23 @@
 // What this machine lets a tracer do, found by trying rather than guessing:
 // a one-probe bpftrace program is attached for real to tell whether kernel
 // function probes (kfunc: nat, conntrack, rewrite), kprobes, and
-// tracepoints (drop) work here.
+// tracepoints (drop) work here; and natscope's own composed program is
+// compiled and attached, as the tracer would, for the verdict that counts.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { release } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
+import { describeError } from '../errors.js';
+import { killGroup } from '../util/process.js';
 import { ATTACHED, bpftraceBinary } from './bpftrace.js';
 import { VMLINUX_BTF } from './btf.js';
+import type { ProbeFamily } from './parse.js';
+import { composeProgram } from './probes.js';
+import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
+import { bpftraceEnv, crashError, type DetectedBpftrace, TESTED_VERSIONS } from './version.js';
 
 export interface AttachResult {
   ok: boolean;
@@ -26,7 +34,9 @@ export async function tryAttach(probe: string, binary = bpftraceBinary()): Promi
       env: { [ATTACHED]: '1' },
       stdin: 'ignore',
     });
-    if (result.stderr.includes(ATTACHED) && result.exitCode === 0) return { ok: true, detail: 'attached' };
+    // the notice is on stderr, or on stdout from bpftrace 0.23
+    const noticed = result.stderr.includes(ATTACHED) || result.stdout.includes(ATTACHED);
+    if (noticed && result.exitCode === 0) return { ok: true, detail: 'attached' };
     const line =
       result.stderr
         .split('\n')
@@ -132,4 +142,125 @@ export async function iptablesBackend(): Promise<'nft' | 'legacy' | 'unknown'> {
   if (/nf_tables/.test(result.stdout)) return 'nft';
   if (/legacy/.test(result.stdout)) return 'legacy';
   return 'unknown';
+}
+
+export interface ProgramAttach {
+  probes: ProbeFamily[];
+  ok: boolean;
+  // compile and attach, when it attached
+  attachMs: number | null;
+  detail: string;
+  // the kernel refused a function probe (lockdown, hidden ftrace): the micro-VM is the way
+  refusedByKernel: boolean;
+  fix: string | null;
+}
+
+// bpftrace's first error line, without its file position.
+function firstError(stderr: string): string | null {
+  const line = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l));
+  return line ? line.replace(/^\S+\.bt:[\d:-]+:\s*/, '').replace(/^ERROR:\s*/, '') : null;
+}
+
+// What a kernel that hides ftrace or forbids trampolines makes bpftrace say (0.17 and 0.23).
+const KERNEL_REFUSED =
+  /could not read traceable functions|kfunc\/kretfunc not available|Error attaching probe: '(kprobe|kfunc|kretfunc|fentry|fexit)|available_filter_functions/i;
+
+// natscope's own program for `probes`, composed for this bpftrace, compiled
+// and attached for real (as the tracer runs it), then stopped. Modules the
+// probes hook must be loaded first (the tracer does that too).
+export async function tryProgram(
+  probes: ProbeFamily[],
+  bpftrace: DetectedBpftrace,
+  timeoutMs = 180_000,
+): Promise<ProgramAttach> {
+  const dir = await mkdtemp(join(tmpdir(), 'natscope-doctor-'));
+  const file = join(dir, 'natscope.bt');
+  const started = performance.now();
+  try {
+    await writeFile(file, await composeProgram(probes, bpftrace.version));
+    const child = execa(bpftrace.binary, ['-f', 'json', file, detailBudgetArgument(DEFAULT_DETAIL_PER_SECOND)], {
+      reject: false,
+      detached: true,
+      stdin: 'ignore',
+      buffer: true,
+      env: bpftraceEnv(bpftrace.features, { attachNotice: ATTACHED, perfPages: 64, mapKeys: 16384 }),
+    });
+    let attachedAt: number | null = null;
+    const watch = (d: Buffer) => {
+      if (attachedAt === null && String(d).includes(ATTACHED)) {
+        attachedAt = performance.now();
+        killGroup(child.pid, 'SIGTERM');
+      }
+    };
+    child.stdout?.on('data', watch);
+    child.stderr?.on('data', watch);
+    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), timeoutMs);
+    const result = await child;
+    clearTimeout(timer);
+    if (attachedAt !== null) {
+      const ms = Math.round(attachedAt - started);
+      return {
+        probes,
+        ok: true,
+        attachMs: ms,
+        detail: `compiled and attached in ${(ms / 1000).toFixed(1)} s`,
+        refusedByKernel: false,
+        fix: null,
+      };
+    }
+    const stderr = String(result.stderr);
+    const crash = crashError(bpftrace, result.signal ?? undefined, result.exitCode ?? undefined);
+    if (crash)
+      return {
+        probes,
+        ok: false,
+        attachMs: null,
+        detail: crash.message,
+        refusedByKernel: false,
+        fix: crash.hint ?? null,
+      };
+    if (result.signal === 'SIGKILL')
+      return {
+        probes,
+        ok: false,
+        attachMs: null,
+        detail: `did not attach within ${timeoutMs / 1000} s`,
+        refusedByKernel: false,
+        fix: 'a busy or emulated machine compiles slowly: run natscope doctor again',
+      };
+    const error = firstError(stderr) ?? `bpftrace exited with code ${result.exitCode}`;
+    if (KERNEL_REFUSED.test(stderr))
+      return {
+        probes,
+        ok: false,
+        attachMs: null,
+        detail: `the kernel refused its function probes: ${error}`,
+        refusedByKernel: true,
+        fix: 'this kernel cannot attach kernel function probes (lockdown, or ftrace hidden): natscope runs them in the micro-VM (--vm auto; natscope vm setup), and --probes drop runs here',
+      };
+    return {
+      probes,
+      ok: false,
+      attachMs: null,
+      detail: `bpftrace refused it: ${error}`,
+      refusedByKernel: false,
+      fix:
+        bpftrace.support === 'tested'
+          ? 'please report this line with the kernel (uname -r) and bpftrace --version'
+          : `natscope is tested with bpftrace ${TESTED_VERSIONS.join(' and ')}: install one of those, or trace in the micro-VM (--vm on)`,
+    };
+  } catch (error) {
+    return { probes, ok: false, attachMs: null, detail: describeError(error), refusedByKernel: false, fix: null };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// bpftrace's build: "LLVM: 19.1.7" in `bpftrace --info` (it also probes the kernel: seconds).
+export async function bpftraceInfo(binary: string): Promise<string> {
+  const result = await execa(binary, ['--info'], { reject: false, timeout: 60_000, stdin: 'ignore' }).catch(() => null);
+  return result ? `${result.stdout}\n${result.stderr}` : '';
 }

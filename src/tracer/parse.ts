@@ -56,10 +56,15 @@ export type BpftraceRecord =
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
+  | { type: 'attach-notice' }
   | { type: 'message'; text: string }
   | { type: 'blank' }
   | { type: 'other'; value: unknown }
   | { type: 'garbage'; line: string; reason: string };
+
+// What bpftrace prints once every probe is attached, when this variable is
+// set: on stderr up to 0.22, on stdout, between the JSON lines, from 0.23.
+export const ATTACH_NOTICE = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
 
 const BY_SEQUENCE_MAP = new Map<string, StreamName>();
 const BY_BUFFER = new Map<string, StreamName>();
@@ -114,6 +119,7 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
     const batch = scanBuffer(line, ctx);
     if (batch) return batch;
   }
+  if (line === ATTACH_NOTICE) return { type: 'attach-notice' };
   let value: unknown;
   try {
     value = JSON.parse(line);

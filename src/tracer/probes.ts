@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
 import { probesDir } from '../util/paths.js';
 import { FLUSH_INTERVAL_MS, FLUSH_MARKER, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
+import { type BpftraceVersion, formatVersion } from './version.js';
 
 export interface ProbeInfo {
   name: ProbeFamily;
@@ -109,12 +110,23 @@ export function qualifyModules(
   return out;
 }
 
-export async function composeProgram(probes: ProbeFamily[], dir = probesDir()): Promise<string> {
+// The program for the bpftrace that will run it (`version`: what
+// `bpftrace --version` said). The probe files are written for every
+// supported version (src/tracer/version.ts); what differs is settled here.
+export async function composeProgram(
+  probes: ProbeFamily[],
+  version: BpftraceVersion,
+  dir = probesDir(),
+): Promise<string> {
   const parts: string[] = [
-    '// Composed by natscope from probes/*.bt: one program, one attach.',
+    `// Composed by natscope from probes/*.bt for bpftrace ${formatVersion(version)}: one program, one attach.`,
     'BEGIN',
     '{',
     `\tprintf("natscope: tracing ${probes.join(',')}. Hit Ctrl-C to end.\\n");`,
+    // the flush's state is read before any flush has written it
+    '\t@batch = 0;',
+    '\t@pending_a = 0;',
+    '\t@pending_b = 0;',
     '}',
     '',
   ];

@@ -1,5 +1,5 @@
 // The micro-VM's initramfs: static busybox, the few modules needed to reach
-// the host's root filesystem over 9p, and an /init that mounts it read-only
+// the root filesystem over 9p (the host's, or the stack's own), and an /init that mounts it read-only
 // under a tmpfs overlay (writes never reach the host) and hands over to the
 // run's guest script. Built once per kernel and cached.
 
@@ -95,6 +95,27 @@ exec switch_root /newroot /bin/bash ${GUEST_RUN_DIR}/guest.sh
 `;
 }
 
+// Debian 13 compresses its modules (.ko.xz); busybox's insmod loads plain
+// ELF objects, so they go into the initramfs decompressed.
+const COMPRESSED: Record<string, string> = { '.xz': 'xz', '.zst': 'zstd', '.gz': 'gzip' };
+
+export function plainModuleName(path: string): string {
+  return basename(path).replace(/\.ko\.(xz|zst|gz)$/, '.ko');
+}
+
+async function readModule(path: string): Promise<Buffer> {
+  const suffix = Object.keys(COMPRESSED).find((s) => path.endsWith(`.ko${s}`));
+  if (!suffix) return readFile(path);
+  const tool = COMPRESSED[suffix]!;
+  const result = await execa(tool, ['-dc', path], { encoding: 'buffer', reject: false });
+  if (result.exitCode !== 0) {
+    throw new NatscopeError(`cannot decompress the VM kernel's module ${basename(path)} with ${tool}`, {
+      hint: `apt-get install ${tool === 'xz' ? 'xz-utils' : tool}, then natscope vm setup`,
+    });
+  }
+  return Buffer.from(result.stdout);
+}
+
 export function initramfsPath(kernel: KernelImage): string {
   return join(kernel.dir, 'initramfs.gz');
 }
@@ -114,9 +135,14 @@ export async function ensureInitramfs(kernel: KernelImage, log: (line: string) =
     { name: 'bin/busybox', mode: 0o100755, data: await readFile(BUSYBOX) },
     { name: 'init', mode: 0o100755, data: Buffer.from(initScript()) },
     { name: 'modules', mode: 0o40755 },
-    { name: 'modules/order', mode: 0o100644, data: Buffer.from(`${modules.map((m) => basename(m)).join('\n')}\n`) },
+    {
+      name: 'modules/order',
+      mode: 0o100644,
+      data: Buffer.from(`${modules.map((m) => plainModuleName(m)).join('\n')}\n`),
+    },
   ];
-  for (const m of modules) entries.push({ name: `modules/${basename(m)}`, mode: 0o100644, data: await readFile(m) });
+  for (const m of modules)
+    entries.push({ name: `modules/${plainModuleName(m)}`, mode: 0o100644, data: await readModule(m) });
   const tmp = `${path}.tmp`;
   await writeFile(tmp, gzipSync(cpioNewc(entries), { level: 1 }));
   await rename(tmp, path);

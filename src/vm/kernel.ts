@@ -1,36 +1,47 @@
 // The micro-VM's kernel: Debian's stock linux-image package (kprobes, BTF,
-// modular netfilter), downloaded and unpacked into a cache rather than
-// installed, so the host's own boot setup is never touched. The bzImage's
+// modular netfilter) of the stack's release (src/vm/stack.ts: Debian 12's
+// through the system's apt, Debian 13's through a private configuration),
+// downloaded and unpacked into a cache rather than installed, so the host's
+// own boot setup is never touched. The bzImage's
 // payload is unpacked to a plain ELF vmlinux once: qemu boots it directly
 // (PVH), which saves seconds per boot under emulation.
 
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { NatscopeError } from '../errors.js';
+import { type Archive, aptCache, aptDownload, prepareArchive } from './archive.js';
+import { cacheRoot, STACK_INFO, type Stack, selectedStack, stackCacheDir } from './stack.js';
+
+export { cacheRoot } from './stack.js';
 
 export const KERNEL_META_PACKAGE = 'linux-image-amd64';
 
-export function cacheRoot(): string {
-  return process.env.NATSCOPE_CACHE ?? '/var/cache/natscope';
-}
-
 export interface KernelImage {
-  version: string; // e.g. 6.1.0-56-amd64
-  dir: string; // unpacked package: boot/, lib/modules/<version>/
+  version: string; // e.g. 6.1.0-56-amd64, 6.12.117+deb13-amd64
+  dir: string; // unpacked package: boot/, lib/modules/<version>/ (lib -> usr/lib when usr-merged)
   vmlinux: string;
   modulesDir: string;
 }
 
+// The private apt configuration a stack's kernel comes through (none: the system's).
+export function archiveOf(stack: Stack, root = cacheRoot()): Archive {
+  const suite = STACK_INFO[stack].suite;
+  return { suite, dir: suite === null ? null : join(stackCacheDir(stack, root), 'apt') };
+}
+
 // The concrete package the meta package points to (linux-image-6.1.0-NN-amd64).
-export async function resolveKernelPackage(): Promise<string> {
-  const result = await execa('apt-cache', ['depends', KERNEL_META_PACKAGE], { reject: false });
+export async function resolveKernelPackage(archive: Archive = { suite: null, dir: null }): Promise<string> {
+  const result = await aptCache(archive, ['depends', KERNEL_META_PACKAGE]);
   const match = /Depends:\s*(linux-image-[\w.+-]+)/.exec(result.stdout);
   if (result.exitCode !== 0 || !match) {
     throw new NatscopeError(`apt knows no ${KERNEL_META_PACKAGE} package`, {
-      hint: 'the micro-VM uses Debian\'s kernel package: run "apt-get update" on a Debian 12 host',
+      hint:
+        archive.suite === null
+          ? 'the micro-VM uses Debian\'s kernel package: run "apt-get update" on a Debian 12 host'
+          : `the private apt configuration in ${archive.dir} found none: remove that folder and run natscope vm setup again`,
     });
   }
   return match[1]!;
@@ -40,12 +51,17 @@ export function versionOfPackage(pkg: string): string {
   return pkg.replace(/^linux-image-/, '');
 }
 
-// A kernel already unpacked in the cache, if any (newest first).
-export async function cachedKernel(root = cacheRoot()): Promise<KernelImage | null> {
-  const dir = join(root, 'kernels');
+function kernelsDir(stack: Stack, root: string): string {
+  return join(stackCacheDir(stack, root), 'kernels');
+}
+
+// A stack's kernel already unpacked in the cache, if any (newest first).
+export async function cachedKernel(stack: Stack = selectedStack(), root = cacheRoot()): Promise<KernelImage | null> {
+  const dir = kernelsDir(stack, root);
   const entries = await readdir(dir).catch(() => [] as string[]);
   // newest first, by version: 6.1.0-56 after 6.1.0-9
   for (const version of entries.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }))) {
+    if (version.startsWith('.')) continue; // an unpacking in progress
     const image = kernelAt(join(dir, version), version);
     if (existsSync(join(image.dir, '.complete'))) return image;
   }
@@ -56,17 +72,23 @@ function kernelAt(dir: string, version: string): KernelImage {
   return { version, dir, vmlinux: join(dir, 'vmlinux'), modulesDir: join(dir, 'lib', 'modules', version) };
 }
 
-export async function fetchKernel(log: (line: string) => void, root = cacheRoot()): Promise<KernelImage> {
-  const pkg = await resolveKernelPackage();
+export async function fetchKernel(
+  log: (line: string) => void,
+  stack: Stack = selectedStack(),
+  root = cacheRoot(),
+): Promise<KernelImage> {
+  const archive = archiveOf(stack, root);
+  await prepareArchive(archive, log);
+  const pkg = await resolveKernelPackage(archive);
   const version = versionOfPackage(pkg);
-  const image = kernelAt(join(root, 'kernels', version), version);
+  const image = kernelAt(join(kernelsDir(stack, root), version), version);
   if (existsSync(join(image.dir, '.complete'))) return image;
 
-  await mkdir(join(root, 'kernels'), { recursive: true });
-  const work = await mkdtemp(join(root, 'kernels', `.${version}-`));
+  await mkdir(kernelsDir(stack, root), { recursive: true });
+  const work = await mkdtemp(join(kernelsDir(stack, root), `.${version}-`));
   try {
-    log(`downloading ${pkg} (apt-get download)`);
-    const download = await execa('apt-get', ['download', pkg], { cwd: work, reject: false });
+    log(`downloading ${pkg} (apt-get download${archive.suite ? `, Debian ${archive.suite}` : ''})`);
+    const download = await aptDownload(archive, pkg, work);
     const debs = (await readdir(work)).filter((f) => f.endsWith('.deb'));
     if (download.exitCode !== 0 || debs.length === 0) {
       throw new NatscopeError(`could not download ${pkg}: ${download.stderr.trim().split('\n').pop() ?? ''}`, {
@@ -75,12 +97,7 @@ export async function fetchKernel(log: (line: string) => void, root = cacheRoot(
     }
     const unpacked = join(work, 'root');
     log(`unpacking ${debs[0]}`);
-    await run('dpkg-deb', ['-x', join(work, debs[0]!), unpacked], 'dpkg (apt-get install dpkg)');
-    // the .deb ships no modules.dep: the guest's modprobe needs one
-    await run('depmod', ['-b', unpacked, version], 'kmod (apt-get install kmod)');
-    log('extracting vmlinux from the compressed kernel');
-    const bz = await readFile(join(unpacked, 'boot', `vmlinuz-${version}`));
-    await extractVmlinux(bz, join(unpacked, 'vmlinux'));
+    await unpackKernel(join(work, debs[0]!), unpacked, version);
     await writeFile(join(unpacked, '.complete'), `${pkg}\n`);
     await rm(image.dir, { recursive: true, force: true });
     await rename(unpacked, image.dir);
@@ -90,11 +107,44 @@ export async function fetchKernel(log: (line: string) => void, root = cacheRoot(
   }
 }
 
+// A kernel package made ready to boot: unpacked, checked (modules, BTF),
+// modules.dep written, the ELF vmlinux taken out of the bzImage.
+export async function unpackKernel(deb: string, into: string, version: string): Promise<void> {
+  const pkg = deb.split('/').pop();
+  await run('dpkg-deb', ['-x', deb, into], 'dpkg (apt-get install dpkg)');
+  // usr-merged packages (Debian 13) ship usr/lib/modules: the guest, modprobe
+  // and depmod look in lib/modules
+  if (!existsSync(join(into, 'lib')) && existsSync(join(into, 'usr', 'lib', 'modules'))) {
+    await symlink('usr/lib', join(into, 'lib'));
+  }
+  const modules = join(into, 'lib', 'modules', version);
+  if (!existsSync(join(modules, 'kernel'))) {
+    throw new NatscopeError(`the kernel package ${pkg} has no modules (no lib/modules/${version}/kernel)`, {
+      hint: "the micro-VM needs a modular kernel package like Debian's linux-image-amd64 (netfilter, 9p and overlay are modules there)",
+    });
+  }
+  const bzImage = join(into, 'boot', `vmlinuz-${version}`);
+  if (!existsSync(bzImage)) {
+    throw new NatscopeError(`the kernel package ${pkg} has no boot/vmlinuz-${version}`, {
+      hint: "use Debian's linux-image-amd64 package (natscope vm setup fetches it)",
+    });
+  }
+  const config = await readFile(join(into, 'boot', `config-${version}`), 'utf8').catch(() => null);
+  if (config !== null && !/^CONFIG_DEBUG_INFO_BTF=y/m.test(config)) {
+    throw new NatscopeError(`the kernel ${version} has no BTF (CONFIG_DEBUG_INFO_BTF is not set)`, {
+      hint: "natscope's probes read kernel structures through BTF: use a kernel built with CONFIG_DEBUG_INFO_BTF=y, like Debian's linux-image-amd64",
+    });
+  }
+  // the .deb ships no modules.dep: the guest's modprobe needs one
+  await run('depmod', ['-b', into, version], 'kmod (apt-get install kmod)');
+  await extractVmlinux(await readFile(bzImage), join(into, 'vmlinux'));
+}
+
 async function run(command: string, args: string[], pkg: string): Promise<void> {
   const result = await execa(command, args, { reject: false });
   if (result.exitCode !== 0) {
     const why =
-      (result as { code?: string }).code === 'ENOENT'
+      'code' in result && result.code === 'ENOENT'
         ? `${command} not found`
         : String(result.stderr).trim().split('\n').pop();
     throw new NatscopeError(`preparing the VM kernel failed: ${command}: ${why}`, {

@@ -37,6 +37,10 @@ export interface QemuPlan {
   runDir: string;
   consoleLog: string;
   stderrSocket: string;
+  // the guest's root filesystem: this host's (/) or the stack's own
+  root: string;
+  // host folders shown read-only at the same path (natscope's checkout, under a root of the stack's own)
+  readOnlyShares: string[];
   shares: string[];
   memoryMb: number;
   cpus: number;
@@ -70,9 +74,10 @@ export function qemuArgs(plan: QemuPlan): string[] {
     plan.initramfs,
     '-append',
     'console=ttyS0 rdinit=/init panic=-1 quiet mitigations=off nokaslr i8042.noaux i8042.nokbd random.trust_cpu=on',
-    ...share('root', '/', TAGS.root, true),
+    ...share('root', plan.root, TAGS.root, true),
     ...share('kmods', plan.modulesDir, TAGS.modules, true),
     ...share('run', plan.runDir, TAGS.run, false),
+    ...plan.readOnlyShares.flatMap((dir, i) => share(`roshare${i}`, dir, `roshare${i}`, true)),
     ...plan.shares.flatMap((dir, i) => share(`share${i}`, dir, `share${i}`, false)),
     // ttyS0: kernel console (kept for the failure report)
     '-chardev',

@@ -1,7 +1,8 @@
 // Runs one command as root in a throw-away micro-VM: a stock kernel that has
-// kprobes and BTF, the host's root filesystem read-only under a tmpfs
-// overlay, a read-write run folder (and optional shares at their host
-// paths). The command's stdin/stdout are the VM's second serial port,
+// kprobes and BTF, a root filesystem read-only under a tmpfs overlay (the
+// host's, or the stack's own with natscope's checkout shared in at its
+// path: src/vm/stack.ts), a read-write run folder (and optional shares at
+// their host paths). The command's stdin/stdout are the VM's second serial port,
 // bridged to qemu's stdio; its stderr the third, bridged to a socket.
 // The VM powers off when the command ends; nothing outlives the run: qemu
 // gets SIGKILL if natscope dies (setpriv --pdeathsig), and the run folder
@@ -17,14 +18,19 @@ import { execa, type ResultPromise } from 'execa';
 import { EXIT, NatscopeError } from '../errors.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
+import { projectRoot } from '../util/paths.js';
 import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
 import { ensureInitramfs, GUEST_RUN_DIR } from './initramfs.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
+import { ensureRootfs } from './rootfs.js';
+import { STACK_INFO, type Stack, selectedStack } from './stack.js';
 
 export interface VmOptions {
   argv: string[];
+  // which kernel and userland (default: NATSCOPE_VM_STACK, else debian12)
+  stack?: Stack;
   timeoutMs: number;
   // host folders mounted read-write at the same path in the guest
   shares?: string[];
@@ -60,14 +66,24 @@ export interface VmHandle {
 }
 
 export interface VmImage {
+  stack: Stack;
   kernel: KernelImage;
   initramfs: string;
+  // the guest's root filesystem (/: this host's)
+  root: string;
+  // host folders the guest sees read-only at the same path
+  readOnlyShares: string[];
 }
 
-// The kernel and initramfs, fetched and built on first use (root only).
-export async function prepareImage(log: (line: string) => void): Promise<VmImage> {
-  const pre = await vmPrerequisites();
-  const missing = pre.checks.filter((c) => !c.ok && c.name !== 'vm-kernel' && c.name !== 'vm-accel');
+// A root filesystem of the stack's own has its own Node.js, where this host's may live elsewhere.
+export const GUEST_NODE = '/usr/bin/node';
+
+// The kernel, initramfs and root filesystem, fetched and built on first use (root only).
+export async function prepareImage(log: (line: string) => void, stack: Stack = selectedStack()): Promise<VmImage> {
+  const pre = await vmPrerequisites(stack);
+  const missing = pre.checks.filter(
+    (c) => !c.ok && c.name !== 'vm-kernel' && c.name !== 'vm-accel' && c.name !== 'vm-rootfs',
+  );
   if (missing.length > 0) {
     const first = missing[0]!;
     throw new NatscopeError(`the micro-VM needs ${first.name.replace(/^vm-/, '')}: ${first.detail}`, {
@@ -75,18 +91,20 @@ export async function prepareImage(log: (line: string) => void): Promise<VmImage
       exitCode: EXIT.vmFailure,
     });
   }
-  let kernel = await cachedKernel();
+  let kernel = await cachedKernel(stack);
   if (!kernel) {
     if (process.getuid?.() !== 0) {
-      throw new NatscopeError('the micro-VM kernel is not set up', {
-        hint: 'run: sudo natscope vm setup',
+      throw new NatscopeError(`the micro-VM kernel (${stack}) is not set up`, {
+        hint: `run: sudo natscope vm setup --stack ${stack}`,
         exitCode: EXIT.vmFailure,
       });
     }
-    kernel = await fetchKernel(log);
+    kernel = await fetchKernel(log, stack);
   }
   const initramfs = await ensureInitramfs(kernel, log);
-  return { kernel, initramfs };
+  if (STACK_INFO[stack].root === 'host') return { stack, kernel, initramfs, root: '/', readOnlyShares: [] };
+  const root = await ensureRootfs(stack, log);
+  return { stack, kernel, initramfs, root, readOnlyShares: [projectRoot()] };
 }
 
 // NUL-separated: any byte but NUL survives, so arguments need no shell quoting.
@@ -111,6 +129,11 @@ hostname natscope-vm
 ip link set lo up
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
+i=0
+while IFS= read -r -d '' dir; do
+  mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose "roshare$i" "$dir"
+  i=$((i + 1))
+done < "$R/roshares"
 i=0
 while IFS= read -r -d '' dir; do
   mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "share$i" "$dir"
@@ -150,7 +173,10 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       hint: 'natscope vm run -- uname -r',
       exitCode: EXIT.usage,
     });
-  const image = await prepareImage(log);
+  const image = await prepareImage(log, options.stack ?? selectedStack());
+  // natscope starting itself in the guest: under a root of the stack's own, with that root's Node.js
+  const argv =
+    image.root !== '/' && options.argv[0] === process.execPath ? [GUEST_NODE, ...options.argv.slice(1)] : options.argv;
   // natscope's own (src/util/rundir.ts): a folder whose owner died (kill -9) is removed by the next run
   const runDir = await makeRunDir('vm');
   const files = {
@@ -161,7 +187,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     socket: join(runDir, 'stderr.sock'),
   };
   await writeFile(files.guest, guestScript(), { mode: 0o755 });
-  await writeFile(join(runDir, 'argv'), nulList(options.argv));
+  await writeFile(join(runDir, 'argv'), nulList(argv));
   // natscope's own settings (NATSCOPE_DEBUG, NATSCOPE_QUIET, …) reach the guest too
   const own = Object.fromEntries(
     Object.entries(process.env).filter(
@@ -174,6 +200,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   );
   await writeFile(join(runDir, 'cwd'), options.cwd ?? process.cwd());
   await writeFile(join(runDir, 'shares'), nulList(options.shares ?? []));
+  await writeFile(join(runDir, 'roshares'), nulList(image.readOnlyShares));
 
   const stdin = new PassThrough();
   const stdout = new PassThrough();
@@ -194,12 +221,16 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   let qemuStderr = '';
 
   const launch = (accel: Accel) => {
-    log(`booting the micro-VM (${accel === 'tcg' ? 'software emulation (TCG): expect ~5 s to boot' : 'KVM'})`);
+    log(
+      `booting the micro-VM (${image.stack}: kernel ${image.kernel.version}; ${accel === 'tcg' ? 'software emulation (TCG): expect ~5 s to boot' : 'KVM'})`,
+    );
     const args = qemuArgs({
       accel,
       kernel: image.kernel.vmlinux,
       initramfs: image.initramfs,
       modulesDir: image.kernel.modulesDir,
+      root: image.root,
+      readOnlyShares: image.readOnlyShares,
       runDir,
       consoleLog: files.console,
       stderrSocket: files.socket,

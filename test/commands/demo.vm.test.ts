@@ -1,21 +1,24 @@
 // natscope demo --auto, live, in the micro-VM (kprobes are locked down on
-// the build machines): every step verified on the real lab; and a lab
-// tampered with before the walkthrough makes the symptom step fail clearly.
+// the build machines): every step verified on the real lab, on each micro-VM
+// stack (test/vm/stacks.ts); and, on the default stack only (it costs
+// another walkthrough), a lab tampered with before the walkthrough makes the
+// symptom step fail clearly.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ROOT } from '../helpers.js';
 import { natscope } from '../cli.js';
+import { STACK, STACK_LABEL } from '../vm/stacks.js';
 
-const OUT = join(ROOT, 'test-output', 'vm');
+const OUT = join(ROOT, 'test-output', 'vm', STACK);
 mkdirSync(OUT, { recursive: true });
 
 afterAll(async () => {
   await natscope(['lab', 'down', '--prefix', 'natscope-demo-']);
 });
 
-describe('natscope demo in the micro-VM', () => {
+describe(`natscope demo in the micro-VM (${STACK_LABEL})`, () => {
   test('--auto --json: all ten steps verified on the live lab', async () => {
     const started = performance.now();
     const r = await natscope(['demo', '--auto', '--json', '--vm', 'on', '--record', join(OUT, 'walkthrough.jsonl')], {
@@ -36,7 +39,8 @@ describe('natscope demo in the micro-VM', () => {
     expect(r.exitCode).toBe(0);
   });
 
-  describe('on a micro-VM lab that lab up left up', () => {
+  // on the default stack only: it costs another walkthrough
+  describe.runIf(STACK === 'debian12')('on a micro-VM lab that lab up left up', () => {
     const PREFIX = 'natscope-demo-';
     beforeAll(async () => {
       const up = await natscope(['lab', 'up', '--vm', 'on', '--masquerade-all', '--prefix', PREFIX], {

@@ -57,6 +57,25 @@ describe('natscope doctor', () => {
     expect(check('tracepoints').ok).toBe(true);
     expect(report.tracing.native).toBe(kfuncPossible);
     if (!kfuncPossible) expect(check('kfunc').fix).toMatch(/micro-VM/);
+    // natscope's own program, compiled and attached: where function probes are refused it says so,
+    // points at the micro-VM, and shows that the drop probe alone runs here
+    expect(report.program?.probes).toEqual(['nat', 'conntrack', 'drop']);
+    expect(report.program?.ok).toBe(kfuncPossible);
+    if (!kfuncPossible) {
+      expect(report.program).toMatchObject({ refusedByKernel: true });
+      expect(check('program')).toMatchObject({
+        required: false,
+        detail: expect.stringMatching(
+          /^natscope's program \(nat,conntrack,drop\): the kernel refused its function probes: /,
+        ),
+        fix: expect.stringMatching(/micro-VM/),
+      });
+      expect(check('program-drop')).toMatchObject({
+        ok: true,
+        detail: expect.stringMatching(/compiled and attached in/),
+      });
+    }
+    expect(report.bpftrace).toMatchObject({ support: 'tested', llvm: expect.stringMatching(/^\d+\./) });
     expect(check('root').ok).toBe(true);
     expect(r.exitCode).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
@@ -14,6 +14,7 @@ const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
 const dir = testTempDir('natscope-tracer-');
 
 function run(mode: string, extra: Partial<TracerOptions> = {}, output = OUTPUT) {
+  for (const suffix of ['', '.pid', '.env']) rmSync(join(dir, `${mode}.log${suffix}`), { force: true });
   process.env.FAKE_BPFTRACE_MODE = mode;
   process.env.FAKE_BPFTRACE_OUTPUT = output;
   process.env.FAKE_BPFTRACE_LOG = join(dir, `${mode}.log`);
@@ -37,7 +38,20 @@ async function until(cond: () => boolean, ms = 5000) {
 
 afterEach(() => {
   delete process.env.FAKE_BPFTRACE_MODE;
+  delete process.env.FAKE_BPFTRACE_VERSION;
 });
+
+// A fake that answers --version as `version` says, at a path of its own
+// (natscope asks each bpftrace binary its version once per process).
+function fakeAs(version: string, name: string): string {
+  process.env.FAKE_BPFTRACE_VERSION = version;
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh\nexec '${FAKE}' "$@"\n`, { mode: 0o755 });
+  return path;
+}
+
+const OUTPUT_0_23 = join(FIXTURES, 'bpftrace', 'lab-all-probes-0.23.jsonl');
+const logged = (mode: string, suffix = '') => readFileSync(join(dir, `${mode}.log${suffix}`), 'utf8');
 
 const BUFFERS = new Set(Object.values(STREAMS).flatMap((s) => s.buffers));
 const COUNT_MAPS = new Set(Object.values(STREAMS).flatMap((s) => s.counts));
@@ -176,6 +190,55 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     expect(lost).toEqual([expect.objectContaining({ probe: 'drop', count: missing, source: 'sequence' })]);
     expect(summary.lost).toBe(missing);
     expect(summary.perProbe.find((p) => p.probe === 'drop')?.lost).toBe(missing);
+  });
+
+  test('bpftrace 0.23: the attach notice comes on stdout among the JSON lines; the stream and loss accounting are the same', async () => {
+    const bpftrace = fakeAs('bpftrace v0.23.2', 'bpftrace-0.23');
+    const { started, events } = run('ok', { bpftrace, probes: ['nat', 'conntrack', 'drop', 'rewrite'] }, OUTPUT_0_23);
+    const tracer = await started;
+    const lines = readFileSync(OUTPUT_0_23, 'utf8').split('\n');
+    const printed = eventsIn(lines);
+    expect(printed).toBeGreaterThan(10);
+    await until(() => kernelEvents(events).length >= printed);
+    const summary = await tracer.stop();
+    expect(summary.received).toBe(printed);
+    expect(summary.lost).toBe(0);
+    // the notice line is not taken for garbage
+    expect(events.filter((e) => e.kind === 'error')).toEqual([]);
+    expect(events.some((e) => e.kind === 'drop' && e.location === 'nft_do_chain')).toBe(true);
+    // the map size under the name 0.20+ reads, and not the deprecated one it warns about
+    expect(logged('ok', '.env')).toMatch(/^BPFTRACE_MAX_MAP_KEYS=16384$/m);
+    expect(logged('ok', '.env')).not.toMatch(/BPFTRACE_MAP_KEYS_MAX/);
+    expect(logged('ok')).toContain('for bpftrace 0.23.2');
+  });
+
+  test('bpftrace 0.17 gets the map size under its own name only', async () => {
+    const { started } = run('ok');
+    const tracer = await started;
+    await tracer.stop();
+    expect(logged('ok', '.env')).toMatch(/^BPFTRACE_MAP_KEYS_MAX=16384$/m);
+    expect(logged('ok', '.env')).not.toMatch(/BPFTRACE_MAX_MAP_KEYS/);
+  });
+
+  test('a bpftrace older than 0.17 is refused before it runs anything, with the fix', async () => {
+    const bpftrace = fakeAs('bpftrace v0.16.0', 'bpftrace-0.16');
+    const { started } = run('ok', { bpftrace });
+    await expect(started).rejects.toMatchObject({
+      message: 'bpftrace 0.16.0 is older than 0.17.0, the oldest natscope supports',
+      hint: expect.stringContaining('install bpftrace 0.17 or newer'),
+    });
+    // only --version was asked: the fake never ran a program
+    expect(() => logged('ok', '.pid')).toThrow();
+  });
+
+  test('bpftrace crashing while it compiles (SIGSEGV) is named as a crash, with the fix, and leaves nothing running', async () => {
+    const bpftrace = fakeAs('bpftrace v0.23.2', 'bpftrace-crashing');
+    const { started } = run('segfault', { bpftrace });
+    const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
+    expect(error.message).toBe("bpftrace 0.23.2 crashed (SIGSEGV) while compiling or attaching natscope's probes");
+    expect(error.hint).toMatch(/natscope doctor/);
+    expect(error.hint).toMatch(/0\.17\.0 and 0\.23\.2/);
+    expect(isAlive(Number(logged('segfault', '.pid')))).toBe(false);
   });
 
   test('bpftrace missing: says so and how to install it', async () => {

@@ -55,6 +55,13 @@ describe('BTF enum reader', () => {
     expect(r.code('NETFILTER_DROP')).toBe(9);
   });
 
+  test('a kernel without BTF: tracing is refused with one line and the fix', async () => {
+    await expect(loadDropReasons('/nonexistent/sys/kernel/btf/vmlinux')).rejects.toMatchObject({
+      message: "cannot read the kernel's BTF at /nonexistent/sys/kernel/btf/vmlinux",
+      hint: expect.stringContaining('CONFIG_DEBUG_INFO_BTF=y'),
+    });
+  });
+
   test('a blob that is not BTF is refused', () => {
     expect(() => findEnum(Buffer.from('not btf at all, definitely not'), 'x')).toThrow(/not a little-endian BTF blob/);
   });

@@ -5,6 +5,10 @@ import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules 
 import { parseBpftraceLine } from '../../src/tracer/parse.js';
 import { FLUSH_MARKER, STREAMS } from '../../src/tracer/streams.js';
 import { probesDir } from '../../src/util/paths.js';
+import { parseBpftraceVersion, TESTED_VERSIONS } from '../../src/tracer/version.js';
+
+const V0_17 = parseBpftraceVersion('bpftrace v0.17.0')!;
+const V0_23 = parseBpftraceVersion('bpftrace v0.23.2')!;
 
 describe('probe files', () => {
   test.each(Object.values(PROBES))('$file documents its hooks, output and a real example the parser reads', (probe) => {
@@ -39,7 +43,7 @@ describe('probe files', () => {
   });
 
   test('a composed program has one BEGIN, every selected probe, and one flush for all their buffers', async () => {
-    const program = await composeProgram(['nat', 'drop']);
+    const program = await composeProgram(['nat', 'drop'], V0_17);
     expect(program.match(/^BEGIN$/gm)).toHaveLength(1);
     expect(program).toMatch(/kretfunc:(nf_nat:)?nf_nat_setup_info/);
     expect(program).toContain('tracepoint:skb:kfree_skb');
@@ -60,6 +64,35 @@ describe('probe files', () => {
         new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`),
       );
     }
+  });
+
+  test.each(Object.values(PROBES))(
+    '$file has no ternary and says which bpftrace versions and kernels it was tested on',
+    (probe) => {
+      const text = readFileSync(join(probesDir(), probe.file), 'utf8');
+      // bpftrace 0.23 (LLVM 19) crashes compiling a ternary of map lookups or booleans: none at all
+      const code = text
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '')
+        .replace(/"[^"]*"/g, '""');
+      expect(code).not.toContain('?');
+      const tested = (/^ \* Tested: {3}([\s\S]*?)\n \*\n/m.exec(text)?.[1] ?? '').replace(/\n \*\s+/g, ' ');
+      for (const v of TESTED_VERSIONS) expect(tested).toContain(`bpftrace ${v}`);
+      expect(tested).toMatch(/Linux 6\.1\.\d+-\d+-amd64 \(Debian 12\)/);
+      expect(tested).toMatch(/Linux 6\.12\.\d+\+deb13-amd64 \(Debian 13\)/);
+    },
+  );
+
+  test('a program composed for bpftrace 0.23 sets the flush state in BEGIN and says whom it is for', async () => {
+    const program = await composeProgram(DEFAULT_PROBES, V0_23);
+    expect(program.split('\n')[0]).toContain('for bpftrace 0.23.2');
+    const begin = /^BEGIN\n\{\n([\s\S]*?)\n\}/m.exec(program)?.[1] ?? '';
+    for (const map of ['@batch', '@pending_a', '@pending_b']) expect(begin).toContain(`${map} = 0;`);
+    const code = program
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\/\/.*$/gm, '')
+      .replace(/"[^"]*"/g, '""');
+    expect(code).not.toContain('?');
   });
 
   test('module functions are named with their module when it has its own BTF', () => {

@@ -5,13 +5,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { parseOwner } from '../../src/util/owner.js';
 import { runRoot } from '../../src/util/rundir.js';
 import { CLI, natscope } from '../cli.js';
 import { killIfRunning } from '../processes.js';
-
-const PREFIX = 'natscope-rd-';
 
 // This run's tracer folders: natscope-trace-* whose owner is the given pid.
 function traceDirsOf(pid: number): string[] {
@@ -28,12 +26,8 @@ function traceDirsOf(pid: number): string[] {
     });
 }
 
-afterAll(async () => {
-  await natscope(['lab', 'down', '--vm', 'off', '--prefix', PREFIX]);
-});
-
 test("kill -9 of trace leaves the tracer's program folder; the next trace removes it", async () => {
-  const trace = execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--prefix', PREFIX, '--duration', '120'], {
+  const trace = execa(process.execPath, [CLI, 'trace', '--probes', 'drop', '--vm', 'off', '--duration', '120'], {
     reject: false,
   });
   let seen = '';
@@ -50,7 +44,7 @@ test("kill -9 of trace leaves the tracer's program folder; the next trace remove
     killIfRunning(Number(line));
   expect(existsSync(join(left!, 'natscope.bt'))).toBe(true);
 
-  const next = natscope(['trace', '--probes', 'drop', '--prefix', PREFIX, '--duration', '1']);
+  const next = natscope(['trace', '--probes', 'drop', '--vm', 'off', '--duration', '1']);
   const done = await next;
   expect(done.exitCode, String(done.stderr)).toBe(0);
   expect(existsSync(left!)).toBe(false);

@@ -10,6 +10,8 @@ const plan = {
   runDir: '/tmp/natscope-vm-x',
   consoleLog: '/tmp/natscope-vm-x/console.log',
   stderrSocket: '/tmp/natscope-vm-x/stderr.sock',
+  root: '/',
+  readOnlyShares: [] as string[],
   shares: ['/home/me/my, results'],
   memoryMb: 2048,
   cpus: 2,
@@ -27,6 +29,17 @@ describe('the qemu command line', () => {
     expect(args).toContain('local,id=run,path=/tmp/natscope-vm-x,security_model=none,multidevs=remap');
     // a comma in a path is doubled, a space needs nothing (arguments are an array)
     expect(args).toContain('local,id=share0,path=/home/me/my,, results,security_model=none,multidevs=remap');
+  });
+
+  test("a stack's own root filesystem is the guest's root, natscope's checkout a read-only share", () => {
+    const args = qemuArgs({ ...plan, root: '/cache/debian13/rootfs', readOnlyShares: ['/src/natscope'] }).join(' ');
+    expect(args).toContain('local,id=root,path=/cache/debian13/rootfs,security_model=none,readonly=on,multidevs=remap');
+    expect(args).toContain('local,id=roshare0,path=/src/natscope,security_model=none,readonly=on,multidevs=remap');
+    expect(args).toContain('virtio-9p-pci,fsdev=roshare0,mount_tag=roshare0');
+    // the guest mounts the read-only shares first: a read-write share may lie inside one
+    const g = guestScript();
+    expect(g.indexOf('roshare$i')).toBeGreaterThan(0);
+    expect(g.indexOf('roshare$i')).toBeLessThan(g.indexOf('"share$i"'));
   });
 
   test('three serial ports: console to a file, the command on stdio, its stderr to a socket', () => {

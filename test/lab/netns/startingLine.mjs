@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const dir = process.env.NATSCOPE_TEST_STARTING_LINE;
 if (dir) {
   const dist = new URL('../../../dist/src/', import.meta.url);
-  for (const module of ['cli.js', 'commands/lab.js', 'agent/session.js', 'lab/netns/lab.js'])
+  for (const module of ['cli/program.js', 'commands/lab.js', 'agent/session.js', 'lab/netns/lab.js'])
     await import(new URL(module, dist).href);
   writeFileSync(join(dir, `ready-${process.pid}`), '');
   while (!existsSync(join(dir, 'go'))) await sleep(2);
