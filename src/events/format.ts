@@ -49,12 +49,6 @@ function describeEvent(e: NatscopeEvent, t0: number): string {
       return `${time} ${'-'.padEnd(6)} STATUS ${e.state} (${e.where}${e.probes.length ? `, probes ${e.probes.join(',')}` : ''})${e.message ? `: ${e.message}` : ''}`;
     case 'observation':
       return `${time} ${host} SHOW ${e.what} ${e.subject}`;
-    case 'ruletrace': {
-      const p = e.packet;
-      const flags = p.flags.length ? ` ${formatFlags(p.flags)}` : '';
-      const rules = e.steps.filter((s) => s.kind === 'rule').length;
-      return `${time} ${host} RULE ${p.proto} ${endpoint(p.src, p.sport)} → ${endpoint(p.dst, p.dport)}${flags}: ${rules} rule(s) matched, ${e.verdict}`;
-    }
     case 'reply':
       return `${time} ${'-'.padEnd(6)} REPLY #${e.id} ${e.ok ? 'ok' : `failed: ${e.error ?? ''}`}`;
   }

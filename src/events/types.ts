@@ -335,57 +335,6 @@ export type ObservationBody = {
   [W in ObservationWhat]: { what: W; subject: string; result: ObservationResults[W] };
 }[ObservationWhat];
 
-// One step of a packet through a host's rules, as the kernel's rule tracing
-// (nftables' nftrace, read with `nft monitor trace`) reported it:
-//   hook    the packet entered a base chain (a hook), with its addresses there
-//           (after a DNAT, the destination is the endpoint's)
-//   rule    a rule matched, and what it decided (continue, jump X, goto X,
-//           accept, drop, return); `rendered` and `why` tie it to the rule
-//           natscope rendered for the lab and the setting behind it
-//   policy  the base chain ended and its policy applied
-//   return  a chain returned to the one that jumped to it
-const RuleStepBase = z.object({
-  // "ip kube-proxy", "ip nat", "ip filter"
-  table: z.string(),
-  chain: z.string(),
-});
-export const RuleStepSchema = z.discriminatedUnion('kind', [
-  RuleStepBase.extend({ kind: z.literal('hook'), packet: TupleSchema }),
-  RuleStepBase.extend({
-    kind: z.literal('rule'),
-    handle: smallNumber('a rule handle (a whole number ≥ 0)').nullable(),
-    // the rule as nft prints it (counters left out)
-    rule: z.string(),
-    verdict: z.string(),
-    rendered: z.string().nullable(),
-    why: z.string().nullable(),
-  }),
-  RuleStepBase.extend({
-    kind: z.enum(['policy', 'return']),
-    verdict: z.string(),
-    // the packet's mark at that point, as nft printed it ("0x00004000"), null when 0
-    mark: z.string().nullable(),
-  }),
-]);
-export type RuleStep = z.infer<typeof RuleStepSchema>;
-
-// One packet of a lab request through one host's rules (natscope trace
-// --rules): what the kernel evaluated, rule by rule, joined to the request
-// by `request` (the connection as the office sent it).
-export const RuleTraceEventSchema = eventBase('ruletrace').extend({
-  request: TupleSchema,
-  // nft's trace id: one packet's pass through this host
-  id: z.string(),
-  // the packet as it met the host's first hook
-  packet: DropPacketSchema,
-  steps: z.array(RuleStepSchema),
-  // what the host's rules did with it in the end ("unknown": the trace ended first)
-  verdict: z.enum(['accept', 'drop', 'reject', 'unknown']),
-  // kube-proxy's options the rules were rendered for (they explain a rule's absence too)
-  kubeProxy: KubeProxyConfigSchema,
-});
-export type RuleTraceEvent = z.infer<typeof RuleTraceEventSchema>;
-
 // The answer to a command sent to an agent (see src/agent/protocol.ts).
 export const ReplyEventSchema = eventBase('reply').extend({
   id: wholeNumber(0, Number.MAX_SAFE_INTEGER, 'a command id (a whole number ≥ 0)'),
@@ -412,7 +361,6 @@ export const EVENT_SCHEMAS = {
   config: ConfigEventSchema,
   status: StatusEventSchema,
   observation: ObservationEventSchema,
-  ruletrace: RuleTraceEventSchema,
   reply: ReplyEventSchema,
 } as const;
 
@@ -433,7 +381,6 @@ export const EVENT_KINDS: readonly EventKind[] = [
   'config',
   'status',
   'observation',
-  'ruletrace',
   'reply',
 ];
 
