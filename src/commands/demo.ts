@@ -8,7 +8,7 @@ import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
 import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
-import type { LabBackend, LabStatus, NatscopeEvent } from '../events/types.js';
+import type { LabBackend, LabStatus, NatscopeEvent, ProxyMode } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -27,6 +27,17 @@ export interface DemoOptions {
   record?: string;
   replay?: string;
   prefix: string;
+  proxyMode: ProxyMode;
+}
+
+// The walkthrough's steps speak of iptables mode's rules and claims (the
+// KUBE-SVC chain, KUBE-MARK-MASQ, a ClusterIP ping left unanswered): told
+// on a lab in nftables mode they would be false.
+function iptablesOnly(what: string): NatscopeError {
+  return new NatscopeError(`the walkthrough tells the incident in iptables mode only, and ${what} nftables mode`, {
+    hint: 'sudo natscope demo (iptables mode); for nftables mode use the lab directly: sudo natscope lab up --proxy-mode nftables',
+    exitCode: 2,
+  });
 }
 
 export async function demo(options: DemoOptions): Promise<number> {
@@ -37,6 +48,7 @@ export async function demo(options: DemoOptions): Promise<number> {
       exitCode: 2,
     });
   }
+  if (options.proxyMode !== 'iptables') throw iptablesOnly('this asks for');
   if (options.replay !== undefined && options.record !== undefined)
     throw new NatscopeError('--record and --replay do not go together', { exitCode: 2 });
   const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
@@ -87,6 +99,11 @@ async function liveContext(
   } catch (error) {
     await record?.close();
     throw error;
+  }
+  if (session.lab?.kubeProxy.mode === 'nftables') {
+    await session.close();
+    await record?.close();
+    throw iptablesOnly(`the lab that is up (prefix ${options.prefix}) runs kube-proxy in`);
   }
   let closed: { removed: string[]; kept: string | null; left: string[] } | null = null;
   return {
