@@ -2,7 +2,7 @@
 // netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
-import { openSession } from '../agent/control.js';
+import { labControl, openSession } from '../agent/control.js';
 import type { Placement } from '../agent/placement.js';
 import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
@@ -79,6 +79,8 @@ async function liveContext(
   out: DemoContext['out'],
 ): Promise<DemoContext> {
   requireRoot('demo');
+  if ((await modeOfLabUp(options)) === 'nftables')
+    throw iptablesOnly(`the lab that is up (prefix ${options.prefix}) runs kube-proxy in`);
   const record = options.record !== undefined ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
@@ -99,11 +101,6 @@ async function liveContext(
   } catch (error) {
     await record?.close();
     throw error;
-  }
-  if (session.lab?.kubeProxy.mode === 'nftables') {
-    await session.close();
-    await record?.close();
-    throw iptablesOnly(`the lab that is up (prefix ${options.prefix}) runs kube-proxy in`);
   }
   let closed: { removed: string[]; kept: string | null; left: string[] } | null = null;
   return {
@@ -133,4 +130,17 @@ async function liveContext(
       return closed;
     },
   };
+}
+
+// kube-proxy's mode in the lab that is up, before anything is started (null: no lab is up).
+async function modeOfLabUp(options: DemoOptions): Promise<ProxyMode | null> {
+  const client = await (await labControl(options.lab))
+    .connect({ prefix: options.prefix, vm: options.vm })
+    .catch(() => null);
+  if (!client) return null;
+  try {
+    return (await client.call({ cmd: 'status' })).lab?.kubeProxy.mode ?? null;
+  } finally {
+    await client.close();
+  }
 }

@@ -107,6 +107,9 @@ describe('kube-proxy in nftables mode, masqueradeAll=false and no clusterCIDR (t
         ev.packet.dport === r.sport,
     );
     expect(drops.length).toBeGreaterThan(0);
+    expect(String((await trace).stderr)).toMatch(
+      /tracing drop on the lab natscope-tn- \(native\); kube-proxy in nftables mode/,
+    );
   }, 60_000);
 
   test('pod IPs answer directly, and the pods saw the office client itself', async () => {
@@ -182,6 +185,17 @@ describe('the other fix: masquerade-all off, then cluster-cidr 10.244.0.0/16', (
     const e = entryOf(await conntrack('node1'), r.sport);
     expect(e?.reply.dst).toBe('10.0.1.11');
     expect(r.peer).toBe(`10.0.1.11:${e?.reply.dport}`);
+  });
+});
+
+describe('the walkthrough, which speaks of iptables mode only', () => {
+  test('demo refuses the lab in nftables mode in one line with the fix, and leaves the lab up', async () => {
+    const r = await natscope(['demo', '--auto', '--vm', 'off', '--prefix', PREFIX]);
+    expect(r.exitCode).toBe(2);
+    expect(String(r.stderr)).toBe(
+      `natscope: the walkthrough tells the incident in iptables mode only, and the lab that is up (prefix ${PREFIX}) runs kube-proxy in nftables mode\n  fix: sudo natscope demo (iptables mode); for nftables mode use the lab directly: sudo natscope lab up --proxy-mode nftables`,
+    );
+    expect((await lab('status', '--json')).exitCode).toBe(0);
   });
 });
 
