@@ -18,7 +18,8 @@ import {
   type StatusEvent,
 } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
-import { bpftraceVersion, exitedHow, startTracer, type Tracer } from '../tracer/bpftrace.js';
+import { bpftraceVersion, startTracer, type Tracer } from '../tracer/bpftrace.js';
+import { exitedHow } from '../tracer/outcome.js';
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';

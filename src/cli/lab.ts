@@ -21,16 +21,25 @@ function whichLab<Args extends unknown[], Opts extends OptionValues>(c: Command<
 // as many parallel connection loops as natscope's load helper runs
 const MAX_LOAD_WORKERS = 64;
 
+// the lab a subcommand's options name
+const place = (opts: LabCommonOptions): LabCommonOptions => ({
+  prefix: opts.prefix,
+  vm: opts.vm,
+  lab: opts.lab,
+});
+
 export function registerLab(program: Command, setExit: SetExit): void {
   const lab = program
     .command('lab')
     .description("the incident's lab: office, vpn, two nodes, nginx and mysql behind ClusterIPs");
-  const place = (opts: LabCommonOptions): LabCommonOptions => ({
-    prefix: opts.prefix,
-    vm: opts.vm,
-    lab: opts.lab,
-  });
+  // in this order in the help
+  registerLifecycle(lab, setExit);
+  registerTraffic(lab, setExit);
+  registerNodeState(lab, setExit);
+}
 
+// up, down, status: the lab itself.
+function registerLifecycle(lab: Command, setExit: SetExit): void {
   whichLab(
     lab
       .command('up')
@@ -78,7 +87,10 @@ export function registerLab(program: Command, setExit: SetExit): void {
       const { status } = await import('../commands/lab.js');
       setExit(await status({ ...place(opts), json: Boolean(opts.json) }));
     });
+}
 
+// request, load, ping: traffic from the office host.
+function registerTraffic(lab: Command, setExit: SetExit): void {
   whichLab(
     lab
       .command('request')
@@ -137,7 +149,10 @@ export function registerLab(program: Command, setExit: SetExit): void {
       const { ping } = await import('../commands/lab.js');
       setExit(await ping({ ...place(opts), target, json: Boolean(opts.json) }));
     });
+}
 
+// set, rules, routes, conntrack: kube-proxy's options on the nodes, and the tables they make.
+function registerNodeState(lab: Command, setExit: SetExit): void {
   whichLab(
     lab
       .command('set')

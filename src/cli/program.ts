@@ -16,6 +16,7 @@ import { registerReplay } from './replay.js';
 import { registerTrace } from './trace.js';
 import { registerTui } from './tui.js';
 import { registerVm } from './vm.js';
+import { registerWorkshop } from './workshop.js';
 
 export async function run(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -58,5 +59,6 @@ Try the following:
   registerLab(program, setExit);
   registerPlumbing(program, setExit);
   registerVm(program, setExit);
+  registerWorkshop(program, setExit);
   return program;
 }

@@ -4,6 +4,8 @@
 
 import { release } from 'node:os';
 import { describeError, NatscopeError } from '../errors.js';
+import type { LabBackend } from '../events/types.js';
+import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { bpftraceBinary, loadModules } from '../tracer/bpftrace.js';
 import {
   bpftraceInfo,
@@ -65,6 +67,44 @@ export async function diagnose(): Promise<DoctorReport> {
   });
 
   const binary = bpftraceBinary();
+  const { check, bpftrace, llvm, version } = await bpftraceCheck(binary);
+  checks.push(check);
+  checks.push(...(await kernelChecks(root)));
+  const canTry = root && bpftrace !== null;
+  const attach = await attachChecks(canTry);
+  checks.push(...attach.checks);
+  const { kfunc, tracepoints } = attach;
+  const tried = await programChecks(bpftrace, canTry, kfunc.ok);
+  checks.push(...tried.checks);
+  const program = tried.program;
+  checks.push(...(await toolChecks()));
+
+  const vm = await vmPrerequisites();
+  for (const c of vm.checks) checks.push({ ...c, required: false });
+
+  return {
+    kernel: release(),
+    bpftrace:
+      bpftrace && version
+        ? { binary, version, llvm, support: bpftrace.support, tested: bpftrace.support === 'tested' }
+        : null,
+    program,
+    checks,
+    tracing: {
+      native: kfunc.ok && program?.ok === true,
+      tracepointsOnly: !kfunc.ok && tracepoints.ok,
+      microVm: vm.ready,
+    },
+  };
+}
+
+// Which bpftrace runs here, and whether natscope takes it.
+async function bpftraceCheck(binary: string): Promise<{
+  check: Check;
+  bpftrace: DetectedBpftrace | null;
+  llvm: string | null;
+  version: string | null;
+}> {
   let bpftrace: DetectedBpftrace | null = null;
   let refused: unknown = null;
   try {
@@ -74,7 +114,7 @@ export async function diagnose(): Promise<DoctorReport> {
   }
   const llvm = bpftrace ? parseLlvmVersion(await bpftraceInfo(binary)) : null;
   const version = bpftrace ? formatVersion(bpftrace.version) : null;
-  checks.push({
+  const check: Check = {
     name: 'bpftrace',
     ok: bpftrace !== null,
     detail: bpftrace
@@ -85,8 +125,13 @@ export async function diagnose(): Promise<DoctorReport> {
         ? refused.hint
         : 'apt-get install bpftrace (npm run setup installs it)',
     required: true,
-  });
+  };
+  return { check, bpftrace, llvm, version };
+}
 
+// What the kernel offers tracing: BTF, tracefs, the function list, lockdown, kprobes.
+async function kernelChecks(root: boolean): Promise<Check[]> {
+  const checks: Check[] = [];
   const btf = btfPresent();
   checks.push({
     name: 'btf',
@@ -138,8 +183,16 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: "natscope's probes use kfunc, not kprobes; shown for comparison",
     required: false,
   });
+  return checks;
+}
 
-  const canTry = root && bpftrace !== null;
+// Which kinds of probe attach here (tried only as root, with a bpftrace natscope takes).
+async function attachChecks(canTry: boolean): Promise<{
+  checks: Check[];
+  kfunc: { ok: boolean; detail: string };
+  tracepoints: { ok: boolean; detail: string };
+}> {
+  const checks: Check[] = [];
   const notTried = { ok: false, detail: 'not tried (needs root and bpftrace)' };
   const kfunc = canTry ? await functionProbesAttach() : notTried;
   checks.push({
@@ -170,12 +223,20 @@ export async function diagnose(): Promise<DoctorReport> {
     fix: 'mount tracefs and run as root',
     required: true,
   });
+  return { checks, kfunc, tracepoints };
+}
 
-  // natscope's own program: what `natscope trace` compiles and attaches
+// natscope's own program: what `natscope trace` compiles and attaches.
+async function programChecks(
+  bpftrace: DetectedBpftrace | null,
+  canTry: boolean,
+  kfuncAttaches: boolean,
+): Promise<{ checks: Check[]; program: ProgramAttach | null }> {
+  const checks: Check[] = [];
   let program: ProgramAttach | null = null;
   if (canTry && bpftrace) {
     // the tracer loads the modules its probes hook first; pointless where function probes are refused
-    if (kfunc.ok) await loadModules(DEFAULT_PROBES).catch(() => undefined);
+    if (kfuncAttaches) await loadModules(DEFAULT_PROBES).catch(() => undefined);
     program = await tryProgram(DEFAULT_PROBES, bpftrace);
     checks.push(programCheck('program', program, !program.refusedByKernel));
     if (!program.ok && program.refusedByKernel) {
@@ -191,7 +252,12 @@ export async function diagnose(): Promise<DoctorReport> {
       required: false,
     });
   }
+  return { checks, program };
+}
 
+// The tools the lab runs.
+async function toolChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
   const backend = await iptablesBackend();
   checks.push({
     name: 'iptables',
@@ -211,24 +277,7 @@ export async function diagnose(): Promise<DoctorReport> {
       required: true,
     });
   }
-
-  const vm = await vmPrerequisites();
-  for (const c of vm.checks) checks.push({ ...c, required: false });
-
-  return {
-    kernel: release(),
-    bpftrace:
-      bpftrace && version
-        ? { binary, version, llvm, support: bpftrace.support, tested: bpftrace.support === 'tested' }
-        : null,
-    program,
-    checks,
-    tracing: {
-      native: kfunc.ok && program?.ok === true,
-      tracepointsOnly: !kfunc.ok && tracepoints.ok,
-      microVm: vm.ready,
-    },
-  };
+  return checks;
 }
 
 function supportText(support: Support): string {
@@ -253,7 +302,12 @@ function programCheck(name: string, p: ProgramAttach, required: boolean): Check 
   };
 }
 
-export async function doctor(options: { json: boolean }): Promise<number> {
+export async function doctor(options: { json: boolean; lab?: LabBackend; prefix?: string }): Promise<number> {
+  // the kind lab's preflight is its own report (src/lab/kind/preflight.ts)
+  if (options.lab === 'kind') {
+    const { kindDoctor } = await import('../lab/kind/preflight.js');
+    return kindDoctor({ json: options.json, prefix: options.prefix ?? DEFAULT_PREFIX });
+  }
   const report = await diagnose();
   const failed = report.checks.filter((c) => c.required && !c.ok);
   if (options.json) {

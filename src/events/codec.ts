@@ -5,6 +5,7 @@
 // deep inside a frontend that trusted it.
 
 import { z } from 'zod';
+import { fieldPath } from '../util/json.js';
 import { jsonLine } from '../util/terminal.js';
 import { shown } from './fields.js';
 import { EVENT_KINDS, EVENT_SCHEMAS, EVENT_VERSION, type NatscopeEvent } from './types.js';
@@ -31,17 +32,6 @@ export function encodeEvent(event: NatscopeEvent): string {
 const SCHEMAS = new Map<string, z.ZodType<NatscopeEvent>>(
   Object.entries(EVENT_SCHEMAS).map(([kind, schema]) => [kind, z.compile(schema, { strict: true })]),
 );
-
-// `packet.flags[0]`, `lab.hosts["my host"].ip`
-export function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else if (typeof key === 'string' && /^[A-Za-z_$][\w$]*$/.test(key)) out += out ? `.${key}` : key;
-    else out += `[${JSON.stringify(String(key))}]`;
-  }
-  return out;
-}
 
 const NOUNS: Record<string, string> = {
   string: 'a string',

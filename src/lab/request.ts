@@ -1,16 +1,19 @@
 // What the lab's request tool (natscope-net request) printed, as a request
 // event: both labs run the same tool from their office host.
 
-import { NatscopeError } from '../errors.js';
-import { base, type RequestEvent } from '../events/types.js';
+import { z } from 'zod';
+import { base, type RequestEvent, RequestOutcomeSchema } from '../events/types.js';
+import { parseJsonAs } from '../util/json.js';
 import type { Target } from './lab.js';
 
-interface HelperAnswer {
-  outcome: RequestEvent['outcome'];
-  latencyMs: number;
-  local: string;
-  reply: string;
-}
+// What natscope-net request prints (src/lab/helper/natscope-net.c): one JSON object.
+const HelperAnswerSchema = z.object({
+  outcome: RequestOutcomeSchema,
+  latencyMs: z.number().nonnegative(),
+  // "192.168.10.10:41234", or "" when no connection was made
+  local: z.string(),
+  reply: z.string(),
+});
 
 // "mysql pod=mysql node=node2 peer=192.168.10.10:41234"
 export function parseReply(reply: string): { pod: string | null; node: string | null; peer: string | null } {
@@ -31,15 +34,7 @@ export function requestEvent(
   officeNetns: number,
   nodeName: (reported: string | null) => string | null = (n) => n,
 ): RequestEvent {
-  let out: HelperAnswer;
-  try {
-    out = JSON.parse(stdout) as HelperAnswer;
-  } catch {
-    throw new NatscopeError(
-      `the lab's request tool printed something unexpected: ${JSON.stringify(stdout.slice(0, 120))}`,
-      { hint: 'rebuild it: npm run build' },
-    );
-  }
+  const out = parseJsonAs(HelperAnswerSchema, stdout, "the lab's request tool's answer", 'rebuild it: npm run build');
   const [src, sport] = splitAddress(out.local);
   const fields = parseReply(out.reply);
   return {

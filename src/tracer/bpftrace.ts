@@ -9,6 +9,9 @@
 // The probes batch events in kernel maps (probes/nat.bt, "Output"): each
 // flush's events are sorted by time before they go out, and what the
 // buffers hold when bpftrace is stopped arrives in its exit dump.
+// This file runs the process; what it decides is data elsewhere: the
+// events (flush.ts), whether it has attached (attach.ts), and what its end
+// means to the user (outcome.ts).
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +21,7 @@ import { execa, type ResultPromise } from 'execa';
 import { NatscopeError, describeError } from '../errors.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
-import { deferred } from '../util/deferred.js';
+import { type Deferred, deferred } from '../util/deferred.js';
 import { killGroup } from '../util/process.js';
 import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { splitLines } from '../util/lines.js';
@@ -28,7 +31,9 @@ import type { NetnsResolver } from './netns.js';
 import { ATTACH_NOTICE, parseBpftraceLine, type ProbeFamily } from './parse.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
-import { bpftraceEnv, crashError, detectBpftrace } from './version.js';
+import { type BpftraceFeatures, bpftraceEnv, detectBpftrace } from './version.js';
+import { AttachWatch } from './attach.js';
+import { attachTimeoutError, type BpftraceExit, stopSignal, tracerEnded } from './outcome.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -70,20 +75,6 @@ export const ATTACHED = ATTACH_NOTICE;
 const BUFFER_EVENTS = 16384;
 // A flush of 16,384 events prints a line of about 3 MB.
 const MAX_LINE_BYTES = 1 << 26;
-// Printed by bpftrace 0.17 on every start when it cannot raise the limit; harmless on modern kernels.
-const HARMLESS_STDERR = [
-  /couldn't set RLIMIT_MEMLOCK/,
-  /is not traceable/,
-  /^Attaching \d+ probes?/,
-  /available_filter_functions/,
-];
-
-// How bpftrace ended, as a user reads it: "exited with code 1", "killed by SIGKILL".
-export function exitedHow(exitCode: number | null, signal: string | null): string {
-  if (signal) return `killed by ${signal}`;
-  return exitCode === null ? 'exited' : `exited with code ${exitCode}`;
-}
-
 export function bpftraceBinary(explicit?: string): string {
   return explicit ?? process.env.NATSCOPE_BPFTRACE ?? 'bpftrace';
 }
@@ -120,36 +111,118 @@ const MODULE_MARKERS: Record<string, string> = {
   nf_conntrack: '__nf_conntrack_confirm',
 };
 
-export function explainBpftraceFailure(stderr: string, probes: ProbeFamily[], exitCode: number | null): NatscopeError {
-  const errors = stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /ERROR/.test(l) && !HARMLESS_STDERR.some((re) => re.test(l)));
-  const first =
-    errors[0]?.replace(/^ERROR:\s*/, '') ?? (stderr.trim().split('\n').pop() || `exited with code ${exitCode}`);
-  if (
-    /only supports running as the root user/i.test(stderr) ||
-    (/Permission denied|Operation not permitted/i.test(stderr) && process.getuid?.() !== 0)
-  ) {
-    return new NatscopeError(`bpftrace needs root: ${first}`, { hint: 'run natscope with sudo' });
+export interface BpftraceInvocation {
+  args: string[];
+  env: Record<string, string>;
+}
+
+// The command line and environment of a bpftrace that runs `programPath`: JSON output, the
+// detail budget as the program's argument, and every map's size under the name this version reads.
+export function bpftraceInvocation(
+  programPath: string,
+  features: BpftraceFeatures,
+  options: Pick<TracerOptions, 'detail' | 'perfPages' | 'bufferEvents'>,
+): BpftraceInvocation {
+  return {
+    args: ['-f', 'json', programPath, detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND)],
+    env: bpftraceEnv(features, {
+      attachNotice: ATTACHED,
+      perfPages: options.perfPages ?? 1024,
+      mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
+    }),
+  };
+}
+
+type Bpftrace = ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
+
+const hasEnded = (bpftrace: Bpftrace) => bpftrace.exitCode !== null || bpftrace.signalCode !== null;
+
+// bpftrace's stdout, line by line, into the flush (and the raw log); the attach notice of 0.23 to `onNotice`.
+async function readOutput(
+  bpftrace: Bpftrace,
+  flush: FlushAssembler,
+  options: TracerOptions,
+  onNotice: () => void,
+): Promise<void> {
+  if (!bpftrace.stdout) return;
+  const context = {
+    hostOf: (inode: number) => options.resolver.hostOf(inode),
+    dropReason: (code: number) => options.dropReasons.name(code),
+  };
+  const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
+  for await (const item of splitLines(bpftrace.stdout, MAX_LINE_BYTES)) {
+    if (raw && 'line' in item) raw.write(`${item.line}\n`);
+    if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
+    else {
+      const record = parseBpftraceLine(item.line, context);
+      if (record.type === 'attach-notice') onNotice();
+      else flush.take(record, item.lineNo, item.line);
+    }
   }
-  if (
-    /Error attaching probe: '(kprobe|kfunc|kretfunc)|kprobe_events|cannot attach kprobe|kfunc\/kretfunc not available/i.test(
-      stderr,
-    )
-  ) {
-    return new NatscopeError(`the kernel refused a function probe: ${first}`, {
-      hint: needsFunctionProbes(probes)
-        ? 'this kernel cannot attach kernel function probes (lockdown, or no BTF trampolines; see "natscope doctor"): use --vm to trace in the micro-VM, or --probes drop (tracepoints only)'
-        : 'see "natscope doctor"',
-    });
+  flush.end();
+  if (raw) await new Promise<void>((resolve) => raw.end(resolve));
+}
+
+// bpftrace 0.17's SIGTERM handler does not restart an interrupted write:
+// signalled while blocked writing a flush to a full pipe, its output
+// stream fails and drops the rest, the exit dump included. So it is
+// signalled just after a flush marker has been read (the pipe is empty,
+// the next flush 100 ms away), or after `maxMs` if none comes.
+async function nextFlush(bpftrace: Bpftrace, flush: FlushAssembler, maxMs: number): Promise<void> {
+  const seen = flush.flushes;
+  const end = performance.now() + maxMs;
+  while (flush.flushes === seen && !hasEnded(bpftrace) && performance.now() < end) await sleep(10);
+}
+
+// Signals its process group, and kills it if it lingers.
+async function signalAndWait(bpftrace: Bpftrace, signal: NodeJS.Signals): Promise<void> {
+  killGroup(bpftrace.pid, signal);
+  const timer = setTimeout(() => killGroup(bpftrace.pid, 'SIGKILL'), 5000);
+  await bpftrace;
+  clearTimeout(timer);
+}
+
+// Resolves when `ready` does, or rejects with the attach timeout.
+async function attachedWithin<T>(ready: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(attachTimeoutError(timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
-  if (/tracepoint not found/i.test(stderr)) {
-    return new NatscopeError(`a tracepoint is missing: ${first}`, {
-      hint: 'mount tracefs: mount -t tracefs nodev /sys/kernel/tracing',
-    });
-  }
-  return new NatscopeError(`bpftrace failed: ${first}`, { hint: 'run "natscope doctor" to check this machine' });
+}
+
+// Follows a running bpftrace: its output into the flush, its attach notice (on stderr up to
+// 0.22, on stdout from 0.23) into the watch, resolving `ready`; settles when stdout ends.
+function follow(
+  bpftrace: Bpftrace,
+  flush: FlushAssembler,
+  watch: AttachWatch,
+  ready: Deferred<void>,
+  options: TracerOptions,
+): Promise<void> {
+  bpftrace.stderr?.on('data', (chunk: Buffer) => {
+    const { attachedNow, errors } = watch.onStderr(chunk.toString());
+    if (attachedNow) ready.resolve();
+    for (const error of errors) flush.error(error);
+  });
+  return readOutput(bpftrace, flush, options, () => {
+    watch.onStdoutNotice();
+    ready.resolve();
+  });
+}
+
+// How an ended bpftrace went, as the process runner tells it.
+function exitOf(result: Awaited<Bpftrace>): BpftraceExit {
+  return {
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    errorCode: 'code' in result && typeof result.code === 'string' ? result.code : null,
+    message: result.message ?? '',
+  };
 }
 
 export async function startTracer(options: TracerOptions): Promise<Tracer> {
@@ -160,7 +233,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const program = await composeProgram(options.probes, found.version);
   const dir = await makeRunDir('trace');
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
-  let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
+  let child: Bpftrace | undefined;
   let done: Promise<TracerSummary> | undefined;
   const handle = onCleanup(
     'stop bpftrace',
@@ -178,19 +251,9 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
 
   const started = performance.now();
   try {
-    const budget = detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND);
-    child = execa(binary, ['-f', 'json', programPath, budget], {
-      detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
-      reject: false,
-      buffer: false,
-      stdin: 'ignore',
-      // every map's size under the name this version reads
-      env: bpftraceEnv(found.features, {
-        attachNotice: ATTACHED,
-        perfPages: options.perfPages ?? 1024,
-        mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
-      }),
-    });
+    const { args, env } = bpftraceInvocation(programPath, found.features, options);
+    // detached: its own process group, so a terminal's Ctrl-C reaches natscope, which stops it in order
+    child = execa(binary, args, { detached: true, reject: false, buffer: false, stdin: 'ignore', env });
   } catch (cause) {
     await handle.run();
     throw new NatscopeError(`cannot start bpftrace: ${describeError(cause)}`, { cause });
@@ -200,120 +263,50 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const flush = new FlushAssembler((event) => {
     if (!options.filter || options.filter(event)) options.onEvent(event);
   });
+  const watch = new AttachWatch();
   let stopping = false;
-  let stderr = '';
-  let attached = false;
   const ready = deferred<void>();
-  const onAttached = () => {
-    attached = true;
-    ready.resolve();
-  };
-
-  bpftrace.stderr?.on('data', (chunk: Buffer) => {
-    const text = chunk.toString();
-    if (stderr.length < 65536) stderr += text;
-    if (!attached && text.includes(ATTACHED)) onAttached();
-    if (attached) {
-      for (const line of text.split('\n')) {
-        if (/ERROR/.test(line) && !HARMLESS_STDERR.some((re) => re.test(line))) flush.error(line.trim());
-      }
-    }
-  });
-
-  const context = {
-    hostOf: (inode: number) => options.resolver.hostOf(inode),
-    dropReason: (code: number) => options.dropReasons.name(code),
-  };
-  const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
-  const reading = (async () => {
-    if (!bpftrace.stdout) return;
-    for await (const item of splitLines(bpftrace.stdout, MAX_LINE_BYTES)) {
-      if (raw && 'line' in item) raw.write(`${item.line}\n`);
-      if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
-      else {
-        const record = parseBpftraceLine(item.line, context);
-        // bpftrace 0.23 writes its attach notice here, between the JSON lines
-        if (record.type === 'attach-notice') onAttached();
-        else flush.take(record, item.lineNo, item.line);
-      }
-    }
-    flush.end();
-  })();
-
-  // bpftrace 0.17's SIGTERM handler does not restart an interrupted write:
-  // signalled while blocked writing a flush to a full pipe, its output
-  // stream fails and drops the rest, the exit dump included. So it is
-  // signalled just after a flush marker has been read (the pipe is empty,
-  // the next flush 100 ms away), or after `maxMs` if none comes.
-  async function nextFlush(maxMs: number): Promise<void> {
-    const seen = flush.flushes;
-    const end = performance.now() + maxMs;
-    while (
-      flush.flushes === seen &&
-      bpftrace.exitCode === null &&
-      bpftrace.signalCode === null &&
-      performance.now() < end
-    )
-      await sleep(10);
-  }
+  const reading = follow(bpftrace, flush, watch, ready, options);
 
   async function stopChild(): Promise<void> {
-    if (bpftrace.exitCode !== null || bpftrace.signalCode !== null) return;
+    if (hasEnded(bpftrace)) return;
     stopping = true;
     flush.stop();
-    // still compiling or attaching: nothing to drain, and bpftrace would
-    // only act on SIGTERM once attached (seconds): stopped at once
-    killGroup(bpftrace.pid, attached ? 'SIGTERM' : 'SIGKILL');
-    const timer = setTimeout(() => killGroup(bpftrace.pid, 'SIGKILL'), 5000);
-    await bpftrace;
-    clearTimeout(timer);
+    await signalAndWait(bpftrace, stopSignal(watch.attached));
   }
 
   const finished = (async (): Promise<TracerSummary> => {
     const result = await bpftrace;
     await reading;
-    if (raw) await new Promise<void>((resolve) => raw.end(resolve));
     await removeRunDir(dir);
     handle.cancel();
-    const signal = result.signal ?? null;
-    if (!attached) {
-      const reason =
-        'code' in result && result.code === 'ENOENT'
-          ? new NatscopeError(`bpftrace not found (${binary})`, {
-              hint: 'install it: apt-get install bpftrace (npm run setup does this)',
-            })
-          : (crashError(found, result.signal, result.exitCode) ??
-            explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null));
-      ready.reject(reason);
-    } else if (!stopping) {
-      flush.error(`bpftrace stopped on its own: ${exitedHow(result.exitCode ?? null, signal)}`);
-    }
-    return { ...flush.summary(result.exitCode ?? null), signal };
+    const exit = exitOf(result);
+    const ending = tracerEnded({
+      exit,
+      attached: watch.attached,
+      stopping,
+      bpftrace: found,
+      stderr: watch.stderr,
+      probes: options.probes,
+    });
+    if (ending && 'startFailed' in ending) ready.reject(ending.startFailed);
+    if (ending && 'streamError' in ending) flush.error(ending.streamError);
+    return { ...flush.summary(exit.exitCode), signal: exit.signal };
   })();
   done = finished;
 
-  const timeoutMs = options.readyTimeoutMs ?? 90_000;
-  const timer = setTimeout(() => {
-    ready.reject(
-      new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
-        hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
-      }),
-    );
-  }, timeoutMs);
   try {
-    await ready.promise;
+    await attachedWithin(ready.promise, options.readyTimeoutMs ?? 90_000);
   } catch (error) {
     await stopChild();
     await finished.catch(() => undefined);
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
   return {
     pid: bpftrace.pid ?? -1,
     attachMs: Math.round(performance.now() - started),
     async stop() {
-      if (!stopping) await nextFlush(options.flushWaitMs ?? 2000);
+      if (!stopping) await nextFlush(bpftrace, flush, options.flushWaitMs ?? 2000);
       await stopChild();
       return finished;
     },

@@ -17,6 +17,8 @@ export const BOOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
 // Mount tags shared between qemu.ts and the init script.
 export const TAGS = { root: 'root', modules: 'kmods', run: 'run' } as const;
 export const GUEST_RUN_DIR = '/run/natscope-vm';
+// The run's guest script in GUEST_RUN_DIR, which /init hands over to (src/vm/guest.ts writes it).
+export const GUEST_SCRIPT = 'guest.sh';
 
 interface CpioEntry {
   name: string;
@@ -91,7 +93,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 ${TAGS.run} ${`/newroo
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
-exec switch_root /newroot /bin/bash ${GUEST_RUN_DIR}/guest.sh
+exec switch_root /newroot /bin/bash ${GUEST_RUN_DIR}/${GUEST_SCRIPT}
 `;
 }
 

@@ -7,6 +7,9 @@
 // The VM powers off when the command ends; nothing outlives the run: qemu
 // gets SIGKILL if natscope dies (setpriv --pdeathsig), and the run folder
 // and qemu are cleaned up on every exit path.
+// This file runs qemu; what it decides is data elsewhere: what the guest is
+// handed (guest.ts), and when to give up on a boot and how a run ended
+// (outcome.ts).
 
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -17,11 +20,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { EXIT, NatscopeError } from '../errors.js';
 import { onCleanup } from '../util/cleanup.js';
+import { deferred } from '../util/deferred.js';
 import { isAlive, killGroup } from '../util/process.js';
 import { projectRoot } from '../util/paths.js';
 import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
-import { ensureInitramfs, GUEST_RUN_DIR } from './initramfs.js';
+import { ensureInitramfs, GUEST_SCRIPT } from './initramfs.js';
+import { guestFiles } from './guest.js';
+import { bootGiveUpMs, bootStep, type KilledFor, vmVerdict } from './outcome.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
 import { ensureRootfs } from './rootfs.js';
@@ -75,9 +81,6 @@ export interface VmImage {
   readOnlyShares: string[];
 }
 
-// A root filesystem of the stack's own has its own Node.js, where this host's may live elsewhere.
-export const GUEST_NODE = '/usr/bin/node';
-
 // The kernel, initramfs and root filesystem, fetched and built on first use (root only).
 export async function prepareImage(log: (line: string) => void, stack: Stack = selectedStack()): Promise<VmImage> {
   const pre = await vmPrerequisites(stack);
@@ -107,60 +110,34 @@ export async function prepareImage(log: (line: string) => void, stack: Stack = s
   return { stack, kernel, initramfs, root, readOnlyShares: [projectRoot()] };
 }
 
-// NUL-separated: any byte but NUL survives, so arguments need no shell quoting.
-function nulList(items: string[]): string {
-  return items.map((s) => `${s}\0`).join('');
+// The run folder's files that natscope reads or qemu opens (the guest's inputs: src/vm/guest.ts).
+function runFiles(runDir: string) {
+  return {
+    started: join(runDir, 'started'),
+    rc: join(runDir, 'rc'),
+    console: join(runDir, 'console.log'),
+    socket: join(runDir, 'stderr.sock'),
+  };
+}
+type RunFiles = ReturnType<typeof runFiles>;
+
+interface VmStreams {
+  stdin: PassThrough;
+  stdout: PassThrough;
+  stderr: PassThrough;
 }
 
-export function guestScript(): string {
-  const R = GUEST_RUN_DIR;
-  return `#!/bin/bash
-# natscope micro-VM: runs the requested command as root, then powers off.
-R=${R}
-mkdir -p /dev/pts /dev/shm
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
-mount -t tracefs nodev /sys/kernel/tracing
-mount -t debugfs nodev /sys/kernel/debug
-mount -t bpf bpf /sys/fs/bpf
-mount -t cgroup2 none /sys/fs/cgroup
-mkdir -p /run/netns /run/lock
-hostname natscope-vm
-ip link set lo up
-stty -F /dev/ttyS1 raw -echo
-stty -F /dev/ttyS2 raw -echo
-i=0
-while IFS= read -r -d '' dir; do
-  mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose "roshare$i" "$dir"
-  i=$((i + 1))
-done < "$R/roshares"
-i=0
-while IFS= read -r -d '' dir; do
-  mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "share$i" "$dir"
-  i=$((i + 1))
-done < "$R/shares"
-while IFS= read -r -d '' kv; do export "$kv"; done < "$R/env"
-cd "$(cat "$R/cwd")" 2>/dev/null || cd /
-mapfile -d '' -t ARGV < "$R/argv"
-: > "$R/started"
-"\${ARGV[@]}" < /dev/ttyS1 > /dev/ttyS1 2> /dev/ttyS2
-echo $? > "$R/rc"
-sync
-echo o > /proc/sysrq-trigger
-sleep 10
-`;
+// What one run holds while qemu runs (and is relaunched under TCG when a KVM guest hangs).
+interface QemuRun {
+  child: ResultPromise | undefined;
+  killedFor: KilledFor;
+  accel: Accel;
+  bootMs: number | null;
+  // qemu's own complaints (its last line explains a VM that died)
+  qemuStderr: string;
 }
 
-const BASE_ENV: Record<string, string> = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  HOME: '/root',
-  TERM: 'dumb',
-  LANG: 'C.UTF-8',
-  NATSCOPE_IN_VM: '1',
-};
-
-export async function startVm(options: VmOptions): Promise<VmHandle> {
-  const log = options.log ?? (() => undefined);
+function checkRequest(options: VmOptions): void {
   for (const dir of options.shares ?? []) {
     if (!existsSync(dir))
       throw new NatscopeError(`share ${dir} does not exist`, {
@@ -173,207 +150,200 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       hint: 'natscope vm run -- uname -r',
       exitCode: EXIT.usage,
     });
-  const image = await prepareImage(log, options.stack ?? selectedStack());
-  // natscope starting itself in the guest: under a root of the stack's own, with that root's Node.js
-  const argv =
-    image.root !== '/' && options.argv[0] === process.execPath ? [GUEST_NODE, ...options.argv.slice(1)] : options.argv;
-  // natscope's own (src/util/rundir.ts): a folder whose owner died (kill -9) is removed by the next run
-  const runDir = await makeRunDir('vm');
-  const files = {
-    guest: join(runDir, 'guest.sh'),
-    started: join(runDir, 'started'),
-    rc: join(runDir, 'rc'),
-    console: join(runDir, 'console.log'),
-    socket: join(runDir, 'stderr.sock'),
-  };
-  await writeFile(files.guest, guestScript(), { mode: 0o755 });
-  await writeFile(join(runDir, 'argv'), nulList(argv));
-  // natscope's own settings (NATSCOPE_DEBUG, NATSCOPE_QUIET, …) reach the guest too
-  const own = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k, v]) => k.startsWith('NATSCOPE_') && v !== undefined && k !== 'NATSCOPE_CACHE',
-    ),
-  ) as Record<string, string>;
-  await writeFile(
-    join(runDir, 'env'),
-    nulList(Object.entries({ ...own, ...BASE_ENV, ...options.env }).map(([k, v]) => `${k}=${v}`)),
-  );
-  await writeFile(join(runDir, 'cwd'), options.cwd ?? process.cwd());
-  await writeFile(join(runDir, 'shares'), nulList(options.shares ?? []));
-  await writeFile(join(runDir, 'roshares'), nulList(image.readOnlyShares));
+}
 
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const wallStart = performance.now();
+async function writeGuestFiles(runDir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(runDir, name), text, name === GUEST_SCRIPT ? { mode: 0o755 } : {});
+  }
+}
 
-  // The guest's stderr arrives on a socket qemu connects to.
+// The guest's stderr arrives on a socket qemu connects to.
+async function listenForStderr(socketPath: string, stderr: Writable): Promise<Server> {
   const server: Server = createServer((socket: Socket) => {
     socket.pipe(stderr, { end: false });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(files.socket, resolve);
+    server.listen(socketPath, resolve);
   });
+  return server;
+}
 
-  let child: ResultPromise | undefined;
-  let killedFor: 'timeout' | 'stop' | 'kvm-retry' | null = null;
-  let qemuStderr = '';
+function launchQemu(
+  run: QemuRun,
+  image: VmImage,
+  options: VmOptions,
+  runDir: string,
+  files: RunFiles,
+  io: VmStreams,
+): ResultPromise {
+  const accel = run.accel;
+  options.log?.(
+    `booting the micro-VM (${image.stack}: kernel ${image.kernel.version}; ${accel === 'tcg' ? 'software emulation (TCG): expect ~5 s to boot' : 'KVM'})`,
+  );
+  const args = qemuArgs({
+    accel,
+    kernel: image.kernel.vmlinux,
+    initramfs: image.initramfs,
+    modulesDir: image.kernel.modulesDir,
+    root: image.root,
+    readOnlyShares: image.readOnlyShares,
+    runDir,
+    consoleLog: files.console,
+    stderrSocket: files.socket,
+    shares: options.shares ?? [],
+    memoryMb: options.memoryMb ?? 2048,
+    cpus: options.cpus ?? 2,
+  });
+  const proc = execa('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, ...args], {
+    detached: true,
+    reject: false,
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+  });
+  proc.stdout?.pipe(io.stdout, { end: false });
+  proc.stderr?.on('data', (d: Buffer) => {
+    if (run.qemuStderr.length < 8192) run.qemuStderr += d.toString();
+  });
+  if (proc.stdin) io.stdin.pipe(proc.stdin);
+  proc.stdin?.on('error', () => undefined); // qemu gone: nothing more to write
+  return proc;
+}
 
-  const launch = (accel: Accel) => {
-    log(
-      `booting the micro-VM (${image.stack}: kernel ${image.kernel.version}; ${accel === 'tcg' ? 'software emulation (TCG): expect ~5 s to boot' : 'KVM'})`,
-    );
-    const args = qemuArgs({
-      accel,
-      kernel: image.kernel.vmlinux,
-      initramfs: image.initramfs,
-      modulesDir: image.kernel.modulesDir,
-      root: image.root,
-      readOnlyShares: image.readOnlyShares,
-      runDir,
-      consoleLog: files.console,
-      stderrSocket: files.socket,
+// Watches the guest until it reaches the command, qemu exits, or a KVM guest is given up on.
+async function watchBoot(run: QemuRun, child: ResultPromise, launchedAt: number, vm: BootContext): Promise<void> {
+  let exited = false;
+  void child.then(() => {
+    exited = true;
+  });
+  const giveUpMs = bootGiveUpMs(run.accel, vm.options.kvmBootTimeoutMs);
+  while (run.bootMs === null) {
+    const elapsedMs = performance.now() - launchedAt;
+    const step = bootStep({ qemuExited: exited, commandStarted: existsSync(vm.files.started), elapsedMs, giveUpMs });
+    if (step === 'exited') return;
+    if (step === 'started') {
+      run.bootMs = Math.round(elapsedMs);
+      vm.options.log?.(`micro-VM up in ${(run.bootMs / 1000).toFixed(1)} s; running: ${vm.options.argv.join(' ')}`);
+      vm.onStarted(run.bootMs);
+      return;
+    }
+    if (step === 'give-up') {
+      run.killedFor = 'kvm-retry';
+      killGroup(child.pid, 'SIGKILL');
+      return;
+    }
+    await sleep(100);
+  }
+}
+
+interface BootContext {
+  options: VmOptions;
+  files: RunFiles;
+  launch: () => ResultPromise;
+  onStarted: (bootMs: number) => void;
+}
+
+// Runs qemu until it exits for good: a KVM guest that does not reach the command is retried under TCG.
+async function runQemu(run: QemuRun, vm: BootContext): Promise<void> {
+  for (;;) {
+    const launchedAt = performance.now();
+    const child = vm.launch();
+    run.child = child;
+    const overall = setTimeout(() => {
+      run.killedFor = 'timeout';
+      killGroup(run.child?.pid, 'SIGKILL');
+    }, vm.options.timeoutMs);
+    await watchBoot(run, child, launchedAt, vm);
+    await child;
+    clearTimeout(overall);
+    if (run.killedFor !== 'kvm-retry') return;
+    vm.options.log?.('the KVM guest did not reach the command: retrying under software emulation (TCG)');
+    run.killedFor = null;
+    run.accel = 'tcg';
+  }
+}
+
+export async function startVm(options: VmOptions): Promise<VmHandle> {
+  checkRequest(options);
+  const image = await prepareImage(options.log ?? (() => undefined), options.stack ?? selectedStack());
+  // natscope's own (src/util/rundir.ts): a folder whose owner died (kill -9) is removed by the next run
+  const runDir = await makeRunDir('vm');
+  const files = runFiles(runDir);
+  await writeGuestFiles(
+    runDir,
+    guestFiles({
+      argv: options.argv,
+      ownRoot: image.root !== '/',
+      execPath: process.execPath,
+      hostEnv: process.env,
+      env: options.env ?? {},
+      cwd: options.cwd ?? process.cwd(),
       shares: options.shares ?? [],
-      memoryMb: options.memoryMb ?? 2048,
-      cpus: options.cpus ?? 2,
-    });
-    const proc = execa('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, ...args], {
-      detached: true,
-      reject: false,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-    });
-    proc.stdout?.pipe(stdout, { end: false });
-    proc.stderr?.on('data', (d: Buffer) => {
-      if (qemuStderr.length < 8192) qemuStderr += d.toString();
-    });
-    stdin.pipe(proc.stdin!);
-    proc.stdin?.on('error', () => undefined); // qemu gone: nothing more to write
-    return proc;
-  };
+      readOnlyShares: image.readOnlyShares,
+    }),
+  );
 
-  const killQemu = (signal: NodeJS.Signals) => killGroup(child?.pid, signal);
-
+  const io: VmStreams = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
+  const wallStart = performance.now();
+  const server = await listenForStderr(files.socket, io.stderr);
+  const run: QemuRun = { child: undefined, killedFor: null, accel: chooseAccel(), bootMs: null, qemuStderr: '' };
+  const killQemu = (signal: NodeJS.Signals) => killGroup(run.child?.pid, signal);
   const cleanup = onCleanup(
     'stop the micro-VM',
     async () => {
-      killedFor ??= 'stop';
+      run.killedFor ??= 'stop';
       killQemu('SIGKILL');
-      await child?.catch(() => undefined);
+      await run.child?.catch(() => undefined);
       server.close();
       await removeRunDir(runDir);
     },
     () => killQemu('SIGKILL'),
   );
-
-  let accel = chooseAccel();
-  let startedResolve!: (ms: number) => void;
-  let startedReject!: (e: Error) => void;
-  const started = new Promise<number>((resolve, reject) => {
-    startedResolve = resolve;
-    startedReject = reject;
-  });
-  started.catch(() => undefined);
-  let bootMs: number | null = null;
+  const started = deferred<number>();
+  started.promise.catch(() => undefined);
 
   const result = (async (): Promise<VmResult> => {
     try {
-      for (;;) {
-        const launchedAt = performance.now();
-        child = launch(accel);
-        const overall = setTimeout(() => {
-          killedFor = 'timeout';
-          killQemu('SIGKILL');
-        }, options.timeoutMs);
-        const retryAfter = accel === 'kvm' ? (options.kvmBootTimeoutMs ?? 20_000) : Infinity;
-        let exited = false;
-        void child.then(() => {
-          exited = true;
-        });
-        // watch for the guest reaching the command
-        while (!exited && bootMs === null) {
-          if (existsSync(files.started)) {
-            bootMs = Math.round(performance.now() - launchedAt);
-            log(`micro-VM up in ${(bootMs / 1000).toFixed(1)} s; running: ${options.argv.join(' ')}`);
-            startedResolve(bootMs);
-            break;
-          }
-          if (performance.now() - launchedAt > retryAfter) {
-            killedFor = 'kvm-retry';
-            killQemu('SIGKILL');
-            break;
-          }
-          await sleep(100);
-        }
-        await child;
-        clearTimeout(overall);
-        if (killedFor === 'kvm-retry') {
-          log('the KVM guest did not reach the command: retrying under software emulation (TCG)');
-          killedFor = null;
-          accel = 'tcg';
-          continue;
-        }
-        break;
-      }
+      await runQemu(run, {
+        options,
+        files,
+        launch: () => launchQemu(run, image, options, runDir, files, io),
+        onStarted: started.resolve,
+      });
       const wallMs = Math.round(performance.now() - wallStart);
-      const rcText = await readFile(files.rc, 'utf8').catch(() => null);
-      const tail = await consoleTail(files.console);
-      if (killedFor === 'timeout') {
-        const reason =
-          bootMs === null
-            ? `the VM did not boot within ${options.timeoutMs / 1000} s`
-            : `the command did not finish within ${options.timeoutMs / 1000} s`;
-        startedReject(new NatscopeError(reason));
-        return {
-          exitCode: EXIT.timeout,
-          failure: 'timeout',
-          detail: bootMs === null ? `${reason}; console:\n${tail}` : reason,
-          accel,
-          bootMs,
-          wallMs,
-        };
-      }
-      if (killedFor === 'stop') {
-        startedReject(new NatscopeError('the VM was stopped'));
-        return { exitCode: EXIT.interrupted, failure: 'stopped', detail: 'stopped', accel, bootMs, wallMs };
-      }
-      if (rcText === null || !/^\d+\s*$/.test(rcText)) {
-        const why = qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
-        startedReject(new NatscopeError(why));
-        return {
-          exitCode: EXIT.vmFailure,
-          failure: 'vm',
-          detail: `${why}${tail ? `; console:\n${tail}` : ''}`,
-          accel,
-          bootMs,
-          wallMs,
-        };
-      }
-      return { exitCode: Number(rcText.trim()), failure: null, detail: null, accel, bootMs, wallMs };
+      const verdict = vmVerdict({
+        killedFor: run.killedFor,
+        bootMs: run.bootMs,
+        timeoutMs: options.timeoutMs,
+        rcText: await readFile(files.rc, 'utf8').catch(() => null),
+        qemuStderr: run.qemuStderr,
+        consoleTail: await consoleTail(files.console),
+      });
+      if (verdict.notStarted !== null) started.reject(new NatscopeError(verdict.notStarted));
+      const { exitCode, failure, detail } = verdict;
+      return { exitCode, failure, detail, accel: run.accel, bootMs: run.bootMs, wallMs };
     } finally {
-      stdout.end();
-      stderr.end();
+      io.stdout.end();
+      io.stderr.end();
       await cleanup.run();
     }
   })();
 
   return {
-    stdin,
-    stdout,
-    stderr,
-    started,
+    ...io,
+    started: started.promise,
     result,
     async stop() {
-      killedFor ??= 'stop';
+      run.killedFor ??= 'stop';
       killQemu('SIGKILL');
       return result;
     },
     leftovers() {
       const left: string[] = [];
-      const pid = child?.pid;
+      const pid = run.child?.pid;
       if (pid !== undefined && isAlive(pid)) left.push(`qemu (pid ${pid})`);
       if (existsSync(runDir)) left.push(`the run folder ${runDir}`);
       return left;

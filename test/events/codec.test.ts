@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { DecodeError, decodeEvent, encodeEvent, fieldPath } from '../../src/events/codec.js';
+import { DecodeError, decodeEvent, encodeEvent } from '../../src/events/codec.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { capturedCounts, recordedEvents } from '../helpers.js';
 
@@ -257,11 +257,5 @@ describe('event codec', () => {
   ];
   test.each(nested)('%s is refused, naming the line and the field', (_name, line, message) => {
     expect(() => decodeEvent(line(), 12)).toThrow(new DecodeError(12, message));
-  });
-
-  test('a field path names list items by index and odd keys in quotes', () => {
-    expect(fieldPath(['packet', 'flags', 0])).toBe('packet.flags[0]');
-    expect(fieldPath(['lab', 'hosts', 'my host', 'ip'])).toBe('lab.hosts["my host"].ip');
-    expect(fieldPath([])).toBe('');
   });
 });

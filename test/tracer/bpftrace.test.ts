@@ -1,7 +1,8 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
+import { ATTACHED, bpftraceInvocation, startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
+import { featuresOf, parseBpftraceVersion } from '../../src/tracer/version.js';
 import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
@@ -82,6 +83,21 @@ function eventsIn(lines: string[]): number {
 
 const capture = () => readFileSync(OUTPUT, 'utf8').split('\n');
 const kernelEvents = (events: NatscopeEvent[]) => events.filter(isKernelEvent);
+
+describe("bpftrace's command line", () => {
+  test("JSON output, the program, and the detail budget per flush as its argument; sizes under the version's names", () => {
+    const v017 = featuresOf(parseBpftraceVersion('bpftrace v0.17.0')!);
+    expect(bpftraceInvocation('/run/p.bt', v017, {})).toEqual({
+      args: ['-f', 'json', '/run/p.bt', '20'],
+      env: { [ATTACHED]: '1', BPFTRACE_PERF_RB_PAGES: '1024', BPFTRACE_MAP_KEYS_MAX: '16384' },
+    });
+    const v023 = featuresOf(parseBpftraceVersion('bpftrace v0.23.2')!);
+    expect(bpftraceInvocation('/run/p.bt', v023, { detail: 0, perfPages: 64, bufferEvents: 100 })).toEqual({
+      args: ['-f', 'json', '/run/p.bt', '0'],
+      env: { [ATTACHED]: '1', BPFTRACE_PERF_RB_PAGES: '64', BPFTRACE_MAX_MAP_KEYS: '100' },
+    });
+  });
+});
 
 describe('the bpftrace runner (with a fake bpftrace on the command line)', () => {
   test('streams parsed events once attached, in time order, stops with SIGTERM, settles loss from the final counters', async () => {

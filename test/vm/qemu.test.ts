@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { qemuArgs, qemuPath } from '../../src/vm/qemu.js';
-import { guestScript } from '../../src/vm/run.js';
+import { guestScript } from '../../src/vm/guest.js';
 
 const plan = {
   accel: 'tcg' as const,
@@ -47,14 +47,5 @@ describe('the qemu command line', () => {
     expect(args.filter((a) => a.startsWith('chardev:'))).toEqual(['chardev:console', 'chardev:io', 'chardev:err']);
     expect(args).toContain('stdio,id=io,signal=off');
     expect(qemuPath('a,b')).toBe('a,,b');
-  });
-
-  test('the guest script runs the command from NUL-separated arguments and records its exit code', () => {
-    const g = guestScript();
-    expect(g).toContain('mapfile -d \'\' -t ARGV < "$R/argv"');
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the guest's bash, verbatim
-    expect(g).toContain('"${ARGV[@]}" < /dev/ttyS1 > /dev/ttyS1 2> /dev/ttyS2');
-    expect(g).toContain('echo $? > "$R/rc"');
-    expect(g).toContain('echo o > /proc/sysrq-trigger');
   });
 });

@@ -5,9 +5,9 @@ export const setup: Step = {
   n: 1,
   title: 'The setup',
   purpose:
-    "An office reaches a cluster's ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in iptables mode with its defaults as the managed cluster set them.",
+    "An office reaches a cluster's ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in iptables mode with masqueradeAll off and no clusterCIDR, so it cannot tell an off-cluster client from a pod. (kubeadm copies the pod subnet into clusterCIDR: most clusters masquerade off-cluster clients and never show this. Check yours: kubectl -n kube-system get cm kube-proxy -o yaml | grep -E 'clusterCIDR|detectLocalMode|masqueradeAll'.)",
   lookAt:
-    "the vpn's route for the Service CIDR (one next hop), and kube-proxy's options: masqueradeAll=false, no clusterCIDR.",
+    "the vpn's route for the Service CIDR (one next hop), and kube-proxy's options: iptables.masqueradeAll=false, no clusterCIDR.",
   hint: "the lab is not in the incident's state: natscope lab set masquerade-all off && natscope lab set cluster-cidr none",
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {

@@ -5,7 +5,7 @@ export const why: Step = {
   n: 5,
   title: 'Why',
   purpose:
-    "Only node1 holds the DNAT state that would turn the pod's reply back into the ClusterIP. The reply leaves node2 as pod → client and is routed straight to the vpn: it never passes node1. The vpn's conntrack has seen a SYN to the ClusterIP, never one to the pod, so a SYN-ACK from the pod is INVALID there and dropped.",
+    "Only node1 holds the DNAT state that would turn the pod's reply back into the ClusterIP. The reply leaves node2 as pod → client and is routed straight to the vpn: it never passes node1. The vpn's conntrack has seen a SYN to the ClusterIP, never one to the pod, so it marks the pod's SYN-ACK INVALID (whatever nf_conntrack_tcp_loose says) and the vpn's firewall rule, ctstate INVALID → DROP, drops it, as a stateful VPN or cloud firewall does. Elsewhere such replies die in IPsec policies whose selectors leave out the pod CIDR (drop reason XFRM_POLICY), in a cloud's source/destination checks, or in rp_filter on the VPN host.",
   lookAt:
     "node1's conntrack entry: the reply it expects comes from the pod to the client, and it has seen none ([UNREPLIED]).",
   hint: 'no entry: send a request first (natscope lab request mysql), then natscope lab conntrack node1',

@@ -4,7 +4,7 @@ export const pingLies: Step = {
   n: 6,
   title: 'Why ping lies',
   purpose:
-    'The original write-up said the broken Service still answered ping. In iptables mode a ClusterIP never answers ICMP: no rule matches it and no interface owns the address. Old IPVS mode bound every ClusterIP to kube-ipvs0, so the node itself answered; since Kubernetes 1.27 kube-proxy\'s KUBE-IPVS-FILTER rejects those pings too. Either way the answer came from a node, never from the pod: "ping works" proved nothing about the TCP path.',
+    'The original write-up said the broken Service still answered ping. In iptables mode a ClusterIP never answers ICMP: no rule matches it and no interface owns the address. Old IPVS mode bound every ClusterIP to kube-ipvs0, so the node itself answered; since Kubernetes 1.27 kube-proxy\'s KUBE-IPVS-FILTER rejects those pings too. nftables mode rejects them on the node (cluster-ips-check). Either way any answer came from a node, never from the pod: "ping works" proved nothing about the TCP path.',
   lookAt: 'the ClusterIP gets no echo reply; the pod IP does.',
   hint: 'if the ClusterIP answers ping, this is not iptables mode',
   needs: null,

@@ -5,8 +5,10 @@ import { claim, flowOf, outcomeText, request, type Step } from '../context.js';
 export const confirm: Step = {
   n: 8,
   title: 'Confirm',
-  purpose: 'The same request again, with masqueradeAll on: it should now answer, and the kernel should show why.',
-  lookAt: 'node1 sets up a DNAT and an SNAT (to its own IP); the reply passes node1 again; nothing is dropped.',
+  purpose:
+    "The same request again, with masqueradeAll on: it should now answer, and the kernel should show why. The SNAT address is the one MASQUERADE picks for the interface toward the pod: node1's eth0 here; flannel.1, tunl0 or the like on overlay networks.",
+  lookAt:
+    'node1 sets up a DNAT and an SNAT (to its address toward the pod); the reply passes node1 again; nothing is dropped.',
   hint: 'if mysql still hangs, the rules did not re-sync: natscope lab rules node1',
   needs: { masqueradeAll: true, clusterCIDR: null },
   async run(ctx) {

@@ -8,7 +8,7 @@ export const price: Step = {
   n: 9,
   title: 'The price',
   purpose:
-    "Both fixes cost the pod the client's real address: it now sees node1. The other fix, a clusterCIDR (kube-proxy then masquerades only traffic from outside the pod network), does the same for the office and keeps pod-to-pod traffic unmasqueraded. And SNAT is per-connection work on node1: measured here, same run, same target.",
+    "Both fixes cost the pod the client's real address: it now sees node1. The other fix, a clusterCIDR (kube-proxy then masquerades only traffic from outside the pod network), does the same for the office and keeps pod-to-pod traffic unmasqueraded. LoadBalancer and NodePort Services with externalTrafficPolicy: Cluster masquerade too; only Local keeps the client's address. And SNAT is per-connection work on node1: measured here, same run, same target.",
   lookAt:
     'the address the pod saw; mysql with clusterCIDR instead of masqueradeAll; connections per second without and with SNAT.',
   hint: 'a failed load run usually means the lab is down: natscope lab status',

@@ -6,28 +6,50 @@
 // (crictl pods, crictl inspectp: the sandbox's netns path and PID in the
 // node's view), and `stat -L` inside the node gives the same global inode.
 
+import { z } from 'zod';
 import type { NetnsResolver } from '../../tracer/netns.js';
+import { parseJsonAs } from '../../util/json.js';
 import { docker } from './docker.js';
 import type { KindTopology } from './topology.js';
 
-interface CrictlPods {
-  items?: { id: string; metadata?: { name?: string; namespace?: string; uid?: string }; state?: string }[];
-}
-
-interface CrictlInspect {
-  info?: { pid?: number; runtimeSpec?: { linux?: { namespaces?: { type: string; path?: string }[] } } };
-}
+// The fields natscope reads of `crictl pods -o json` and `crictl inspectp -o json`.
+const CrictlPodsSchema = z.object({
+  items: z
+    .array(
+      z.object({
+        id: z.string(),
+        metadata: z.object({ uid: z.string().optional() }).optional(),
+        state: z.string().optional(),
+      }),
+    )
+    .nullish(),
+});
+const CrictlInspectSchema = z.object({
+  info: z
+    .object({
+      pid: z.number().int().nonnegative().optional(),
+      runtimeSpec: z
+        .object({
+          linux: z
+            .object({ namespaces: z.array(z.object({ type: z.string(), path: z.string().optional() })).optional() })
+            .optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+const HINT = "the node's crictl answered in a shape natscope does not know: sudo natscope doctor --lab kind";
 
 // The running sandbox of a pod, by its Kubernetes UID.
 export function sandboxOf(crictlPodsJson: string, uid: string): string | null {
-  const items = (JSON.parse(crictlPodsJson) as CrictlPods).items ?? [];
+  const items = parseJsonAs(CrictlPodsSchema, crictlPodsJson, 'crictl pods', HINT).items ?? [];
   return items.find((p) => p.metadata?.uid === uid && p.state === 'SANDBOX_READY')?.id ?? null;
 }
 
 // Where the sandbox's netns can be stat'ed inside the node: its bind mount
 // (/var/run/netns/cni-…), else its process's /proc/PID/ns/net.
 export function sandboxNetnsPath(crictlInspectJson: string): string | null {
-  const info = (JSON.parse(crictlInspectJson) as CrictlInspect).info;
+  const info = parseJsonAs(CrictlInspectSchema, crictlInspectJson, 'crictl inspectp', HINT).info;
   const path = info?.runtimeSpec?.linux?.namespaces?.find((n) => n.type === 'network')?.path;
   if (path) return path;
   return info?.pid ? `/proc/${info.pid}/ns/net` : null;

@@ -6,8 +6,9 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { projectRoot } from '../../util/paths.js';
+import { imageExists } from './docker.js';
 import { run } from './tools.js';
-import { NODE_IMAGE } from './versions.js';
+import { NODE_IMAGE, NODE_IMAGE_TAG } from './versions.js';
 
 export function manifestPath(file: string): string {
   return join(projectRoot(), 'src', 'lab', 'kind', 'manifests', file);
@@ -38,7 +39,23 @@ export async function kindVersion(): Promise<string> {
   return (await run('kind', ['version', '-q'])).stdout.trim();
 }
 
-export async function createCluster(cluster: string, kubeconfig: string, log: (line: string) => void): Promise<void> {
+// The node image reference for `kind create cluster --image`. kind pulls it
+// unless `docker inspect --type=image` finds it here. An offline bundle's
+// docker load leaves the image's tag but not the registry's digest, so the
+// tag is used when only the tag is here (provision.sh --bundle loaded it
+// from a file it had checked against the bundle's SHA256SUMS).
+export async function nodeImageToUse(): Promise<{ image: string; local: boolean }> {
+  if (await imageExists(NODE_IMAGE)) return { image: NODE_IMAGE, local: true };
+  if (await imageExists(NODE_IMAGE_TAG)) return { image: NODE_IMAGE_TAG, local: true };
+  return { image: NODE_IMAGE, local: false };
+}
+
+export async function createCluster(
+  cluster: string,
+  kubeconfig: string,
+  image: string,
+  log: (line: string) => void,
+): Promise<void> {
   await mkdir(dirname(kubeconfig), { recursive: true });
   await run(
     'kind',
@@ -48,7 +65,7 @@ export async function createCluster(cluster: string, kubeconfig: string, log: (l
       '--name',
       cluster,
       '--image',
-      NODE_IMAGE,
+      image,
       '--config',
       '-',
       '--kubeconfig',

@@ -3,7 +3,9 @@
 // ContainerInspect/NetworkInspect shapes), and the few commands that
 // create and remove what natscope owns.
 
+import { z } from 'zod';
 import { NatscopeError } from '../../errors.js';
+import { parseJsonAs } from '../../util/json.js';
 import { run, type RunResult } from './tools.js';
 
 export interface ContainerInfo {
@@ -14,6 +16,8 @@ export interface ContainerInfo {
   // in the host's PID namespace: /proc/PID/ns/net is the container's netns
   pid: number;
   labels: Record<string, string>;
+  // the image reference it was created from (kind passes its --image)
+  image: string;
   // network name → IPv4 address
   networks: Record<string, string>;
 }
@@ -26,25 +30,31 @@ export interface NetworkInfo {
   options: Record<string, string>;
 }
 
-interface InspectContainer {
-  Id: string;
-  Name: string;
-  Created: string;
-  State?: { Running?: boolean; Pid?: number };
-  Config?: { Labels?: Record<string, string> | null };
-  NetworkSettings?: { Networks?: Record<string, { IPAddress?: string }> | null };
-}
+// The fields natscope reads of `docker inspect` (the Engine API's
+// ContainerInspect and NetworkInspect); Docker writes null for an empty map.
+const labelsSchema = z.record(z.string(), z.string()).nullish();
+const InspectContainerSchema = z.object({
+  Id: z.string(),
+  Name: z.string(),
+  Created: z.string(),
+  State: z.object({ Running: z.boolean().optional(), Pid: z.number().int().nonnegative().optional() }).optional(),
+  Config: z.object({ Labels: labelsSchema, Image: z.string().optional() }).optional(),
+  NetworkSettings: z
+    .object({ Networks: z.record(z.string(), z.object({ IPAddress: z.string().optional() })).nullish() })
+    .optional(),
+});
+const InspectNetworkSchema = z.object({
+  Id: z.string(),
+  Name: z.string(),
+  IPAM: z.object({ Config: z.array(z.object({ Subnet: z.string().optional() })).nullish() }).optional(),
+  Labels: labelsSchema,
+  Options: labelsSchema,
+});
 
-interface InspectNetwork {
-  Id: string;
-  Name: string;
-  IPAM?: { Config?: { Subnet?: string }[] | null };
-  Labels?: Record<string, string> | null;
-  Options?: Record<string, string> | null;
-}
+const HINT = 'check that `docker` is the Docker CLI and its engine answers: sudo docker info';
 
 export function parseContainers(json: string): ContainerInfo[] {
-  const list = JSON.parse(json || '[]') as InspectContainer[];
+  const list = parseJsonAs(z.array(InspectContainerSchema), json || '[]', "docker inspect's containers", HINT);
   return list.map((c) => ({
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
@@ -52,6 +62,7 @@ export function parseContainers(json: string): ContainerInfo[] {
     running: Boolean(c.State?.Running),
     pid: c.State?.Pid ?? 0,
     labels: c.Config?.Labels ?? {},
+    image: c.Config?.Image ?? '',
     networks: Object.fromEntries(
       Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.IPAddress ?? '']),
     ),
@@ -59,7 +70,7 @@ export function parseContainers(json: string): ContainerInfo[] {
 }
 
 export function parseNetworks(json: string): NetworkInfo[] {
-  const list = JSON.parse(json || '[]') as InspectNetwork[];
+  const list = parseJsonAs(z.array(InspectNetworkSchema), json || '[]', "docker inspect's networks", HINT);
   return list.map((n) => ({
     id: n.Id,
     name: n.Name,

@@ -5,6 +5,8 @@
 // person with `kubectl edit` would, so the rest stays byte for byte:
 //   clusterCIDR             top level ("" = none: the no-op local detector)
 //   iptables.masqueradeAll  under iptables: (nftables: has its own, untouched)
+// A top-level `masqueradeAll:` is not kube-proxy's: it decodes unknown
+// fields leniently and ignores them (readKubeProxySettings reports one).
 
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig } from '../../events/types.js';
@@ -89,6 +91,54 @@ export function readKubeProxyConfig(text: string): KubeProxyConfig {
     mode: 'iptables',
     masqueradeAll: masq ? unquote(masq.value) === 'true' : false,
     clusterCIDR: cidrValue === '' || cidrValue === 'null' ? null : cidrValue,
+  };
+}
+
+// How kube-proxy tells a pod's own traffic from an off-cluster client's
+// (KubeProxyConfiguration.detectLocalMode; "" means the default, ClusterCIDR).
+export const DETECT_LOCAL_MODES = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'] as const;
+export type DetectLocalMode = (typeof DETECT_LOCAL_MODES)[number];
+
+// Everything in config.conf that decides whether an off-cluster client is masqueraded.
+export interface KubeProxySettings {
+  // "" is kube-proxy's default (iptables on Linux)
+  mode: string;
+  iptablesMasqueradeAll: boolean;
+  nftablesMasqueradeAll: boolean;
+  // the one the running mode reads
+  masqueradeAll: boolean;
+  clusterCIDR: string | null;
+  // as written ("" = unset) and as kube-proxy applies it
+  detectLocalModeWritten: string;
+  detectLocalMode: DetectLocalMode | null;
+  bridgeInterface: string;
+  interfaceNamePrefix: string;
+  // a top-level `masqueradeAll:`, which kube-proxy ignores
+  ignoredTopLevelMasqueradeAll: string | null;
+}
+
+// config.conf read as kube-proxy would, for any mode (readKubeProxyConfig is the lab's narrower view).
+export function readKubeProxySettings(text: string): KubeProxySettings {
+  const lines = text.split('\n');
+  checkApiVersion(lines);
+  const value = (l: Located | null) => (l ? unquote(l.value) : '');
+  const mode = value(topLevel(lines, 'mode'));
+  const iptablesMasq = value(nested(lines, 'iptables', 'masqueradeAll').found) === 'true';
+  const nftablesMasq = value(nested(lines, 'nftables', 'masqueradeAll').found) === 'true';
+  const cidr = value(topLevel(lines, 'clusterCIDR'));
+  const written = value(topLevel(lines, 'detectLocalMode'));
+  const top = topLevel(lines, 'masqueradeAll');
+  return {
+    mode,
+    iptablesMasqueradeAll: iptablesMasq,
+    nftablesMasqueradeAll: nftablesMasq,
+    masqueradeAll: mode === 'nftables' ? nftablesMasq : iptablesMasq,
+    clusterCIDR: cidr === '' || cidr === 'null' ? null : cidr,
+    detectLocalModeWritten: written,
+    detectLocalMode: written === '' ? 'ClusterCIDR' : (DETECT_LOCAL_MODES.find((m) => m === written) ?? null),
+    bridgeInterface: value(nested(lines, 'detectLocal', 'bridgeInterface').found),
+    interfaceNamePrefix: value(nested(lines, 'detectLocal', 'interfaceNamePrefix').found),
+    ignoredTopLevelMasqueradeAll: top ? unquote(top.value) : null,
   };
 }
 

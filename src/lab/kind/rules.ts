@@ -6,6 +6,7 @@
 // masqueradeAll → without "! -s"; clusterCIDR only → with it; neither → absent.
 
 import type { KubeProxyConfig } from '../../events/types.js';
+import type { KubeProxySettings } from './kubeproxy-config.js';
 import { serviceChain } from '../../kubeproxy/chains.js';
 import { SERVICES } from '../netns/topology.js';
 import { docker } from './docker.js';
@@ -46,8 +47,10 @@ export interface MasqueradeFinding {
   chainPresent: boolean;
   // the KUBE-MARK-MASQ jump in the Service's chain, if any
   rule: string | null;
-  // its "! -s <cidr>" source match (ClusterCIDR local detector)
+  // its "! -s <cidr>" source match (ClusterCIDR or NodeCIDR local detector)
   notSource: string | null;
+  // its "! -i <interface>" match (BridgeInterface, or InterfaceNamePrefix: "<prefix>+")
+  notInterface: string | null;
 }
 
 export function findServiceMasquerade(saveText: string, chain = mysqlChain()): MasqueradeFinding {
@@ -55,7 +58,8 @@ export function findServiceMasquerade(saveText: string, chain = mysqlChain()): M
   const chainPresent = lines.some((l) => l.startsWith(`:${chain} `));
   const rule = lines.find((l) => l.startsWith(`-A ${chain} `) && / -j KUBE-MARK-MASQ\s*$/.test(l)) ?? null;
   const notSource = rule ? (/(?:^|\s)!\s+-s\s+(\S+)/.exec(rule)?.[1] ?? null) : null;
-  return { chainPresent, rule, notSource };
+  const notInterface = rule ? (/(?:^|\s)!\s+-i\s+(\S+)/.exec(rule)?.[1] ?? null) : null;
+  return { chainPresent, rule, notSource, notInterface };
 }
 
 // Whether the rules are what kube-proxy writes for this configuration.
@@ -69,9 +73,43 @@ export function rulesMatch(found: MasqueradeFinding, config: KubeProxyConfig): b
 export function describeFinding(found: MasqueradeFinding): string {
   if (!found.chainPresent) return 'no chain for default/mysql yet (kube-proxy has not synced it)';
   if (!found.rule) return 'no masquerade rule for default/mysql (off-cluster clients are not SNATed)';
-  return found.notSource
-    ? `masquerades off-cluster clients (! -s ${found.notSource})`
-    : 'masquerades every client (masqueradeAll)';
+  if (found.notSource) return `masquerades off-cluster clients (! -s ${found.notSource})`;
+  if (found.notInterface)
+    return `masquerades what does not come in on ${found.notInterface} (! -i ${found.notInterface})`;
+  return 'masquerades every client (masqueradeAll)';
+}
+
+// The masquerade rule kube-proxy writes in iptables mode for these settings
+// on a node with pod CIDR `nodePodCIDR` (pkg/proxy/util/localdetector.go):
+// the local detector's "not local" match, none for masqueradeAll, or no rule
+// at all when the detector cannot tell (ClusterCIDR without a clusterCIDR).
+export interface ExpectedMasquerade {
+  rule: boolean;
+  notSource: string | null;
+  notInterface: string | null;
+}
+
+export function expectedMasquerade(s: KubeProxySettings, nodePodCIDR: string | null): ExpectedMasquerade {
+  const none = { rule: false, notSource: null, notInterface: null };
+  if (s.masqueradeAll) return { rule: true, notSource: null, notInterface: null };
+  switch (s.detectLocalMode) {
+    case 'ClusterCIDR':
+      return s.clusterCIDR ? { rule: true, notSource: s.clusterCIDR, notInterface: null } : none;
+    case 'NodeCIDR':
+      return nodePodCIDR ? { rule: true, notSource: nodePodCIDR, notInterface: null } : none;
+    case 'BridgeInterface':
+      return s.bridgeInterface ? { rule: true, notSource: null, notInterface: s.bridgeInterface } : none;
+    case 'InterfaceNamePrefix':
+      return s.interfaceNamePrefix ? { rule: true, notSource: null, notInterface: `${s.interfaceNamePrefix}+` } : none;
+    default:
+      return none;
+  }
+}
+
+export function findingMatches(found: MasqueradeFinding, want: ExpectedMasquerade): boolean {
+  if (!found.chainPresent) return false;
+  if (!want.rule) return found.rule === null;
+  return found.rule !== null && found.notSource === want.notSource && found.notInterface === want.notInterface;
 }
 
 export function describeWanted(config: KubeProxyConfig): string {

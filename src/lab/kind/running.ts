@@ -10,6 +10,7 @@ import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
 import { helperPath } from '../netns/build.js';
 import { checkCidr } from '../clusterCidr.js';
+import { loadCommand, loadResult } from '../load.js';
 import { requestEvent } from '../request.js';
 import { PODS, SERVICES } from '../netns/topology.js';
 import { registerLabHosts } from './attribution.js';
@@ -199,21 +200,8 @@ export class KindLab implements Lab {
 
   async load(target: string, seconds: number, workers: number): Promise<LoadResult> {
     const t = this.resolveTarget(target);
-    const sources = this.plan.loadSources.flatMap((ip) => ['--src', ip]);
-    const r = await inNetnsOf(this.officePid(), [
-      helperPath(),
-      'load',
-      '--proto',
-      t.proto,
-      '--seconds',
-      String(seconds),
-      '--workers',
-      String(workers),
-      ...sources,
-      t.ip,
-      String(t.port),
-    ]);
-    return { target: t.name, ...(JSON.parse(r.stdout) as Omit<LoadResult, 'target'>) };
+    const r = await inNetnsOf(this.officePid(), loadCommand(t, seconds, workers, this.plan.loadSources));
+    return loadResult(t, r.stdout);
   }
 
   loadSources(): string[] {

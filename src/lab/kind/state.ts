@@ -6,24 +6,26 @@
 
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ensurePrivateDir, writeFileSafely } from '../../util/safeFiles.js';
 
-export interface KindState {
-  version: 1;
-  backend: 'kind';
-  prefix: string;
-  cluster: string;
+export const KindStateSchema = z.object({
+  version: z.literal(1),
+  backend: z.literal('kind'),
+  prefix: z.string(),
+  cluster: z.string(),
   // natscope ran `kind create cluster` for this cluster
-  createdCluster: boolean;
+  createdCluster: z.boolean(),
   // when it started doing so, and the control-plane container it got
-  createStartedAt: string | null;
-  controlPlaneId: string | null;
-  officeCIDR: string;
-  image: string | null;
+  createStartedAt: z.string().nullable(),
+  controlPlaneId: z.string().nullable(),
+  officeCIDR: z.string(),
+  image: z.string().nullable(),
   // the last `lab up` finished (cluster staged, readiness proven)
-  complete: boolean;
-  updatedAt: string;
-}
+  complete: z.boolean(),
+  updatedAt: z.string(),
+});
+export type KindState = z.infer<typeof KindStateSchema>;
 
 export function kindStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.NATSCOPE_STATE_DIR ?? '/var/lib/natscope';
@@ -40,8 +42,9 @@ export function kubeconfigPath(prefix: string): string {
 
 export async function readKindState(prefix: string): Promise<KindState | null> {
   try {
-    const state = JSON.parse(await readFile(kindStatePath(prefix), 'utf8')) as KindState;
-    return state.backend === 'kind' ? state : null;
+    // a record natscope cannot read as its own is not proof that natscope made anything
+    const state = KindStateSchema.safeParse(JSON.parse(await readFile(kindStatePath(prefix), 'utf8')));
+    return state.success ? state.data : null;
   } catch {
     return null;
   }

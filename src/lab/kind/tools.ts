@@ -12,6 +12,8 @@ export interface RunOptions {
   // false: hand back a failed result instead of throwing
   reject?: boolean;
   timeoutMs?: number;
+  // the working directory (default: natscope's own)
+  cwd?: string;
   // progress: each line the program writes to stderr (kind logs there)
   onStderrLine?: (line: string) => void;
 }
@@ -61,6 +63,7 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
     input: options.input,
     stdin: options.input === undefined ? 'ignore' : 'pipe',
     timeout: options.timeoutMs,
+    cwd: options.cwd,
     stripFinalNewline: false,
   });
   if (options.onStderrLine && child.stderr) forEachLine(child.stderr, options.onStderrLine);

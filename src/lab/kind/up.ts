@@ -10,7 +10,15 @@ import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus } from '../../events/types.js';
 import { helperPath } from '../netns/build.js';
 import { checkCidr } from '../clusterCidr.js';
-import { clusterExists, clusterNodes, createCluster, kindVersion, manifestPath, writeKubeconfig } from './cluster.js';
+import {
+  clusterExists,
+  clusterNodes,
+  createCluster,
+  kindVersion,
+  manifestPath,
+  nodeImageToUse,
+  writeKubeconfig,
+} from './cluster.js';
 import { allNetworks, containerByName, docker, inspectContainers, serverVersion } from './docker.js';
 import { ensureImage, loadIntoCluster } from './image.js';
 import { Kubectl } from './kubectl.js';
@@ -31,7 +39,7 @@ import { KindLab, discoverTopology } from './running.js';
 import { kubeconfigPath, ownsCluster, readKindState, writeKindState, type KindState } from './state.js';
 import { node, type KindTopology } from './topology.js';
 import { run } from './tools.js';
-import { KIND_VERSION, NODE_IMAGE } from './versions.js';
+import { KIND_VERSION, NODE_IMAGE, NODE_IMAGE_TAG } from './versions.js';
 import { waitSeconds } from './wait.js';
 
 export interface KindUpOptions {
@@ -138,10 +146,11 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
     };
     // written first: whatever happens next, `lab down` knows what is natscope's
     await writeKindState(state);
+    const node = await nodeImageToUse();
     log(
-      `[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, ${NODE_IMAGE.split('@')[0]} (minutes the first time: the node image is pulled)`,
+      `[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, ${node.image === NODE_IMAGE ? NODE_IMAGE_TAG : `${node.image} (loaded here; the pinned digest is not recorded locally)`} (${node.local ? 'the node image is here already' : 'minutes the first time: the node image is pulled'})`,
     );
-    await createCluster(names.cluster, kubeconfig, log);
+    await createCluster(names.cluster, kubeconfig, node.image, log);
     const cp = await containerByName(names.controlPlane);
     state = { ...state, controlPlaneId: cp?.id ?? null };
     await writeKindState(state);

@@ -11,6 +11,7 @@ import { checkCidr } from '../clusterCidr.js';
 import { DEFAULT_PREFIX, checkPrefix } from '../prefix.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
+import { loadCommand, loadResult } from '../load.js';
 import { requestEvent } from '../request.js';
 import { buildLab, helperPath } from './build.js';
 import { inNetns, listNetns } from './exec.js';
@@ -253,22 +254,8 @@ export class NetnsLab implements Lab {
 
   async load(target: string, seconds: number, workers: number): Promise<LoadResult> {
     const t = this.resolveTarget(target);
-    const sources = OFFICE_LOAD_SOURCES.flatMap((ip) => ['--src', ip]);
-    const result = await inNetns(this.ns('office'), [
-      helperPath(),
-      'load',
-      '--proto',
-      t.proto,
-      '--seconds',
-      String(seconds),
-      '--workers',
-      String(workers),
-      ...sources,
-      t.ip,
-      String(t.port),
-    ]);
-    const out = JSON.parse(String(result.stdout)) as Omit<LoadResult, 'target'>;
-    return { target: t.name, ...out };
+    const result = await inNetns(this.ns('office'), loadCommand(t, seconds, workers, OFFICE_LOAD_SOURCES));
+    return loadResult(t, String(result.stdout));
   }
 
   loadSources(): string[] {

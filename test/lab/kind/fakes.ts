@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_IMAGE } from '../../../src/lab/kind/versions.js';
 import { FIXTURES } from '../../helpers.js';
 
 export const KIND_FIXTURES = join(FIXTURES, 'kind');
@@ -65,6 +66,21 @@ export interface World {
   nodesNotReady: boolean;
   // nsenter refuses (not root)
   notRoot: boolean;
+  // the image the node containers were created from (kind's --image)
+  nodeImage: string;
+  // docker pull and npm ci reach their registries
+  registryReachable: boolean;
+  // image → its platform as docker image inspect reports it; what docker pull gives (default: what was asked)
+  imagePlatforms: Record<string, string>;
+  pullPlatform: string | null;
+  npmVersion: string;
+  // the VM's own namespace: Docker's rules (outputs/host-iptables-save-*-docker-<this>.txt),
+  // bridge-nf-call-iptables (null: br_netfilter not loaded), the Service CIDR blackhole
+  hostDocker: '20.10' | '28';
+  brNetfilter: '0' | '1' | null;
+  blackhole: boolean;
+  // a host's `ip -j route show` from another host's capture (outputs/ip-route-<name>.json)
+  routeTables: Record<string, string>;
 }
 
 export function defaultWorld(): World {
@@ -117,6 +133,15 @@ export function defaultWorld(): World {
     mysqlServiceAnswers: false,
     nodesNotReady: false,
     notRoot: false,
+    nodeImage: NODE_IMAGE,
+    registryReachable: true,
+    imagePlatforms: {},
+    pullPlatform: null,
+    npmVersion: '11.19.1',
+    hostDocker: '28',
+    brNetfilter: '1',
+    blackhole: true,
+    routeTables: {},
   };
 }
 
@@ -124,6 +149,8 @@ export interface Call {
   tool: string;
   args: string[];
   stdin?: string;
+  // npm's working directory
+  cwd?: string;
 }
 
 export interface Fakes {

@@ -4,7 +4,11 @@
 
 import { describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
-import { editKubeProxyConfig, readKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
+import {
+  editKubeProxyConfig,
+  readKubeProxyConfig,
+  readKubeProxySettings,
+} from '../../../src/lab/kind/kubeproxy-config.js';
 import { output } from './fakes.js';
 
 const KUBEADM = output('kube-proxy-config.conf');
@@ -84,5 +88,49 @@ describe("kube-proxy's config.conf", () => {
 
   test('a kube-proxy in another mode is reported, since the lab needs iptables mode', () => {
     expect(() => readKubeProxyConfig(KUBEADM.replace('mode: iptables', 'mode: nftables'))).toThrow(/nftables mode/);
+  });
+
+  test('read as kube-proxy reads it: the mode, both masqueradeAll keys and which one counts, clusterCIDR, the detector', () => {
+    expect(readKubeProxySettings(KUBEADM)).toEqual({
+      mode: 'iptables',
+      iptablesMasqueradeAll: false,
+      nftablesMasqueradeAll: false,
+      masqueradeAll: false,
+      clusterCIDR: '10.244.0.0/16',
+      detectLocalModeWritten: '',
+      detectLocalMode: 'ClusterCIDR',
+      bridgeInterface: '',
+      interfaceNamePrefix: '',
+      ignoredTopLevelMasqueradeAll: null,
+    });
+    // nftables mode reads nftables.masqueradeAll, not the iptables one
+    const nft = KUBEADM.replace('mode: iptables', 'mode: nftables').replace(
+      /^nftables:\n {2}masqueradeAll: false$/m,
+      'nftables:\n  masqueradeAll: true',
+    );
+    expect(readKubeProxySettings(nft)).toMatchObject({
+      mode: 'nftables',
+      nftablesMasqueradeAll: true,
+      masqueradeAll: true,
+    });
+    const bridge = KUBEADM.replace('detectLocalMode: ""', 'detectLocalMode: BridgeInterface').replace(
+      'bridgeInterface: ""',
+      'bridgeInterface: cbr0',
+    );
+    expect(readKubeProxySettings(bridge)).toMatchObject({
+      detectLocalMode: 'BridgeInterface',
+      bridgeInterface: 'cbr0',
+    });
+    expect(
+      readKubeProxySettings(KUBEADM.replace('detectLocalMode: ""', 'detectLocalMode: PodCIDR')).detectLocalMode,
+    ).toBeNull();
+  });
+
+  test("a top-level masqueradeAll (the write-up's fix as worded) is reported as ignored, and changes nothing kube-proxy reads", () => {
+    const wrong = KUBEADM.replace('kind: KubeProxyConfiguration', 'kind: KubeProxyConfiguration\nmasqueradeAll: true');
+    const s = readKubeProxySettings(wrong);
+    expect(s.ignoredTopLevelMasqueradeAll).toBe('true');
+    expect(s.masqueradeAll).toBe(false);
+    expect(readKubeProxyConfig(wrong).masqueradeAll).toBe(false);
   });
 });

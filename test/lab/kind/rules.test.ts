@@ -1,7 +1,13 @@
+// kube-proxy's masquerade rule read from a kind node's iptables-save (real
+// captures of both backends), and what each configuration should leave there.
+
 import { describe, expect, test } from 'vitest';
+import { editKubeProxyConfig, readKubeProxySettings } from '../../../src/lab/kind/kubeproxy-config.js';
 import {
   backendOf,
   describeFinding,
+  expectedMasquerade,
+  findingMatches,
   findServiceMasquerade,
   mysqlChain,
   rulesMatch,
@@ -34,7 +40,7 @@ describe("kube-proxy's masquerade rule on a kind node (iptables-save, either bac
 
     test(`${backend}: with clusterCIDR cleared the mysql chain has no KUBE-MARK-MASQ rule (the incident)`, () => {
       const found = findServiceMasquerade(output(`iptables-save-nat-${backend}-none.txt`));
-      expect(found).toEqual({ chainPresent: true, rule: null, notSource: null });
+      expect(found).toEqual({ chainPresent: true, rule: null, notSource: null, notInterface: null });
       expect(rulesMatch(found, config(false, null))).toBe(true);
       expect(describeFinding(found)).toMatch(/not SNATed/);
     });
@@ -58,5 +64,40 @@ describe("kube-proxy's masquerade rule on a kind node (iptables-save, either bac
     const text = output('iptables-save-nat-nft-none.txt');
     expect(text).toMatch(/-A KUBE-SEP-\S+ -s 10\.244\.1\.2\/32 .* -j KUBE-MARK-MASQ/);
     expect(findServiceMasquerade(text).rule).toBeNull();
+  });
+
+  test("each local-traffic detector's expected rule, from the settings kube-proxy reads, matches what the node shows", () => {
+    const staged = readKubeProxySettings(
+      editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll: false, clusterCIDR: null }),
+    );
+    const kindDefault = readKubeProxySettings(output('kube-proxy-config.conf'));
+    const none = findServiceMasquerade(output('iptables-save-nat-nft-none.txt'));
+    const cidr = findServiceMasquerade(output('iptables-save-nat-nft-cluster-cidr.txt'));
+    const all = findServiceMasquerade(output('iptables-save-nat-nft-masquerade-all.txt'));
+    expect(expectedMasquerade(staged, '10.244.2.0/24')).toEqual({ rule: false, notSource: null, notInterface: null });
+    expect(findingMatches(none, expectedMasquerade(staged, null))).toBe(true);
+    expect(findingMatches(cidr, expectedMasquerade(staged, null))).toBe(false);
+    expect(findingMatches(cidr, expectedMasquerade(kindDefault, null))).toBe(true);
+    expect(findingMatches(all, expectedMasquerade({ ...staged, masqueradeAll: true }, null))).toBe(true);
+    // NodeCIDR: each node's own pod CIDR (the fixture's ! -s 10.244.0.0/16 is the cluster's, so not node1's)
+    const nodeCidr = { ...staged, detectLocalMode: 'NodeCIDR' as const };
+    expect(expectedMasquerade(nodeCidr, '10.244.2.0/24')).toEqual({
+      rule: true,
+      notSource: '10.244.2.0/24',
+      notInterface: null,
+    });
+    expect(findingMatches(cidr, expectedMasquerade(nodeCidr, '10.244.2.0/24'))).toBe(false);
+    expect(
+      expectedMasquerade({ ...staged, detectLocalMode: 'BridgeInterface', bridgeInterface: 'cbr0' }, null),
+    ).toEqual({
+      rule: true,
+      notSource: null,
+      notInterface: 'cbr0',
+    });
+    expect(
+      expectedMasquerade({ ...staged, detectLocalMode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' }, null),
+    ).toEqual({ rule: true, notSource: null, notInterface: 'veth+' });
+    // a detector given nothing to detect by cannot tell clients apart: no rule
+    expect(expectedMasquerade({ ...staged, detectLocalMode: 'BridgeInterface' }, null).rule).toBe(false);
   });
 });

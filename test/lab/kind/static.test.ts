@@ -11,7 +11,7 @@ import { YAML } from 'zx';
 import { PODS, SERVICES } from '../../../src/lab/netns/topology.js';
 import { NODE_ROLE_LABEL, POD_SUBNET, SERVICE_SUBNET } from '../../../src/lab/kind/names.js';
 import { WORKLOADS_IMAGE_PLACEHOLDER } from '../../../src/lab/kind/up.js';
-import { KIND_VERSION, KUBERNETES_MINOR, NODE_IMAGE } from '../../../src/lab/kind/versions.js';
+import { KIND_VERSION, KUBERNETES_MINOR, NODE_IMAGE, NODE_MAJOR } from '../../../src/lab/kind/versions.js';
 import { ROOT } from '../../helpers.js';
 
 const MANIFESTS = join(ROOT, 'src', 'lab', 'kind', 'manifests');
@@ -190,13 +190,34 @@ describe('pinned versions', () => {
       .map((l) => l.split('=') as [string, string]),
   );
 
-  test('the provisioning script installs the kind release whose node image natscope pins', () => {
+  test('the provisioning script installs the kind release, node image, kubectl minor and Node.js major natscope pins', () => {
     expect(env.KIND_VERSION).toBe(KIND_VERSION);
+    expect(env.KIND_NODE_IMAGE).toBe(NODE_IMAGE);
     expect(env.KUBECTL_MINOR).toBe(KUBERNETES_MINOR);
     expect(NODE_IMAGE).toMatch(
       new RegExp(`^kindest/node:${KUBERNETES_MINOR.replace('.', '\\.')}\\.\\d+@sha256:[0-9a-f]{64}$`),
     );
-    expect(Number(env.NODE_MAJOR)).toBeGreaterThanOrEqual(20);
+    expect(Number(env.NODE_MAJOR)).toBe(NODE_MAJOR);
+  });
+
+  // engines ranges of the two forms package.json uses: ^X.Y.Z and >=X.Y.Z, joined by ||
+  const satisfies = (version: string, range: string) =>
+    range.split('||').some((part) => {
+      const m = /^\s*(\^|>=)(\d+)\.(\d+)\.(\d+)\s*$/.exec(part);
+      if (!m) throw new Error(`engines form not understood: ${part}`);
+      const want = m.slice(2).map(Number);
+      const have = version.split('.').map(Number);
+      const i = [0, 1, 2].find((k) => have[k] !== want[k]);
+      const atLeast = i === undefined || have[i]! > want[i]!;
+      return atLeast && (m[1] === '>=' || have[0] === want[0]);
+    });
+
+  test("package.json's engines admit the Node.js the workshop VM runs and the releases the toolchain (vite) runs on, nothing older", () => {
+    const engines = String(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).engines.node);
+    const lockRoot = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages[''].engines.node;
+    expect(lockRoot).toBe(engines);
+    for (const v of [`${NODE_MAJOR}.0.0`, '24.11.0', '22.12.0', '20.19.0']) expect(satisfies(v, engines), v).toBe(true);
+    for (const v of ['20.18.3', '21.7.0', '22.11.0', '18.20.0']) expect(satisfies(v, engines), v).toBe(false);
   });
 });
 

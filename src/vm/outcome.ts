@@ -1,0 +1,84 @@
+// The decisions of a micro-VM run, as data: while qemu runs, whether the
+// guest has reached the command, is still booting or should be given up on
+// (a KVM guest that hangs is retried under TCG); once qemu has exited, what
+// exit code, failure and detail the run reports, from why natscope killed
+// qemu (if it did), the command's exit code file and what qemu and the
+// console said.
+
+import { EXIT } from '../errors.js';
+import type { Accel } from './qemu.js';
+
+// why natscope killed qemu (null: it did not)
+export type KilledFor = 'timeout' | 'stop' | 'kvm-retry' | null;
+
+// How long a guest may take to reach the command before natscope gives up on it:
+// KVM is retried under software emulation, which is left to the overall timeout.
+export function bootGiveUpMs(accel: Accel, kvmBootTimeoutMs = 20_000): number {
+  return accel === 'kvm' ? kvmBootTimeoutMs : Number.POSITIVE_INFINITY;
+}
+
+export interface BootWatch {
+  qemuExited: boolean;
+  // the guest wrote its "started" file
+  commandStarted: boolean;
+  elapsedMs: number;
+  giveUpMs: number;
+}
+
+// One look at a booting guest.
+export function bootStep(watch: BootWatch): 'exited' | 'started' | 'give-up' | 'booting' {
+  if (watch.qemuExited) return 'exited';
+  if (watch.commandStarted) return 'started';
+  if (watch.elapsedMs > watch.giveUpMs) return 'give-up';
+  return 'booting';
+}
+
+export interface VmEnding {
+  killedFor: KilledFor;
+  bootMs: number | null;
+  timeoutMs: number;
+  // the guest's rc file (null: never written)
+  rcText: string | null;
+  qemuStderr: string;
+  // the last lines of the guest's console
+  consoleTail: string;
+}
+
+export interface VmVerdict {
+  exitCode: number;
+  // why natscope, not the command, decided the exit code
+  failure: null | 'timeout' | 'vm' | 'stopped';
+  detail: string | null;
+  // why the command never started, for whoever still waits for it (null: it ran)
+  notStarted: string | null;
+}
+
+export function vmVerdict(ending: VmEnding): VmVerdict {
+  const { killedFor, bootMs, consoleTail: tail } = ending;
+  if (killedFor === 'timeout') {
+    const reason =
+      bootMs === null
+        ? `the VM did not boot within ${ending.timeoutMs / 1000} s`
+        : `the command did not finish within ${ending.timeoutMs / 1000} s`;
+    return {
+      exitCode: EXIT.timeout,
+      failure: 'timeout',
+      detail: bootMs === null ? `${reason}; console:\n${tail}` : reason,
+      notStarted: reason,
+    };
+  }
+  if (killedFor === 'stop') {
+    return { exitCode: EXIT.interrupted, failure: 'stopped', detail: 'stopped', notStarted: 'the VM was stopped' };
+  }
+  const rcText = ending.rcText;
+  if (rcText === null || !/^\d+\s*$/.test(rcText)) {
+    const why = ending.qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
+    return {
+      exitCode: EXIT.vmFailure,
+      failure: 'vm',
+      detail: `${why}${tail ? `; console:\n${tail}` : ''}`,
+      notStarted: why,
+    };
+  }
+  return { exitCode: Number(rcText.trim()), failure: null, detail: null, notStarted: null };
+}

@@ -1,0 +1,73 @@
+import { describe, expect, test } from 'vitest';
+import { EXIT } from '../../src/errors.js';
+import { bootGiveUpMs, bootStep, type VmEnding, vmVerdict } from '../../src/vm/outcome.js';
+
+const ended: VmEnding = {
+  killedFor: null,
+  bootMs: 5200,
+  timeoutMs: 60_000,
+  rcText: '0\n',
+  qemuStderr: '',
+  consoleTail: '[    5.1] natscope-vm login',
+};
+
+describe('how a micro-VM run ended', () => {
+  test("the command's own exit code is the run's when the guest wrote it", () => {
+    expect(vmVerdict(ended)).toEqual({ exitCode: 0, failure: null, detail: null, notStarted: null });
+    expect(vmVerdict({ ...ended, rcText: '3\n' }).exitCode).toBe(3);
+  });
+
+  test('a guest that never booted times out with the console tail; one that booted says the command was too slow', () => {
+    const noBoot = vmVerdict({ ...ended, killedFor: 'timeout', bootMs: null });
+    expect(noBoot).toEqual({
+      exitCode: EXIT.timeout,
+      failure: 'timeout',
+      detail: 'the VM did not boot within 60 s; console:\n[    5.1] natscope-vm login',
+      notStarted: 'the VM did not boot within 60 s',
+    });
+    const slow = vmVerdict({ ...ended, killedFor: 'timeout', rcText: null });
+    expect(slow.detail).toBe('the command did not finish within 60 s');
+    expect(slow.exitCode).toBe(EXIT.timeout);
+  });
+
+  test('a stopped VM reports interrupted, whatever the guest wrote', () => {
+    expect(vmVerdict({ ...ended, killedFor: 'stop', rcText: '0\n' })).toEqual({
+      exitCode: EXIT.interrupted,
+      failure: 'stopped',
+      detail: 'stopped',
+      notStarted: 'the VM was stopped',
+    });
+  });
+
+  test("a VM that died without an exit code is explained by qemu's last line, else in general terms", () => {
+    const died = vmVerdict({
+      ...ended,
+      rcText: null,
+      qemuStderr: 'qemu-system-x86_64: warning: x\nqemu-system-x86_64: cannot set up guest memory\n',
+    });
+    expect(died.exitCode).toBe(EXIT.vmFailure);
+    expect(died.failure).toBe('vm');
+    expect(died.notStarted).toBe('qemu-system-x86_64: cannot set up guest memory');
+    expect(died.detail).toBe('qemu-system-x86_64: cannot set up guest memory; console:\n[    5.1] natscope-vm login');
+    const silent = vmVerdict({ ...ended, rcText: 'garbage', consoleTail: '' });
+    expect(silent.detail).toBe('the VM stopped before the command finished');
+  });
+});
+
+describe('watching a guest boot', () => {
+  test('a KVM guest is given up on after its boot timeout; software emulation is left to the overall timeout', () => {
+    expect(bootGiveUpMs('kvm')).toBe(20_000);
+    expect(bootGiveUpMs('kvm', 5000)).toBe(5000);
+    expect(bootGiveUpMs('tcg', 5000)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  test('qemu exiting ends the watch first, then the started file, then the give-up time', () => {
+    const look = { qemuExited: false, commandStarted: false, elapsedMs: 1000, giveUpMs: 20_000 };
+    expect(bootStep(look)).toBe('booting');
+    expect(bootStep({ ...look, commandStarted: true })).toBe('started');
+    expect(bootStep({ ...look, qemuExited: true, commandStarted: true })).toBe('exited');
+    expect(bootStep({ ...look, elapsedMs: 20_001 })).toBe('give-up');
+    expect(bootStep({ ...look, elapsedMs: 20_001, commandStarted: true })).toBe('started');
+    expect(bootStep({ ...look, elapsedMs: 1e9, giveUpMs: bootGiveUpMs('tcg') })).toBe('booting');
+  });
+});
