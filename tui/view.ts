@@ -102,7 +102,8 @@ function header(v: ViewInput): Line[] {
       seg('clusterCIDR '),
       seg(kp.clusterCIDR ?? 'none', BOLD),
       SEP,
-      seg(`kube-proxy ${kp.mode}${m.iptables ? ` (${m.iptables})` : ''}`),
+      // the iptables backend (nft or legacy) only speaks of iptables mode's rules
+      seg(`kube-proxy ${kp.mode}${kp.mode === 'iptables' && m.iptables ? ` (${m.iptables})` : ''}`),
     );
   } else {
     line1.push(seg('kube-proxy: not known yet', DIM));

@@ -8,6 +8,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent } from '../events/codec.js';
+import type { ProxyMode } from '../events/types.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
@@ -23,6 +24,7 @@ export interface BrokerOptions {
   prefix: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  proxyMode: ProxyMode;
 }
 
 export async function runBroker(options: BrokerOptions): Promise<number> {

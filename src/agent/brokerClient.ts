@@ -8,7 +8,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
-import type { LabStatus } from '../events/types.js';
+import type { LabStatus, ProxyMode } from '../events/types.js';
 import { ensureStateDir, readState } from '../lab/netns/state.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
@@ -44,6 +44,7 @@ export interface BrokerLabOptions {
   prefix: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  proxyMode: ProxyMode;
   log: (line: string) => void;
 }
 
@@ -66,6 +67,7 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
   const args = [...natscope, 'broker', '--prefix', options.prefix];
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
+  args.push('--proxy-mode', options.proxyMode);
   const logFd = openSync(files.log, 'a');
   // detached and unreferenced: the broker outlives this command, by design
   const broker = spawn(node!, args, { detached: true, stdio: ['ignore', logFd, logFd] });

@@ -2,7 +2,7 @@
 // down, reached by the lab subcommands, and opened with a tracer for a
 // frontend. The choice between them is made here, once (--lab).
 
-import type { LabBackend, LabStatus } from '../events/types.js';
+import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
 import type { AgentClient } from './client.js';
 import type { Placement, Where } from './placement.js';
 import type { Session, SessionOptions } from './session.js';
@@ -16,6 +16,7 @@ export interface LabPlace {
 export interface LabUpRequest extends LabPlace {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  proxyMode: ProxyMode;
   log: (line: string) => void;
 }
 

@@ -2,6 +2,7 @@
 // brings the lab up, and starts a tracer when asked), and the VM that runs
 // it, whose serial port carries the agent's JSON Lines both ways.
 
+import type { ProxyMode } from '../events/types.js';
 import { formatDetail } from '../tracer/detail.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
@@ -11,6 +12,7 @@ export interface VmAgentOptions {
   prefix: string;
   masqueradeAll?: boolean;
   clusterCIDR?: string | null;
+  proxyMode?: ProxyMode;
   // trace these from the start (null or absent: no tracer)
   probes?: string[] | null;
   allNetns?: boolean;
@@ -24,6 +26,7 @@ export function agentArgs(options: VmAgentOptions): string[] {
   if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
+  if (options.proxyMode && options.proxyMode !== 'iptables') args.push('--proxy-mode', options.proxyMode);
   if (options.probes?.length) args.push('--probes', options.probes.join(','));
   if (options.allNetns) args.push('--all-netns');
   if (options.detail !== undefined) args.push('--detail', formatDetail(options.detail));

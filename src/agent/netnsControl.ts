@@ -41,6 +41,7 @@ export const netnsControl: LabControl = {
       prefix: request.prefix,
       masqueradeAll: request.masqueradeAll,
       clusterCIDR: request.clusterCIDR,
+      proxyMode: request.proxyMode,
       log: request.log,
     });
     return { status: await lab.status(), where };
@@ -95,6 +96,7 @@ export const netnsControl: LabControl = {
       prefix: options.prefix,
       masqueradeAll: options.masqueradeAll ?? false,
       clusterCIDR: options.clusterCIDR ?? null,
+      proxyMode: options.proxyMode,
       log: options.log,
     });
     return openInProcess(lab, true, probes, options);

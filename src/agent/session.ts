@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
-import type { LabBackend, LabStatus, NatscopeEvent, StatusEvent } from '../events/types.js';
+import type { LabBackend, LabStatus, NatscopeEvent, ProxyMode, StatusEvent } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
 import type { ProbeFamily } from '../tracer/parse.js';
 import { onCleanup, orUndo } from '../util/cleanup.js';
@@ -25,6 +25,8 @@ export interface SessionOptions {
   bringUp: boolean;
   masqueradeAll?: boolean;
   clusterCIDR?: string | null;
+  // kube-proxy's mode of a lab this session brings up (default iptables)
+  proxyMode?: ProxyMode;
   // start tracing these right away (null: no tracer)
   probes: ProbeFamily[] | null;
   allNetns?: boolean;

@@ -5,7 +5,7 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { PLACEMENTS } from '../agent/placement.js';
 import { NatscopeError } from '../errors.js';
-import { LAB_BACKENDS } from '../events/types.js';
+import { LAB_BACKENDS, PROXY_MODES } from '../events/types.js';
 import { DEFAULT_PREFIX, PREFIX_RULE, isValidPrefix } from '../lab/prefix.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../tracer/detail.js';
 
@@ -68,6 +68,11 @@ export const labOption = () =>
   new Option('--lab <backend>', 'which lab: netns (one Linux host) or kind (a kind cluster)')
     .choices(LAB_BACKENDS)
     .default('netns' as const);
+
+export const proxyModeOption = () =>
+  new Option('--proxy-mode <mode>', "kube-proxy's mode on the lab's nodes: iptables or nftables")
+    .choices(PROXY_MODES)
+    .default('iptables' as const);
 
 // events per CPU and second reported whole; past it the probes only count
 export const detailOption = () =>

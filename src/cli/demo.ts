@@ -1,7 +1,7 @@
 // natscope demo: how it is spelled.
 
 import { type Command, Option } from '@commander-js/extra-typings';
-import { labOption, positiveNumber, prefixOption, type SetExit, vmOption } from './common.js';
+import { labOption, positiveNumber, prefixOption, proxyModeOption, type SetExit, vmOption } from './common.js';
 
 export function registerDemo(program: Command, setExit: SetExit): void {
   program
@@ -17,6 +17,7 @@ export function registerDemo(program: Command, setExit: SetExit): void {
     .option('--record <file>', 'keep the event stream of this run')
     .option('--replay <file>', 'tell the story from a recording (no root needed)')
     .addOption(prefixOption())
+    .addOption(proxyModeOption())
     .addHelpText(
       'after',
       `
@@ -37,6 +38,7 @@ Examples:
           record: opts.record,
           replay: opts.replay,
           prefix: opts.prefix,
+          proxyMode: opts.proxyMode,
         }),
       );
     });

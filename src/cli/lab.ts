@@ -4,7 +4,15 @@
 
 import { type Command, Option, type OptionValues } from '@commander-js/extra-typings';
 import type { LabCommonOptions } from '../commands/lab.js';
-import { integerIn, labOption, positiveNumber, prefixOption, type SetExit, vmOption } from './common.js';
+import {
+  integerIn,
+  labOption,
+  positiveNumber,
+  prefixOption,
+  proxyModeOption,
+  type SetExit,
+  vmOption,
+} from './common.js';
 
 function whichLab<Args extends unknown[], Opts extends OptionValues>(c: Command<Args, Opts>) {
   return c.addOption(prefixOption()).addOption(vmOption()).addOption(labOption());
@@ -35,14 +43,15 @@ function registerLifecycle(lab: Command, setExit: SetExit): void {
   whichLab(
     lab
       .command('up')
-      .description('bring the lab up (cleans a stale one first), kube-proxy in iptables mode')
+      .description('bring the lab up (cleans a stale one first), kube-proxy in iptables or nftables mode')
+      .addOption(proxyModeOption())
       .option('--masquerade-all', 'start with kube-proxy masqueradeAll: true (the fix)')
       .option('--cluster-cidr <cidr>', 'start with a kube-proxy clusterCIDR (the other fix)')
       .option('--json', 'print the lab status as JSON'),
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if function probes cannot attach here\n  $ sudo natscope lab up --masquerade-all',
+      '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if function probes cannot attach here\n  $ sudo natscope lab up --masquerade-all\n  $ sudo natscope lab up --proxy-mode nftables   # kube-proxy in nftables mode: table ip kube-proxy, one nft -f per node',
     )
     .action(async (opts) => {
       const { up } = await import('../commands/lab.js');
@@ -51,6 +60,7 @@ function registerLifecycle(lab: Command, setExit: SetExit): void {
           ...place(opts),
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
+          proxyMode: opts.proxyMode,
           json: Boolean(opts.json),
         }),
       );
@@ -133,7 +143,7 @@ function registerTraffic(lab: Command, setExit: SetExit): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ sudo natscope lab ping mysql       # no answer: nothing owns a ClusterIP in iptables mode\n  $ sudo natscope lab ping pod/mysql   # answered',
+      '\nExamples:\n  $ sudo natscope lab ping mysql       # iptables mode: no answer (nothing owns a ClusterIP); nftables mode: node1 rejects it\n  $ sudo natscope lab ping pod/mysql   # answered',
     )
     .action(async (target, opts) => {
       const { ping } = await import('../commands/lab.js');
@@ -161,11 +171,16 @@ function registerNodeState(lab: Command, setExit: SetExit): void {
     });
 
   whichLab(
-    lab.command('rules').description("a node's nat table (iptables-save -t nat)").argument('<node>', 'node1 or node2'),
+    lab
+      .command('rules')
+      .description(
+        "a node's kube-proxy rules: its nat table (iptables-save -t nat) in iptables mode, table ip kube-proxy (nft list table) in nftables mode; the vpn's filter table",
+      )
+      .argument('<node>', 'node1, node2 or vpn'),
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ sudo natscope lab rules node1\n  $ sudo natscope lab rules node1 | grep KUBE-MARK-MASQ',
+      '\nExamples:\n  $ sudo natscope lab rules node1\n  $ sudo natscope lab rules node1 | grep KUBE-MARK-MASQ        # iptables mode\n  $ sudo natscope lab rules node1 | grep mark-for-masquerade   # nftables mode',
     )
     .action(async (node, opts) => {
       const { rules } = await import('../commands/lab.js');

@@ -3,7 +3,7 @@
 //   broker          keeps a micro-VM lab up across commands (started by lab up)
 
 import type { Command } from '@commander-js/extra-typings';
-import { attachTimeoutOption, detailOption, prefixOption, type SetExit } from './common.js';
+import { attachTimeoutOption, detailOption, prefixOption, proxyModeOption, type SetExit } from './common.js';
 
 export function registerPlumbing(program: Command, setExit: SetExit): void {
   program
@@ -13,6 +13,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
     .addOption(prefixOption())
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
+    .addOption(proxyModeOption())
     .option('--probes <list>')
     .option('--all-netns')
     .addOption(detailOption())
@@ -24,6 +25,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
           prefix: opts.prefix,
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
+          proxyMode: opts.proxyMode,
           probes: opts.probes ?? null,
           allNetns: Boolean(opts.allNetns),
           detail: opts.detail,
@@ -37,6 +39,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
     .addOption(prefixOption())
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
+    .addOption(proxyModeOption())
     .action(async (opts) => {
       const { broker } = await import('../commands/agent.js');
       setExit(
@@ -44,6 +47,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
           prefix: opts.prefix,
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
+          proxyMode: opts.proxyMode,
         }),
       );
     });

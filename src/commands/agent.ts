@@ -5,7 +5,7 @@ import { Agent } from '../agent/agent.js';
 import { runBroker } from '../agent/broker.js';
 import { serveStream, writer } from '../agent/serve.js';
 import { describeError } from '../errors.js';
-import { base } from '../events/types.js';
+import { base, type ProxyMode } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { progress } from '../util/progress.js';
 
@@ -13,6 +13,7 @@ export interface AgentCommandOptions {
   prefix: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  proxyMode: ProxyMode;
   probes: string | null;
   allNetns: boolean;
   detail?: number;
@@ -51,6 +52,7 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
       prefix: options.prefix,
       masqueradeAll: options.masqueradeAll,
       clusterCIDR: options.clusterCIDR,
+      proxyMode: options.proxyMode,
       log: step.log,
     }).catch(startFailed('lab up'));
     step.log('lab up');
@@ -68,6 +70,7 @@ export async function broker(options: {
   prefix: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  proxyMode: ProxyMode;
 }): Promise<number> {
   return runBroker(options);
 }

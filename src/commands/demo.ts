@@ -2,13 +2,13 @@
 // netns lab (natively, or in the micro-VM where function probes are locked down),
 // or from a recording without root.
 
-import { openSession } from '../agent/control.js';
+import { labControl, openSession } from '../agent/control.js';
 import type { Placement } from '../agent/placement.js';
 import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
 import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
-import type { LabBackend, LabStatus, NatscopeEvent } from '../events/types.js';
+import type { LabBackend, LabStatus, NatscopeEvent, ProxyMode } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -27,6 +27,17 @@ export interface DemoOptions {
   record?: string;
   replay?: string;
   prefix: string;
+  proxyMode: ProxyMode;
+}
+
+// The walkthrough's steps speak of iptables mode's rules and claims (the
+// KUBE-SVC chain, KUBE-MARK-MASQ, a ClusterIP ping left unanswered): told
+// on a lab in nftables mode they would be false.
+function iptablesOnly(what: string): NatscopeError {
+  return new NatscopeError(`the walkthrough tells the incident in iptables mode only, and ${what} nftables mode`, {
+    hint: 'sudo natscope demo (iptables mode); for nftables mode use the lab directly: sudo natscope lab up --proxy-mode nftables',
+    exitCode: 2,
+  });
 }
 
 export async function demo(options: DemoOptions): Promise<number> {
@@ -37,6 +48,7 @@ export async function demo(options: DemoOptions): Promise<number> {
       exitCode: 2,
     });
   }
+  if (options.proxyMode !== 'iptables') throw iptablesOnly('this asks for');
   if (options.replay !== undefined && options.record !== undefined)
     throw new NatscopeError('--record and --replay do not go together', {
       hint: 'a replayed demo records nothing new: leave out --record (or --replay, to record a live run)',
@@ -70,6 +82,8 @@ async function liveContext(
   out: DemoContext['out'],
 ): Promise<DemoContext> {
   requireRoot('demo');
+  if ((await modeOfLabUp(options)) === 'nftables')
+    throw iptablesOnly(`the lab that is up (prefix ${options.prefix}) runs kube-proxy in`);
   const record = options.record !== undefined ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
@@ -119,4 +133,17 @@ async function liveContext(
       return closed;
     },
   };
+}
+
+// kube-proxy's mode in the lab that is up, before anything is started (null: no lab is up).
+async function modeOfLabUp(options: DemoOptions): Promise<ProxyMode | null> {
+  const client = await (await labControl(options.lab))
+    .connect({ prefix: options.prefix, vm: options.vm })
+    .catch(() => null);
+  if (!client) return null;
+  try {
+    return (await client.call({ cmd: 'status' })).lab?.kubeProxy.mode ?? null;
+  } finally {
+    await client.close();
+  }
 }

@@ -4,7 +4,7 @@
 // process for a native lab, or over a socket to the micro-VM that holds it.
 
 import { NatscopeError } from '../errors.js';
-import type { LabBackend, LabStatus } from '../events/types.js';
+import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
 import { checkCidr } from '../lab/clusterCidr.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -27,7 +27,12 @@ async function withLab<T>(options: LabCommonOptions, use: (client: AgentClient) 
 }
 
 export async function up(
-  options: LabCommonOptions & { masqueradeAll: boolean; clusterCIDR: string | null; json: boolean },
+  options: LabCommonOptions & {
+    masqueradeAll: boolean;
+    clusterCIDR: string | null;
+    proxyMode: ProxyMode;
+    json: boolean;
+  },
 ): Promise<number> {
   checkCidr(options.clusterCIDR);
   requireRoot('lab up');

@@ -69,8 +69,10 @@ export async function trace(options: TraceOptions): Promise<number> {
   }
   const readyS = ((performance.now() - started) / 1000).toFixed(1);
   const scope = session.lab ? `the lab ${session.lab.prefix}` : 'every namespace';
+  // which rules the lab's nodes hold: what the NAT events came from
+  const mode = session.lab ? `; kube-proxy in ${session.lab.kubeProxy.mode} mode` : '';
   step.log(
-    `probes attached in ${readyS} s; tracing ${probes.join(',')} on ${scope} (${session.where}); ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`,
+    `probes attached in ${readyS} s; tracing ${probes.join(',')} on ${scope} (${session.where})${mode}; ${options.durationS ? `for ${options.durationS} s` : 'Ctrl-C to stop'}`,
   );
   const end = untilEnd(options.durationS);
   const stoppedBy = await Promise.race([end.ended.then(() => null), session.ended]);
@@ -81,9 +83,9 @@ export async function trace(options: TraceOptions): Promise<number> {
     const counted = summary.counted ? `; ${summary.counted} more counted in the kernel (over --detail)` : '';
     const load = summary.loadLeftOut ? `; ${summary.loadLeftOut} of the lab's load counted, not shown` : '';
     step.done(
-      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}${load}; ${count} shown`,
+      `${summary.received} events, ${summary.lost} lost (bpftrace reported ${summary.lostReportedByBpftrace})${counted}${load}; ${count} shown${mode}`,
     );
-  } else step.done(`${count} events shown`);
+  } else step.done(`${count} events shown${mode}`);
   end.done();
   if (stoppedBy !== null) {
     process.stderr.write(`natscope: tracing ended early: ${stoppedBy}\n`);

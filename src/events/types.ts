@@ -172,8 +172,15 @@ export const RequestEventSchema = eventBase('request').extend({
 });
 export type RequestEvent = z.infer<typeof RequestEventSchema>;
 
+// kube-proxy's proxy mode: which rules it writes (iptables chains through
+// iptables-restore, or its own nftables table through nft -f). Recordings
+// made before nftables mode say "iptables".
+export const PROXY_MODES = ['iptables', 'nftables'] as const;
+export const ProxyModeSchema = z.enum(PROXY_MODES);
+export type ProxyMode = z.infer<typeof ProxyModeSchema>;
+
 export const KubeProxyConfigSchema = z.object({
-  mode: z.literal('iptables'),
+  mode: ProxyModeSchema,
   masqueradeAll: z.boolean(),
   clusterCIDR: cidr.nullable(),
 });

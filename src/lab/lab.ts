@@ -18,7 +18,7 @@ export interface Lab {
   request(target: string, timeoutMs: number): Promise<RequestEvent>;
   ping(target: string): Promise<PingResult>;
   setKubeProxy(change: { masqueradeAll?: boolean; clusterCIDR?: string | null }): Promise<KubeProxySync>;
-  // the node's nat table as iptables-save prints it
+  // the node's kube-proxy rules in its mode (iptables-save -t nat, or nft list table ip kube-proxy)
   rules(node: string): Promise<string>;
   // a host's routing table (ip route)
   routes(host: string): Promise<string>;

@@ -32,6 +32,10 @@ describe('natscope demo --replay', () => {
   test.each([
     [['--step', '11'], /there is no step 11\n {2}fix: steps are 1 to 10/],
     [['--record', '/tmp/x.jsonl'], /--record and --replay do not go together/],
+    [
+      ['--proxy-mode', 'nftables'],
+      /^natscope: the walkthrough tells the incident in iptables mode only, and this asks for nftables mode\n {2}fix: /,
+    ],
   ])('bad options %j: one clear line, exit 2', async (extra, message) => {
     const r = await natscope(['demo', '--replay', GOOD, '--auto', ...extra]);
     expect(r.exitCode).toBe(2);

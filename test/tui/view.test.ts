@@ -1,11 +1,14 @@
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { initialUi, targets, type UiState } from '../../tui/keys.js';
 import { MIN_COLS, MIN_ROWS } from '../../tui/layout.js';
 import { plain, width } from '../../tui/text.js';
 import { frameText, pathLine, renderFrame } from '../../tui/view.js';
-import type { ViewModel } from '../../tui/viewModel.js';
+import { ViewModel } from '../../tui/viewModel.js';
 import { incidentModel } from './fixture.js';
-import { capturedCounts } from '../helpers.js';
+import { capturedCounts, FIXTURES, recordedEvents } from '../helpers.js';
+
+const NFTABLES = join(FIXTURES, 'recordings', 'incident-nftables.jsonl');
 
 function frame(model: ViewModel, cols: number, rows: number, ui: Partial<UiState> = {}) {
   return renderFrame({
@@ -40,6 +43,15 @@ describe('renderFrame', () => {
       expect(lines).toHaveLength(rows);
       for (const line of lines) expect(width(line)).toBe(cols);
     }
+  });
+
+  it("names kube-proxy's nftables mode in the header, without the iptables backend (a recording of the nftables lab)", () => {
+    const model = new ViewModel({ kind: 'replay', file: NFTABLES, speed: 0 });
+    for (const e of recordedEvents(NFTABLES)) model.ingest(e, 1000);
+    const header = frameText(frame(model, 120, 40)).split('\n')[0]!;
+    expect(header).toContain('kube-proxy nftables');
+    expect(header).not.toContain('(nft)');
+    expect(header).toContain('masqueradeAll ON');
   });
 
   it('fits 100×30 with DNAT and SNAT side by side, the header naming masqueradeAll and where the lab ran', () => {

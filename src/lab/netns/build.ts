@@ -14,7 +14,16 @@ import { inNetns, ipBatch, ipBatchToTheEnd } from './exec.js';
 import { syncNode, restoreBinary, type IptablesBackend } from './kubeproxy.js';
 import { labLockFd } from './lock.js';
 import { addMarkedLines } from './mark.js';
-import { HOSTS, NETWORKS, OFFICE_LOAD_SOURCES, PODS, labNamespaces, netnsName, podNetns } from './topology.js';
+import {
+  HOSTS,
+  NETWORKS,
+  OFFICE_LOAD_SOURCES,
+  PODS,
+  VPC_ROUTER,
+  labNamespaces,
+  netnsName,
+  podNetns,
+} from './topology.js';
 
 export function helperPath(): string {
   return join(projectRoot(), 'build', 'natscope-net');
@@ -86,6 +95,7 @@ export async function buildLab(
     `link add node2 type veth peer name eth0 netns ${node2}`,
     'link set lo up',
     'link set br0 up',
+    `addr add ${VPC_ROUTER}/24 dev br0`,
     ...['vpn', 'node1', 'node2'].map((l) => `link set ${l} master br0 up`),
   ]);
   await Promise.all(
@@ -103,6 +113,7 @@ export async function buildLab(
     ...pods.filter((p) => p.node === name).map((p) => `link set veth-${p.name} master cni0 up`),
     `route add ${NETWORKS.office} via ${HOSTS.vpn.ip}`,
     `route add ${HOSTS[other].podCIDR} via ${HOSTS[other].ip}`,
+    `route add default via ${VPC_ROUTER}`,
   ];
   await Promise.all([
     ipBatch(office, [
@@ -135,14 +146,18 @@ export async function buildLab(
     ),
   ]);
 
-  log("forwarding, the vpn's cloud-fabric rule, kube-proxy rules");
+  log(`forwarding, the vpn's cloud-fabric rule, kube-proxy rules (${kubeProxy.mode} mode)`);
   const forward = (n: string, extra: string[] = []) =>
     inNetns(n, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1', ...extra]);
+  // kube-proxy's iptables mode sets route_localnet so NodePorts answer on
+  // 127.0.0.1; its nftables mode does not serve NodePorts on localhost
+  const nodeSysctls = kubeProxy.mode === 'iptables' ? ['net.ipv4.conf.all.route_localnet=1'] : [];
   await Promise.all([
+    // the VPC's router routes nothing it is sent (VPC_ROUTER)
+    inNetns(vpc, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']),
     forward(vpn).then(() => inNetns(vpn, [restoreBinary(backend)], { input: VPN_RULES })),
-    // kube-proxy sets route_localnet so NodePorts answer on 127.0.0.1
-    forward(node1, ['net.ipv4.conf.all.route_localnet=1']).then(() => syncNode(node1, kubeProxy, backend, true)),
-    forward(node2, ['net.ipv4.conf.all.route_localnet=1']).then(() => syncNode(node2, kubeProxy, backend, true)),
+    forward(node1, nodeSysctls).then(() => syncNode(node1, 'node1', kubeProxy, backend, true)),
+    forward(node2, nodeSysctls).then(() => syncNode(node2, 'node2', kubeProxy, backend, true)),
   ]);
 
   await adding;

@@ -19,6 +19,7 @@ const PACKAGES: Record<string, string> = {
   'iptables-legacy-restore': 'iptables',
   'iptables-legacy-save': 'iptables',
   conntrack: 'conntrack',
+  nft: 'nftables',
   ping: 'iputils-ping',
   sysctl: 'procps',
 };

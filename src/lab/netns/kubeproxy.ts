@@ -1,12 +1,19 @@
 // kube-proxy on the lab's nodes: the rules src/kubeproxy renders, applied
-// the way kube-proxy applies them: iptables-restore --noflush with the
-// whole payload (a full sync), after the startup chains and jumps on a
-// node's first sync. Changing an option re-syncs like a restarted kube-proxy.
+// the way kube-proxy applies them in its mode.
+//   iptables mode: iptables-restore --noflush with the whole payload (a full
+//   sync), after the startup chains and jumps on a node's first sync.
+//   nftables mode: one `nft -f` transaction per node, the one kube-proxy's
+//   nftables proxier sends on its first full sync (it creates or empties
+//   every chain, set and map of table ip kube-proxy, so it is also the re-sync).
+// Changing an option re-syncs like a restarted kube-proxy.
 
 import type { KubeProxyConfig } from '../../events/types.js';
+import { renderTransaction } from '../../kubeproxy/nftables/render.js';
+import type { NftablesProxyOptions } from '../../kubeproxy/nftables/sync.js';
+import { FAMILY, TABLE } from '../../kubeproxy/nftables/objects.js';
 import { renderRestore, renderStartup } from '../../kubeproxy/rules.js';
 import { inNetns } from './exec.js';
-import { servicePorts } from './topology.js';
+import { HOSTS, NETWORKS, type NodeName, servicePorts } from './topology.js';
 
 export type IptablesBackend = 'nft' | 'legacy';
 
@@ -27,12 +34,38 @@ export function nodePayload(config: KubeProxyConfig): string {
   });
 }
 
+// The nftables proxier's options on a lab node: with nodePortAddresses unset
+// it takes the node's primary IP for NodePorts, and the Service CIDR comes
+// from the cluster's ServiceCIDR object.
+export function nftablesOptions(config: KubeProxyConfig, node: NodeName): NftablesProxyOptions {
+  return {
+    masqueradeAll: config.masqueradeAll,
+    clusterCIDR: config.clusterCIDR,
+    nodePortIPs: [HOSTS[node].ip],
+    serviceCIDRs: [NETWORKS.services],
+  };
+}
+
+export function nodeTransaction(config: KubeProxyConfig, node: NodeName): string {
+  return renderTransaction(servicePorts(), nftablesOptions(config, node));
+}
+
+// What `lab rules` prints for a node: the rules of the node's mode as the kernel holds them.
+export function rulesCommand(config: KubeProxyConfig, backend: IptablesBackend): string[] {
+  return config.mode === 'nftables' ? ['nft', 'list', 'table', FAMILY, TABLE] : [saveBinary(backend), '-t', 'nat'];
+}
+
 export async function syncNode(
   ns: string,
+  node: NodeName,
   config: KubeProxyConfig,
   backend: IptablesBackend,
   first: boolean,
 ): Promise<void> {
+  if (config.mode === 'nftables') {
+    await inNetns(ns, ['nft', '-f', '-'], { input: nodeTransaction(config, node) });
+    return;
+  }
   const restore = restoreBinary(backend);
   if (first) await inNetns(ns, [restore, '--noflush'], { input: renderStartup() });
   await inNetns(ns, [restore, '--noflush'], { input: nodePayload(config) });

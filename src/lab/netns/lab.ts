@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig, LabStatus, RequestEvent } from '../../events/types.js';
+import type { KubeProxyConfig, LabStatus, ProxyMode, RequestEvent } from '../../events/types.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
@@ -15,7 +15,7 @@ import { loadCommand, loadResult } from '../load.js';
 import { requestEvent } from '../request.js';
 import { buildLab, helperPath } from './build.js';
 import { inNetns, listNetns } from './exec.js';
-import { saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
+import { rulesCommand, saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
 import { withLabLock } from './lock.js';
 import { markedNamespaces } from './mark.js';
 import { readState, writeState, type LabState } from './state.js';
@@ -26,6 +26,8 @@ export interface NetnsUpOptions {
   prefix?: string;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
+  // kube-proxy's mode on the nodes (default iptables)
+  proxyMode?: ProxyMode;
   iptables?: IptablesBackend;
   log?: (line: string) => void;
 }
@@ -69,7 +71,11 @@ export class NetnsLab implements Lab {
           },
         );
       }
-      const kubeProxy: KubeProxyConfig = { mode: 'iptables', masqueradeAll: options.masqueradeAll, clusterCIDR };
+      const kubeProxy: KubeProxyConfig = {
+        mode: options.proxyMode ?? 'iptables',
+        masqueradeAll: options.masqueradeAll,
+        clusterCIDR,
+      };
       const state: LabState = {
         version: 1,
         backend: 'netns',
@@ -196,7 +202,9 @@ export class NetnsLab implements Lab {
       };
       const started = performance.now();
       // what a restarted kube-proxy does on each node: one full sync
-      await Promise.all(['node1', 'node2'].map((n) => syncNode(this.ns(n), next, this.state.iptables, false)));
+      await Promise.all(
+        (['node1', 'node2'] as const).map((n) => syncNode(this.ns(n), n, next, this.state.iptables, false)),
+      );
       this.state = { ...this.state, kubeProxy: next };
       await writeState(this.state);
       return { kubeProxy: next, syncMs: Math.round(performance.now() - started) };
@@ -210,13 +218,16 @@ export class NetnsLab implements Lab {
     return this.ns(node);
   }
 
+  // A node's kube-proxy rules in its mode (iptables-save -t nat, or nft's
+  // listing of table ip kube-proxy); the vpn's filter table, where its
+  // cloud-fabric rule is.
   async rules(node: string): Promise<string> {
-    const result = await inNetns(this.node(node), [
-      saveBinary(this.state.iptables),
-      '-t',
-      node === 'vpn' ? 'filter' : 'nat',
-    ]);
-    return String(result.stdout);
+    const ns = this.node(node);
+    const argv =
+      node === 'vpn'
+        ? [saveBinary(this.state.iptables), '-t', 'filter']
+        : rulesCommand(this.state.kubeProxy, this.state.iptables);
+    return String((await inNetns(ns, argv)).stdout);
   }
 
   async routes(host: string): Promise<string> {

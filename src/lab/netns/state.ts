@@ -9,7 +9,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig } from '../../events/types.js';
+import { type KubeProxyConfig, PROXY_MODES } from '../../events/types.js';
 import { stateDir } from '../../util/paths.js';
 import { ensurePrivateDir, readFileSafely, writeFileSafely } from '../../util/safeFiles.js';
 import { clusterCidrProblem } from '../clusterCidr.js';
@@ -81,7 +81,8 @@ export function parseState(text: string, prefix: string, path = statePath(prefix
   const kp = value.kubeProxy;
   if (!isFields(kp) || Object.keys(kp).some((k) => !['mode', 'masqueradeAll', 'clusterCIDR'].includes(k)))
     throw refuse('kubeProxy is not {mode, masqueradeAll, clusterCIDR}');
-  if (kp.mode !== 'iptables') throw refuse('kubeProxy.mode is not "iptables"');
+  const mode = PROXY_MODES.find((m) => m === kp.mode);
+  if (mode === undefined) throw refuse('kubeProxy.mode is not "iptables" or "nftables"');
   if (typeof kp.masqueradeAll !== 'boolean') throw refuse('kubeProxy.masqueradeAll is not true or false');
   const cidr = kp.clusterCIDR;
   if (cidr !== null && (typeof cidr !== 'string' || clusterCidrProblem(cidr) !== null))
@@ -95,7 +96,7 @@ export function parseState(text: string, prefix: string, path = statePath(prefix
     prefix,
     namespaces: expected,
     complete: value.complete,
-    kubeProxy: { mode: 'iptables', masqueradeAll: kp.masqueradeAll, clusterCIDR: cidr },
+    kubeProxy: { mode, masqueradeAll: kp.masqueradeAll, clusterCIDR: cidr },
     iptables: value.iptables,
     createdAt: value.createdAt,
   };

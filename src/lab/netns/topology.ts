@@ -23,6 +23,15 @@ export const HOSTS = {
 
 export type NodeName = 'node1' | 'node2';
 
+// The VPC's router, the nodes' default route (an address on the vpc
+// bridge, forwarding off). Like a cloud VPC's own router it has no route
+// for the Service CIDR, so a packet to a ClusterIP that no rule rewrote
+// (a ping) leaves the node and is dropped there without an answer. Without
+// it the node itself would answer "network unreachable", which no cloud
+// node does; and in nftables mode the packet must be routed to meet
+// kube-proxy's forward-hook checks (cluster-ips-check) at all.
+export const VPC_ROUTER = '10.0.1.1';
+
 // Extra office addresses the load generator spreads connections over, so
 // no 4-tuple is reused within a benchmark.
 export const OFFICE_LOAD_SOURCES = ['192.168.10.20', '192.168.10.21', '192.168.10.22', '192.168.10.23'];

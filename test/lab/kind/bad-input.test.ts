@@ -22,6 +22,7 @@ async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' }
       vm: options.vm ?? 'auto',
       masqueradeAll: false,
       clusterCIDR: null,
+      proxyMode: 'iptables',
       log: () => undefined,
     })
     .then(

@@ -86,7 +86,22 @@ describe('the netns lab, masqueradeAll=false and no clusterCIDR (the incident)',
     expect(e.flags).toContain('UNREPLIED');
   });
 
-  test('a ClusterIP does not answer ping in iptables mode; a pod IP does', async () => {
+  test('a ClusterIP does not answer ping in iptables mode, nor does node1 send an ICMP error; a pod IP does', async () => {
+    const destUnreachsSent = async () => {
+      const snmp = String((await execa('ip', ['netns', 'exec', `${PREFIX}node1`, 'cat', '/proc/net/snmp'])).stdout);
+      const [names, values] = snmp
+        .split('\n')
+        .filter((l) => l.startsWith('Icmp: '))
+        .map((l) => l.split(/\s+/));
+      return Number(values![names!.indexOf('OutDestUnreachs')]);
+    };
+    const sentBefore = await destUnreachsSent();
+    const ping = await execa('ip', ['netns', 'exec', `${PREFIX}office`, 'ping', '-c', '1', '-W', '1', '10.96.207.61'], {
+      reject: false,
+    });
+    expect(ping.exitCode).toBe(1);
+    expect(String(ping.stdout)).not.toContain('From ');
+    expect(await destUnreachsSent()).toBe(sentBefore);
     expect((await json<{ answered: boolean }>('ping', 'mysql')).answered).toBe(false);
     expect((await json<{ answered: boolean }>('ping', 'pod/mysql')).answered).toBe(true);
   });

@@ -1,7 +1,8 @@
 // A netns lab kept up in the micro-VM across commands (root, qemu under
 // emulation): lab up --vm on, then lab down leaves nothing in the state
 // directory (the broker's state, socket and log, the lab's lock) and no run
-// folder.
+// folder; and the same in kube-proxy's nftables mode, whose rules the
+// lab subcommands reach through the broker.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, expect, test } from 'vitest';
@@ -29,4 +30,26 @@ test('lab up in the micro-VM, then lab down: no broker file, log, lock or run fo
   expect(filesOf()).toEqual([]);
   const runFolders = existsSync(runRoot()) ? readdirSync(runRoot()).filter((d) => d.startsWith('natscope-vm-')) : [];
   expect(runFolders).toEqual([]);
+}, 900_000);
+
+test('lab up --proxy-mode nftables in the micro-VM: the nodes hold table ip kube-proxy, lab set re-syncs it, mysql is fixed', async () => {
+  const up = await lab('up', '--proxy-mode', 'nftables');
+  expect(up.exitCode, String(up.stderr)).toBe(0);
+  try {
+    const status = JSON.parse(String((await lab('status', '--json')).stdout));
+    expect(status.kubeProxy).toEqual({ mode: 'nftables', masqueradeAll: false, clusterCIDR: null });
+    const rules = String((await lab('rules', 'node1')).stdout);
+    expect(rules).toMatch(/^table ip kube-proxy \{/);
+    expect(rules).not.toMatch(/ip daddr 10\.96\.207\.61 jump mark-for-masquerade/);
+    expect((await lab('request', 'mysql', '--timeout', '2')).exitCode).toBe(1);
+    expect((await lab('set', 'masquerade-all', 'on')).exitCode).toBe(0);
+    expect(String((await lab('rules', 'node1')).stdout)).toMatch(/ip daddr 10\.96\.207\.61 jump mark-for-masquerade/);
+    const fixed = await lab('request', 'mysql', '--json');
+    expect(fixed.exitCode).toBe(0);
+    expect(JSON.parse(String(fixed.stdout)).peer).toMatch(/^10\.0\.1\.11:\d+$/);
+  } finally {
+    const down = await lab('down');
+    expect(down.stdout).toBe('removed the micro-VM lab');
+  }
+  expect(filesOf()).toEqual([]);
 }, 900_000);
