@@ -14,6 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { NatscopeError, describeError } from '../errors.js';
 import type { NatscopeEvent } from '../events/types.js';
@@ -25,10 +26,10 @@ import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
-import { ATTACH_NOTICE, parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { ATTACH_NOTICE, type ParseContext, parseBpftraceLine, type ProbeFamily } from './parse.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
-import { bpftraceEnv, crashError, detectBpftrace } from './version.js';
+import { bpftraceEnv, crashError, type DetectedBpftrace, detectBpftrace } from './version.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -160,26 +161,22 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const program = await composeProgram(options.probes, found.version);
   const dir = await makeRunDir('trace');
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
-  let child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }> | undefined;
-  let done: Promise<TracerSummary> | undefined;
+  let running: BpftraceProcess | undefined;
+  let followed: FollowedBpftrace | undefined;
   const handle = onCleanup(
     'stop bpftrace',
     async () => {
-      if (child) {
-        await stopChild();
-        await done?.catch(() => undefined);
-      }
+      await followed?.halt();
       await removeRunDir(dir);
     },
-    () => killGroup(child?.pid, 'SIGKILL'),
+    () => running?.kill(),
   );
   const programPath = join(dir, 'natscope.bt');
   await writeFile(programPath, program);
 
-  const started = performance.now();
   try {
     const budget = detailBudgetArgument(options.detail ?? DEFAULT_DETAIL_PER_SECOND);
-    child = execa(binary, ['-f', 'json', programPath, budget], {
+    const child = execa(binary, ['-f', 'json', programPath, budget], {
       detached: true, // its own process group: a terminal's Ctrl-C reaches natscope, which stops it in order
       reject: false,
       buffer: false,
@@ -191,11 +188,99 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
         mapKeys: options.bufferEvents ?? BUFFER_EVENTS,
       }),
     });
+    running = localProcess(child);
   } catch (cause) {
     await handle.run();
     throw new NatscopeError(`cannot start bpftrace: ${describeError(cause)}`, { cause });
   }
-  const bpftrace = child;
+  followed = followBpftrace(running, {
+    ...options,
+    found,
+    context: {
+      hostOf: (inode: number) => options.resolver.hostOf(inode),
+      dropReason: (code: number) => options.dropReasons.name(code),
+    },
+    async onExit() {
+      await removeRunDir(dir);
+      handle.cancel();
+    },
+  });
+  return followed.ready;
+}
+
+// A running bpftrace, wherever it runs (here, or on a cluster node through
+// kubectl exec): its output, how it ended, and the two ways to end it.
+export interface BpftraceProcess {
+  pid: number | undefined;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  // settles once it has exited (never rejects)
+  result: Promise<BpftraceExit>;
+  running(): boolean;
+  // asks it to stop in order, printing its exit dump (`attached` false: it is still compiling or attaching)
+  stop(attached: boolean): void;
+  // ends it at once
+  kill(): void;
+}
+
+export interface BpftraceExit {
+  exitCode: number | null;
+  signal: string | null;
+  // the binary was not found
+  notFound: boolean;
+  message: string;
+}
+
+// A bpftrace started here, in its own process group: stopped with SIGTERM,
+// or SIGKILL while it attaches (it would act on SIGTERM only once attached).
+function localProcess(child: ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>) {
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    result: child.then(exitOf),
+    running: () => child.exitCode === null && child.signalCode === null,
+    stop: (attached: boolean) => killGroup(child.pid, attached ? 'SIGTERM' : 'SIGKILL'),
+    kill: () => killGroup(child.pid, 'SIGKILL'),
+  } satisfies BpftraceProcess;
+}
+
+// How an execa child ended, as followBpftrace reads it.
+export function exitOf(result: { exitCode?: number; signal?: string; code?: string; message?: string }): BpftraceExit {
+  return {
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    notFound: result.code === 'ENOENT',
+    message: result.message ?? '',
+  };
+}
+
+export interface FollowOptions {
+  probes: ProbeFamily[];
+  found: DetectedBpftrace;
+  context: ParseContext;
+  onEvent: (event: NatscopeEvent) => void;
+  filter?: (event: NatscopeEvent) => boolean;
+  readyTimeoutMs?: number;
+  flushWaitMs?: number;
+  rawLog?: string;
+  // after bpftrace has exited and its output is read
+  onExit?: () => Promise<void>;
+}
+
+export interface FollowedBpftrace {
+  // the tracer, once bpftrace has attached its probes
+  ready: Promise<Tracer>;
+  // stops bpftrace (in order if it can) and waits until it has exited
+  halt(): Promise<void>;
+}
+
+// Reads a running bpftrace's output into events: waits for its attach
+// notice, parses every line, assembles flushes and counts loss, and stops it
+// in order. The same for a local bpftrace and a remote one.
+export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions): FollowedBpftrace {
+  const started = performance.now();
+  const found = options.found;
 
   const flush = new FlushAssembler((event) => {
     if (!options.filter || options.filter(event)) options.onEvent(event);
@@ -220,10 +305,7 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
     }
   });
 
-  const context = {
-    hostOf: (inode: number) => options.resolver.hostOf(inode),
-    dropReason: (code: number) => options.dropReasons.name(code),
-  };
+  const context = options.context;
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
   const reading = (async () => {
     if (!bpftrace.stdout) return;
@@ -248,75 +330,75 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   async function nextFlush(maxMs: number): Promise<void> {
     const seen = flush.flushes;
     const end = performance.now() + maxMs;
-    while (
-      flush.flushes === seen &&
-      bpftrace.exitCode === null &&
-      bpftrace.signalCode === null &&
-      performance.now() < end
-    )
-      await sleep(10);
+    while (flush.flushes === seen && bpftrace.running() && performance.now() < end) await sleep(10);
   }
 
   async function stopChild(): Promise<void> {
-    if (bpftrace.exitCode !== null || bpftrace.signalCode !== null) return;
+    if (!bpftrace.running()) return;
     stopping = true;
     flush.stop();
     // still compiling or attaching: nothing to drain, and bpftrace would
     // only act on SIGTERM once attached (seconds): stopped at once
-    killGroup(bpftrace.pid, attached ? 'SIGTERM' : 'SIGKILL');
-    const timer = setTimeout(() => killGroup(bpftrace.pid, 'SIGKILL'), 5000);
-    await bpftrace;
+    bpftrace.stop(attached);
+    const timer = setTimeout(() => bpftrace.kill(), 5000);
+    await bpftrace.result;
     clearTimeout(timer);
   }
 
   const finished = (async (): Promise<TracerSummary> => {
-    const result = await bpftrace;
+    const result = await bpftrace.result;
     await reading;
     if (raw) await new Promise<void>((resolve) => raw.end(resolve));
-    await removeRunDir(dir);
-    handle.cancel();
-    const signal = result.signal ?? null;
+    await options.onExit?.();
+    const signal = result.signal;
     if (!attached) {
-      const reason =
-        'code' in result && result.code === 'ENOENT'
-          ? new NatscopeError(`bpftrace not found (${binary})`, {
-              hint: 'install it: apt-get install bpftrace (npm run setup does this)',
-            })
-          : (crashError(found, result.signal, result.exitCode) ??
-            explainBpftraceFailure(stderr || result.message || '', options.probes, result.exitCode ?? null));
+      const reason = result.notFound
+        ? new NatscopeError(`bpftrace not found (${found.binary})`, {
+            hint: 'install it: apt-get install bpftrace (npm run setup does this)',
+          })
+        : (crashError(found, result.signal ?? undefined, result.exitCode ?? undefined) ??
+          explainBpftraceFailure(stderr || result.message, options.probes, result.exitCode));
       ready.reject(reason);
     } else if (!stopping) {
-      flush.error(`bpftrace stopped on its own: ${exitedHow(result.exitCode ?? null, signal)}`);
+      flush.error(`bpftrace stopped on its own: ${exitedHow(result.exitCode, signal)}`);
     }
-    return { ...flush.summary(result.exitCode ?? null), signal };
+    return { ...flush.summary(result.exitCode), signal };
   })();
-  done = finished;
 
-  const timeoutMs = options.readyTimeoutMs ?? 90_000;
-  const timer = setTimeout(() => {
-    ready.reject(
-      new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
-        hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
-      }),
-    );
-  }, timeoutMs);
-  try {
-    await ready.promise;
-  } catch (error) {
-    await stopChild();
-    await finished.catch(() => undefined);
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  return {
-    pid: bpftrace.pid ?? -1,
-    attachMs: Math.round(performance.now() - started),
-    async stop() {
-      if (!stopping) await nextFlush(options.flushWaitMs ?? 2000);
+  const whenReady = (async (): Promise<Tracer> => {
+    const timeoutMs = options.readyTimeoutMs ?? 90_000;
+    const timer = setTimeout(() => {
+      ready.reject(
+        new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
+          hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
+        }),
+      );
+    }, timeoutMs);
+    try {
+      await ready.promise;
+    } catch (error) {
       await stopChild();
-      return finished;
+      await finished.catch(() => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    return {
+      pid: bpftrace.pid ?? -1,
+      attachMs: Math.round(performance.now() - started),
+      async stop() {
+        if (!stopping) await nextFlush(options.flushWaitMs ?? 2000);
+        await stopChild();
+        return finished;
+      },
+      done: finished,
+    };
+  })();
+  return {
+    ready: whenReady,
+    async halt() {
+      await stopChild();
+      await finished.catch(() => undefined);
     },
-    done: finished,
   };
 }
