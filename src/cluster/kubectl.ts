@@ -157,6 +157,19 @@ export class Kubectl {
     return String(result.stdout);
   }
 
+  // Runs kubectl to its end and hands back its output as bytes (a file read from a node).
+  async read(args: string[], what: string): Promise<Buffer> {
+    const result = await execa(this.binary, this.argv(args), {
+      reject: false,
+      timeout: 60_000,
+      stdin: 'ignore',
+      encoding: 'buffer',
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    if (result.exitCode !== 0) throw this.failure(what, { ...result, stderr: Buffer.from(result.stderr).toString() });
+    return Buffer.from(result.stdout);
+  }
+
   // Starts kubectl and hands back the running process (kubectl exec of a tracer).
   spawn(args: string[]): ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'pipe' }> {
     return execa(this.binary, this.argv(args), { detached: true, reject: false, buffer: false, stdin: 'pipe' });

@@ -43,6 +43,11 @@ export interface NodePodsOptions {
   now?: () => Date;
 }
 
+// kubectl's arguments to run `command` in a node pod's container (stdin passed on with `stdin`).
+export function execArgs(pod: NodePod, command: string[], stdin = false): string[] {
+  return ['exec', ...(stdin ? ['-i'] : []), '-n', pod.namespace, pod.name, '-c', CONTAINER, '--', ...command];
+}
+
 // A run's id: in every pod's name and owner label.
 export function newOwnerId(): string {
   return randomBytes(5).toString('hex');
