@@ -22,6 +22,7 @@ import {
   parseBpftraceVersion,
   supportOf,
 } from '../tracer/version.js';
+import { onCleanup } from '../util/cleanup.js';
 import { killGroup } from '../util/process.js';
 import { safeLine } from '../util/terminal.js';
 import { type ClockAlignment, readNodeClock } from './clocks.js';
@@ -162,6 +163,12 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     kill: () => killGroup(child.pid, 'SIGKILL'),
   };
   const onEvent = nodeEvents(pod.node, clock, options.onEvent);
+  // on every way out: bpftrace on the node stopped in order (kubectl killed as a last resort)
+  const cleanup = onCleanup(
+    `stop bpftrace on node ${pod.node}`,
+    () => followed.halt(),
+    () => running.kill(),
+  );
   const followed = followBpftrace(running, {
     probes: options.probes,
     found: info.bpftrace,
@@ -169,6 +176,7 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     onEvent,
     readyTimeoutMs: options.readyTimeoutMs,
     flushWaitMs: options.flushWaitMs,
+    onExit: async () => cleanup.cancel(),
   });
   try {
     const tracer = await followed.ready;
