@@ -2,12 +2,13 @@
 // here. On each selected node a short-lived pod runs bpftrace alone
 // (src/cluster/nodePods.ts); its raw output comes back through kubectl exec
 // and is parsed, counted and named here (src/cluster/transport.ts,
-// names.ts). Every node's stream goes into one, on one clock. What natscope
+// names.ts). Every node's stream goes into one, on one clock, in time order (merge.ts). What natscope
 // created is deleted on every way out; what a killed run left is swept by
 // the next once its time has passed.
 
 import { type ClockAlignment, describeAlignment } from '../cluster/clocks.js';
 import { isNamespaceName, isObjectName, Kubectl } from '../cluster/kubectl.js';
+import { TimeOrderedMerge } from '../cluster/merge.js';
 import { ClusterNames, namesSuffix } from '../cluster/names.js';
 import { createNodePods, DEFAULT_IMAGE, DEFAULT_NAMESPACE, sweepExpired } from '../cluster/nodePods.js';
 import { type NodeTracer, startNodeTracer } from '../cluster/transport.js';
@@ -132,14 +133,15 @@ export async function clusterTrace(options: ClusterTraceOptions): Promise<number
 
   let t0: number | undefined;
   let shown = 0;
-  const onEvent = (raw: NatscopeEvent) => {
+  const merged = new TimeOrderedMerge<NatscopeEvent>((raw) => {
     const event = names.name(raw);
     t0 ??= event.t;
     shown++;
     process.stdout.write(
       `${options.json ? encodeEvent(event) : formatEvent(event, t0) + safeLine(namesSuffix(event))}\n`,
     );
-  };
+  });
+  const onEvent = (event: NatscopeEvent) => merged.push(event);
 
   let tracers: NodeTracer[];
   try {
@@ -152,6 +154,7 @@ export async function clusterTrace(options: ClusterTraceOptions): Promise<number
       }),
     );
   } catch (error) {
+    merged.close();
     await run.remove();
     throw error;
   }
@@ -166,11 +169,12 @@ export async function clusterTrace(options: ClusterTraceOptions): Promise<number
     ...tracers.map((t) => t.tracer.done.then(() => t.node)),
   ]);
   const summaries = await Promise.all(tracers.map((t) => t.tracer.stop().catch(() => null)));
+  merged.close();
   await run.remove();
   const received = summaries.reduce((n, s) => n + (s?.received ?? 0), 0);
   const lost = summaries.reduce((n, s) => n + (s?.lost ?? 0), 0);
   step.done(
-    `${received} events from ${tracers.length} node(s), ${lost} lost; ${shown} shown; node pods deleted. ${clockNote(tracers.map((t) => t.clock))}`,
+    `${received} events from ${tracers.length} node(s), ${lost} lost; ${shown} shown${merged.late ? ` (${merged.late} arrived too late to be put in time order)` : ''}; node pods deleted. ${clockNote(tracers.map((t) => t.clock))}`,
   );
   end.done();
   if (stoppedBy !== null) {

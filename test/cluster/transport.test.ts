@@ -83,7 +83,8 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
     expect(readFileSync(join(dir, 'bpftrace.log.env'), 'utf8')).toContain('BPFTRACE_MAP_KEYS_MAX=16384');
     // kubectl exec -i into each pod's container, the context and nothing else from outside on the line
     const execs = fake.calls().filter((c) => c[0] === 'exec' && c[1] === '-i');
-    expect(execs.map((c) => c.slice(0, 8))).toEqual(
+    // (both started at once: in either order)
+    expect(execs.map((c) => c.slice(0, 8)).sort((a, b) => a[4]!.localeCompare(b[4]!))).toEqual(
       run.pods.map((p) => ['exec', '-i', '-n', 'default', p.name, '-c', 'bpftrace', '--']),
     );
     // the node script's temporary folder is gone, and so are the node processes
