@@ -11,7 +11,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeEvent } from '../../src/events/codec.js';
-import type { DropEvent, LabStatus, RequestEvent } from '../../src/events/types.js';
+import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
 import { natscope } from '../cli.js';
 import { testTempDir } from '../helpers.js';
 import { fakeCluster, labObjects } from './fakeCluster.js';
@@ -86,6 +86,9 @@ describe('natscope cluster trace on the lab, with the real bpftrace on two nodes
       expect(m, stderr).not.toBeNull();
       expect(Number(m![2])).toBeLessThanOrEqual(Number(m![3]) + 2);
     }
+    // one stream in time order across both nodes
+    const times = events.filter(isKernelEvent).map((e) => e.t);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
     // and the two nodes' reports of the one drop agree in time as closely
     const [a, b] = [drops.find((d) => d.host === 'node1')!, drops.find((d) => d.host === 'node2')!];
     expect(Math.abs(a.t - b.t)).toBeLessThan(20_000_000);
