@@ -81,17 +81,20 @@ describe('natscope cluster trace on the lab, with the real bpftrace on two nodes
       expect(d.names).toMatchObject({ '10.244.2.2': 'default/mysql' });
     }
     // the nodes' clocks, read through kubectl exec, are this machine's: aligned to within their reading
+    const uncertaintyMs = new Map<string, number>();
     for (const node of ['node1', 'node2']) {
       const m = new RegExp(`${node}: ([+-])([\\d.]+) ms, ±([\\d.]+) ms read`).exec(stderr);
       expect(m, stderr).not.toBeNull();
-      expect(Number(m![2])).toBeLessThanOrEqual(Number(m![3]) + 2);
+      expect(Number(m![2])).toBeLessThanOrEqual(Number(m![3]) + 1);
+      uncertaintyMs.set(node, Number(m![3]));
     }
     // one stream in time order across both nodes
     const times = events.filter(isKernelEvent).map((e) => e.t);
     expect(times).toEqual([...times].sort((x, y) => x - y));
-    // and the two nodes' reports of the one drop agree in time as closely
+    // the one kernel event, reported by both nodes, lands at times as close as their two readings allow
     const [a, b] = [drops.find((d) => d.host === 'node1')!, drops.find((d) => d.host === 'node2')!];
-    expect(Math.abs(a.t - b.t)).toBeLessThan(20_000_000);
+    const allowedMs = uncertaintyMs.get('node1')! + uncertaintyMs.get('node2')! + 1;
+    expect(Math.abs(a.t - b.t) / 1e6).toBeLessThanOrEqual(allowedMs);
     expect(stderr).toMatch(/0 lost/);
     // every node pod created was deleted
     const ledger = fake.ledger();
