@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { alignment, parseClockReading } from '../../src/cluster/clocks.js';
+import { alignment, bestClockReading, parseClockReading } from '../../src/cluster/clocks.js';
 import { Kubectl } from '../../src/cluster/kubectl.js';
 import { createNodePods } from '../../src/cluster/nodePods.js';
 import { nodeEvents, startNodeTracer } from '../../src/cluster/transport.js';
@@ -129,6 +129,23 @@ describe('one clock for every node', () => {
     ) as NatscopeEvent;
     nodeEvents('node1', clock, (e) => events.push(e))(drop);
     expect(events[0]!.t).toBe(1000 + clock.offsetNs);
+  });
+
+  test('of several readings, the one with the narrowest window is used', () => {
+    const best = bestClockReading(
+      [
+        '1796475923000000000 5000000000000 1796475923009000000',
+        'garbage',
+        '1796475923100000000 5000100000000 1796475923101000000',
+        '',
+      ].join('\n'),
+    );
+    expect(best).toEqual({
+      wallBefore: 1796475923100000000n,
+      monotonic: 5000100000000n,
+      wallAfter: 1796475923101000000n,
+    });
+    expect(bestClockReading('sh: date: not found\n')).toBeNull();
   });
 
   test('a reading without nanoseconds or without the monotonic clock is not used', () => {
