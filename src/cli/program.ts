@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command, type OptionValues } from '@commander-js/extra-typings';
 import { projectRoot } from '../util/paths.js';
 import { safeLine } from '../util/terminal.js';
+import { registerCluster } from './cluster.js';
 import type { SetExit } from './common.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
@@ -53,6 +54,7 @@ Try the following:
     );
   registerDoctor(program, setExit);
   registerTrace(program, setExit);
+  registerCluster(program, setExit);
   registerReplay(program, setExit);
   registerTui(program, setExit);
   registerDemo(program, setExit);

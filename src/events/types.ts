@@ -38,6 +38,13 @@ export const TupleSchema = z.object({
 });
 export type Tuple = z.infer<typeof TupleSchema>;
 
+// A key of `names`: an IPv4 address, with a port for a Service's.
+const clusterAddress = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, { error: wants('ip or ip:port') });
+// "namespace/name" (a pod, a Service) or a node's name, as the API server allows them.
+const clusterName = z.string().regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, {
+  error: wants('namespace/name or a node name'),
+});
+
 function eventBase<K extends string>(kind: K) {
   return z.object({
     v: z.literal(EVENT_VERSION),
@@ -48,6 +55,9 @@ function eventBase<K extends string>(kind: K) {
     host: z.string(),
     // Network namespace inode; 0 when the event is not about one namespace.
     netns: inode,
+    // `natscope cluster`: what this event's addresses are in the cluster, by
+    // "ip:port" (a Service) or "ip" (a pod, a node): "default/mysql", "node-a".
+    names: z.record(clusterAddress, clusterName).optional(),
   });
 }
 

@@ -15,6 +15,7 @@
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { createWriteStream, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -28,10 +29,10 @@ import { splitLines } from '../util/lines.js';
 import type { DropReasons } from './btf.js';
 import { FlushAssembler, type TracerSummary } from './flush.js';
 import type { NetnsResolver } from './netns.js';
-import { ATTACH_NOTICE, parseBpftraceLine, type ProbeFamily } from './parse.js';
+import { ATTACH_NOTICE, type ParseContext, parseBpftraceLine, type ProbeFamily } from './parse.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
-import { type BpftraceFeatures, bpftraceEnv, detectBpftrace } from './version.js';
+import { type BpftraceFeatures, bpftraceEnv, type DetectedBpftrace, detectBpftrace } from './version.js';
 import { AttachWatch } from './attach.js';
 import { attachTimeoutError, type BpftraceExit, stopSignal, tracerEnded } from './outcome.js';
 
@@ -133,28 +134,81 @@ export function bpftraceInvocation(
   };
 }
 
-type Bpftrace = ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
+// A running bpftrace, wherever it runs (here, or on a cluster node through
+// kubectl exec): its output, how it ended, and the two ways to end it.
+export interface BpftraceProcess {
+  pid: number | undefined;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  // settles once it has exited (never rejects)
+  result: Promise<BpftraceExit>;
+  running(): boolean;
+  // asks it to stop in order, printing its exit dump (`attached` false: it is still compiling or attaching)
+  stop(attached: boolean): void;
+  // ends it at once
+  kill(): void;
+}
 
-const hasEnded = (bpftrace: Bpftrace) => bpftrace.exitCode !== null || bpftrace.signalCode !== null;
+// How a process runner's child ended, as the tracer reads it.
+export function exitOf(result: { exitCode?: number; signal?: string; code?: unknown; message?: string }): BpftraceExit {
+  return {
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    errorCode: typeof result.code === 'string' ? result.code : null,
+    message: result.message ?? '',
+  };
+}
+
+type LocalChild = ResultPromise<{ detached: true; reject: false; buffer: false; stdin: 'ignore' }>;
+
+// A bpftrace started here, in its own process group: stopped with SIGTERM once
+// attached, SIGKILL before (it acts on SIGTERM only once attached).
+function localProcess(child: LocalChild): BpftraceProcess {
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    result: child.then(exitOf),
+    running: () => child.exitCode === null && child.signalCode === null,
+    stop: (attached) => killGroup(child.pid, stopSignal(attached)),
+    kill: () => killGroup(child.pid, 'SIGKILL'),
+  };
+}
+
+export interface FollowOptions {
+  probes: ProbeFamily[];
+  found: DetectedBpftrace;
+  context: ParseContext;
+  onEvent: (event: NatscopeEvent) => void;
+  filter?: (event: NatscopeEvent) => boolean;
+  readyTimeoutMs?: number;
+  flushWaitMs?: number;
+  rawLog?: string;
+  // after bpftrace has exited and its output is read
+  onExit?: () => Promise<void>;
+}
+
+export interface FollowedBpftrace {
+  // the tracer, once bpftrace has attached its probes
+  ready: Promise<Tracer>;
+  // stops bpftrace (in order if it can) and waits until it has exited
+  halt(): Promise<void>;
+}
 
 // bpftrace's stdout, line by line, into the flush (and the raw log); the attach notice of 0.23 to `onNotice`.
 async function readOutput(
-  bpftrace: Bpftrace,
+  bpftrace: BpftraceProcess,
   flush: FlushAssembler,
-  options: TracerOptions,
+  options: FollowOptions,
   onNotice: () => void,
 ): Promise<void> {
   if (!bpftrace.stdout) return;
-  const context = {
-    hostOf: (inode: number) => options.resolver.hostOf(inode),
-    dropReason: (code: number) => options.dropReasons.name(code),
-  };
   const raw = options.rawLog ? createWriteStream(options.rawLog, { flags: 'a' }) : null;
   for await (const item of splitLines(bpftrace.stdout, MAX_LINE_BYTES)) {
     if (raw && 'line' in item) raw.write(`${item.line}\n`);
     if ('tooLong' in item) flush.error(`bpftrace printed a ${item.tooLong}-byte line ${item.lineNo}; skipped`);
     else {
-      const record = parseBpftraceLine(item.line, context);
+      const record = parseBpftraceLine(item.line, options.context);
       if (record.type === 'attach-notice') onNotice();
       else flush.take(record, item.lineNo, item.line);
     }
@@ -168,17 +222,17 @@ async function readOutput(
 // stream fails and drops the rest, the exit dump included. So it is
 // signalled just after a flush marker has been read (the pipe is empty,
 // the next flush 100 ms away), or after `maxMs` if none comes.
-async function nextFlush(bpftrace: Bpftrace, flush: FlushAssembler, maxMs: number): Promise<void> {
+async function nextFlush(bpftrace: BpftraceProcess, flush: FlushAssembler, maxMs: number): Promise<void> {
   const seen = flush.flushes;
   const end = performance.now() + maxMs;
-  while (flush.flushes === seen && !hasEnded(bpftrace) && performance.now() < end) await sleep(10);
+  while (flush.flushes === seen && bpftrace.running() && performance.now() < end) await sleep(10);
 }
 
-// Signals its process group, and kills it if it lingers.
-async function signalAndWait(bpftrace: Bpftrace, signal: NodeJS.Signals): Promise<void> {
-  killGroup(bpftrace.pid, signal);
-  const timer = setTimeout(() => killGroup(bpftrace.pid, 'SIGKILL'), 5000);
-  await bpftrace;
+// Asks it to stop, and kills it if it lingers.
+async function stopAndWait(bpftrace: BpftraceProcess, attached: boolean): Promise<void> {
+  bpftrace.stop(attached);
+  const timer = setTimeout(() => bpftrace.kill(), 5000);
+  await bpftrace.result;
   clearTimeout(timer);
 }
 
@@ -195,14 +249,14 @@ async function attachedWithin<T>(ready: Promise<T>, timeoutMs: number): Promise<
   }
 }
 
-// Follows a running bpftrace: its output into the flush, its attach notice (on stderr up to
-// 0.22, on stdout from 0.23) into the watch, resolving `ready`; settles when stdout ends.
+// Its output into the flush, its attach notice (on stderr up to 0.22, on
+// stdout from 0.23) into the watch, resolving `ready`; settles when stdout ends.
 function follow(
-  bpftrace: Bpftrace,
+  bpftrace: BpftraceProcess,
   flush: FlushAssembler,
   watch: AttachWatch,
   ready: Deferred<void>,
-  options: TracerOptions,
+  options: FollowOptions,
 ): Promise<void> {
   bpftrace.stderr?.on('data', (chunk: Buffer) => {
     const { attachedNow, errors } = watch.onStderr(chunk.toString());
@@ -215,13 +269,69 @@ function follow(
   });
 }
 
-// How an ended bpftrace went, as the process runner tells it.
-function exitOf(result: Awaited<Bpftrace>): BpftraceExit {
+// Reads a running bpftrace's output into events: waits for its attach
+// notice, parses every line, assembles flushes and counts loss, and stops it
+// in order. The same for a local bpftrace and a remote one.
+export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions): FollowedBpftrace {
+  const started = performance.now();
+  const flush = new FlushAssembler((event) => {
+    if (!options.filter || options.filter(event)) options.onEvent(event);
+  });
+  const watch = new AttachWatch();
+  let stopping = false;
+  const ready = deferred<void>();
+  const reading = follow(bpftrace, flush, watch, ready, options);
+
+  async function stopChild(): Promise<void> {
+    if (!bpftrace.running()) return;
+    stopping = true;
+    flush.stop();
+    await stopAndWait(bpftrace, watch.attached);
+  }
+
+  const finished = (async (): Promise<TracerSummary> => {
+    const exit = await bpftrace.result;
+    await reading;
+    await options.onExit?.();
+    const ending = tracerEnded({
+      exit,
+      attached: watch.attached,
+      stopping,
+      bpftrace: options.found,
+      stderr: watch.stderr,
+      probes: options.probes,
+    });
+    if (ending && 'startFailed' in ending) ready.reject(ending.startFailed);
+    if (ending && 'streamError' in ending) flush.error(ending.streamError);
+    return { ...flush.summary(exit.exitCode), signal: exit.signal };
+  })();
+
+  const whenReady = (async (): Promise<Tracer> => {
+    try {
+      await attachedWithin(ready.promise, options.readyTimeoutMs ?? 90_000);
+    } catch (error) {
+      await stopChild();
+      await finished.catch(() => undefined);
+      throw error;
+    }
+    return {
+      pid: bpftrace.pid ?? -1,
+      attachMs: Math.round(performance.now() - started),
+      async stop() {
+        if (!stopping) await nextFlush(bpftrace, flush, options.flushWaitMs ?? 2000);
+        await stopChild();
+        return finished;
+      },
+      done: finished,
+    };
+  })();
+
   return {
-    exitCode: result.exitCode ?? null,
-    signal: result.signal ?? null,
-    errorCode: 'code' in result && typeof result.code === 'string' ? result.code : null,
-    message: result.message ?? '',
+    ready: whenReady,
+    async halt() {
+      await stopChild();
+      await finished.catch(() => undefined);
+    },
   };
 }
 
@@ -233,83 +343,43 @@ export async function startTracer(options: TracerOptions): Promise<Tracer> {
   const program = await composeProgram(options.probes, found.version);
   const dir = await makeRunDir('trace');
   // on every way out, from here: bpftrace stopped (once started) and its program's folder removed
-  let child: Bpftrace | undefined;
-  let done: Promise<TracerSummary> | undefined;
+  let running: BpftraceProcess | undefined;
+  let followed: FollowedBpftrace | undefined;
   const handle = onCleanup(
     'stop bpftrace',
     async () => {
-      if (child) {
-        await stopChild();
-        await done?.catch(() => undefined);
-      }
+      await followed?.halt();
       await removeRunDir(dir);
     },
-    () => killGroup(child?.pid, 'SIGKILL'),
+    () => running?.kill(),
   );
   const programPath = join(dir, 'natscope.bt');
   await writeFile(programPath, program);
 
-  const started = performance.now();
   try {
     const { args, env } = bpftraceInvocation(programPath, found.features, options);
     // detached: its own process group, so a terminal's Ctrl-C reaches natscope, which stops it in order
-    child = execa(binary, args, { detached: true, reject: false, buffer: false, stdin: 'ignore', env });
+    running = localProcess(execa(binary, args, { detached: true, reject: false, buffer: false, stdin: 'ignore', env }));
   } catch (cause) {
     await handle.run();
     throw new NatscopeError(`cannot start bpftrace: ${describeError(cause)}`, { cause });
   }
-  const bpftrace = child;
-
-  const flush = new FlushAssembler((event) => {
-    if (!options.filter || options.filter(event)) options.onEvent(event);
-  });
-  const watch = new AttachWatch();
-  let stopping = false;
-  const ready = deferred<void>();
-  const reading = follow(bpftrace, flush, watch, ready, options);
-
-  async function stopChild(): Promise<void> {
-    if (hasEnded(bpftrace)) return;
-    stopping = true;
-    flush.stop();
-    await signalAndWait(bpftrace, stopSignal(watch.attached));
-  }
-
-  const finished = (async (): Promise<TracerSummary> => {
-    const result = await bpftrace;
-    await reading;
-    await removeRunDir(dir);
-    handle.cancel();
-    const exit = exitOf(result);
-    const ending = tracerEnded({
-      exit,
-      attached: watch.attached,
-      stopping,
-      bpftrace: found,
-      stderr: watch.stderr,
-      probes: options.probes,
-    });
-    if (ending && 'startFailed' in ending) ready.reject(ending.startFailed);
-    if (ending && 'streamError' in ending) flush.error(ending.streamError);
-    return { ...flush.summary(exit.exitCode), signal: exit.signal };
-  })();
-  done = finished;
-
-  try {
-    await attachedWithin(ready.promise, options.readyTimeoutMs ?? 90_000);
-  } catch (error) {
-    await stopChild();
-    await finished.catch(() => undefined);
-    throw error;
-  }
-  return {
-    pid: bpftrace.pid ?? -1,
-    attachMs: Math.round(performance.now() - started),
-    async stop() {
-      if (!stopping) await nextFlush(bpftrace, flush, options.flushWaitMs ?? 2000);
-      await stopChild();
-      return finished;
+  followed = followBpftrace(running, {
+    probes: options.probes,
+    found,
+    context: {
+      hostOf: (inode: number) => options.resolver.hostOf(inode),
+      dropReason: (code: number) => options.dropReasons.name(code),
     },
-    done: finished,
-  };
+    onEvent: options.onEvent,
+    filter: options.filter,
+    readyTimeoutMs: options.readyTimeoutMs,
+    flushWaitMs: options.flushWaitMs,
+    rawLog: options.rawLog,
+    async onExit() {
+      await removeRunDir(dir);
+      handle.cancel();
+    },
+  });
+  return followed.ready;
 }

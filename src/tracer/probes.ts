@@ -113,10 +113,13 @@ export function qualifyModules(
 // The program for the bpftrace that will run it (`version`: what
 // `bpftrace --version` said). The probe files are written for every
 // supported version (src/tracer/version.ts); what differs is settled here.
+// `hasModuleBtf` says which modules have BTF of their own on the kernel
+// that will run it (this one, unless it runs elsewhere: a cluster node).
 export async function composeProgram(
   probes: ProbeFamily[],
   version: BpftraceVersion,
   dir = probesDir(),
+  hasModuleBtf?: (module: string) => boolean,
 ): Promise<string> {
   const parts: string[] = [
     `// Composed by natscope from probes/*.bt for bpftrace ${formatVersion(version)}: one program, one attach.`,
@@ -135,7 +138,7 @@ export async function composeProgram(
     if (!BEGIN_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no BEGIN block where expected`);
     if (!FLUSH_BLOCK.test(text)) throw new Error(`${PROBES[name].file}: no flush block where expected`);
     const body = text.replace(BEGIN_BLOCK, '').replace(FLUSH_BLOCK, '');
-    parts.push(`// ---- ${PROBES[name].file}`, qualifyModules(body, PROBES[name].modules));
+    parts.push(`// ---- ${PROBES[name].file}`, qualifyModules(body, PROBES[name].modules, hasModuleBtf));
   }
   parts.push(...flushBlock(probes.flatMap((p) => PROBES[p].streams)));
   return parts.join('\n');

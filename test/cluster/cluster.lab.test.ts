@@ -1,0 +1,108 @@
+// natscope cluster trace against the netns lab (root): the fake kubectl
+// (test/fixtures/bin/fake-kubectl) serves the lab's own status as API
+// objects and runs the REAL bpftrace where kubectl exec would run it in a
+// node pod, one per "node" (node1, node2), at once. The drop probe
+// (a tracepoint: it attaches on this host, where function probes do not)
+// sees the vpn drop mysql's reply, and the merged stream carries it under
+// each node's name with the Service's and the pod's names. In this lab every
+// "node" shares one kernel, so each node's bpftrace sees the drop: a real
+// cluster's node sees only its own.
+
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodeEvent } from '../../src/events/codec.js';
+import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
+import { natscope } from '../cli.js';
+import { testTempDir } from '../helpers.js';
+import { fakeCluster, labObjects } from './fakeCluster.js';
+
+const PREFIX = 'natscope-cl-';
+const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', PREFIX]);
+const dir = testTempDir('natscope-cluster-lab-');
+
+let status: LabStatus;
+
+beforeAll(async () => {
+  await lab('down');
+  const up = await lab('up');
+  expect(up.exitCode, String(up.stderr)).toBe(0);
+  status = JSON.parse(String((await lab('status', '--json')).stdout)) as LabStatus;
+});
+
+afterAll(async () => {
+  await lab('down');
+});
+
+describe('natscope cluster trace on the lab, with the real bpftrace on two nodes at once', () => {
+  test("a failing request to mysql: the vpn's drop of the reply is in the merged stream, named, from both nodes", async () => {
+    const fake = fakeCluster(dir, labObjects(status, ['node1', 'node2']));
+    const trace = execa(
+      process.execPath,
+      [
+        'dist/src/main.js',
+        'cluster',
+        'trace',
+        '--nodes',
+        'node1,node2',
+        '--probes',
+        'drop',
+        '--json',
+        '--duration',
+        '20',
+      ],
+      { reject: false, env: fake.env, timeout: 110_000 },
+    );
+    let stderr = '';
+    trace.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    for (let i = 0; i < 1200 && !stderr.includes('tracing drop on'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toMatch(/tracing drop on node1 \(bpftrace [\d.]+\), node2 \(bpftrace [\d.]+\)/);
+
+    const request = await lab('request', 'mysql', '--timeout', '2', '--json');
+    const r = JSON.parse(String(request.stdout)) as RequestEvent;
+    expect(r.outcome).toBe('timeout');
+
+    const result = await trace;
+    expect(result.exitCode, stderr).toBe(0);
+    const events = String(result.stdout)
+      .split('\n')
+      .filter(Boolean)
+      .map((l, i) => decodeEvent(l, i + 1));
+    const drops = events.filter(
+      (e): e is DropEvent =>
+        e.kind === 'drop' && e.reason === 'NETFILTER_DROP' && e.packet.dport === r.sport && e.packet.sport === 3306,
+    );
+    // the reply from the pod to the office, dropped in the vpn's namespace, reported by each node's bpftrace
+    expect(new Set(drops.map((d) => d.host))).toEqual(new Set(['node1', 'node2']));
+    for (const d of drops) {
+      expect(d.netns).toBe(status.hosts.vpn!.inode);
+      expect(d.packet).toMatchObject({ proto: 'tcp', src: '10.244.2.2', dst: r.src });
+      expect(d.names).toMatchObject({ '10.244.2.2': 'default/mysql' });
+    }
+    // the nodes' clocks, read through kubectl exec, are this machine's: aligned to within their reading
+    const uncertaintyMs = new Map<string, number>();
+    for (const node of ['node1', 'node2']) {
+      const m = new RegExp(`${node}: ([+-])([\\d.]+) ms, ±([\\d.]+) ms read`).exec(stderr);
+      expect(m, stderr).not.toBeNull();
+      expect(Number(m![2])).toBeLessThanOrEqual(Number(m![3]) + 1);
+      uncertaintyMs.set(node, Number(m![3]));
+    }
+    // one stream in time order across both nodes
+    const times = events.filter(isKernelEvent).map((e) => e.t);
+    expect(times).toEqual([...times].sort((x, y) => x - y));
+    // the one kernel event, reported by both nodes, lands at times as close as their two readings allow
+    const [a, b] = [drops.find((d) => d.host === 'node1')!, drops.find((d) => d.host === 'node2')!];
+    const allowedMs = uncertaintyMs.get('node1')! + uncertaintyMs.get('node2')! + 1;
+    expect(Math.abs(a.t - b.t) / 1e6).toBeLessThanOrEqual(allowedMs);
+    expect(stderr).toMatch(/0 lost/);
+    // every node pod created was deleted
+    const ledger = fake.ledger();
+    expect(ledger.filter((l) => l.startsWith('create'))).toHaveLength(2);
+    expect(ledger.filter((l) => l.startsWith('delete'))).toHaveLength(2);
+    expect(fake.livePods()).toEqual([]);
+    process.stderr.write(
+      `  cluster lab: ${drops.length} reports of the vpn's drop; ${stderr.match(/clocks, onto this machine's: .*/)?.[0]}\n`,
+    );
+  });
+});

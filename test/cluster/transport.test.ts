@@ -1,0 +1,155 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { alignment, bestClockReading, parseClockReading } from '../../src/cluster/clocks.js';
+import { Kubectl } from '../../src/cluster/kubectl.js';
+import { createNodePods } from '../../src/cluster/nodePods.js';
+import { nodeEvents, startNodeTracer } from '../../src/cluster/transport.js';
+import { loadDropReasons } from '../../src/tracer/btf.js';
+import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
+import { isAlive } from '../../src/util/process.js';
+import { FIXTURES, fixtureText, tempDirForTest } from '../helpers.js';
+import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
+
+const FAKE_BPFTRACE = join(FIXTURES, 'bin', 'fake-bpftrace');
+const OUTPUT = join(FIXTURES, 'bpftrace', 'lab-all-probes.jsonl');
+
+// The events a capture's event buffers hold (one per entry of each buffer print).
+function eventsInCapture(): number {
+  let n = 0;
+  for (const line of fixtureText('bpftrace', 'lab-all-probes.jsonl').split('\n')) {
+    const m = /^\{"type": "map", "data": \{"@(nat|ctn|ctd|drop|rw)_[ab]": (\{.*\})\}\}$/.exec(line);
+    if (m) n += Object.keys(JSON.parse(m[2]!) as object).length;
+  }
+  return n;
+}
+
+async function until(cond: () => boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+}
+
+function setUp(mode = 'ok') {
+  const dir = tempDirForTest('natscope-transport-');
+  const fake = fakeCluster(dir, labObjects(recordedLabStatus()), FAKE_BPFTRACE);
+  process.env.FAKE_KUBECTL_DIR = fake.dir;
+  process.env.FAKE_BPFTRACE_MODE = mode;
+  process.env.FAKE_BPFTRACE_OUTPUT = OUTPUT;
+  process.env.FAKE_BPFTRACE_LOG = join(dir, 'bpftrace.log');
+  // the node script's `bpftrace` is the fake: first on the PATH kubectl exec passes on
+  process.env.PATH = fake.env.PATH;
+  return { fake, dir, kubectl: new Kubectl({ binary: join(fake.bin, 'kubectl') }) };
+}
+
+describe('bpftrace on cluster nodes, through kubectl exec', () => {
+  test("two nodes' streams merge into one, every kernel event named after its node, each counted exactly", async () => {
+    const { fake, dir, kubectl } = setUp();
+    const run = await createNodePods(kubectl, {
+      nodes: ['node1', 'node2'],
+      namespace: 'default',
+      image: 'i',
+      ttlS: 60,
+    });
+    const events: NatscopeEvent[] = [];
+    const tracers = await Promise.all(
+      run.pods.map((pod) =>
+        startNodeTracer(kubectl, pod, { probes: ['drop'], onEvent: (e) => events.push(e), readyTimeoutMs: 15_000 }),
+      ),
+    );
+    expect(tracers.map((t) => [t.node, t.bpftrace])).toEqual([
+      ['node1', '0.17.0'],
+      ['node2', '0.17.0'],
+    ]);
+    const printed = eventsInCapture();
+    await until(() => events.filter(isKernelEvent).length >= 2 * printed);
+    const summaries = await Promise.all(tracers.map((t) => t.tracer.stop()));
+    for (const summary of summaries) {
+      expect(summary.exitCode).toBe(0);
+      expect(summary.received).toBe(printed);
+      expect(summary.lost).toBe(0);
+    }
+    const kernel = events.filter(isKernelEvent);
+    expect(kernel.filter((e) => e.host === 'node1')).toHaveLength(printed);
+    expect(kernel.filter((e) => e.host === 'node2')).toHaveLength(printed);
+    // drop reasons named from the node's BTF (here: this machine's, which kubectl exec reads)
+    const local = await loadDropReasons();
+    const drops = kernel.filter((e) => e.kind === 'drop');
+    expect(drops.length).toBeGreaterThan(0);
+    for (const d of drops) expect(d.reason).toBe(local.name(d.reasonCode));
+    // the program went in on stdin and reached bpftrace as a file, with the JSON flag and the budget
+    const log = readFileSync(join(dir, 'bpftrace.log'), 'utf8');
+    expect(log.split('\n').slice(0, 4)).toEqual(['-f', 'json', expect.stringMatching(/\/natscope\.bt$/), '20']);
+    expect(log).toContain('tracepoint:skb:kfree_skb');
+    expect(readFileSync(join(dir, 'bpftrace.log.env'), 'utf8')).toContain('BPFTRACE_MAP_KEYS_MAX=16384');
+    // kubectl exec -i into each pod's container, the context and nothing else from outside on the line
+    const execs = fake.calls().filter((c) => c[0] === 'exec' && c[1] === '-i');
+    // (both started at once: in either order)
+    expect(execs.map((c) => c.slice(0, 8)).sort((a, b) => a[4]!.localeCompare(b[4]!))).toEqual(
+      run.pods.map((p) => ['exec', '-i', '-n', 'default', p.name, '-c', 'bpftrace', '--']),
+    );
+    // the node script's temporary folder is gone, and so are the node processes
+    for (const t of tracers) expect(isAlive(t.tracer.pid)).toBe(false);
+    const pid = Number(readFileSync(join(dir, 'bpftrace.log.pid'), 'utf8'));
+    expect(isAlive(pid)).toBe(false);
+    await run.remove();
+    rmSync(join(dir, 'bpftrace.log'), { force: true });
+  });
+
+  test('a node whose bpftrace fails to attach is named in the error, and nothing is left running', async () => {
+    const { kubectl } = setUp('notroot');
+    const run = await createNodePods(kubectl, { nodes: ['node2'], namespace: 'default', image: 'i', ttlS: 60 });
+    const error = await startNodeTracer(kubectl, run.pods[0]!, {
+      probes: ['drop'],
+      onEvent: () => undefined,
+      readyTimeoutMs: 10_000,
+    }).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/node node2: bpftrace/);
+    await run.remove();
+  });
+});
+
+describe('one clock for every node', () => {
+  test("a node reading this machine's own clocks is aligned to within its reading window", () => {
+    const wallBefore = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    const monotonic = process.hrtime.bigint();
+    const wallAfter = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+    const clock = alignment({ wallBefore, monotonic, wallAfter });
+    expect(Math.abs(clock.offsetNs)).toBeLessThan(clock.uncertaintyNs! + 2_000_000);
+  });
+
+  test('a node booted an hour before this machine is moved an hour later, and its window is the uncertainty', () => {
+    const local = 1_000_000_000_000_000n;
+    const reading = parseClockReading('1796475923000000000 5000000000000 1796475923004000000\n')!;
+    const clock = alignment(reading, local);
+    expect(clock.uncertaintyNs).toBe(2_000_000);
+    expect(clock.offsetNs).toBe(Number(1796475923002000000n - 5000000000000n - local));
+    const events: NatscopeEvent[] = [];
+    const drop = JSON.parse(
+      '{"v":1,"kind":"drop","t":1000,"host":"node1","netns":1,"reason":"NETFILTER_DROP","reasonCode":7,"location":"nft_do_chain","packet":{"proto":"tcp","src":"10.0.1.2","dst":"10.0.1.3","sport":1,"dport":2,"flags":[]},"ifindex":2}',
+    ) as NatscopeEvent;
+    nodeEvents('node1', clock, (e) => events.push(e))(drop);
+    expect(events[0]!.t).toBe(1000 + clock.offsetNs);
+  });
+
+  test('of several readings, the one with the narrowest window is used', () => {
+    const best = bestClockReading(
+      [
+        '1796475923000000000 5000000000000 1796475923009000000',
+        'garbage',
+        '1796475923100000000 5000100000000 1796475923101000000',
+        '',
+      ].join('\n'),
+    );
+    expect(best).toEqual({
+      wallBefore: 1796475923100000000n,
+      monotonic: 5000100000000n,
+      wallAfter: 1796475923101000000n,
+    });
+    expect(bestClockReading('sh: date: not found\n')).toBeNull();
+  });
+
+  test('a reading without nanoseconds or without the monotonic clock is not used', () => {
+    expect(parseClockReading('1796475923N  1796475923N')).toBeNull();
+    expect(parseClockReading('1796475923000000000  1796475923000000000')).toBeNull();
+  });
+});
