@@ -35,15 +35,22 @@ const protocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const metadata = z.object({
   name: objectName,
   namespace: namespaceName.optional(),
+  uid: z.string().optional(),
+  // set once the object is being deleted
+  deletionTimestamp: z.string().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
 });
 
+const conditions = z.array(z.object({ type: z.string(), status: z.string() })).optional();
+
 export const NodeSchema = z.object({
   metadata,
+  spec: z.object({ podCIDR: z.string().optional() }).default({}),
   status: z
     .object({
       addresses: z.array(z.object({ type: z.string(), address: z.string() })).default([]),
+      conditions,
     })
     .default({ addresses: [] }),
 });
@@ -55,9 +62,10 @@ export const PodSchema = z.object({
   status: z
     .object({
       phase: z.string().optional(),
-      podIP: address.optional(),
+      // "" or absent: no address assigned yet
+      podIP: address.or(z.literal('')).optional(),
       podIPs: z.array(z.object({ ip: address })).optional(),
-      conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
+      conditions,
       containerStatuses: z
         .array(
           z.object({

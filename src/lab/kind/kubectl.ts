@@ -1,10 +1,19 @@
 // kubectl against the lab's cluster, through natscope's own kubeconfig (so a
 // user's ~/.kube/config is neither needed nor changed), and the API fields
 // the lab reads: Node .spec.podCIDR and InternalIP, Pod .status.podIP and
-// .spec.nodeName, Service .spec.clusterIP, the kube-proxy ConfigMap.
+// .spec.nodeName, Service .spec.clusterIP, the kube-proxy ConfigMap. The
+// objects are read through the one schema natscope has of each
+// (src/cluster/kubectl.ts); the lab then keeps only addresses its strict
+// parser accepts, since they go into ip and iptables commands.
 
+import { z } from 'zod';
+import { NodeSchema, PodSchema, parseList, ServiceSchema } from '../../cluster/kubectl.js';
 import { parseCidr, parseIPv4 } from '../../events/tuple.js';
+import { parseJsonAs } from '../../util/json.js';
 import { run, type RunResult } from './tools.js';
+
+// the one field natscope reads of a ConfigMap
+const ConfigMapSchema = z.object({ data: z.record(z.string(), z.string()).optional() });
 
 export interface KubeNode {
   name: string;
@@ -32,71 +41,43 @@ export interface KubeService {
   ports: { name: string; port: number; protocol: string }[];
 }
 
-interface Condition {
-  type: string;
-  status: string;
-}
-
-interface NodeJson {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec?: { podCIDR?: string };
-  status?: { addresses?: { type: string; address: string }[]; conditions?: Condition[] };
-}
-
-interface PodJson {
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid: string;
-    labels?: Record<string, string>;
-    deletionTimestamp?: string;
-  };
-  spec?: { nodeName?: string };
-  status?: { podIP?: string; conditions?: Condition[] };
-}
-
-interface ServiceJson {
-  metadata: { name: string; namespace?: string };
-  spec?: { clusterIP?: string; ports?: { name?: string; port: number; protocol?: string }[] };
-}
-
 // Addresses from the cluster go into ip and iptables commands: one the strict
 // parser refuses counts as missing (as when the cluster has not set it yet).
 const address = (text: string | undefined) => (text !== undefined && parseIPv4(text) !== null ? text : '');
 const network = (text: string | undefined) => (text !== undefined && parseCidr(text) !== null ? text : '');
 
-const ready = (conditions: Condition[] | undefined) =>
+const ready = (conditions: { type: string; status: string }[] | undefined) =>
   (conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 export function parseNodes(json: string): KubeNode[] {
-  return (JSON.parse(json) as { items: NodeJson[] }).items.map((n) => ({
+  return parseList('nodes', NodeSchema, json).map((n) => ({
     name: n.metadata.name,
-    internalIP: address(n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address),
-    podCIDR: network(n.spec?.podCIDR),
+    internalIP: address(n.status.addresses.find((a) => a.type === 'InternalIP')?.address),
+    podCIDR: network(n.spec.podCIDR),
     labels: n.metadata.labels ?? {},
-    ready: ready(n.status?.conditions),
+    ready: ready(n.status.conditions),
   }));
 }
 
 export function parsePods(json: string): KubePod[] {
-  return (JSON.parse(json) as { items: PodJson[] }).items.map((p) => ({
+  return parseList('pods', PodSchema, json).map((p) => ({
     name: p.metadata.name,
     namespace: p.metadata.namespace ?? 'default',
-    uid: p.metadata.uid,
-    node: p.spec?.nodeName ?? '',
-    ip: address(p.status?.podIP),
-    ready: ready(p.status?.conditions),
+    uid: p.metadata.uid ?? '',
+    node: p.spec.nodeName ?? '',
+    ip: address(p.status.podIP),
+    ready: ready(p.status.conditions),
     terminating: Boolean(p.metadata.deletionTimestamp),
     labels: p.metadata.labels ?? {},
   }));
 }
 
 export function parseServices(json: string): KubeService[] {
-  return (JSON.parse(json) as { items: ServiceJson[] }).items.map((s) => ({
+  return parseList('services', ServiceSchema, json).map((s) => ({
     namespace: s.metadata.namespace ?? 'default',
     name: s.metadata.name,
-    clusterIP: address(s.spec?.clusterIP),
-    ports: (s.spec?.ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP' })),
+    clusterIP: address(s.spec.clusterIP),
+    ports: s.spec.ports.map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol })),
   }));
 }
 
@@ -120,9 +101,12 @@ export class Kubectl {
   }
 
   async kubeProxyConfigText(): Promise<string> {
-    const cm = JSON.parse(
+    const cm = parseJsonAs(
+      ConfigMapSchema,
       (await this.run(['-n', 'kube-system', 'get', 'configmap', 'kube-proxy', '-o', 'json'])).stdout,
-    ) as { data?: Record<string, string> };
+      "kubectl's kube-proxy ConfigMap",
+      'check the cluster: kubectl -n kube-system get configmap kube-proxy -o yaml',
+    );
     return cm.data?.['config.conf'] ?? '';
   }
 
