@@ -178,7 +178,11 @@ apt_install ca-certificates curl gnupg rsync
 ok "${PRETTY_NAME}, $arch, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); project $source_dir${bundle:+; offline bundle $bundle (checksums verified)}"
 
 step "Docker"
-if ! command -v docker >/dev/null 2>&1; then apt_install docker.io; fi
+if ! command -v docker >/dev/null 2>&1; then
+  apt_install docker.io
+  # Debian 13 moved the client to docker-cli, which docker.io only recommends
+  command -v docker >/dev/null 2>&1 || apt_install docker-cli
+fi
 systemctl enable --now docker >/dev/null 2>&1 || true
 for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
 docker info >/dev/null 2>&1 || fail "the Docker daemon does not answer" "systemctl status docker; journalctl -u docker"

@@ -45,8 +45,9 @@ const ARCHIVE_HOST = 'deb.debian.org';
 const PROXY_PORT = '3142';
 const STUB_DIR = '/run/natscope-test/stub';
 const PRIVATE_FILES = ['/proc/sys/fs/inotify/max_user_watches', '/proc/sys/fs/inotify/max_user_instances'];
-// what provision.sh itself installs with apt (its first two steps)
-const PROVISION_PACKAGES = ['ca-certificates', 'curl', 'gnupg', 'rsync', 'docker.io'];
+// what provision.sh itself installs with apt (its first two steps); on
+// Debian 13 the Docker client is docker-cli, which docker.io only recommends
+const PROVISION_PACKAGES = ['ca-certificates', 'curl', 'gnupg', 'rsync', 'docker.io', 'docker-cli'];
 const PATH = `${STUB_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 let tmp: string;
@@ -273,7 +274,7 @@ useradd --create-home --shell /bin/bash vagrant`,
       expect(first.requests.filter((r) => r.host !== ARCHIVE_HOST || r.status !== 200)).toEqual([]);
     }, 1_200_000);
 
-    test('dpkg has docker.io, ca-certificates, curl, gnupg and rsync installed, and setup.sh’s C compiler', async () => {
+    test('dpkg has docker.io and its client, ca-certificates, curl, gnupg and rsync installed, and setup.sh’s C compiler', async () => {
       const after = await dpkgStatus([...PROVISION_PACKAGES, 'gcc', 'bpftrace']);
       for (const p of [...PROVISION_PACKAGES, 'gcc', 'bpftrace']) expect(after.get(p)).toMatch(/ ii$/);
       expect(await mustInRoot(['docker', '--version'])).toMatch(/^Docker version \d+\./);
