@@ -174,7 +174,8 @@ esac
 arch=$(dpkg --print-architecture)
 case "$arch" in amd64|arm64) ;; *) fail "no kind release for $arch" "use an amd64 or arm64 machine" ;; esac
 if [ -n "$bundle" ]; then check_bundle; fi
-apt_install ca-certificates curl gnupg rsync
+# xz-utils: the bundle's Node.js is a .tar.xz (a minimal Debian has no xz)
+apt_install ca-certificates curl gnupg rsync xz-utils
 ok "${PRETTY_NAME}, $arch, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); project $source_dir${bundle:+; offline bundle $bundle (checksums verified)}"
 
 step "Docker"

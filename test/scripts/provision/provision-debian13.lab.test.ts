@@ -47,7 +47,7 @@ const STUB_DIR = '/run/natscope-test/stub';
 const PRIVATE_FILES = ['/proc/sys/fs/inotify/max_user_watches', '/proc/sys/fs/inotify/max_user_instances'];
 // what provision.sh itself installs with apt (its first two steps); on
 // Debian 13 the Docker client is docker-cli, which docker.io only recommends
-const PROVISION_PACKAGES = ['ca-certificates', 'curl', 'gnupg', 'rsync', 'docker.io', 'docker-cli'];
+const PROVISION_PACKAGES = ['ca-certificates', 'curl', 'gnupg', 'rsync', 'xz-utils', 'docker.io', 'docker-cli'];
 const PATH = `${STUB_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 let tmp: string;
@@ -125,6 +125,9 @@ async function inRoot(command: string[], o: InRoot = {}): Promise<Run> {
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+// the end of what a failed run printed, for the assertion's message
+const tail = (r: Run) => `${r.stdout.split('\n').slice(-15).join('\n')}\n${r.stderr.split('\n').slice(-15).join('\n')}`;
 
 async function mustInRoot(command: string[], o: InRoot = {}): Promise<string> {
   const r = await inRoot(command, o);
