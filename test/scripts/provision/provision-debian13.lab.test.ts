@@ -266,7 +266,7 @@ useradd --create-home --shell /bin/bash vagrant`,
     test('provisions the root: every step, apt from Debian’s archive alone, the rest from the bundle', async () => {
       first = await provisionAsVagrant();
       expect(first.stderr + first.stdout).not.toMatch(/provision: /);
-      expect(first.exitCode).toBe(0);
+      expect(first.exitCode, tail(first)).toBe(0);
       for (let n = 1; n <= 9; n++) expect(first.stdout).toMatch(new RegExp(`\\] ${n}/9 `));
       expect(first.stdout).toContain('Debian GNU/Linux 13 (trixie), amd64');
       expect(first.stdout).toContain('offline bundle /natscope-bundle (checksums verified)');
@@ -337,7 +337,7 @@ useradd --create-home --shell /bin/bash vagrant`,
       const installed = await dpkgStatus([]);
       const again = await provisionAsVagrant();
       expect(again.stderr + again.stdout).not.toMatch(/provision: /);
-      expect(again.exitCode).toBe(0);
+      expect(again.exitCode, tail(again)).toBe(0);
       expect(again.stdout).toContain(`${NODE_IMAGE_TAG} already loaded (${manifest.nodeImageId})`);
       expect(again.requests.filter((r) => r.path.endsWith('.deb'))).toEqual([]);
       expect(await dpkgStatus([])).toEqual(installed);
