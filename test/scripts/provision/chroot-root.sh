@@ -8,7 +8,7 @@
 #
 #   unshare --mount --net --pid --fork --kill-child --propagation private -- \
 #     bash chroot-root.sh SCRATCH LOWER [--bind SRC DEST]... [--bind-rw SRC DEST]... \
-#     [--private-file FILE]... [--relay PORT SOCKET] [--cwd DIR] -- COMMAND [ARG]...
+#     [--private-file FILE]... [--relay PORT SOCKET] [--cwd DIR] [--routes FILE] -- COMMAND [ARG]...
 #
 #   --bind, --bind-rw  a host folder or file at DEST inside the root (read-only,
 #                      or writable); DEST is made in the overlay when missing
@@ -18,12 +18,12 @@
 #                      namespace is relayed to the unix socket SOCK (a proxy
 #                      the caller runs on this host), by this host's node
 #   --cwd DIR          the command's working directory inside the root
+#   --routes FILE      after COMMAND, the namespace's blackhole routes (ip -j)
+#                      are written to FILE
 #
 # The root gets /proc (its own PID namespace's), /sys read-only, this host's
 # /dev, a fresh /run and /tmp on SCRATCH/tmp. No resolv.conf: nothing inside
-# resolves names; the proxy behind the relay does. After COMMAND, the
-# namespace's blackhole routes are written to SCRATCH/blackhole-routes.json
-# (ip -j); the exit code is COMMAND's.
+# resolves names; the proxy behind the relay does. The exit code is COMMAND's.
 set -euo pipefail
 
 scratch=${1:?usage: chroot-root.sh SCRATCH LOWER [options] -- COMMAND}
@@ -50,6 +50,7 @@ bind() {
 }
 
 cwd=/
+routes=""
 relay_pid=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -70,6 +71,7 @@ while [ $# -gt 0 ]; do
       done
       shift 3 ;;
     --cwd) cwd=$2; shift 2 ;;
+    --routes) routes=$2; shift 2 ;;
     --) shift; break ;;
     *) printf 'chroot-root.sh: unknown option %s\n' "$1" >&2; exit 2 ;;
   esac
@@ -80,5 +82,5 @@ ip link set lo up
 status=0
 chroot "$root" env -C "$cwd" "$@" || status=$?
 if [ -n "$relay_pid" ]; then kill "$relay_pid" 2>/dev/null || true; fi
-ip -j route show type blackhole > "$scratch/blackhole-routes.json"
+if [ -n "$routes" ]; then ip -j route show type blackhole > "$routes"; fi
 exit "$status"

@@ -78,6 +78,8 @@ interface InRoot {
   // the relay to the archive proxy (apt's only way out)
   archive?: boolean;
   binds?: string[];
+  // where the namespace's blackhole routes go after the command
+  routes?: string;
 }
 
 // A command inside the Debian 13 root; its writes persist in scratch()/upper.
@@ -102,6 +104,7 @@ async function inRoot(command: string[], o: InRoot = {}): Promise<Run> {
       ...(o.archive ? ['--relay', PROXY_PORT, proxy.socket] : []),
       ...(o.binds ?? []),
       ...(o.cwd ? ['--cwd', o.cwd] : []),
+      ...(o.routes ? ['--routes', o.routes] : []),
       '--',
       ...command,
     ],
@@ -180,6 +183,7 @@ async function provisionAsVagrant(): Promise<Run & { requests: ArchiveProxy['req
   const r = await inRoot(['/tmp/vagrant-shell', ...args], {
     archive: true,
     cwd: '/home/vagrant',
+    routes: join(tmp, 'blackhole-routes.json'),
     env: { NATSCOPE_PROVISION_ANY_OS: '1', ...p.env },
     binds: [
       '--bind',
@@ -323,7 +327,7 @@ useradd --create-home --shell /bin/bash vagrant`,
       expect(Number(readFileSync(join(files, '_proc_sys_fs_inotify_max_user_watches'), 'utf8'))).toBe(Number(m![1]));
       expect(Number(readFileSync(join(files, '_proc_sys_fs_inotify_max_user_instances'), 'utf8'))).toBe(Number(m![2]));
       for (const f of PRIVATE_FILES) expect(readFileSync(f, 'utf8')).toBe(hostInotify[f]);
-      expect(JSON.parse(readFileSync(join(scratch(), 'blackhole-routes.json'), 'utf8'))).toEqual([
+      expect(JSON.parse(readFileSync(join(tmp, 'blackhole-routes.json'), 'utf8'))).toEqual([
         { type: 'blackhole', dst: '10.96.0.0/16', flags: [] },
       ]);
       expect(
