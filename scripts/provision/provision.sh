@@ -271,8 +271,10 @@ step "natscope (its setup.sh: bpftrace and the lab's tools, npm packages, build)
 if [ "$install_dir" != "$source_dir" ]; then
   mkdir -p "$install_dir"
   # host-built files stay on the host: node_modules, dist and build are the
-  # VM's own; so does an offline bundle kept inside the project
-  excludes=(--exclude .git --exclude node_modules/ --exclude dist/ --exclude build/ --exclude test-output/ --exclude .vagrant/)
+  # VM's own; so does an offline bundle kept inside the project. No trailing
+  # slash on node_modules: a symlinked one (a git worktree's) is left out
+  # too, or npm ci below would write through it into the host's folder.
+  excludes=(--exclude .git --exclude node_modules --exclude dist/ --exclude build/ --exclude test-output/ --exclude .vagrant/)
   for d in "$source_dir"/*/; do
     if [ -f "$d/SHA256SUMS" ] && [ -f "$d/manifest.env" ]; then excludes+=(--exclude "/$(basename "$d")/"); fi
   done
