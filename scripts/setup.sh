@@ -16,7 +16,9 @@ tests=0
 [ "${1:-}" = "--tests" ] && tests=1
 
 # What natscope runs: the tracer, the lab, the micro-VM, the lab's C helper.
-packages="bpftrace iproute2 iptables nftables conntrack iputils-ping procps kmod util-linux xz-utils gcc libc6-dev qemu-system-x86 busybox-static tcpdump"
+# xz-utils and zstd unpack the VM kernel (Debian 12's is xz; Debian 13's and
+# Ubuntu's are zstd).
+packages="bpftrace iproute2 iptables nftables conntrack iputils-ping procps kmod util-linux xz-utils zstd gcc libc6-dev qemu-system-x86 busybox-static tcpdump"
 # bpftool: cross-checks natscope's own BTF reader in the tests (Debian names it bpftool)
 optional="bpftool"
 [ "$tests" = 1 ] && packages="$packages tmux shellcheck ruby docker.io"

@@ -174,11 +174,16 @@ esac
 arch=$(dpkg --print-architecture)
 case "$arch" in amd64|arm64) ;; *) fail "no kind release for $arch" "use an amd64 or arm64 machine" ;; esac
 if [ -n "$bundle" ]; then check_bundle; fi
-apt_install ca-certificates curl gnupg rsync
+# xz-utils: the bundle's Node.js is a .tar.xz (a minimal Debian has no xz)
+apt_install ca-certificates curl gnupg rsync xz-utils
 ok "${PRETTY_NAME}, $arch, $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); project $source_dir${bundle:+; offline bundle $bundle (checksums verified)}"
 
 step "Docker"
-if ! command -v docker >/dev/null 2>&1; then apt_install docker.io; fi
+if ! command -v docker >/dev/null 2>&1; then
+  apt_install docker.io
+  # Debian 13 moved the client to docker-cli, which docker.io only recommends
+  command -v docker >/dev/null 2>&1 || apt_install docker-cli
+fi
 systemctl enable --now docker >/dev/null 2>&1 || true
 for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
 docker info >/dev/null 2>&1 || fail "the Docker daemon does not answer" "systemctl status docker; journalctl -u docker"
@@ -266,8 +271,10 @@ step "natscope (its setup.sh: bpftrace and the lab's tools, npm packages, build)
 if [ "$install_dir" != "$source_dir" ]; then
   mkdir -p "$install_dir"
   # host-built files stay on the host: node_modules, dist and build are the
-  # VM's own; so does an offline bundle kept inside the project
-  excludes=(--exclude .git --exclude node_modules/ --exclude dist/ --exclude build/ --exclude test-output/ --exclude .vagrant/)
+  # VM's own; so does an offline bundle kept inside the project. No trailing
+  # slash on node_modules: a symlinked one (a git worktree's) is left out
+  # too, or npm ci below would write through it into the host's folder.
+  excludes=(--exclude .git --exclude node_modules --exclude dist/ --exclude build/ --exclude test-output/ --exclude .vagrant/)
   for d in "$source_dir"/*/; do
     if [ -f "$d/SHA256SUMS" ] && [ -f "$d/manifest.env" ]; then excludes+=(--exclude "/$(basename "$d")/"); fi
   done
