@@ -14,7 +14,7 @@ import { helperPath } from '../../src/lab/netns/build.js';
 import { NAMESPACES, netnsName } from '../../src/lab/netns/topology.js';
 import { CLI, natscope } from '../cli.js';
 import { testTempDir } from '../helpers.js';
-import { killIfRunning } from '../processes.js';
+import { killIfRunning, mulberry32 } from '../processes.js';
 import { TmuxSession } from '../tmux.js';
 
 // the suite's share per command; NATSCOPE_KILL_CYCLES=30 for the longer run the docs report
@@ -27,18 +27,6 @@ const dir = testTempDir('natscope-kill9-');
 let STATE = '';
 const env = () => ({ NATSCOPE_STATE_DIR: STATE });
 const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', PREFIX], { env: env() });
-
-// A small seeded generator (the same as the lab up kill test's).
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function readProc(pid: string, file: string): string {
   try {

@@ -13,6 +13,7 @@ import { helperPath } from '../../../src/lab/netns/build.js';
 import type { LabStatus } from '../../../src/events/types.js';
 import { CLI, natscope } from '../../cli.js';
 import { tempDirForTest } from '../../helpers.js';
+import { mulberry32 } from '../../processes.js';
 
 const STATE_DIR = '/run/natscope';
 const STARTING_LINE = fileURLToPath(new URL('./startingLine.mjs', import.meta.url));
@@ -53,18 +54,6 @@ function helpersRunning(): number[] {
       }
     })
     .map(Number);
-}
-
-// A small seeded generator: a failing run can be repeated with NATSCOPE_KILL_SEED.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 afterAll(async () => {
