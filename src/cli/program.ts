@@ -3,11 +3,9 @@
 // which is imported only when it runs (so `natscope --help` stays fast and
 // needs nothing installed).
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, type OptionValues } from '@commander-js/extra-typings';
-import { projectRoot } from '../util/paths.js';
 import { safeLine } from '../util/terminal.js';
+import { natscopeVersion } from '../util/version.js';
 import { registerCluster } from './cluster.js';
 import type { SetExit } from './common.js';
 import { registerDemo } from './demo.js';
@@ -29,17 +27,10 @@ export async function run(argv: string[]): Promise<number> {
   return exitCode;
 }
 
-// natscope's version, as its package.json says.
-function version(): string {
-  const value: unknown = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8'));
-  const v = typeof value === 'object' && value !== null && 'version' in value ? value.version : undefined;
-  return typeof v === 'string' ? v : 'unknown';
-}
-
 export function buildProgram(setExit: SetExit): Command {
   const program = new Command('natscope')
     .description('See how Kubernetes Service NAT really behaves in the kernel: DNAT, SNAT, and where replies die.')
-    .version(version())
+    .version(natscopeVersion())
     .configureOutput({ outputError: (text, write) => write(usageLine(text)) })
     .exitOverride()
     .addHelpText(

@@ -16,6 +16,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NatscopeError, describeError } from '../../errors.js';
 import { projectRoot } from '../../util/paths.js';
+import { natscopeVersion } from '../../util/version.js';
 import {
   BUNDLE_ARCHES,
   type BundleArch,
@@ -273,7 +274,7 @@ export async function makeBundle(options: BundleOptions): Promise<BundleManifest
 
     const manifest: BundleManifest = {
       arch,
-      natscopeVersion: await natscopeVersion(),
+      natscopeVersion: natscopeVersion(),
       created: new Date().toISOString(),
       kindVersion: KIND_VERSION,
       kindFile,
@@ -311,10 +312,4 @@ export async function writeBundleIndex(dir: string, manifest: BundleManifest): P
     manifest.nodejsFile,
     manifest.npmCacheFile,
   ]);
-}
-
-async function natscopeVersion(): Promise<string> {
-  const value: unknown = JSON.parse(await readFile(join(projectRoot(), 'package.json'), 'utf8'));
-  const v = typeof value === 'object' && value !== null && 'version' in value ? value.version : null;
-  return typeof v === 'string' ? v : 'unknown';
 }

@@ -27,6 +27,7 @@ import {
   NODE_MAJOR,
 } from '../../../src/lab/kind/versions.js';
 import { ROOT } from '../../helpers.js';
+import { natscopeVersion } from '../../../src/util/version.js';
 import { readFileSync } from 'node:fs';
 
 const NODE_ARCH: Record<BundleArch, string> = { amd64: 'x64', arm64: 'arm64' };
@@ -142,7 +143,7 @@ export async function makeLocalBundle(o: LocalBundleOptions): Promise<BundleMani
   const npmCacheFile = await saveNpmCache(o.dir, o.arch, npmScratch);
   const manifest: BundleManifest = {
     arch: o.arch,
-    natscopeVersion: '0.1.0',
+    natscopeVersion: natscopeVersion(),
     created: new Date().toISOString(),
     kindVersion: KIND_VERSION,
     kindFile,
