@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NatscopeError } from '../../src/errors.js';
 import { runTui, type TuiOptions } from '../../tui/run.js';
@@ -99,8 +98,8 @@ describe('runTui on a fake terminal', () => {
     const run = runTui(
       replayOptions(INCIDENT, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }),
     );
-    await sleep(300);
-    expect(term.written()).toContain('NETFILTER_DROP');
+    // a busy machine may take longer than any fixed pause: wait for the screen
+    await vi.waitFor(() => expect(term.written()).toContain('NETFILTER_DROP'), { timeout: 10_000, interval: 20 });
     term.input.write('q');
     await expect(run).resolves.toBe(0);
     expect(term.written().lastIndexOf('\x1b[?1049l')).toBeGreaterThan(term.written().lastIndexOf('\x1b[?1049h'));
@@ -113,8 +112,7 @@ describe('runTui on a fake terminal', () => {
     const run = runTui(
       replayOptions(path, { io: { input: term.input, output: term.output, terminal: 'xterm-256color', env: {} } }),
     );
-    await sleep(300);
-    expect(term.written()).toContain('replay stopped');
+    await vi.waitFor(() => expect(term.written()).toContain('replay stopped'), { timeout: 10_000, interval: 20 });
     term.input.write('q');
     const e = await failure(run);
     expect(e.message).toMatch(/line 6: not JSON/);

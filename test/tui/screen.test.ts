@@ -1,5 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { initialUi, targets, type Key } from '../../tui/keys.js';
 import { openScreen, terminalName, type TuiScreen } from '../../tui/screen.js';
 import { renderFrame } from '../../tui/view.js';
@@ -62,15 +61,14 @@ describe('openScreen (blessed, into a fake 100×30 terminal)', () => {
     const a = screenOn(withColour);
     expect(a.colour).toBe(true);
     paintIncident(a);
-    await sleep(20); // blessed flushes its output on the next tick
-    expect(withColour.written()).toMatch(colourFg);
+    // blessed flushes its output on a later tick
+    await vi.waitFor(() => expect(withColour.written()).toMatch(colourFg), { timeout: 10_000, interval: 10 });
 
     const plainTerm = fakeTerminal(100, 30);
     const b = screenOn(plainTerm, { NO_COLOR: '1' });
     expect(b.colour).toBe(false);
     paintIncident(b);
-    await sleep(20);
-    expect(plainTerm.written()).toContain('NETFILTER_DROP');
+    await vi.waitFor(() => expect(plainTerm.written()).toContain('NETFILTER_DROP'), { timeout: 10_000, interval: 10 });
     expect(plainTerm.written()).not.toMatch(colourFg);
     expect(b.text().some((r) => r.includes('NETFILTER_DROP'))).toBe(true);
   });
@@ -84,8 +82,10 @@ describe('openScreen (blessed, into a fake 100×30 terminal)', () => {
     term.input.write('\r');
     term.input.write('\x1b[A');
     term.input.write('/');
-    await sleep(20);
-    expect(keys.map((k) => k.full)).toEqual(['q', 'enter', 'up', '/']);
+    await vi.waitFor(() => expect(keys.map((k) => k.full)).toEqual(['q', 'enter', 'up', '/']), {
+      timeout: 10_000,
+      interval: 10,
+    });
     expect(keys[0]!.ch).toBe('q');
   });
 
