@@ -2,7 +2,7 @@
 // commands out, replies matched by id, events streamed, errors with their hint.
 
 import { PassThrough } from 'node:stream';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { StreamClient } from '../../src/agent/client.js';
 import { serveStream, writer } from '../../src/agent/serve.js';
@@ -67,8 +67,10 @@ describe('the agent over a byte stream', () => {
     // nine bytes gone from the middle (here `},"reply"`), as a serial port under emulation once dropped them
     const cut = line.indexOf('},"reply"');
     fromAgent.write(`[    3.141592] random: crng init done\n${line.slice(0, cut)}${line.slice(cut + 9)}\n${line}\n`);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(seen.map((e) => e.kind)).toEqual(['error', 'nat']);
+    await vi.waitFor(() => expect(seen.map((e) => e.kind)).toEqual(['error', 'nat']), {
+      timeout: 10_000,
+      interval: 10,
+    });
     expect(seen[0]).toMatchObject({
       source: 'transport',
       message: expect.stringMatching(/^an event from the micro-vm agent arrived damaged and was dropped \(line 2: /),

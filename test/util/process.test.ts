@@ -16,7 +16,7 @@ describe('isRunning', () => {
     const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 30'], { stdio: 'ignore' });
     try {
       let zombie = 0;
-      for (let i = 0; i < 100 && !zombie; i++) {
+      for (let i = 0; i < 500 && !zombie; i++) {
         await sleep(20);
         const children = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim();
         const pid = Number(children.split(' ')[0]);
