@@ -69,6 +69,13 @@ beforeAll(async () => {
   timings.attachS = traced.attachMs / 1000;
   result = await runIncidentScenario(session.client);
   load = await session.client.call({ cmd: 'load', target: 'nginx', seconds: 2, workers: 2 });
+  // a busy host makes fewer connections in 2 s: load again until the load is well past the budget
+  for (let round = 1; round < 5 && load.connections <= 100; round++) {
+    const more = await session.client.call({ cmd: 'load', target: 'nginx', seconds: 2, workers: 2 });
+    const connections = load.connections + more.connections;
+    const seconds = load.seconds + more.seconds;
+    load = { ...load, connections, failed: load.failed + more.failed, seconds, rate: connections / seconds };
+  }
   await session.client.call({ cmd: 'untrace' });
   await session.close();
   await new Promise<void>((resolve) => record.end(resolve));
