@@ -104,14 +104,24 @@ export function detectBpftrace(binary: string): Promise<DetectedBpftrace> {
   return found;
 }
 
+const VERSION_TIMEOUT_MS = 60_000;
+
 async function askVersion(binary: string): Promise<DetectedBpftrace> {
-  const result = await execa(binary, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore' });
+  // generous: the first run in the micro-VM reads bpftrace and its LLVM
+  // (about 100 MB) from a cold disk under emulation, which on a busy host
+  // has taken over 10 s; the bound is there for a bpftrace that hangs
+  const result = await execa(binary, ['--version'], { reject: false, timeout: VERSION_TIMEOUT_MS, stdin: 'ignore' });
   if ('code' in result && result.code === 'ENOENT') {
     throw new NatscopeError(`bpftrace not found (${binary})`, {
       hint: 'install it: apt-get install bpftrace (npm run setup does this)',
     });
   }
   const version = parseBpftraceVersion(`${result.stdout}\n${result.stderr}`);
+  if (result.timedOut) {
+    throw new NatscopeError(`${binary} --version did not finish in ${VERSION_TIMEOUT_MS / 1000} s`, {
+      hint: 'check that bpftrace runs at all (bpftrace --version); on a busy machine, try again when it is quieter',
+    });
+  }
   if (result.exitCode !== 0 || version === null) {
     const said = `${result.stdout}`.trim().split('\n')[0] || `exit code ${result.exitCode ?? result.signal}`;
     throw new NatscopeError(`${binary} --version did not give a bpftrace version (${said.slice(0, 80)})`, {
