@@ -5,10 +5,10 @@
 // state file, no namespace. (Root runs the unprivileged cases as uid 65534.)
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { natscope } from '../cli.js';
 import { testTempDir } from '../helpers.js';
 import { BAD_INPUTS } from './badInputs.js';
@@ -46,6 +46,9 @@ test('replay of a FIFO no one writes to waits for a writer, and SIGTERM or Ctrl-
     const fifo = join(parent, `waiting-${signal}`);
     execFileSync('mkfifo', [fifo]);
     const run = natscope(['replay', fifo]);
+    // a signal before natscope has set its handlers ends node by default, which proves nothing:
+    // wait until the process catches it (a busy machine starts node slowly), then a while longer
+    await vi.waitFor(() => expect(catches(run.pid, signal)).toBe(true), { timeout: 30_000, interval: 50 });
     await new Promise((r) => setTimeout(r, 1500));
     expect(run.exitCode, 'it waits').toBeNull();
     const sent = performance.now();
@@ -57,3 +60,11 @@ test('replay of a FIFO no one writes to waits for a writer, and SIGTERM or Ctrl-
     expect(String(r.stderr)).toBe('');
   }
 }, 60_000);
+
+// Whether a process has a handler for a signal: the SigCgt mask in /proc/PID/status.
+function catches(pid: number | undefined, signal: 'SIGTERM' | 'SIGINT'): boolean {
+  if (pid === undefined) return false;
+  const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  const bit = BigInt(osConstants.signals[signal] - 1);
+  return mask !== undefined && ((BigInt(`0x${mask}`) >> bit) & 1n) === 1n;
+}
