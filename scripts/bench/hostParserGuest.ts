@@ -40,13 +40,21 @@ const mark = (fields: Record<string, string | number>) => process.stdout.write(`
 // The host's lines on stdin ("attached"), one at a time.
 const fromHost = splitLines(process.stdin, 4096)[Symbol.asyncIterator]();
 async function hostSays(word: string, timeoutMs: number): Promise<void> {
-  const timeout = sleep(timeoutMs).then(() => {
-    throw new Error(`the host did not say "${word}" within ${timeoutMs / 1000} s`);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the host did not say "${word}" within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
   });
-  for (;;) {
-    const next = await Promise.race([fromHost.next(), timeout]);
-    if (next.done) throw new Error('the host closed stdin');
-    if ('line' in next.value && next.value.line.trim() === word) return;
+  try {
+    for (;;) {
+      const next = await Promise.race([fromHost.next(), timeout]);
+      if (next.done) throw new Error('the host closed stdin');
+      if ('line' in next.value && next.value.line.trim() === word) return;
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }
 
