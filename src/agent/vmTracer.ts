@@ -104,8 +104,8 @@ export class PortRuns {
         } else this.report(`${frame.bytes} bytes on the micro-VM's ${which} trace port outside any run, dropped`);
       }
     });
-    port.on('end', () => this.close());
-    port.on('error', () => this.close());
+    port.on('end', () => this.portEnded(which));
+    port.on('error', () => this.portEnded(which));
   }
 
   private begin(run: RunState, text: string): void {
@@ -157,15 +157,22 @@ export class PortRuns {
     });
   }
 
-  // The VM went away: every run still open ends here.
-  private close(): void {
-    if (this.closed) return;
-    this.closed = true;
+  // The VM went away: each port ends the runs still open on it (the other
+  // port may still hold their last bytes); no run begins after the stdout port.
+  private portEnded(which: 'out' | 'err'): void {
     for (const run of [...this.runs.values()]) {
-      run.stdout.end();
-      run.stderr.end();
-      this.settle(run, null);
+      if (which === 'out' && run.outEnd === undefined) {
+        run.stdout.end();
+        run.outEnd = null;
+      }
+      if (which === 'err' && !run.errEnded) {
+        run.stderr.end();
+        run.errEnded = true;
+      }
+      if (run.outEnd !== undefined && run.errEnded) this.settle(run, run.outEnd);
     }
+    if (which !== 'out' || this.closed) return;
+    this.closed = true;
     for (const waiter of this.waiting.splice(0))
       waiter.reject(new NatscopeError('the micro-VM trace ports closed before bpftrace started'));
   }

@@ -29,6 +29,10 @@ export interface PortTracerRequest {
   hosts: [number, string][];
   detail?: number;
   bufferEvents?: number;
+  // bpftrace binary (NATSCOPE_BPFTRACE overrides; tests give a fake)
+  bpftrace?: string;
+  // where its stdout and stderr go (default: the trace ports; tests give files)
+  outputs?: { out: string; err: string };
 }
 
 export interface PortTracer {
@@ -45,11 +49,11 @@ async function dropReasonValues(): Promise<[string, number][]> {
   return values ? [...values.entries()] : [];
 }
 
-function openPort(name: (typeof TRACE_PORTS)[keyof typeof TRACE_PORTS]): number {
+function openPort(path: string): number {
   try {
-    return openSync(guestPortPath(name), constants.O_WRONLY);
+    return openSync(path, constants.O_WRONLY);
   } catch (cause) {
-    throw new NatscopeError(`cannot open the micro-VM port ${name}: ${describeError(cause)}`, {
+    throw new NatscopeError(`cannot open the micro-VM port ${path}: ${describeError(cause)}`, {
       hint: 'the VM must be started with its trace ports (src/vm/ports.ts)',
       cause,
     });
@@ -57,7 +61,7 @@ function openPort(name: (typeof TRACE_PORTS)[keyof typeof TRACE_PORTS]): number 
 }
 
 export async function startBpftraceOnPorts(request: PortTracerRequest): Promise<PortTracer> {
-  const found = await detectBpftrace(bpftraceBinary());
+  const found = await detectBpftrace(bpftraceBinary(request.bpftrace));
   if (needsFunctionProbes(request.probes)) await loadModules(request.probes);
   const program = await composeProgram(request.probes, found.version);
   const header: RunHeader = {
@@ -82,8 +86,8 @@ export async function startBpftraceOnPorts(request: PortTracerRequest): Promise<
   };
   let child: ChildProcess;
   try {
-    out = openPort(TRACE_PORTS.out);
-    err = openPort(TRACE_PORTS.err);
+    out = openPort(request.outputs?.out ?? guestPortPath(TRACE_PORTS.out));
+    err = openPort(request.outputs?.err ?? guestPortPath(TRACE_PORTS.err));
     writeSync(out, beginLine(nonce, header));
     writeSync(err, beginLine(nonce, null));
     // its own process group (stopped by signal, as a local bpftrace); the ports themselves are its
