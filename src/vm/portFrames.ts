@@ -52,12 +52,16 @@ export type PortFrame =
 
 // Splits a port's byte stream into runs. Between runs it reads lines until a
 // begin line; within a run it passes bytes through untouched, holding back
-// only what could be the start of the end line.
+// only a last line that could be the start of the end line (bpftrace's lines
+// begin with "{" or "_", so in practice nothing: a line that ends a chunk,
+// such as the attach notice, must not wait for the next chunk).
 export class PortSplitter {
   private state: 'idle' | 'run' | 'trailer' = 'idle';
   private pending: Buffer = Buffer.alloc(0);
   private nonce = '';
   private marker: Buffer = Buffer.alloc(0);
+  // the next byte of the run starts a line
+  private lineStart = true;
 
   push(chunk: Buffer): PortFrame[] {
     const frames: PortFrame[] = [];
@@ -65,12 +69,15 @@ export class PortSplitter {
     this.pending = Buffer.alloc(0);
     while (data.length > 0) {
       if (this.state === 'run') {
-        const at = data.indexOf(this.marker);
+        const at = this.markerAt(data);
         if (at === -1) {
-          // the end line may begin in the last bytes: keep them for the next chunk
-          const keep = Math.min(data.length, this.marker.length - 1);
+          // the end line may have begun in the last line: keep it for the next chunk
+          const keep = this.partialMarker(data);
           const pass = data.subarray(0, data.length - keep);
-          if (pass.length > 0) frames.push({ kind: 'data', bytes: pass });
+          if (pass.length > 0) {
+            frames.push({ kind: 'data', bytes: pass });
+            this.lineStart = pass[pass.length - 1] === 10;
+          }
           this.pending = Buffer.from(data.subarray(data.length - keep));
           return frames;
         }
@@ -100,12 +107,30 @@ export class PortSplitter {
     return frames;
   }
 
+  // Where the end line starts in `data` (at the start of a line), or -1.
+  private markerAt(data: Buffer): number {
+    for (let at = data.indexOf(this.marker); at !== -1; at = data.indexOf(this.marker, at + 1)) {
+      if (at === 0 ? this.lineStart : data[at - 1] === 10) return at;
+    }
+    return -1;
+  }
+
+  // How many bytes at the end of `data` begin a line that could still become the end line.
+  private partialMarker(data: Buffer): number {
+    const last = data.lastIndexOf(10);
+    if (last === -1 && !this.lineStart) return 0;
+    const tail = data.subarray(last + 1);
+    if (tail.length === 0 || tail.length >= this.marker.length) return 0;
+    return this.marker.subarray(0, tail.length).equals(tail) ? tail.length : 0;
+  }
+
   private begin(line: string): PortFrame | null {
     if (!line.startsWith(BEGIN)) return null;
     const nonce = line.slice(BEGIN.length, BEGIN.length + 32);
     if (!NONCE.test(nonce) || line[BEGIN.length + 32] !== ':') return null;
     this.nonce = nonce;
-    this.marker = Buffer.from(`\n${END}${nonce}:`);
+    this.marker = Buffer.from(`${END}${nonce}:`);
+    this.lineStart = true;
     this.state = 'run';
     return { kind: 'begin', nonce, header: line.slice(BEGIN.length + 33) };
   }

@@ -51,6 +51,8 @@ beforeAll(async () => {
   const tracer = await startVmTracer(client, runs, {
     probes: ['nat', 'conntrack', 'drop'],
     onEvent: (e) => hostEvents.push(e),
+    // compile and attach take 16-22 s under emulation, several times that on a busy host
+    readyTimeoutMs: 300_000,
   });
   guestPid = tracer.guestPid;
   request = await client.call({ cmd: 'request', target: 'nginx', timeoutMs: 10_000 });
