@@ -15,6 +15,7 @@ import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
 import { benchDecode } from './decode.js';
+import { benchHostParser } from './hostParser.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
 import { benchTui } from './tui.js';
@@ -295,6 +296,8 @@ async function main(): Promise<void> {
     show(await vmIncident('micro-vm'));
     note('tracing overhead in the micro-VM (about 8 minutes)');
     show(await vmOverhead());
+    note('tracing overhead in the micro-VM, bpftrace alone in the guest and the parser here (about 10 minutes)');
+    show(await benchHostParser());
     note('the walkthrough in the micro-VM');
     show(await demoWall('micro-vm'));
   }

@@ -26,6 +26,7 @@ import { NetnsResolver, netnsInode } from '../tracer/netns.js';
 import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { RecentKeys } from '../util/recent.js';
+import { type PortTracer, startBpftraceOnPorts } from '../vm/guestBpftrace.js';
 import type { Where } from './placement.js';
 import { LeftOut } from './leftOut.js';
 import type { CommandName, CommandOf, Reply, TraceRequest } from './protocol.js';
@@ -50,6 +51,8 @@ export class Agent {
   private drainTimer: NodeJS.Timeout | undefined;
   private probes: string[] = [];
   private readonly resolver = new NetnsResolver();
+  // bpftrace writing to the micro-VM's trace ports (its parser runs on the host)
+  private portTracer: PortTracer | null = null;
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -132,6 +135,11 @@ export class Agent {
     },
     trace: (command) => this.startTracing(command),
     untrace: () => this.stopTracing(),
+    portTrace: (command) => this.startPortTracing(command.probes, command.detail),
+    portSignal: async (command) => {
+      this.portTracer?.signal(command.signal);
+      return { signalled: this.portTracer !== null };
+    },
     shutdown: async (command) => {
       await this.shutdown(Boolean(command.labDown));
       return { stopped: true };
@@ -218,6 +226,34 @@ export class Agent {
     }
   }
 
+  // In the micro-VM: bpftrace alone, its output on the trace ports, the
+  // namespaces it will report named in the run's header. The host parses.
+  private async startPortTracing(list: string[], detail: number | undefined): Promise<{ pid: number }> {
+    if (this.tracer || this.starting || this.portTracer)
+      throw new NatscopeError('already tracing', { hint: 'stop it first (portSignal SIGTERM)' });
+    const probes = parseProbeList(list.join(','));
+    if (detail !== undefined && !isDetail(detail)) {
+      throw new NatscopeError(`detail ${JSON.stringify(detail)} is not a number of events per CPU and second`, {
+        hint: 'give a whole number ≥ 1, or 0 for every event',
+        exitCode: 2,
+      });
+    }
+    this.starting = true;
+    try {
+      await ensureTracefs();
+      this.resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
+      if (this.options.lab) await this.options.lab.registerHosts(this.resolver);
+      const tracer = await startBpftraceOnPorts({ probes, detail, hosts: this.resolver.entries() });
+      this.portTracer = tracer;
+      void tracer.done.then(() => {
+        if (this.portTracer === tracer) this.portTracer = null;
+      });
+      return { pid: tracer.pid };
+    } finally {
+      this.starting = false;
+    }
+  }
+
   get tracing(): boolean {
     return this.tracer !== null;
   }
@@ -278,6 +314,13 @@ export class Agent {
 
   async shutdown(labDown: boolean): Promise<void> {
     await this.stopTracing();
+    const port = this.portTracer;
+    if (port) {
+      port.signal('SIGTERM');
+      const timer = setTimeout(() => port.signal('SIGKILL'), 5000);
+      await port.done;
+      clearTimeout(timer);
+    }
     if (labDown && this.options.lab) await this.options.lab.down();
   }
 }

@@ -1,12 +1,16 @@
 // The agent inside the micro-VM: the command line that starts it there (it
 // brings the lab up, and starts a tracer when asked), and the VM that runs
-// it, whose serial port carries the agent's JSON Lines both ways.
+// it, whose serial port carries the agent's JSON Lines both ways. With
+// trace ports, bpftrace can run in the guest for a parser on the host
+// (src/agent/vmTracer.ts).
 
 import type { ProxyMode } from '../events/types.js';
 import { formatDetail } from '../tracer/detail.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
+import { TRACE_PORTS } from '../vm/ports.js';
 import { startVm, type VmHandle } from '../vm/run.js';
+import { PortRuns } from './vmTracer.js';
 
 export interface VmAgentOptions {
   prefix: string;
@@ -36,14 +40,23 @@ export function agentArgs(options: VmAgentOptions): string[] {
 // Boots the micro-VM with the agent as its command; the guest's progress
 // lines (its stderr) go to `log`.
 export async function startVmAgent(
-  options: VmAgentOptions & { timeoutMs: number; log: (line: string) => void; shares?: string[] },
+  options: VmAgentOptions & { timeoutMs: number; log: (line: string) => void; shares?: string[]; tracePorts?: boolean },
 ): Promise<VmHandle> {
   const vm = await startVm({
     argv: agentArgs(options),
     timeoutMs: options.timeoutMs,
     log: options.log,
     shares: options.shares,
+    ports: options.tracePorts ? [TRACE_PORTS.out, TRACE_PORTS.err] : [],
   });
   forEachLine(vm.stderr, (line) => options.log(`vm: ${line.replace(/^\[[^\]]*\]\s*/, '')}`));
   return vm;
+}
+
+// The runs of bpftrace on a VM's trace ports (started with tracePorts).
+export function tracePortRuns(vm: VmHandle, report: (message: string) => void): PortRuns {
+  const out = vm.ports.get(TRACE_PORTS.out);
+  const err = vm.ports.get(TRACE_PORTS.err);
+  if (!out || !err) throw new Error('this micro-VM was started without its trace ports');
+  return new PortRuns(out, err, report);
 }

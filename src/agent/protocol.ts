@@ -61,6 +61,17 @@ export const PROTOCOL = {
   // stop tracing: what the tracer saw, and how many of the lab's load's
   // events were counted and left out of the stream (null: no tracer ran)
   untrace: { request: none, reply: TracerSummarySchema.extend({ loadLeftOut: count }).nullable() },
+  // start bpftrace with its output on the micro-VM's trace ports, for a parser
+  // on the host (src/agent/vmTracer.ts): the guest bpftrace's pid
+  portTrace: {
+    request: z.object({ probes: z.array(z.string()), detail: z.number().optional() }),
+    reply: z.object({ pid: z.number().int() }),
+  },
+  // signal that bpftrace (SIGTERM: stop in order, printing its exit dump; SIGKILL: at once)
+  portSignal: {
+    request: z.object({ signal: z.enum(['SIGTERM', 'SIGKILL']) }),
+    reply: z.object({ signalled: z.boolean() }),
+  },
   // stop the tracer, and take the lab down if asked; the agent stops serving
   shutdown: { request: z.object({ labDown: z.boolean().optional() }), reply: z.object({ stopped: z.literal(true) }) },
 } as const;

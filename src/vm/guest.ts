@@ -25,6 +25,20 @@ hostname natscope-vm
 ip link set lo up
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
+# virtio-serial ports by name (src/vm/ports.ts): no udev here to link them
+if [ -s "$R/ports" ]; then
+  modprobe virtio_console
+  mkdir -p /dev/virtio-ports
+  while IFS= read -r -d '' name; do
+    for _ in $(seq 100); do
+      for p in /sys/class/virtio-ports/vport*; do
+        [ "$(cat "$p/name" 2>/dev/null)" = "$name" ] && ln -sfn "/dev/\${p##*/}" "/dev/virtio-ports/$name"
+      done
+      [ -e "/dev/virtio-ports/$name" ] && break
+      sleep 0.05
+    done
+  done < "$R/ports"
+fi
 i=0
 while IFS= read -r -d '' dir; do
   mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose "roshare$i" "$dir"
@@ -67,6 +81,8 @@ export interface GuestRequest {
   cwd: string;
   shares: string[];
   readOnlyShares: string[];
+  // virtio-serial port names to link under /dev/virtio-ports
+  ports?: string[];
 }
 
 function nulList(items: string[]): string {
@@ -98,5 +114,6 @@ export function guestFiles(request: GuestRequest): Record<string, string> {
     cwd: request.cwd,
     shares: nulList(request.shares),
     roshares: nulList(request.readOnlyShares),
+    ports: nulList(request.ports ?? []),
   };
 }

@@ -50,6 +50,25 @@ export interface QemuPlan {
   shares: string[];
   memoryMb: number;
   cpus: number;
+  // virtio-serial ports, each bridged to a Unix socket natscope listens on (src/vm/ports.ts)
+  ports?: { name: string; socket: string }[];
+}
+
+// A virtio-serial port per entry: the guest sees /dev/vportNpM named `name`;
+// qemu connects each to its socket. A port costs the guest one virtqueue
+// buffer per write, where a serial port (ttyS*) traps on every byte.
+export function portArgs(ports: { name: string; socket: string }[]): string[] {
+  if (ports.length === 0) return [];
+  return [
+    '-device',
+    'virtio-serial-pci,id=vser',
+    ...ports.flatMap((port, i) => [
+      '-chardev',
+      `socket,id=vport${i},path=${qemuPath(port.socket)}`,
+      '-device',
+      `virtserialport,bus=vser.0,chardev=vport${i},name=${port.name}`,
+    ]),
+  ];
 }
 
 export function qemuArgs(plan: QemuPlan): string[] {
@@ -100,5 +119,6 @@ export function qemuArgs(plan: QemuPlan): string[] {
     `socket,id=err,path=${qemuPath(plan.stderrSocket)}`,
     '-serial',
     'chardev:err',
+    ...portArgs(plan.ports ?? []),
   ];
 }

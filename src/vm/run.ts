@@ -31,6 +31,7 @@ import { bootGiveUpMs, bootStep, type KilledFor, vmVerdict } from './outcome.js'
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
 import { ensureRootfs } from './rootfs.js';
+import { hostPortSocket, type PortName } from './ports.js';
 import { STACK_INFO, type Stack, selectedStack } from './stack.js';
 
 export interface VmOptions {
@@ -47,6 +48,8 @@ export interface VmOptions {
   log?: (line: string) => void;
   // how long a KVM guest may take to reach the command before retrying under TCG
   kvmBootTimeoutMs?: number;
+  // virtio-serial ports the guest may write to (at /dev/virtio-ports/NAME), read on the handle's `ports`
+  ports?: PortName[];
 }
 
 export interface VmResult {
@@ -63,6 +66,8 @@ export interface VmHandle {
   stdin: Writable;
   stdout: Readable;
   stderr: Readable;
+  // what the guest writes to each virtio-serial port asked for (ends when the VM does)
+  ports: Map<PortName, Readable>;
   // settles when the guest command has started (or rejects if the VM died first)
   started: Promise<number>;
   result: Promise<VmResult>;
@@ -171,7 +176,7 @@ async function writeGuestFiles(runDir: string, files: Record<string, string>): P
   }
 }
 
-// The guest's stderr arrives on a socket qemu connects to.
+// The guest's stderr (and each virtio-serial port) arrives on a socket qemu connects to.
 async function listenForStderr(socketPath: string, stderr: Writable): Promise<Server> {
   const server: Server = createServer((socket: Socket) => {
     socket.pipe(stderr, { end: false });
@@ -208,6 +213,7 @@ function launchQemu(
     shares: options.shares ?? [],
     memoryMb: options.memoryMb ?? 2048,
     cpus: options.cpus ?? 2,
+    ports: (options.ports ?? []).map((name) => ({ name, socket: hostPortSocket(runDir, name) })),
   });
   const proc = execa('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, ...args], {
     detached: true,
@@ -296,12 +302,20 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       cwd: options.cwd ?? process.cwd(),
       shares: options.shares ?? [],
       readOnlyShares: image.readOnlyShares,
+      ports: options.ports ?? [],
     }),
   );
 
   const io: VmStreams = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough() };
   const wallStart = performance.now();
   const server = await listenForStderr(files.socket, io.stderr);
+  const ports = new Map<PortName, PassThrough>();
+  const portServers: Server[] = [];
+  for (const name of options.ports ?? []) {
+    const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    ports.set(name, stream);
+    portServers.push(await listenForStderr(hostPortSocket(runDir, name), stream));
+  }
   const run: QemuRun = { child: undefined, killedFor: null, accel: chooseAccel(), bootMs: null, qemuStderr: '' };
   const killQemu = (signal: NodeJS.Signals) => killGroup(run.child?.pid, signal);
   const cleanup = onCleanup(
@@ -311,6 +325,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       killQemu('SIGKILL');
       await run.child?.catch(() => undefined);
       server.close();
+      for (const s of portServers) s.close();
       await removeRunDir(runDir);
     },
     () => killQemu('SIGKILL'),
@@ -341,12 +356,14 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     } finally {
       io.stdout.end();
       io.stderr.end();
+      for (const stream of ports.values()) stream.end();
       await cleanup.run();
     }
   })();
 
   return {
     ...io,
+    ports,
     started: started.promise,
     result,
     async stop() {

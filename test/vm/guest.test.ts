@@ -46,12 +46,15 @@ describe("what the micro-VM's guest is handed", () => {
 
   test('the run folder holds the script and NUL-separated lists that keep every other byte of an argument', () => {
     const files = guestFiles({ ...request, argv: ['printf', '%s\\n', 'it\'s a "quoted" $HOME; rm -rf /'] });
-    expect(Object.keys(files).sort()).toEqual([GUEST_SCRIPT, 'argv', 'cwd', 'env', 'roshares', 'shares'].sort());
+    expect(Object.keys(files).sort()).toEqual(
+      [GUEST_SCRIPT, 'argv', 'cwd', 'env', 'ports', 'roshares', 'shares'].sort(),
+    );
     expect(files[GUEST_SCRIPT]).toBe(guestScript());
     expect(files.argv).toBe('printf\0%s\\n\0it\'s a "quoted" $HOME; rm -rf /\0');
     expect(files.cwd).toBe('/home/me/work dir');
     expect(files.shares).toBe('/home/me/results\0');
     expect(files.roshares).toBe('');
+    expect(files.ports).toBe('');
     expect(files.env?.split('\0')).toContain('NATSCOPE_DEBUG=1');
     expect(files.env?.endsWith('\0')).toBe(true);
   });
@@ -60,5 +63,11 @@ describe("what the micro-VM's guest is handed", () => {
     const files = guestFiles({ ...request, ownRoot: true, readOnlyShares: ['/src/natscope'] });
     expect(files.argv?.split('\0')[0]).toBe(GUEST_NODE);
     expect(files.roshares).toBe('/src/natscope\0');
+  });
+
+  test('the virtio-serial ports to link are a NUL-separated list of names', () => {
+    expect(guestFiles({ ...request, ports: ['natscope.out', 'natscope.err'] }).ports).toBe(
+      'natscope.out\0natscope.err\0',
+    );
   });
 });

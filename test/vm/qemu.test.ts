@@ -49,3 +49,30 @@ describe('the qemu command line', () => {
     expect(qemuPath('a,b')).toBe('a,,b');
   });
 });
+
+describe('the trace ports', () => {
+  test('each port is a named virtserialport on one virtio-serial bus, bridged to its socket', () => {
+    const args = qemuArgs({
+      ...plan,
+      ports: [
+        { name: 'natscope.out', socket: '/tmp/natscope-vm-x/natscope.out.sock' },
+        { name: 'natscope.err', socket: '/tmp/natscope-vm-x/natscope.err.sock' },
+      ],
+    });
+    const text = args.join(' ');
+    expect(args.filter((a) => a === 'virtio-serial-pci,id=vser')).toHaveLength(1);
+    expect(text).toContain('socket,id=vport0,path=/tmp/natscope-vm-x/natscope.out.sock');
+    expect(text).toContain('virtserialport,bus=vser.0,chardev=vport0,name=natscope.out');
+    expect(text).toContain('virtserialport,bus=vser.0,chardev=vport1,name=natscope.err');
+  });
+
+  test('without ports, no virtio-serial device is added', () => {
+    expect(qemuArgs(plan).join(' ')).not.toContain('virtio-serial');
+  });
+
+  test('the guest links the ports by name only when the run asks for ports', () => {
+    const g = guestScript();
+    expect(g).toMatch(/if \[ -s "\$R\/ports" \]; then\n\s+modprobe virtio_console/);
+    expect(g).toContain(`ln -sfn "/dev/\${p##*/}" "/dev/virtio-ports/$name"`);
+  });
+});
