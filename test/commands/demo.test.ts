@@ -34,12 +34,24 @@ describe('natscope demo --replay', () => {
     [['--record', '/tmp/x.jsonl'], /--record and --replay do not go together/],
     [
       ['--proxy-mode', 'nftables'],
-      /^natscope: the walkthrough tells the incident in iptables mode only, and this asks for nftables mode\n {2}fix: /,
+      /^natscope: \S+walkthrough\.jsonl was recorded with kube-proxy in iptables mode, and this asks for nftables mode\n {2}fix: leave out --proxy-mode \(the walkthrough follows the recording\), or replay a walkthrough recorded in nftables mode$/,
     ],
   ])('bad options %j: one clear line, exit 2', async (extra, message) => {
     const r = await natscope(['demo', '--replay', GOOD, '--auto', ...extra]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  test('--proxy-mode naming the mode a recording was made in is accepted', async () => {
+    const r = await natscope(['demo', '--replay', GOOD, '--auto', '--json', '--proxy-mode', 'iptables']);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("the header names kube-proxy's mode the walkthrough tells", async () => {
+    const r = await natscope(['demo', '--replay', GOOD, '--auto', '--step', '10']);
+    expect(String(r.stdout).split('\n')[0]).toBe(
+      `natscope demo: the incident, step by step (replaying ${GOOD}, kube-proxy in iptables mode).`,
+    );
   });
 
   test('a recording without a lab status is refused', async () => {
