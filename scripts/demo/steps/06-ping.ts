@@ -1,6 +1,6 @@
 import type { DropEvent, PingResult } from '../../../src/events/types.js';
 import { claim, proxyMode, type DemoContext, type StepOutcome, type Step } from '../context.js';
-import { chainText, parseNftListing } from '../nftListing.js';
+import { chainText, parseNftListing } from '../../../src/kubeproxy/nftables/textListing.js';
 
 export const pingLies: Step = {
   n: 6,

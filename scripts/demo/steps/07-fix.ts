@@ -7,7 +7,13 @@ import {
   type Step,
   type StepOutcome,
 } from '../context.js';
-import { chainText, endpointChainsOf, listingChanges, parseNftListing, serviceChainOf } from '../nftListing.js';
+import {
+  chainText,
+  endpointChainsOf,
+  listingChanges,
+  parseNftListing,
+  serviceChainOf,
+} from '../../../src/kubeproxy/nftables/textListing.js';
 
 export const fix: Step = {
   n: 7,

@@ -10,7 +10,7 @@ import {
   listingChanges,
   parseNftListing,
   serviceChainOf,
-} from '../../../scripts/demo/nftListing.js';
+} from '../../../src/kubeproxy/nftables/textListing.js';
 import { FIXTURES, recordedEvents } from '../../helpers.js';
 
 const RECORDING = join(FIXTURES, 'recordings', 'incident-nftables.jsonl');

@@ -1,9 +1,10 @@
 // kube-proxy's nftables table as `nft list table ip kube-proxy` prints it
-// (what `natscope lab rules node1` shows in nftables mode), read into its
-// chains' rules and its sets' and maps' elements, so the walkthrough can
-// quote the chains a packet to a ClusterIP passes and compare a listing
-// before and after a change, chain by chain. The text comes from the lab
-// (or a recording): anything it does not recognise is left out, never trusted.
+// (what `natscope lab rules node1` shows in nftables mode, and what a kind
+// node holds), read into its chains' rules and its sets' and maps' elements:
+// the walkthrough quotes the chains a packet to a ClusterIP passes and
+// compares a listing before and after a change, chain by chain; the kind lab
+// finds the Service's masquerade rule. The text comes from a node or a
+// recording: anything not recognised is left out, never trusted.
 
 export interface NftListing {
   // chain name → its rules, in order (a base chain's "type … hook …" line and comments left out)
