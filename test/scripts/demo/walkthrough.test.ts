@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import type { NatscopeEvent, LabStatus } from '../../../src/events/types.js';
-import type { DemoContext } from '../../../scripts/demo/context.js';
+import { type DemoContext, toldIn } from '../../../scripts/demo/context.js';
 import { ReplayClient, replayContext } from '../../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough, wrap } from '../../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../../scripts/demo/steps/index.js';
@@ -177,5 +177,34 @@ describe('a walkthrough context on a recording', () => {
     ).toThrow(
       "run.jsonl was not recorded on natscope's incident lab: its lab has no host vpn, host node1, host node2, pod mysql",
     );
+  });
+});
+
+describe("each step's text in each of kube-proxy's modes", () => {
+  // what only one mode's rules have: iptables chains and keys, nftables chains and keys
+  const IPTABLES_ONLY = /KUBE-(SVC|MARK-MASQ|SEP)|iptables\.masqueradeAll=|mode iptables|The fix: iptables/;
+  const NFTABLES_ONLY = /mark-for-masquerade|cluster-ips-check|ip kube-proxy|nftables\.masqueradeAll=|mode nftables/;
+
+  test('iptables mode tells each step as it always has: the step itself, nothing of nftables mode’s', () => {
+    for (const step of STEPS) {
+      const text = toldIn(step, 'iptables');
+      expect(text).toEqual({ title: step.title, purpose: step.purpose, lookAt: step.lookAt, hint: step.hint });
+      expect(`${text.title} ${text.lookAt} ${text.hint}`).not.toMatch(NFTABLES_ONLY);
+    }
+  });
+
+  test('nftables mode tells no step in iptables words, and tells the setup, the ping and the fix in its own', () => {
+    for (const step of STEPS) {
+      const text = toldIn(step, 'nftables');
+      expect(`${text.title} ${text.purpose} ${text.lookAt} ${text.hint}`, `step ${step.n}`).not.toMatch(IPTABLES_ONLY);
+    }
+    const told = (n: number) => toldIn(STEPS[n - 1]!, 'nftables');
+    expect(told(1).lookAt).toMatch(/mode nftables, nftables\.masqueradeAll=false, no clusterCIDR/);
+    expect(told(6).lookAt).toMatch(/Destination Port Unreachable from node1's address/);
+    expect(told(6).purpose).toMatch(/cluster-ips-check/);
+    expect(told(7).title).toBe('The fix: nftables.masqueradeAll');
+    expect(told(7).lookAt).toMatch(/ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match/);
+    // the steps whose story is the same in both modes
+    for (const n of [2, 3, 4, 5, 8, 9, 10]) expect(told(n)).toEqual(toldIn(STEPS[n - 1]!, 'iptables'));
   });
 });
