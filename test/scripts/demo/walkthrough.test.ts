@@ -13,6 +13,7 @@ import { join } from 'node:path';
 
 const GOOD = join(FIXTURES, 'recordings', 'walkthrough.jsonl');
 const TAMPERED = join(FIXTURES, 'recordings', 'walkthrough-masquerade-all-on.jsonl');
+const NFTABLES = join(FIXTURES, 'recordings', 'walkthrough-nftables.jsonl');
 
 async function replay(path: string, startAt = 1) {
   const recorded = recordedEvents(path);
@@ -75,6 +76,70 @@ describe('the walkthrough on a recording of a full run', () => {
     const { results } = await replay(GOOD, 7);
     expect(results.map((r) => r.step)).toEqual([7, 8, 9, 10]);
     expect(results.every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('the walkthrough on a recording of a full run in nftables mode', () => {
+  test('all ten steps verify, told in that mode', async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results.map((r) => [r.step, r.ok])).toEqual(STEPS.map((s) => [s.n, true]));
+    expect(text).toContain('✓ 10/10 steps verified');
+    expect(text).toContain('kube-proxy: mode nftables, masqueradeAll=false, clusterCIDR=none');
+    expect(text).toContain("✓ kube-proxy runs in nftables mode on the lab's nodes");
+    expect(results[6]!.title).toBe('The fix: nftables.masqueradeAll');
+    expect(text).not.toMatch(/KUBE-SVC|KUBE-MARK-MASQ/);
+  });
+
+  test("step 6 finds node1's ICMP reject, its cluster-ips-check rule, and the echo request's drop where the kernel freed it", async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results[5]!.evidence).toMatchObject({
+      clusterIP: { answered: false, detail: 'From 10.0.1.11 icmp_seq=1 Destination Port Unreachable' },
+      pod: { answered: true },
+      rejectRule: 'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+      echoDrop: { host: 'node1', reason: 'NETFILTER_DROP', location: 'nft_do_chain' },
+    });
+    expect(text).toContain('    chain cluster-ips-check {');
+  });
+
+  test('step 7 quotes the chains to the pod and shows exactly the jumps to mark-for-masquerade kube-proxy adds', async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results[6]!.evidence).toEqual({
+      serviceChain: 'service-OHLJZKKC-default/mysql/tcp/mysql',
+      added: [
+        { chain: 'service-OHLJZKKC-default/mysql/tcp/mysql', rule: 'ip daddr 10.96.207.61 jump mark-for-masquerade' },
+        { chain: 'service-2ETI3MDI-default/nginx/tcp/http', rule: 'ip daddr 10.96.48.29 jump mark-for-masquerade' },
+      ],
+      removed: [],
+    });
+    for (const chain of ['services', 'service-OHLJZKKC-default/mysql/tcp/mysql', 'mark-for-masquerade', 'masquerading'])
+      expect(text).toContain(`    chain ${chain} {`);
+    expect(text).toMatch(/ {4}chain endpoint-\S+-default\/mysql\/tcp\/mysql__10\.244\.2\.2\/3306 \{/);
+    expect(text).toContain('$ natscope lab rules node1 | grep mark-for-masquerade');
+    expect(text).toContain(
+      '  + ip daddr 10.96.207.61 jump mark-for-masquerade   (chain service-OHLJZKKC-default/mysql/tcp/mysql)',
+    );
+  });
+
+  test('the fix fails, saying what was there instead, when the re-synced table lacks the jump', async () => {
+    // the recording's second listing of node1 (after the change) without mysql's new rule
+    let listings = 0;
+    const recorded = recordedEvents(NFTABLES).map((e) =>
+      e.kind === 'observation' && e.what === 'rules' && typeof e.result === 'string' && ++listings === 3
+        ? { ...e, result: e.result.replace('\t\tip daddr 10.96.207.61 jump mark-for-masquerade\n', '') }
+        : e,
+    );
+    const ctx = replayContext(
+      'edited.jsonl',
+      recorded,
+      narrator(() => undefined, true),
+    );
+    const results = await runWalkthrough(ctx, { interactive: false, json: true, startAt: 1, write: () => undefined });
+    const fix = results[6]!;
+    expect(fix.ok).toBe(false);
+    expect(fix.claims.filter((c) => !c.ok).map((c) => c.text)).toEqual([
+      '"ip daddr 10.96.207.61 jump mark-for-masquerade" appears in mysql\'s service chain, with no ip saddr match',
+      "it is the first rule of mysql's service chain",
+    ]);
   });
 });
 
