@@ -4,7 +4,7 @@
 
 import type { AgentClient } from '../../src/agent/client.js';
 import { FlowTracker, type Flow } from '../../src/events/flows.js';
-import type { LabStatus, NatscopeEvent, RequestEvent } from '../../src/events/types.js';
+import type { LabStatus, NatscopeEvent, ProxyMode, RequestEvent } from '../../src/events/types.js';
 
 export interface Claim {
   text: string;
@@ -42,15 +42,32 @@ export interface DemoContext {
   close(): Promise<{ removed: string[]; kept: string | null; left: string[] }>;
 }
 
-export interface Step {
-  n: number;
+// What a step tells before and after it runs.
+export interface StepText {
   title: string;
   purpose: string;
   lookAt: string;
   hint: string;
+}
+
+export interface Step extends StepText {
+  n: number;
+  // what the step tells otherwise when kube-proxy runs in nftables mode
+  nftables?: Partial<StepText>;
   // the kube-proxy options the step needs when started directly (--step N, or b)
   needs: KubeProxyState | null;
   run(ctx: DemoContext): Promise<StepOutcome>;
+}
+
+// kube-proxy's mode on the lab this walkthrough runs on (or was recorded on).
+export function proxyMode(ctx: DemoContext): ProxyMode {
+  return ctx.lab.kubeProxy.mode;
+}
+
+// A step's text in a mode: iptables mode's, with what nftables mode tells otherwise.
+export function toldIn(step: Step, mode: ProxyMode): StepText {
+  const base = { title: step.title, purpose: step.purpose, lookAt: step.lookAt, hint: step.hint };
+  return mode === 'nftables' ? { ...base, ...step.nftables } : base;
 }
 
 export function claim(text: string, ok: boolean, saw?: string): Claim {

@@ -6,8 +6,8 @@
 
 import { chalk, question, spinner } from 'zx';
 import { jsonLine, safeLine, safeText } from '../../src/util/terminal.js';
-import type { Claim, DemoContext, KubeProxyState, Narrator, Step } from './context.js';
-import { latestConfig, setKubeProxy } from './context.js';
+import type { Claim, DemoContext, KubeProxyState, Narrator, Step, StepText } from './context.js';
+import { latestConfig, proxyMode, setKubeProxy, toldIn } from './context.js';
 import { STEPS } from './steps/index.js';
 
 export interface StepResult {
@@ -54,8 +54,8 @@ export function narrator(write: (t: string) => void, quiet: boolean): Narrator {
   };
 }
 
-function header(step: Step, total: number): string {
-  const title = ` Step ${step.n}/${total} · ${step.title} `;
+function header(step: Step, text: StepText, total: number): string {
+  const title = ` Step ${step.n}/${total} · ${text.title} `;
   return `\n${chalk.bold(`━━${title}${'━'.repeat(Math.max(2, WIDTH - title.length - 2))}`)}\n`;
 }
 
@@ -69,9 +69,10 @@ async function prepare(ctx: DemoContext, needs: KubeProxyState | null): Promise<
 
 async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions): Promise<StepResult> {
   const show = !options.json;
+  const text = toldIn(step, proxyMode(ctx));
   if (show) {
-    options.write(header(step, STEPS.length));
-    options.write(`${wrap(step.purpose, '  ')}\n`);
+    options.write(header(step, text, STEPS.length));
+    options.write(`${wrap(text.purpose, '  ')}\n`);
   }
   let claims: Claim[];
   let evidence: unknown;
@@ -89,7 +90,7 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
   }
   const ok = claims.every((c) => c.ok);
   if (show) {
-    options.write(`${wrap(`Look at: ${step.lookAt}`, '  ')}\n`);
+    options.write(`${wrap(`Look at: ${text.lookAt}`, '  ')}\n`);
     for (const c of claims) {
       options.write(
         c.ok
@@ -97,10 +98,10 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
           : `  ${chalk.red('✗')} ${safeLine(c.text)}\n      ${chalk.red(`saw instead: ${safeLine(c.saw ?? 'nothing')}`)}\n`,
       );
     }
-    if (!ok) options.write(`  ${chalk.yellow(`hint: ${step.hint}`)}\n`);
+    if (!ok) options.write(`  ${chalk.yellow(`hint: ${text.hint}`)}\n`);
   }
-  const result: StepResult = { step: step.n, title: step.title, ok, claims, evidence };
-  if (options.json) options.write(`${jsonLine({ step: step.n, title: step.title, ok, evidence, claims })}\n`);
+  const result: StepResult = { step: step.n, title: text.title, ok, claims, evidence };
+  if (options.json) options.write(`${jsonLine({ step: step.n, title: text.title, ok, evidence, claims })}\n`);
   return result;
 }
 

@@ -16,12 +16,6 @@ const notInVm = () =>
 export const kindControl: LabControl = {
   async up(request) {
     if (request.vm === 'on') throw notInVm();
-    if (request.proxyMode !== 'iptables') {
-      throw new NatscopeError(`the kind lab runs kube-proxy in iptables mode only, not ${request.proxyMode}`, {
-        hint: 'leave out --proxy-mode, or use the netns lab: sudo natscope lab up --proxy-mode nftables',
-        exitCode: 2,
-      });
-    }
     const { kindUp } = await import('../lab/kind/lab.js');
     return { status: await kindUp(request), where: 'native' };
   },

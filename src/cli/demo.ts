@@ -24,9 +24,10 @@ export function registerDemo(program: Command, setExit: SetExit): void {
 Examples:
   $ sudo natscope demo                      # interactive: Enter next, b back, q quit
   $ sudo natscope demo --auto --json        # for CI: one verdict per step
-  $ natscope demo --replay test/fixtures/recordings/incident.jsonl --auto`,
+  $ sudo natscope demo --proxy-mode nftables # kube-proxy's nftables mode: its table, its fix, its ping
+  $ natscope demo --replay test/fixtures/recordings/walkthrough.jsonl --auto`,
     )
-    .action(async (opts) => {
+    .action(async (opts, command) => {
       const { demo } = await import('../commands/demo.js');
       setExit(
         await demo({
@@ -38,7 +39,8 @@ Examples:
           record: opts.record,
           replay: opts.replay,
           prefix: opts.prefix,
-          proxyMode: opts.proxyMode,
+          // asked for, or not: the walkthrough otherwise follows the lab that is up (or the recording)
+          proxyMode: command.getOptionValueSource('proxyMode') === 'default' ? undefined : opts.proxyMode,
         }),
       );
     });

@@ -1,6 +1,7 @@
 // natscope demo: the incident as a walkthrough (scripts/demo). Live on the
 // netns lab (natively, or in the micro-VM where function probes are locked down),
-// or from a recording without root.
+// or from a recording without root; in kube-proxy's iptables or nftables mode,
+// whichever the lab runs (or the recording was made in).
 
 import { labControl, openSession } from '../agent/control.js';
 import type { Placement } from '../agent/placement.js';
@@ -12,8 +13,9 @@ import type { LabBackend, LabStatus, NatscopeEvent, ProxyMode } from '../events/
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
+import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { safeLine } from '../util/terminal.js';
-import type { DemoContext } from '../../scripts/demo/context.js';
+import { type DemoContext, proxyMode } from '../../scripts/demo/context.js';
 import { replayContext } from '../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough } from '../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../scripts/demo/steps/index.js';
@@ -27,15 +29,16 @@ export interface DemoOptions {
   record?: string;
   replay?: string;
   prefix: string;
-  proxyMode: ProxyMode;
+  // kube-proxy's mode the user asked for (undefined: not asked; a lab brought up runs iptables mode)
+  proxyMode?: ProxyMode;
 }
 
-// The walkthrough's steps speak of iptables mode's rules and claims (the
-// KUBE-SVC chain, KUBE-MARK-MASQ, a ClusterIP ping left unanswered): told
-// on a lab in nftables mode they would be false.
-function iptablesOnly(what: string): NatscopeError {
-  return new NatscopeError(`the walkthrough tells the incident in iptables mode only, and ${what} nftables mode`, {
-    hint: 'sudo natscope demo (iptables mode); for nftables mode use the lab directly: sudo natscope lab up --proxy-mode nftables',
+// The walkthrough tells the incident in the mode of the lab it runs on (or
+// was recorded on): asked for another, its claims would be about rules that
+// are not there.
+function otherMode(what: string, asked: ProxyMode, hint: string): NatscopeError {
+  return new NatscopeError(`${what}, and this asks for ${asked} mode`, {
+    hint,
     exitCode: 2,
   });
 }
@@ -48,7 +51,6 @@ export async function demo(options: DemoOptions): Promise<number> {
       exitCode: 2,
     });
   }
-  if (options.proxyMode !== 'iptables') throw iptablesOnly('this asks for');
   if (options.replay !== undefined && options.record !== undefined)
     throw new NatscopeError('--record and --replay do not go together', {
       hint: 'a replayed demo records nothing new: leave out --record (or --replay, to record a live run)',
@@ -58,10 +60,12 @@ export async function demo(options: DemoOptions): Promise<number> {
   const write = (t: string) => process.stdout.write(t);
   const out = narrator(write, options.json);
   const ctx =
-    options.replay !== undefined ? await fromRecording(options.replay, out) : await liveContext(options, [], out);
+    options.replay !== undefined
+      ? await fromRecording(options.replay, options.proxyMode, out)
+      : await liveContext(options, [], out);
   if (!options.json) {
     process.stdout.write(
-      `natscope demo: the incident, step by step (${ctx.mode === 'replay' ? `replaying ${options.replay}` : `${ctx.lab.backend} lab, ${ctx.where}`}).\n` +
+      `natscope demo: the incident, step by step (${ctx.mode === 'replay' ? `replaying ${options.replay}` : `${ctx.lab.backend} lab, ${ctx.where}`}, kube-proxy in ${proxyMode(ctx)} mode).\n` +
         'Every ✓ below was checked against what the kernel and the lab did in this run.\n',
     );
   }
@@ -69,11 +73,23 @@ export async function demo(options: DemoOptions): Promise<number> {
   return results.every((r) => r.ok) && results.length > 0 ? 0 : 1;
 }
 
-async function fromRecording(file: string, out: DemoContext['out']): Promise<DemoContext> {
+async function fromRecording(
+  file: string,
+  asked: ProxyMode | undefined,
+  out: DemoContext['out'],
+): Promise<DemoContext> {
   const recorded: NatscopeEvent[] = [];
   const onWarning = (message: string) => process.stderr.write(`natscope: warning: ${safeLine(message)}\n`);
   for await (const e of replayFile(file, { onWarning })) recorded.push(e);
-  return replayContext(file, recorded, out);
+  const ctx = replayContext(file, recorded, out);
+  const has = proxyMode(ctx);
+  if (asked !== undefined && asked !== has)
+    throw otherMode(
+      `${file} was recorded with kube-proxy in ${has} mode`,
+      asked,
+      `leave out --proxy-mode (the walkthrough follows the recording), or replay a walkthrough recorded in ${asked} mode`,
+    );
+  return ctx;
 }
 
 async function liveContext(
@@ -82,8 +98,13 @@ async function liveContext(
   out: DemoContext['out'],
 ): Promise<DemoContext> {
   requireRoot('demo');
-  if ((await modeOfLabUp(options)) === 'nftables')
-    throw iptablesOnly(`the lab that is up (prefix ${options.prefix}) runs kube-proxy in`);
+  const up = await modeOfLabUp(options);
+  if (up !== null && options.proxyMode !== undefined && up !== options.proxyMode)
+    throw otherMode(
+      `the lab that is up (prefix ${options.prefix}) runs kube-proxy in ${up} mode`,
+      options.proxyMode,
+      `leave out --proxy-mode (the walkthrough follows the lab that is up), or take it down first: sudo natscope lab down${options.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${options.prefix}`}`,
+    );
   const record = options.record !== undefined ? await openRecording(options.record) : undefined;
   const step = progress('demo');
   let session: Session;
@@ -94,6 +115,7 @@ async function liveContext(
       lab: options.lab,
       probes: DEFAULT_PROBES,
       bringUp: true,
+      proxyMode: options.proxyMode ?? 'iptables',
       onEvent: (e) => {
         if (e.kind === 'reply') return;
         events.push(e);

@@ -1,5 +1,5 @@
 import { cidrContains, parseCidr } from '../../../src/events/tuple.js';
-import { claim, latestConfig, nodeByIp, routeVia, type Step } from '../context.js';
+import { claim, latestConfig, nodeByIp, proxyMode, routeVia, type Step } from '../context.js';
 
 export const setup: Step = {
   n: 1,
@@ -9,9 +9,16 @@ export const setup: Step = {
   lookAt:
     "the vpn's route for the Service CIDR (one next hop), and kube-proxy's options: iptables.masqueradeAll=false, no clusterCIDR.",
   hint: "the lab is not in the incident's state: natscope lab set masquerade-all off && natscope lab set cluster-cidr none",
+  nftables: {
+    purpose:
+      "An office reaches a cluster's ClusterIP Services through a VPN. The VPN endpoint can route the whole Service CIDR to ONE node only, because a cloud route table points a prefix at one instance. kube-proxy runs in nftables mode (its own table, ip kube-proxy, instead of iptables chains) with nftables.masqueradeAll off and no clusterCIDR, so it cannot tell an off-cluster client from a pod. (kubeadm copies the pod subnet into clusterCIDR: most clusters masquerade off-cluster clients and never show this. Check yours: kubectl -n kube-system get cm kube-proxy -o yaml | grep -E 'mode|clusterCIDR|detectLocalMode|masqueradeAll'.)",
+    lookAt:
+      "the vpn's route for the Service CIDR (one next hop), and kube-proxy's options: mode nftables, nftables.masqueradeAll=false, no clusterCIDR.",
+  },
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
     const lab = ctx.lab;
+    const mode = proxyMode(ctx);
     const pod = (name: string) => lab.pods.find((p) => p.name === name);
     const svc = (name: string) => lab.services.find((s) => s.name === name);
     ctx.out.block([
@@ -33,7 +40,7 @@ export const setup: Step = {
     const serviceHop = nodeByIp(lab, routeVia(routes, lab.serviceCIDR));
     const config = latestConfig(ctx);
     ctx.out.say(
-      `kube-proxy: mode iptables, masqueradeAll=${config?.masqueradeAll}, clusterCIDR=${config?.clusterCIDR ?? 'none'}`,
+      `kube-proxy: mode ${mode}, masqueradeAll=${config?.masqueradeAll}, clusterCIDR=${config?.clusterCIDR ?? 'none'}`,
     );
     // the vpn's route for each pod's address must point at the pod's own node
     const podRoutes = lab.pods.map((p) => {
@@ -43,8 +50,21 @@ export const setup: Step = {
       });
       return { pod: p.name, node: p.node, via: line ? nodeByIp(lab, / via (\S+)/.exec(line)?.[1] ?? null) : null };
     });
+    // what the lab's config events say its nodes run (nftables mode only: iptables mode's claims are as they were)
+    const modeSeen = [...ctx.events].reverse().find((e) => e.kind === 'config');
+    const modeClaims =
+      mode === 'nftables'
+        ? [
+            claim(
+              "kube-proxy runs in nftables mode on the lab's nodes",
+              modeSeen?.kind === 'config' && modeSeen.kubeProxy.mode === 'nftables',
+              modeSeen?.kind === 'config' ? `mode ${modeSeen.kubeProxy.mode}` : 'no kube-proxy config event',
+            ),
+          ]
+        : [];
     return {
       claims: [
+        ...modeClaims,
         claim(
           `the vpn routes the whole Service CIDR ${lab.serviceCIDR} to one node, node1`,
           serviceHop === 'node1',
@@ -61,7 +81,7 @@ export const setup: Step = {
           JSON.stringify(config),
         ),
       ],
-      evidence: { serviceRoute: serviceHop, podRoutes, kubeProxy: config },
+      evidence: { serviceRoute: serviceHop, podRoutes, kubeProxy: config, ...(mode === 'nftables' ? { mode } : {}) },
     };
   },
 };

@@ -5,6 +5,7 @@
 
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { ProxyMode } from '../../events/types.js';
 import { projectRoot } from '../../util/paths.js';
 import { imageExists } from './docker.js';
 import { run } from './tools.js';
@@ -14,8 +15,13 @@ export function manifestPath(file: string): string {
   return join(projectRoot(), 'src', 'lab', 'kind', 'manifests', file);
 }
 
-export async function kindConfig(): Promise<string> {
-  return readFile(manifestPath('kind-config.yaml'), 'utf8');
+// The lab's kind config with kube-proxy's mode (kind's networking.kubeProxyMode,
+// "iptables" or "nftables"; kind accepts nftables since v0.24).
+export async function kindConfig(mode: ProxyMode = 'iptables'): Promise<string> {
+  const text = await readFile(manifestPath('kind-config.yaml'), 'utf8');
+  const line = /^ {2}kubeProxyMode: iptables$/m;
+  if (!line.test(text)) throw new Error('kind-config.yaml has no "  kubeProxyMode: iptables" line to set');
+  return text.replace(line, `  kubeProxyMode: ${mode}`);
 }
 
 export async function clusterExists(cluster: string): Promise<boolean> {
@@ -54,6 +60,7 @@ export async function createCluster(
   cluster: string,
   kubeconfig: string,
   image: string,
+  mode: ProxyMode,
   log: (line: string) => void,
 ): Promise<void> {
   await mkdir(dirname(kubeconfig), { recursive: true });
@@ -74,7 +81,7 @@ export async function createCluster(
       '5m',
     ],
     {
-      input: await kindConfig(),
+      input: await kindConfig(mode),
       onStderrLine: (line) => log(`kind: ${line}`),
     },
   );

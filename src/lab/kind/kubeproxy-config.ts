@@ -4,12 +4,15 @@
 // keys sorted, two-space indents. The lab changes two values in place, as a
 // person with `kubectl edit` would, so the rest stays byte for byte:
 //   clusterCIDR             top level ("" = none: the no-op local detector)
-//   iptables.masqueradeAll  under iptables: (nftables: has its own, untouched)
+//   <mode>.masqueradeAll    under the block of the mode kube-proxy runs in:
+//                           iptables.masqueradeAll, or nftables.masqueradeAll
+//                           in nftables mode (the other one is left untouched:
+//                           kube-proxy reads only its mode's)
 // A top-level `masqueradeAll:` is not kube-proxy's: it decodes unknown
 // fields leniently and ignores them (readKubeProxySettings reports one).
 
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig } from '../../events/types.js';
+import type { KubeProxyConfig, ProxyMode } from '../../events/types.js';
 
 const API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
 
@@ -73,22 +76,28 @@ function checkApiVersion(lines: string[]): void {
   }
 }
 
-// The two options the incident is about, as the ConfigMap states them.
+// kube-proxy's mode as config.conf states it ("" is iptables on Linux); a
+// mode the lab does not model (ipvs) is refused.
+function proxyModeOf(lines: string[]): ProxyMode {
+  const mode = topLevel(lines, 'mode');
+  const value = mode ? unquote(mode.value) : '';
+  if (value === '' || value === 'iptables') return 'iptables';
+  if (value === 'nftables') return 'nftables';
+  throw new NatscopeError(`kube-proxy runs in ${value} mode; the lab needs iptables or nftables mode`, {
+    hint: 'recreate the lab: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind [--proxy-mode nftables]',
+  });
+}
+
+// The mode and the two options the incident is about, as the ConfigMap states them.
 export function readKubeProxyConfig(text: string): KubeProxyConfig {
   const lines = text.split('\n');
   checkApiVersion(lines);
+  const mode = proxyModeOf(lines);
   const cidr = topLevel(lines, 'clusterCIDR');
-  const masq = nested(lines, 'iptables', 'masqueradeAll').found;
-  const mode = topLevel(lines, 'mode');
-  const modeValue = mode ? unquote(mode.value) : '';
-  if (modeValue !== '' && modeValue !== 'iptables') {
-    throw new NatscopeError(`kube-proxy runs in ${modeValue} mode; the lab needs iptables mode`, {
-      hint: 'recreate the lab: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind',
-    });
-  }
+  const masq = nested(lines, mode, 'masqueradeAll').found;
   const cidrValue = cidr ? unquote(cidr.value) : '';
   return {
-    mode: 'iptables',
+    mode,
     masqueradeAll: masq ? unquote(masq.value) === 'true' : false,
     clusterCIDR: cidrValue === '' || cidrValue === 'null' ? null : cidrValue,
   };
@@ -146,7 +155,8 @@ function yamlString(value: string | null): string {
   return value === null || value === '' ? '""' : value;
 }
 
-// config.conf with clusterCIDR and iptables.masqueradeAll set; every other line unchanged.
+// config.conf with clusterCIDR and the masqueradeAll of kube-proxy's mode
+// (iptables.masqueradeAll or nftables.masqueradeAll) set; every other line unchanged.
 export function editKubeProxyConfig(
   text: string,
   want: { masqueradeAll: boolean; clusterCIDR: string | null },
@@ -158,11 +168,12 @@ export function editKubeProxyConfig(
   if (cidr) lines[cidr.index] = cidrLine;
   else lines.splice(insertionPoint(lines, 'clusterCIDR'), 0, cidrLine);
 
-  const { block, found, childIndent } = nested(lines, 'iptables', 'masqueradeAll');
+  const mode = proxyModeOf(lines);
+  const { block, found, childIndent } = nested(lines, mode, 'masqueradeAll');
   const masqLine = `${childIndent}masqueradeAll: ${want.masqueradeAll}`;
   if (found) lines[found.index] = masqLine;
   else if (block) lines.splice(block.index + 1, 0, masqLine);
-  else lines.splice(insertionPoint(lines, 'iptables'), 0, 'iptables:', masqLine);
+  else lines.splice(insertionPoint(lines, mode), 0, `${mode}:`, masqLine);
   return lines.join('\n');
 }
 

@@ -1,10 +1,11 @@
 // Changing kube-proxy on the kind cluster the way the write-up did on a real
 // one: edit the kube-proxy ConfigMap, delete the kube-proxy pods, and wait
 // until the DaemonSet's new pods are Ready and their full sync shows on the
-// nodes (iptables-save on node1 and node2), which is when the change is real.
+// nodes (iptables-save, or nft list table ip kube-proxy in nftables mode, on
+// node1 and node2), which is when the change is real.
 
 import { EXIT, NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig } from '../../events/types.js';
+import type { KubeProxyConfig, ProxyMode } from '../../events/types.js';
 import { editKubeProxyConfig, readKubeProxyConfig, sameKubeProxy } from './kubeproxy-config.js';
 import type { KubePod, Kubectl } from './kubectl.js';
 import {
@@ -28,9 +29,9 @@ export async function currentKubeProxy(kubectl: Kubectl): Promise<KubeProxyConfi
   return readKubeProxyConfig(await kubectl.kubeProxyConfigText());
 }
 
-async function findings(nodes: string[]): Promise<Map<string, MasqueradeFinding>> {
+async function findings(nodes: string[], mode: ProxyMode): Promise<Map<string, MasqueradeFinding>> {
   const entries = await Promise.all(
-    nodes.map(async (n) => [n, findServiceMasquerade((await nodeRules(n)).text)] as const),
+    nodes.map(async (n) => [n, findServiceMasquerade((await nodeRules(n, mode)).text, mode)] as const),
   );
   return new Map(entries);
 }
@@ -63,17 +64,25 @@ export async function applyKubeProxy(
 ): Promise<KubeProxyChange> {
   const text = await kubectl.kubeProxyConfigText();
   const have = readKubeProxyConfig(text);
+  if (have.mode !== want.mode) {
+    // the mode is the cluster's (kind's kubeProxyMode when it was created): a ConfigMap edit would not carry it over
+    throw new NatscopeError(`the kind cluster runs kube-proxy in ${have.mode} mode, not ${want.mode}`, {
+      hint: `recreate it in ${want.mode} mode: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind${want.mode === 'iptables' ? '' : ` --proxy-mode ${want.mode}`}`,
+      exitCode: 2,
+    });
+  }
+  const mode = want.mode;
   const started = performance.now();
   let restart = false;
   if (!sameKubeProxy(have, want)) {
     options.log(
-      `kube-proxy ConfigMap: clusterCIDR ${have.clusterCIDR ?? '""'} → ${want.clusterCIDR ?? '""'}, iptables.masqueradeAll ${have.masqueradeAll} → ${want.masqueradeAll}`,
+      `kube-proxy ConfigMap: clusterCIDR ${have.clusterCIDR ?? '""'} → ${want.clusterCIDR ?? '""'}, ${mode}.masqueradeAll ${have.masqueradeAll} → ${want.masqueradeAll}`,
     );
     const edited = editKubeProxyConfig(text, want);
     if (!sameKubeProxy(readKubeProxyConfig(edited), want)) throw new Error('kube-proxy config edit did not take');
     await kubectl.setKubeProxyConfigText(edited);
     restart = true;
-  } else if (!allMatch(await findings(options.checkNodes), want)) {
+  } else if (!allMatch(await findings(options.checkNodes, mode), want)) {
     options.log("kube-proxy ConfigMap already says so, but the nodes' rules do not: restarting kube-proxy");
     restart = true;
   }
@@ -99,7 +108,7 @@ export async function applyKubeProxy(
   }
   let seen = new Map<string, MasqueradeFinding>();
   const synced = await waitFor(async () => {
-    seen = await findings(options.checkNodes);
+    seen = await findings(options.checkNodes, mode);
     return allMatch(seen, want) ? true : null;
   }, options.timeoutMs);
   if (!synced) {
@@ -107,7 +116,7 @@ export async function applyKubeProxy(
     throw new NatscopeError(
       `kube-proxy on ${nodeName} did not write the expected rules within ${Math.round(options.timeoutMs / 1000)} s: wanted ${describeWanted(want)}, found ${finding ? describeFinding(finding) : 'nothing'}${finding?.rule ? ` (${finding.rule})` : ''}`,
       {
-        hint: 'check the ConfigMap (kubectl -n kube-system get configmap kube-proxy -o yaml: clusterCIDR, masqueradeAll, detectLocalMode) and the kube-proxy logs',
+        hint: `check the ConfigMap (kubectl -n kube-system get configmap kube-proxy -o yaml: clusterCIDR, ${mode}.masqueradeAll, detectLocalMode) and the kube-proxy logs`,
         exitCode: EXIT.timeout,
       },
     );

@@ -30,7 +30,15 @@ import { Kubectl } from './kubectl.js';
 import { type KubeProxySettings, readKubeProxySettings } from './kubeproxy-config.js';
 import { kindNames, officeCidrFromEnv, officePlan, SERVICE_SUBNET, type KindNames, type OfficePlan } from './names.js';
 import { inNetnsOf } from './nsenter.js';
-import { describeFinding, expectedMasquerade, findingMatches, findServiceMasquerade, nodeRules } from './rules.js';
+import {
+  describeFinding,
+  expectedMasquerade,
+  findingMatches,
+  findServiceMasquerade,
+  nodeRules,
+  notInterfaceText,
+  notSourceText,
+} from './rules.js';
 import { discoverTopology } from './running.js';
 import { kubeconfigPath, readKindState } from './state.js';
 import { run } from './tools.js';
@@ -287,7 +295,8 @@ function whatItDoes(s: KubeProxySettings): { incident: boolean; text: string } {
       incident: true,
       text: 'off-cluster clients are DNATed but not masqueraded: the incident is staged',
     };
-  const how = want.notSource ? `! -s ${want.notSource}` : `! -i ${want.notInterface}`;
+  const mode = s.mode === 'nftables' ? 'nftables' : 'iptables';
+  const how = want.notSource ? notSourceText(mode, want.notSource) : notInterfaceText(mode, want.notInterface ?? '');
   return {
     incident: false,
     text: `off-cluster clients are masqueraded (${s.detectLocalMode} detector: ${how}): a fix is staged`,
@@ -297,15 +306,16 @@ function whatItDoes(s: KubeProxySettings): { incident: boolean; text: string } {
 function kubeProxyChecks(s: Settled<KubeProxySettings>): PreflightCheck[] {
   if (!s.ok) return [check('kube-proxy', false, `the kube-proxy ConfigMap: ${s.error}`, s.hint ?? LAB_UP)];
   const v = s.value;
-  const iptablesMode = v.mode === '' || v.mode === 'iptables';
+  // the modes the lab stages the incident in (ipvs is not one)
+  const labMode = ['', 'iptables', 'nftables'].includes(v.mode);
   const checks = [
     check(
       'kube-proxy',
-      iptablesMode && v.detectLocalMode !== null,
+      labMode && v.detectLocalMode !== null,
       `ConfigMap: ${describeSettings(v)}${v.detectLocalMode === null ? ' (not a mode kube-proxy knows)' : ''}`,
-      iptablesMode
+      labMode
         ? 'detectLocalMode is one of ClusterCIDR, NodeCIDR, BridgeInterface, InterfaceNamePrefix: kubectl -n kube-system edit configmap kube-proxy'
-        : `the lab needs iptables mode: sudo natscope lab down --lab kind && ${LAB_UP}`,
+        : `the lab needs iptables or nftables mode: sudo natscope lab down --lab kind && ${LAB_UP} [--proxy-mode nftables]`,
     ),
   ];
   if (v.ignoredTopLevelMasqueradeAll !== null) {
@@ -339,15 +349,22 @@ async function nodeRuleCheck(
 ): Promise<PreflightCheck> {
   const n = t.nodes.find((x) => x.role === role);
   if (!n) return check(`rules-${role}`, false, `no ${role} in the cluster`, LAB_UP);
-  const rules = await settle(nodeRules(n.container));
+  const mode = settings.mode === 'nftables' ? 'nftables' : 'iptables';
+  const rules = await settle(nodeRules(n.container, mode));
   if (!rules.ok) return check(`rules-${role}`, false, `${n.container}: ${rules.error}`, rules.hint ?? LAB_UP);
-  const found = findServiceMasquerade(rules.value.text);
+  const found = findServiceMasquerade(rules.value.text, mode);
   const want = expectedMasquerade(settings, n.podCIDR || null);
   const ok = findingMatches(found, want);
+  const source = mode === 'nftables' ? rules.value.tool : `iptables-save, ${rules.value.backend}`;
+  const wanted = want.notSource
+    ? notSourceText(mode, want.notSource)
+    : want.notInterface
+      ? notInterfaceText(mode, want.notInterface)
+      : 'no source match';
   return check(
     `rules-${role}`,
     ok,
-    `${n.container} (iptables-save, ${rules.value.backend}): ${describeFinding(found)}${ok ? ', as the ConfigMap says' : `; the ConfigMap says ${want.rule ? `a masquerade rule with ${want.notSource ? `! -s ${want.notSource}` : want.notInterface ? `! -i ${want.notInterface}` : 'no source match'}` : 'no masquerade rule'}`}`,
+    `${n.container} (${source}): ${describeFinding(found)}${ok ? ', as the ConfigMap says' : `; the ConfigMap says ${want.rule ? `a masquerade rule with ${wanted}` : 'no masquerade rule'}`}`,
     'kube-proxy has not re-read its ConfigMap: kubectl -n kube-system delete pod -l k8s-app=kube-proxy (the DaemonSet restarts them), or sudo natscope lab set masquerade-all on|off, which does it and waits for the rules',
   );
 }

@@ -1,13 +1,20 @@
-// Reads kube-proxy's rules on a kind node (iptables-save, as the node itself
-// prints them) and checks the one rule the incident turns on: the
-// KUBE-MARK-MASQ jump at the head of the mysql Service's KUBE-SVC chain
-// (incident.md, point 3). iptables-save writes it as
+// Reads kube-proxy's rules on a kind node, as the node itself prints them
+// (iptables-save in iptables mode, `nft list table ip kube-proxy` in
+// nftables mode), and checks the one rule the incident turns on: the
+// masquerade mark at the head of the mysql Service's chain (incident.md,
+// point 3). iptables-save writes it as
 //   -A KUBE-SVC-… [! -s <clusterCIDR>] -d <ClusterIP>/32 -p tcp -m comment --comment "default/mysql:mysql cluster IP" -m tcp --dport 3306 -j KUBE-MARK-MASQ
-// masqueradeAll → without "! -s"; clusterCIDR only → with it; neither → absent.
+// and nft lists it, first in chain service-…-default/mysql/tcp/mysql, as
+//   ip daddr <ClusterIP> [ip saddr != <clusterCIDR>] jump mark-for-masquerade
+// (releases after v1.35 set the mark inline, "meta mark set meta mark | 0x…",
+// instead of jumping: kubernetes PR #135800; both are recognised).
+// masqueradeAll → without the source match; clusterCIDR only → with it; neither → absent.
 
-import type { KubeProxyConfig } from '../../events/types.js';
+import type { KubeProxyConfig, ProxyMode } from '../../events/types.js';
 import type { KubeProxySettings } from './kubeproxy-config.js';
 import { serviceChain } from '../../kubeproxy/chains.js';
+import { serviceChainName } from '../../kubeproxy/nftables/names.js';
+import { parseNftListing } from '../../kubeproxy/nftables/textListing.js';
 import { SERVICES } from '../netns/topology.js';
 import { docker } from './docker.js';
 
@@ -15,13 +22,19 @@ export type Backend = 'nft' | 'legacy';
 
 export interface NodeRules {
   text: string;
+  // the iptables backend kube-proxy's chains are in ('nft' in nftables mode: its own table)
   backend: Backend;
+  // the command that printed them, as a person would type it on the node
+  tool: string;
 }
 
-export function mysqlChain(): string {
+export function mysqlChain(mode: ProxyMode = 'iptables'): string {
   const svc = SERVICES.find((s) => s.name === 'mysql')!;
-  return serviceChain({ namespace: svc.namespace, name: svc.name, portName: svc.portName, protocol: 'TCP' });
+  const ref = { namespace: svc.namespace, name: svc.name, portName: svc.portName, protocol: 'TCP' } as const;
+  return mode === 'nftables' ? serviceChainName(ref) : serviceChain(ref);
 }
+
+export const NFT_LIST = ['nft', 'list', 'table', 'ip', 'kube-proxy'];
 
 // iptables-save names its backend in the header: "(nf_tables)" for nft, nothing for legacy.
 export function backendOf(saveText: string): Backend {
@@ -31,18 +44,28 @@ export function backendOf(saveText: string): Backend {
 // The node's nat table from whichever backend holds kube-proxy's chains: a
 // kind node picks nft or legacy at boot (its entrypoint counts the rules of
 // each), and `iptables-save` there follows that choice.
-export async function nodeRules(node: string): Promise<NodeRules> {
+// In nftables mode kube-proxy's table alone (a node without it lists nothing).
+export async function nodeRules(node: string, mode: ProxyMode = 'iptables'): Promise<NodeRules> {
+  if (mode === 'nftables') {
+    const r = await docker(['exec', node, ...NFT_LIST], { reject: false });
+    return { text: r.stdout, backend: 'nft', tool: NFT_LIST.join(' ') };
+  }
   const save = async (bin: string) => (await docker(['exec', node, bin, '-t', 'nat'], { reject: false })).stdout;
   const primary = await save('iptables-save');
-  if (primary.includes(':KUBE-SERVICES')) return { text: primary, backend: backendOf(primary) };
+  const tool = (bin: string) => `${bin} -t nat`;
+  if (primary.includes(':KUBE-SERVICES'))
+    return { text: primary, backend: backendOf(primary), tool: tool('iptables-save') };
   for (const bin of ['iptables-nft-save', 'iptables-legacy-save']) {
     const text = await save(bin);
-    if (text.includes(':KUBE-SERVICES')) return { text, backend: bin.includes('nft') ? 'nft' : 'legacy' };
+    if (text.includes(':KUBE-SERVICES'))
+      return { text, backend: bin.includes('nft') ? 'nft' : 'legacy', tool: tool(bin) };
   }
-  return { text: primary, backend: backendOf(primary) };
+  return { text: primary, backend: backendOf(primary), tool: tool('iptables-save') };
 }
 
 export interface MasqueradeFinding {
+  // the mode whose rules these are (how they are worded)
+  mode: ProxyMode;
   // kube-proxy has synced the Service at all
   chainPresent: boolean;
   // the KUBE-MARK-MASQ jump in the Service's chain, if any
@@ -53,13 +76,35 @@ export interface MasqueradeFinding {
   notInterface: string | null;
 }
 
-export function findServiceMasquerade(saveText: string, chain = mysqlChain()): MasqueradeFinding {
-  const lines = saveText.split('\n');
+export function findServiceMasquerade(
+  text: string,
+  mode: ProxyMode = 'iptables',
+  chain = mysqlChain(mode),
+): MasqueradeFinding {
+  if (mode === 'nftables') return findInNftables(text, chain);
+  const lines = text.split('\n');
   const chainPresent = lines.some((l) => l.startsWith(`:${chain} `));
   const rule = lines.find((l) => l.startsWith(`-A ${chain} `) && / -j KUBE-MARK-MASQ\s*$/.test(l)) ?? null;
   const notSource = rule ? (/(?:^|\s)!\s+-s\s+(\S+)/.exec(rule)?.[1] ?? null) : null;
   const notInterface = rule ? (/(?:^|\s)!\s+-i\s+(\S+)/.exec(rule)?.[1] ?? null) : null;
-  return { chainPresent, rule, notSource, notInterface };
+  return { mode, chainPresent, rule, notSource, notInterface };
+}
+
+// The masquerade mark in the Service's chain of table ip kube-proxy: a jump to
+// mark-for-masquerade, or the mark set inline. An interface match is given in
+// iptables' wildcard form ("veth+" for nft's "veth*") so both modes compare alike.
+function findInNftables(listing: string, chain: string): MasqueradeFinding {
+  const rules = parseNftListing(listing).chains.get(chain);
+  const rule =
+    rules?.find(
+      (r) =>
+        /^ip daddr \S+ /.test(r) &&
+        (/ jump mark-for-masquerade$/.test(r) || / meta mark set meta mark \| 0x[0-9a-f]+\b/.test(r)),
+    ) ?? null;
+  const notSource = rule ? (/\bip saddr != (\S+)/.exec(rule)?.[1] ?? null) : null;
+  const iif = rule ? /\biifname != "?([^"\s]+)"?/.exec(rule)?.[1] : undefined;
+  const notInterface = iif ? iif.replace(/\*$/, '+') : null;
+  return { mode: 'nftables', chainPresent: rules !== undefined, rule, notSource, notInterface };
 }
 
 // Whether the rules are what kube-proxy writes for this configuration.
@@ -73,10 +118,19 @@ export function rulesMatch(found: MasqueradeFinding, config: KubeProxyConfig): b
 export function describeFinding(found: MasqueradeFinding): string {
   if (!found.chainPresent) return 'no chain for default/mysql yet (kube-proxy has not synced it)';
   if (!found.rule) return 'no masquerade rule for default/mysql (off-cluster clients are not SNATed)';
-  if (found.notSource) return `masquerades off-cluster clients (! -s ${found.notSource})`;
+  if (found.notSource) return `masquerades off-cluster clients (${notSourceText(found.mode, found.notSource)})`;
   if (found.notInterface)
-    return `masquerades what does not come in on ${found.notInterface} (! -i ${found.notInterface})`;
+    return `masquerades what does not come in on ${found.notInterface} (${notInterfaceText(found.mode, found.notInterface)})`;
   return 'masquerades every client (masqueradeAll)';
+}
+
+// A source or interface exclusion as each mode writes it.
+export function notSourceText(mode: ProxyMode, cidr: string): string {
+  return mode === 'nftables' ? `ip saddr != ${cidr}` : `! -s ${cidr}`;
+}
+
+export function notInterfaceText(mode: ProxyMode, name: string): string {
+  return mode === 'nftables' ? `iifname != "${name.replace(/\+$/, '*')}"` : `! -i ${name}`;
 }
 
 // The masquerade rule kube-proxy writes in iptables mode for these settings

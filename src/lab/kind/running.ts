@@ -160,8 +160,11 @@ export class KindLab implements Lab {
 
   async rules(which: string): Promise<string> {
     if (which === 'vpn') return (await inNetnsOf(this.vpnPid(), ['iptables-save', '-t', 'filter'])).stdout;
-    if (which === 'node1' || which === 'node2' || which === 'control-plane')
-      return (await nodeRules(node(this.topology, which).container)).text;
+    if (which === 'node1' || which === 'node2' || which === 'control-plane') {
+      // iptables-save's nat table, or kube-proxy's own table in nftables mode
+      const { mode } = await currentKubeProxy(this.kubectl);
+      return (await nodeRules(node(this.topology, which).container, mode)).text;
+    }
     throw new NatscopeError(`unknown node "${which}"`, {
       hint: 'nodes: node1, node2, control-plane (and vpn)',
       exitCode: 2,

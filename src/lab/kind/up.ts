@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig, LabStatus } from '../../events/types.js';
+import type { KubeProxyConfig, LabStatus, ProxyMode } from '../../events/types.js';
 import { helperPath } from '../netns/build.js';
 import { checkCidr } from '../clusterCidr.js';
 import {
@@ -44,6 +44,9 @@ import { waitSeconds } from './wait.js';
 
 export interface KindUpOptions {
   prefix: string;
+  // kube-proxy's mode in a cluster this creates (kind's networking.kubeProxyMode; default
+  // iptables); a cluster reused must run it
+  proxyMode?: ProxyMode;
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   log: (line: string) => void;
@@ -90,7 +93,7 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
   const log = options.log;
   const names = kindNames(options.prefix);
   const want: KubeProxyConfig = {
-    mode: 'iptables',
+    mode: options.proxyMode ?? 'iptables',
     masqueradeAll: options.masqueradeAll,
     clusterCIDR: checkCidr(options.clusterCIDR),
   };
@@ -148,9 +151,9 @@ export async function kindUp(options: KindUpOptions): Promise<LabStatus> {
     await writeKindState(state);
     const node = await nodeImageToUse();
     log(
-      `[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, ${node.image === NODE_IMAGE ? NODE_IMAGE_TAG : `${node.image} (loaded here; the pinned digest is not recorded locally)`} (${node.local ? 'the node image is here already' : 'minutes the first time: the node image is pulled'})`,
+      `[2/7] creating kind cluster "${names.cluster}": 1 control plane + 2 workers, kube-proxy in ${want.mode} mode, ${node.image === NODE_IMAGE ? NODE_IMAGE_TAG : `${node.image} (loaded here; the pinned digest is not recorded locally)`} (${node.local ? 'the node image is here already' : 'minutes the first time: the node image is pulled'})`,
     );
-    await createCluster(names.cluster, kubeconfig, node.image, log);
+    await createCluster(names.cluster, kubeconfig, node.image, want.mode, log);
     const cp = await containerByName(names.controlPlane);
     state = { ...state, controlPlaneId: cp?.id ?? null };
     await writeKindState(state);
@@ -232,7 +235,7 @@ async function stage({
   );
 
   log(
-    `[6/7] kube-proxy: ${describeWanted(want)} (clusterCIDR ${want.clusterCIDR ?? '""'}, masqueradeAll ${want.masqueradeAll}), checked on the nodes`,
+    `[6/7] kube-proxy (${want.mode} mode): ${describeWanted(want)} (clusterCIDR ${want.clusterCIDR ?? '""'}, ${want.mode}.masqueradeAll ${want.masqueradeAll}), checked on the nodes`,
   );
   const change = await applyKubeProxy(kubectl, want, {
     checkNodes: [n1.container, n2.container],
@@ -241,7 +244,7 @@ async function stage({
     log,
   });
   log(
-    `kube-proxy ${change.restarted ? `restarted and re-synced in ${(change.syncMs / 1000).toFixed(1)} s` : 'already as wanted'}: iptables-save on ${n1.container} and ${n2.container} agrees`,
+    `kube-proxy ${change.restarted ? `restarted and re-synced in ${(change.syncMs / 1000).toFixed(1)} s` : 'already as wanted'}: ${want.mode === 'nftables' ? 'nft list table ip kube-proxy' : 'iptables-save'} on ${n1.container} and ${n2.container} agrees`,
   );
 
   log("[7/7] proving it from the pods' side");

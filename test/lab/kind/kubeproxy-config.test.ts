@@ -86,8 +86,41 @@ describe("kube-proxy's config.conf", () => {
     expect(() => readKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha2\n')).toThrow(/v1alpha2/);
   });
 
-  test('a kube-proxy in another mode is reported, since the lab needs iptables mode', () => {
-    expect(() => readKubeProxyConfig(KUBEADM.replace('mode: iptables', 'mode: nftables'))).toThrow(/nftables mode/);
+  test('a kube-proxy in a mode the lab does not stage (ipvs) is reported, with the fix', () => {
+    expect(() => readKubeProxyConfig(KUBEADM.replace('mode: iptables', 'mode: ipvs'))).toThrow(
+      /^kube-proxy runs in ipvs mode; the lab needs iptables or nftables mode$/,
+    );
+  });
+
+  test("in nftables mode (kind's kubeProxyMode: nftables) masqueradeAll is read from, and written to, nftables: only", () => {
+    const NFT = KUBEADM.replace('mode: iptables', 'mode: nftables');
+    // the iptables key says true: kube-proxy in nftables mode does not read it
+    const misleading = NFT.replace(/^(iptables:\n(?: .*\n)*? {2}masqueradeAll:) false/m, '$1 true');
+    expect(parse(misleading).iptables.masqueradeAll).toBe(true);
+    expect(readKubeProxyConfig(misleading)).toEqual({
+      mode: 'nftables',
+      masqueradeAll: false,
+      clusterCIDR: '10.244.0.0/16',
+    });
+    const staged = editKubeProxyConfig(NFT, { masqueradeAll: false, clusterCIDR: null });
+    const fixed = editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null });
+    expect(fixed.split('\n').filter((l, i) => l !== staged.split('\n')[i])).toEqual(['  masqueradeAll: true']);
+    const yaml = parse(fixed);
+    expect(yaml.nftables.masqueradeAll).toBe(true);
+    expect(yaml.iptables.masqueradeAll).toBe(false);
+    expect(yaml.mode).toBe('nftables');
+    expect(readKubeProxyConfig(fixed)).toEqual({ mode: 'nftables', masqueradeAll: true, clusterCIDR: null });
+    expect(readKubeProxySettings(fixed)).toMatchObject({
+      mode: 'nftables',
+      nftablesMasqueradeAll: true,
+      iptablesMasqueradeAll: false,
+      masqueradeAll: true,
+    });
+    // a config.conf without an nftables: block gets one, where kubeadm would sort it
+    const without = NFT.replace(/^nftables:\n(?: .*\n)*/m, '');
+    const added = parse(editKubeProxyConfig(without, { masqueradeAll: true, clusterCIDR: null }));
+    expect(added.nftables).toEqual({ masqueradeAll: true });
+    expect(Object.keys(added).indexOf('nftables')).toBe(Object.keys(added).indexOf('mode') + 1);
   });
 
   test('read as kube-proxy reads it: the mode, both masqueradeAll keys and which one counts, clusterCIDR, the detector', () => {

@@ -1,5 +1,7 @@
 // kube-proxy's masquerade rule read from a kind node's iptables-save (real
-// captures of both backends), and what each configuration should leave there.
+// captures of both backends) or, in nftables mode, its `nft list table ip
+// kube-proxy` (real listings: capture-nftables.ts), and what each
+// configuration should leave there.
 
 import { describe, expect, test } from 'vitest';
 import { editKubeProxyConfig, readKubeProxySettings } from '../../../src/lab/kind/kubeproxy-config.js';
@@ -13,9 +15,10 @@ import {
   rulesMatch,
 } from '../../../src/lab/kind/rules.js';
 import { output } from './fakes.js';
+import type { ProxyMode } from '../../../src/events/types.js';
 
-const config = (masqueradeAll: boolean, clusterCIDR: string | null) => ({
-  mode: 'iptables' as const,
+const config = (masqueradeAll: boolean, clusterCIDR: string | null, mode: ProxyMode = 'iptables') => ({
+  mode,
   masqueradeAll,
   clusterCIDR,
 });
@@ -40,7 +43,7 @@ describe("kube-proxy's masquerade rule on a kind node (iptables-save, either bac
 
     test(`${backend}: with clusterCIDR cleared the mysql chain has no KUBE-MARK-MASQ rule (the incident)`, () => {
       const found = findServiceMasquerade(output(`iptables-save-nat-${backend}-none.txt`));
-      expect(found).toEqual({ chainPresent: true, rule: null, notSource: null, notInterface: null });
+      expect(found).toEqual({ mode: 'iptables', chainPresent: true, rule: null, notSource: null, notInterface: null });
       expect(rulesMatch(found, config(false, null))).toBe(true);
       expect(describeFinding(found)).toMatch(/not SNATed/);
     });
@@ -99,5 +102,63 @@ describe("kube-proxy's masquerade rule on a kind node (iptables-save, either bac
     ).toEqual({ rule: true, notSource: null, notInterface: 'veth+' });
     // a detector given nothing to detect by cannot tell clients apart: no rule
     expect(expectedMasquerade({ ...staged, detectLocalMode: 'BridgeInterface' }, null).rule).toBe(false);
+  });
+});
+
+describe("kube-proxy's masquerade rule on a kind node in nftables mode (nft list table ip kube-proxy)", () => {
+  const nft = (variant: string) => findServiceMasquerade(output(`nft-list-kube-proxy-${variant}.txt`), 'nftables');
+
+  test("the mysql Service's chain is the one kube-proxy's nftables mode derives from default/mysql/tcp/mysql", () => {
+    expect(mysqlChain('nftables')).toBe('service-OHLJZKKC-default/mysql/tcp/mysql');
+  });
+
+  test('a default kind cluster masquerades clients outside the pod CIDR', () => {
+    const found = nft('cluster-cidr');
+    expect(found).toEqual({
+      mode: 'nftables',
+      chainPresent: true,
+      rule: 'ip daddr 10.96.207.61 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      notSource: '10.244.0.0/16',
+      notInterface: null,
+    });
+    expect(rulesMatch(found, config(false, '10.244.0.0/16', 'nftables'))).toBe(true);
+    expect(rulesMatch(found, config(false, null, 'nftables'))).toBe(false);
+    expect(describeFinding(found)).toBe('masquerades off-cluster clients (ip saddr != 10.244.0.0/16)');
+  });
+
+  test('with clusterCIDR cleared the chain has no jump to mark-for-masquerade (the incident); the hairpin rule does not count', () => {
+    const text = output('nft-list-kube-proxy-none.txt');
+    expect(text).toMatch(/ip saddr 10\.244\.1\.2 jump mark-for-masquerade/);
+    const found = nft('none');
+    expect(found).toEqual({ mode: 'nftables', chainPresent: true, rule: null, notSource: null, notInterface: null });
+    expect(rulesMatch(found, config(false, null, 'nftables'))).toBe(true);
+  });
+
+  test('nftables.masqueradeAll marks every client', () => {
+    const found = nft('masquerade-all');
+    expect(found.rule).toBe('ip daddr 10.96.207.61 jump mark-for-masquerade');
+    expect(rulesMatch(found, config(true, null, 'nftables'))).toBe(true);
+    expect(rulesMatch(found, config(false, null, 'nftables'))).toBe(false);
+  });
+
+  test('the mark set inline (releases after v1.35) counts as the same rule', () => {
+    const inline = output('nft-list-kube-proxy-masquerade-all.txt').replace(
+      'ip daddr 10.96.207.61 jump mark-for-masquerade',
+      'ip daddr 10.96.207.61 meta mark set meta mark | 0x00004000',
+    );
+    const found = findServiceMasquerade(inline, 'nftables');
+    expect(found.rule).toBe('ip daddr 10.96.207.61 meta mark set meta mark | 0x00004000');
+    expect(rulesMatch(found, config(true, null, 'nftables'))).toBe(true);
+  });
+
+  test("a node without kube-proxy's table, or iptables-save's text, does not count as synced", () => {
+    for (const text of [
+      output('nft-list-kube-proxy-absent.stderr'),
+      output('iptables-save-nat-nft-masquerade-all.txt'),
+    ]) {
+      const found = findServiceMasquerade(text, 'nftables');
+      expect(found.chainPresent).toBe(false);
+      expect(rulesMatch(found, config(false, null, 'nftables'))).toBe(false);
+    }
   });
 });

@@ -11,6 +11,7 @@ import { YAML } from 'zx';
 import { PODS, SERVICES } from '../../../src/lab/netns/topology.js';
 import { NODE_ROLE_LABEL, POD_SUBNET, SERVICE_SUBNET } from '../../../src/lab/kind/names.js';
 import { WORKLOADS_IMAGE_PLACEHOLDER } from '../../../src/lab/kind/up.js';
+import { kindConfig } from '../../../src/lab/kind/cluster.js';
 import { KIND_VERSION, KUBERNETES_MINOR, NODE_IMAGE, NODE_MAJOR } from '../../../src/lab/kind/versions.js';
 import { ROOT } from '../../helpers.js';
 
@@ -87,6 +88,19 @@ describe('the kind config (kind.x-k8s.io/v1alpha4)', () => {
       for (const [k, v] of Object.entries(l))
         expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
     expect(config.nodes.some((n: { image?: string }) => n.image)).toBe(false);
+  });
+
+  test('as natscope hands it to kind: the file itself in iptables mode, only kubeProxyMode changed in nftables mode', async () => {
+    expect(await kindConfig('iptables')).toBe(readFileSync(join(MANIFESTS, 'kind-config.yaml'), 'utf8'));
+    const text = await kindConfig('nftables');
+    const nft = YAML.parse(text);
+    // kind's ProxyMode values (pkg/apis/config/v1alpha4): iptables, ipvs, nftables (kind ≥ v0.24)
+    expect(nft.networking.kubeProxyMode).toBe('nftables');
+    expect(keysWithin(nft.networking, KIND_NETWORKING_FIELDS)).toEqual([]);
+    expect({ ...nft, networking: { ...nft.networking, kubeProxyMode: 'iptables' } }).toEqual(config);
+    expect(
+      text.split('\n').filter((l, i) => l !== readFileSync(join(MANIFESTS, 'kind-config.yaml'), 'utf8').split('\n')[i]),
+    ).toEqual(['  kubeProxyMode: nftables']);
   });
 });
 

@@ -188,12 +188,12 @@ describe('the other fix: masquerade-all off, then cluster-cidr 10.244.0.0/16', (
   });
 });
 
-describe('the walkthrough, which speaks of iptables mode only', () => {
-  test('demo refuses the lab in nftables mode in one line with the fix, and leaves the lab up', async () => {
-    const r = await natscope(['demo', '--auto', '--vm', 'off', '--prefix', PREFIX]);
+describe('the walkthrough, which follows the mode of the lab that is up', () => {
+  test('demo --proxy-mode iptables on this lab is refused in one line with the fix, and the lab stays up', async () => {
+    const r = await natscope(['demo', '--auto', '--vm', 'off', '--proxy-mode', 'iptables', '--prefix', PREFIX]);
     expect(r.exitCode).toBe(2);
     expect(String(r.stderr)).toBe(
-      `natscope: the walkthrough tells the incident in iptables mode only, and the lab that is up (prefix ${PREFIX}) runs kube-proxy in nftables mode\n  fix: sudo natscope demo (iptables mode); for nftables mode use the lab directly: sudo natscope lab up --proxy-mode nftables`,
+      `natscope: the lab that is up (prefix ${PREFIX}) runs kube-proxy in nftables mode, and this asks for iptables mode\n  fix: leave out --proxy-mode (the walkthrough follows the lab that is up), or take it down first: sudo natscope lab down --prefix ${PREFIX}`,
     );
     expect((await lab('status', '--json')).exitCode).toBe(0);
   });

@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import type { NatscopeEvent, LabStatus } from '../../../src/events/types.js';
-import type { DemoContext } from '../../../scripts/demo/context.js';
+import { type DemoContext, toldIn } from '../../../scripts/demo/context.js';
 import { ReplayClient, replayContext } from '../../../scripts/demo/replay-client.js';
 import { narrator, runWalkthrough, wrap } from '../../../scripts/demo/walkthrough.js';
 import { STEPS } from '../../../scripts/demo/steps/index.js';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 
 const GOOD = join(FIXTURES, 'recordings', 'walkthrough.jsonl');
 const TAMPERED = join(FIXTURES, 'recordings', 'walkthrough-masquerade-all-on.jsonl');
+const NFTABLES = join(FIXTURES, 'recordings', 'walkthrough-nftables.jsonl');
 
 async function replay(path: string, startAt = 1) {
   const recorded = recordedEvents(path);
@@ -75,6 +76,70 @@ describe('the walkthrough on a recording of a full run', () => {
     const { results } = await replay(GOOD, 7);
     expect(results.map((r) => r.step)).toEqual([7, 8, 9, 10]);
     expect(results.every((r) => r.ok)).toBe(true);
+  });
+});
+
+describe('the walkthrough on a recording of a full run in nftables mode', () => {
+  test('all ten steps verify, told in that mode', async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results.map((r) => [r.step, r.ok])).toEqual(STEPS.map((s) => [s.n, true]));
+    expect(text).toContain('✓ 10/10 steps verified');
+    expect(text).toContain('kube-proxy: mode nftables, masqueradeAll=false, clusterCIDR=none');
+    expect(text).toContain("✓ kube-proxy runs in nftables mode on the lab's nodes");
+    expect(results[6]!.title).toBe('The fix: nftables.masqueradeAll');
+    expect(text).not.toMatch(/KUBE-SVC|KUBE-MARK-MASQ/);
+  });
+
+  test("step 6 finds node1's ICMP reject, its cluster-ips-check rule, and the echo request's drop where the kernel freed it", async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results[5]!.evidence).toMatchObject({
+      clusterIP: { answered: false, detail: 'From 10.0.1.11 icmp_seq=1 Destination Port Unreachable' },
+      pod: { answered: true },
+      rejectRule: 'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+      echoDrop: { host: 'node1', reason: 'NETFILTER_DROP', location: 'nft_do_chain' },
+    });
+    expect(text).toContain('    chain cluster-ips-check {');
+  });
+
+  test('step 7 quotes the chains to the pod and shows exactly the jumps to mark-for-masquerade kube-proxy adds', async () => {
+    const { results, text } = await replay(NFTABLES);
+    expect(results[6]!.evidence).toEqual({
+      serviceChain: 'service-OHLJZKKC-default/mysql/tcp/mysql',
+      added: [
+        { chain: 'service-OHLJZKKC-default/mysql/tcp/mysql', rule: 'ip daddr 10.96.207.61 jump mark-for-masquerade' },
+        { chain: 'service-2ETI3MDI-default/nginx/tcp/http', rule: 'ip daddr 10.96.48.29 jump mark-for-masquerade' },
+      ],
+      removed: [],
+    });
+    for (const chain of ['services', 'service-OHLJZKKC-default/mysql/tcp/mysql', 'mark-for-masquerade', 'masquerading'])
+      expect(text).toContain(`    chain ${chain} {`);
+    expect(text).toMatch(/ {4}chain endpoint-\S+-default\/mysql\/tcp\/mysql__10\.244\.2\.2\/3306 \{/);
+    expect(text).toContain('$ natscope lab rules node1 | grep mark-for-masquerade');
+    expect(text).toContain(
+      '  + ip daddr 10.96.207.61 jump mark-for-masquerade   (chain service-OHLJZKKC-default/mysql/tcp/mysql)',
+    );
+  });
+
+  test('the fix fails, saying what was there instead, when the re-synced table lacks the jump', async () => {
+    // the recording's second listing of node1 (after the change) without mysql's new rule
+    let listings = 0;
+    const recorded = recordedEvents(NFTABLES).map((e) =>
+      e.kind === 'observation' && e.what === 'rules' && typeof e.result === 'string' && ++listings === 3
+        ? { ...e, result: e.result.replace('\t\tip daddr 10.96.207.61 jump mark-for-masquerade\n', '') }
+        : e,
+    );
+    const ctx = replayContext(
+      'edited.jsonl',
+      recorded,
+      narrator(() => undefined, true),
+    );
+    const results = await runWalkthrough(ctx, { interactive: false, json: true, startAt: 1, write: () => undefined });
+    const fix = results[6]!;
+    expect(fix.ok).toBe(false);
+    expect(fix.claims.filter((c) => !c.ok).map((c) => c.text)).toEqual([
+      '"ip daddr 10.96.207.61 jump mark-for-masquerade" appears in mysql\'s service chain, with no ip saddr match',
+      "it is the first rule of mysql's service chain",
+    ]);
   });
 });
 
@@ -177,5 +242,34 @@ describe('a walkthrough context on a recording', () => {
     ).toThrow(
       "run.jsonl was not recorded on natscope's incident lab: its lab has no host vpn, host node1, host node2, pod mysql",
     );
+  });
+});
+
+describe("each step's text in each of kube-proxy's modes", () => {
+  // what only one mode's rules have: iptables chains and keys, nftables chains and keys
+  const IPTABLES_ONLY = /KUBE-(SVC|MARK-MASQ|SEP)|iptables\.masqueradeAll=|mode iptables|The fix: iptables/;
+  const NFTABLES_ONLY = /mark-for-masquerade|cluster-ips-check|ip kube-proxy|nftables\.masqueradeAll=|mode nftables/;
+
+  test('iptables mode tells each step as it always has: the step itself, nothing of nftables mode’s', () => {
+    for (const step of STEPS) {
+      const text = toldIn(step, 'iptables');
+      expect(text).toEqual({ title: step.title, purpose: step.purpose, lookAt: step.lookAt, hint: step.hint });
+      expect(`${text.title} ${text.lookAt} ${text.hint}`).not.toMatch(NFTABLES_ONLY);
+    }
+  });
+
+  test('nftables mode tells no step in iptables words, and tells the setup, the ping and the fix in its own', () => {
+    for (const step of STEPS) {
+      const text = toldIn(step, 'nftables');
+      expect(`${text.title} ${text.purpose} ${text.lookAt} ${text.hint}`, `step ${step.n}`).not.toMatch(IPTABLES_ONLY);
+    }
+    const told = (n: number) => toldIn(STEPS[n - 1]!, 'nftables');
+    expect(told(1).lookAt).toMatch(/mode nftables, nftables\.masqueradeAll=false, no clusterCIDR/);
+    expect(told(6).lookAt).toMatch(/Destination Port Unreachable from node1's address/);
+    expect(told(6).purpose).toMatch(/cluster-ips-check/);
+    expect(told(7).title).toBe('The fix: nftables.masqueradeAll');
+    expect(told(7).lookAt).toMatch(/ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match/);
+    // the steps whose story is the same in both modes
+    for (const n of [2, 3, 4, 5, 8, 9, 10]) expect(told(n)).toEqual(toldIn(STEPS[n - 1]!, 'iptables'));
   });
 });
