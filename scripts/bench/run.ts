@@ -17,6 +17,7 @@ import { formatFigure, type Figure } from './figures.js';
 import { benchDecode } from './decode.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
+import { benchRuleTrace } from './ruleTrace.js';
 import { benchTui } from './tui.js';
 
 const figures: Figure[] = [];
@@ -279,6 +280,8 @@ async function main(): Promise<void> {
   } else {
     note('netns lab up/down');
     show(await labUpDown());
+    note('what rule tracing (trace --rules) costs one lab request');
+    show(await benchRuleTrace());
     note('what one event costs natively, on the drop probe (a tracepoint)');
     show(await benchPerEvent());
     const native = (await functionProbesAttach()).ok;
