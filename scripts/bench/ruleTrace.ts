@@ -7,7 +7,7 @@
 //   node dist/scripts/bench/ruleTrace.js    (and from npm run bench)
 
 import { NetnsLab } from '../../src/lab/netns/lab.js';
-import { tracedRequest } from '../../src/rules/tracedRequest.js';
+import { tracedRequest } from '../../src/ruletrace/tracedRequest.js';
 import { formatFigure, type Figure } from './figures.js';
 
 const PREFIX = 'natscope-bench-rules-';

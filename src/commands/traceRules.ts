@@ -9,8 +9,8 @@ import type { LabBackend } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { readState } from '../lab/netns/state.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
-import { formatRulePath } from '../rules/format.js';
-import { tracedRequest } from '../rules/tracedRequest.js';
+import { formatRulePath } from '../ruletrace/format.js';
+import { tracedRequest } from '../ruletrace/tracedRequest.js';
 import { requireRoot } from '../util/root.js';
 import { jsonLine, safeLine } from '../util/terminal.js';
 

@@ -10,9 +10,9 @@ import type { ProxyMode } from '../../src/events/types.js';
 import { inNetns, netnsPids } from '../../src/lab/netns/exec.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { netnsName } from '../../src/lab/netns/topology.js';
-import { chainNames, type PacketPath } from '../../src/rules/rulePath.js';
-import { TRACED_HOSTS, tracedRequest } from '../../src/rules/tracedRequest.js';
-import { TRACE_TABLE } from '../../src/rules/traceTable.js';
+import { chainNames, type PacketPath } from '../../src/ruletrace/rulePath.js';
+import { TRACED_HOSTS, tracedRequest } from '../../src/ruletrace/tracedRequest.js';
+import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';
 import { natscope } from '../cli.js';
 
 const PREFIX = 'natscope-trr-';

@@ -10,7 +10,7 @@ import {
   flowMatches,
   traceTableScript,
   withoutProbes,
-} from '../../src/rules/traceTable.js';
+} from '../../src/ruletrace/traceTable.js';
 
 const FLOW = {
   client: '192.168.10.10',
