@@ -9,20 +9,15 @@
 // it has printed the second, every trace of the work (sent before it) has
 // arrived, since netlink delivers a socket's messages in order.
 
+import { spawnSync } from 'node:child_process';
 import { type ResultPromise, execa } from 'execa';
 import { NatscopeError } from '../errors.js';
 import { inNetns } from '../lab/netns/exec.js';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
+import { killGroup } from '../util/process.js';
 import { parseTraceLine, type TraceRecord } from './traceLine.js';
-import {
-  READY_ADDRESS,
-  READY_CHAIN,
-  TRACE_TABLE,
-  type TracedFlow,
-  traceTableScript,
-  withoutProbes,
-} from './traceTable.js';
+import { READY_ADDRESS, READY_CHAIN, TRACE_TABLE, type TracedFlow, traceTableScript } from './traceTable.js';
 
 export interface TracedHost {
   // the lab's name for it (office, vpn, node1, node2)
@@ -33,7 +28,7 @@ export interface TracedHost {
 
 export interface HostTrace {
   host: string;
-  // the flow's trace events on this host, in the order the kernel sent them
+  // the trace events on this host, in the order the kernel sent them (the readiness probes' included)
   records: TraceRecord[];
   // lines that were not valid trace lines (counted, not shown)
   skipped: number;
@@ -44,8 +39,8 @@ const PROBE_WAIT_MS = 5000;
 class Listener {
   readonly records: TraceRecord[] = [];
   skipped = 0;
-  // trace ids of the readiness probes seen so far
-  readonly probes = new Set<string>();
+  // readiness probes seen so far (each one's packet line in the probe chain)
+  probes = 0;
   private exited = false;
   private readonly reading: Promise<void>;
 
@@ -79,7 +74,7 @@ class Listener {
         continue;
       }
       const r = parsed.record;
-      if (r.table === TRACE_TABLE && r.chain === READY_CHAIN) this.probes.add(r.id);
+      if (r.table === TRACE_TABLE && r.chain === READY_CHAIN && r.kind === 'packet') this.probes++;
       this.records.push(r);
     }
   }
@@ -87,7 +82,7 @@ class Listener {
   // Pings READY_ADDRESS until one more probe than `seen` has been printed.
   async probe(seen: number): Promise<void> {
     const deadline = performance.now() + PROBE_WAIT_MS;
-    while (this.probes.size <= seen) {
+    while (this.probes <= seen) {
       if (this.exited)
         throw new NatscopeError(`nft monitor trace in ${this.host.ns} ended early`, {
           hint: 'run it yourself to see why: sudo ip netns exec NS nft monitor trace',
@@ -106,11 +101,6 @@ class Listener {
     await this.child.catch(() => undefined);
     await this.reading.catch(() => undefined);
   }
-
-  // The flow's records: the readiness probes' own left out.
-  flowRecords(): TraceRecord[] {
-    return withoutProbes(this.records);
-  }
 }
 
 async function removeTable(ns: string): Promise<void> {
@@ -125,10 +115,19 @@ export async function withRuleTracing<T>(
   work: () => Promise<T>,
 ): Promise<{ result: T; hosts: HostTrace[] }> {
   const listeners: Listener[] = [];
-  const cleanup = onCleanup('remove natscope-trace tables and their listeners', async () => {
-    await Promise.all(listeners.map((l) => l.stop()));
-    await Promise.all(hosts.map((h) => removeTable(h.ns)));
-  });
+  const cleanup = onCleanup(
+    'remove natscope-trace tables and their listeners',
+    async () => {
+      await Promise.all(listeners.map((l) => l.stop()));
+      await Promise.all(hosts.map((h) => removeTable(h.ns)));
+    },
+    // natscope exiting with no time for the above (a third Ctrl-C): the same, synchronously
+    () => {
+      for (const l of listeners) if (l.pid !== undefined) killGroup(l.pid, 'SIGKILL');
+      for (const h of hosts)
+        spawnSync('ip', ['netns', 'exec', h.ns, 'nft', 'delete', 'table', 'ip', TRACE_TABLE], { stdio: 'ignore' });
+    },
+  );
   try {
     for (const h of hosts) {
       const child = execa('ip', ['netns', 'exec', h.ns, 'nft', '-a', 'monitor', 'trace'], {
@@ -147,7 +146,7 @@ export async function withRuleTracing<T>(
     await cleanup.run();
     return {
       result,
-      hosts: listeners.map((l) => ({ host: l.host.host, records: l.flowRecords(), skipped: l.skipped })),
+      hosts: listeners.map((l) => ({ host: l.host.host, records: l.records, skipped: l.skipped })),
     };
   } finally {
     await cleanup.run();

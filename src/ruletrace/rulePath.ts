@@ -7,7 +7,7 @@
 
 import type { KubeProxyConfig } from '../events/types.js';
 import type { PacketFields, TraceRecord, Verdict } from './traceLine.js';
-import { TRACE_TABLE, type TracedFlow } from './traceTable.js';
+import { TRACE_TABLE, type TracedFlow, isProbe, packetsOf } from './traceTable.js';
 
 export interface RuleStep {
   table: string;
@@ -183,15 +183,10 @@ export function explainRulePath(
 ): RulePath {
   const packets: PacketPath[] = [];
   for (const h of hosts) {
-    // trace ids in the order they first appear: one per packet (per host)
-    const byId = new Map<string, TraceRecord[]>();
-    for (const r of h.records) {
-      const list = byId.get(r.id) ?? [];
-      list.push(r);
-      byId.set(r.id, list);
-    }
     const first: Partial<Record<'request' | 'reply', PacketPath>> = {};
-    for (const [id, records] of byId) {
+    for (const records of packetsOf(h.records)) {
+      if (isProbe(records)) continue;
+      const id = records[0]?.id ?? '';
       const found = records.find((r) => r.kind === 'packet');
       const fields = found?.kind === 'packet' ? found.packet : null;
       const direction = isRequest(fields, flow) ? 'request' : 'reply';

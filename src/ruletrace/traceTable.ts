@@ -81,8 +81,35 @@ export function traceTableScript(flow: TracedFlow): string {
   ].join('\n');
 }
 
-// A host's trace records without those of natscope's readiness probes (any packet that met the probe chain).
-export function withoutProbes<R extends { id: string; table: string; chain: string }>(records: R[]): R[] {
-  const probes = new Set(records.filter((r) => r.table === TRACE_TABLE && r.chain === READY_CHAIN).map((r) => r.id));
-  return records.filter((r) => !probes.has(r.id));
+// One host's records, one list per packet. A trace id is a hash of the
+// packet's buffer address, flow hash and input interface, so a later packet
+// of the same flow (a retransmitted SYN in a reused buffer) can get the
+// same id: a packet starts where natscope's own chain first reports it
+// (each packet meets one of them once per host, where its trace bit is
+// set), and carries on under its id until the next packet with that id starts.
+export function packetsOf<R extends { id: string; table: string; chain: string; kind: string }>(records: R[]): R[][] {
+  const packets: R[][] = [];
+  const open = new Map<string, R[]>();
+  for (const r of records) {
+    let current = open.get(r.id);
+    const starts = r.table === TRACE_TABLE && r.kind === 'packet';
+    if (!current || starts) {
+      current = [];
+      packets.push(current);
+      open.set(r.id, current);
+    }
+    current.push(r);
+  }
+  return packets;
+}
+
+// Whether a packet is one of natscope's readiness probes (or the probe looped back through lo).
+export function isProbe(
+  packet: { table: string; chain: string; kind: string; packet?: { daddr: string | null } }[],
+): boolean {
+  return packet.some(
+    (r) =>
+      (r.table === TRACE_TABLE && r.chain === READY_CHAIN) ||
+      (r.kind === 'packet' && r.packet?.daddr === READY_ADDRESS),
+  );
 }

@@ -12,7 +12,6 @@ import { formatRulePath } from '../../src/ruletrace/format.js';
 import { chainNames, explainRulePath, masqueradeReason, type PacketPath } from '../../src/ruletrace/rulePath.js';
 import { tracedFlow } from '../../src/ruletrace/tracedRequest.js';
 import { parseTrace } from '../../src/ruletrace/traceLine.js';
-import { withoutProbes } from '../../src/ruletrace/traceTable.js';
 import { FIXTURES } from '../helpers.js';
 
 const DIR = join(FIXTURES, 'ruletrace');
@@ -35,7 +34,7 @@ function explained(c: string) {
   const printed = PrintedSchema.parse(JSON.parse(readFileSync(join(DIR, c, 'natscope.json'), 'utf8')));
   const hosts = HOSTS.map((host) => ({
     host,
-    records: withoutProbes(parseTrace(readFileSync(join(DIR, c, `${host}.txt`), 'utf8')).records),
+    records: parseTrace(readFileSync(join(DIR, c, `${host}.txt`), 'utf8')).records,
   }));
   const flow = tracedFlow({ via: 'service', pod: 'mysql' }, printed.request.sport);
   return { printed, path: explainRulePath(hosts, flow, printed.rulePath.kubeProxy) };

@@ -9,7 +9,8 @@ import {
   TRACE_TABLE,
   flowMatches,
   traceTableScript,
-  withoutProbes,
+  isProbe,
+  packetsOf,
 } from '../../src/ruletrace/traceTable.js';
 
 const FLOW = {
@@ -53,14 +54,28 @@ describe('the trace table', () => {
     );
   });
 
-  test('leaves out every record of a packet that met the readiness chain', () => {
-    const at = (id: string, table: string, chain: string) => ({ id, table, chain });
+  test('a packet starts where natscope’s chain reports it, so a later packet with the same trace id is a packet of its own', () => {
+    const at = (id: string, table: string, chain: string, kind: string) => ({ id, table, chain, kind });
     const records = [
-      at('aaaaaaaa', TRACE_TABLE, READY_CHAIN),
-      at('aaaaaaaa', 'kube-proxy', 'filter-output'),
-      at('bbbbbbbb', TRACE_TABLE, 'output'),
-      at('bbbbbbbb', 'nat', 'OUTPUT'),
+      at('aaaaaaaa', TRACE_TABLE, 'output', 'packet'),
+      at('bbbbbbbb', TRACE_TABLE, 'output', 'packet'),
+      at('aaaaaaaa', 'nat', 'OUTPUT', 'rule'),
+      at('aaaaaaaa', TRACE_TABLE, 'output', 'packet'),
+      at('aaaaaaaa', 'filter', 'OUTPUT', 'policy'),
+      at('cccccccc', 'nat', 'POSTROUTING', 'rule'),
     ];
-    expect(withoutProbes(records).map((r) => r.id)).toEqual(['bbbbbbbb', 'bbbbbbbb']);
+    expect(packetsOf(records).map((p) => p.map((r) => `${r.id.slice(0, 1)}:${r.chain}`))).toEqual([
+      ['a:output', 'a:OUTPUT'],
+      ['b:output'],
+      ['a:output', 'a:OUTPUT'],
+      ['c:POSTROUTING'],
+    ]);
+  });
+
+  test('a readiness probe is known by its chain, or by its address once it loops back through lo', () => {
+    expect(isProbe([{ table: TRACE_TABLE, chain: READY_CHAIN, kind: 'rule' }])).toBe(true);
+    const packet = (daddr: string) => ({ table: TRACE_TABLE, chain: 'prerouting', kind: 'packet', packet: { daddr } });
+    expect(isProbe([packet('127.0.0.2')])).toBe(true);
+    expect(isProbe([packet('10.96.207.61')])).toBe(false);
   });
 });
