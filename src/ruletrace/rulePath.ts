@@ -97,7 +97,8 @@ function meaningOf(r: TraceRecord & { kind: 'rule' }, kp: KubeProxyConfig, clien
   const names = chainNames(kp.mode);
   const dnat = /\bdnat to (\S+)/.exec(r.rule);
   if (dnat) return `DNAT to ${dnat[1]}`;
-  if (/\bmasquerade\b/.test(r.rule)) return 'MASQUERADE: SNAT to this node’s address';
+  // the statement, not a chain named after it (mark-for-masquerade)
+  if (/(?:^| )masquerade(?: |$)/.test(r.rule)) return 'MASQUERADE: SNAT to this node’s address';
   const v = r.verdict;
   if ((v.kind === 'jump' || v.kind === 'goto') && v.target === names.mark) {
     if (r.chain.startsWith(names.sep)) return 'marked for SNAT: hairpin (the pod calls its own Service)';

@@ -93,7 +93,8 @@ export function parseTraceLine(raw: string): ParsedLine {
   }
   if (rest.startsWith('rule ')) return parseRule(where, rest.slice('rule '.length));
   if (rest.startsWith('policy ')) {
-    const verdict = parseVerdict(rest.slice('policy '.length));
+    // nft appends the packet's mark when a rule set it ("policy accept meta mark 0x00004000")
+    const verdict = parseVerdict(rest.slice('policy '.length).replace(/ meta mark 0x[0-9a-f]{1,8}$/, ''));
     return verdict ? { record: { ...where, kind: 'policy', verdict } } : skip('an unknown policy');
   }
   return { record: { ...where, kind: 'other', text: safeLine(rest) } };
@@ -135,6 +136,18 @@ function ifname(text: string | undefined): string | null | undefined {
   return m && IFNAME.test(m[1] ?? '') ? (m[1] ?? null) : undefined;
 }
 
+const TCP_FLAGS = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ecn', 'cwr'];
+
+// "syn", "syn | ack", or a number nft prints for a combination ("0x12" for a SYN-ACK): as names.
+function tcpFlags(text: string): string | undefined {
+  if (/^0x[0-9a-f]{1,2}$/.test(text)) {
+    const bits = Number(text);
+    return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join(' | ');
+  }
+  const names = text.split(' | ');
+  return names.every((n) => TCP_FLAGS.includes(n)) ? text : undefined;
+}
+
 // The fields natscope reads from the text after "packet: "; null if one of them is not valid.
 export function parsePacket(text: string): PacketFields | null {
   const after = (key: string): string | undefined => {
@@ -148,7 +161,8 @@ export function parsePacket(text: string): PacketFields | null {
       : /(?:^| )icmp /.test(text)
         ? 'icmp'
         : null;
-  const flags = /(?:^| )tcp flags == (\S+(?: \| \S+)*)/.exec(text)?.[1] ?? null;
+  const flagsText = /(?:^| )tcp flags == (\S+(?: \| \S+)*)/.exec(text)?.[1] ?? null;
+  const flags = flagsText === null ? null : tcpFlags(flagsText);
   const markText = after('meta mark');
   const mark = markText === undefined ? null : /^0x[0-9a-f]{1,8}$/.test(markText) ? Number(markText) : undefined;
   const fields = {
@@ -160,7 +174,7 @@ export function parsePacket(text: string): PacketFields | null {
     dport: proto === 'tcp' || proto === 'udp' ? port(after(`${proto} dport`)) : null,
   };
   if (Object.values(fields).some((v) => v === undefined) || mark === undefined) return null;
-  if (flags !== null && !/^[a-z]+(?: \| [a-z]+)*$/.test(flags)) return null;
+  if (flags === undefined) return null;
   return {
     iif: fields.iif ?? null,
     oif: fields.oif ?? null,

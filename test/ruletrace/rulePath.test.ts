@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { PROXY_MODES } from '../../src/events/types.js';
-import { formatRulePath } from '../../src/ruletrace/format.js';
+import { formatRulePath, withoutCounts } from '../../src/ruletrace/format.js';
 import { chainNames, explainRulePath, masqueradeReason, type PacketPath } from '../../src/ruletrace/rulePath.js';
 import { tracedFlow } from '../../src/ruletrace/tracedRequest.js';
 import { parseTrace } from '../../src/ruletrace/traceLine.js';
@@ -27,6 +27,15 @@ const PrintedSchema = z.object({
       clusterCIDR: z.string().nullable(),
     }),
     summary: z.array(z.string()),
+    packets: z.array(
+      z.object({
+        host: z.string(),
+        direction: z.enum(['request', 'reply']),
+        steps: z.array(
+          z.object({ chain: z.string(), rule: z.string(), handle: z.number().nullable(), verdict: z.string() }),
+        ),
+      }),
+    ),
   }),
 });
 
@@ -49,10 +58,15 @@ function packet(packets: PacketPath[], host: string, direction: 'request' | 'rep
 describe.each(['iptables', 'nftables'] as const)('the captured mysql request in %s mode', (mode) => {
   const names = chainNames(mode);
 
-  test('explaining the capture gives the rule path natscope printed in the same run', () => {
+  test('the capture holds the rules natscope’s own listener reported for node1’s request in the same run', () => {
     for (const c of [`${mode}-incident`, `${mode}-masquerade-all`]) {
       const { printed, path } = explained(c);
-      expect(path.summary).toEqual(printed.rulePath.summary);
+      const rulesMet = (steps: { chain: string; rule: string; handle: number | null; verdict: string }[]) =>
+        // counters are read when nft prints a line, so each listener has its own
+        steps.map((s) => `${s.chain} #${s.handle} ${withoutCounts(s.rule)} → ${s.verdict}`);
+      const theirs = printed.rulePath.packets.find((p) => p.host === 'node1' && p.direction === 'request');
+      expect(theirs?.steps.length).toBeGreaterThan(0);
+      expect(rulesMet(packet(path.packets, 'node1', 'request').steps)).toEqual(rulesMet(theirs?.steps ?? []));
     }
   });
 
