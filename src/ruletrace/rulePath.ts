@@ -48,10 +48,17 @@ export function chainNames(mode: KubeProxyConfig['mode']) {
         services: 'KUBE-SERVICES',
         mark: 'KUBE-MARK-MASQ',
         post: 'KUBE-POSTROUTING',
-        svc: 'KUBE-SVC-',
-        sep: 'KUBE-SEP-',
+        svc: /^KUBE-SVC-/,
+        sep: /^KUBE-SEP-/,
       }
-    : { services: 'services', mark: 'mark-for-masquerade', post: 'masquerading', svc: 'service-', sep: 'endpoint-' };
+    : // service-<hash>-ns/name/proto/port and endpoint-<hash>-…, not service-endpoints-check
+      {
+        services: 'services',
+        mark: 'mark-for-masquerade',
+        post: 'masquerading',
+        svc: /^service-[A-Z0-9]{8}-/,
+        sep: /^endpoint-[A-Z0-9]{8}-/,
+      };
 }
 
 // Why kube-proxy wrote (or did not write) a mark-for-masquerade rule for this client.
@@ -101,13 +108,13 @@ function meaningOf(r: TraceRecord & { kind: 'rule' }, kp: KubeProxyConfig, clien
   if (/(?:^| )masquerade(?: |$)/.test(r.rule)) return 'MASQUERADE: SNAT to this node’s address';
   const v = r.verdict;
   if ((v.kind === 'jump' || v.kind === 'goto') && v.target === names.mark) {
-    if (r.chain.startsWith(names.sep)) return 'marked for SNAT: hairpin (the pod calls its own Service)';
+    if (names.sep.test(r.chain)) return 'marked for SNAT: hairpin (the pod calls its own Service)';
     return `marked for SNAT (${masqueradeReason(kp, client).why})`;
   }
   if (r.chain === names.mark) return 'sets mark 0x4000: SNAT on the way out';
   if (r.chain === names.post && v.kind === 'return') return 'returns: mark 0x4000 not set → no SNAT';
-  if ((v.kind === 'jump' || v.kind === 'goto') && v.target?.startsWith(names.svc)) return 'to the Service’s chain';
-  if ((v.kind === 'jump' || v.kind === 'goto') && v.target?.startsWith(names.sep)) return 'to an endpoint’s chain';
+  if ((v.kind === 'jump' || v.kind === 'goto') && names.svc.test(v.target ?? '')) return 'to the Service’s chain';
+  if ((v.kind === 'jump' || v.kind === 'goto') && names.sep.test(v.target ?? '')) return 'to an endpoint’s chain';
   if (v.kind === 'drop') {
     if (/ct state invalid|ctstate INVALID/i.test(r.rule))
       return 'DROP: conntrack state INVALID (a reply to a request this host never saw)';
@@ -165,7 +172,7 @@ function outcomeOf(steps: RuleStep[], kp: KubeProxyConfig, client: string): stri
 function chainsEntered(steps: RuleStep[], kp: KubeProxyConfig): string[] {
   const names = chainNames(kp.mode);
   const kube = (c: string) =>
-    c === names.services || c === names.mark || c === names.post || c.startsWith(names.svc) || c.startsWith(names.sep);
+    c === names.services || c === names.mark || c === names.post || names.svc.test(c) || names.sep.test(c);
   const seen: string[] = [];
   for (const s of steps) {
     const target = /^(?:jump|goto) (\S+)$/.exec(s.verdict)?.[1];
