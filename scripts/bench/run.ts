@@ -18,6 +18,7 @@ import { benchDecode } from './decode.js';
 import { benchHostParser } from './hostParser.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
+import { benchRuleTrace } from './ruleTrace.js';
 import { benchTui } from './tui.js';
 
 const figures: Figure[] = [];
@@ -280,6 +281,8 @@ async function main(): Promise<void> {
   } else {
     note('netns lab up/down');
     show(await labUpDown());
+    note('what rule tracing (trace --rules) costs one lab request');
+    show(await benchRuleTrace());
     note('what one event costs natively, on the drop probe (a tracepoint)');
     show(await benchPerEvent());
     const native = (await functionProbesAttach()).ok;

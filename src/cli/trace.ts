@@ -25,6 +25,19 @@ export function registerTrace(program: Command, setExit: SetExit): void {
     .addOption(vmOption())
     .addOption(labOption())
     .addOption(attachTimeoutOption().default(90))
+    .option(
+      '--rules',
+      "which rule did it: one lab request (--request) with the kernel's rule tracing (nftrace) on every host it crosses",
+    )
+    .option(
+      '--request <target>',
+      'with --rules: the Service or pod to send the request to (nginx, mysql, pod/nginx, pod/mysql)',
+    )
+    .addOption(
+      new Option('--timeout <seconds>', 'with --rules: give up on the request after this long')
+        .argParser(positiveNumber)
+        .default(3),
+    )
     .addHelpText(
       'after',
       `
@@ -32,9 +45,33 @@ Examples:
   $ sudo natscope trace                           # default probes on the lab (micro-VM if function probes are locked down)
   $ sudo natscope trace --probes drop --all-netns # tracepoints only, every namespace
   $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'
-  $ sudo natscope trace --json --detail all       # every event whole, even under load (costs the traced node more)`,
+  $ sudo natscope trace --json --detail all       # every event whole, even under load (costs the traced node more)
+  $ sudo natscope trace --rules --request mysql   # the rules each host's kernel applied to one request (lab on this host)
+  $ sudo natscope trace --rules --request mysql --json | jq -r '.rulePath.summary[]'`,
     )
     .action(async (opts, command) => {
+      const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (opts.rules || opts.request !== undefined || given('timeout')) {
+        const { checkRulesOptions } = await import('../commands/traceRules.js');
+        const { traceRules } = await import('../commands/traceRules.js');
+        checkRulesOptions({
+          rules: Boolean(opts.rules),
+          request: opts.request,
+          timeoutGiven: given('timeout'),
+          others: ['probes', 'record', 'duration', 'allNetns', 'detail', 'attachTimeout'].filter(given),
+        });
+        setExit(
+          await traceRules({
+            target: opts.request ?? '',
+            timeoutS: opts.timeout,
+            json: Boolean(opts.json),
+            prefix: opts.prefix,
+            vm: opts.vm,
+            lab: opts.lab,
+          }),
+        );
+        return;
+      }
       const { trace } = await import('../commands/trace.js');
       setExit(
         await trace({

@@ -8,7 +8,7 @@
  *       peer address it saw ("peer=ip:port"), so SNAT is visible from the
  *       pod's side. http answers a request; mysql speaks first, like
  *       MySQL's greeting.
- *   natscope-net request --proto http|mysql --timeout-ms T IP PORT
+ *   natscope-net request --proto http|mysql --timeout-ms T [--sport P] IP PORT
  *       One connection; prints one JSON line: outcome, latency, the local
  *       address used, and the pod's answer.
  *   natscope-net load --proto http|mysql --seconds S --workers W
@@ -230,9 +230,16 @@ static int request(int argc, char **argv) {
 	}
 	int http = strcmp(arg_value(argc, argv, "--proto", "http"), "http") == 0;
 	int timeout_ms = atoi(arg_value(argc, argv, "--timeout-ms", "3000"));
+	/* a chosen source port: the one flow natscope's rule tracing follows */
+	int sport = atoi(arg_value(argc, argv, "--sport", "0"));
+	if (sport < 0 || sport > 65535) {
+		fprintf(stderr, "natscope-net request: --sport must be 1-65535\n");
+		return 2;
+	}
+	struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY), .sin_port = htons(sport)};
 	struct attempt a;
 	signal(SIGPIPE, SIG_IGN);
-	one_connection(&dst, NULL, http, timeout_ms, &a);
+	one_connection(&dst, sport ? &src : NULL, http, timeout_ms, &a);
 	/* an HTTP answer's body is the pod's line */
 	char *body = strstr(a.reply, "\r\n\r\n");
 	printf("{\"outcome\":\"%s\",\"latencyMs\":%.1f,\"local\":", a.outcome, a.ms);

@@ -1,0 +1,85 @@
+// One lab request with the kernel's rule tracing on: the request leaves
+// the office from a source port chosen here (so the trace tables match
+// that flow only), every host it crosses reports the rules its packets
+// met, and the records become the request's rule path.
+
+import { randomInt } from 'node:crypto';
+import type { KubeProxyConfig, RequestEvent } from '../events/types.js';
+import { helperPath } from '../lab/netns/build.js';
+import { inNetns } from '../lab/netns/exec.js';
+import type { NetnsLab } from '../lab/netns/lab.js';
+import { HOSTS, PODS, netnsName } from '../lab/netns/topology.js';
+import { requestEvent } from '../lab/request.js';
+import { netnsInode } from '../tracer/netns.js';
+import { type HostTrace, withRuleTracing } from './monitor.js';
+import { explainRulePath, type RulePath } from './rulePath.js';
+import type { TracedFlow } from './traceTable.js';
+
+// Source ports for traced requests: below the kernel's ephemeral range
+// (32768-60999), so no other connection of the lab's uses them, and a new
+// one each time: a port whose last flow conntrack still remembers would
+// skip the nat chains this is about.
+export const TRACED_PORTS = { min: 20000, max: 29999 } as const;
+
+// the hosts a request crosses, in order
+export const TRACED_HOSTS = ['office', 'vpn', 'node1', 'node2'] as const;
+
+export interface TracedRequest {
+  request: RequestEvent;
+  rulePath: RulePath;
+  // per host, the lines of nft's output that were not valid trace lines
+  skipped: Record<string, number>;
+  timing: { requestMs: number; totalMs: number };
+  // the raw records, for --json and the lab tests
+  hosts: HostTrace[];
+}
+
+// The flow of a request to this target from the office, from this port.
+export function tracedFlow(target: { via: 'service' | 'pod'; pod: string }, clientPort: number): TracedFlow {
+  const pod = PODS.find((p) => p.name === target.pod);
+  return {
+    client: HOSTS.office.ip,
+    clientPort,
+    // the VPN routes the Service CIDR to node1: node1 is where a Service request is NATed
+    masqueradedLeg:
+      target.via === 'service' && pod ? { node: HOSTS.node1.ip, endpoint: pod.ip, endpointPort: pod.port } : null,
+  };
+}
+
+export async function tracedRequest(lab: NetnsLab, targetName: string, timeoutMs: number): Promise<TracedRequest> {
+  const started = performance.now();
+  const target = lab.resolveTarget(targetName);
+  const kubeProxy: KubeProxyConfig = lab.kubeProxy;
+  const clientPort = randomInt(TRACED_PORTS.min, TRACED_PORTS.max + 1);
+  const flow = tracedFlow(target, clientPort);
+  const office = netnsName(lab.prefix, 'office');
+  const hosts = TRACED_HOSTS.map((host) => ({ host, ns: netnsName(lab.prefix, host) }));
+  let requestMs = 0;
+  const traced = await withRuleTracing(hosts, flow, async () => {
+    const t0 = performance.now();
+    const result = await inNetns(office, [
+      helperPath(),
+      'request',
+      '--proto',
+      target.proto,
+      '--timeout-ms',
+      String(timeoutMs),
+      '--sport',
+      String(clientPort),
+      target.ip,
+      String(target.port),
+    ]);
+    requestMs = performance.now() - t0;
+    return requestEvent(String(result.stdout), target, await netnsInode(`/run/netns/${office}`).catch(() => 0));
+  });
+  return {
+    request: traced.result,
+    rulePath: explainRulePath(traced.hosts, flow, kubeProxy),
+    skipped: Object.fromEntries(traced.hosts.map((h) => [h.host, h.skipped])),
+    timing: {
+      requestMs: Math.round(requestMs * 10) / 10,
+      totalMs: Math.round((performance.now() - started) * 10) / 10,
+    },
+    hosts: traced.hosts,
+  };
+}

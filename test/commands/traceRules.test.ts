@@ -1,0 +1,43 @@
+// natscope trace --rules: which options go together, checked before anything runs.
+
+import { describe, expect, test } from 'vitest';
+import { checkRulesOptions } from '../../src/commands/traceRules.js';
+import { NatscopeError } from '../../src/errors.js';
+
+const ok = { rules: true, request: 'mysql', timeoutGiven: false, others: [] };
+
+function failure(o: Parameters<typeof checkRulesOptions>[0]): NatscopeError {
+  try {
+    checkRulesOptions(o);
+  } catch (error) {
+    if (error instanceof NatscopeError) return error;
+    throw error;
+  }
+  throw new Error('accepted');
+}
+
+describe('trace --rules options', () => {
+  test('--rules with --request is accepted', () => {
+    expect(() => checkRulesOptions(ok)).not.toThrow();
+    expect(() => checkRulesOptions({ ...ok, timeoutGiven: true })).not.toThrow();
+  });
+
+  test('--rules without --request is a usage error that shows the whole command', () => {
+    const e = failure({ ...ok, request: undefined });
+    expect(e.exitCode).toBe(2);
+    expect(e.hint).toBe('sudo natscope trace --rules --request mysql');
+  });
+
+  test('--request or --timeout without --rules is a usage error', () => {
+    expect(failure({ ...ok, rules: false }).message).toBe('--request goes with --rules');
+    expect(failure({ ...ok, rules: false, request: undefined, timeoutGiven: true }).message).toBe(
+      '--timeout goes with --rules',
+    );
+  });
+
+  test('an option of the event stream is refused with its own spelling', () => {
+    const e = failure({ ...ok, others: ['allNetns'] });
+    expect(e.message).toBe('--all-netns is an option of the event stream, not of --rules');
+    expect(e.exitCode).toBe(2);
+  });
+});
