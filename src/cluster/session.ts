@@ -11,8 +11,7 @@ import { type ClockAlignment, describeAlignment } from './clocks.js';
 import { isNamespaceName, isObjectName, Kubectl } from './kubectl.js';
 import { TimeOrderedMerge } from './merge.js';
 import { ClusterNames, type ClusterObjects } from './names.js';
-import { createNodePods, DEFAULT_IMAGE } from './nodePods.js';
-import { sweepExpired } from './nodePods.js';
+import { createNodePods, DEFAULT_IMAGE, stopped, sweepExpired } from './nodePods.js';
 import { type NodeTracer, startNodeTracer } from './transport.js';
 import { NatscopeError } from '../errors.js';
 import type { NatscopeEvent } from '../events/types.js';
@@ -116,6 +115,8 @@ export interface OpenSessionOptions extends ClusterSessionOptions {
   log: (line: string) => void;
   // checked options, when the caller checked them already
   checked?: CheckedOptions;
+  // asks a session that is still starting to stop: it undoes what it made and fails
+  signal?: AbortSignal;
 }
 
 // Reads the cluster, creates the node pods and starts bpftrace on each; resolves once every probe is attached.
@@ -146,6 +147,7 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
     );
   }
   const names = ClusterNames.from(objects);
+  if (options.signal?.aborted) throw stopped();
   options.log(`${selected.length} node(s) to trace; ${names.size} addresses named from the API`);
 
   const swept = await sweepExpired(kubectl, options.namespace);
@@ -159,6 +161,7 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
     ttlS: checked.ttlS,
     readyTimeoutMs: options.readyTimeoutS * 1000,
     log: options.log,
+    signal: options.signal,
   });
 
   const merged = new TimeOrderedMerge<NatscopeEvent>((raw) => options.onEvent(names.name(raw)));
@@ -179,7 +182,7 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
   }
   const started = tracers;
   let stopping: Promise<ClusterSummary> | null = null;
-  return {
+  const session: ClusterSession = {
     kubectl,
     objects,
     names,
@@ -199,6 +202,11 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
       return stopping;
     },
   };
+  if (options.signal?.aborted) {
+    await session.stop();
+    throw stopped();
+  }
+  return session;
 }
 
 // Starts every node's tracer at once; if one fails, the others are stopped and the first failure is thrown.
