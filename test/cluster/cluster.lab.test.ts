@@ -6,14 +6,17 @@
 // sees the vpn drop mysql's reply, and the merged stream carries it under
 // each node's name with the Service's and the pod's names. In this lab every
 // "node" shares one kernel, so each node's bpftrace sees the drop: a real
-// cluster's node sees only its own.
+// cluster's node sees only its own. `cluster tui` is driven the same way,
+// in a real terminal (tmux).
 
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeEvent } from '../../src/events/codec.js';
 import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
 import { natscope } from '../cli.js';
 import { testTempDir } from '../helpers.js';
+import { TmuxSession } from '../tmux.js';
 import { fakeCluster, labObjects } from './fakeCluster.js';
 
 const PREFIX = 'natscope-cl-';
@@ -104,5 +107,44 @@ describe('natscope cluster trace on the lab, with the real bpftrace on two nodes
     process.stderr.write(
       `  cluster lab: ${drops.length} reports of the vpn's drop; ${stderr.match(/clocks, onto this machine's: .*/)?.[0]}\n`,
     );
+  });
+});
+
+describe('natscope cluster tui on the lab, with the real bpftrace on two nodes', () => {
+  const terminal = new TmuxSession('cluster-tui-lab');
+  afterAll(async () => {
+    await terminal.close();
+  });
+
+  test("a failing request to mysql: the vpn's drop of the reply is on screen, named, and q leaves no pod", async () => {
+    const tuiDir = testTempDir('natscope-cluster-tui-lab-');
+    const fake = fakeCluster(tuiDir, labObjects(status, ['node1', 'node2']));
+    const quote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+    const vars = Object.entries({ ...fake.env, LANG: 'C.UTF-8' }).map(([k, v]) => `${k}=${quote(v)}`);
+    const main = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+    terminal.start(
+      `env ${vars.join(' ')} node ${quote(main)} cluster tui --nodes node1,node2 --probes drop; echo "natscope exited $?"; sleep 120`,
+      120,
+      40,
+    );
+    await terminal.waitFor((t) => t.includes('clocks ±'), 'bpftrace to attach on both nodes', 90_000);
+    const request = await lab('request', 'mysql', '--timeout', '2', '--json');
+    const r = JSON.parse(String(request.stdout)) as RequestEvent;
+    expect(r.outcome).toBe('timeout');
+    // the reply from the mysql pod to the office's port, dropped by the vpn, with the pod's Kubernetes name
+    const drop = new RegExp(
+      `node[12] +✗ NETFILTER_DROP.* 10\\.244\\.2\\.2:3306 \\(mysql\\) → ${(r.src ?? '').replace(/\./g, '\\.')}:${r.sport} SYN-ACK`,
+    );
+    const s = await terminal.waitFor((t) => drop.test(t), "the vpn's drop on screen", 20_000);
+    expect(s).toMatch(/cluster kubectl's current context │ nodes node1, node2 │ clocks ±[\d.]+ ms/);
+    expect(fake.livePods()).toHaveLength(2);
+    await terminal.keys('q');
+    const after = await terminal.waitFor((t) => t.includes('natscope exited'), 'natscope to exit', 60_000);
+    expect(after).toContain('natscope exited 0');
+    expect(after).toMatch(/natscope cluster tui: \d+ events from 2 node\(s\), 0 lost; node pods deleted/);
+    expect(fake.livePods()).toEqual([]);
+    const ledger = fake.ledger();
+    expect(ledger.filter((l) => l.startsWith('create'))).toHaveLength(2);
+    expect(ledger.filter((l) => l.startsWith('delete'))).toHaveLength(2);
   });
 });
