@@ -117,6 +117,8 @@ export interface OpenSessionOptions extends ClusterSessionOptions {
   checked?: CheckedOptions;
   // asks a session that is still starting to stop: it undoes what it made and fails
   signal?: AbortSignal;
+  // looks at the API's objects before anything is created (it may refuse: diagnose's Service)
+  inspect?: (objects: ClusterObjects) => void;
 }
 
 // Reads the cluster, creates the node pods and starts bpftrace on each; resolves once every probe is attached.
@@ -130,6 +132,7 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
     kubectl.endpointSlices(),
   ]);
   const objects: ClusterObjects = { nodes, pods, services, endpointSlices };
+  options.inspect?.(objects);
   const known = nodes.map((n) => n.metadata.name);
   const selected = checked.nodes ?? known;
   const missing = selected.find((n) => !known.includes(n));
