@@ -142,6 +142,8 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     });
   }
 
+  for (const d of drops) d.nodes.sort();
+
   const story: string[] = [];
   const seen: string[] = [];
   const notSeen: string[] = [];
