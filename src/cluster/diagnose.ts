@@ -202,7 +202,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     summary = `answered${dnat ? ` (DNAT on ${dnat.host}${snat ? `, SNAT ⇒ ${snat.to.ip}` : ''})` : ''}`;
   } else if (bypass && chosen?.node) {
     verdict = 'reply-bypasses-dnat';
-    summary = `the reply leaves ${chosen.node} straight for ${client?.ip}, not through ${dnat?.host}, which holds the DNAT: whatever is between them sees a reply without its request and drops it (fix: kube-proxy masqueradeAll or a clusterCIDR; docs/cluster.md)`;
+    summary = `the reply leaves ${chosen.node} straight for ${client?.ip}, not through ${dnat?.host}, which holds the DNAT: a stateful hop on the way back (a VPN, a firewall) sees a reply without its request (fix: kube-proxy masqueradeAll or a clusterCIDR; docs/cluster.md)`;
   } else if (drops.length > 0) {
     const d = drops[0]!;
     verdict = 'dropped';

@@ -7,11 +7,14 @@
 // each node's name with the Service's and the pod's names. In this lab every
 // "node" shares one kernel, so each node's bpftrace sees the drop: a real
 // cluster's node sees only its own. `cluster tui` is driven the same way,
-// in a real terminal (tmux).
+// in a real terminal (tmux). `cluster diagnose`'s request pod runs in the
+// lab's office (the fake kubectl's `run`, FAKE_KUBECTL_RUN_NETNS): a client
+// outside the cluster, as in the incident.
 
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Diagnosis } from '../../src/cluster/diagnose.js';
 import { decodeEvent } from '../../src/events/codec.js';
 import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
 import { natscope } from '../cli.js';
@@ -146,5 +149,57 @@ describe('natscope cluster tui on the lab, with the real bpftrace on two nodes',
     const ledger = fake.ledger();
     expect(ledger.filter((l) => l.startsWith('create'))).toHaveLength(2);
     expect(ledger.filter((l) => l.startsWith('delete'))).toHaveLength(2);
+  });
+});
+
+describe('natscope cluster diagnose on the lab: the request pod in the office, the real bpftrace (drops) on two nodes', () => {
+  test('mysql: the reply dropped in the vpn; nginx: answered; with masqueradeAll on, mysql answered', {
+    timeout: 400_000,
+  }, async () => {
+    const diagnoseDir = testTempDir('natscope-cluster-diagnose-lab-');
+    const fake = fakeCluster(diagnoseDir, labObjects(status, ['node1', 'node2']));
+    const env = { ...fake.env, FAKE_KUBECTL_RUN_NETNS: status.hosts.office!.netns };
+    const diagnose = async (svc: string) => {
+      const result = await execa(
+        process.execPath,
+        ['dist/src/main.js', 'cluster', 'diagnose', svc, '--nodes', 'node1,node2', '--probes', 'drop', '--json'],
+        { reject: false, env, timeout: 150_000 },
+      );
+      const d = JSON.parse(String(result.stdout) || 'null') as Diagnosis | null;
+      expect(d, String(result.stderr)).not.toBeNull();
+      return { exitCode: result.exitCode, d: d!, stderr: String(result.stderr) };
+    };
+
+    const mysql = await diagnose('svc/mysql');
+    expect(mysql.stderr).toContain('the request pod was not answered');
+    expect(mysql.exitCode).toBe(1);
+    expect(mysql.d.verdict).toBe('dropped');
+    const drop = mysql.d.drops.find((d) => d.direction === 'reply');
+    // the pod's SYN-ACK to the office, dropped by the vpn's conntrack rule, in the vpn's namespace
+    expect(drop).toMatchObject({ reason: 'NETFILTER_DROP', netns: status.hosts.vpn!.inode, nodes: ['node1', 'node2'] });
+    expect(drop!.packet).toMatch(/^tcp 10\.244\.2\.2:3306 → 192\.168\.10\.10:\d+ SYN,ACK$/);
+    expect(mysql.d.notSeen).toContain('the DNAT: the nat probe was not running (--probes)');
+
+    const nginx = await diagnose('svc/nginx');
+    expect(nginx.exitCode, nginx.stderr).toBe(0);
+    expect(nginx.d.verdict).toBe('answered');
+    expect(nginx.d.drops.filter((d) => d.reason === 'NETFILTER_DROP')).toEqual([]);
+
+    const on = await lab('set', 'masquerade-all', 'on');
+    expect(on.exitCode, String(on.stderr)).toBe(0);
+    try {
+      const fixed = await diagnose('svc/mysql');
+      expect(fixed.exitCode, fixed.stderr).toBe(0);
+      expect(fixed.d.verdict).toBe('answered');
+      expect(fixed.d.drops.filter((d) => d.reason === 'NETFILTER_DROP')).toEqual([]);
+    } finally {
+      await lab('set', 'masquerade-all', 'off');
+    }
+    // every pod created (two node pods and one request pod a run) was deleted
+    const ledger = fake.ledger();
+    expect(ledger.filter((l) => l.startsWith('create'))).toHaveLength(9);
+    expect(ledger.filter((l) => l.startsWith('delete'))).toHaveLength(9);
+    expect(fake.livePods()).toEqual([]);
+    process.stderr.write(`  cluster diagnose lab: mysql ${mysql.d.summary}\n`);
   });
 });
