@@ -21,12 +21,15 @@ export const CONNECT_TIMEOUT_S = 4;
 // empty) and reads until the peer closes; `timeout` ends a peer that keeps
 // the connection open (exit 143: it was answered). A failed connect is nc's
 // exit 1. The status is the one line natscope reads back.
-export const CLIENT_SCRIPT = `busybox timeout ${CONNECT_TIMEOUT_S + 2} busybox nc -w ${CONNECT_TIMEOUT_S} "$1" "$2" </dev/null >/dev/null 2>&1; echo "natscope-client:$?"`;
+// Its own addresses come first: the client's address, to tell its connection from others.
+export const CLIENT_SCRIPT = `busybox ip -4 -o addr show scope global | busybox sed -n 's/.* inet \\([0-9.]*\\)\\/.*/natscope-client-ip:\\1/p'; busybox timeout ${CONNECT_TIMEOUT_S + 2} busybox nc -w ${CONNECT_TIMEOUT_S} "$1" "$2" </dev/null >/dev/null 2>&1; echo "natscope-client:$?"`;
 
 export interface ClientResult {
   answered: boolean;
   // nc's exit status as the pod printed it
   status: number;
+  // the pod's own IPv4 addresses, as it printed them
+  addresses: string[];
   // when the pod was asked to run and when it ended (this machine's monotonic ns)
   startNs: number;
   endNs: number;
@@ -71,10 +74,17 @@ export function clientPodArgs(options: {
   ];
 }
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
 // What the pod printed: its status line, or null if it never ran the command.
 export function parseClientOutput(text: string): number | null {
   const m = /^natscope-client:(\d{1,3})$/m.exec(text);
   return m ? Number(m[1]) : null;
+}
+
+// The addresses the pod printed (checked: the output is the cluster's).
+export function parseClientAddresses(text: string): string[] {
+  return [...text.matchAll(/^natscope-client-ip:(\S+)$/gm)].map((m) => m[1]!).filter((a) => IPV4.test(a));
 }
 
 // Runs the pod to its end; kubectl deletes it (--rm).
@@ -98,5 +108,11 @@ export async function requestFromPod(
     );
   }
   // 0: the peer closed; 124/143: it kept the connection open (timeout ended nc): both answered
-  return { answered: status === 0 || status === 124 || status === 143, status, startNs, endNs };
+  return {
+    answered: status === 0 || status === 124 || status === 143,
+    status,
+    addresses: parseClientAddresses(out),
+    startNs,
+    endNs,
+  };
 }

@@ -11,6 +11,7 @@ import { isVerdictDrop } from '../events/story.js';
 import { endpoint } from '../events/tuple.js';
 import type { DropEvent, NatEvent, NatscopeEvent } from '../events/types.js';
 import type { ProbeFamily } from '../tracer/parse.js';
+import type { ClusterObjects } from './names.js';
 
 export interface ServiceTarget {
   namespace: string;
@@ -35,6 +36,9 @@ export interface DiagnoseInput {
   // the request natscope sent: answered or not; null when natscope only watched
   answered: boolean | null;
   events: NatscopeEvent[];
+  // whether an address is the cluster's (a pod's, a node's, in a node's pod CIDR): such a client's
+  // replies come back through its own node, so only a client outside can be bypassed
+  inCluster: (ip: string) => boolean;
   nodes: string[];
   probes: ProbeFamily[];
 }
@@ -76,6 +80,40 @@ export interface Diagnosis {
   story: string[];
   seen: string[];
   notSeen: string[];
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function ipv4Number(ip: string): number | null {
+  const m = IPV4.exec(ip);
+  if (!m) return null;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return null;
+  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
+}
+
+// The cluster's own addresses, as the API lists them: pods', nodes', and the nodes' pod CIDRs; and `extra` (the request pod's).
+export function clusterAddressTest(objects: ClusterObjects, extra: string[] = []): (ip: string) => boolean {
+  const known = new Set(extra);
+  for (const p of objects.pods) {
+    if (p.status.podIP) known.add(p.status.podIP);
+    for (const a of p.status.podIPs ?? []) known.add(a.ip);
+  }
+  for (const n of objects.nodes) for (const a of n.status.addresses) known.add(a.address);
+  const ranges: [number, number][] = [];
+  for (const n of objects.nodes) {
+    const [base, bits] = (n.spec.podCIDR ?? '').split('/');
+    const start = ipv4Number(base ?? '');
+    const length = Number(bits);
+    if (start === null || !Number.isInteger(length) || length < 8 || length > 32) continue;
+    const size = 2 ** (32 - length);
+    ranges.push([start - (start % size), size]);
+  }
+  return (ip) => {
+    if (known.has(ip)) return true;
+    const n = ipv4Number(ip);
+    return n !== null && ranges.some(([start, size]) => n >= start && n < start + size);
+  };
 }
 
 export function diagnose(input: DiagnoseInput): Diagnosis {
@@ -194,7 +232,8 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     snat === null &&
     chosen?.node != null &&
     chosen.node !== dnat.host &&
-    !endpointIps.has(client?.ip ?? '');
+    client !== null &&
+    !input.inCluster(client.ip);
   let verdict: Verdict;
   let summary: string;
   if (input.answered === true) {

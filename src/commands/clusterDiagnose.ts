@@ -6,7 +6,13 @@
 // the DNAT (the incident), or dropped where; and what was not seen.
 
 import { DEFAULT_CLIENT_IMAGE, requestFromPod, type ClientResult } from '../cluster/clientPod.js';
-import { type Diagnosis, diagnose, type ServiceEndpoint, type ServiceTarget } from '../cluster/diagnose.js';
+import {
+  clusterAddressTest,
+  type Diagnosis,
+  diagnose,
+  type ServiceEndpoint,
+  type ServiceTarget,
+} from '../cluster/diagnose.js';
 import { isNamespaceName, isObjectName } from '../cluster/kubectl.js';
 import type { ClusterObjects } from '../cluster/names.js';
 import {
@@ -19,7 +25,7 @@ import {
   usage,
 } from '../cluster/session.js';
 import { NatscopeError } from '../errors.js';
-import type { NatscopeEvent } from '../events/types.js';
+import { isKernelEvent, type NatscopeEvent } from '../events/types.js';
 import { parseProbeList } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { safeLine } from '../util/terminal.js';
@@ -151,7 +157,7 @@ export async function clusterDiagnose(options: ClusterDiagnoseOptions): Promise<
   checkOptions(options);
   const checked = checkSessionOptions(options);
   const step = progress('diagnose');
-  const resolved: { target: Resolved | null } = { target: null };
+  const resolved: { target: Resolved | null; objects: ClusterObjects | null } = { target: null, objects: null };
   const events: NatscopeEvent[] = [];
   let seenClient: (() => void) | null = null;
   const session = await openClusterSession({
@@ -161,6 +167,7 @@ export async function clusterDiagnose(options: ClusterDiagnoseOptions): Promise<
     log: step.log,
     inspect: (objects) => {
       resolved.target = resolveTarget(objects, options);
+      resolved.objects = objects;
     },
     onEvent: (event) => {
       if (events.length < MAX_EVENTS) events.push(event);
@@ -212,7 +219,9 @@ export async function clusterDiagnose(options: ClusterDiagnoseOptions): Promise<
     endpoints: target.endpoints,
     clientIp: target.clientIp,
     answered: client?.answered ?? null,
-    events,
+    // with a request: what happened from a second before it was sent (other clients' earlier traffic is not its)
+    events: client ? events.filter((e) => !isKernelEvent(e) || e.t >= client.startNs - 1e9) : events,
+    inCluster: clusterAddressTest(resolved.objects ?? unreachable(), client?.addresses ?? []),
     nodes: session.tracers.map((t) => t.node),
     probes,
   });

@@ -5,7 +5,13 @@
 
 import { createServer, type Server } from 'node:net';
 import { describe, expect, test } from 'vitest';
-import { CLIENT_SCRIPT, clientPodArgs, parseClientOutput, requestFromPod } from '../../src/cluster/clientPod.js';
+import {
+  CLIENT_SCRIPT,
+  clientPodArgs,
+  parseClientAddresses,
+  parseClientOutput,
+  requestFromPod,
+} from '../../src/cluster/clientPod.js';
 import { Kubectl } from '../../src/cluster/kubectl.js';
 import { tempDirForTest } from '../helpers.js';
 import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
@@ -53,6 +59,9 @@ describe('the request pod', { timeout: 30_000 }, () => {
     expect(parseClientOutput('natscope-client:0\n')).toBe(0);
     expect(parseClientOutput("If you don't see a command prompt…\nnatscope-client:1\n")).toBe(1);
     expect(parseClientOutput('error: image pull')).toBeNull();
+    expect(parseClientAddresses('natscope-client-ip:10.244.1.7\nnatscope-client-ip:$(x)\nnatscope-client:0\n')).toEqual(
+      ['10.244.1.7'],
+    );
   });
 
   test('a listening port answers, a closed one does not; the pod is created and deleted either way', async () => {
@@ -69,6 +78,8 @@ describe('the request pod', { timeout: 30_000 }, () => {
         port,
       });
       expect(open.answered).toBe(true);
+      // the "pod" is this machine here: its addresses, as busybox ip lists them
+      expect(open.addresses.length).toBeGreaterThan(0);
       expect(open.endNs).toBeGreaterThan(open.startNs);
     } finally {
       server.close();

@@ -6,7 +6,7 @@
 // VPN would add.
 
 import { describe, expect, test } from 'vitest';
-import { diagnose } from '../../src/cluster/diagnose.js';
+import { clusterAddressTest, diagnose } from '../../src/cluster/diagnose.js';
 import { NodeSchema, EndpointSliceSchema, PodSchema, ServiceSchema } from '../../src/cluster/kubectl.js';
 import { type ClusterDiagnoseOptions, render, resolveTarget } from '../../src/commands/clusterDiagnose.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
@@ -54,7 +54,14 @@ function judge(
   extra: Partial<ClusterDiagnoseOptions> = {},
 ) {
   const resolved = resolveTarget(objects, options(target, extra));
-  return diagnose({ ...resolved, answered, events: list, nodes: ['node1', 'node2'], probes });
+  return diagnose({
+    ...resolved,
+    answered,
+    events: list,
+    inCluster: clusterAddressTest(objects),
+    nodes: ['node1', 'node2'],
+    probes,
+  });
 }
 
 describe('cluster diagnose: the verdict', () => {
@@ -135,6 +142,24 @@ describe('cluster diagnose: the verdict', () => {
     const other = judge('svc/mysql', onNodes(withFix), null, undefined, { fromIp: '192.168.10.99' });
     expect(other.verdict).toBe('not-seen');
     expect(other.summary).toContain('no traffic from 192.168.10.99 to 10.96.207.61:3306');
+  });
+
+  test('a client in the cluster is never bypassed: its replies come back through its own node', () => {
+    const resolved = resolveTarget(objects, options('svc/mysql'));
+    const d = diagnose({
+      ...resolved,
+      answered: false,
+      events: onNodes(before),
+      // the same events, had the client been a pod: its address the request pod reported
+      inCluster: clusterAddressTest(objects, ['192.168.10.10']),
+      nodes: ['node1', 'node2'],
+      probes: ['nat', 'conntrack', 'drop'],
+    });
+    expect(d.verdict).toBe('no-answer-unexplained');
+    const inCluster = clusterAddressTest(objects);
+    // node addresses, pod addresses, and any address in a node's pod CIDR (a pod created since)
+    expect(['10.0.1.11', '10.244.2.2', '10.244.1.77'].map(inCluster)).toEqual([true, true, true]);
+    expect(['192.168.10.10', '10.244.3.1', '10.96.207.61'].map(inCluster)).toEqual([false, false, false]);
   });
 
   test('a Service, port or pod the cluster does not have is refused with what it has', () => {
