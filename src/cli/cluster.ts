@@ -139,7 +139,7 @@ Examples:
     )
     .option(
       '--client-image <image>',
-      "the request pod's image (it needs busybox: sh, nc, timeout)",
+      "the request pod's image (it needs busybox: sh, ip, sed, nc, timeout)",
       DEFAULT_CLIENT_IMAGE,
     )
     .option('--context <name>', "the kubeconfig context (default: kubectl's current one)")

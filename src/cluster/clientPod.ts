@@ -104,7 +104,9 @@ export async function requestFromPod(
   if (status === null) {
     throw new NatscopeError(
       `the request pod did not report (it printed: ${safeLine(out.trim().split('\n').pop() ?? '').slice(0, 120)})`,
-      { hint: 'its image needs busybox (sh, nc, timeout): --client-image busybox:1.36, or one your nodes can pull' },
+      {
+        hint: 'its image needs busybox (sh, ip, sed, nc, timeout): --client-image busybox:1.36, or one your nodes can pull',
+      },
     );
   }
   // 0: the peer closed; 124/143: it kept the connection open (timeout ended nc): both answered
