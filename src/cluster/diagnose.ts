@@ -33,6 +33,8 @@ export interface DiagnoseInput {
   endpoints: ServiceEndpoint[];
   // the client's address, when known (--from-ip, --from-pod); else the first DNAT or drop tells it
   clientIp: string | null;
+  // the client's port, when known (the request pod's): only that connection is judged
+  clientPort?: number | null;
   // the request natscope sent: answered or not; null when natscope only watched
   answered: boolean | null;
   events: NatscopeEvent[];
@@ -122,7 +124,11 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   const toService = (e: NatEvent) => e.orig.dst === service.ip && e.orig.dport === service.port;
   const dnats = input.events.filter(
     (e): e is NatEvent =>
-      e.kind === 'nat' && e.manip === 'DNAT' && toService(e) && (!input.clientIp || e.orig.src === input.clientIp),
+      e.kind === 'nat' &&
+      e.manip === 'DNAT' &&
+      toService(e) &&
+      (!input.clientIp || e.orig.src === input.clientIp) &&
+      (!input.clientPort || e.orig.sport === input.clientPort),
   );
   const firstDnat = dnats[0] ?? null;
   const endpointIps = new Set(input.endpoints.map((e) => e.ip));
@@ -135,13 +141,18 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   let client = firstDnat ? { ip: firstDnat.orig.src, port: firstDnat.orig.sport } : null;
   const drops0 = input.events.filter((e): e is DropEvent => e.kind === 'drop' && relevantDrop(e));
   if (!client) {
-    const d = drops0.find((x) => !input.clientIp || x.packet.dst === input.clientIp || x.packet.src === input.clientIp);
+    const port = input.clientPort;
+    const d = drops0.find(
+      (x) =>
+        (!input.clientIp || x.packet.dst === input.clientIp || x.packet.src === input.clientIp) &&
+        (!port || x.packet.sport === port || x.packet.dport === port),
+    );
     if (d) {
       const request = d.packet.dst === service.ip || endpointIps.has(d.packet.dst);
       client = request ? { ip: d.packet.src, port: d.packet.sport } : { ip: d.packet.dst, port: d.packet.dport };
     }
   }
-  if (!client && input.clientIp) client = { ip: input.clientIp, port: 0 };
+  if (!client && input.clientIp) client = { ip: input.clientIp, port: input.clientPort ?? 0 };
 
   // this connection's NAT bindings (every node that reported them)
   const ofClient = (src: string, sport: number) =>

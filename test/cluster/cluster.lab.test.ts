@@ -18,7 +18,7 @@ import type { Diagnosis } from '../../src/cluster/diagnose.js';
 import { decodeEvent } from '../../src/events/codec.js';
 import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
 import { natscope } from '../cli.js';
-import { testTempDir } from '../helpers.js';
+import { tempDirForTest, testTempDir } from '../helpers.js';
 import { TmuxSession } from '../tmux.js';
 import { fakeCluster, labObjects } from './fakeCluster.js';
 
@@ -120,7 +120,7 @@ describe('natscope cluster tui on the lab, with the real bpftrace on two nodes',
   });
 
   test("a failing request to mysql: the vpn's drop of the reply is on screen, named, and q leaves no pod", async () => {
-    const tuiDir = testTempDir('natscope-cluster-tui-lab-');
+    const tuiDir = tempDirForTest('natscope-cluster-tui-lab-');
     const fake = fakeCluster(tuiDir, labObjects(status, ['node1', 'node2']));
     const quote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
     const vars = Object.entries({ ...fake.env, LANG: 'C.UTF-8' }).map(([k, v]) => `${k}=${quote(v)}`);
@@ -156,7 +156,7 @@ describe('natscope cluster diagnose on the lab: the request pod in the office, t
   test('mysql: the reply dropped in the vpn; nginx: answered; with masqueradeAll on, mysql answered', {
     timeout: 400_000,
   }, async () => {
-    const diagnoseDir = testTempDir('natscope-cluster-diagnose-lab-');
+    const diagnoseDir = tempDirForTest('natscope-cluster-diagnose-lab-');
     const fake = fakeCluster(diagnoseDir, labObjects(status, ['node1', 'node2']));
     const env = { ...fake.env, FAKE_KUBECTL_RUN_NETNS: status.hosts.office!.netns };
     const diagnose = async (svc: string) => {

@@ -128,6 +128,20 @@ describe('cluster diagnose: the verdict', () => {
     expect(d.summary).toMatch(
       /the reply was dropped \(NETFILTER_DROP at \w+\) in network namespace \d+, seen from node1, node2/,
     );
+    // a request from another port (the request pod's, after the fix): the old connection's retransmitted
+    // replies, still dropped, are not this connection's
+    const resolved = resolveTarget(objects, options('svc/mysql'));
+    const later = diagnose({
+      ...resolved,
+      clientPort: 45000,
+      answered: true,
+      events: drops,
+      inCluster: clusterAddressTest(objects),
+      nodes: ['node1', 'node2'],
+      probes: ['drop'],
+    });
+    expect(later.verdict).toBe('answered');
+    expect(later.drops).toEqual([]);
   });
 
   test('no answer and nothing seen: unexplained, and it says what was not seen', () => {
