@@ -6,7 +6,7 @@
 // with an expiry like the node pods, so a run killed while it waits leaves
 // nothing the next run does not sweep.
 
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { NatscopeError } from '../errors.js';
 import { safeLine } from '../util/terminal.js';
 import type { Kubectl } from './kubectl.js';
@@ -17,13 +17,13 @@ export const DEFAULT_CLIENT_IMAGE = 'busybox:1.36';
 // seconds nc waits for the connection; the whole command is ended a little after
 export const CONNECT_TIMEOUT_S = 4;
 
-// busybox nc connects from the port natscope chose (-p: so that this
-// connection's events are told from any other's; -w: the connect timeout), sends nothing (stdin is
+// busybox nc connects (-w: the connect timeout; its -p does not choose the
+// port a client connects from, so the connection is known by its time), sends nothing (stdin is
 // empty) and reads until the peer closes; `timeout` ends a peer that keeps
 // the connection open (exit 143: it was answered). A failed connect is nc's
 // exit 1. The status is the one line natscope reads back.
 // Its own addresses come first: the client's address, to tell its connection from others.
-export const CLIENT_SCRIPT = `busybox ip -4 -o addr show scope global | busybox sed -n 's/.* inet \\([0-9.]*\\)\\/.*/natscope-client-ip:\\1/p'; busybox timeout ${CONNECT_TIMEOUT_S + 2} busybox nc -p "$3" -w ${CONNECT_TIMEOUT_S} "$1" "$2" </dev/null >/dev/null 2>&1; echo "natscope-client:$?"`;
+export const CLIENT_SCRIPT = `busybox ip -4 -o addr show scope global | busybox sed -n 's/.* inet \\([0-9.]*\\)\\/.*/natscope-client-ip:\\1/p'; busybox timeout ${CONNECT_TIMEOUT_S + 2} busybox nc -w ${CONNECT_TIMEOUT_S} "$1" "$2" </dev/null >/dev/null 2>&1; echo "natscope-client:$?"`;
 
 export interface ClientResult {
   answered: boolean;
@@ -31,8 +31,6 @@ export interface ClientResult {
   status: number;
   // the pod's own IPv4 addresses, as it printed them
   addresses: string[];
-  // the port it connected from
-  localPort: number;
   // when the pod was asked to run and when it ended (this machine's monotonic ns)
   startNs: number;
   endNs: number;
@@ -46,8 +44,6 @@ export function clientPodArgs(options: {
   owner: string;
   ip: string;
   port: number;
-  // the client's own port
-  localPort: number;
   expires: Date;
 }): string[] {
   const overrides = {
@@ -76,7 +72,6 @@ export function clientPodArgs(options: {
     'natscope-client',
     options.ip,
     String(options.port),
-    String(options.localPort),
   ];
 }
 
@@ -100,10 +95,8 @@ export async function requestFromPod(
 ): Promise<ClientResult> {
   const owner = randomBytes(5).toString('hex');
   const name = `natscope-client-${owner}`;
-  // chosen here, above the usual start of the ephemeral range, so that natscope knows the connection
-  const localPort = 40_000 + randomInt(20_000);
   const startNs = Number(process.hrtime.bigint());
-  const args = clientPodArgs({ ...options, name, owner, localPort, expires: new Date(Date.now() + 120_000) });
+  const args = clientPodArgs({ ...options, name, owner, expires: new Date(Date.now() + 120_000) });
   const out = await kubectl.run(args, {
     what: 'kubectl run (the request pod)',
     timeoutMs: 150_000,
@@ -123,7 +116,6 @@ export async function requestFromPod(
     answered: status === 0 || status === 124 || status === 143,
     status,
     addresses: parseClientAddresses(out),
-    localPort,
     startNs,
     endNs,
   };

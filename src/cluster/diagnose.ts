@@ -140,7 +140,9 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
       endpointIps.has(d.packet.dst));
   let client = firstDnat ? { ip: firstDnat.orig.src, port: firstDnat.orig.sport } : null;
   const drops0 = input.events.filter((e): e is DropEvent => e.kind === 'drop' && relevantDrop(e));
-  if (!client) {
+  // an answered client's port is known only from its DNAT: a drop then is another connection's
+  const fromDrop = !client && input.answered !== true;
+  if (fromDrop) {
     const port = input.clientPort;
     const d = drops0.find(
       (x) =>
@@ -221,6 +223,11 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     );
   } else {
     notSeen.push('the DNAT: the nat probe was not running (--probes)');
+  }
+  if (!dnat && client && fromDrop && !input.clientPort) {
+    notSeen.push(
+      "the connection's own port: without its DNAT it is taken from the first drop of a packet to or from the endpoint (an earlier connection's retransmission would look the same)",
+    );
   }
   for (const d of drops) {
     story.push(

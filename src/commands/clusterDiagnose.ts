@@ -218,10 +218,9 @@ export async function clusterDiagnose(options: ClusterDiagnoseOptions): Promise<
     service: target.service,
     endpoints: target.endpoints,
     clientIp: target.clientIp,
-    clientPort: client?.localPort ?? null,
     answered: client?.answered ?? null,
-    // with a request: what happened from a second before it was sent (other clients' earlier traffic is not its)
-    events: client ? events.filter((e) => !isKernelEvent(e) || e.t >= client.startNs - 1e9) : events,
+    // with a request: what happened once it was sent (the nodes' clocks agree to milliseconds)
+    events: client ? events.filter((e) => !isKernelEvent(e) || e.t >= client.startNs - 100e6) : events,
     inCluster: clusterAddressTest(resolved.objects ?? unreachable(), client?.addresses ?? []),
     nodes: session.tracers.map((t) => t.node),
     probes,

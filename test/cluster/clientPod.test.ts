@@ -36,7 +36,6 @@ describe('the request pod', { timeout: 30_000 }, () => {
       owner: 'ab12',
       ip: '10.96.0.10',
       port: 3306,
-      localPort: 45000,
       expires: new Date('2026-12-05T10:00:00Z'),
     });
     expect(args.slice(0, 4)).toEqual(['run', 'natscope-client-ab12', '-n', 'natscope']);
@@ -53,7 +52,6 @@ describe('the request pod', { timeout: 30_000 }, () => {
       'natscope-client',
       '10.96.0.10',
       '3306',
-      '45000',
     ]);
   });
 
