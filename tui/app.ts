@@ -8,7 +8,17 @@ import type { AgentClient } from '../src/agent/client.js';
 import type { CommandName, CommandOf, Reply } from '../src/agent/protocol.js';
 import { NatscopeError, describeError } from '../src/errors.js';
 import type { KubeProxySync, NatscopeEvent } from '../src/events/types.js';
-import { flash, handleKey, initialUi, targets, type Effect, type Flash, type Key, type UiState } from './keys.js';
+import {
+  CLUSTER_REFUSAL,
+  flash,
+  handleKey,
+  initialUi,
+  targets,
+  type Effect,
+  type Flash,
+  type Key,
+  type UiState,
+} from './keys.js';
 import type { TuiScreen } from './screen.js';
 import { detailsLines, renderFrame, requestOutcome } from './view.js';
 import { filterTerms, type ViewModel } from './viewModel.js';
@@ -174,6 +184,7 @@ export class TuiApp {
     const terms = filterTerms(this.ui.filter);
     return {
       live: this.model.source.kind === 'live',
+      refusal: this.model.source.kind === 'cluster' ? CLUSTER_REFUSAL : undefined,
       ready: this.agent !== null && this.model.sourceState === 'running',
       flows: this.model.flowList(terms),
       targets: targets(this.model.lab),

@@ -46,6 +46,8 @@ export type Effect =
 export interface KeyContext {
   // a live lab answers commands; a recording cannot
   live: boolean;
+  // what a key that sends a command says when it cannot (a recording's refusal by default)
+  refusal?: string;
   // the session is up (commands can be sent)
   ready: boolean;
   // selectable flow ids, oldest first
@@ -58,6 +60,7 @@ export interface KeyContext {
 
 export const FLASH_MS = 5000;
 export const REPLAY_REFUSAL = 'replay: commands need a live lab (sudo natscope tui)';
+export const CLUSTER_REFUSAL = 'cluster: natscope only watches a real cluster (requests: natscope cluster diagnose)';
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
 
 export function initialUi(): UiState {
@@ -113,7 +116,7 @@ export function handleKey(ui: UiState, key: Key, ctx: KeyContext): Result {
 const done = (ui: UiState, effects: Effect[] = []): Result => ({ ui, effects });
 
 function command(ui: UiState, ctx: KeyContext): UiState | null {
-  if (!ctx.live) return flash(ui, REPLAY_REFUSAL, 'error', ctx.now);
+  if (!ctx.live) return flash(ui, ctx.refusal ?? REPLAY_REFUSAL, 'error', ctx.now);
   if (!ctx.ready)
     return flash(
       ui,

@@ -30,7 +30,7 @@ export interface TuiOptions {
   io?: TerminalIo;
 }
 
-function checkTerminal(io: TerminalIo | undefined): void {
+export function checkTerminal(io: TerminalIo | undefined): void {
   if (io) return;
   if (!process.stdout.isTTY || !process.stdin.isTTY) {
     throw new NatscopeError('natscope tui needs a terminal: its input or output is not one', {

@@ -10,7 +10,15 @@ import type { RequestEvent } from '../src/events/types.js';
 import { selectedIndex, type UiState } from './keys.js';
 import { layout, MIN_COLS, MIN_ROWS, type Layout } from './layout.js';
 import { fit, overlay, plain, seg, truncate, width, wrap, type Line, type Seg, type Style } from './text.js';
-import { filterTerms, matches, type DropRow, type MarkerRow, type NatRow, type ViewModel } from './viewModel.js';
+import {
+  filterTerms,
+  matches,
+  type DropRow,
+  type MarkerRow,
+  type NatRow,
+  type SourceInfo,
+  type ViewModel,
+} from './viewModel.js';
 
 export interface ViewInput {
   model: ViewModel;
@@ -65,7 +73,7 @@ export function renderFrame(v: ViewInput): Line[] {
   // exactly one line per terminal row, the footer on the last
   const body = fill(lines, v.rows - 1);
   let frame = [...body, footer(v)].map((line) => fit(line, v.cols));
-  if (v.ui.mode === 'help') frame = box(frame, 'Keys', helpLines(v.model.source.kind === 'live'), v);
+  if (v.ui.mode === 'help') frame = box(frame, 'Keys', helpLines(v.model.source.kind), v);
   if (v.ui.mode === 'pick') frame = box(frame, 'Request from the office', pickLines(v), v);
   if (v.ui.mode === 'details') {
     const all = detailsLines(v.model, v.ui, v.cols - 6);
@@ -96,7 +104,13 @@ function header(v: ViewInput): Line[] {
   const kp = m.kubeProxy;
   const st = m.status;
   const line1: Line = [seg(' natscope ', { bold: true, inverse: true }), seg(' ')];
-  if (kp) {
+  if (m.source.kind === 'cluster') {
+    // a real cluster: its kube-proxy is not natscope's to know or change
+    const src = m.source;
+    line1.push(seg('cluster '), seg(src.context ?? "kubectl's current context", BOLD));
+    line1.push(SEP, seg(src.nodes.length ? `nodes ${src.nodes.join(', ')}` : 'nodes: starting'));
+    if (src.clocks) line1.push(SEP, seg(src.clocks));
+  } else if (kp) {
     line1.push(seg('masqueradeAll '), seg(kp.masqueradeAll ? 'ON' : 'OFF', kp.masqueradeAll ? GREEN : RED), SEP);
     line1.push(
       seg('clusterCIDR '),
@@ -108,7 +122,7 @@ function header(v: ViewInput): Line[] {
   } else {
     line1.push(seg('kube-proxy: not known yet', DIM));
   }
-  line1.push(SEP, seg(`lab ${m.lab?.backend ?? '?'} · ${whereText(m)}`));
+  if (m.source.kind !== 'cluster') line1.push(SEP, seg(`lab ${m.lab?.backend ?? '?'} · ${whereText(m)}`));
   // the kernel only where it fits: the kube-proxy state matters more
   if (st?.kernel && width(line1) + st.kernel.length + 10 <= v.cols) line1.push(seg(` · kernel ${st.kernel}`, DIM));
 
@@ -123,7 +137,7 @@ function header(v: ViewInput): Line[] {
       ),
     );
   } else {
-    line2.push(seg('live', BOLD));
+    line2.push(seg(src.kind === 'cluster' ? 'live, through kubectl' : 'live', BOLD));
   }
   // what the user switched on comes first: it explains why the screen looks still
   if (v.ui.paused)
@@ -158,6 +172,7 @@ function stateText(v: ViewInput): string {
   if (m.sourceState === 'starting') return `starting: ${m.log.last() ?? 'opening the lab'}`;
   if (m.sourceState === 'failed') return `stopped: ${m.sourceNote ?? 'the source failed'}`;
   const st = m.status;
+  if (!st && m.source.kind === 'cluster') return `tracing${m.lastError ? ` · error ${m.lastError}` : ''}`;
   if (!st) return m.source.kind === 'replay' ? 'no status in the recording' : 'waiting for the agent';
   const what = st.state === 'tracing' ? `tracing ${st.probes.join(',')}` : st.state;
   return `${m.source.kind === 'replay' ? 'recorded: ' : ''}${what}${m.lastError ? ` · error ${m.lastError}` : ''}`;
@@ -255,7 +270,13 @@ function flowsPane(v: ViewInput, l: Layout, terms: string[]): Line[] {
   if (m.sourceState === 'starting') {
     const logs = m.log.newest(l.flows);
     return [
-      title('Starting · the lab and the tracer come up (in the micro-VM: about a minute)', '', v.cols),
+      title(
+        m.source.kind === 'cluster'
+          ? 'Starting · a pod on each node, then bpftrace in each'
+          : 'Starting · the lab and the tracer come up (in the micro-VM: about a minute)',
+        '',
+        v.cols,
+      ),
       ...fill(
         logs.map((s) => [seg(s, DIM)]),
         l.flows,
@@ -393,10 +414,17 @@ function footer(v: ViewInput): Line {
     const style = ui.flash.level === 'error' ? RED : ui.flash.level === 'ok' ? GREEN : YELLOW;
     return [seg(' '), seg(ui.flash.text, style)];
   }
+  // a real cluster's kube-proxy is not natscope's to change: no lab keys
+  const labKeys: [string, string, string][] =
+    v.model.source.kind === 'cluster'
+      ? []
+      : [
+          ['r', 'request', 'req'],
+          ['m', 'masqueradeAll', 'masq'],
+          ['c', 'clusterCIDR', 'cidr'],
+        ];
   const keys: [string, string, string][] = [
-    ['r', 'request', 'req'],
-    ['m', 'masqueradeAll', 'masq'],
-    ['c', 'clusterCIDR', 'cidr'],
+    ...labKeys,
     ['p', ui.paused ? 'resume' : 'pause', ui.paused ? 'resume' : 'pause'],
     ['/', 'filter', 'filter'],
     ['↑↓', 'select', 'select'],
@@ -411,7 +439,7 @@ function footer(v: ViewInput): Line {
   return width(full) <= v.cols ? full : build(true);
 }
 
-function helpLines(live: boolean): Line[] {
+function helpLines(source: SourceInfo['kind']): Line[] {
   const rows: [string, string][] = [
     ['r', 'send a request from the office: pick a Service (ClusterIP) or a pod'],
     ['m', 'toggle kube-proxy masqueradeAll (rules re-sync; a marker line shows before/after)'],
@@ -427,7 +455,10 @@ function helpLines(live: boolean): Line[] {
   out.push([]);
   out.push([seg('DNAT: kube-proxy sent a ClusterIP connection to a pod (destination rewritten).', DIM)]);
   out.push([seg('SNAT: the source was rewritten too, so the reply must come back through this node.', DIM)]);
-  if (!live) out.push([], [seg('This is a recording: r, m and c need a live lab (sudo natscope tui).', YELLOW)]);
+  if (source === 'cluster')
+    out.push([], [seg('A real cluster: natscope watches it; r, m and c need the lab.', YELLOW)]);
+  else if (source !== 'live')
+    out.push([], [seg('This is a recording: r, m and c need a live lab (sudo natscope tui).', YELLOW)]);
   return out;
 }
 

@@ -65,7 +65,18 @@ export type NatPaneRow = NatRow | MarkerRow;
 
 export type SourceInfo =
   | { kind: 'replay'; file: string; speed: number }
-  | { kind: 'live'; placement: 'auto' | 'on' | 'off' };
+  | { kind: 'live'; placement: 'auto' | 'on' | 'off' }
+  | ClusterSource;
+
+// A real cluster's nodes through kubectl (natscope cluster tui): filled in as its session starts.
+export interface ClusterSource {
+  kind: 'cluster';
+  // the kubeconfig context, null for kubectl's current one
+  context: string | null;
+  nodes: string[];
+  // how far the nodes' clocks agree ("clocks ±0.9 ms"), once read
+  clocks: string | null;
+}
 
 export interface ModelLimits {
   rows?: number;
@@ -107,6 +118,11 @@ const RECENT_DROPS = 8;
 
 export function shortService(name: string | null): string | null {
   return name?.startsWith('default/') ? name.slice('default/'.length) : name;
+}
+
+// What a cluster event's names field calls an address (a Service by address and port, else the address alone).
+function clusterName(e: NatscopeEvent, ip: string, port: number): string | null {
+  return shortService(e.names?.[endpoint(ip, port)] ?? e.names?.[ip] ?? null);
 }
 
 export function matches(search: string, terms: string[]): boolean {
@@ -287,7 +303,10 @@ export class ViewModel {
 
   private natRow(e: NatEvent): NatRow {
     const after = inverse(e.reply);
-    const service = shortService(serviceByAddress(this.lab, e.orig.dst, e.orig.dport));
+    // a lab's own names, else the cluster's (the event's names field)
+    const service = shortService(
+      serviceByAddress(this.lab, e.orig.dst, e.orig.dport) ?? e.names?.[endpoint(e.orig.dst, e.orig.dport)] ?? null,
+    );
     return {
       type: 'nat',
       t: e.t,
@@ -327,8 +346,8 @@ export class ViewModel {
         return;
       }
     }
-    const srcName = hostByIp(this.lab, p.src);
-    const dstName = hostByIp(this.lab, p.dst);
+    const srcName = hostByIp(this.lab, p.src) ?? clusterName(e, p.src, p.sport);
+    const dstName = hostByIp(this.lab, p.dst) ?? clusterName(e, p.dst, p.dport);
     this.drops.push({
       type: 'drop',
       t: e.t,

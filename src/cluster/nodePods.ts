@@ -41,6 +41,8 @@ export interface NodePodsOptions {
   log?: (line: string) => void;
   // for the tests: the clock the expiry is written with
   now?: () => Date;
+  // stops the wait for the pods (they are deleted, and createNodePods fails)
+  signal?: AbortSignal;
 }
 
 // kubectl's arguments to run `command` in a node pod's container (stdin passed on with `stdin`).
@@ -176,12 +178,17 @@ export async function createNodePods(kubectl: Kubectl, options: NodePodsOptions)
     };
     log(`creating ${pods.length} node pod(s) in namespace ${options.namespace} (image ${safeLine(options.image)})`);
     await kubectl.run(['apply', '-f', '-'], { input: JSON.stringify(manifest), what: 'kubectl apply (node pods)' });
-    await waitReady(kubectl, pods, selector, options.readyTimeoutMs ?? 120_000, log);
+    await waitReady(kubectl, pods, selector, options.readyTimeoutMs ?? 120_000, log, options.signal);
   } catch (error) {
     await cleanup.run();
     throw error;
   }
   return { owner, pods, remove: () => cleanup.run() };
+}
+
+// What a session asked to stop while it started fails with.
+export function stopped(): NatscopeError {
+  return new NatscopeError('stopped while the node pods started', { exitCode: 130 });
 }
 
 // Why a pod is not ready yet, as kubectl's STATUS column would say it.
@@ -203,10 +210,12 @@ async function waitReady(
   selector: string,
   timeoutMs: number,
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const end = performance.now() + timeoutMs;
   let said = '';
   for (;;) {
+    if (signal?.aborted) throw stopped();
     const seen = new Map((await kubectl.pods(pods[0]?.namespace, selector)).map((p) => [p.metadata.name, p]));
     const waiting = pods.filter((p) => !isReady(seen.get(p.name)));
     if (waiting.length === 0) return;
