@@ -29,11 +29,11 @@ const ROUNDS_PER_FLUSH = 20;
 const CLIENT = 168470720;
 
 // One buffer's entries as the capture printed them: values per "CPU,SEQ" key.
-type Buffer = { name: string; entries: [string, unknown[]][] };
+export type Buffer = { name: string; entries: [string, unknown[]][] };
 // a rounded conntrack address → its exact digits
 const BIG = new Map<number, string>();
 
-function templates(): Buffer[] {
+export function templates(): Buffer[] {
   const text = readFileSync(join(projectRoot(), 'test', 'fixtures', 'bpftrace', 'lab-all-probes.jsonl'), 'utf8');
   // natscope's default probes (nat, conntrack, drop): rewrite is opt-in, per packet
   const names = new Set((['nat', 'ct-new', 'ct-destroy', 'drop'] as const).map((s) => STREAMS[s].buffers[0]));
@@ -57,7 +57,7 @@ function templates(): Buffer[] {
 // One flush as bpftrace prints it (its spacing, too): a line per buffer, each
 // with ROUNDS_PER_FLUSH copies of the capture's events, client ports and
 // sequence numbers made new.
-function flushLines(buffers: Buffer[], flush: number): string[] {
+export function flushLines(buffers: Buffer[], flush: number): string[] {
   return buffers.map(({ name, entries }) => {
     const out: string[] = [];
     let seq = flush * ROUNDS_PER_FLUSH * entries.length;
@@ -84,7 +84,7 @@ function flushLines(buffers: Buffer[], flush: number): string[] {
 
 // The tracer's own lookups: a resolver with the capture's namespaces
 // registered as lab hosts, and this kernel's drop reasons.
-async function realContext(buffers: Buffer[]): Promise<ParseContext> {
+export async function realContext(buffers: Buffer[]): Promise<ParseContext> {
   const resolver = new NetnsResolver();
   const hosts = ['office', 'vpn', 'node1', 'node2', 'node3', 'pod-nginx', 'pod-mysql'];
   for (const { entries } of buffers) {

@@ -16,6 +16,7 @@ import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
 import { benchDecode } from './decode.js';
 import { benchHostParser } from './hostParser.js';
+import { benchNodes } from './nodes.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
 import { benchRuleTrace } from './ruleTrace.js';
@@ -272,6 +273,8 @@ async function main(): Promise<void> {
   mkdirSync(join(projectRoot(), 'test-output'), { recursive: true });
   note('host-side pipeline');
   show(await benchPipeline());
+  note('several nodes at once: parsed and merged');
+  show(await benchNodes());
   note('decoding recorded events');
   show(benchDecode());
   note('TUI');

@@ -1,0 +1,161 @@
+// Events per second the local side parses from N nodes at once, and the delay
+// from a flush's arrival to the merged stream: what `natscope cluster` (and
+// the micro-VM's trace ports) ask of the machine the user sits at. Each
+// "node" is a bpftrace process as followBpftrace sees one (its stdout and
+// stderr), fed the real output of a micro-VM run (test/fixtures/bpftrace,
+// the default probes' buffers, made new connections as the pipeline bench
+// makes them); every node's events go through natscope's own flush
+// assembly, parsing and loss counting, then one TimeOrderedMerge, as the
+// cluster commands do. All in one process, on one core, as in natscope.
+
+import { PassThrough } from 'node:stream';
+import { TimeOrderedMerge } from '../../src/cluster/merge.js';
+import type { NatscopeEvent } from '../../src/events/types.js';
+import { type BpftraceProcess, followBpftrace } from '../../src/tracer/bpftrace.js';
+import type { BpftraceExit } from '../../src/tracer/outcome.js';
+import { ATTACH_NOTICE } from '../../src/tracer/parse.js';
+import { type DetectedBpftrace, featuresOf } from '../../src/tracer/version.js';
+import type { Figure } from './figures.js';
+import { flushLines, realContext, templates } from './pipeline.js';
+
+const TOTAL_EVENTS = 500_000;
+const NODE_COUNTS = [1, 2, 4, 8] as const;
+// the probes print a flush ten times a second
+const FLUSH_INTERVAL_MS = 100;
+const FLUSH_MARKER = '{"type": "printf", "data": "natscope-flush\\n"}';
+const FOUND: DetectedBpftrace = {
+  binary: 'bpftrace',
+  version: { major: 0, minor: 17, patch: 0 },
+  features: featuresOf({ major: 0, minor: 17, patch: 0 }),
+  support: 'tested',
+};
+
+// A node's bpftrace as the tracer reads it: output written by the bench.
+function fakeNode(): {
+  process: BpftraceProcess;
+  attach(): void;
+  write(text: string): Promise<void>;
+  end(): void;
+} {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let running = true;
+  let exited: (exit: BpftraceExit) => void = () => undefined;
+  const result = new Promise<BpftraceExit>((resolve) => {
+    exited = resolve;
+  });
+  const end = () => {
+    if (!running) return;
+    running = false;
+    stdout.end();
+    stderr.end();
+    // after the streams are read out, as a child's exit follows its output
+    stdout.once('end', () => exited({ exitCode: 0, signal: null, errorCode: null, message: '' }));
+  };
+  return {
+    process: { pid: undefined, stdout, stderr, result, running: () => running, stop: end, kill: end },
+    // bpftrace 0.17 says it has attached on stderr
+    attach: () => stderr.write(`${ATTACH_NOTICE}\n`),
+    write: (text) =>
+      new Promise((resolve) => {
+        if (stdout.write(text)) resolve();
+        else stdout.once('drain', resolve);
+      }),
+    end,
+  };
+}
+
+// events in one flush's lines: one "CPU,SEQ": [...] entry each
+const eventsIn = (lines: string[]) => lines.reduce((k, line) => k + (line.match(/"\d+,\d+": \[/g)?.length ?? 0), 0);
+
+interface NodesRun {
+  eventsPerSecond: number;
+  received: number;
+  lost: number;
+  // arrival of a flush at the tracer → its events out of the merge (ms)
+  delayP50: number;
+  delayP99: number;
+}
+
+// N nodes: `paced` writes each node's flushes every 100 ms (the delay a user
+// sees); unpaced writes them as fast as they are taken (the throughput).
+async function runNodes(n: number, flushes: string[][], paced: boolean, totalEvents: number): Promise<NodesRun> {
+  const eventsPerFlush = eventsIn(flushes[0]!);
+  const flushesPerNode = Math.ceil(totalEvents / eventsPerFlush / n);
+  const context = await realContext(templates());
+  const delays: number[] = [];
+  let out = 0;
+  const merge = new TimeOrderedMerge<{ t: number; arrived: number }>((e) => {
+    out++;
+    if (out % 97 === 0) delays.push(performance.now() - e.arrived);
+  });
+  const nodes = Array.from({ length: n }, () => fakeNode());
+  // when each node's latest flush was written
+  const arrived = nodes.map(() => 0);
+  const followed = nodes.map((node, i) =>
+    followBpftrace(node.process, {
+      probes: ['nat', 'conntrack', 'drop'],
+      found: FOUND,
+      context,
+      onEvent: (event: NatscopeEvent) => merge.push({ t: event.t, arrived: arrived[i]! }),
+    }),
+  );
+  for (const node of nodes) node.attach();
+  const tracers = await Promise.all(followed.map((f) => f.ready));
+  const started = performance.now();
+  for (let f = 0; f < flushesPerNode; f++) {
+    const tick = performance.now();
+    for (const [i, node] of nodes.entries()) {
+      arrived[i] = performance.now();
+      // each node's sequence numbers run on from its last flush, as one bpftrace's do
+      await node.write(`${flushes[f % flushes.length]!.join('\n')}\n${FLUSH_MARKER}\n`);
+    }
+    // let the tracers take what was written before the next flush arrives
+    await new Promise((resolve) => setImmediate(resolve));
+    if (paced)
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, FLUSH_INTERVAL_MS - (performance.now() - tick))));
+  }
+  for (const node of nodes) node.end();
+  const summaries = await Promise.all(tracers.map((t) => t.done));
+  merge.close();
+  const ms = performance.now() - started;
+  delays.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? 0);
+  return {
+    eventsPerSecond: Math.round(out / (ms / 1000)),
+    received: summaries.reduce((k, s) => k + s.received, 0),
+    lost: summaries.reduce((k, s) => k + s.lost, 0),
+    delayP50: at(0.5),
+    delayP99: at(0.99),
+  };
+}
+
+export async function benchNodes(): Promise<Figure[]> {
+  const buffers = templates();
+  // every flush a node sends, prepared before the clock starts (the bench measures natscope, not the generator)
+  const perFlush = eventsIn(flushLines(buffers, 0));
+  const flushes = Array.from({ length: Math.ceil(TOTAL_EVENTS / perFlush) }, (_, f) => flushLines(buffers, f));
+  const figures: Figure[] = [];
+  for (const n of NODE_COUNTS) {
+    const r = await runNodes(n, flushes, false, TOTAL_EVENTS);
+    figures.push({
+      name: `nodes: ${n} node${n > 1 ? 's' : ''}' streams parsed and merged (one core)`,
+      value: r.eventsPerSecond,
+      unit: 'events/s',
+      target: '≥ 500000 shared',
+      where: 'native',
+      note: `${r.received} events received, ${r.lost} lost`,
+    });
+  }
+  // at bpftrace's own cadence, 4 nodes: the delay is the merge's hold (300 ms) plus natscope's work
+  const paced = await runNodes(4, flushes, true, 100_000);
+  figures.push({
+    name: 'nodes: flush arrival → merged stream, 4 nodes at 10 flushes/s',
+    value: paced.delayP50,
+    unit: 'ms',
+    target: 'merge window (300) + little',
+    where: 'native',
+    note: `p99 ${paced.delayP99} ms; ${paced.received} events, ${paced.lost} lost`,
+  });
+  return figures;
+}
