@@ -113,6 +113,7 @@ export class Agent {
       return event;
     },
     ping: async (command) => this.observe('ping', command.target, await this.lab.ping(command.target)),
+    ruleTrace: (command) => this.lab.ruleTrace(command.target, command.timeoutMs),
     set: async (command) => {
       const sync = await this.lab.setKubeProxy(command);
       const change =

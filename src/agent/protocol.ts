@@ -15,6 +15,7 @@ import {
   PingResultSchema,
   RequestEventSchema,
 } from '../events/types.js';
+import { RuleTraceSchema } from '../ruletrace/rulePath.js';
 import { TracerSummarySchema } from '../tracer/flush.js';
 
 // What to trace: probe families, every namespace or only the lab's, events
@@ -43,6 +44,8 @@ export const PROTOCOL = {
   // one request from the office host: the request event it also streams
   request: { request: z.object({ target: z.string(), timeoutMs: amount }), reply: RequestEventSchema },
   ping: { request: z.object({ target: z.string() }), reply: PingResultSchema },
+  // one request with the kernel's rule tracing on (trace --rules): its rule path
+  ruleTrace: { request: z.object({ target: z.string(), timeoutMs: amount }), reply: RuleTraceSchema },
   // change kube-proxy's options on the nodes (a full re-sync)
   set: {
     request: z.object({ masqueradeAll: z.boolean().optional(), clusterCIDR: z.string().nullable().optional() }),

@@ -1,16 +1,14 @@
 // natscope trace --rules: one lab request, and which rule of which host did
 // what to it, from the kernel's own rule tracing (nftrace: works natively,
-// no kernel function probes). Needs the netns lab on this host.
+// no kernel function probes). The netns lab, on this host or in the micro-VM.
 
 import type { Placement } from '../agent/placement.js';
-import { brokerAlive } from '../agent/brokerState.js';
 import { NatscopeError } from '../errors.js';
 import type { LabBackend } from '../events/types.js';
-import { NetnsLab } from '../lab/netns/lab.js';
-import { readState } from '../lab/netns/state.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
+import { labControl } from '../agent/control.js';
 import { formatRulePath } from '../ruletrace/format.js';
-import { tracedRequest } from '../ruletrace/tracedRequest.js';
+import type { RuleTrace } from '../ruletrace/rulePath.js';
 import { requireRoot } from '../util/root.js';
 import { jsonLine, safeLine } from '../util/terminal.js';
 
@@ -57,30 +55,22 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
       hint: `sudo natscope lab up --vm off${prefixFlag} && sudo natscope trace --rules --request ${options.target}`,
       exitCode: 2,
     });
-  if (options.vm === 'on')
-    throw new NatscopeError('--rules traces a lab on this host (nftrace needs no micro-VM)', {
-      hint: `sudo natscope trace --rules --request ${options.target} --vm off`,
-      exitCode: 2,
-    });
   requireRoot('trace --rules');
-  if (await brokerAlive(options.prefix))
-    throw new NatscopeError(
-      `the lab with prefix ${options.prefix} runs in the micro-VM; --rules traces a lab on this host`,
-      {
-        hint: `sudo natscope lab down${prefixFlag} && sudo natscope lab up --vm off${prefixFlag}`,
-      },
-    );
-  if (!(await readState(options.prefix)))
-    throw new NatscopeError(`no lab is up (prefix ${options.prefix})`, {
-      hint: `sudo natscope lab up --vm off${prefixFlag}`,
+  // the lab where it is: natively, or in the micro-VM, whose agent traces the rules there
+  const client = await (await labControl('netns')).connect({ prefix: options.prefix, vm: options.vm });
+  let traced: RuleTrace;
+  try {
+    traced = await client.call({
+      cmd: 'ruleTrace',
+      target: options.target,
+      timeoutMs: Math.round(options.timeoutS * 1000),
     });
-  const lab = await NetnsLab.open(options.prefix);
-  const timeoutMs = Math.round(options.timeoutS * 1000);
-  const traced = await tracedRequest(lab, options.target, timeoutMs);
+  } finally {
+    await client.close();
+  }
   const r = traced.request;
   if (options.json) {
-    const { hosts: _records, ...rest } = traced;
-    process.stdout.write(`${jsonLine(rest)}\n`);
+    process.stdout.write(`${jsonLine(traced)}\n`);
   } else {
     const what = `${r.target} (${r.dst}:${r.dport}) from ${r.src ?? '?'}:${r.sport ?? '?'}`;
     const outcome =

@@ -3,6 +3,7 @@
 // lab only through this.
 
 import type { KubeProxySync, LabBackend, LabStatus, LoadResult, PingResult, RequestEvent } from '../events/types.js';
+import type { RuleTrace } from '../ruletrace/rulePath.js';
 import type { NetnsResolver } from '../tracer/netns.js';
 import type { ConntrackEntry } from './conntrack.js';
 
@@ -25,6 +26,8 @@ export interface Lab {
   conntrack(node: string): Promise<ConntrackEntry[]>;
   // packets the vpn's "cloud fabric" rule dropped so far
   vpnDrops(): Promise<number>;
+  // one request with the kernel's rule tracing on every host it crosses (trace --rules)
+  ruleTrace(target: string, timeoutMs: number): Promise<RuleTrace>;
   // connections per second from the office to a target (benchmarks)
   load(target: string, seconds: number, workers: number): Promise<LoadResult>;
   // the office addresses load() connects from: their events are counted, not streamed

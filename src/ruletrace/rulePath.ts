@@ -5,41 +5,60 @@
 // the rest of a connection past the nat chains, so the first packet's path
 // is where NAT was decided.
 
-import type { KubeProxyConfig } from '../events/types.js';
+import { z } from 'zod';
+import { amount, count } from '../events/fields.js';
+import { type KubeProxyConfig, KubeProxyConfigSchema, RequestEventSchema } from '../events/types.js';
 import type { PacketFields, TraceRecord, Verdict } from './traceLine.js';
 import { TRACE_TABLE, type TracedFlow, isProbe, packetsOf } from './traceTable.js';
 
-export interface RuleStep {
-  table: string;
-  chain: string;
+// Schemas, not only types: a rule path crosses from the micro-VM's agent to
+// the host (the ruleTrace command), and is checked there like every reply.
+const text = z.string().max(4096);
+
+export const RuleStepSchema = z.object({
+  table: text,
+  chain: text,
   // the rule as nft prints it (escaped), or "policy" for a chain's policy
-  rule: string;
-  handle: number | null;
-  verdict: string;
+  rule: text,
+  handle: count.nullable(),
+  verdict: text,
   // what the rule did, in kube-proxy's terms (null: nothing worth saying)
-  meaning: string | null;
-}
+  meaning: text.nullable(),
+});
+export type RuleStep = z.infer<typeof RuleStepSchema>;
 
-export interface PacketPath {
-  host: string;
-  direction: 'request' | 'reply';
-  traceId: string;
+export const PacketPathSchema = z.object({
+  host: text,
+  direction: z.enum(['request', 'reply']),
+  traceId: text,
   // "192.168.10.10:20001 → 10.96.207.61:3306 (syn)" as the host first saw it
-  packet: string;
-  steps: RuleStep[];
+  packet: text,
+  steps: z.array(RuleStepSchema),
   // DNAT to …, SNAT (masquerade), dropped: what the rules did to it
-  outcome: string[];
+  outcome: z.array(text),
   // more packets of the flow this way on this host (not explained: past the nat chains)
-  morePackets: number;
-}
+  morePackets: count,
+});
+export type PacketPath = z.infer<typeof PacketPathSchema>;
 
-export interface RulePath {
-  mode: KubeProxyConfig['mode'];
-  kubeProxy: KubeProxyConfig;
-  packets: PacketPath[];
+export const RulePathSchema = z.object({
+  mode: KubeProxyConfigSchema.shape.mode,
+  kubeProxy: KubeProxyConfigSchema,
+  packets: z.array(PacketPathSchema),
   // one line per host and direction: the chains, the NAT, the reason
-  summary: string[];
-}
+  summary: z.array(text),
+});
+export type RulePath = z.infer<typeof RulePathSchema>;
+
+// One traced request as `trace --rules` reports it (and the agent answers it).
+export const RuleTraceSchema = z.object({
+  request: RequestEventSchema,
+  rulePath: RulePathSchema,
+  // per host, the lines of nft's output that were not valid trace lines
+  skipped: z.record(z.string(), count),
+  timing: z.object({ requestMs: amount, totalMs: amount }),
+});
+export type RuleTrace = z.infer<typeof RuleTraceSchema>;
 
 // kube-proxy's chain names for the roles the explanation speaks of.
 export function chainNames(mode: KubeProxyConfig['mode']) {

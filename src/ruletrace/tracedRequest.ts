@@ -4,7 +4,7 @@
 // met, and the records become the request's rule path.
 
 import { randomInt } from 'node:crypto';
-import type { KubeProxyConfig, RequestEvent } from '../events/types.js';
+import type { KubeProxyConfig } from '../events/types.js';
 import { helperPath } from '../lab/netns/build.js';
 import { inNetns } from '../lab/netns/exec.js';
 import type { NetnsLab } from '../lab/netns/lab.js';
@@ -12,7 +12,7 @@ import { HOSTS, PODS, netnsName } from '../lab/netns/topology.js';
 import { requestEvent } from '../lab/request.js';
 import { netnsInode } from '../tracer/netns.js';
 import { type HostTrace, withRuleTracing } from './monitor.js';
-import { explainRulePath, type RulePath } from './rulePath.js';
+import { explainRulePath, type RuleTrace } from './rulePath.js';
 import type { TracedFlow } from './traceTable.js';
 
 // Source ports for traced requests: below the kernel's ephemeral range
@@ -24,13 +24,8 @@ export const TRACED_PORTS = { min: 20000, max: 29999 } as const;
 // the hosts a request crosses, in order
 export const TRACED_HOSTS = ['office', 'vpn', 'node1', 'node2'] as const;
 
-export interface TracedRequest {
-  request: RequestEvent;
-  rulePath: RulePath;
-  // per host, the lines of nft's output that were not valid trace lines
-  skipped: Record<string, number>;
-  timing: { requestMs: number; totalMs: number };
-  // the raw records, for --json and the lab tests
+export interface TracedRequest extends RuleTrace {
+  // the raw records, for the lab tests
   hosts: HostTrace[];
 }
 

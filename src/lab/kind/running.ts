@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
 import type { LabStatus, RequestEvent } from '../../events/types.js';
+import type { RuleTrace } from '../../ruletrace/rulePath.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { parseConntrack, type ConntrackEntry } from '../conntrack.js';
 import type { KubeProxySync, Lab, LoadResult, PingResult, Target } from '../lab.js';
@@ -199,6 +200,14 @@ export class KindLab implements Lab {
   async vpnDrops(): Promise<number> {
     const r = await inNetnsOf(this.vpnPid(), ['iptables-save', '-c', '-t', 'filter']);
     return countInvalidDrops(r.stdout);
+  }
+
+  // nft monitor trace in kind's node containers is not built yet: said, not guessed at
+  async ruleTrace(_target: string, _timeoutMs: number): Promise<RuleTrace> {
+    throw new NatscopeError('--rules traces the netns lab only', {
+      hint: 'sudo natscope lab up --lab netns && sudo natscope trace --rules --request mysql',
+      exitCode: 2,
+    });
   }
 
   async load(target: string, seconds: number, workers: number): Promise<LoadResult> {

@@ -3,6 +3,8 @@
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus, ProxyMode, RequestEvent } from '../../events/types.js';
+import type { RuleTrace } from '../../ruletrace/rulePath.js';
+import { tracedRequest } from '../../ruletrace/tracedRequest.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
 import { onCleanup } from '../../util/cleanup.js';
@@ -250,6 +252,12 @@ export class NetnsLab implements Lab {
       .find((l) => l.includes('--ctstate INVALID') && l.includes('-j DROP'));
     const m = line ? /^\[(\d+):\d+\]/.exec(line) : null;
     return m ? Number(m[1]) : 0;
+  }
+
+  async ruleTrace(target: string, timeoutMs: number): Promise<RuleTrace> {
+    // the raw records stay here: the path is what the caller reads
+    const { hosts: _records, ...trace } = await tracedRequest(this, target, timeoutMs);
+    return trace;
   }
 
   async load(target: string, seconds: number, workers: number): Promise<LoadResult> {
