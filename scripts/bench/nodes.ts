@@ -139,7 +139,7 @@ export async function benchNodes(): Promise<Figure[]> {
   for (const n of NODE_COUNTS) {
     const r = await runNodes(n, flushes, false, TOTAL_EVENTS);
     figures.push({
-      name: `nodes: ${n} node${n > 1 ? 's' : ''}' streams parsed and merged (one core)`,
+      name: `nodes: ${n === 1 ? "one node's stream" : `${n} nodes' streams`} parsed and merged (one core)`,
       value: r.eventsPerSecond,
       unit: 'events/s',
       target: '≥ 500000 shared',
