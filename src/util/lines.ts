@@ -53,10 +53,11 @@ export async function* splitLines(
 }
 
 // A line's bytes as text (UTF-8; a malformed sequence becomes U+FFFD). Nearly
-// every line is ASCII (bpftrace's JSON, natscope's own): for those the ASCII
-// decoder gives the same text many times faster than the UTF-8 one (a
-// bpftrace flush line of 2.5 MB: 0.4 ms against 16 ms), and the check costs
-// a hundredth of that.
+// every line is ASCII (bpftrace's JSON, natscope's own), and for ASCII the
+// two decoders give the same text; node copies an ASCII line of over 1 MB
+// (a busy flush's buffer print) into a string kept outside V8's heap, where
+// UTF-8 is decoded into a new string on it (a 2 MB line: 0.3 ms against
+// 9 ms at best). Shorter lines cost the same either way.
 function decode(bytes: Buffer): string {
   return isAscii(bytes) ? bytes.toString('ascii') : bytes.toString('utf8');
 }
