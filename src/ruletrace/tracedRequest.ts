@@ -13,6 +13,7 @@ import { requestEvent } from '../lab/request.js';
 import { netnsInode } from '../tracer/netns.js';
 import { type HostTrace, withRuleTracing } from './monitor.js';
 import { explainRulePath, type RuleTrace } from './rulePath.js';
+import { withTraceLock } from './traceLock.js';
 import type { TracedFlow } from './traceTable.js';
 
 // Source ports for traced requests: below the kernel's ephemeral range
@@ -50,23 +51,26 @@ export async function tracedRequest(lab: NetnsLab, targetName: string, timeoutMs
   const office = netnsName(lab.prefix, 'office');
   const hosts = TRACED_HOSTS.map((host) => ({ host, ns: netnsName(lab.prefix, host) }));
   let requestMs = 0;
-  const traced = await withRuleTracing(hosts, flow, async () => {
-    const t0 = performance.now();
-    const result = await inNetns(office, [
-      helperPath(),
-      'request',
-      '--proto',
-      target.proto,
-      '--timeout-ms',
-      String(timeoutMs),
-      '--sport',
-      String(clientPort),
-      target.ip,
-      String(target.port),
-    ]);
-    requestMs = performance.now() - t0;
-    return requestEvent(String(result.stdout), target, await netnsInode(`/run/netns/${office}`).catch(() => 0));
-  });
+  // one trace of a lab at a time (traceLock.ts says why)
+  const traced = await withTraceLock(lab.prefix, () =>
+    withRuleTracing(hosts, flow, async () => {
+      const t0 = performance.now();
+      const result = await inNetns(office, [
+        helperPath(),
+        'request',
+        '--proto',
+        target.proto,
+        '--timeout-ms',
+        String(timeoutMs),
+        '--sport',
+        String(clientPort),
+        target.ip,
+        String(target.port),
+      ]);
+      requestMs = performance.now() - t0;
+      return requestEvent(String(result.stdout), target, await netnsInode(`/run/netns/${office}`).catch(() => 0));
+    }),
+  );
   return {
     request: traced.result,
     rulePath: explainRulePath(traced.hosts, flow, kubeProxy),
