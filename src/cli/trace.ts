@@ -58,6 +58,7 @@ Examples:
           rules: Boolean(opts.rules),
           request: opts.request,
           timeoutGiven: given('timeout'),
+          timeoutS: opts.timeout,
           others: ['probes', 'record', 'duration', 'allNetns', 'detail', 'attachTimeout'].filter(given),
         });
         setExit(
