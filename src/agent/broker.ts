@@ -16,7 +16,8 @@ import { progress } from '../util/progress.js';
 import { StreamClient } from './client.js';
 import { type Envelope, parseEnvelope } from './protocol.js';
 import { brokerFiles, brokerStateText } from './brokerState.js';
-import { startVmAgent } from './microVm.js';
+import { HostTracedClient } from './hostTraced.js';
+import { startVmAgent, tracePortRuns } from './microVm.js';
 
 const MAX_BUFFERED = 8 << 20;
 
@@ -31,7 +32,10 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   const files = brokerFiles(options.prefix);
   const step = progress('micro-VM lab');
   const vm = await startVmAgent({ ...options, timeoutMs: 7 * 24 * 3600 * 1000, log: step.log });
-  const agent = new StreamClient('micro-vm', vm.stdout, vm.stdin);
+  // the guest's agent keeps the lab and runs bpftrace; its parser runs here, in the broker
+  const agent = new HostTracedClient(new StreamClient('micro-vm', vm.stdout, vm.stdin), (report) =>
+    tracePortRuns(vm, report),
+  );
   const clients = new Set<Socket>();
   // late joiners get the lab's latest status and config first
   const latest = new Map<string, NatscopeEvent>();

@@ -276,7 +276,7 @@ export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions
   const started = performance.now();
   const flush = new FlushAssembler((event) => {
     if (!options.filter || options.filter(event)) options.onEvent(event);
-  });
+  }, options.context.now?.bind(options.context));
   const watch = new AttachWatch();
   let stopping = false;
   const ready = deferred<void>();
