@@ -1,5 +1,6 @@
 // The broker keeps a micro-VM lab up across natscope commands: it owns the
-// VM (whose agent speaks on the VM's serial port) and serves a Unix socket
+// VM (whose agent speaks on the VM's serial port), parses the output of the
+// guest's bpftrace (src/agent/hostTraced.ts) and serves a Unix socket
 // where any number of natscope commands connect, send commands and receive
 // the event stream. It exits, and takes the VM down, on a shutdown command,
 // on SIGTERM, or when the VM dies.
