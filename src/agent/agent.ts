@@ -51,6 +51,8 @@ export class Agent {
   private readonly resolver = new NetnsResolver();
   // bpftrace writing to the micro-VM's trace ports (its parser runs on the host)
   private portTracer: PortTracer | null = null;
+  // shutting down: a bpftrace that starts now is stopped at once
+  private closing = false;
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -243,6 +245,8 @@ export class Agent {
       this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
       const tracer = await startBpftraceOnPorts({ probes, detail, hosts: this.resolver.entries() });
       this.portTracer = tracer;
+      // started while the agent was shutting down (a Ctrl-C while it compiled)
+      if (this.closing) tracer.signal('SIGKILL');
       void tracer.done.then(() => {
         if (this.portTracer === tracer) this.portTracer = null;
       });
@@ -288,14 +292,12 @@ export class Agent {
   }
 
   async shutdown(labDown: boolean): Promise<void> {
+    this.closing = true;
     await this.stopTracing();
-    const port = this.portTracer;
-    if (port) {
-      port.signal('SIGTERM');
-      const timer = setTimeout(() => port.signal('SIGKILL'), 5000);
-      await port.done;
-      clearTimeout(timer);
-    }
+    // the host stops the run it follows in order (SIGTERM, the exit dump read) before it
+    // shuts the agent down: one still here is attaching, or was left, so it goes at once
+    this.portTracer?.signal('SIGKILL');
+    await this.portTracer?.done;
     if (labDown && this.options.lab) await this.options.lab.down();
   }
 }
