@@ -121,14 +121,15 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
   const probes = options.probes;
   const vm = await startVmAgent({ ...options, timeoutMs: 24 * 3600 * 1000 });
   let closing = false;
-  // the agent answers commands once it has reported; a VM still booting is stopped at once
-  let heard = false;
+  // until the session is open (the lab up, the probes attached) nothing in the VM is worth an
+  // orderly stop: a VM still booting or starting is stopped at once
+  let opened = false;
   const died = vm.result.then((r) => (closing ? 'closed' : (r.detail ?? `exit code ${r.exitCode}`)));
   const guest = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
     if (closing) return;
     closing = true;
     // still booting or starting: nothing in the VM outlives it, so it is stopped at once
-    if (!heard) {
+    if (!opened) {
       await vm.stop();
       return;
     }
@@ -136,9 +137,6 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
     await Promise.race([guest.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
     vm.stdin.end();
     await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
-  });
-  guest.onEvent(() => {
-    heard = true;
   });
   // closing it stops the tracer in order (its exit dump read), then the guest
   const client = new HostTracedClient(guest, (report) => tracePortRuns(vm, report), {
@@ -149,6 +147,7 @@ async function openEphemeralVm(options: SessionOptions): Promise<Session> {
   const status = await orUndo(cleanup, async () => {
     const ready = await waitForStatus(client, 'ready', died);
     if (probes) await client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail });
+    opened = true;
     return ready;
   });
   return {
