@@ -5,7 +5,6 @@
 
 import { release } from 'node:os';
 import { NatscopeError } from '../errors.js';
-import { inverse, tupleKey } from '../events/tuple.js';
 import {
   base,
   isKernelEvent,
@@ -19,17 +18,16 @@ import {
 } from '../events/types.js';
 import type { Lab } from '../lab/lab.js';
 import { bpftraceVersion, startTracer, type Tracer } from '../tracer/bpftrace.js';
-import { exitedHow } from '../tracer/outcome.js';
 import { loadDropReasons } from '../tracer/btf.js';
 import { ensureTracefs, iptablesBackend } from '../tracer/capabilities.js';
 import { NetnsResolver, netnsInode } from '../tracer/netns.js';
 import { isDetail } from '../tracer/detail.js';
 import { parseProbeList } from '../tracer/probes.js';
-import { RecentKeys } from '../util/recent.js';
 import { type PortTracer, startBpftraceOnPorts } from '../vm/guestBpftrace.js';
 import type { Where } from './placement.js';
-import { LeftOut } from './leftOut.js';
+import { LeftOut, LoadEvents } from './leftOut.js';
 import type { CommandName, CommandOf, Reply, TraceRequest } from './protocol.js';
+import { attachedMessage, ownStopMessage, stoppedMessage } from './tracingStatus.js';
 
 // How often the counts of the lab's load, left out of the stream, go out.
 const LEFT_OUT_EVERY_MS = 1000;
@@ -53,6 +51,8 @@ export class Agent {
   private readonly resolver = new NetnsResolver();
   // bpftrace writing to the micro-VM's trace ports (its parser runs on the host)
   private portTracer: PortTracer | null = null;
+  // shutting down: a bpftrace that starts now is stopped at once
+  private closing = false;
 
   constructor(private readonly options: AgentOptions) {}
 
@@ -106,6 +106,7 @@ export class Agent {
       lab: this.options.lab ? await this.lab.status() : null,
       where: this.options.where,
       probes: this.probes,
+      loadSources: this.options.lab?.loadSources() ?? [],
     }),
     request: async (command) => {
       const event = await this.lab.request(command.target, command.timeoutMs);
@@ -178,6 +179,11 @@ export class Agent {
         exitCode: 2,
       });
     }
+    // one parser per micro-VM tracer, on the host (src/agent/hostTraced.ts): the guest runs bpftrace alone
+    if (this.options.where === 'micro-vm')
+      throw new NatscopeError("in the micro-VM, bpftrace's output is parsed on the host", {
+        hint: 'start bpftrace there with portTrace',
+      });
     this.starting = true;
     try {
       await ensureTracefs();
@@ -210,17 +216,9 @@ export class Agent {
         if (this.tracer !== tracer) return; // stopped on purpose
         this.tracer = null;
         this.probes = [];
-        this.options.emit(
-          await this.statusEvent(
-            'stopped',
-            `bpftrace stopped on its own: ${exitedHow(summary.exitCode, summary.signal)}`,
-          ),
-        );
+        this.options.emit(await this.statusEvent('stopped', ownStopMessage(summary)));
       });
-      if (announce)
-        this.options.emit(
-          await this.statusEvent('tracing', `probes attached in ${(tracer.attachMs / 1000).toFixed(1)} s`),
-        );
+      if (announce) this.options.emit(await this.statusEvent('tracing', attachedMessage(tracer.attachMs)));
       return { attachMs: tracer.attachMs, probes };
     } finally {
       this.starting = false;
@@ -244,8 +242,11 @@ export class Agent {
       await ensureTracefs();
       this.resolver.register(await netnsInode('/proc/1/ns/net').catch(() => 0), 'host');
       if (this.options.lab) await this.options.lab.registerHosts(this.resolver);
+      this.options.log?.(`attaching probes ${probes.join(',')} (bpftrace compiles and attaches: seconds)`);
       const tracer = await startBpftraceOnPorts({ probes, detail, hosts: this.resolver.entries() });
       this.portTracer = tracer;
+      // started while the agent was shutting down (a Ctrl-C while it compiled)
+      if (this.closing) tracer.signal('SIGKILL');
       void tracer.done.then(() => {
         if (this.portTracer === tracer) this.portTracer = null;
       });
@@ -264,27 +265,11 @@ export class Agent {
     return this.lastPid;
   }
 
-  // Thousands of identical load connections would drown the stream (and a
-  // recording): their events are recognised by the load generator's
-  // addresses, and, past a NAT, by the tuples its bindings produced.
-  private readonly loadTuples = new RecentKeys<string>(200_000);
+  // the lab's load generator's events, told apart from the rest (src/agent/leftOut.ts)
+  private readonly loadEvents = new LoadEvents();
 
-  // Known limit: the load's tuples after NAT are learnt from its events
-  // reported whole; past the detail budget most are only counted, so a drop
-  // that carries only post-SNAT addresses (masqueradeAll on) may pass.
   private fromLoad(e: KernelEvent): boolean {
-    const sources = this.options.lab?.loadSources() ?? [];
-    if (sources.length === 0) return false;
-    if (e.kind === 'drop') {
-      const p = e.packet;
-      return sources.includes(p.src) || sources.includes(p.dst) || this.loadTuples.has(tupleKey(p.proto, p));
-    }
-    const orig = e.kind === 'rewrite' ? e.before : e.orig;
-    const reply = e.kind === 'rewrite' ? e.after : e.reply;
-    if (!sources.includes(orig.src) && !sources.includes(reply.dst)) return false;
-    // remember how the load's connections look after NAT (a pod's teardown drops carry those)
-    for (const t of [reply, inverse(reply)]) this.loadTuples.add(tupleKey(e.proto, t));
-    return true;
+    return this.loadEvents.isLoad(e, this.options.lab?.loadSources() ?? []);
   }
 
   private drainLeftOut(): void {
@@ -302,26 +287,17 @@ export class Agent {
     this.drainLeftOut();
     this.probes = [];
     const loadLeftOut = this.leftOut.total;
-    const counted = summary.counted ? `, ${summary.counted} counted (over the detail budget)` : '';
-    const load = loadLeftOut ? `, ${loadLeftOut} of the lab's load counted, not shown` : '';
-    this.options.emit(
-      await this.statusEvent(
-        'ready',
-        `tracing stopped: ${summary.received} events, ${summary.lost} lost${counted}${load}`,
-      ),
-    );
+    this.options.emit(await this.statusEvent('ready', stoppedMessage(summary, loadLeftOut)));
     return { ...summary, loadLeftOut };
   }
 
   async shutdown(labDown: boolean): Promise<void> {
+    this.closing = true;
     await this.stopTracing();
-    const port = this.portTracer;
-    if (port) {
-      port.signal('SIGTERM');
-      const timer = setTimeout(() => port.signal('SIGKILL'), 5000);
-      await port.done;
-      clearTimeout(timer);
-    }
+    // the host stops the run it follows in order (SIGTERM, the exit dump read) before it
+    // shuts the agent down: one still here is attaching, or was left, so it goes at once
+    this.portTracer?.signal('SIGKILL');
+    await this.portTracer?.done;
     if (labDown && this.options.lab) await this.options.lab.down();
   }
 }

@@ -1,5 +1,6 @@
 // The broker keeps a micro-VM lab up across natscope commands: it owns the
-// VM (whose agent speaks on the VM's serial port) and serves a Unix socket
+// VM (whose agent speaks on the VM's serial port), parses the output of the
+// guest's bpftrace (src/agent/hostTraced.ts) and serves a Unix socket
 // where any number of natscope commands connect, send commands and receive
 // the event stream. It exits, and takes the VM down, on a shutdown command,
 // on SIGTERM, or when the VM dies.
@@ -16,7 +17,8 @@ import { progress } from '../util/progress.js';
 import { StreamClient } from './client.js';
 import { type Envelope, parseEnvelope } from './protocol.js';
 import { brokerFiles, brokerStateText } from './brokerState.js';
-import { startVmAgent } from './microVm.js';
+import { HostTracedClient } from './hostTraced.js';
+import { startVmAgent, tracePortRuns } from './microVm.js';
 
 const MAX_BUFFERED = 8 << 20;
 
@@ -31,7 +33,10 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   const files = brokerFiles(options.prefix);
   const step = progress('micro-VM lab');
   const vm = await startVmAgent({ ...options, timeoutMs: 7 * 24 * 3600 * 1000, log: step.log });
-  const agent = new StreamClient('micro-vm', vm.stdout, vm.stdin);
+  // the guest's agent keeps the lab and runs bpftrace; its parser runs here, in the broker
+  const agent = new HostTracedClient(new StreamClient('micro-vm', vm.stdout, vm.stdin), (report) =>
+    tracePortRuns(vm, report),
+  );
   const clients = new Set<Socket>();
   // late joiners get the lab's latest status and config first
   const latest = new Map<string, NatscopeEvent>();

@@ -1,11 +1,10 @@
 // The agent inside the micro-VM: the command line that starts it there (it
-// brings the lab up, and starts a tracer when asked), and the VM that runs
-// it, whose serial port carries the agent's JSON Lines both ways. With
-// trace ports, bpftrace can run in the guest for a parser on the host
-// (src/agent/vmTracer.ts).
+// brings the lab up, and starts bpftrace when asked), and the VM that runs
+// it, whose serial port carries the agent's JSON Lines both ways, and whose
+// trace ports carry bpftrace's output to its parser on the host
+// (src/agent/vmTracer.ts, hostTraced.ts).
 
 import type { ProxyMode } from '../events/types.js';
-import { formatDetail } from '../tracer/detail.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { TRACE_PORTS } from '../vm/ports.js';
@@ -17,43 +16,33 @@ export interface VmAgentOptions {
   masqueradeAll?: boolean;
   clusterCIDR?: string | null;
   proxyMode?: ProxyMode;
-  // trace these from the start (null or absent: no tracer)
-  probes?: string[] | null;
-  allNetns?: boolean;
-  // events per CPU and second reported whole (0 = all; absent: the tracer's default)
-  detail?: number;
-  attachTimeoutMs?: number;
 }
 
 export function agentArgs(options: VmAgentOptions): string[] {
   const args = [...natscopeCommand(), 'agent', '--stdio', '--prefix', options.prefix];
-  if (options.attachTimeoutMs) args.push('--attach-timeout', String(Math.ceil(options.attachTimeoutMs / 1000)));
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   if (options.proxyMode && options.proxyMode !== 'iptables') args.push('--proxy-mode', options.proxyMode);
-  if (options.probes?.length) args.push('--probes', options.probes.join(','));
-  if (options.allNetns) args.push('--all-netns');
-  if (options.detail !== undefined) args.push('--detail', formatDetail(options.detail));
   return args;
 }
 
-// Boots the micro-VM with the agent as its command; the guest's progress
-// lines (its stderr) go to `log`.
+// Boots the micro-VM with the agent as its command, and its trace ports;
+// the guest's progress lines (its stderr) go to `log`.
 export async function startVmAgent(
-  options: VmAgentOptions & { timeoutMs: number; log: (line: string) => void; shares?: string[]; tracePorts?: boolean },
+  options: VmAgentOptions & { timeoutMs: number; log: (line: string) => void; shares?: string[] },
 ): Promise<VmHandle> {
   const vm = await startVm({
     argv: agentArgs(options),
     timeoutMs: options.timeoutMs,
     log: options.log,
     shares: options.shares,
-    ports: options.tracePorts ? [TRACE_PORTS.out, TRACE_PORTS.err] : [],
+    ports: [TRACE_PORTS.out, TRACE_PORTS.err],
   });
   forEachLine(vm.stderr, (line) => options.log(`vm: ${line.replace(/^\[[^\]]*\]\s*/, '')}`));
   return vm;
 }
 
-// The runs of bpftrace on a VM's trace ports (started with tracePorts).
+// The runs of bpftrace on a VM's trace ports.
 export function tracePortRuns(vm: VmHandle, report: (message: string) => void): PortRuns {
   const out = vm.ports.get(TRACE_PORTS.out);
   const err = vm.ports.get(TRACE_PORTS.err);

@@ -16,7 +16,8 @@ import { inProcessAgent, StreamClient } from './client.js';
 import type { LabControl, LabPlace } from './control.js';
 import { brokerAlive, readBroker } from './brokerState.js';
 import { connectBroker, startBroker, stopBroker } from './brokerClient.js';
-import { startVmAgent } from './microVm.js';
+import { HostTracedClient } from './hostTraced.js';
+import { startVmAgent, tracePortRuns } from './microVm.js';
 import { decidePlacement } from './placement.js';
 import {
   endedOf,
@@ -117,40 +118,48 @@ async function refuseBooting(place: LabPlace): Promise<void> {
   }
 }
 
-// The lab and the tracer in this command's own micro-VM.
+// The lab and the tracer in this command's own micro-VM: the lab and
+// bpftrace in the guest, bpftrace's parser here (src/agent/hostTraced.ts).
 async function openEphemeralVm(options: SessionOptions): Promise<Session> {
   const probes = options.probes;
-  const vm = await startVmAgent({ ...options, probes, timeoutMs: 24 * 3600 * 1000 });
+  const vm = await startVmAgent({ ...options, timeoutMs: 24 * 3600 * 1000 });
   let closing = false;
-  // the agent answers commands once it has reported; a VM still booting is stopped at once
-  let heard = false;
+  // until the session is open (the lab up, the probes attached) nothing in the VM is worth an
+  // orderly stop: a VM still booting or starting is stopped at once
+  let opened = false;
   const died = vm.result.then((r) => (closing ? 'closed' : (r.detail ?? `exit code ${r.exitCode}`)));
-  const client = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
+  const guest = new StreamClient('micro-vm', vm.stdout, vm.stdin, async () => {
     if (closing) return;
     closing = true;
     // still booting or starting: nothing in the VM outlives it, so it is stopped at once
-    if (!heard) {
+    if (!opened) {
       await vm.stop();
       return;
     }
-    // the agent stops its tracer and powers the VM off when its input ends
-    await Promise.race([client.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
+    // the agent stops its bpftrace and powers the VM off when its input ends
+    await Promise.race([guest.call({ cmd: 'shutdown', labDown: true }).catch(() => undefined), sleep(15_000)]);
     vm.stdin.end();
     await Promise.race([vm.result, sleep(20_000).then(() => vm.stop())]);
   });
-  client.onEvent(options.onEvent);
-  client.onEvent(() => {
-    heard = true;
+  // closing it stops the tracer in order (its exit dump read), then the guest
+  const client = new HostTracedClient(guest, (report) => tracePortRuns(vm, report), {
+    attachTimeoutMs: options.attachTimeoutMs,
   });
+  client.onEvent(options.onEvent);
   const cleanup = onCleanup('stop the micro-VM session', () => client.close());
-  const status = await orUndo(cleanup, () => waitForStatus(client, probes ? 'tracing' : 'ready', died));
+  const status = await orUndo(cleanup, async () => {
+    const ready = await waitForStatus(client, 'ready', died);
+    if (probes) await client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail });
+    opened = true;
+    return ready;
+  });
   return {
     client,
     where: 'micro-vm',
     lab: status.lab,
     owned: true,
     ended: Promise.race([endedOf(client), died]),
-    stopTracing: () => stopTracingOver(client),
+    stopTracing: () => client.stopTracing(),
     async close() {
       await cleanup.run();
     },

@@ -7,7 +7,7 @@
 // against these schemas, so neither end casts.
 
 import { z } from 'zod';
-import { amount, count } from '../events/fields.js';
+import { amount, count, ipv4 } from '../events/fields.js';
 import {
   KubeProxySyncSchema,
   LabStatusSchema,
@@ -32,13 +32,16 @@ export type TraceRequest = z.infer<typeof TraceRequestSchema>;
 const none = z.object({});
 
 export const PROTOCOL = {
-  // the lab (null when the agent has none), where the agent runs, what it traces
+  // the lab (null when the agent has none), where the agent runs, what it
+  // traces, and the addresses of the lab's load generator (whose events a
+  // parser leaves out of the stream, counted: src/agent/leftOut.ts)
   status: {
     request: none,
     reply: z.object({
       lab: LabStatusSchema.nullable(),
       where: z.enum(['native', 'micro-vm']),
       probes: z.array(z.string()),
+      loadSources: z.array(ipv4).max(256),
     }),
   },
   // one request from the office host: the request event it also streams

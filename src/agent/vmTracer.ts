@@ -198,6 +198,10 @@ export interface GuestFollowOptions {
   // delivers a signal to the guest bpftrace
   signal: (signal: 'SIGTERM' | 'SIGKILL') => void;
   onExit?: () => Promise<void>;
+  // the guest's clock (CLOCK_MONOTONIC, as bpftrace's nsecs there), for what the host stamps as it reads
+  guestNow?: () => number;
+  // also write bpftrace's own output lines here
+  rawLog?: string;
 }
 
 // A run read by the tracer's own followBpftrace: parse, flush, loss, stop in order.
@@ -220,11 +224,16 @@ export function followGuestRun(
   return followBpftrace(process, {
     probes,
     found: guestBpftrace(run.header),
-    context: { hostOf: (inode) => hosts.get(inode) ?? '?', dropReason: (code) => dropReasons.name(code) },
+    context: {
+      hostOf: (inode) => hosts.get(inode) ?? '?',
+      dropReason: (code) => dropReasons.name(code),
+      now: options.guestNow,
+    },
     onEvent: options.onEvent,
     filter: options.filter,
     readyTimeoutMs: options.readyTimeoutMs,
     flushWaitMs: options.flushWaitMs,
+    rawLog: options.rawLog,
     onExit: options.onExit,
   });
 }
@@ -237,6 +246,8 @@ export interface VmTracerOptions {
   allNetns?: boolean;
   readyTimeoutMs?: number;
   flushWaitMs?: number;
+  guestNow?: () => number;
+  rawLog?: string;
 }
 
 // Asks the guest's agent for bpftrace on the trace ports and follows it
@@ -272,6 +283,8 @@ export async function startVmTracer(
     filter: options.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
     readyTimeoutMs: options.readyTimeoutMs,
     flushWaitMs: options.flushWaitMs,
+    guestNow: options.guestNow,
+    rawLog: options.rawLog,
     pid,
     signal,
     onExit: async () => cleanup.cancel(),

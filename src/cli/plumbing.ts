@@ -3,7 +3,7 @@
 //   broker          keeps a micro-VM lab up across commands (started by lab up)
 
 import type { Command } from '@commander-js/extra-typings';
-import { attachTimeoutOption, detailOption, prefixOption, proxyModeOption, type SetExit } from './common.js';
+import { prefixOption, proxyModeOption, type SetExit } from './common.js';
 
 export function registerPlumbing(program: Command, setExit: SetExit): void {
   program
@@ -14,10 +14,6 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
     .addOption(proxyModeOption())
-    .option('--probes <list>')
-    .option('--all-netns')
-    .addOption(detailOption())
-    .addOption(attachTimeoutOption())
     .action(async (opts) => {
       const { agent } = await import('../commands/agent.js');
       setExit(
@@ -26,10 +22,6 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
           proxyMode: opts.proxyMode,
-          probes: opts.probes ?? null,
-          allNetns: Boolean(opts.allNetns),
-          detail: opts.detail,
-          attachTimeoutS: opts.attachTimeout,
         }),
       );
     });

@@ -14,22 +14,13 @@ export interface AgentCommandOptions {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   proxyMode: ProxyMode;
-  probes: string | null;
-  allNetns: boolean;
-  detail?: number;
-  attachTimeoutS?: number;
 }
 
 export async function agent(options: AgentCommandOptions): Promise<number> {
   const emit = writer(process.stdout);
   const step = progress('agent');
-  const a = new Agent({
-    lab: null,
-    where: 'micro-vm',
-    emit,
-    log: step.log,
-    attachTimeoutMs: options.attachTimeoutS ? options.attachTimeoutS * 1000 : undefined,
-  });
+  // bpftrace runs here on the host's request (portTrace), its output on the trace ports for the host's parser
+  const a = new Agent({ lab: null, where: 'micro-vm', emit, log: step.log });
   const startFailed = (what: string) => (error: unknown) => {
     emit({
       ...base('error', 'natscope', 0),
@@ -39,15 +30,6 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
     throw error;
   };
   try {
-    // bpftrace compiles while the lab comes up: both take seconds under emulation
-    const tracing = options.probes
-      ? a
-          .startTracing(
-            { probes: options.probes.split(','), allNetns: options.allNetns, detail: options.detail },
-            false,
-          )
-          .catch(startFailed('tracer'))
-      : null;
     const lab = await NetnsLab.up({
       prefix: options.prefix,
       masqueradeAll: options.masqueradeAll,
@@ -57,7 +39,6 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
     }).catch(startFailed('lab up'));
     step.log('lab up');
     await a.setLab(lab);
-    await tracing;
     await a.announce();
     await serveStream(a, process.stdin, emit);
   } finally {

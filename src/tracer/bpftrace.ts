@@ -309,7 +309,7 @@ function passing(events: NatscopeEvent[], filter: (event: NatscopeEvent) => bool
 // in order. The same for a local bpftrace and a remote one.
 export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions): FollowedBpftrace {
   const started = performance.now();
-  const flush = new FlushAssembler(deliverTo(options));
+  const flush = new FlushAssembler(deliverTo(options), options.context.now?.bind(options.context));
   const watch = new AttachWatch();
   let stopping = false;
   const ready = deferred<void>();

@@ -16,7 +16,7 @@
 
 import { z } from 'zod';
 import { count } from '../events/fields.js';
-import { base, type CountedEvent, type NatscopeEvent } from '../events/types.js';
+import { base, type CountedEvent, monotonicNs, type NatscopeEvent } from '../events/types.js';
 import { LossCounter } from './loss.js';
 import type { BpftraceRecord, ProbeEvent, ProbeFamily, StreamName } from './parse.js';
 
@@ -64,7 +64,11 @@ export class FlushAssembler {
 
   // `emit` gets events in the order they go out: a flush's in one array (the
   // receiver may keep it), an error or a bpftrace loss report alone.
-  constructor(private readonly emit: (events: NatscopeEvent[]) => void) {}
+  constructor(
+    private readonly emit: (events: NatscopeEvent[]) => void,
+    // the clock natscope's own stamps read (ParseContext.now)
+    private readonly now: () => number = monotonicNs,
+  ) {}
 
   // natscope is about to signal bpftrace: what follows its next blank line is the exit dump.
   stop(): void {
@@ -92,7 +96,9 @@ export class FlushAssembler {
         break;
       case 'lost':
         this.lostByBpftrace += record.count;
-        this.emit([{ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' }]);
+        this.emit([
+          { ...base('lost', 'natscope', 0, this.now()), probe: 'all', count: record.count, source: 'bpftrace' },
+        ]);
         break;
       case 'blank':
         this.release();
@@ -114,13 +120,13 @@ export class FlushAssembler {
     this.release();
     for (const { probe, stream, perCpu } of this.finalSequences.values()) {
       const tail = this.loss.settle(probe, stream, perCpu);
-      if (tail > 0) this.emit([{ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' }]);
+      if (tail > 0) this.emit([{ ...base('lost', 'natscope', 0, this.now()), probe, count: tail, source: 'sequence' }]);
     }
     this.finalSequences.clear();
   }
 
   error(message: string): void {
-    this.emit([{ ...base('error', 'natscope', 0), message, source: 'bpftrace' }]);
+    this.emit([{ ...base('error', 'natscope', 0, this.now()), message, source: 'bpftrace' }]);
   }
 
   summary(exitCode: number | null): Omit<TracerSummary, 'signal'> {

@@ -37,6 +37,9 @@ export interface ParseContext {
   hostOf(netns: number): string;
   // enum skb_drop_reason value → name on the running kernel
   dropReason(code: number): string;
+  // the clock of natscope's own stamps (counts read), as bpftrace's nsecs
+  // there (default: this machine's; a micro-VM's bpftrace read on the host: the guest's)
+  now?(): number;
 }
 
 // One kernel event with where it came from: `stream` is the program that
@@ -246,7 +249,7 @@ function parseCounts(
     const code = m[2] === undefined ? 0 : Number(m[2]);
     const by =
       countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
-    events.push({ ...base('counted', ctx.hostOf(netns), netns), of: stream, by, count, cause: 'detail' });
+    events.push({ ...base('counted', ctx.hostOf(netns), netns, ctx.now?.()), of: stream, by, count, cause: 'detail' });
   }
   return { type: 'counted', map, events };
 }

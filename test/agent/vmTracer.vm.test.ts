@@ -32,9 +32,7 @@ let vmResult: VmResult;
 beforeAll(async () => {
   vm = await startVmAgent({
     prefix: PREFIX,
-    probes: null,
     timeoutMs: 600_000,
-    tracePorts: true,
     log: (line) => process.stderr.write(`  ${line}\n`),
   });
   const died = vm.result.then((r) => r.detail ?? `exit code ${r.exitCode}`);

@@ -10,6 +10,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openSession } from '../../src/agent/control.js';
+import type { Reply } from '../../src/agent/protocol.js';
 import type { Session } from '../../src/agent/session.js';
 import { encodeEvent } from '../../src/events/codec.js';
 import { FlowTracker } from '../../src/events/flows.js';
@@ -36,6 +37,7 @@ const RAW = join(OUT, 'bpftrace-raw.jsonl');
 let session: Session;
 let result: ScenarioResult;
 let load: LoadResult;
+let untraced: Reply<'untrace'>;
 const events: NatscopeEvent[] = [];
 const timings: Record<string, number> = {};
 
@@ -76,7 +78,7 @@ beforeAll(async () => {
     const seconds = load.seconds + more.seconds;
     load = { ...load, connections, failed: load.failed + more.failed, seconds, rate: connections / seconds };
   }
-  await session.client.call({ cmd: 'untrace' });
+  untraced = await session.client.call({ cmd: 'untrace' });
   await session.close();
   await new Promise<void>((resolve) => record.end(resolve));
   timings.wallS = (performance.now() - started) / 1000;
@@ -99,6 +101,21 @@ function rawRecords(hostOf: (inode: number) => string) {
   return readFileSync(RAW, 'utf8')
     .split('\n')
     .map((l) => parseBpftraceLine(l, { hostOf, dropReason: String }));
+}
+
+// The load's DNATs on node1 that bpftrace reported whole (the stream leaves
+// them out, counted; bpftrace's raw output has them).
+function loadDnatsReported() {
+  const node1 = events.find((e) => e.host === 'node1' && e.netns !== 0)!.netns;
+  const records = rawRecords((inode) => (inode === node1 ? 'node1' : '?'));
+  // each event once, as the tracer takes them (a buffer can be printed again in the exit dump)
+  const once = new Map<string, KernelEvent>();
+  for (const r of records)
+    if (r.type === 'batch') for (const p of r.events) once.set(`${p.stream},${p.cpu},${p.seq}`, p.event);
+  const reported = [...once.values()].filter(
+    (e) => e.kind === 'nat' && e.host === 'node1' && e.manip === 'DNAT' && OFFICE_LOAD_SOURCES.includes(e.orig.src),
+  );
+  return { records, reported };
 }
 
 describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
@@ -201,16 +218,7 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
   });
 
   test("past the detail budget the probes count: each of the load's DNATs on node1 is reported or counted, none lost", () => {
-    // the load's own events are left out of the stream (they would flood it); bpftrace's output has them
-    const node1 = events.find((e) => e.host === 'node1' && e.netns !== 0)!.netns;
-    const records = rawRecords((inode) => (inode === node1 ? 'node1' : '?'));
-    // each event once, as the tracer takes them (a buffer can be printed again in the exit dump)
-    const once = new Map<string, KernelEvent>();
-    for (const r of records)
-      if (r.type === 'batch') for (const p of r.events) once.set(`${p.stream},${p.cpu},${p.seq}`, p.event);
-    const reported = [...once.values()].filter(
-      (e) => e.kind === 'nat' && e.host === 'node1' && e.manip === 'DNAT' && OFFICE_LOAD_SOURCES.includes(e.orig.src),
-    );
+    const { records, reported } = loadDnatsReported();
     // only the load outruns the budget: the incident's single requests are all reported whole
     const countedDnat = (e: NatscopeEvent): e is CountedEvent =>
       e.kind === 'counted' && e.of === 'nat' && e.host === 'node1' && e.by === 'DNAT';
@@ -228,6 +236,27 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
     expect(inStream('detail')).toBe(countedSum);
     expect(inStream('load')).toBe(reported.length);
     expect(events.filter((e) => e.kind === 'nat' && OFFICE_LOAD_SOURCES.includes(e.orig.src))).toEqual([]);
+  });
+
+  test("each load's traced-so-far is what the stream's counts of the load grew by until its observation, its DNATs included", () => {
+    const loads = events.filter((e) => e.kind === 'observation' && e.what === 'load');
+    expect(loads.length).toBeGreaterThan(0);
+    let leftOut = 0;
+    let before = 0;
+    let traced = 0;
+    for (const e of events) {
+      if (e.kind === 'counted' && e.cause === 'load') leftOut += e.count;
+      if (e.kind === 'observation' && e.what === 'load') {
+        // the counts gathered while the load ran go out just before its observation
+        expect(e.result.tracedEventsSoFar).toBe(leftOut - before);
+        traced += e.result.tracedEventsSoFar;
+        before = leftOut;
+      }
+    }
+    // the load's tail (a flush and the trace port away) was waited for: its DNATs reported whole are in
+    expect(traced).toBeGreaterThanOrEqual(loadDnatsReported().reported.length);
+    // and the summary counts everything left out
+    expect(untraced?.loadLeftOut).toBe(leftOut);
   });
 
   test('every probe attached on the VM kernel, and the parser accepts all that bpftrace printed', () => {

@@ -28,7 +28,7 @@ describe("natscope's Node.js flags", () => {
   });
 
   test('the agent natscope starts (natively or in the micro-VM) gets them', () => {
-    const argv = agentArgs({ prefix: 'natscope-', probes: ['drop'] });
+    const argv = agentArgs({ prefix: 'natscope-' });
     expect(argv.slice(0, NODE_FLAGS.length + 2)).toEqual([process.execPath, ...NODE_FLAGS, cliEntry()]);
     expect(argv.slice(NODE_FLAGS.length + 2, NODE_FLAGS.length + 4)).toEqual(['agent', '--stdio']);
   });
