@@ -1,11 +1,11 @@
 // natscope trace --rules: one lab request, and which rule of which host did
 // what to it, from the kernel's own rule tracing (nftrace: works natively,
-// no kernel function probes). The netns lab, on this host or in the micro-VM.
+// no kernel function probes). The netns lab, on this host or in the
+// micro-VM, and the kind lab (its containers' namespaces, on this machine).
 
 import type { Placement } from '../agent/placement.js';
 import { NatscopeError } from '../errors.js';
 import type { LabBackend } from '../events/types.js';
-import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { labControl } from '../agent/control.js';
 import { formatRulePath } from '../ruletrace/format.js';
 import type { RuleTrace } from '../ruletrace/rulePath.js';
@@ -49,15 +49,15 @@ export function checkRulesOptions(o: {
 }
 
 export async function traceRules(options: TraceRulesOptions): Promise<number> {
-  const prefixFlag = options.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${options.prefix}`;
-  if (options.lab !== 'netns')
-    throw new NatscopeError('--rules traces the netns lab only', {
-      hint: `sudo natscope lab up --vm off${prefixFlag} && sudo natscope trace --rules --request ${options.target}`,
+  if (options.lab === 'kind' && options.vm === 'on')
+    throw new NatscopeError("the kind lab runs on this machine's Docker, not in the micro-VM", {
+      hint: `sudo natscope trace --rules --request ${options.target} --lab kind (without --vm on)`,
       exitCode: 2,
     });
   requireRoot('trace --rules');
-  // the lab where it is: natively, or in the micro-VM, whose agent traces the rules there
-  const client = await (await labControl('netns')).connect({ prefix: options.prefix, vm: options.vm });
+  // the lab where it is: natively, or in the micro-VM, whose agent traces the
+  // rules there; the kind lab is always here (its control refuses --vm on)
+  const client = await (await labControl(options.lab)).connect({ prefix: options.prefix, vm: options.vm });
   let traced: RuleTrace;
   try {
     traced = await client.call({
