@@ -9,7 +9,7 @@
 // built here, with the netns lab's addresses and kind's node names.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ProxyMode } from '../../../src/events/types.js';
@@ -122,8 +122,8 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
       // until each stand-in has entered its namespace
       const deadline = Date.now() + 5000;
       for (const host of HOST_NAMES) {
-        const want = readlinkSync(`/run/netns/${netnsName(PREFIX, host)}`).toString();
-        while (readlinkSync(`/proc/${pids[host]}/ns/net`).toString() !== want) {
+        const want = nsId(`/run/netns/${netnsName(PREFIX, host)}`);
+        while (nsId(`/proc/${pids[host]}/ns/net`) !== want) {
           if (Date.now() > deadline) throw new Error(`the stand-in for ${host} never entered its namespace`);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
@@ -194,14 +194,20 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
   });
 }
 
+// a network namespace's identity: the device and inode of its nsfs file
+function nsId(path: string): string {
+  const s = statSync(path);
+  return `${s.dev}:${s.ino}`;
+}
+
 // nft processes whose network namespace is one of the lab's
 function nftListeners(): number[] {
-  const nets = new Set(HOST_NAMES.map((h) => readlinkSync(`/run/netns/${netnsName(PREFIX, h)}`).toString()));
+  const nets = new Set(HOST_NAMES.map((h) => nsId(`/run/netns/${netnsName(PREFIX, h)}`)));
   const found: number[] = [];
   for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'nft') continue;
-      if (nets.has(readlinkSync(`/proc/${entry}/ns/net`).toString())) found.push(Number(entry));
+      if (nets.has(nsId(`/proc/${entry}/ns/net`))) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
