@@ -110,7 +110,7 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
     beforeAll(async () => {
       netnsLab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, proxyMode: mode });
       const path = process.env.PATH ?? '';
-      f = useFakes({ configConf: configConf(mode, false) }, { only: ['kubectl'] });
+      f = useFakes({ clusters: ['natscope'], configConf: configConf(mode, false) }, { only: ['kubectl'] });
       // the fake kubectl first, then this machine's own tools
       process.env.PATH = `${process.env.PATH}:${path}`;
       const pids: Record<string, number> = {};
@@ -150,8 +150,9 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
       expect(vpnReply.packet).toContain(`${MYSQL_POD} → 192.168.10.10:${r.request.sport}`);
       expect(vpnReply.steps.some((s) => s.verdict === 'drop' && /invalid/i.test(s.rule))).toBe(true);
       // requests in the order they cross the hosts
-      const requests = r.rulePath.summary.filter((l) => / request /.test(l)).map((l) => l.split(' request ')[0]);
+      const requests = r.rulePath.packets.filter((p) => p.direction === 'request').map((p) => p.host);
       expect(requests).toEqual(['office', 'vpn', NODE1, NODE2]);
+      expect(r.rulePath.summary.some((l) => l.startsWith(`${NODE1} request 192.168.10.10:`))).toBe(true);
       expect(Object.keys(r.skipped)).toEqual(['office', 'vpn', NODE1, NODE2]);
       expect(Object.values(r.skipped)).toEqual([0, 0, 0, 0]);
       expect(await leftBehind()).toEqual([]);
