@@ -110,9 +110,12 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
     beforeAll(async () => {
       netnsLab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, proxyMode: mode });
       const path = process.env.PATH ?? '';
+      const stateDir = process.env.NATSCOPE_STATE_DIR;
       f = useFakes({ clusters: ['natscope'], configConf: configConf(mode, false) }, { only: ['kubectl'] });
-      // the fake kubectl first, then this machine's own tools
+      // the fake kubectl first, then this machine's own tools; the netns lab's state where it is
       process.env.PATH = `${process.env.PATH}:${path}`;
+      if (stateDir === undefined) delete process.env.NATSCOPE_STATE_DIR;
+      else process.env.NATSCOPE_STATE_DIR = stateDir;
       const pids: Record<string, number> = {};
       for (const host of HOST_NAMES) {
         const child = startIn(host);
