@@ -95,8 +95,10 @@ async function leftBehind(): Promise<string[]> {
 
 // the kube-proxy configuration kind's ConfigMap would hold for the netns lab's
 function configConf(mode: ProxyMode, masqueradeAll: boolean): string {
-  const conf = editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll, clusterCIDR: null });
-  return mode === 'nftables' ? conf.replace(/^mode: iptables$/m, 'mode: nftables') : conf;
+  // the mode first: masqueradeAll is set in that mode's block
+  const conf = output('kube-proxy-config.conf');
+  const inMode = mode === 'nftables' ? conf.replace(/^mode: iptables$/m, 'mode: nftables') : conf;
+  return editKubeProxyConfig(inMode, { masqueradeAll, clusterCIDR: null });
 }
 
 for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMode[]) {
