@@ -13,7 +13,6 @@ import {
   flash,
   handleKey,
   initialUi,
-  KIND_RULES_REFUSAL,
   ruleTraceEnded,
   selectedIndex,
   targets,
@@ -191,7 +190,6 @@ export class TuiApp {
     return {
       live: this.model.source.kind === 'live',
       refusal: this.model.source.kind === 'cluster' ? CLUSTER_REFUSAL : undefined,
-      rulesRefusal: this.model.lab?.backend === 'kind' ? KIND_RULES_REFUSAL : null,
       ready: this.agent !== null && this.model.sourceState === 'running',
       flows,
       targets: offered,

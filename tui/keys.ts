@@ -69,8 +69,6 @@ export interface KeyContext {
   flows: number[];
   targets: string[];
   kubeProxy: KubeProxyConfig | null;
-  // why `w` cannot trace rules here (the kind lab), null when it can
-  rulesRefusal?: string | null;
   // the target of the selected flow's request or Service (what `w` traces), null if none
   selectedTarget?: string | null;
   // lines of the open panel (details or rule path), for scrolling
@@ -82,8 +80,6 @@ export const FLASH_MS = 5000;
 export const REPLAY_REFUSAL = 'replay: commands need a live lab (sudo natscope tui)';
 export const CLUSTER_REFUSAL = 'cluster: natscope only watches a real cluster (requests: natscope cluster diagnose)';
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
-export const KIND_RULES_REFUSAL =
-  'kind lab: w traces rules on the netns lab only (sudo natscope tui, without --lab kind)';
 
 export function initialUi(): UiState {
   return {
@@ -267,7 +263,6 @@ function picker(ui: UiState, key: Key, ctx: KeyContext): Result {
 function whichRule(ui: UiState, ctx: KeyContext): Result {
   const refused = command(ui, ctx);
   if (refused) return done(refused);
-  if (ctx.rulesRefusal) return done(flash(ui, ctx.rulesRefusal, 'error', ctx.now));
   const last = ui.rules;
   if (last?.state === 'running') return done({ ...ui, mode: 'rules', scroll: 0 });
   if (last && !last.seen) return done({ ...ui, mode: 'rules', scroll: 0, rules: { ...last, seen: true } });

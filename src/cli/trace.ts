@@ -47,6 +47,7 @@ Examples:
   $ sudo natscope trace --json --record run.jsonl | jq 'select(.kind=="nat")'
   $ sudo natscope trace --json --detail all       # every event whole, even under load (costs the traced node more)
   $ sudo natscope trace --rules --request mysql   # the rules each host's kernel applied to one request (lab on this host)
+  $ sudo natscope trace --rules --request mysql --lab kind   # the same on the kind lab: office, vpn and node containers
   $ sudo natscope trace --rules --request mysql --json | jq -r '.rulePath.summary[]'`,
     )
     .action(async (opts, command) => {

@@ -1,11 +1,12 @@
 // natscope trace --rules: one lab request, and which rule of which host did
 // what to it, from the kernel's own rule tracing (nftrace: works natively,
-// no kernel function probes). The netns lab, on this host or in the micro-VM.
+// no kernel function probes). The netns lab, on this host or in the
+// micro-VM, and the kind lab (its containers' namespaces, on this machine).
 
 import type { Placement } from '../agent/placement.js';
 import { NatscopeError } from '../errors.js';
-import type { LabBackend } from '../events/types.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
+import type { LabBackend } from '../events/types.js';
 import { labControl } from '../agent/control.js';
 import { formatRulePath } from '../ruletrace/format.js';
 import type { RuleTrace } from '../ruletrace/rulePath.js';
@@ -65,14 +66,15 @@ export function checkRulesOptions(o: {
 
 export async function traceRules(options: TraceRulesOptions): Promise<number> {
   const prefixFlag = options.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${options.prefix}`;
-  if (options.lab !== 'netns')
-    throw new NatscopeError(`--rules traces the netns lab only, not the ${options.lab} lab`, {
-      hint: `leave out --lab ${options.lab}: sudo natscope lab up${prefixFlag} && sudo natscope trace --rules --request ${options.target}${prefixFlag}`,
+  if (options.lab === 'kind' && options.vm === 'on')
+    throw new NatscopeError("the kind lab runs on this machine's Docker, not in the micro-VM", {
+      hint: `sudo natscope trace --rules --request ${options.target} --lab kind (without --vm on)`,
       exitCode: 2,
     });
-  requireRoot(`trace --rules --request ${options.target}${prefixFlag}`);
-  // the lab where it is: natively, or in the micro-VM, whose agent traces the rules there
-  const client = await (await labControl('netns')).connect({ prefix: options.prefix, vm: options.vm });
+  requireRoot(`trace --rules --request ${options.target}${prefixFlag}${options.lab === 'kind' ? ' --lab kind' : ''}`);
+  // the lab where it is: natively, or in the micro-VM, whose agent traces the
+  // rules there; the kind lab is always here (its control refuses --vm on)
+  const client = await (await labControl(options.lab)).connect({ prefix: options.prefix, vm: options.vm });
   let traced: RuleTrace;
   try {
     traced = await client.call({

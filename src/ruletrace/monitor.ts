@@ -1,4 +1,5 @@
-// Rule tracing around one piece of work (a lab request): on each host, an
+// Rule tracing around one piece of work (a lab request): on each host (a
+// network namespace reachable by a path: netnsPath.ts), an
 // `nft -a monitor trace` listener and natscope's trace table
 // (traceTable.ts); then the work; then everything removed again, on every
 // way out (return, error, Ctrl-C: util/cleanup.ts).
@@ -9,21 +10,20 @@
 // it has printed the second, every trace of the work (sent before it) has
 // arrived, since netlink delivers a socket's messages in order.
 
-import { spawnSync } from 'node:child_process';
-import { type ResultPromise, execa } from 'execa';
+import type { ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
-import { inNetns } from '../lab/netns/exec.js';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
 import { killGroup } from '../util/process.js';
+import { inNetnsAt, inNetnsAtSync, spawnInNetnsAt } from './netnsPath.js';
 import { parseTraceLine, type TraceRecord } from './traceLine.js';
 import { READY_ADDRESS, READY_CHAIN, TRACE_TABLE, type TracedFlow, traceTableScript } from './traceTable.js';
 
 export interface TracedHost {
-  // the lab's name for it (office, vpn, node1, node2)
+  // the name the rule path gives it (office, vpn, node1, …; a kind node's own name)
   host: string;
-  // its network namespace
-  ns: string;
+  // the path of its network namespace: /run/netns/NAME, /proc/PID/ns/net
+  netns: string;
 }
 
 export interface HostTrace {
@@ -84,14 +84,14 @@ class Listener {
     const deadline = performance.now() + PROBE_WAIT_MS;
     while (this.probes <= seen) {
       if (this.exited)
-        throw new NatscopeError(`nft monitor trace in ${this.host.ns} ended early`, {
-          hint: 'run it yourself to see why: sudo ip netns exec NS nft monitor trace',
+        throw new NatscopeError(`nft monitor trace in ${this.host.netns} ended early`, {
+          hint: `run it yourself to see why: sudo nsenter --net=${this.host.netns} nft monitor trace`,
         });
       if (performance.now() > deadline)
-        throw new NatscopeError(`rule tracing in ${this.host.ns} did not start within ${PROBE_WAIT_MS / 1000} s`, {
+        throw new NatscopeError(`rule tracing in ${this.host.netns} did not start within ${PROBE_WAIT_MS / 1000} s`, {
           hint: 'is nft 0.9 or newer installed (apt-get install nftables)?',
         });
-      await inNetns(this.host.ns, ['ping', '-c', '1', '-W', '1', READY_ADDRESS], { reject: false });
+      await inNetnsAt(this.host.netns, ['ping', '-c', '1', '-W', '1', READY_ADDRESS], { reject: false });
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -103,9 +103,18 @@ class Listener {
   }
 }
 
-async function removeTable(ns: string): Promise<void> {
+const DELETE_TABLE = ['nft', 'delete', 'table', 'ip', TRACE_TABLE];
+
+async function removeTable(netns: string): Promise<void> {
   // gone already (a lab taken down meanwhile) is fine
-  await inNetns(ns, ['nft', 'delete', 'table', 'ip', TRACE_TABLE], { reject: false });
+  await inNetnsAt(netns, DELETE_TABLE, { reject: false });
+}
+
+// Like Promise.all, but settles only when every one has: a table still being
+// loaded on one host when another fails would otherwise outlive the cleanup.
+async function allDone(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 // Runs `work` with the flow traced on these hosts; what each host's rules did with it.
@@ -119,30 +128,21 @@ export async function withRuleTracing<T>(
     'remove natscope-trace tables and their listeners',
     async () => {
       await Promise.all(listeners.map((l) => l.stop()));
-      await Promise.all(hosts.map((h) => removeTable(h.ns)));
+      await Promise.all(hosts.map((h) => removeTable(h.netns)));
     },
     // natscope exiting with no time for the above (a third Ctrl-C): the same, synchronously
     () => {
       for (const l of listeners) if (l.pid !== undefined) killGroup(l.pid, 'SIGKILL');
-      for (const h of hosts)
-        spawnSync('ip', ['netns', 'exec', h.ns, 'nft', 'delete', 'table', 'ip', TRACE_TABLE], { stdio: 'ignore' });
+      for (const h of hosts) inNetnsAtSync(h.netns, DELETE_TABLE);
     },
   );
   try {
-    for (const h of hosts) {
-      const child = execa('ip', ['netns', 'exec', h.ns, 'nft', '-a', 'monitor', 'trace'], {
-        buffer: false,
-        stdin: 'ignore',
-        stderr: 'ignore',
-        reject: false,
-      });
-      listeners.push(new Listener(h, child));
-    }
+    for (const h of hosts) listeners.push(new Listener(h, spawnInNetnsAt(h.netns, ['nft', '-a', 'monitor', 'trace'])));
     const script = traceTableScript(flow);
-    await Promise.all(hosts.map((h) => inNetns(h.ns, ['nft', '-f', '-'], { input: script })));
-    await Promise.all(listeners.map((l) => l.probe(0)));
+    await allDone(hosts.map((h) => inNetnsAt(h.netns, ['nft', '-f', '-'], { input: script })));
+    await allDone(listeners.map((l) => l.probe(0)));
     const result = await work();
-    await Promise.all(listeners.map((l) => l.probe(1)));
+    await allDone(listeners.map((l) => l.probe(1)));
     await cleanup.run();
     return {
       result,

@@ -200,9 +200,10 @@ function chainsEntered(steps: RuleStep[], kp: KubeProxyConfig): string[] {
   return seen;
 }
 
-const FORWARD_ORDER = ['office', 'vpn', 'node1', 'node2'];
-
-// The rule path of one traced request, from each host's trace records.
+// The rule path of one traced request, from each host's trace records; the
+// hosts in the order the request crosses them (the lab's names for them: the
+// netns lab's office, vpn, node1, node2, or a kind lab's containers), which
+// is the order requests are told in, and replies in reverse.
 export function explainRulePath(
   hosts: { host: string; records: TraceRecord[] }[],
   flow: TracedFlow,
@@ -235,9 +236,10 @@ export function explainRulePath(
     }
     for (const p of [first.request, first.reply]) if (p) packets.push(p);
   }
+  const order = hosts.map((h) => h.host);
   const rank = (p: PacketPath) => {
-    const i = FORWARD_ORDER.indexOf(p.host);
-    return p.direction === 'request' ? i : 10 + (FORWARD_ORDER.length - i);
+    const i = order.indexOf(p.host);
+    return p.direction === 'request' ? i : order.length + (order.length - i);
   };
   packets.sort((a, b) => rank(a) - rank(b));
   const summary = packets

@@ -584,10 +584,10 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     '--duration is an option of the event stream, not of --rules',
     'sudo natscope trace --rules --request mysql, or sudo natscope trace --duration … without --rules',
   ],
-  'trace --rules on the kind lab': [
+  'trace --rules on the kind lab in the micro-VM': [
     2,
-    '--rules traces the netns lab only, not the kind lab',
-    'leave out --lab kind: sudo natscope lab up && sudo natscope trace --rules --request mysql',
+    "the kind lab runs on this machine's Docker, not in the micro-VM",
+    'sudo natscope trace --rules --request mysql --lab kind (without --vm on)',
   ],
   'trace --rules as an unprivileged user': [
     1,

@@ -397,7 +397,7 @@ export const BAD_INPUTS: BadInput[] = [
   c('trace --rules with --record', rules('mysql', '--record', '{tmp}/run.jsonl')),
   c('trace --rules with --all-netns', rules('mysql', '--all-netns')),
   c('trace --rules with --duration', rules('mysql', '--duration', '5')),
-  c('trace --rules on the kind lab', rules('mysql', '--lab', 'kind')),
+  c('trace --rules on the kind lab in the micro-VM', rules('mysql', '--lab', 'kind', '--vm', 'on')),
   c('trace --rules as an unprivileged user', rules('mysql'), { user: true }),
   c('trace --rules with no lab up', rules('mysql', '--prefix', 'bi-', '--vm', 'off'), { root: true }),
   c('trace --rules of an unknown Service', rules('redis', '--prefix', 'bi-', '--vm', 'off'), { root: true, lab: true }),

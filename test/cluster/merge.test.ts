@@ -169,7 +169,7 @@ describe('merging the nodes streams in time order', () => {
     advance(1);
     m.release(false);
     expect(out).toHaveLength(4);
-    out.forEach((e, i) => expect(e).toBe(batch[i]));
+    for (const [i, e] of out.entries()) expect(e).toBe(batch[i]);
     m.close();
   });
 });

@@ -3,7 +3,6 @@ import {
   CLUSTER_REFUSAL,
   handleKey,
   initialUi,
-  KIND_RULES_REFUSAL,
   REPLAY_REFUSAL,
   ruleTraceEnded,
   targets,
@@ -137,18 +136,16 @@ describe('handleKey', () => {
     expect(press(['w', 'escape', 'r', '2']).effects).toEqual([{ type: 'request', target: 'mysql' }]);
   });
 
-  it('w on a recording, a real cluster or the kind lab says why not in one line, and sends nothing', () => {
+  it('w on a recording or a real cluster says why not in one line, and sends nothing', () => {
     for (const [ctx, why] of [
       [replay, REPLAY_REFUSAL],
       [{ ...live, live: false, refusal: CLUSTER_REFUSAL }, CLUSTER_REFUSAL],
-      [{ ...live, rulesRefusal: KIND_RULES_REFUSAL }, KIND_RULES_REFUSAL],
     ] as const) {
       const r = press(['w'], { ...ctx, selectedTarget: 'mysql' });
       expect(r.effects).toEqual([]);
       expect(r.ui.mode).toBe('main');
       expect(r.ui.flash?.text).toBe(why);
     }
-    expect(KIND_RULES_REFUSAL).toContain('sudo natscope tui');
   });
 
   it('the rule panel scrolls and closes; w while its trace runs shows it again instead of tracing twice', () => {

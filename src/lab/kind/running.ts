@@ -1,5 +1,6 @@
-// The kind lab while it runs: requests from the office container, the
-// nodes' rules and conntrack tables, kube-proxy changes, netns names. Each
+// The kind lab while it runs: requests from the office container (traced
+// rule by rule too), the nodes' rules and conntrack tables, kube-proxy
+// changes, netns names. Each
 // call reads who is where from the cluster and Docker (topology.ts).
 
 import { existsSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { Kubectl } from './kubectl.js';
 import { applyKubeProxy, currentKubeProxy } from './kubeproxy.js';
 import { PART_OF_LABEL, kindNames, officePlan, type KindNames, type OfficePlan } from './names.js';
 import { inNetnsOf } from './nsenter.js';
+import { kindTracedRequest } from './ruleTrace.js';
 import { nodeRules } from './rules.js';
 import { kubeconfigPath, readKindState } from './state.js';
 import { assembleTopology, kindLabStatus, labNodeName, node, type KindTopology } from './topology.js';
@@ -202,12 +204,18 @@ export class KindLab implements Lab {
     return countInvalidDrops(r.stdout);
   }
 
-  // nft monitor trace in kind's node containers is not built yet: said, not guessed at
-  async ruleTrace(_target: string, _timeoutMs: number): Promise<RuleTrace> {
-    throw new NatscopeError('--rules traces the netns lab only', {
-      hint: 'sudo natscope lab up --lab netns && sudo natscope trace --rules --request mysql',
-      exitCode: 2,
-    });
+  // the rules the containers' kernels applied to one request (ruleTrace.ts)
+  async ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace> {
+    const t = this.resolveTarget(target);
+    // the raw records stay here: the path is what the caller reads
+    const { hosts: _records, ...trace } = await kindTracedRequest(
+      this.topology,
+      t,
+      await currentKubeProxy(this.kubectl),
+      timeoutMs,
+      onRequest,
+    );
+    return trace;
   }
 
   async load(target: string, seconds: number, workers: number): Promise<LoadResult> {

@@ -81,6 +81,9 @@ export interface World {
   blackhole: boolean;
   // a host's `ip -j route show` from another host's capture (outputs/ip-route-<name>.json)
   routeTables: Record<string, string>;
+  // rule tracing: the host (a key of pids) where `nft -f -` is refused, where `nft monitor trace` ends at once
+  nftRefuses: string | null;
+  nftMonitorEnds: string | null;
 }
 
 export function defaultWorld(): World {
@@ -142,6 +145,8 @@ export function defaultWorld(): World {
     brNetfilter: '1',
     blackhole: true,
     routeTables: {},
+    nftRefuses: null,
+    nftMonitorEnds: null,
   };
 }
 
