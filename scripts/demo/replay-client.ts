@@ -72,6 +72,8 @@ export class ReplayClient implements AgentClient {
     switch (command.cmd) {
       case 'request':
         return this.answer(`request to ${command.target}`, (e) => e.kind === 'request' && e.target === command.target);
+      case 'ruleTrace':
+        return this.ruleTrace(command.target);
       case 'set': {
         const e = this.answer(
           'kube-proxy change',
@@ -106,6 +108,36 @@ export class ReplayClient implements AgentClient {
       case 'shutdown':
         return { stopped: true };
     }
+  }
+
+  // A traced request: the request event, then the rule path the agent
+  // observed for it (recordings made before rule paths were recorded hold
+  // the request alone, and say so). What the tracing cost is not recorded.
+  private ruleTrace(target: string): unknown {
+    const isRequest = (e: NatscopeEvent) => e.kind === 'request' && e.target === target;
+    const at = this.events.findIndex((e, i) => i >= this.searchFrom && isRequest(e));
+    const next = at < 0 ? -1 : this.events.findIndex((e, i) => i > at && isRequest(e));
+    const path = this.events.findIndex(
+      (e, i) =>
+        i > at && (next < 0 || i < next) && e.kind === 'observation' && e.what === 'rulePath' && e.subject === target,
+    );
+    if (at < 0 || path < 0)
+      throw new NatscopeError(
+        at < 0
+          ? `the recording holds no traced request to ${target} at this point`
+          : `the recording holds no rule path for its request to ${target}: it was recorded before rule paths were`,
+        { hint: 'record the walkthrough again: sudo natscope demo --auto --vm on --record FILE' },
+      );
+    this.deliverTo(path);
+    this.searchFrom = path + 1;
+    const request = this.events[at];
+    const observed = this.events[path];
+    return {
+      request,
+      rulePath: observed?.kind === 'observation' ? observed.result : null,
+      skipped: {},
+      timing: { requestMs: request?.kind === 'request' ? request.latencyMs : 0, totalMs: 0 },
+    };
   }
 
   private observation(what: string, subject: string): unknown {
