@@ -121,13 +121,17 @@ export class ReplayClient implements AgentClient {
       (e, i) =>
         i > at && (next < 0 || i < next) && e.kind === 'observation' && e.what === 'rulePath' && e.subject === target,
     );
-    if (at < 0 || path < 0)
+    if (at < 0 || path < 0) {
+      const any = this.events.some((e) => e.kind === 'observation' && e.what === 'rulePath');
       throw new NatscopeError(
         at < 0
           ? `the recording holds no traced request to ${target} at this point`
-          : `the recording holds no rule path for its request to ${target}: it was recorded before rule paths were`,
+          : any
+            ? `the recording's next request to ${target} was not traced: no rule path follows it`
+            : `the recording holds no rule path for its request to ${target}: it was recorded before rule paths were`,
         { hint: 'record the walkthrough again: sudo natscope demo --auto --vm on --record FILE' },
       );
+    }
     this.deliverTo(path);
     this.searchFrom = path + 1;
     const request = this.events[at];
