@@ -110,25 +110,22 @@ export class ReplayClient implements AgentClient {
     }
   }
 
-  // A traced request: the request event, then the rule path the agent
-  // observed for it (recordings made before rule paths were recorded hold
-  // the request alone, and say so). What the tracing cost is not recorded.
+  // A traced request: the next rule path recorded for the target, and the
+  // request event the agent streamed just before it (recordings made before
+  // rule paths were recorded hold requests alone, and say so). What the
+  // tracing cost is not recorded.
   private ruleTrace(target: string): unknown {
-    const isRequest = (e: NatscopeEvent) => e.kind === 'request' && e.target === target;
-    const at = this.events.findIndex((e, i) => i >= this.searchFrom && isRequest(e));
-    const next = at < 0 ? -1 : this.events.findIndex((e, i) => i > at && isRequest(e));
-    const path = this.events.findIndex(
-      (e, i) =>
-        i > at && (next < 0 || i < next) && e.kind === 'observation' && e.what === 'rulePath' && e.subject === target,
-    );
-    if (at < 0 || path < 0) {
+    const isPath = (e: NatscopeEvent) => e.kind === 'observation' && e.what === 'rulePath' && e.subject === target;
+    const path = this.events.findIndex((e, i) => i >= this.searchFrom && isPath(e));
+    const isRequest = (e: NatscopeEvent | undefined) => e?.kind === 'request' && e.target === target;
+    let at = path - 1;
+    while (at >= this.searchFrom && !isRequest(this.events[at])) at--;
+    if (path < 0 || at < this.searchFrom) {
       const any = this.events.some((e) => e.kind === 'observation' && e.what === 'rulePath');
       throw new NatscopeError(
-        at < 0
+        any
           ? `the recording holds no traced request to ${target} at this point`
-          : any
-            ? `the recording's next request to ${target} was not traced: no rule path follows it`
-            : `the recording holds no rule path for its request to ${target}: it was recorded before rule paths were`,
+          : `the recording holds no rule path for a request to ${target}: it was recorded before rule paths were`,
         { hint: 'record the walkthrough again: sudo natscope demo --auto --vm on --record FILE' },
       );
     }

@@ -119,7 +119,10 @@ function ruleSides(path: RulePath, host: string): Partial<Record<JoinedWhat, Rul
     const marks = p.steps.filter((s) => isJumpTo(s, names.mark) || s.chain === names.mark);
     const masquerade = p.steps.find((s) => s.chain === names.post && isMasquerade(s));
     const returns = p.steps.find((s) => s.chain === names.post && s.verdict === 'return');
-    if (p.direction === 'request' && !sides.SNAT && (masquerade || returns)) {
+    // Debian 12's kernel (6.1) was seen not to report KUBE-POSTROUTING's return
+    // rule (iptables-nft): entering the chain and meeting no masquerade there says the same
+    const enters = p.steps.find((s) => isJumpTo(s, names.post));
+    if (p.direction === 'request' && !sides.SNAT && (masquerade || returns || enters)) {
       const why = masqueradeReason(path.kubeProxy, client);
       const jump = marks.find((s) => isJumpTo(s, names.mark));
       sides.SNAT = masquerade
@@ -134,11 +137,13 @@ function ruleSides(path: RulePath, host: string): Partial<Record<JoinedWhat, Rul
         : {
             direction: p.direction,
             packet: p.packet,
-            decision: `no SNAT: ${names.post} returns (mark 0x4000 not set)`,
+            decision: returns
+              ? `no SNAT: ${names.post} returns (mark 0x4000 not set)`
+              : `no SNAT: no rule of ${names.post} masquerades it (mark 0x4000 not set)`,
             does: false,
             // only a packet the node DNATs had a mark to expect
             because: dnat && marks.length === 0 ? `no ${names.mark} rule matched: ${why.why}` : null,
-            steps: [...marks, ...(returns ? [returns] : [])],
+            steps: [...marks, ...(enters ? [enters] : []), ...(returns ? [returns] : [])],
           };
     }
     const drop = p.steps.find((s) => s.meaning?.startsWith('DROP'));

@@ -11,11 +11,11 @@ export const traceIt: Step = {
   purpose:
     "With the probes attached (nf_nat_setup_info, conntrack confirm/delete, the kfree_skb drop tracepoint), send one request to mysql and follow it through the kernels of every host. The request also goes out with the kernel's rule tracing on (nftrace): each host reports the rules its packets met, and each rule's decision is put next to what the kernel then did.",
   lookAt:
-    "node1's DNAT, node2's conntrack entry (the reply will go from the pod straight to the client), and the drop at the vpn; then which rule did each: the KUBE-SEP chain's DNAT, KUBE-POSTROUTING's return (no KUBE-MARK-MASQ matched), the vpn's ct state invalid drop.",
+    "node1's DNAT, node2's conntrack entry (the reply will go from the pod straight to the client), and the drop at the vpn; then which rule did each: the KUBE-SEP chain's DNAT, no masquerade in KUBE-POSTROUTING (no KUBE-MARK-MASQ matched), the vpn's ct state invalid drop.",
   hint: 'no events means the probes are not attached: natscope doctor tells why',
   nftables: {
     lookAt:
-      "node1's DNAT, node2's conntrack entry (the reply will go from the pod straight to the client), and the drop at the vpn; then which rule did each: the endpoint chain's DNAT, chain masquerading's return (no jump to mark-for-masquerade), the vpn's ct state invalid drop.",
+      "node1's DNAT, node2's conntrack entry (the reply will go from the pod straight to the client), and the drop at the vpn; then which rule did each: the endpoint chain's DNAT, no masquerade in chain masquerading (no jump to mark-for-masquerade), the vpn's ct state invalid drop.",
   },
   needs: { masqueradeAll: false, clusterCIDR: null },
   async run(ctx) {
@@ -103,7 +103,7 @@ function ruleClaims(joined: JoinedPath | null, mode: ReturnType<typeof proxyMode
       saw('node1', 'DNAT'),
     ),
     claim(
-      `no ${names.mark} rule matched: masqueradeAll false, clusterCIDR unset; ${names.post} returns and the kernel made no SNAT`,
+      `no ${names.mark} rule matched: masqueradeAll false, clusterCIDR unset: no SNAT, in the rules or in the kernel`,
       Boolean(
         snat?.agree &&
           snat.rules &&

@@ -62,7 +62,7 @@ describe('the walkthrough on a recording of a full run', () => {
     expect(step.claims.slice(-3).map((c) => [c.text.replace(/KUBE-SEP-\w+/, 'KUBE-SEP-…'), c.ok])).toEqual([
       ["node1's rules DNAT it in KUBE-SEP-…, the same binding the kernel made", true],
       [
-        'no KUBE-MARK-MASQ rule matched: masqueradeAll false, clusterCIDR unset; KUBE-POSTROUTING returns and the kernel made no SNAT',
+        'no KUBE-MARK-MASQ rule matched: masqueradeAll false, clusterCIDR unset: no SNAT, in the rules or in the kernel',
         true,
       ],
       [
@@ -337,7 +337,7 @@ describe("each step's text in each of kube-proxy's modes", () => {
     expect(told(6).purpose).toMatch(/cluster-ips-check/);
     expect(told(7).title).toBe('The fix: nftables.masqueradeAll');
     expect(told(7).lookAt).toMatch(/ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match/);
-    expect(told(4).lookAt).toMatch(/chain masquerading's return \(no jump to mark-for-masquerade\)/);
+    expect(told(4).lookAt).toMatch(/no masquerade in chain masquerading \(no jump to mark-for-masquerade\)/);
     // the steps whose story is the same in both modes
     for (const n of [2, 3, 5, 8, 9, 10]) expect(told(n)).toEqual(toldIn(STEPS[n - 1]!, 'iptables'));
   });
