@@ -119,9 +119,12 @@ function ruleSides(path: RulePath, host: string): Partial<Record<JoinedWhat, Rul
     const marks = p.steps.filter((s) => isJumpTo(s, names.mark) || s.chain === names.mark);
     const masquerade = p.steps.find((s) => s.chain === names.post && isMasquerade(s));
     const returns = p.steps.find((s) => s.chain === names.post && s.verdict === 'return');
-    // Debian 12's kernel (6.1) was seen not to report KUBE-POSTROUTING's return
-    // rule (iptables-nft): entering the chain and meeting no masquerade there says the same
-    const enters = p.steps.find((s) => isJumpTo(s, names.post));
+    // Debian 12's kernel (6.1) reports a return as a verdict without its rule,
+    // so KUBE-POSTROUTING's return rule is missing from its traces: entering
+    // that chain (iptables mode), or kube-proxy's services chain at all
+    // (nftables mode, whose masquerading chain is a base chain every first
+    // packet passes), and meeting no masquerade says the same
+    const enters = p.steps.find((s) => isJumpTo(s, names.post)) ?? p.steps.find((s) => isJumpTo(s, names.services));
     if (p.direction === 'request' && !sides.SNAT && (masquerade || returns || enters)) {
       const why = masqueradeReason(path.kubeProxy, client);
       const jump = marks.find((s) => isJumpTo(s, names.mark));
