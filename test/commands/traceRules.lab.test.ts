@@ -11,7 +11,7 @@ describe('trace --rules --events where kernel function probes cannot attach', ()
     expect(r.exitCode).toBe(2);
     expect(String(r.stderr)).toBe(
       "natscope: --events needs kernel function probes (nf_nat_setup_info), which this kernel does not let attach; the micro-VM's kernel does\n" +
-        '  fix: sudo natscope lab down --prefix natscope-trl- && sudo natscope lab up --vm on --prefix natscope-trl- && sudo natscope trace --rules --request mysql --events --prefix natscope-trl-\n',
+        '  fix: sudo natscope lab down --prefix natscope-trl- && sudo natscope lab up --vm on --prefix natscope-trl- && sudo natscope trace --rules --request mysql --events --prefix natscope-trl-',
     );
     expect(r.stdout).toBe('');
   });
