@@ -119,8 +119,8 @@ function ruleSides(path: RulePath, host: string): Partial<Record<JoinedWhat, Rul
     const marks = p.steps.filter((s) => isJumpTo(s, names.mark) || s.chain === names.mark);
     const masquerade = p.steps.find((s) => s.chain === names.post && isMasquerade(s));
     const returns = p.steps.find((s) => s.chain === names.post && s.verdict === 'return');
-    // Debian 12's kernel (6.1) reports a return as a verdict without its rule,
-    // so KUBE-POSTROUTING's return rule is missing from its traces: entering
+    // Traces from Debian 12's kernel (6.1) held no rule line for
+    // KUBE-POSTROUTING's return (6.18's do): entering
     // that chain (iptables mode), or kube-proxy's services chain at all
     // (nftables mode, whose masquerading chain is a base chain every first
     // packet passes), and meeting no masquerade says the same
