@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 //   unit  test/**/*.test.ts      no root, no kernel: parsers, models, frontends
 //   lab   test/**/*.lab.test.ts  root: network namespaces, iptables, tracepoints on this host
 //   vm    test/**/*.vm.test.ts   root: the real probes, in the throw-away micro-VM (Debian 12's stack);
-//         vm-debian13 runs the end-to-end, walkthrough and doctor ones again on Debian 13's
+//         vm-debian13 runs the end-to-end (both proxy modes), walkthrough and doctor ones again on Debian 13's
 // Lab and VM tests touch shared kernel state, so their files run one at a time.
 // Every project shares one temporary root for the run, checked for leftovers
 // at its end (test/globalSetup.ts).
@@ -50,7 +50,13 @@ export default defineConfig({
         // the same real-kernel tests on the second stack: Debian 13's kernel 6.12 and bpftrace 0.23
         test: {
           name: 'vm-debian13',
-          include: ['test/e2e/incident.vm.test.ts', 'test/commands/demo.vm.test.ts', 'test/commands/doctor.vm.test.ts'],
+          include: [
+            'test/e2e/incident.vm.test.ts',
+            'test/e2e/incident-nftables.vm.test.ts',
+            'test/commands/demo.vm.test.ts',
+            'test/e2e/demo-nftables.vm.test.ts',
+            'test/commands/doctor.vm.test.ts',
+          ],
           fileParallelism: false,
           testTimeout: 900_000,
           hookTimeout: 900_000,

@@ -13,6 +13,9 @@ import {
   flash,
   handleKey,
   initialUi,
+  KIND_RULES_REFUSAL,
+  ruleTraceEnded,
+  selectedIndex,
   targets,
   type Effect,
   type Flash,
@@ -20,8 +23,9 @@ import {
   type UiState,
 } from './keys.js';
 import type { TuiScreen } from './screen.js';
+import { rulePanelLines } from './rulePanel.js';
 import { detailsLines, renderFrame, requestOutcome } from './view.js';
-import { filterTerms, type ViewModel } from './viewModel.js';
+import { filterTerms, shortService, type ViewModel } from './viewModel.js';
 
 // What the app needs of an agent client (src/agent/client.ts).
 export type Commands = Pick<AgentClient, 'call'>;
@@ -182,16 +186,40 @@ export class TuiApp {
 
   private keyContext() {
     const terms = filterTerms(this.ui.filter);
+    const flows = this.model.flowList(terms);
+    const offered = targets(this.model.lab);
     return {
       live: this.model.source.kind === 'live',
       refusal: this.model.source.kind === 'cluster' ? CLUSTER_REFUSAL : undefined,
+      rulesRefusal: this.model.lab?.backend === 'kind' ? KIND_RULES_REFUSAL : null,
       ready: this.agent !== null && this.model.sourceState === 'running',
-      flows: this.model.flowList(terms),
-      targets: targets(this.model.lab),
+      flows,
+      targets: offered,
+      selectedTarget: this.selectedTarget(flows, offered),
       kubeProxy: this.model.kubeProxy,
-      detailsLength: this.ui.mode === 'details' ? detailsLines(this.model, this.ui, this.screen.cols - 6).length : 0,
+      detailsLength: this.panelLength(),
       now: this.now(),
     };
+  }
+
+  // Lines of the open panel, for scrolling.
+  private panelLength(): number {
+    const w = this.screen.cols - 6;
+    if (this.ui.mode === 'details') return detailsLines(this.model, this.ui, w).length;
+    if (this.ui.mode === 'rules' && this.ui.rules)
+      return rulePanelLines(this.ui.rules, this.model.status?.where ?? null, w, this.now()).length;
+    return 0;
+  }
+
+  // What `w` traces: the selected flow's request target, else its Service, if the lab offers it.
+  private selectedTarget(flows: number[], offered: string[]): string | null {
+    if (flows.length === 0) return null;
+    const flow = this.model.flow(flows[selectedIndex(this.ui, flows)]!);
+    if (!flow) return null;
+    const requested = flow.requests[flow.requests.length - 1]?.target;
+    const service = shortService(this.model.story(flow).service);
+    for (const name of [requested, service]) if (name && offered.includes(name)) return name;
+    return null;
   }
 
   private schedulePump(): void {
@@ -249,6 +277,9 @@ export class TuiApp {
           req.outcome === 'answered' ? 'ok' : 'error',
         ]);
         return;
+      case 'ruleTrace':
+        void this.ruleTrace(effect.target);
+        return;
       case 'masquerade':
         void this.command({ cmd: 'set', masqueradeAll: effect.on }, (r) => [
           `masqueradeAll ${effect.on ? 'on' : 'off'}: ${synced(r)}`,
@@ -279,6 +310,31 @@ export class TuiApp {
     } catch (error) {
       const hint = error instanceof NatscopeError && error.hint ? ` (fix: ${error.hint})` : '';
       this.say(`${command.cmd} failed: ${describeError(error)}${hint}`, 'error');
+    }
+  }
+
+  // The agent traces one request with nftrace (its ruleTrace command); the panel shows what it found.
+  private async ruleTrace(target: string): Promise<void> {
+    const ended = (
+      result:
+        | { state: 'done'; target: string; trace: Reply<'ruleTrace'> }
+        | { state: 'failed'; target: string; error: string },
+    ) => {
+      if (this.stopped) return;
+      this.ui = ruleTraceEnded(this.ui, result, this.now());
+      this.invalidate();
+    };
+    const agent = this.agent;
+    if (!agent) {
+      ended({ state: 'failed', target, error: 'the lab is not up: commands need a running session' });
+      return;
+    }
+    try {
+      const trace = await agent.call({ cmd: 'ruleTrace', target, timeoutMs: this.requestTimeoutMs });
+      ended({ state: 'done', target, trace });
+    } catch (error) {
+      const hint = error instanceof NatscopeError && error.hint ? ` (fix: ${error.hint})` : '';
+      ended({ state: 'failed', target, error: `${describeError(error)}${hint}` });
     }
   }
 

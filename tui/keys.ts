@@ -4,8 +4,18 @@
 
 import { parseCidr } from '../src/events/tuple.js';
 import type { KubeProxyConfig, LabStatus } from '../src/events/types.js';
+import type { RuleTrace } from '../src/ruletrace/rulePath.js';
 
-export type Mode = 'main' | 'help' | 'details' | 'filter' | 'cidr' | 'pick';
+export type Mode = 'main' | 'help' | 'details' | 'filter' | 'cidr' | 'pick' | 'rules';
+
+// The rule trace of `w` (which rule): one request traced with the kernel's
+// nftrace by the agent (its ruleTrace command), shown in a panel. What it
+// found is kept as the agent's reply; the panel's lines come from it
+// (tui/rulePanel.ts).
+export type RuleTraceState =
+  | { state: 'running'; target: string; since: number }
+  | { state: 'done'; target: string; trace: RuleTrace; seen: boolean }
+  | { state: 'failed'; target: string; error: string; seen: boolean };
 
 export interface Flash {
   text: string;
@@ -19,6 +29,10 @@ export interface UiState {
   input: string;
   // highlighted target in the request picker
   pick: number;
+  // what the picker's choice is for: a request (r) or a rule trace (w)
+  pickFor: 'request' | 'rules';
+  // the last rule trace (w), running or finished
+  rules: RuleTraceState | null;
   // first line shown of the flow details
   scroll: number;
   filter: string;
@@ -37,6 +51,7 @@ export interface Key {
 
 export type Effect =
   | { type: 'request'; target: string }
+  | { type: 'ruleTrace'; target: string }
   | { type: 'masquerade'; on: boolean }
   | { type: 'cidr'; cidr: string | null }
   | { type: 'pause'; paused: boolean }
@@ -54,6 +69,11 @@ export interface KeyContext {
   flows: number[];
   targets: string[];
   kubeProxy: KubeProxyConfig | null;
+  // why `w` cannot trace rules here (the kind lab), null when it can
+  rulesRefusal?: string | null;
+  // the target of the selected flow's request or Service (what `w` traces), null if none
+  selectedTarget?: string | null;
+  // lines of the open panel (details or rule path), for scrolling
   detailsLength: number;
   now: number;
 }
@@ -62,9 +82,22 @@ export const FLASH_MS = 5000;
 export const REPLAY_REFUSAL = 'replay: commands need a live lab (sudo natscope tui)';
 export const CLUSTER_REFUSAL = 'cluster: natscope only watches a real cluster (requests: natscope cluster diagnose)';
 export const DEFAULT_CLUSTER_CIDR = '10.244.0.0/16';
+export const KIND_RULES_REFUSAL =
+  'kind lab: w traces rules on the netns lab only (sudo natscope tui, without --lab kind)';
 
 export function initialUi(): UiState {
-  return { mode: 'main', input: '', pick: 0, scroll: 0, filter: '', paused: false, selected: null, flash: null };
+  return {
+    mode: 'main',
+    input: '',
+    pick: 0,
+    pickFor: 'request',
+    rules: null,
+    scroll: 0,
+    filter: '',
+    paused: false,
+    selected: null,
+    flash: null,
+  };
 }
 
 export function flash(ui: UiState, text: string, level: Flash['level'], now: number): UiState {
@@ -107,6 +140,10 @@ export function handleKey(ui: UiState, key: Key, ctx: KeyContext): Result {
       if (['escape', 'q', '?', 'enter'].includes(key.full)) return done({ ...ui, mode: 'main' });
       return done(ui);
     case 'details':
+      return details(ui, key, ctx);
+    case 'rules':
+      // w again: the same target traced again (once the last trace has ended)
+      if (key.full === 'w' && ui.rules && ui.rules.state !== 'running') return startRuleTrace(ui, ui.rules.target, ctx);
       return details(ui, key, ctx);
     case 'main':
       return main(ui, key, ctx);
@@ -156,8 +193,10 @@ function main(ui: UiState, key: Key, ctx: KeyContext): Result {
       if (refused) return done(refused);
       if (ctx.targets.length === 0)
         return done(flash(ui, 'the lab lists no Service or pod to request', 'error', ctx.now));
-      return done({ ...ui, mode: 'pick', pick: Math.min(ui.pick, ctx.targets.length - 1) });
+      return done({ ...ui, mode: 'pick', pickFor: 'request', pick: Math.min(ui.pick, ctx.targets.length - 1) });
     }
+    case 'w':
+      return whichRule(ui, ctx);
     case 'm': {
       const refused = command(ui, ctx);
       if (refused) return done(refused);
@@ -216,9 +255,48 @@ function picker(ui: UiState, key: Key, ctx: KeyContext): Result {
   else if (key.ch && /^[1-9]$/.test(key.ch)) pick = Number(key.ch) - 1;
   const target = ctx.targets[pick];
   if (target === undefined) return done(ui);
+  if (ui.pickFor === 'rules') return startRuleTrace({ ...ui, pick }, target, ctx);
   return done(flash({ ...ui, mode: 'main', pick }, `requesting ${target} from the office…`, 'info', ctx.now), [
     { type: 'request', target },
   ]);
+}
+
+// w: which rule did it. A trace still running, or one that ended while its
+// panel was closed, is shown rather than started again; otherwise the
+// selected flow's target is traced, or the picker asks which.
+function whichRule(ui: UiState, ctx: KeyContext): Result {
+  const refused = command(ui, ctx);
+  if (refused) return done(refused);
+  if (ctx.rulesRefusal) return done(flash(ui, ctx.rulesRefusal, 'error', ctx.now));
+  const last = ui.rules;
+  if (last?.state === 'running') return done({ ...ui, mode: 'rules', scroll: 0 });
+  if (last && !last.seen) return done({ ...ui, mode: 'rules', scroll: 0, rules: { ...last, seen: true } });
+  const target = ctx.selectedTarget;
+  if (target && ctx.targets.includes(target)) return startRuleTrace(ui, target, ctx);
+  if (ctx.targets.length === 0) return done(flash(ui, 'the lab lists no Service or pod to trace', 'error', ctx.now));
+  return done({ ...ui, mode: 'pick', pickFor: 'rules', pick: Math.min(ui.pick, ctx.targets.length - 1) });
+}
+
+function startRuleTrace(ui: UiState, target: string, ctx: KeyContext): Result {
+  return done({ ...ui, mode: 'rules', scroll: 0, rules: { state: 'running', target, since: ctx.now } }, [
+    { type: 'ruleTrace', target },
+  ]);
+}
+
+// The agent's answer to a rule trace: kept, and said in the footer if its panel was closed meanwhile.
+export function ruleTraceEnded(
+  ui: UiState,
+  ended: { state: 'done'; target: string; trace: RuleTrace } | { state: 'failed'; target: string; error: string },
+  now: number,
+): UiState {
+  const seen = ui.mode === 'rules';
+  const next = { ...ui, rules: { ...ended, seen } };
+  if (seen) return next;
+  const text =
+    ended.state === 'done'
+      ? `rule path of ${ended.target} traced: w shows it`
+      : `rule trace of ${ended.target} failed: w shows why`;
+  return flash(next, text, ended.state === 'done' ? 'ok' : 'error', now);
 }
 
 function details(ui: UiState, key: Key, ctx: KeyContext): Result {

@@ -39,6 +39,29 @@ export function checkTerminal(io: TerminalIo | undefined): void {
   }
 }
 
+// The app drawn on a fresh screen of `io` (else this process's terminal).
+// The terminal comes back on any exit: q, an error, a signal, process.exit;
+// close() gives it back once the app has finished, and drops those guards.
+export function openApp(model: ViewModel, io: TerminalIo | undefined): { app: TuiApp; close: () => void } {
+  const screen = openScreen(io);
+  const restore = onCleanup(
+    'restore the terminal',
+    () => screen.destroy(),
+    () => screen.destroy(),
+  );
+  const offInterrupt = onInterrupt(() => screen.destroy());
+  const app = new TuiApp({ screen, model, save: (events) => saveSession(events) });
+  app.draw();
+  return {
+    app,
+    close: () => {
+      screen.destroy();
+      restore.cancel();
+      offInterrupt();
+    },
+  };
+}
+
 export async function runTui(options: TuiOptions): Promise<number> {
   let recording: OpenedReplay | null = null;
   let probes: ProbeFamily[] = [];
@@ -64,19 +87,10 @@ export async function runTui(options: TuiOptions): Promise<number> {
       ? { kind: 'replay', file: options.replay, speed: options.speed }
       : { kind: 'live', placement: options.vm },
   );
-  const screen = openScreen(options.io);
-  // the terminal comes back on any exit: q, an error, a signal, process.exit
-  const restore = onCleanup(
-    'restore the terminal',
-    () => screen.destroy(),
-    () => screen.destroy(),
-  );
-  const offInterrupt = onInterrupt(() => screen.destroy());
-  const app = new TuiApp({ screen, model, save: (events) => saveSession(events) });
+  const { app, close } = openApp(model, options.io);
   const abort = new AbortController();
   let sourceError: unknown = null;
   let session: Promise<Session> | null = null;
-  app.draw();
 
   if (recording) {
     model.sourceState = 'running';
@@ -126,9 +140,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
 
   const result = await app.finished;
   abort.abort();
-  screen.destroy();
-  restore.cancel();
-  offInterrupt();
+  close();
   if (session) await closeSession(session);
   if (result.error) throw result.error;
   if (sourceError) throw sourceError;

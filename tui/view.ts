@@ -9,6 +9,7 @@ import { endpoint } from '../src/events/tuple.js';
 import type { RequestEvent } from '../src/events/types.js';
 import { selectedIndex, type UiState } from './keys.js';
 import { layout, MIN_COLS, MIN_ROWS, type Layout } from './layout.js';
+import { rulePanelLines } from './rulePanel.js';
 import { fit, overlay, plain, seg, truncate, width, wrap, type Line, type Seg, type Style } from './text.js';
 import {
   filterTerms,
@@ -74,7 +75,24 @@ export function renderFrame(v: ViewInput): Line[] {
   const body = fill(lines, v.rows - 1);
   let frame = [...body, footer(v)].map((line) => fit(line, v.cols));
   if (v.ui.mode === 'help') frame = box(frame, 'Keys', helpLines(v.model.source.kind), v);
-  if (v.ui.mode === 'pick') frame = box(frame, 'Request from the office', pickLines(v), v);
+  if (v.ui.mode === 'pick')
+    frame = box(
+      frame,
+      v.ui.pickFor === 'rules' ? 'Which rule · trace a request from the office to' : 'Request from the office',
+      pickLines(v),
+      v,
+    );
+  if (v.ui.mode === 'rules' && v.ui.rules) {
+    const all = rulePanelLines(v.ui.rules, v.model.status?.where ?? null, v.cols - 6, v.now);
+    const room = v.rows - 6;
+    frame = box(
+      frame,
+      `Which rule · ${v.ui.rules.target} · ↑↓ scroll · Esc close`,
+      all.slice(v.ui.scroll, v.ui.scroll + room),
+      v,
+      true,
+    );
+  }
   if (v.ui.mode === 'details') {
     const all = detailsLines(v.model, v.ui, v.cols - 6);
     const room = v.rows - 6;
@@ -422,6 +440,7 @@ function footer(v: ViewInput): Line {
           ['r', 'request', 'req'],
           ['m', 'masqueradeAll', 'masq'],
           ['c', 'clusterCIDR', 'cidr'],
+          ['w', 'which rule', 'rule'],
         ];
   const keys: [string, string, string][] = [
     ...labKeys,
@@ -444,6 +463,8 @@ function helpLines(source: SourceInfo['kind']): Line[] {
     ['r', 'send a request from the office: pick a Service (ClusterIP) or a pod'],
     ['m', 'toggle kube-proxy masqueradeAll (rules re-sync; a marker line shows before/after)'],
     ['c', 'set or clear kube-proxy clusterCIDR (the other fix)'],
+    ['w', "which rule: trace one request to the selected flow's target (or pick one) with the kernel's nftrace"],
+    ['', 'on every host, then its rule path host by host (netns lab; ↑↓ scroll, Esc close)'],
     ['p', 'pause / resume the display (events wait, nothing is lost)'],
     ['/', 'filter every pane by host, Service or IP (words must all match)'],
     ['↑↓ j k', 'select a flow; down past the newest follows new flows again'],
@@ -456,9 +477,9 @@ function helpLines(source: SourceInfo['kind']): Line[] {
   out.push([seg('DNAT: kube-proxy sent a ClusterIP connection to a pod (destination rewritten).', DIM)]);
   out.push([seg('SNAT: the source was rewritten too, so the reply must come back through this node.', DIM)]);
   if (source === 'cluster')
-    out.push([], [seg('A real cluster: natscope watches it; r, m and c need the lab.', YELLOW)]);
+    out.push([], [seg('A real cluster: natscope watches it; r, m, c and w need the lab.', YELLOW)]);
   else if (source !== 'live')
-    out.push([], [seg('This is a recording: r, m and c need a live lab (sudo natscope tui).', YELLOW)]);
+    out.push([], [seg('This is a recording: r, m, c and w need a live lab (sudo natscope tui).', YELLOW)]);
   return out;
 }
 

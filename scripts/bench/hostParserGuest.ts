@@ -14,7 +14,6 @@
 
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { FlowTracker } from '../../src/events/flows.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { startTracer } from '../../src/tracer/bpftrace.js';
@@ -25,6 +24,7 @@ import { DEFAULT_PROBES } from '../../src/tracer/probes.js';
 import { splitLines } from '../../src/util/lines.js';
 import { startBpftraceOnPorts } from '../../src/vm/guestBpftrace.js';
 import { bpfProgramsUs, processCpuUs, withBpfStats, withMachineCost } from './cpu.js';
+import { withProcess } from './withProcess.js';
 
 const PREFIX = 'natscope-bench-';
 const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 8);
@@ -131,17 +131,6 @@ async function guestParserWindow(lab: NetnsLab, resolver: NetnsResolver, round: 
   } finally {
     await sleep(500);
     await t.stop();
-  }
-}
-
-async function withProcess(argv: string[], f: () => Promise<number>): Promise<number> {
-  const child = execa(argv[0]!, argv.slice(1), { reject: false, stdout: 'ignore', stderr: 'ignore' });
-  await sleep(1500); // let it open its sockets
-  try {
-    return await f();
-  } finally {
-    child.kill('SIGTERM');
-    await child;
   }
 }
 

@@ -5,8 +5,8 @@
 // stderr), fed the real output of a micro-VM run (test/fixtures/bpftrace,
 // the default probes' buffers, made new connections as the pipeline bench
 // makes them); every node's events go through natscope's own flush
-// assembly, parsing and loss counting, then one TimeOrderedMerge, as the
-// cluster commands do. All in one process, on one core, as in natscope.
+// assembly, parsing and loss counting, then one TimeOrderedMerge, a flush
+// at a time, as the cluster commands do. All in one process, on one core, as in natscope.
 
 import { PassThrough } from 'node:stream';
 import { TimeOrderedMerge } from '../../src/cluster/merge.js';
@@ -97,7 +97,9 @@ async function runNodes(n: number, flushes: string[][], paced: boolean, totalEve
       probes: ['nat', 'conntrack', 'drop'],
       found: FOUND,
       context,
-      onEvent: (event: NatscopeEvent) => merge.push({ t: event.t, arrived: arrived[i]! }),
+      // a flush at a time, as the cluster session takes them
+      onEvents: (events: NatscopeEvent[]) =>
+        merge.pushBatch(events.map((event) => ({ t: event.t, arrived: arrived[i]! }))),
     }),
   );
   for (const node of nodes) node.attach();

@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { bpfProgramsUs, processCpuUs, withBpfStats, withMachineCost } from './cpu.js';
+import { withProcess } from './withProcess.js';
 import { FlowTracker } from '../../src/events/flows.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
@@ -160,17 +161,6 @@ function costColumns(costs: Cost[]): Record<keyof Cost, number[]> {
     bpftraceUs: costs.map((c) => c.bpftraceUs),
     natscopeUs: costs.map((c) => c.natscopeUs),
   };
-}
-
-async function withProcess(argv: string[], f: () => Promise<number>): Promise<number> {
-  const child = execa(argv[0]!, argv.slice(1), { reject: false, stdout: 'ignore', stderr: 'ignore' });
-  await sleep(1500); // let it open its sockets
-  try {
-    return await f();
-  } finally {
-    child.kill('SIGTERM');
-    await child;
-  }
 }
 
 async function main(): Promise<void> {

@@ -116,8 +116,9 @@ export class Agent {
     // streamed as a request is (the request event), with the rule path as an
     // observation after it: a recording holds the ruleTrace's answer
     ruleTrace: async (command) => {
-      const traced = await this.lab.ruleTrace(command.target, command.timeoutMs);
-      this.options.emit(traced.request);
+      const traced = await this.lab.ruleTrace(command.target, command.timeoutMs, (request) =>
+        this.options.emit(request),
+      );
       this.observe('rulePath', command.target, traced.rulePath);
       return traced;
     },

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
 import { NetnsLab } from '../lab/netns/lab.js';
+import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { holdLabLock } from '../lab/netns/lock.js';
 import { readState } from '../lab/netns/state.js';
 import { needsFunctionProbes } from '../tracer/probes.js';
@@ -63,7 +64,9 @@ export const netnsControl: LabControl = {
     if (place.vm !== 'on' && (await readState(place.prefix))) {
       return inProcessAgent({ lab: await NetnsLab.open(place.prefix), where: 'native' }).client;
     }
-    throw new NatscopeError(`no lab is up (prefix ${place.prefix})`, { hint: 'sudo natscope lab up' });
+    throw new NatscopeError(`no lab is up (prefix ${place.prefix})`, {
+      hint: `sudo natscope lab up${place.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${place.prefix}`}`,
+    });
   },
 
   async open(options) {

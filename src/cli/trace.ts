@@ -64,6 +64,7 @@ Examples:
           request: opts.request,
           timeoutGiven: given('timeout'),
           events: Boolean(opts.events),
+          timeoutS: opts.timeout,
           others: ['probes', 'record', 'duration', 'allNetns', 'detail', 'attachTimeout'].filter(given),
         });
         setExit(

@@ -19,7 +19,7 @@ export function registerTui(program: Command, setExit: SetExit): void {
     .addHelpText(
       'after',
       `
-Keys: r request  m masqueradeAll  c clusterCIDR  p pause  / filter  ↑↓ jk select  Enter details  s save  ? help  q quit
+Keys: r request  m masqueradeAll  c clusterCIDR  w which rule  p pause  / filter  ↑↓ jk select  Enter details  s save  ? help  q quit
 
 Examples:
   $ sudo natscope tui                                        # live, on the netns lab

@@ -12,10 +12,13 @@ export interface MergeOptions {
 }
 
 export class TimeOrderedMerge<E extends { t: number }> {
-  // events held, earliest first: a binary heap by time, then by arrival
-  // (events of the same time leave in the order they came)
-  private readonly heap: Held<E>[] = [];
-  // each held event's time, in order of arrival: windows pass in that order
+  // events held, as runs: a run is a batch that arrived at once, or a part
+  // of one, in time order. A binary heap of runs by their next event's time,
+  // then by arrival (events of the same time leave in the order they came):
+  // an event costs a step along its run, and a heap step among the few runs
+  // held (a node's flushes of the last window), however many events are held.
+  private readonly runs: Run<E>[] = [];
+  // each run's latest time, in order of arrival: windows pass in that order
   private arrivals: { t: number; arrived: number }[] = [];
   // the first arrival whose window has not passed yet
   private waiting = 0;
@@ -36,22 +39,47 @@ export class TimeOrderedMerge<E extends { t: number }> {
   }
 
   push(event: E): void {
-    if (event.t < this.lastOut) {
-      this.late++;
-      this.emit(event);
-      return;
+    this.pushBatch([event]);
+  }
+
+  // Events that arrived together (a node's flush), in the order they came:
+  // the same as pushing each in turn at this moment, with one clock read.
+  // The merge keeps the array: the caller must not change it afterwards.
+  pushBatch(events: E[]): void {
+    const lastOut = this.lastOut;
+    let held = events;
+    for (let i = 0; i < events.length; i++) {
+      if (events[i]!.t >= lastOut) continue;
+      // late ones go out now, in their order; the others are held
+      held = events.slice(0, i);
+      for (let j = i; j < events.length; j++) {
+        const event = events[j]!;
+        if (event.t < lastOut) {
+          this.late++;
+          this.emit(event);
+        } else held.push(event);
+      }
+      break;
     }
+    if (held.length === 0) return;
     const arrived = this.now();
-    heapPush(this.heap, { event, order: this.pushed++ });
-    this.arrivals.push({ t: event.t, arrived });
+    // cut where time goes back: each run in time order
+    let from = 0;
+    for (let i = 1; i <= held.length; i++) {
+      if (i < held.length && held[i]!.t >= held[i - 1]!.t) continue;
+      const events = from === 0 && i === held.length ? held : held.slice(from, i);
+      heapPush(this.runs, { events, next: 0, order: this.pushed++ });
+      this.arrivals.push({ t: events[events.length - 1]!.t, arrived });
+      from = i;
+    }
     this.timer ??= setInterval(() => this.release(false), Math.max(10, this.windowMs / 4));
   }
 
   // Sends out what has been held long enough (everything with `all`), in
   // time order: every held event up to the latest time among those whose
-  // window has passed. Each event costs a heap push and pop, whatever is held.
+  // window has passed.
   release(all: boolean): void {
-    if (this.heap.length === 0) return;
+    if (this.runs.length === 0) return;
     const cutoff = all ? Number.POSITIVE_INFINITY : this.now() - this.windowMs;
     let upTo = Number.NEGATIVE_INFINITY;
     while (this.waiting < this.arrivals.length && this.arrivals[this.waiting]!.arrived <= cutoff) {
@@ -65,8 +93,15 @@ export class TimeOrderedMerge<E extends { t: number }> {
     }
     if (all) upTo = Number.POSITIVE_INFINITY;
     if (upTo === Number.NEGATIVE_INFINITY) return;
-    while (this.heap.length > 0 && this.heap[0]!.event.t <= upTo) {
-      const { event } = heapPop(this.heap);
+    const runs = this.runs;
+    while (runs.length > 0) {
+      const run = runs[0]!;
+      const event = run.events[run.next]!;
+      if (event.t > upTo) break;
+      run.next++;
+      // the heap in order again before the event goes out
+      if (run.next === run.events.length) heapPop(runs);
+      else siftDown(runs, 0);
       this.lastOut = Math.max(this.lastOut, event.t);
       this.emit(event);
     }
@@ -82,16 +117,21 @@ export class TimeOrderedMerge<E extends { t: number }> {
   }
 }
 
-interface Held<E extends { t: number }> {
-  event: E;
-  // arrival order, for events of the same time
+interface Run<E extends { t: number }> {
+  // in time order; those before `next` have left
+  events: E[];
+  next: number;
+  // arrival order, for events of the same time (a later run's events all came after an earlier one's)
   order: number;
 }
 
-const before = <E extends { t: number }>(a: Held<E>, b: Held<E>) =>
-  a.event.t < b.event.t || (a.event.t === b.event.t && a.order < b.order);
+const before = <E extends { t: number }>(a: Run<E>, b: Run<E>) => {
+  const at = a.events[a.next]!.t;
+  const bt = b.events[b.next]!.t;
+  return at < bt || (at === bt && a.order < b.order);
+};
 
-function heapPush<E extends { t: number }>(heap: Held<E>[], item: Held<E>): void {
+function heapPush<E extends { t: number }>(heap: Run<E>[], item: Run<E>): void {
   let i = heap.push(item) - 1;
   while (i > 0) {
     const parent = (i - 1) >> 1;
@@ -101,20 +141,22 @@ function heapPush<E extends { t: number }>(heap: Held<E>[], item: Held<E>): void
   }
 }
 
-function heapPop<E extends { t: number }>(heap: Held<E>[]): Held<E> {
-  const top = heap[0]!;
+function heapPop<E extends { t: number }>(heap: Run<E>[]): void {
   const last = heap.pop()!;
-  if (heap.length === 0) return top;
+  if (heap.length === 0) return;
   heap[0] = last;
-  for (let i = 0; ; ) {
+  siftDown(heap, 0);
+}
+
+function siftDown<E extends { t: number }>(heap: Run<E>[], from: number): void {
+  for (let i = from; ; ) {
     const l = 2 * i + 1;
     const r = l + 1;
     let least = i;
     if (l < heap.length && before(heap[l]!, heap[least]!)) least = l;
     if (r < heap.length && before(heap[r]!, heap[least]!)) least = r;
-    if (least === i) break;
+    if (least === i) return;
     [heap[i], heap[least]] = [heap[least]!, heap[i]!];
     i = least;
   }
-  return top;
 }

@@ -9,7 +9,14 @@
 
 import { NatscopeError, describeError } from '../errors.js';
 import { isKernelEvent, type NatscopeEvent } from '../events/types.js';
-import { ATTACHED, type BpftraceProcess, exitOf, followBpftrace, type Tracer } from '../tracer/bpftrace.js';
+import {
+  ATTACHED,
+  type BpftraceProcess,
+  type EventReceiver,
+  exitOf,
+  followBpftrace,
+  type Tracer,
+} from '../tracer/bpftrace.js';
 import { type DropReasons, dropReasonsFrom, findEnum } from '../tracer/btf.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from '../tracer/detail.js';
 import type { ProbeFamily } from '../tracer/parse.js';
@@ -102,15 +109,15 @@ export async function nodeDropReasons(kubectl: Kubectl, pod: NodePod): Promise<D
   return dropReasonsFrom(values, `node ${pod.node}`);
 }
 
-export interface NodeTracerOptions {
+// the node's events one at a time, or a flush's at once (what a merge takes)
+export type NodeTracerOptions = EventReceiver & {
   probes: ProbeFamily[];
   detail?: number;
-  onEvent: (event: NatscopeEvent) => void;
   readyTimeoutMs?: number;
   flushWaitMs?: number;
   // local monotonic ns to add to the node's, when its clock is not read (tests)
   clock?: ClockAlignment;
-}
+};
 
 export interface NodeTracer {
   node: string;
@@ -162,7 +169,11 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     stop: (attached) => (attached ? child.stdin?.end() : killGroup(child.pid, 'SIGKILL')),
     kill: () => killGroup(child.pid, 'SIGKILL'),
   };
-  const onEvent = nodeEvents(pod.node, clock, options.onEvent);
+  const asMerged = mergedEvent(pod.node, clock);
+  const { onEvent, onEvents } = options;
+  const receiver: EventReceiver = onEvents
+    ? { onEvents: (events) => onEvents(events.map(asMerged)) }
+    : { onEvent: (event) => onEvent(asMerged(event)) };
   // on every way out: bpftrace on the node stopped in order (kubectl killed as a last resort)
   const cleanup = onCleanup(
     `stop bpftrace on node ${pod.node}`,
@@ -173,7 +184,7 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     probes: options.probes,
     found: info.bpftrace,
     context: { hostOf: () => pod.node, dropReason: (code) => dropReasons.name(code) },
-    onEvent,
+    ...receiver,
     readyTimeoutMs: options.readyTimeoutMs,
     flushWaitMs: options.flushWaitMs,
     onExit: async () => cleanup.cancel(),
@@ -197,10 +208,15 @@ export function nodeEvents(
   clock: ClockAlignment,
   onEvent: (event: NatscopeEvent) => void,
 ): (event: NatscopeEvent) => void {
+  const asMerged = mergedEvent(node, clock);
+  return (event) => onEvent(asMerged(event));
+}
+
+function mergedEvent(node: string, clock: ClockAlignment): (event: NatscopeEvent) => NatscopeEvent {
   return (event) => {
-    if (isKernelEvent(event)) onEvent({ ...event, t: Math.max(0, event.t + clock.offsetNs) });
-    else if (event.kind === 'error') onEvent({ ...event, host: node, message: `node ${node}: ${event.message}` });
-    else if (event.host === 'natscope') onEvent({ ...event, host: node });
-    else onEvent(event);
+    if (isKernelEvent(event)) return { ...event, t: Math.max(0, event.t + clock.offsetNs) };
+    if (event.kind === 'error') return { ...event, host: node, message: `node ${node}: ${event.message}` };
+    if (event.host === 'natscope') return { ...event, host: node };
+    return event;
   };
 }

@@ -17,7 +17,6 @@ import {
 } from '../cluster/session.js';
 import { NatscopeError } from '../errors.js';
 import { parseProbeList } from '../tracer/probes.js';
-import { onCleanup, onInterrupt } from '../util/cleanup.js';
 import type { TerminalIo } from '../../tui/screen.js';
 import type { ClusterSource } from '../../tui/viewModel.js';
 
@@ -28,11 +27,8 @@ export interface ClusterTuiOptions extends ClusterSessionOptions {
 }
 
 export async function clusterTui(options: ClusterTuiOptions): Promise<number> {
-  const [{ TuiApp }, { checkTerminal }, { saveSession }, { openScreen }, { ViewModel }] = await Promise.all([
-    import('../../tui/app.js'),
+  const [{ checkTerminal, openApp }, { ViewModel }] = await Promise.all([
     import('../../tui/run.js'),
-    import('../../tui/save.js'),
-    import('../../tui/screen.js'),
     import('../../tui/viewModel.js'),
   ]);
   const probes = parseProbeList(options.probes);
@@ -41,20 +37,12 @@ export async function clusterTui(options: ClusterTuiOptions): Promise<number> {
 
   const source: ClusterSource = { kind: 'cluster', context: options.context ?? null, nodes: [], clocks: null };
   const model = new ViewModel(source);
-  const screen = openScreen(options.io);
   // the terminal comes back on any exit, before the pods are deleted
-  const restore = onCleanup(
-    'restore the terminal',
-    () => screen.destroy(),
-    () => screen.destroy(),
-  );
-  const offInterrupt = onInterrupt(() => screen.destroy());
-  const app = new TuiApp({ screen, model, save: (events) => saveSession(events) });
+  const { app, close: closeScreen } = openApp(model, options.io);
   const log = (line: string) => {
     model.logLine(line);
     app.invalidate();
   };
-  app.draw();
 
   const abort = new AbortController();
   log(`reading the cluster (${options.context ? `context ${options.context}` : "kubectl's current context"})`);
@@ -84,9 +72,7 @@ export async function clusterTui(options: ClusterTuiOptions): Promise<number> {
   );
 
   const result = await app.finished;
-  screen.destroy();
-  restore.cancel();
-  offInterrupt();
+  closeScreen();
   const summary = await close(opening, abort);
   if (result.error) throw result.error;
   if (summary) {

@@ -19,6 +19,7 @@ import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import { labControl } from '../agent/control.js';
 import { formatRulePath } from '../ruletrace/format.js';
 import type { RuleTrace } from '../ruletrace/rulePath.js';
+import { TRACED_TIMEOUT_MAX_S } from '../ruletrace/tracedRequest.js';
 import { requireRoot } from '../util/root.js';
 import { jsonLine, safeLine } from '../util/terminal.js';
 
@@ -44,6 +45,7 @@ export function checkRulesOptions(o: {
   request: string | undefined;
   timeoutGiven: boolean;
   events?: boolean;
+  timeoutS: number;
   others: string[];
 }): void {
   if (!o.rules)
@@ -59,6 +61,19 @@ export function checkRulesOptions(o: {
       hint: 'sudo natscope trace --rules --request mysql',
       exitCode: 2,
     });
+  if (o.request.trim() === '')
+    throw new NatscopeError('--request needs a target, and it is empty', {
+      hint: 'name a Service or pod of the lab: --request mysql (or nginx, pod/nginx, pod/mysql)',
+      exitCode: 2,
+    });
+  if (o.timeoutS > TRACED_TIMEOUT_MAX_S)
+    throw new NatscopeError(
+      `--timeout ${o.timeoutS} is too long: a traced request waits ${TRACED_TIMEOUT_MAX_S} s at most`,
+      {
+        hint: `sudo natscope trace --rules --request ${o.request} --timeout 3 (a lab request answers in milliseconds or not at all)`,
+        exitCode: 2,
+      },
+    );
   const other = o.others[0];
   if (other !== undefined) {
     const flag = `--${other.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -72,11 +87,11 @@ export function checkRulesOptions(o: {
 export async function traceRules(options: TraceRulesOptions): Promise<number> {
   const prefixFlag = options.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${options.prefix}`;
   if (options.lab !== 'netns')
-    throw new NatscopeError('--rules traces the netns lab only', {
-      hint: `sudo natscope lab up --vm off${prefixFlag} && sudo natscope trace --rules --request ${options.target}`,
+    throw new NatscopeError(`--rules traces the netns lab only, not the ${options.lab} lab`, {
+      hint: `leave out --lab ${options.lab}: sudo natscope lab up${prefixFlag} && sudo natscope trace --rules --request ${options.target}${prefixFlag}`,
       exitCode: 2,
     });
-  requireRoot('trace --rules');
+  requireRoot(`trace --rules --request ${options.target}${prefixFlag}`);
   const command: { cmd: 'ruleTrace'; target: string; timeoutMs: number } = {
     cmd: 'ruleTrace',
     target: options.target,

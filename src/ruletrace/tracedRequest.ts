@@ -4,7 +4,8 @@
 // met, and the records become the request's rule path.
 
 import { randomInt } from 'node:crypto';
-import type { KubeProxyConfig } from '../events/types.js';
+import { NatscopeError } from '../errors.js';
+import type { KubeProxyConfig, RequestEvent } from '../events/types.js';
 import { helperPath } from '../lab/netns/build.js';
 import { inNetns } from '../lab/netns/exec.js';
 import type { NetnsLab } from '../lab/netns/lab.js';
@@ -13,6 +14,7 @@ import { requestEvent } from '../lab/request.js';
 import { netnsInode } from '../tracer/netns.js';
 import { type HostTrace, withRuleTracing } from './monitor.js';
 import { explainRulePath, type RuleTrace } from './rulePath.js';
+import { withTraceLock } from './traceLock.js';
 import type { TracedFlow } from './traceTable.js';
 
 // Source ports for traced requests: below the kernel's ephemeral range
@@ -20,6 +22,11 @@ import type { TracedFlow } from './traceTable.js';
 // one each time: a port whose last flow conntrack still remembers would
 // skip the nat chains this is about.
 export const TRACED_PORTS = { min: 20000, max: 29999 } as const;
+
+// The longest a traced request may wait for its answer. The lab's answers
+// come in milliseconds or never; a trace holds the lab's trace lock
+// (traceLock.ts) while it waits, and a second trace waits behind it.
+export const TRACED_TIMEOUT_MAX_S = 20;
 
 // the hosts a request crosses, in order
 export const TRACED_HOSTS = ['office', 'vpn', 'node1', 'node2'] as const;
@@ -41,8 +48,18 @@ export function tracedFlow(target: { via: 'service' | 'pod'; pod: string }, clie
   };
 }
 
-export async function tracedRequest(lab: NetnsLab, targetName: string, timeoutMs: number): Promise<TracedRequest> {
+export async function tracedRequest(
+  lab: NetnsLab,
+  targetName: string,
+  timeoutMs: number,
+  onRequest: (request: RequestEvent) => void = () => undefined,
+): Promise<TracedRequest> {
   const started = performance.now();
+  if (!(timeoutMs > 0 && timeoutMs <= TRACED_TIMEOUT_MAX_S * 1000))
+    throw new NatscopeError(`a traced request waits ${TRACED_TIMEOUT_MAX_S} s at most, not ${timeoutMs / 1000} s`, {
+      hint: `a shorter timeout: --timeout 3`,
+      exitCode: 2,
+    });
   const target = lab.resolveTarget(targetName);
   const kubeProxy: KubeProxyConfig = lab.kubeProxy;
   const clientPort = randomInt(TRACED_PORTS.min, TRACED_PORTS.max + 1);
@@ -50,23 +67,34 @@ export async function tracedRequest(lab: NetnsLab, targetName: string, timeoutMs
   const office = netnsName(lab.prefix, 'office');
   const hosts = TRACED_HOSTS.map((host) => ({ host, ns: netnsName(lab.prefix, host) }));
   let requestMs = 0;
-  const traced = await withRuleTracing(hosts, flow, async () => {
-    const t0 = performance.now();
-    const result = await inNetns(office, [
-      helperPath(),
-      'request',
-      '--proto',
-      target.proto,
-      '--timeout-ms',
-      String(timeoutMs),
-      '--sport',
-      String(clientPort),
-      target.ip,
-      String(target.port),
-    ]);
-    requestMs = performance.now() - t0;
-    return requestEvent(String(result.stdout), target, await netnsInode(`/run/netns/${office}`).catch(() => 0));
-  });
+  // one trace of a lab at a time (traceLock.ts says why)
+  const traced = await withTraceLock(lab.prefix, () =>
+    withRuleTracing(hosts, flow, async () => {
+      const t0 = performance.now();
+      const result = await inNetns(office, [
+        helperPath(),
+        'request',
+        '--proto',
+        target.proto,
+        '--timeout-ms',
+        String(timeoutMs),
+        '--sport',
+        String(clientPort),
+        target.ip,
+        String(target.port),
+      ]);
+      requestMs = performance.now() - t0;
+      const request = requestEvent(
+        String(result.stdout),
+        target,
+        await netnsInode(`/run/netns/${office}`).catch(() => 0),
+      );
+      // heard now, stamped now: the rule tracing's teardown takes seconds in the micro-VM, and an
+      // event sent after it would land behind the kernel events that followed it
+      onRequest(request);
+      return request;
+    }),
+  );
   return {
     request: traced.result,
     rulePath: explainRulePath(traced.hosts, flow, kubeProxy),

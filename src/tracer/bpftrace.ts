@@ -175,18 +175,26 @@ function localProcess(child: LocalChild): BpftraceProcess {
   };
 }
 
-export interface FollowOptions {
+// Where a followed bpftrace's events go: one at a time, or a flush's at once
+// (in the same order; the receiver may keep the array). A receiver that
+// does something per call (a merge's clock read, a hop to another process)
+// takes batches: a flush holds thousands of events.
+export type EventReceiver =
+  | { onEvent: (event: NatscopeEvent) => void; onEvents?: undefined }
+  | { onEvents: (events: NatscopeEvent[]) => void; onEvent?: undefined };
+
+export type FollowOptions = EventReceiver & {
   probes: ProbeFamily[];
   found: DetectedBpftrace;
   context: ParseContext;
-  onEvent: (event: NatscopeEvent) => void;
+  // keep only events that pass
   filter?: (event: NatscopeEvent) => boolean;
   readyTimeoutMs?: number;
   flushWaitMs?: number;
   rawLog?: string;
   // after bpftrace has exited and its output is read
   onExit?: () => Promise<void>;
-}
+};
 
 export interface FollowedBpftrace {
   // the tracer, once bpftrace has attached its probes
@@ -269,14 +277,39 @@ function follow(
   });
 }
 
+// The flush assembler's batches to the receiver, through the filter.
+export function deliverTo(options: EventReceiver & Pick<FollowOptions, 'filter'>): (events: NatscopeEvent[]) => void {
+  const { filter } = options;
+  if (options.onEvents !== undefined) {
+    const onEvents = options.onEvents;
+    return (events) => {
+      const kept = filter ? passing(events, filter) : events;
+      if (kept.length > 0) onEvents(kept);
+    };
+  }
+  const onEvent = options.onEvent;
+  return (events) => {
+    for (const event of events) if (!filter || filter(event)) onEvent(event);
+  };
+}
+
+// The events that pass, each asked once: the same array when all do (the usual case), without a copy.
+function passing(events: NatscopeEvent[], filter: (event: NatscopeEvent) => boolean): NatscopeEvent[] {
+  for (let i = 0; i < events.length; i++) {
+    if (filter(events[i]!)) continue;
+    const kept = events.slice(0, i);
+    for (let j = i + 1; j < events.length; j++) if (filter(events[j]!)) kept.push(events[j]!);
+    return kept;
+  }
+  return events;
+}
+
 // Reads a running bpftrace's output into events: waits for its attach
 // notice, parses every line, assembles flushes and counts loss, and stops it
 // in order. The same for a local bpftrace and a remote one.
 export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions): FollowedBpftrace {
   const started = performance.now();
-  const flush = new FlushAssembler((event) => {
-    if (!options.filter || options.filter(event)) options.onEvent(event);
-  });
+  const flush = new FlushAssembler(deliverTo(options));
   const watch = new AttachWatch();
   let stopping = false;
   const ready = deferred<void>();

@@ -8,7 +8,9 @@
 // flush's events go out in time order, each counted once against the
 // probes' sequence numbers (a gap is a lost event; a buffer printed before
 // bpftrace stopped and again in its exit dump is seen twice, and its
-// events are counted once), then its counts. When bpftrace stops it dumps
+// events are counted once), then its counts: all of it in one batch, so
+// what follows pays its per-call costs once a flush, not once an event
+// (thousands of events a flush). When bpftrace stops it dumps
 // every map: buffers not yet printed, and the final sequence counters,
 // which settle the loss of events that never arrived.
 
@@ -60,7 +62,9 @@ export class FlushAssembler {
   // flush markers read so far
   flushes = 0;
 
-  constructor(private readonly emit: (event: NatscopeEvent) => void) {}
+  // `emit` gets events in the order they go out: a flush's in one array (the
+  // receiver may keep it), an error or a bpftrace loss report alone.
+  constructor(private readonly emit: (events: NatscopeEvent[]) => void) {}
 
   // natscope is about to signal bpftrace: what follows its next blank line is the exit dump.
   stop(): void {
@@ -88,7 +92,7 @@ export class FlushAssembler {
         break;
       case 'lost':
         this.lostByBpftrace += record.count;
-        this.emit({ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' });
+        this.emit([{ ...base('lost', 'natscope', 0), probe: 'all', count: record.count, source: 'bpftrace' }]);
         break;
       case 'blank':
         this.release();
@@ -110,13 +114,13 @@ export class FlushAssembler {
     this.release();
     for (const { probe, stream, perCpu } of this.finalSequences.values()) {
       const tail = this.loss.settle(probe, stream, perCpu);
-      if (tail > 0) this.emit({ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' });
+      if (tail > 0) this.emit([{ ...base('lost', 'natscope', 0), probe, count: tail, source: 'sequence' }]);
     }
     this.finalSequences.clear();
   }
 
   error(message: string): void {
-    this.emit({ ...base('error', 'natscope', 0), message, source: 'bpftrace' });
+    this.emit([{ ...base('error', 'natscope', 0), message, source: 'bpftrace' }]);
   }
 
   summary(exitCode: number | null): Omit<TracerSummary, 'signal'> {
@@ -132,18 +136,23 @@ export class FlushAssembler {
 
   private release(): void {
     const flushing = this.flushing;
-    flushing.sort((a, b) => a.event.t - b.event.t);
+    if (flushing.length === 0 && this.counted.length === 0) return;
+    const out: NatscopeEvent[] = [];
+    flushing.sort(byTime);
     for (const { probe, stream, cpu, seq, event } of flushing) {
       const gap = this.loss.observe(probe, stream, cpu, seq);
       if (gap === null) continue;
-      if (gap > 0) this.emit({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
-      this.emit(event);
+      if (gap > 0) out.push({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
+      out.push(event);
     }
     flushing.length = 0;
     for (const event of this.counted) {
       this.countedTotal += event.count;
-      this.emit(event);
+      out.push(event);
     }
     this.counted.length = 0;
+    if (out.length > 0) this.emit(out);
   }
 }
+
+const byTime = (a: ProbeEvent, b: ProbeEvent) => a.event.t - b.event.t;

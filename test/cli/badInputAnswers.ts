@@ -527,6 +527,73 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     "option '--prefix <prefix>' argument 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-' is invalid. use lower-case letters, digits and \"-\", up to 24 characters (default natscope-).",
     'natscope trace --help lists its options and arguments',
   ],
+  'trace --rules with no --request': [
+    2,
+    '--rules follows one lab request: name its target with --request',
+    'sudo natscope trace --rules --request mysql',
+  ],
+  'trace --request with no --rules': [2, '--request goes with --rules', 'sudo natscope trace --rules --request mysql'],
+  'trace --timeout with no --rules': [2, '--timeout goes with --rules', 'sudo natscope trace --rules --request mysql'],
+  'trace --rules --request with no target': [
+    2,
+    "option '--request <target>' argument missing",
+    'natscope trace --help lists its options and arguments',
+  ],
+  'trace --rules --request with an empty target': [
+    2,
+    '--request needs a target, and it is empty',
+    'name a Service or pod of the lab: --request mysql (or nginx, pod/nginx, pod/mysql)',
+  ],
+  'trace --rules --timeout 0': [
+    2,
+    "option '--timeout <seconds>' argument '0' is invalid. expected a positive number.",
+    'natscope trace --help lists its options and arguments',
+  ],
+  'trace --rules --timeout -1': [
+    2,
+    "option '--timeout <seconds>' argument '-1' is invalid. expected a positive number.",
+    'natscope trace --help lists its options and arguments',
+  ],
+  'trace --rules --timeout abc': [
+    2,
+    "option '--timeout <seconds>' argument 'abc' is invalid. expected a positive number.",
+    'natscope trace --help lists its options and arguments',
+  ],
+  'trace --rules --timeout 600': [
+    2,
+    '--timeout 600 is too long: a traced request waits 20 s at most',
+    'sudo natscope trace --rules --request mysql --timeout 3 (a lab request answers in milliseconds or not at all)',
+  ],
+  'trace --rules with --probes': [
+    2,
+    '--probes is an option of the event stream, not of --rules',
+    'sudo natscope trace --rules --request mysql, or sudo natscope trace --probes … without --rules',
+  ],
+  'trace --rules with --record': [
+    2,
+    '--record is an option of the event stream, not of --rules',
+    'sudo natscope trace --rules --request mysql, or sudo natscope trace --record … without --rules',
+  ],
+  'trace --rules with --all-netns': [
+    2,
+    '--all-netns is an option of the event stream, not of --rules',
+    'sudo natscope trace --rules --request mysql, or sudo natscope trace --all-netns … without --rules',
+  ],
+  'trace --rules with --duration': [
+    2,
+    '--duration is an option of the event stream, not of --rules',
+    'sudo natscope trace --rules --request mysql, or sudo natscope trace --duration … without --rules',
+  ],
+  'trace --rules on the kind lab': [
+    2,
+    '--rules traces the netns lab only, not the kind lab',
+    'leave out --lab kind: sudo natscope lab up && sudo natscope trace --rules --request mysql',
+  ],
+  'trace --rules as an unprivileged user': [
+    1,
+    'trace --rules --request mysql needs root (network namespaces, iptables, bpftrace)',
+    'sudo natscope trace --rules --request mysql',
+  ],
   'trace as an unprivileged user': [
     1,
     'trace needs root (network namespaces, iptables, bpftrace)',

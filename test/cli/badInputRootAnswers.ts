@@ -23,6 +23,17 @@ export const ROOT_ANSWERS: Record<string, [number, string, string]> = {
     'cannot write the recording /dev/full: no space left on its device',
     'choose a writable file for --record, e.g. --record run.jsonl',
   ],
+  'trace --rules with no lab up': [1, 'no lab is up (prefix bi-)', 'sudo natscope lab up --prefix bi-'],
+  'trace --rules of an unknown Service': [
+    2,
+    'unknown service or pod "redis"',
+    'valid targets: nginx, mysql, pod/nginx, pod/mysql',
+  ],
+  'trace --rules of an unknown pod': [
+    2,
+    'unknown service or pod "pod/redis"',
+    'valid targets: nginx, mysql, pod/nginx, pod/mysql',
+  ],
   'trace --prefix of a lab that is not up': [
     1,
     'no lab with prefix bi- is up',
@@ -63,8 +74,8 @@ export const ROOT_ANSWERS: Record<string, [number, string, string]> = {
     'invalid CIDR "": not an IPv4 network',
     'write it as a.b.c.d/n with the host bits zero, e.g. 10.244.0.0/16',
   ],
-  'lab set cluster-cidr with no lab up': [1, 'no lab is up (prefix bi-)', 'sudo natscope lab up'],
-  'lab request with no lab up': [1, 'no lab is up (prefix bi-)', 'sudo natscope lab up'],
+  'lab set cluster-cidr with no lab up': [1, 'no lab is up (prefix bi-)', 'sudo natscope lab up --prefix bi-'],
+  'lab request with no lab up': [1, 'no lab is up (prefix bi-)', 'sudo natscope lab up --prefix bi-'],
   'vm run --share of a file': [2, '--share "/etc/hostname" is not a folder', 'share the folder it is in: --share /etc'],
   'vm run --share of a folder that does not exist': [
     2,

@@ -3,6 +3,7 @@
 // the case's folder shown as {tmp}, whether it hung, and what it left (a
 // process of its own, a file in its state folder, a namespace of its lab).
 
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -48,6 +49,17 @@ function entries(dir: string): string[] {
 
 const fill = (s: string, tmp: string) => s.replaceAll('{tmp}', tmp);
 
+// natscope's rule trace table (src/ruletrace/traceTable.ts) in the cases' lab namespaces: a trace --rules case must not leave one.
+function traceTables(): string[] {
+  return entries('/run/netns')
+    .filter((n) => n.startsWith('bi-'))
+    .filter((n) => {
+      const r = spawnSync('ip', ['netns', 'exec', n, 'nft', 'list', 'tables'], { encoding: 'utf8' });
+      return String(r.stdout).includes('natscope-trace');
+    })
+    .map((n) => `table natscope-trace in ${n}`);
+}
+
 // `parent` is a folder the case's own folder is made in (world-traversable for the unprivileged ones).
 // `labState` is the state folder of the lab the `lab` cases need up.
 export async function runBadInput(input: BadInput, parent: string, labState?: string): Promise<BadInputResult> {
@@ -82,6 +94,7 @@ export async function runBadInput(input: BadInput, parent: string, labState?: st
     ...entries('/run/netns')
       .filter((n) => !namespacesBefore.has(n) && n.startsWith('bi-'))
       .map((n) => `namespace ${n}`),
+    ...(input.lab ? traceTables() : []),
   ];
   return {
     exitCode: r.exitCode,

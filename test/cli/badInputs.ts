@@ -383,6 +383,25 @@ export const BAD_INPUTS: BadInput[] = [
   c('trace --prefix of a lab that is not up', ['trace', '--prefix', 'bi-', '--vm', 'off', '--probes', 'drop'], {
     root: true,
   }),
+  // ---- trace --rules ----
+  c('trace --rules with no --request', ['trace', '--rules']),
+  c('trace --request with no --rules', ['trace', '--request', 'mysql']),
+  c('trace --timeout with no --rules', ['trace', '--timeout', '2']),
+  c('trace --rules --request with no target', ['trace', '--rules', '--request']),
+  c('trace --rules --request with an empty target', rules('')),
+  c('trace --rules --timeout 0', rules('mysql', '--timeout', '0')),
+  c('trace --rules --timeout -1', rules('mysql', '--timeout', '-1')),
+  c('trace --rules --timeout abc', rules('mysql', '--timeout', 'abc')),
+  c('trace --rules --timeout 600', rules('mysql', '--timeout', '600')),
+  c('trace --rules with --probes', rules('mysql', '--probes', 'drop')),
+  c('trace --rules with --record', rules('mysql', '--record', '{tmp}/run.jsonl')),
+  c('trace --rules with --all-netns', rules('mysql', '--all-netns')),
+  c('trace --rules with --duration', rules('mysql', '--duration', '5')),
+  c('trace --rules on the kind lab', rules('mysql', '--lab', 'kind')),
+  c('trace --rules as an unprivileged user', rules('mysql'), { user: true }),
+  c('trace --rules with no lab up', rules('mysql', '--prefix', 'bi-', '--vm', 'off'), { root: true }),
+  c('trace --rules of an unknown Service', rules('redis', '--prefix', 'bi-', '--vm', 'off'), { root: true, lab: true }),
+  c('trace --rules of an unknown pod', rules('pod/redis', '--prefix', 'bi-', '--vm', 'off'), { root: true, lab: true }),
   c('doctor with an argument', ['doctor', 'now']),
   c('doctor --bogus', ['doctor', '--bogus']),
   // ---- lab ----
@@ -498,6 +517,10 @@ function c(what: string, args: string[], more: Partial<BadInput> = {}): BadInput
 // a lab command on the netns lab of the cases' own prefix, on this host
 function labCmd(command: string, ...args: string[]): string[] {
   return ['lab', command, ...args, '--vm', 'off', '--prefix', 'bi-'];
+}
+// trace --rules of a target, with more options
+function rules(target: string, ...args: string[]): string[] {
+  return ['trace', '--rules', '--request', target, ...args];
 }
 function labUp(...args: string[]): string[] {
   return labCmd('up', ...args);

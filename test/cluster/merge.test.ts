@@ -93,4 +93,83 @@ describe('merging the nodes streams in time order', () => {
       { numRuns: 500, seed: 20261205 },
     );
   });
+
+  test('a batch leaves as its events pushed one by one at that moment would, and agrees with the plain statement, times repeating', () => {
+    // batches of any order (a flush's counts after its events), times that
+    // repeat (events of one time leave in the order they came), late events among them
+    type Step = { kind: 'batch'; ts: number[] } | { kind: 'advance'; ms: number } | { kind: 'release' };
+    const step = fc.oneof(
+      fc.record({
+        kind: fc.constant('batch' as const),
+        ts: fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 12 }),
+      }),
+      fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 400 }) }),
+      fc.record({ kind: fc.constant('release' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps: Step[]) => {
+        type Ev = { t: number; id: number };
+        let now = 0;
+        const batched: Ev[] = [];
+        const single: Ev[] = [];
+        const options = { windowMs: 300, now: () => now };
+        const a = new TimeOrderedMerge<Ev>((e) => batched.push(e), options);
+        const b = new TimeOrderedMerge<Ev>((e) => single.push(e), options);
+        // the plain statement, held in arrival order (a stable sort keeps it for equal times)
+        let held: (Ev & { arrived: number })[] = [];
+        let lastOut = Number.NEGATIVE_INFINITY;
+        const expected: Ev[] = [];
+        const release = (all: boolean) => {
+          let upTo = Number.NEGATIVE_INFINITY;
+          for (const h of held) if (all || h.arrived <= now - 300) upTo = Math.max(upTo, h.t);
+          const leaving = held.filter((h) => h.t <= upTo).sort((x, y) => x.t - y.t);
+          held = held.filter((h) => h.t > upTo);
+          for (const { t, id } of leaving) expected.push({ t, id });
+          lastOut = Math.max(lastOut, upTo);
+        };
+        let id = 0;
+        let late = 0;
+        for (const s of steps) {
+          if (s.kind === 'batch') {
+            const events = s.ts.map((t) => ({ t, id: id++ }));
+            a.pushBatch([...events]);
+            for (const e of events) b.push(e);
+            for (const e of events) {
+              if (e.t < lastOut) {
+                late++;
+                expected.push(e);
+              } else held.push({ ...e, arrived: now });
+            }
+          } else if (s.kind === 'advance') now += s.ms;
+          else {
+            a.release(false);
+            b.release(false);
+            release(false);
+          }
+        }
+        a.close();
+        b.close();
+        release(true);
+        expect(batched).toEqual(single);
+        expect(batched).toEqual(expected);
+        expect(a.late).toBe(late);
+        expect(b.late).toBe(late);
+      }),
+      { numRuns: 500, seed: 20261205 },
+    );
+  });
+
+  test('a batch in time order leaves whole, the same objects in its order, once its window passes', () => {
+    const { m, out, advance } = merge();
+    const batch = [1, 2, 2, 5].map((t) => ({ t, node: 'a' }));
+    m.pushBatch(batch);
+    advance(299);
+    m.release(false);
+    expect(out).toEqual([]);
+    advance(1);
+    m.release(false);
+    expect(out).toHaveLength(4);
+    out.forEach((e, i) => expect(e).toBe(batch[i]));
+    m.close();
+  });
 });

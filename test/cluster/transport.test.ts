@@ -42,7 +42,7 @@ function setUp(mode = 'ok') {
 }
 
 describe('bpftrace on cluster nodes, through kubectl exec', () => {
-  test("two nodes' streams merge into one, every kernel event named after its node, each counted exactly", async () => {
+  test("two nodes' streams merge into one, every kernel event named after its node and on the common clock, each counted exactly, one node's taken an event at a time and the other's a flush at once", async () => {
     const { fake, dir, kubectl } = setUp();
     const run = await createNodePods(kubectl, {
       nodes: ['node1', 'node2'],
@@ -51,9 +51,27 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
       ttlS: 60,
     });
     const events: NatscopeEvent[] = [];
+    // node2's clock an hour behind this machine's, node1's on it: node2's kernel events moved an hour on
+    const clocks = [
+      { offsetNs: 0, uncertaintyNs: 1000 },
+      { offsetNs: 3600e9, uncertaintyNs: 1000 },
+    ];
+    const batches: NatscopeEvent[][] = [];
     const tracers = await Promise.all(
-      run.pods.map((pod) =>
-        startNodeTracer(kubectl, pod, { probes: ['drop'], onEvent: (e) => events.push(e), readyTimeoutMs: 15_000 }),
+      run.pods.map((pod, i) =>
+        startNodeTracer(kubectl, pod, {
+          probes: ['drop'],
+          readyTimeoutMs: 15_000,
+          clock: clocks[i],
+          ...(i === 0
+            ? { onEvent: (e: NatscopeEvent) => events.push(e) }
+            : {
+                onEvents: (batch: NatscopeEvent[]) => {
+                  batches.push(batch);
+                  events.push(...batch);
+                },
+              }),
+        }),
       ),
     );
     expect(tracers.map((t) => [t.node, t.bpftrace])).toEqual([
@@ -71,6 +89,10 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
     const kernel = events.filter(isKernelEvent);
     expect(kernel.filter((e) => e.host === 'node1')).toHaveLength(printed);
     expect(kernel.filter((e) => e.host === 'node2')).toHaveLength(printed);
+    const times = (node: string) => kernel.filter((e) => e.host === node).map((e) => e.t);
+    expect(times('node2')).toEqual(times('node1').map((t) => t + 3600e9));
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThan(printed);
     // drop reasons named from the node's BTF (here: this machine's, which kubectl exec reads)
     const local = await loadDropReasons();
     const drops = kernel.filter((e) => e.kind === 'drop');

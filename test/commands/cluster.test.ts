@@ -28,9 +28,12 @@ function setUp() {
   return { fake, dir, env };
 }
 
-async function until(cond: () => boolean, ms = 15_000) {
+// Waits for what the test looks for; on a busy machine starting the node pods takes a while,
+// and a wait that runs out says what was seen rather than failing further on.
+async function until(cond: () => boolean, ms = 60_000, seen: () => string = () => '') {
   const end = Date.now() + ms;
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  if (!cond()) throw new Error(`waited ${ms / 1000} s in vain; seen: ${seen()}`);
 }
 
 // every pod created was deleted, each once
@@ -40,7 +43,7 @@ function balanced(ledger: string[]): boolean {
   return created.length > 0 && [...created].sort().join() === [...deleted].sort().join();
 }
 
-describe('natscope cluster trace', { timeout: 60_000 }, () => {
+describe('natscope cluster trace', { timeout: 120_000 }, () => {
   test("streams both nodes' events as JSON Lines with node names and Kubernetes names, then deletes its pods", async () => {
     const { fake, env } = setUp();
     const result = await natscope(
@@ -108,7 +111,11 @@ describe('natscope cluster trace', { timeout: 60_000 }, () => {
     run.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    await until(() => stderr.includes('tracing drop on'));
+    await until(
+      () => stderr.includes('tracing drop on'),
+      60_000,
+      () => stderr,
+    );
     expect(fake.livePods()).toHaveLength(2);
     const bpftracePid = Number(readFileSync(join(dir, 'bpftrace.log.pid'), 'utf8'));
     run.kill('SIGINT');
@@ -126,7 +133,11 @@ describe('natscope cluster trace', { timeout: 60_000 }, () => {
     run.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    await until(() => stderr.includes('tracing drop on'));
+    await until(
+      () => stderr.includes('tracing drop on'),
+      60_000,
+      () => stderr,
+    );
     const bpftracePid = Number(readFileSync(join(dir, 'bpftrace.log.pid'), 'utf8'));
     run.kill('SIGKILL');
     await run;

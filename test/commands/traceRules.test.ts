@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { checkRulesOptions } from '../../src/commands/traceRules.js';
 import { NatscopeError } from '../../src/errors.js';
 
-const ok = { rules: true, request: 'mysql', timeoutGiven: false, others: [] };
+const ok = { rules: true, request: 'mysql', timeoutGiven: false, timeoutS: 3, others: [] };
 
 function failure(o: Parameters<typeof checkRulesOptions>[0]): NatscopeError {
   try {
@@ -19,7 +19,21 @@ function failure(o: Parameters<typeof checkRulesOptions>[0]): NatscopeError {
 describe('trace --rules options', () => {
   test('--rules with --request is accepted', () => {
     expect(() => checkRulesOptions(ok)).not.toThrow();
-    expect(() => checkRulesOptions({ ...ok, timeoutGiven: true })).not.toThrow();
+    expect(() => checkRulesOptions({ ...ok, timeoutGiven: true, timeoutS: 20 })).not.toThrow();
+  });
+
+  test('an empty --request is refused before any lab is looked for', () => {
+    const e = failure({ ...ok, request: ' ' });
+    expect(e.message).toBe('--request needs a target, and it is empty');
+    expect(e.exitCode).toBe(2);
+  });
+
+  test('a --timeout past 20 s is refused: the trace holds the lab for that long', () => {
+    const e = failure({ ...ok, timeoutGiven: true, timeoutS: 20.5 });
+    expect(e.message).toBe('--timeout 20.5 is too long: a traced request waits 20 s at most');
+    expect(e.hint).toBe(
+      'sudo natscope trace --rules --request mysql --timeout 3 (a lab request answers in milliseconds or not at all)',
+    );
   });
 
   test('--rules without --request is a usage error that shows the whole command', () => {

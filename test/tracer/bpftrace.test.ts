@@ -1,7 +1,17 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { ATTACHED, bpftraceInvocation, startTracer, type TracerOptions } from '../../src/tracer/bpftrace.js';
+import { Readable } from 'node:stream';
+import {
+  ATTACHED,
+  type BpftraceProcess,
+  bpftraceInvocation,
+  deliverTo,
+  type EventReceiver,
+  followBpftrace,
+  startTracer,
+  type TracerOptions,
+} from '../../src/tracer/bpftrace.js';
 import { featuresOf, parseBpftraceVersion } from '../../src/tracer/version.js';
 import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
@@ -320,5 +330,78 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     const printed = eventsIn(lines.slice(0, lines.findIndex((l) => /"@nat_[ab]"/.test(l)) + 1));
     expect(printed).toBeGreaterThan(0);
     expect(kernelEvents(events)).toHaveLength(printed);
+  });
+});
+
+// The capture read by followBpftrace as a finished bpftrace's output, into `receiver`.
+async function followCapture(receiver: EventReceiver, filter?: (e: NatscopeEvent) => boolean): Promise<void> {
+  const version = parseBpftraceVersion('0.17.0')!;
+  const process: BpftraceProcess = {
+    pid: 1,
+    stdout: Readable.from([readFileSync(OUTPUT)]),
+    stderr: Readable.from([`${ATTACHED}\n`]),
+    result: Promise.resolve({ exitCode: 0, signal: null, errorCode: null, message: '' }),
+    running: () => false,
+    stop: () => undefined,
+    kill: () => undefined,
+  };
+  const followed = followBpftrace(process, {
+    ...receiver,
+    probes: ['nat', 'conntrack', 'drop', 'rewrite'],
+    found: { binary: 'bpftrace', version, features: featuresOf(version), support: 'tested' },
+    context: { hostOf: (i) => `ns${i}`, dropReason: (c) => `REASON_${c}` },
+    filter,
+  });
+  await (await followed.ready).done;
+}
+
+// natscope's own reports and the counts carry the time they were read: compared without it
+const timeless = (events: NatscopeEvent[]) =>
+  events.map((e) => (e.kind === 'counted' || !isKernelEvent(e) ? { ...e, t: 0 } : e));
+
+describe("a followed bpftrace's events, one at a time or a flush at once", () => {
+  test('batches hold the events one at a time gives, in the same order, filtered the same', async () => {
+    const notDrops = (e: NatscopeEvent) => e.kind !== 'drop';
+    for (const filter of [undefined, notDrops]) {
+      const single: NatscopeEvent[] = [];
+      await followCapture({ onEvent: (e) => single.push(e) }, filter);
+      const batches: NatscopeEvent[][] = [];
+      await followCapture({ onEvents: (events) => batches.push(events) }, filter);
+      expect(kernelEvents(single).length).toBeGreaterThan(100);
+      expect(timeless(batches.flat())).toEqual(timeless(single));
+      // a flush's events together: far fewer batches than events, and none empty
+      expect(batches.length).toBeLessThan(single.length / 4);
+      expect(batches.every((b) => b.length > 0)).toBe(true);
+      if (filter) expect(single.some((e) => e.kind === 'drop')).toBe(false);
+    }
+  });
+
+  test('the filter is asked once an event; a batch that passes whole is passed on as it is, one that passes none not at all', () => {
+    const asked: number[] = [];
+    const got: NatscopeEvent[][] = [];
+    const event = (t: number): NatscopeEvent => ({
+      v: 1,
+      kind: 'error',
+      t,
+      host: 'natscope',
+      netns: 0,
+      message: 'm',
+      source: 'bpftrace',
+    });
+    const deliver = deliverTo({
+      onEvents: (events) => got.push(events),
+      filter: (e) => {
+        asked.push(e.t);
+        return e.t % 2 === 0;
+      },
+    });
+    const whole = [event(2), event(4)];
+    deliver(whole);
+    deliver([event(1), event(3)]);
+    deliver([event(6), event(7), event(8)]);
+    expect(asked).toEqual([2, 4, 1, 3, 6, 7, 8]);
+    expect(got).toHaveLength(2);
+    expect(got[0]).toBe(whole);
+    expect(got[1]!.map((e) => e.t)).toEqual([6, 8]);
   });
 });

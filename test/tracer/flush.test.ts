@@ -17,13 +17,17 @@ const record = (line: string): BpftraceRecord => parseBpftraceLine(line, ctx);
 // Feeds lines in order; returns every event emitted and the assembler.
 function run(lines: string[], options: { stopBefore?: number } = {}) {
   const out: NatscopeEvent[] = [];
-  const flush = new FlushAssembler((e) => out.push(e));
+  const batches: NatscopeEvent[][] = [];
+  const flush = new FlushAssembler((events) => {
+    batches.push(events);
+    out.push(...events);
+  });
   lines.forEach((line, i) => {
     if (i === options.stopBefore) flush.stop();
     flush.take(record(line), i + 1, line);
   });
   flush.end();
-  return { out, flush };
+  return { out, batches, flush };
 }
 
 const kernelKinds = new Set(['nat', 'ct-new', 'ct-destroy', 'drop', 'rewrite']);
@@ -35,7 +39,7 @@ const FLUSH = LINES.slice(firstFlush, firstFlush + 7);
 describe('the flush assembler', () => {
   test('holds a flush until its marker, then emits its events in time order and its counts after them', () => {
     const out: NatscopeEvent[] = [];
-    const flush = new FlushAssembler((e) => out.push(e));
+    const flush = new FlushAssembler((events) => out.push(...events));
     for (const [i, l] of FLUSH.slice(0, 6).entries()) flush.take(record(l), i + 1, l);
     expect(out).toEqual([]);
     flush.take(record(FLUSH[6]!), 7, FLUSH[6]!);
@@ -109,5 +113,38 @@ describe('the flush assembler', () => {
     const { out, flush } = run(['{"type": "lost_events", "data": {"events": 7}}']);
     expect(out).toEqual([expect.objectContaining({ kind: 'lost', probe: 'all', count: 7, source: 'bpftrace' })]);
     expect(flush.summary(0).lostReportedByBpftrace).toBe(7);
+  });
+
+  test("a flush's events, its losses and its counts go out as one batch, an error or bpftrace's loss report alone", () => {
+    const drops = LINES.filter((l) => l.includes('"@drop_a"'));
+    const counts = FLUSH.slice(3, 6);
+    const marker = FLUSH[6]!;
+    const lostReport = '{"type": "lost_events", "data": {"events": 2}}';
+    // a whole flush; then a flush with a gap (the middle drops removed), a garbage line and a loss report before its marker
+    const { out, batches } = run([...FLUSH, drops[0]!, drops[2]!, 'not json', lostReport, ...counts, marker]);
+    expect(batches.flat()).toEqual(out);
+    expect(batches).toHaveLength(4);
+    // the first flush: what it gives alone, all at once
+    // (counts carry the reader's clock: compared without it)
+    const unclocked = (events: NatscopeEvent[] = []) => events.map((e) => (e.kind === 'counted' ? { ...e, t: 0 } : e));
+    expect(unclocked(batches[0])).toEqual(unclocked(run(FLUSH).out));
+    expect(batches[1]).toEqual([
+      expect.objectContaining({ kind: 'error', message: expect.stringMatching(/not JSON/) }),
+    ]);
+    expect(batches[2]).toEqual([expect.objectContaining({ kind: 'lost', source: 'bpftrace', count: 2 })]);
+    // the second: its drops, the gap before the first after it, then its counts
+    const second = batches[3]!;
+    expect(second.filter((e) => e.kind === 'lost')).toEqual([
+      expect.objectContaining({ source: 'sequence', probe: 'drop' }),
+    ]);
+    expect(second.findIndex((e) => e.kind === 'lost')).toBeLessThan(second.findLastIndex((e) => e.kind === 'drop'));
+    expect(second.findIndex((e) => e.kind === 'counted')).toBeGreaterThan(
+      second.findLastIndex((e) => e.kind === 'drop'),
+    );
+  });
+
+  test('a flush with nothing in it sends no batch', () => {
+    const { batches } = run([FLUSH[6]!, FLUSH[6]!, '']);
+    expect(batches).toEqual([]);
   });
 });

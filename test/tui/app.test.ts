@@ -9,6 +9,10 @@ import type { TuiScreen } from '../../tui/screen.js';
 import { plain, type Line } from '../../tui/text.js';
 import { ViewModel } from '../../tui/viewModel.js';
 import { burst, INCIDENT, incidentEvents } from './fixture.js';
+import { fixtureText } from '../helpers.js';
+
+// what the agent answered `trace --rules --request mysql` on the lab (test/fixtures/ruletrace/README.md)
+const RULE_TRACE = fixtureText('ruletrace', 'iptables-incident', 'natscope.json');
 
 interface Stub extends TuiScreen {
   last: Line[] | null;
@@ -169,6 +173,84 @@ describe('TuiApp', () => {
     await until(() => screen.footer().includes('set failed: the agent is gone (fix: start the lab again)'));
     screen.press('?');
     await until(() => screen.text().some((l) => l.includes('Keys')));
+  });
+
+  it('w traces a request through the agent, shows its progress, then the rule path to scroll and close', async () => {
+    const { app, model, screen } = makeApp('live');
+    for (const e of incidentEvents().slice(0, 2)) app.push(e);
+    await until(() => model.lab !== null);
+    model.sourceState = 'running';
+    const calls: Command[] = [];
+    let answer: (text: string) => void = () => undefined;
+    app.setAgent({
+      call(c) {
+        calls.push(widen(c));
+        return new Promise((resolve) => {
+          answer = (text) => resolve(parseReply(c.cmd, JSON.parse(text)));
+        });
+      },
+    });
+    // no flow yet: w asks which target
+    screen.press('w');
+
+    await until(() => screen.text().some((l) => l.includes('Which rule · trace a request from the office to')));
+    screen.press('2');
+    await until(() => screen.text().some((l) => l.includes('tracing one request to mysql from the office…')));
+    expect(calls).toEqual([{ cmd: 'ruleTrace', target: 'mysql', timeoutMs: 3000 }]);
+    answer(RULE_TRACE);
+    await until(() => screen.text().some((l) => l.includes('kube-proxy: iptables mode, masqueradeAll=false')));
+    const text = screen.text().join('\n');
+    expect(text).toContain('Which rule · mysql');
+    expect(text).toContain(
+      'mysql (10.96.207.61:3306) from 192.168.10.10:26682: no answer within 3003.2 ms (timed out)',
+    );
+    expect(text).toContain('node1 request 192.168.10.10:26682 → 10.96.207.61:3306 (syn)');
+    expect(text).toContain('DNAT to 10.244.2.2:3306');
+    // the summary is at the end: scrolled to
+    for (let i = 0; i < 200 && !screen.text().some((l) => l.includes('Rule path:')); i++) {
+      screen.press('down');
+      await sleep(12);
+    }
+    for (let i = 0; i < 8; i++) screen.press('down');
+    await until(() =>
+      screen
+        .text()
+        .some((l) =>
+          l.includes('  vpn reply 10.244.2.2:3306 → 192.168.10.10:26682 (syn | ack): dropped by filter FORWARD'),
+        ),
+    );
+    expect(app.ui.scroll).toBeGreaterThan(0);
+    screen.press('escape');
+    await until(() => !screen.text().some((l) => l.includes('Which rule')));
+    expect(calls).toHaveLength(1);
+  });
+
+  it("w shows kernel text with its control characters escaped, and a failed trace's error and fix", async () => {
+    const { app, model, screen } = makeApp('live');
+    for (const e of incidentEvents().slice(0, 2)) app.push(e);
+    await until(() => model.lab !== null);
+    model.sourceState = 'running';
+    // a rule comment carrying a screen-clearing escape sequence, as nft would print it from a hostile ruleset
+    const hostile = JSON.parse(RULE_TRACE) as { rulePath: { packets: { steps: { rule: string }[] }[] } };
+    const step = hostile.rulePath.packets.flatMap((p) => p.steps)[0]!;
+    step.rule = `${step.rule} comment "\u001b[2Jgone"`;
+    let fail = false;
+    app.setAgent({
+      async call(c) {
+        if (fail) throw new NatscopeError('--rules traces the netns lab only', { hint: 'sudo natscope lab up' });
+        return parseReply(c.cmd, hostile);
+      },
+    });
+    screen.press('w');
+    screen.press('2');
+    await until(() => screen.text().some((l) => l.includes('[2Jgone')));
+    const text = screen.text().join('\n');
+    expect(text).toContain('comment "\\x1b[2Jgone"');
+    expect(text).not.toContain('\u001b');
+    fail = true;
+    screen.press('w');
+    await until(() => screen.text().some((l) => l.includes('rule trace of mysql failed')));
+    expect(screen.text().join('\n')).toContain('--rules traces the netns lab only (fix: sudo natscope lab up)');
   });
 
   it('tells a replay that commands need a live lab, and sends nothing', async () => {

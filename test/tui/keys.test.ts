@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { handleKey, initialUi, REPLAY_REFUSAL, targets, type KeyContext, type UiState } from '../../tui/keys.js';
+import {
+  CLUSTER_REFUSAL,
+  handleKey,
+  initialUi,
+  KIND_RULES_REFUSAL,
+  REPLAY_REFUSAL,
+  ruleTraceEnded,
+  targets,
+  type KeyContext,
+  type UiState,
+} from '../../tui/keys.js';
 import { incidentModel } from './fixture.js';
 
 const live: KeyContext = {
@@ -102,6 +112,69 @@ describe('handleKey', () => {
 
   it('s asks to save', () => {
     expect(press(['s'], replay).effects).toEqual([{ type: 'save' }]);
+  });
+
+  it("w traces the selected flow's target and opens its panel at once, to show the trace's progress", () => {
+    const r = press(['w'], { ...live, selectedTarget: 'mysql', now: 500 });
+    expect(r.effects).toEqual([{ type: 'ruleTrace', target: 'mysql' }]);
+    expect(r.ui.mode).toBe('rules');
+    expect(r.ui.rules).toEqual({ state: 'running', target: 'mysql', since: 500 });
+  });
+
+  it('w with no target to follow asks which, with the request picker', () => {
+    const picking = press(['w'], { ...live, selectedTarget: null });
+    expect(picking.ui).toMatchObject({ mode: 'pick', pickFor: 'rules' });
+    expect(picking.effects).toEqual([]);
+    expect(press(['w', 'down', 'enter'], { ...live, selectedTarget: null }).effects).toEqual([
+      { type: 'ruleTrace', target: 'mysql' },
+    ]);
+    expect(press(['w', '3'], { ...live, selectedTarget: null }).effects).toEqual([
+      { type: 'ruleTrace', target: 'pod/nginx' },
+    ]);
+    // a target the lab does not offer (a flow the probes saw, not the lab's) is asked for too
+    expect(press(['w'], { ...live, selectedTarget: 'redis' }).ui.mode).toBe('pick');
+    // and r's picker still sends a request
+    expect(press(['w', 'escape', 'r', '2']).effects).toEqual([{ type: 'request', target: 'mysql' }]);
+  });
+
+  it('w on a recording, a real cluster or the kind lab says why not in one line, and sends nothing', () => {
+    for (const [ctx, why] of [
+      [replay, REPLAY_REFUSAL],
+      [{ ...live, live: false, refusal: CLUSTER_REFUSAL }, CLUSTER_REFUSAL],
+      [{ ...live, rulesRefusal: KIND_RULES_REFUSAL }, KIND_RULES_REFUSAL],
+    ] as const) {
+      const r = press(['w'], { ...ctx, selectedTarget: 'mysql' });
+      expect(r.effects).toEqual([]);
+      expect(r.ui.mode).toBe('main');
+      expect(r.ui.flash?.text).toBe(why);
+    }
+    expect(KIND_RULES_REFUSAL).toContain('sudo natscope tui');
+  });
+
+  it('the rule panel scrolls and closes; w while its trace runs shows it again instead of tracing twice', () => {
+    const ctx = { ...live, selectedTarget: 'mysql' };
+    const open = press(['w', 'down', 'down', 'pagedown'], ctx);
+    expect(open.ui).toMatchObject({ mode: 'rules', scroll: 12 });
+    const again = press(['w', 'escape', 'w'], ctx);
+    expect(again.effects).toEqual([{ type: 'ruleTrace', target: 'mysql' }]);
+    expect(again.ui.mode).toBe('rules');
+  });
+
+  it('a trace that ends while its panel is closed is said in the footer, and w then shows it', () => {
+    const ctx = { ...live, selectedTarget: 'mysql' };
+    const closed = press(['w', 'escape'], ctx).ui;
+    const ended = ruleTraceEnded(closed, { state: 'failed', target: 'mysql', error: 'no lab is up' }, 10);
+    expect(ended.flash?.text).toBe('rule trace of mysql failed: w shows why');
+    const shown = handleKey(ended, { full: 'w', ch: 'w' }, ctx);
+    expect(shown.effects).toEqual([]);
+    expect(shown.ui).toMatchObject({ mode: 'rules', rules: { state: 'failed', seen: true } });
+    // once seen, w in the panel (or after it) traces again
+    expect(handleKey(shown.ui, { full: 'w', ch: 'w' }, ctx).effects).toEqual([{ type: 'ruleTrace', target: 'mysql' }]);
+    const open = press(['w'], ctx).ui;
+    expect(ruleTraceEnded(open, { state: 'failed', target: 'mysql', error: 'x' }, 10)).toMatchObject({
+      flash: null,
+      rules: { seen: true },
+    });
   });
 
   it("offers the recording's Services by name and its pods as pod/NAME", () => {

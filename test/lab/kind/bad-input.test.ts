@@ -147,7 +147,7 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
       JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(f.stateDir, 'natscope-kind.json'), 'utf8')))
         .complete,
     ).toBe(false);
-  }, 60_000);
+  }, 180_000);
 
   test("Docker masquerading the office between the nodes is caught by the proof from node2's conntrack", async () => {
     f = useFakes({}, { waitS: 2 });
@@ -164,5 +164,5 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
       /^node2 saw the office's connection to mysql coming from 172\.18\.0\.1:\d+, not from 192\.168\.10\.10/,
     );
     expect(e.hint).toMatch(/MASQUERADE\/SNAT .* br_netfilter/);
-  }, 60_000);
+  }, 180_000);
 });
