@@ -5,6 +5,7 @@
 import type { AgentClient } from '../../src/agent/client.js';
 import { FlowTracker, type Flow } from '../../src/events/flows.js';
 import type { LabStatus, NatscopeEvent, ProxyMode, RequestEvent } from '../../src/events/types.js';
+import type { RuleTrace } from '../../src/ruletrace/rulePath.js';
 
 export interface Claim {
   text: string;
@@ -77,6 +78,12 @@ export function claim(text: string, ok: boolean, saw?: string): Claim {
 export async function request(ctx: DemoContext, target: string, timeoutMs = 3000): Promise<RequestEvent> {
   ctx.out.command(`natscope lab request ${target}`);
   return await ctx.client.call({ cmd: 'request', target, timeoutMs });
+}
+
+// One request with the kernel's rule tracing on: its request event, and the rule path its packets took.
+export async function tracedRequest(ctx: DemoContext, target: string, timeoutMs = 3000): Promise<RuleTrace> {
+  ctx.out.command(`natscope trace --rules --request ${target}`);
+  return await ctx.client.call({ cmd: 'ruleTrace', target, timeoutMs });
 }
 
 export async function setKubeProxy(ctx: DemoContext, change: Partial<KubeProxyState>): Promise<void> {

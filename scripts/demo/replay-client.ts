@@ -72,6 +72,8 @@ export class ReplayClient implements AgentClient {
     switch (command.cmd) {
       case 'request':
         return this.answer(`request to ${command.target}`, (e) => e.kind === 'request' && e.target === command.target);
+      case 'ruleTrace':
+        return this.ruleTrace(command.target);
       case 'set': {
         const e = this.answer(
           'kube-proxy change',
@@ -106,6 +108,37 @@ export class ReplayClient implements AgentClient {
       case 'shutdown':
         return { stopped: true };
     }
+  }
+
+  // A traced request: the next rule path recorded for the target, and the
+  // request event the agent streamed just before it (recordings made before
+  // rule paths were recorded hold requests alone, and say so). What the
+  // tracing cost is not recorded.
+  private ruleTrace(target: string): unknown {
+    const isPath = (e: NatscopeEvent) => e.kind === 'observation' && e.what === 'rulePath' && e.subject === target;
+    const path = this.events.findIndex((e, i) => i >= this.searchFrom && isPath(e));
+    const isRequest = (e: NatscopeEvent | undefined) => e?.kind === 'request' && e.target === target;
+    let at = path - 1;
+    while (at >= this.searchFrom && !isRequest(this.events[at])) at--;
+    if (path < 0 || at < this.searchFrom) {
+      const any = this.events.some((e) => e.kind === 'observation' && e.what === 'rulePath');
+      throw new NatscopeError(
+        any
+          ? `the recording holds no traced request to ${target} at this point`
+          : `the recording holds no rule path for a request to ${target}: it was recorded before rule paths were`,
+        { hint: 'record the walkthrough again: sudo natscope demo --auto --vm on --record FILE' },
+      );
+    }
+    this.deliverTo(path);
+    this.searchFrom = path + 1;
+    const request = this.events[at];
+    const observed = this.events[path];
+    return {
+      request,
+      rulePath: observed?.kind === 'observation' ? observed.result : null,
+      skipped: {},
+      timing: { requestMs: request?.kind === 'request' ? request.latencyMs : 0, totalMs: 0 },
+    };
   }
 
   private observation(what: string, subject: string): unknown {

@@ -114,7 +114,15 @@ export class Agent {
       return event;
     },
     ping: async (command) => this.observe('ping', command.target, await this.lab.ping(command.target)),
-    ruleTrace: (command) => this.lab.ruleTrace(command.target, command.timeoutMs),
+    // streamed as a request is (the request event), with the rule path as an
+    // observation after it: a recording holds the ruleTrace's answer
+    ruleTrace: async (command) => {
+      const traced = await this.lab.ruleTrace(command.target, command.timeoutMs, (request) =>
+        this.options.emit(request),
+      );
+      this.observe('rulePath', command.target, traced.rulePath);
+      return traced;
+    },
     set: async (command) => {
       const sync = await this.lab.setKubeProxy(command);
       const change =

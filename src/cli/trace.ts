@@ -33,6 +33,10 @@ export function registerTrace(program: Command, setExit: SetExit): void {
       '--request <target>',
       'with --rules: the Service or pod to send the request to (nginx, mysql, pod/nginx, pod/mysql)',
     )
+    .option(
+      '--events',
+      "with --rules: also attach the nat, conntrack and drop probes for the request, and put each rule's decision next to what the kernel did (kernel function probes: the micro-VM here)",
+    )
     .addOption(
       new Option('--timeout <seconds>', 'with --rules: give up on the request after this long')
         .argParser(positiveNumber)
@@ -48,17 +52,19 @@ Examples:
   $ sudo natscope trace --json --detail all       # every event whole, even under load (costs the traced node more)
   $ sudo natscope trace --rules --request mysql   # the rules each host's kernel applied to one request (lab on this host)
   $ sudo natscope trace --rules --request mysql --lab kind   # the same on the kind lab: office, vpn and node containers
-  $ sudo natscope trace --rules --request mysql --json | jq -r '.rulePath.summary[]'`,
+  $ sudo natscope trace --rules --request mysql --json | jq -r '.rulePath.summary[]'
+  $ sudo natscope trace --rules --request mysql --events  # and each rule next to the kernel's NAT binding or drop (lab up --vm on)`,
     )
     .action(async (opts, command) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
-      if (opts.rules || opts.request !== undefined || given('timeout')) {
+      if (opts.rules || opts.request !== undefined || given('timeout') || opts.events) {
         const { checkRulesOptions } = await import('../commands/traceRules.js');
         const { traceRules } = await import('../commands/traceRules.js');
         checkRulesOptions({
           rules: Boolean(opts.rules),
           request: opts.request,
           timeoutGiven: given('timeout'),
+          events: Boolean(opts.events),
           timeoutS: opts.timeout,
           others: ['probes', 'record', 'duration', 'allNetns', 'detail', 'attachTimeout'].filter(given),
         });
@@ -70,6 +76,7 @@ Examples:
             prefix: opts.prefix,
             vm: opts.vm,
             lab: opts.lab,
+            events: Boolean(opts.events),
           }),
         );
         return;

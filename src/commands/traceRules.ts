@@ -2,8 +2,18 @@
 // what to it, from the kernel's own rule tracing (nftrace: works natively,
 // no kernel function probes). The netns lab, on this host or in the
 // micro-VM, and the kind lab (its containers' namespaces, on this machine).
+// With --events, the nat, conntrack and drop probes are attached in the
+// lab's session for that request, and each rule's decision is joined with
+// what the kernel did (ruletrace/join.ts): that needs kernel function
+// probes, so the micro-VM where this kernel locks them down (netns lab only).
 
-import type { Placement } from '../agent/placement.js';
+import { brokerAlive } from '../agent/brokerState.js';
+import { openSession } from '../agent/control.js';
+import { decidePlacement, type Placement } from '../agent/placement.js';
+import type { Session } from '../agent/session.js';
+import { FlowTracker } from '../events/flows.js';
+import type { NatscopeEvent } from '../events/types.js';
+import { formatJoinedPath, type JoinedPath, joinRulePath } from '../ruletrace/join.js';
 import { NatscopeError } from '../errors.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import type { LabBackend } from '../events/types.js';
@@ -21,21 +31,32 @@ export interface TraceRulesOptions {
   prefix: string;
   vm: Placement;
   lab: LabBackend;
+  // attach the nat, conntrack and drop probes for the request and join them with its rule path
+  events?: boolean;
 }
+
+// The probes whose events the rule path is joined with.
+const JOINED_PROBES = ['nat', 'conntrack', 'drop'] as const;
+// the pod retransmits its SYN-ACK a second later: the vpn drops each one
+const SETTLE_MS = 2500;
 
 // --rules, --request and --timeout go together, and with none of the event stream's options.
 export function checkRulesOptions(o: {
   rules: boolean;
   request: string | undefined;
   timeoutGiven: boolean;
+  events?: boolean;
   timeoutS: number;
   others: string[];
 }): void {
   if (!o.rules)
-    throw new NatscopeError(`--${o.request !== undefined ? 'request' : 'timeout'} goes with --rules`, {
-      hint: 'sudo natscope trace --rules --request mysql',
-      exitCode: 2,
-    });
+    throw new NatscopeError(
+      `--${o.request !== undefined ? 'request' : o.events ? 'events' : 'timeout'} goes with --rules`,
+      {
+        hint: 'sudo natscope trace --rules --request mysql',
+        exitCode: 2,
+      },
+    );
   if (o.request === undefined)
     throw new NatscopeError('--rules follows one lab request: name its target with --request', {
       hint: 'sudo natscope trace --rules --request mysql',
@@ -71,23 +92,37 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
       hint: `sudo natscope trace --rules --request ${options.target} --lab kind (without --vm on)`,
       exitCode: 2,
     });
+  if (options.lab === 'kind' && options.events)
+    throw new NatscopeError(
+      "--events joins the netns lab's rule path with its probes; the kind lab traces rules only",
+      {
+        hint: `sudo natscope trace --rules --request ${options.target} --lab kind (without --events); the kind lab's NAT events: sudo natscope tui --lab kind`,
+        exitCode: 2,
+      },
+    );
   requireRoot(`trace --rules --request ${options.target}${prefixFlag}${options.lab === 'kind' ? ' --lab kind' : ''}`);
-  // the lab where it is: natively, or in the micro-VM, whose agent traces the
-  // rules there; the kind lab is always here (its control refuses --vm on)
-  const client = await (await labControl(options.lab)).connect({ prefix: options.prefix, vm: options.vm });
+  const command: { cmd: 'ruleTrace'; target: string; timeoutMs: number } = {
+    cmd: 'ruleTrace',
+    target: options.target,
+    timeoutMs: Math.round(options.timeoutS * 1000),
+  };
   let traced: RuleTrace;
-  try {
-    traced = await client.call({
-      cmd: 'ruleTrace',
-      target: options.target,
-      timeoutMs: Math.round(options.timeoutS * 1000),
-    });
-  } finally {
-    await client.close();
+  let joined: JoinedPath | null = null;
+  if (options.events) {
+    ({ traced, joined } = await traceWithEvents(options, command, prefixFlag));
+  } else {
+    // the lab where it is: natively, or in the micro-VM, whose agent traces the rules there
+    // the kind lab is always here (its control refuses --vm on)
+    const client = await (await labControl(options.lab)).connect({ prefix: options.prefix, vm: options.vm });
+    try {
+      traced = await client.call(command);
+    } finally {
+      await client.close();
+    }
   }
   const r = traced.request;
   if (options.json) {
-    process.stdout.write(`${jsonLine(traced)}\n`);
+    process.stdout.write(`${jsonLine(joined ? { ...traced, joined } : traced)}\n`);
   } else {
     const what = `${r.target} (${r.dst}:${r.dport}) from ${r.src ?? '?'}:${r.sport ?? '?'}`;
     const outcome =
@@ -99,6 +134,11 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
     const w = (line: string) => process.stdout.write(`${line}\n`);
     w(safeLine(`${what}: ${outcome}`));
     for (const line of formatRulePath(traced.rulePath)) w(line);
+    if (joined) {
+      w('');
+      w("Which rule did it, next to what the kernel did (the probes' events of the same flow):");
+      for (const line of formatJoinedPath(joined)) w(`  ${line}`);
+    }
     const skipped = Object.values(traced.skipped).reduce((a, b) => a + b, 0);
     w('');
     w(
@@ -106,4 +146,57 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
     );
   }
   return r.outcome === 'answered' ? 0 : 1;
+}
+
+// The traced request in a session with the nat, conntrack and drop probes
+// attached where the lab is; its flow's kernel events joined with its rule path.
+async function traceWithEvents(
+  options: TraceRulesOptions,
+  command: { cmd: 'ruleTrace'; target: string; timeoutMs: number },
+  prefixFlag: string,
+): Promise<{ traced: RuleTrace; joined: JoinedPath }> {
+  const inVm = await brokerAlive(options.prefix);
+  if (!inVm) {
+    if (options.vm === 'on')
+      throw new NatscopeError(`no micro-VM lab with prefix ${options.prefix} is up`, {
+        hint: `sudo natscope lab up --vm on${prefixFlag}`,
+        exitCode: 2,
+      });
+    // the lab is on this host: its kernel must let the nat and conntrack probes attach
+    const where = await decidePlacement('auto', true, () => undefined);
+    if (where !== 'native')
+      throw new NatscopeError(
+        "--events needs kernel function probes (nf_nat_setup_info), which this kernel does not let attach; the micro-VM's kernel does",
+        {
+          hint: `sudo natscope lab down${prefixFlag} && sudo natscope lab up --vm on${prefixFlag} && sudo natscope trace --rules --request ${options.target} --events${prefixFlag}`,
+          exitCode: 2,
+        },
+      );
+  }
+  const events: NatscopeEvent[] = [];
+  const log = (line: string) => process.stderr.write(`${safeLine(`natscope: ${line}`)}\n`);
+  const session: Session = await openSession({
+    vm: inVm ? 'on' : 'off',
+    lab: 'netns',
+    prefix: options.prefix,
+    prefixGiven: true,
+    bringUp: false,
+    probes: [...JOINED_PROBES],
+    onEvent: (e) => events.push(e),
+    log,
+  });
+  let traced: RuleTrace;
+  try {
+    traced = await session.client.call(command);
+    // late kernel events (a retransmitted reply dropped again) arrive meanwhile
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    await session.stopTracing();
+  } finally {
+    await session.close();
+  }
+  const flows = new FlowTracker();
+  for (const e of events) flows.add(e);
+  const r = traced.request;
+  const flow = flows.flows().find((f) => f.requests.some((q) => q.src === r.src && q.sport === r.sport));
+  return { traced, joined: joinRulePath(traced.rulePath, flow ?? { nat: [], drops: [], events: [] }) };
 }

@@ -301,6 +301,47 @@ export const ConntrackEntrySchema = z.object({
 });
 export type ConntrackEntry = z.infer<typeof ConntrackEntrySchema>;
 
+// One request's way through each host's rules (natscope trace --rules,
+// src/ruletrace/rulePath.ts builds it): crosses from the micro-VM's agent to
+// the host as the ruleTrace command's reply, and is recorded as an
+// observation, so it is declared here, with the other recorded results.
+const ruleText = z.string().max(4096);
+
+export const RuleStepSchema = z.object({
+  table: ruleText,
+  chain: ruleText,
+  // the rule as nft prints it (escaped), or "policy" for a chain's policy
+  rule: ruleText,
+  handle: count.nullable(),
+  verdict: ruleText,
+  // what the rule did, in kube-proxy's terms (null: nothing worth saying)
+  meaning: ruleText.nullable(),
+});
+export type RuleStep = z.infer<typeof RuleStepSchema>;
+
+export const PacketPathSchema = z.object({
+  host: ruleText,
+  direction: z.enum(['request', 'reply']),
+  traceId: ruleText,
+  // "192.168.10.10:20001 → 10.96.207.61:3306 (syn)" as the host first saw it
+  packet: ruleText,
+  steps: z.array(RuleStepSchema),
+  // DNAT to …, SNAT (masquerade), dropped: what the rules did to it
+  outcome: z.array(ruleText),
+  // more packets of the flow this way on this host (not explained: past the nat chains)
+  morePackets: count,
+});
+export type PacketPath = z.infer<typeof PacketPathSchema>;
+
+export const RulePathSchema = z.object({
+  mode: KubeProxyConfigSchema.shape.mode,
+  kubeProxy: KubeProxyConfigSchema,
+  packets: z.array(PacketPathSchema),
+  // one line per host and direction: the chains, the NAT, the reason
+  summary: z.array(ruleText),
+});
+export type RulePath = z.infer<typeof RulePathSchema>;
+
 // What each lab command an observation records showed, by `what`: the
 // walkthrough reads these back from a recording as it read them live. (A
 // client of a live agent can check a command's reply against the same.)
@@ -315,6 +356,8 @@ export const OBSERVATION_RESULTS = {
   load: LoadResultSchema.extend({ tracedEventsSoFar: count }),
   // the vpn's counter of packets its INVALID rule dropped
   drops: z.object({ vpnDrops: count }),
+  // a traced request's rule path (the ruleTrace command; its request event goes just before)
+  rulePath: RulePathSchema,
 };
 export type ObservationResults = { [W in keyof typeof OBSERVATION_RESULTS]: z.infer<(typeof OBSERVATION_RESULTS)[W]> };
 export type ObservationWhat = keyof ObservationResults;
@@ -337,6 +380,7 @@ export const ObservationEventSchema = z.discriminatedUnion('what', [
   observation('ping'),
   observation('load'),
   observation('drops'),
+  observation('rulePath'),
 ]);
 export type ObservationEvent = z.infer<typeof ObservationEventSchema>;
 // What an observation says, without the common fields: one per `what`, its

@@ -26,8 +26,9 @@ export interface Lab {
   conntrack(node: string): Promise<ConntrackEntry[]>;
   // packets the vpn's "cloud fabric" rule dropped so far
   vpnDrops(): Promise<number>;
-  // one request with the kernel's rule tracing on every host it crosses (trace --rules)
-  ruleTrace(target: string, timeoutMs: number): Promise<RuleTrace>;
+  // one request with the kernel's rule tracing on every host it crosses (trace --rules);
+  // onRequest hears the request's outcome as soon as it has one, before tracing is taken down
+  ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace>;
   // connections per second from the office to a target (benchmarks)
   load(target: string, seconds: number, workers: number): Promise<LoadResult>;
   // the office addresses load() connects from: their events are counted, not streamed

@@ -7,48 +7,22 @@
 
 import { z } from 'zod';
 import { amount, count } from '../events/fields.js';
-import { type KubeProxyConfig, KubeProxyConfigSchema, RequestEventSchema } from '../events/types.js';
+import {
+  type KubeProxyConfig,
+  type PacketPath,
+  PacketPathSchema,
+  RequestEventSchema,
+  type RulePath,
+  RulePathSchema,
+  type RuleStep,
+  RuleStepSchema,
+} from '../events/types.js';
 import type { PacketFields, TraceRecord, Verdict } from './traceLine.js';
 import { TRACE_TABLE, type TracedFlow, isProbe, packetsOf } from './traceTable.js';
 
-// Schemas, not only types: a rule path crosses from the micro-VM's agent to
-// the host (the ruleTrace command), and is checked there like every reply.
-const text = z.string().max(4096);
-
-export const RuleStepSchema = z.object({
-  table: text,
-  chain: text,
-  // the rule as nft prints it (escaped), or "policy" for a chain's policy
-  rule: text,
-  handle: count.nullable(),
-  verdict: text,
-  // what the rule did, in kube-proxy's terms (null: nothing worth saying)
-  meaning: text.nullable(),
-});
-export type RuleStep = z.infer<typeof RuleStepSchema>;
-
-export const PacketPathSchema = z.object({
-  host: text,
-  direction: z.enum(['request', 'reply']),
-  traceId: text,
-  // "192.168.10.10:20001 → 10.96.207.61:3306 (syn)" as the host first saw it
-  packet: text,
-  steps: z.array(RuleStepSchema),
-  // DNAT to …, SNAT (masquerade), dropped: what the rules did to it
-  outcome: z.array(text),
-  // more packets of the flow this way on this host (not explained: past the nat chains)
-  morePackets: count,
-});
-export type PacketPath = z.infer<typeof PacketPathSchema>;
-
-export const RulePathSchema = z.object({
-  mode: KubeProxyConfigSchema.shape.mode,
-  kubeProxy: KubeProxyConfigSchema,
-  packets: z.array(PacketPathSchema),
-  // one line per host and direction: the chains, the NAT, the reason
-  summary: z.array(text),
-});
-export type RulePath = z.infer<typeof RulePathSchema>;
+// The rule path's schemas are declared with the events (it is recorded as
+// an observation); they are exported from here too, where the path is built.
+export { type PacketPath, PacketPathSchema, type RulePath, RulePathSchema, type RuleStep, RuleStepSchema };
 
 // One traced request as `trace --rules` reports it (and the agent answers it).
 export const RuleTraceSchema = z.object({

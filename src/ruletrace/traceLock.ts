@@ -24,9 +24,10 @@ import { onCleanup } from '../util/cleanup.js';
 import { type LockHolder, tryLock } from '../util/lock.js';
 
 // A run holds it for its request's timeout (TRACED_TIMEOUT_MAX_S at most)
-// plus its readiness probes (5 s at most each, monitor.ts): longer than
-// this, the holder is stuck, and the wait is given up.
-export const TRACE_LOCK_WAIT_MS = 40_000;
+// plus its listeners' start and readiness probes (20 s at most each,
+// monitor.ts: the micro-VM under load is slow): longer than this, the
+// holder is stuck, and the wait is given up.
+export const TRACE_LOCK_WAIT_MS = 90_000;
 const POLL_MS = 50;
 
 export function traceLockPath(prefix: string): string {

@@ -47,6 +47,13 @@ describe('trace --rules options', () => {
     expect(failure({ ...ok, rules: false, request: undefined, timeoutGiven: true }).message).toBe(
       '--timeout goes with --rules',
     );
+    expect(failure({ ...ok, rules: false, request: undefined, events: true }).message).toBe(
+      '--events goes with --rules',
+    );
+  });
+
+  test('--events with --rules and --request is accepted', () => {
+    expect(() => checkRulesOptions({ ...ok, events: true })).not.toThrow();
   });
 
   test('an option of the event stream is refused with its own spelling', () => {

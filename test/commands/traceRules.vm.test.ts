@@ -59,6 +59,44 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
       expect(vpnReply.steps.some((s) => s.verdict === 'drop' && /invalid/i.test(s.rule))).toBe(true);
     });
 
+    test("--events: node1's DNAT rule is the kernel's binding, the vpn's invalid drop is the kernel's NETFILTER_DROP", async () => {
+      const run = await natscope(
+        ['trace', '--rules', '--request', 'mysql', '--timeout', '3', '--events', '--prefix', PREFIX, '--json'],
+        { timeout: 300_000 },
+      );
+      expect([0, 1], String(run.stderr)).toContain(run.exitCode);
+      const out = JSON.parse(String(run.stdout));
+      const traced = RuleTraceSchema.parse(out);
+      const lines: { host: string; what: string; agree: boolean; kernel: { text: string } | null }[] = out.joined.lines;
+      const at = (host: string, what: string) => lines.find((l) => l.host === host && l.what === what);
+      expect(at('node1', 'DNAT')).toMatchObject({
+        agree: true,
+        kernel: {
+          text: expect.stringMatching(
+            new RegExp(
+              `^nf_nat_setup_info DNAT tcp 192\\.168\\.10\\.10:${traced.request.sport} → 10\\.96\\.207\\.61:3306 ⇒ dst ${MYSQL_POD}$`,
+            ),
+          ),
+        },
+      });
+      expect(at('node1', 'SNAT')).toMatchObject({ agree: true, kernel: null });
+      expect(at('vpn', 'drop')).toMatchObject({
+        agree: true,
+        kernel: { text: expect.stringMatching(/^kfree_skb NETFILTER_DROP at \S+: tcp 10\.244\.2\.2:3306 → /) },
+      });
+      // and as text, each line with its verdict
+      const text = await natscope(
+        ['trace', '--rules', '--request', 'mysql', '--timeout', '3', '--events', '--prefix', PREFIX],
+        {
+          timeout: 300_000,
+        },
+      );
+      expect(String(text.stdout)).toContain(
+        "Which rule did it, next to what the kernel did (the probes' events of the same flow):",
+      );
+      expect(String(text.stdout)).toContain('    ✓ the same binding');
+    });
+
     test('after lab set masquerade-all on: the mark, then DNAT, then MASQUERADE on node1, and an answer', async () => {
       const set = await natscope(['lab', 'set', 'masquerade-all', 'on', '--prefix', PREFIX], { timeout: 120_000 });
       expect(set.exitCode, String(set.stderr)).toBe(0);

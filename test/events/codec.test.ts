@@ -247,7 +247,7 @@ describe('event codec', () => {
     [
       'an observation of an unknown command',
       () => tampered(recorded('observation', 'ping'), ['what'], 'teleport'),
-      'observation event: what should be one of rules, routes, conntrack, ping, load, drops, got "teleport"',
+      'observation event: what should be one of rules, routes, conntrack, ping, load, drops, rulePath, got "teleport"',
     ],
     [
       'a config whose kube-proxy options are null',

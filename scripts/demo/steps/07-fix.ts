@@ -1,11 +1,19 @@
+import type { RuleStep } from '../../../src/events/types.js';
+import { withoutCounts } from '../../../src/ruletrace/format.js';
+import { formatJoinedPath, joinRulePath } from '../../../src/ruletrace/join.js';
+import { chainNames } from '../../../src/ruletrace/rulePath.js';
 import {
+  type Claim,
   claim,
+  flowOf,
   latestConfig,
+  outcomeText,
   proxyMode,
   setKubeProxy,
   type DemoContext,
   type Step,
   type StepOutcome,
+  tracedRequest,
 } from '../context.js';
 import {
   chainText,
@@ -20,14 +28,15 @@ export const fix: Step = {
   title: 'The fix: iptables.masqueradeAll',
   purpose:
     "kube-proxy's iptables.masqueradeAll: true (nftables.masqueradeAll in nftables mode) marks every packet to a ClusterIP for masquerade. node1 then SNATs the request to the address it sends from toward the pod, so the pod answers node1, and node1 turns the reply back into ClusterIP → client.",
-  lookAt: 'the one rule that appears first in each KUBE-SVC chain: -j KUBE-MARK-MASQ, with no source match.',
+  lookAt:
+    "the one rule that appears first in each KUBE-SVC chain: -j KUBE-MARK-MASQ, with no source match; then, in a traced request to mysql, that rule matching and KUBE-POSTROUTING's MASQUERADE following, the same SNAT the kernel's nf_nat_setup_info made.",
   hint: 'natscope lab rules node1 shows the chain; the rule must be first in KUBE-SVC-… of mysql',
   nftables: {
     title: 'The fix: nftables.masqueradeAll',
     purpose:
       "In nftables mode kube-proxy writes its own table, ip kube-proxy: chain services looks the packet's address, protocol and port up in the verdict map service-ips and goes to the Service's service-… chain, which picks an endpoint-… chain, which DNATs to the pod. A packet jumps to mark-for-masquerade to be marked, and chain masquerading (nat postrouting) masquerades marked packets. nftables.masqueradeAll: true (iptables.masqueradeAll in iptables mode) makes each service-… chain mark every packet to its ClusterIP. node1 then SNATs the request to the address it sends from toward the pod, so the pod answers node1, and node1 turns the reply back into ClusterIP → client.",
     lookAt:
-      'the one rule that appears first in each service-… chain: ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match.',
+      "the one rule that appears first in each service-… chain: ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match; then, in a traced request to mysql, that rule matching and chain masquerading's masquerade following, the same SNAT the kernel's nf_nat_setup_info made.",
     hint: "natscope lab rules node1 shows the table; the rule must be first in mysql's service-… chain",
   },
   needs: { masqueradeAll: false, clusterCIDR: null },
@@ -56,6 +65,7 @@ export const fix: Step = {
     const chain = mysqlMasq?.split(' ')[1];
     const firstInChain = chain ? after.split('\n').find((l) => l.startsWith(`-A ${chain} `)) : undefined;
     const config = latestConfig(ctx);
+    const traced = await tracedAfterFix(ctx, (s) => s.chain === chain);
     return {
       claims: [
         claim('kube-proxy now has iptables.masqueradeAll=true', config?.masqueradeAll === true, JSON.stringify(config)),
@@ -74,8 +84,9 @@ export const fix: Step = {
           removed.length === 0 && added.every((l) => l.endsWith('-j KUBE-MARK-MASQ')),
           `removed ${removed.length}, added ${added.length}`,
         ),
+        ...traced.claims,
       ],
-      evidence: { added, removed },
+      evidence: { added, removed, traced: traced.evidence },
     };
   },
 };
@@ -117,6 +128,7 @@ async function fixInNftablesMode(ctx: DemoContext): Promise<StepOutcome> {
   const mysqlMasq = added.find((a) => a.chain === serviceChain && a.rule === mark);
   const firstInChain = serviceChain ? after.chains.get(serviceChain)?.[0] : undefined;
   const config = latestConfig(ctx);
+  const traced = await tracedAfterFix(ctx, (s) => s.chain === serviceChain && s.rule === mark);
   return {
     claims: [
       claim(
@@ -139,7 +151,50 @@ async function fixInNftablesMode(ctx: DemoContext): Promise<StepOutcome> {
         removed.length === 0 && added.length > 0 && added.every((a) => a.rule.endsWith(' jump mark-for-masquerade')),
         `removed ${removed.length}, added ${added.length}`,
       ),
+      ...traced.claims,
     ],
-    evidence: { serviceChain, added, removed },
+    evidence: { serviceChain, added, removed, traced: traced.evidence },
+  };
+}
+
+// One traced request to mysql after the change: the rule that marked it (the
+// one just added, told by `isNewMark`), the masquerade that followed, joined
+// with the SNAT binding the kernel made.
+async function tracedAfterFix(
+  ctx: DemoContext,
+  isNewMark: (step: RuleStep) => boolean,
+): Promise<{ claims: Claim[]; evidence: unknown }> {
+  const names = chainNames(proxyMode(ctx));
+  const traced = await tracedRequest(ctx, 'mysql');
+  await ctx.settle(1000);
+  const flow = flowOf(ctx, traced.request);
+  ctx.out.say(`The request: ${outcomeText(traced.request)}. Which rule did it, next to what the kernel did:`);
+  const joined = flow ? joinRulePath(traced.rulePath, flow) : null;
+  if (joined) ctx.out.block(formatJoinedPath(joined).map((l) => `    ${l}`));
+  const snat = joined?.lines.find((l) => l.host === 'node1' && l.what === 'SNAT');
+  const mark = snat?.rules?.steps.find((s) => s.verdict === `jump ${names.mark}` || s.verdict === `goto ${names.mark}`);
+  const masquerade = snat?.rules?.steps.find((s) => s.chain === names.post);
+  const node1 = ctx.lab.hosts.node1?.ip;
+  const seen = snat
+    ? `${snat.rules?.decision ?? 'no rule'} (${snat.rules?.because ?? ''}); ${snat.kernel?.text ?? 'no SNAT in the kernel'}`
+    : 'no SNAT line for node1 in the joined path';
+  return {
+    claims: [
+      claim(
+        `a traced request to mysql meets the new ${names.mark} rule: ${mark ? `${mark.chain}: ${withoutCounts(mark.rule)}` : 'none'}`,
+        Boolean(mark && isNewMark(mark)),
+        seen,
+      ),
+      claim(
+        `the masquerade in ${names.post} follows, the same SNAT the kernel made, to node1's address ${node1}`,
+        Boolean(snat?.agree && snat.rules?.does && masquerade && snat.kernel?.nat?.to.ip === node1),
+        seen,
+      ),
+    ],
+    evidence: {
+      request: { outcome: traced.request.outcome, sport: traced.request.sport },
+      mark: mark ? { chain: mark.chain, rule: withoutCounts(mark.rule) } : null,
+      snat: snat ? { agree: snat.agree, verdict: snat.verdict, to: snat.kernel?.nat?.to ?? null } : null,
+    },
   };
 }

@@ -254,9 +254,9 @@ export class NetnsLab implements Lab {
     return m ? Number(m[1]) : 0;
   }
 
-  async ruleTrace(target: string, timeoutMs: number): Promise<RuleTrace> {
+  async ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace> {
     // the raw records stay here: the path is what the caller reads
-    const { hosts: _records, ...trace } = await tracedRequest(this, target, timeoutMs);
+    const { hosts: _records, ...trace } = await tracedRequest(this, target, timeoutMs, onRequest);
     return trace;
   }
 

@@ -56,10 +56,66 @@ describe('the walkthrough on a recording of a full run', () => {
     expect(e.path).toMatch(/✗ NETFILTER_DROP$/);
   });
 
+  test("step 4 joins its request's rule path with its kernel events: the endpoint chain's DNAT, no mark, the vpn's invalid drop", async () => {
+    const { results, text } = await replay(GOOD);
+    const step = results[3]!;
+    expect(step.claims.slice(-3).map((c) => [c.text.replace(/KUBE-SEP-\w+/, 'KUBE-SEP-…'), c.ok])).toEqual([
+      ["node1's rules DNAT it in KUBE-SEP-…, the same binding the kernel made", true],
+      [
+        'no KUBE-MARK-MASQ rule matched: masqueradeAll false, clusterCIDR unset: no SNAT, in the rules or in the kernel',
+        true,
+      ],
+      [
+        "the vpn's rule that dropped the reply is the ct state invalid drop in filter FORWARD, and it dropped the packet the kernel freed",
+        true,
+      ],
+    ]);
+    expect((step.evidence as { joined: unknown }).joined).toEqual([
+      { host: 'vpn', what: 'drop', agree: true, verdict: 'the packet the rule dropped is the one the kernel freed' },
+      { host: 'node1', what: 'DNAT', agree: true, verdict: 'the same binding' },
+      { host: 'node1', what: 'SNAT', agree: true, verdict: 'no SNAT binding in the kernel either' },
+      { host: 'node2', what: 'SNAT', agree: true, verdict: 'no SNAT binding in the kernel either' },
+    ]);
+    expect(text).toContain('$ natscope trace --rules --request mysql');
+    expect(text).toMatch(/ {6}rules: {2}drop in filter FORWARD \(DROP: conntrack state INVALID/);
+  });
+
+  test("step 4's rule claims fail, saying what was joined instead, when the recorded rule path lacks the vpn's drop", async () => {
+    const recorded = recordedEvents(GOOD).map((e) =>
+      e.kind === 'observation' && e.what === 'rulePath'
+        ? { ...e, result: { ...e.result, packets: e.result.packets.filter((p) => p.host !== 'vpn') } }
+        : e,
+    );
+    const ctx = replayContext(
+      'edited.jsonl',
+      recorded,
+      narrator(() => undefined, true),
+    );
+    const results = await runWalkthrough(ctx, { interactive: false, json: true, startAt: 1, write: () => undefined });
+    const failed = results[3]!.claims.filter((c) => !c.ok);
+    expect(failed).toEqual([
+      {
+        text: "the vpn's rule that dropped the reply is the ct state invalid drop in filter FORWARD, and it dropped the packet the kernel freed",
+        ok: false,
+        saw: expect.stringMatching(
+          /^no rule; kfree_skb NETFILTER_DROP at \S+: tcp 10\.244\.2\.2:3306 → 192\.168\.10\.10:\d+ \[SYN,ACK\].*: the kernel dropped it by a verdict no traced rule explains$/,
+        ),
+      },
+    ]);
+  });
+
   test('step 7 shows exactly the masquerade rules kube-proxy adds', async () => {
     const { results } = await replay(GOOD);
-    const e = results[6]!.evidence as { added: string[]; removed: string[] };
+    const e = results[6]!.evidence as {
+      added: string[];
+      removed: string[];
+      traced: { mark: { chain: string; rule: string }; snat: { agree: boolean; to: { ip: string } } };
+    };
     expect(e.removed).toEqual([]);
+    // the traced request after the change met mysql's new rule, and its masquerade is the kernel's SNAT
+    expect(e.added[0]).toContain(`-A ${e.traced.mark.chain} -d 10.96.207.61/32`);
+    expect(e.traced.mark.rule).toMatch(/ip daddr 10\.96\.207\.61 tcp dport 3306 counter jump KUBE-MARK-MASQ$/);
+    expect(e.traced.snat).toMatchObject({ agree: true, to: { ip: '10.0.1.11' } });
     expect(e.added).toHaveLength(2);
     for (const line of e.added)
       expect(line).toMatch(/^-A KUBE-SVC-\S+ -d 10\.96\.\d+\.\d+\/32 -p tcp .* -j KUBE-MARK-MASQ$/);
@@ -110,6 +166,18 @@ describe('the walkthrough on a recording of a full run in nftables mode', () => 
         { chain: 'service-2ETI3MDI-default/nginx/tcp/http', rule: 'ip daddr 10.96.48.29 jump mark-for-masquerade' },
       ],
       removed: [],
+      traced: {
+        request: { outcome: 'answered', sport: expect.any(Number) },
+        mark: {
+          chain: 'service-OHLJZKKC-default/mysql/tcp/mysql',
+          rule: 'ip daddr 10.96.207.61 jump mark-for-masquerade',
+        },
+        snat: {
+          agree: true,
+          verdict: "the kernel's SNAT to 10.0.1.11 is that masquerade",
+          to: { ip: '10.0.1.11', port: expect.any(Number) },
+        },
+      },
     });
     for (const chain of ['services', 'service-OHLJZKKC-default/mysql/tcp/mysql', 'mark-for-masquerade', 'masquerading'])
       expect(text).toContain(`    chain ${chain} {`);
@@ -269,7 +337,8 @@ describe("each step's text in each of kube-proxy's modes", () => {
     expect(told(6).purpose).toMatch(/cluster-ips-check/);
     expect(told(7).title).toBe('The fix: nftables.masqueradeAll');
     expect(told(7).lookAt).toMatch(/ip daddr <ClusterIP> jump mark-for-masquerade, with no ip saddr match/);
+    expect(told(4).lookAt).toMatch(/no masquerade in chain masquerading \(no jump to mark-for-masquerade\)/);
     // the steps whose story is the same in both modes
-    for (const n of [2, 3, 4, 5, 8, 9, 10]) expect(told(n)).toEqual(toldIn(STEPS[n - 1]!, 'iptables'));
+    for (const n of [2, 3, 5, 8, 9, 10]) expect(told(n)).toEqual(toldIn(STEPS[n - 1]!, 'iptables'));
   });
 });
