@@ -205,7 +205,8 @@ export class TuiApp {
     const w = this.screen.cols - 6;
     if (this.ui.mode === 'details') return detailsLines(this.model, this.ui, w).length;
     if (this.ui.mode === 'rules' && this.ui.rules)
-      return rulePanelLines(this.ui.rules, this.model.status?.where ?? null, w, this.now()).length;
+      return rulePanelLines(this.ui.rules, this.model.status?.where ?? null, w, this.now(), this.model.kernelView())
+        .length;
     return 0;
   }
 

@@ -83,7 +83,7 @@ export function renderFrame(v: ViewInput): Line[] {
       v,
     );
   if (v.ui.mode === 'rules' && v.ui.rules) {
-    const all = rulePanelLines(v.ui.rules, v.model.status?.where ?? null, v.cols - 6, v.now);
+    const all = rulePanelLines(v.ui.rules, v.model.status?.where ?? null, v.cols - 6, v.now, v.model.kernelView());
     const room = v.rows - 6;
     frame = box(
       frame,

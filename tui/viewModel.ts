@@ -3,6 +3,7 @@
 // through `ingest` gives the same rows every time (test/tui/viewModel.test.ts).
 // Every list is a Ring, so a session of any length holds bounded memory.
 
+import type { KernelView } from './rulePanel.js';
 import { FlowTracker, type Flow } from '../src/events/flows.js';
 import { describeFlow, hostByIp, isVerdictDrop, serviceByAddress, type FlowStory } from '../src/events/story.js';
 import { endpoint, inverse } from '../src/events/tuple.js';
@@ -256,6 +257,17 @@ export class ViewModel {
 
   flow(id: number): Flow | undefined {
     return this.tracker.get(id);
+  }
+
+  // What the tracer saw of a request's flow, for the rule panel's join (w).
+  kernelView(): KernelView {
+    return {
+      probes: this.status?.probes ?? [],
+      flowOf: (r) =>
+        this.tracker
+          .flows()
+          .find((f) => f.requests.some((q) => q.src === r.src && q.sport === r.sport && q.dst === r.dst)),
+    };
   }
 
   // describeFlow, recomputed only when the flow gained events
