@@ -22,6 +22,7 @@ import { Kubectl } from './kubectl.js';
 import { applyKubeProxy, currentKubeProxy } from './kubeproxy.js';
 import { PART_OF_LABEL, kindNames, officePlan, type KindNames, type OfficePlan } from './names.js';
 import { inNetnsOf } from './nsenter.js';
+import { requireTraceableRules } from '../../ruletrace/backend.js';
 import { kindTracedRequest } from './ruleTrace.js';
 import { nodeRules } from './rules.js';
 import { kubeconfigPath, readKindState } from './state.js';
@@ -207,14 +208,16 @@ export class KindLab implements Lab {
   // the rules the containers' kernels applied to one request (ruleTrace.ts)
   async ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace> {
     const t = this.resolveTarget(target);
-    // the raw records stay here: the path is what the caller reads
-    const { hosts: _records, ...trace } = await kindTracedRequest(
-      this.topology,
-      t,
-      await currentKubeProxy(this.kubectl),
-      timeoutMs,
-      onRequest,
+    const kubeProxy = await currentKubeProxy(this.kubectl);
+    const rules = await nodeRules(node(this.topology, 'node1').container, kubeProxy.mode);
+    requireTraceableRules(
+      rules.backend,
+      kubeProxy.mode,
+      "the kind lab's nodes",
+      'the node image chose iptables-legacy at boot: natscope lab up --lab kind --proxy-mode nftables traces (kube-proxy then writes nftables rules)',
     );
+    // the raw records stay here: the path is what the caller reads
+    const { hosts: _records, ...trace } = await kindTracedRequest(this.topology, t, kubeProxy, timeoutMs, onRequest);
     return trace;
   }
 

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { traceRules } from '../../../src/commands/traceRules.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
+import { NatscopeError } from '../../../src/errors.js';
 import { openKindLab } from '../../../src/lab/kind/lab.js';
 import { TRACED_PORTS } from '../../../src/ruletrace/tracedRequest.js';
 import { type Fakes, labIsUp, order, output, useFakes } from './fakes.js';
@@ -168,6 +169,22 @@ describe('trace --rules on the kind lab', () => {
         message: "the kind lab runs on this machine's Docker, not in the micro-VM",
         exitCode: 2,
       });
+    },
+    SLOW,
+  );
+
+  test(
+    'nodes whose kube-proxy rules are iptables-legacy: refused, since nftrace does not see them; nothing is loaded',
+    async () => {
+      f.update({ kubeProxyBackend: 'legacy', nodeAlternative: 'legacy' });
+      const lab = await openKindLab();
+      const e = await lab.ruleTrace('mysql', 2000).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(NatscopeError);
+      expect(String((e as NatscopeError).message)).toBe(
+        "kube-proxy's rules on the kind lab's nodes are iptables-legacy rules, which the kernel's rule tracing (nftrace) does not report",
+      );
+      expect((e as NatscopeError).hint).toContain('--proxy-mode nftables');
+      expect(f.lines().some((l) => / nft (-f -|-a monitor trace)$/.test(l))).toBe(false);
     },
     SLOW,
   );
