@@ -4,12 +4,15 @@
 // rules loaded by natscope's netns lab): the kind lab reaches a container
 // only by its PID (/proc/PID/ns/net, nsenter --target PID), so it traces
 // these the way it would trace the containers. Real nsenter, nft and
-// request program; only kubectl is the fake one (it answers the kube-proxy
-// ConfigMap, kept in step with the netns lab's kube-proxy). The topology is
-// built here, with the netns lab's addresses and kind's node names.
+// request program; kubectl is the fake one (it answers the kube-proxy
+// ConfigMap, kept in step with the netns lab's kube-proxy), and docker a
+// stand-in whose `exec` runs the command in the stand-in node's namespace,
+// so the node's rules are read from the real kernel without a Docker
+// daemon. The topology is built here, with the netns lab's addresses and
+// kind's node names.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ProxyMode } from '../../../src/events/types.js';
@@ -133,6 +136,7 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
+      standInDocker(join(f.dir, 'bin', 'docker'), { [WORKER]: pids.node1 ?? 0, [WORKER2]: pids.node2 ?? 0 });
       lab = new KindLab(NAMES, officePlan('192.168.10.0/24'), new Kubectl(join(f.dir, 'kubeconfig')), topology(pids));
     }, 120_000);
 
@@ -198,6 +202,26 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
       expect(await leftBehind()).toEqual([]);
     });
   });
+}
+
+// `docker exec NODE CMD…` for the stand-in nodes: CMD in the stand-in's
+// network namespace (how natscope reads a node's rules), and nothing else
+function standInDocker(file: string, nodePids: Record<string, number>): void {
+  const cases = Object.entries(nodePids)
+    .map(([name, pid]) => `  ${name}) pid=${pid} ;;`)
+    .join('\n');
+  const script = [
+    '#!/bin/bash',
+    '[ "$1" = exec ] || { echo "stand-in docker: only exec is served" >&2; exit 2; }',
+    'case "$2" in',
+    cases,
+    '  *) echo "Error response from daemon: No such container: $2" >&2; exit 1 ;;',
+    'esac',
+    'shift 2',
+    'exec nsenter --net=/proc/$pid/ns/net -- "$@"',
+    '',
+  ].join('\n');
+  writeFileSync(file, script, { mode: 0o755 });
 }
 
 // a network namespace's identity: the device and inode of its nsfs file
