@@ -3,34 +3,21 @@
 // is its own request's (its source port, its Service's pod), neither is
 // refused, and nothing is left: no trace table, no nft listener, no lock file.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { inNetns, netnsPids } from '../../src/lab/netns/exec.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { stateDir } from '../../src/lab/netns/state.js';
-import { netnsName } from '../../src/lab/netns/topology.js';
 import { type RuleTrace, RuleTraceSchema } from '../../src/ruletrace/rulePath.js';
-import { TRACED_HOSTS, tracedRequest } from '../../src/ruletrace/tracedRequest.js';
-import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';
+import { tracedRequest } from '../../src/ruletrace/tracedRequest.js';
 import { natscope } from '../cli.js';
+import { traceLeftovers } from './leftovers.js';
 
 const PREFIX = 'natscope-trc-';
 const POD = { nginx: '10.244.1.2:80', mysql: '10.244.2.2:3306' } as const;
 
+// and the trace lock's file
 async function leftBehind(): Promise<string[]> {
-  const left: string[] = [];
-  for (const host of TRACED_HOSTS) {
-    const ns = netnsName(PREFIX, host);
-    const tables = String((await inNetns(ns, ['nft', 'list', 'tables'])).stdout);
-    if (tables.includes(TRACE_TABLE)) left.push(`${TRACE_TABLE} in ${ns}`);
-  }
-  for (const pid of await netnsPids(TRACED_HOSTS.map((h) => netnsName(PREFIX, h)))) {
-    let comm = '';
-    try {
-      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {}
-    if (comm === 'nft') left.push(`nft (pid ${pid})`);
-  }
+  const left = await traceLeftovers(PREFIX);
   left.push(...readdirSync(stateDir()).filter((f) => f.startsWith(`${PREFIX}trace`)));
   return left;
 }

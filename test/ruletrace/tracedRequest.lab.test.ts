@@ -4,16 +4,14 @@
 // absent, then present; no SNAT, then MASQUERADE; the vpn's drop of the
 // reply), and nothing left behind: no trace table, no nft listener.
 
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ProxyMode } from '../../src/events/types.js';
-import { inNetns, netnsPids } from '../../src/lab/netns/exec.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
-import { netnsName } from '../../src/lab/netns/topology.js';
 import { chainNames, type PacketPath } from '../../src/ruletrace/rulePath.js';
 import { TRACED_HOSTS, tracedRequest } from '../../src/ruletrace/tracedRequest.js';
 import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';
 import { natscope } from '../cli.js';
+import { traceLeftovers } from './leftovers.js';
 
 const PREFIX = 'natscope-trr-';
 const MYSQL_POD = '10.244.2.2:3306';
@@ -24,26 +22,7 @@ function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'
   return found;
 }
 
-// what rule tracing could leave: the table on a host, an nft listener in the lab's namespaces
-async function leftBehind(): Promise<string[]> {
-  const left: string[] = [];
-  for (const host of TRACED_HOSTS) {
-    const ns = netnsName(PREFIX, host);
-    const tables = String((await inNetns(ns, ['nft', 'list', 'tables'])).stdout);
-    if (tables.includes(TRACE_TABLE)) left.push(`${TRACE_TABLE} in ${ns}`);
-  }
-  for (const pid of await netnsPids(TRACED_HOSTS.map((h) => netnsName(PREFIX, h)))) {
-    const comm = (() => {
-      try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-      } catch {
-        return '';
-      }
-    })();
-    if (comm === 'nft') left.push(`nft (pid ${pid})`);
-  }
-  return left;
-}
+const leftBehind = () => traceLeftovers(PREFIX);
 
 for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMode[]) {
   describe(`rule tracing of a mysql request, kube-proxy in ${mode} mode`, () => {

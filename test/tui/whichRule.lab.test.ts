@@ -4,18 +4,16 @@
 // nftrace through the agent and shows its rule path; Esc closes it; the
 // trace leaves no table or nft listener, and q takes the lab down. Root.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inNetns, netnsPids } from '../../src/lab/netns/exec.js';
 import { netnsName } from '../../src/lab/netns/topology.js';
-import { TRACED_HOSTS } from '../../src/ruletrace/tracedRequest.js';
-import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';
 import { isRunning } from '../../src/util/process.js';
 import { childrenOf, killIfRunning } from '../processes.js';
+import { traceLeftovers } from '../ruletrace/leftovers.js';
 import { TmuxSession } from '../tmux.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
@@ -37,23 +35,6 @@ function track(): void {
       }
     }
   }
-}
-
-// what rule tracing could leave in the lab: its table on a host, an nft listener
-async function traceLeftovers(): Promise<string[]> {
-  const left: string[] = [];
-  for (const host of TRACED_HOSTS) {
-    const ns = netnsName(PREFIX, host);
-    if (String((await inNetns(ns, ['nft', 'list', 'tables'])).stdout).includes(TRACE_TABLE)) left.push(ns);
-  }
-  for (const pid of await netnsPids(TRACED_HOSTS.map((h) => netnsName(PREFIX, h)))) {
-    let comm = '';
-    try {
-      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {}
-    if (comm === 'nft') left.push(`nft (pid ${pid})`);
-  }
-  return left;
 }
 
 function pickNumber(s: string, target: string): string {
@@ -136,7 +117,7 @@ describe('natscope tui --vm off: w, which rule', () => {
     );
     await keys('Escape');
     await waitFor((t) => !t.includes('Which rule'), 'the panel to close', 5000);
-    expect(await traceLeftovers()).toEqual([]);
+    expect(await traceLeftovers(PREFIX)).toEqual([]);
   });
 
   it('q stops the TUI and takes its lab down', async () => {
