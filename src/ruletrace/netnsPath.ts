@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { execa, type Options, type ResultPromise } from 'execa';
 import { NatscopeError } from '../errors.js';
 import { NAMED_NETNS_DIR } from '../tracer/netns.js';
+import { nsenterFailed, nsenterMissing } from '../util/nsenter.js';
 
 export function namedNetnsPath(name: string): string {
   return `${NAMED_NETNS_DIR}/${name}`;
@@ -23,33 +24,15 @@ export function nsenterArgs(netns: string, argv: string[]): string[] {
   return [`--net=${netns}`, '--', ...argv];
 }
 
-const PACKAGES: Record<string, string> = { nsenter: 'util-linux', nft: 'nftables', ping: 'iputils-ping' };
-
-function notFound(bin: string): NatscopeError {
-  return new NatscopeError(`${bin} not found`, {
-    hint: `apt-get install ${PACKAGES[bin] ?? bin} (npm run setup installs it)`,
-    exitCode: 127,
-  });
-}
-
 // Runs a program in the namespace at `netns`; throws a one-line error when
 // it fails (unless reject is false).
 export async function inNetnsAt(netns: string, argv: string[], options: Options = {}) {
   // no input: no pipe left open for a program that reads its stdin
   const stdin = options.input === undefined ? { stdin: 'ignore' as const } : {};
   const result = await execa('nsenter', nsenterArgs(netns, argv), { ...stdin, ...options, reject: false });
-  if (result.code === 'ENOENT') throw notFound('nsenter');
-  // nsenter reports a program it cannot find on stderr, with exit 127
-  const missing = /failed to execute (\S+): No such file or directory/.exec(String(result.stderr ?? ''))?.[1];
-  if (missing) throw notFound(missing.split('/').pop() ?? missing);
-  if (result.exitCode !== 0 && options.reject !== false) {
-    const last =
-      String(result.stderr ?? '')
-        .trim()
-        .split('\n')
-        .pop() ?? '';
-    throw new NatscopeError(`${argv[0]} in ${netns} failed (exit ${result.exitCode ?? '?'}): ${last}`);
-  }
+  const missing = nsenterMissing(result);
+  if (missing) throw missing;
+  if (result.exitCode !== 0 && options.reject !== false) throw nsenterFailed(argv, netns, result);
   return result;
 }
 
