@@ -263,10 +263,7 @@ export class ViewModel {
   kernelView(): KernelView {
     return {
       probes: this.status?.probes ?? [],
-      flowOf: (r) =>
-        this.tracker
-          .flows()
-          .find((f) => f.requests.some((q) => q.src === r.src && q.sport === r.sport && q.dst === r.dst)),
+      flowOf: (r) => this.tracker.ofRequest(r),
     };
   }
 

@@ -102,9 +102,7 @@ export function flows(ctx: DemoContext): FlowTracker {
 }
 
 export function flowOf(ctx: DemoContext, r: RequestEvent): Flow | undefined {
-  return flows(ctx)
-    .flows()
-    .find((f) => f.requests.some((q) => q.sport === r.sport && q.src === r.src && q.dst === r.dst));
+  return flows(ctx).ofRequest(r);
 }
 
 export function outcomeText(r: RequestEvent): string {

@@ -14,6 +14,7 @@ import type { Session } from '../agent/session.js';
 import { FlowTracker } from '../events/flows.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { formatJoinedPath, type JoinedPath, joinRulePath } from '../ruletrace/join.js';
+import type { CommandOf } from '../agent/protocol.js';
 import { NatscopeError } from '../errors.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
 import type { LabBackend } from '../events/types.js';
@@ -101,7 +102,7 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
       },
     );
   requireRoot(`trace --rules --request ${options.target}${prefixFlag}${options.lab === 'kind' ? ' --lab kind' : ''}`);
-  const command: { cmd: 'ruleTrace'; target: string; timeoutMs: number } = {
+  const command: CommandOf<'ruleTrace'> = {
     cmd: 'ruleTrace',
     target: options.target,
     timeoutMs: Math.round(options.timeoutS * 1000),
@@ -152,7 +153,7 @@ export async function traceRules(options: TraceRulesOptions): Promise<number> {
 // attached where the lab is; its flow's kernel events joined with its rule path.
 async function traceWithEvents(
   options: TraceRulesOptions,
-  command: { cmd: 'ruleTrace'; target: string; timeoutMs: number },
+  command: CommandOf<'ruleTrace'>,
   prefixFlag: string,
 ): Promise<{ traced: RuleTrace; joined: JoinedPath }> {
   const inVm = await brokerAlive(options.prefix);
@@ -197,6 +198,5 @@ async function traceWithEvents(
   const flows = new FlowTracker();
   for (const e of events) flows.add(e);
   const r = traced.request;
-  const flow = flows.flows().find((f) => f.requests.some((q) => q.src === r.src && q.sport === r.sport));
-  return { traced, joined: joinRulePath(traced.rulePath, flow ?? { nat: [], drops: [], events: [] }) };
+  return { traced, joined: joinRulePath(traced.rulePath, flows.ofRequest(r) ?? { nat: [], drops: [], events: [] }) };
 }

@@ -75,6 +75,14 @@ export class FlowTracker {
     return this.live.get(id);
   }
 
+  // The live flow a lab request made (its client address and port, and
+  // where it went), if its events are still tracked.
+  ofRequest(r: { src: string | null; sport: number | null; dst: string }): Flow | undefined {
+    for (const flow of this.live.values())
+      if (flow.requests.some((q) => q.src === r.src && q.sport === r.sport && q.dst === r.dst)) return flow;
+    return undefined;
+  }
+
   // Adds an event; returns the flow it joined (or started), or null for
   // events that are not about one connection.
   add(event: NatscopeEvent): Flow | null {

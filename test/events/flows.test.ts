@@ -37,6 +37,15 @@ describe('flow correlation on a recording of the incident', () => {
     expect(flow.hosts).toEqual(expect.arrayContaining(['vpn', 'node1', 'node2']));
   });
 
+  test('ofRequest finds the flow a request made by its client port, and none for a port no request used', () => {
+    const tracker = track(recorded);
+    for (const r of mysqlRequests) {
+      if (r.kind !== 'request') continue;
+      expect(tracker.ofRequest(r)?.requests).toContain(r);
+      expect(tracker.ofRequest({ ...r, sport: (r.sport ?? 0) + 1 })).toBeUndefined();
+    }
+  });
+
   test("with masqueradeAll the SNAT port chosen by node1 still joins node2's entry to the flow", () => {
     const tracker = track(recorded);
     const fixed = mysqlRequests.find(
