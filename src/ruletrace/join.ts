@@ -71,7 +71,6 @@ export interface FlowEvents {
   events: readonly KernelEvent[];
 }
 
-const HOST_ORDER = ['office', 'vpn', 'node1', 'node2'];
 const WHAT_ORDER: JoinedWhat[] = ['DNAT', 'SNAT', 'drop'];
 
 function endpoint(ip: string, port: number): string {
@@ -229,9 +228,9 @@ function verdictOf(
 
 // The rule path joined with the flow's kernel events, host by host.
 export function joinRulePath(path: RulePath, flow: FlowEvents): JoinedPath {
+  // the rule path tells the requests in the order they cross the hosts
+  // (rulePath.ts): that order, then hosts only the kernel's events name
   const hosts = [...new Set([...path.packets.map((p) => p.host), ...flow.events.map((e) => e.host)])];
-  const rank = (h: string) => (HOST_ORDER.includes(h) ? HOST_ORDER.indexOf(h) : HOST_ORDER.length);
-  hosts.sort((a, b) => rank(a) - rank(b));
   const lines: JoinedLine[] = [];
   for (const host of hosts) {
     const rules = ruleSides(path, host);
