@@ -203,16 +203,7 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
 
 // A node's events as the merged stream carries them: kernel events on the
 // common clock, and the tracer's own reports (loss, errors) named after the node.
-export function nodeEvents(
-  node: string,
-  clock: ClockAlignment,
-  onEvent: (event: NatscopeEvent) => void,
-): (event: NatscopeEvent) => void {
-  const asMerged = mergedEvent(node, clock);
-  return (event) => onEvent(asMerged(event));
-}
-
-function mergedEvent(node: string, clock: ClockAlignment): (event: NatscopeEvent) => NatscopeEvent {
+export function mergedEvent(node: string, clock: ClockAlignment): (event: NatscopeEvent) => NatscopeEvent {
   return (event) => {
     if (isKernelEvent(event)) return { ...event, t: Math.max(0, event.t + clock.offsetNs) };
     if (event.kind === 'error') return { ...event, host: node, message: `node ${node}: ${event.message}` };

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { alignment, bestClockReading, parseClockReading } from '../../src/cluster/clocks.js';
 import { Kubectl } from '../../src/cluster/kubectl.js';
 import { createNodePods } from '../../src/cluster/nodePods.js';
-import { nodeEvents, startNodeTracer } from '../../src/cluster/transport.js';
+import { mergedEvent, startNodeTracer } from '../../src/cluster/transport.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
 import { isAlive } from '../../src/util/process.js';
@@ -149,7 +149,7 @@ describe('one clock for every node', () => {
     const drop = JSON.parse(
       '{"v":1,"kind":"drop","t":1000,"host":"node1","netns":1,"reason":"NETFILTER_DROP","reasonCode":7,"location":"nft_do_chain","packet":{"proto":"tcp","src":"10.0.1.2","dst":"10.0.1.3","sport":1,"dport":2,"flags":[]},"ifindex":2}',
     ) as NatscopeEvent;
-    nodeEvents('node1', clock, (e) => events.push(e))(drop);
+    events.push(mergedEvent('node1', clock)(drop));
     expect(events[0]!.t).toBe(1000 + clock.offsetNs);
   });
 
