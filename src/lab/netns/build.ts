@@ -11,7 +11,7 @@ import type { KubeProxyConfig } from '../../events/types.js';
 import { NAMED_NETNS_DIR } from '../../tracer/netns.js';
 import { projectRoot } from '../../util/paths.js';
 import { inNetns, ipBatch, ipBatchToTheEnd } from './exec.js';
-import { syncNode, restoreBinary, type IptablesBackend } from './kubeproxy.js';
+import { syncNode, restoreCommand, type IptablesBackend } from './kubeproxy.js';
 import { labLockFd } from './lock.js';
 import { addMarkedLines } from './mark.js';
 import {
@@ -155,7 +155,7 @@ export async function buildLab(
   await Promise.all([
     // the VPC's router routes nothing it is sent (VPC_ROUTER)
     inNetns(vpc, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0']),
-    forward(vpn).then(() => inNetns(vpn, [restoreBinary(backend)], { input: VPN_RULES })),
+    forward(vpn).then(() => inNetns(vpn, restoreCommand(backend), { input: VPN_RULES })),
     forward(node1, nodeSysctls).then(() => syncNode(node1, 'node1', kubeProxy, backend, true)),
     forward(node2, nodeSysctls).then(() => syncNode(node2, 'node2', kubeProxy, backend, true)),
   ]);

@@ -15,10 +15,15 @@ import { renderRestore, renderStartup } from '../../kubeproxy/rules.js';
 import { inNetns } from './exec.js';
 import { HOSTS, NETWORKS, type NodeName, servicePorts } from './topology.js';
 
-export type IptablesBackend = 'nft' | 'legacy';
+export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
+export type IptablesBackend = (typeof IPTABLES_BACKENDS)[number];
 
-export function restoreBinary(backend: IptablesBackend): string {
-  return backend === 'legacy' ? 'iptables-legacy-restore' : 'iptables-restore';
+// iptables-restore's argv. Legacy restores take the machine-wide xtables
+// lock (/run/xtables.lock), whatever the namespace: the lab restores its
+// hosts' rules in parallel, so each waits for it (-w, as kube-proxy does)
+// instead of failing with "Another app is currently holding the xtables lock".
+export function restoreCommand(backend: IptablesBackend): string[] {
+  return backend === 'legacy' ? ['iptables-legacy-restore', '-w', '10'] : ['iptables-restore'];
 }
 
 export function saveBinary(backend: IptablesBackend): string {
@@ -66,7 +71,7 @@ export async function syncNode(
     await inNetns(ns, ['nft', '-f', '-'], { input: nodeTransaction(config, node) });
     return;
   }
-  const restore = restoreBinary(backend);
-  if (first) await inNetns(ns, [restore, '--noflush'], { input: renderStartup() });
-  await inNetns(ns, [restore, '--noflush'], { input: nodePayload(config) });
+  const restore = restoreCommand(backend);
+  if (first) await inNetns(ns, [...restore, '--noflush'], { input: renderStartup() });
+  await inNetns(ns, [...restore, '--noflush'], { input: nodePayload(config) });
 }
