@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
 import type { LabStatus, ProxyMode } from '../events/types.js';
+import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
 import { ensureStateDir, readState } from '../lab/netns/state.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';
@@ -45,6 +46,7 @@ export interface BrokerLabOptions {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   proxyMode: ProxyMode;
+  iptables?: IptablesBackend;
   log: (line: string) => void;
 }
 
@@ -68,6 +70,7 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   args.push('--proxy-mode', options.proxyMode);
+  if (options.iptables) args.push('--iptables', options.iptables);
   const logFd = openSync(files.log, 'a');
   // detached and unreferenced: the broker outlives this command, by design
   const broker = spawn(node!, args, { detached: true, stdio: ['ignore', logFd, logFd] });

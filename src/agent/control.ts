@@ -3,6 +3,7 @@
 // frontend. The choice between them is made here, once (--lab).
 
 import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
+import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
 import type { AgentClient } from './client.js';
 import type { Placement, Where } from './placement.js';
 import type { Session, SessionOptions } from './session.js';
@@ -17,6 +18,8 @@ export interface LabUpRequest extends LabPlace {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   proxyMode: ProxyMode;
+  // the netns lab's iptables (default: that of the machine the lab runs on)
+  iptables?: IptablesBackend;
   log: (line: string) => void;
 }
 

@@ -5,6 +5,7 @@
 // (src/agent/vmTracer.ts, hostTraced.ts).
 
 import type { ProxyMode } from '../events/types.js';
+import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { TRACE_PORTS } from '../vm/ports.js';
@@ -16,6 +17,7 @@ export interface VmAgentOptions {
   masqueradeAll?: boolean;
   clusterCIDR?: string | null;
   proxyMode?: ProxyMode;
+  iptables?: IptablesBackend;
 }
 
 export function agentArgs(options: VmAgentOptions): string[] {
@@ -23,6 +25,7 @@ export function agentArgs(options: VmAgentOptions): string[] {
   if (options.masqueradeAll) args.push('--masquerade-all');
   if (options.clusterCIDR) args.push('--cluster-cidr', options.clusterCIDR);
   if (options.proxyMode && options.proxyMode !== 'iptables') args.push('--proxy-mode', options.proxyMode);
+  if (options.iptables) args.push('--iptables', options.iptables);
   return args;
 }
 

@@ -44,6 +44,7 @@ export const netnsControl: LabControl = {
       masqueradeAll: request.masqueradeAll,
       clusterCIDR: request.clusterCIDR,
       proxyMode: request.proxyMode,
+      iptables: request.iptables,
       log: request.log,
     });
     return { status: await lab.status(), where };

@@ -6,6 +6,7 @@ import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { PLACEMENTS } from '../agent/placement.js';
 import { NatscopeError } from '../errors.js';
 import { LAB_BACKENDS, PROXY_MODES } from '../events/types.js';
+import { IPTABLES_BACKENDS } from '../lab/netns/kubeproxy.js';
 import { DEFAULT_PREFIX, PREFIX_RULE, isValidPrefix } from '../lab/prefix.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../tracer/detail.js';
 
@@ -68,6 +69,13 @@ export const labOption = () =>
   new Option('--lab <backend>', 'which lab: netns (one Linux host) or kind (a kind cluster)')
     .choices(LAB_BACKENDS)
     .default('netns' as const);
+
+// the iptables kube-proxy's iptables-mode rules are written with (the netns lab's; default: this host's)
+export const iptablesOption = () =>
+  new Option(
+    '--iptables <backend>',
+    "the iptables the lab's nodes use: nft or legacy (default: this host's iptables); trace --rules reads legacy rules with xt TRACE",
+  ).choices(IPTABLES_BACKENDS);
 
 export const proxyModeOption = () =>
   new Option('--proxy-mode <mode>', "kube-proxy's mode on the lab's nodes: iptables or nftables")

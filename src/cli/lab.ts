@@ -9,6 +9,7 @@ import {
   labOption,
   positiveNumber,
   prefixOption,
+  iptablesOption,
   proxyModeOption,
   type SetExit,
   vmOption,
@@ -45,13 +46,14 @@ function registerLifecycle(lab: Command, setExit: SetExit): void {
       .command('up')
       .description('bring the lab up (cleans a stale one first), kube-proxy in iptables or nftables mode')
       .addOption(proxyModeOption())
+      .addOption(iptablesOption())
       .option('--masquerade-all', 'start with kube-proxy masqueradeAll: true (the fix)')
       .option('--cluster-cidr <cidr>', 'start with a kube-proxy clusterCIDR (the other fix)')
       .option('--json', 'print the lab status as JSON'),
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if function probes cannot attach here\n  $ sudo natscope lab up --masquerade-all\n  $ sudo natscope lab up --proxy-mode nftables   # kube-proxy in nftables mode: table ip kube-proxy, one nft -f per node',
+      '\nExamples:\n  $ sudo natscope lab up\n  $ sudo natscope lab up --vm off           # the lab on this host even if function probes cannot attach here\n  $ sudo natscope lab up --masquerade-all\n  $ sudo natscope lab up --proxy-mode nftables   # kube-proxy in nftables mode: table ip kube-proxy, one nft -f per node\n  $ sudo natscope lab up --iptables legacy       # nodes on iptables-legacy (trace --rules then reads xt TRACE)',
     )
     .action(async (opts) => {
       const { up } = await import('../commands/lab.js');
@@ -61,6 +63,7 @@ function registerLifecycle(lab: Command, setExit: SetExit): void {
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
           proxyMode: opts.proxyMode,
+          iptables: opts.iptables,
           json: Boolean(opts.json),
         }),
       );

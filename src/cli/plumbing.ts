@@ -3,7 +3,7 @@
 //   broker          keeps a micro-VM lab up across commands (started by lab up)
 
 import type { Command } from '@commander-js/extra-typings';
-import { prefixOption, proxyModeOption, type SetExit } from './common.js';
+import { iptablesOption, prefixOption, proxyModeOption, type SetExit } from './common.js';
 
 export function registerPlumbing(program: Command, setExit: SetExit): void {
   program
@@ -14,6 +14,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
     .addOption(proxyModeOption())
+    .addOption(iptablesOption())
     .action(async (opts) => {
       const { agent } = await import('../commands/agent.js');
       setExit(
@@ -22,6 +23,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
           proxyMode: opts.proxyMode,
+          iptables: opts.iptables,
         }),
       );
     });
@@ -32,6 +34,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
     .option('--masquerade-all')
     .option('--cluster-cidr <cidr>')
     .addOption(proxyModeOption())
+    .addOption(iptablesOption())
     .action(async (opts) => {
       const { broker } = await import('../commands/agent.js');
       setExit(
@@ -40,6 +43,7 @@ export function registerPlumbing(program: Command, setExit: SetExit): void {
           masqueradeAll: Boolean(opts.masqueradeAll),
           clusterCIDR: opts.clusterCidr ?? null,
           proxyMode: opts.proxyMode,
+          iptables: opts.iptables,
         }),
       );
     });

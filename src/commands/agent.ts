@@ -6,6 +6,7 @@ import { runBroker } from '../agent/broker.js';
 import { serveStream, writer } from '../agent/serve.js';
 import { describeError } from '../errors.js';
 import { base, type ProxyMode } from '../events/types.js';
+import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { progress } from '../util/progress.js';
 
@@ -14,6 +15,7 @@ export interface AgentCommandOptions {
   masqueradeAll: boolean;
   clusterCIDR: string | null;
   proxyMode: ProxyMode;
+  iptables?: IptablesBackend;
 }
 
 export async function agent(options: AgentCommandOptions): Promise<number> {
@@ -35,6 +37,7 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
       masqueradeAll: options.masqueradeAll,
       clusterCIDR: options.clusterCIDR,
       proxyMode: options.proxyMode,
+      iptables: options.iptables,
       log: step.log,
     }).catch(startFailed('lab up'));
     step.log('lab up');
@@ -47,11 +50,6 @@ export async function agent(options: AgentCommandOptions): Promise<number> {
   return 0;
 }
 
-export async function broker(options: {
-  prefix: string;
-  masqueradeAll: boolean;
-  clusterCIDR: string | null;
-  proxyMode: ProxyMode;
-}): Promise<number> {
+export async function broker(options: AgentCommandOptions): Promise<number> {
   return runBroker(options);
 }

@@ -5,6 +5,7 @@
 
 import { NatscopeError } from '../errors.js';
 import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
+import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
 import { checkCidr } from '../lab/clusterCidr.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -31,10 +32,17 @@ export async function up(
     masqueradeAll: boolean;
     clusterCIDR: string | null;
     proxyMode: ProxyMode;
+    // the netns lab's iptables (default: this host's)
+    iptables?: IptablesBackend;
     json: boolean;
   },
 ): Promise<number> {
   checkCidr(options.clusterCIDR);
+  if (options.iptables !== undefined && options.lab === 'kind')
+    throw new NatscopeError("--iptables is the netns lab's: a kind node image chooses its iptables itself", {
+      hint: 'leave out --iptables with --lab kind',
+      exitCode: 2,
+    });
   requireRoot('lab up');
   const step = progress('lab up');
   const started = performance.now();

@@ -615,6 +615,16 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     "option '--lab <backend>' argument 'minikube' is invalid. Allowed choices are netns, kind.",
     'natscope lab up --help lists its options and arguments',
   ],
+  'lab up --iptables nf': [
+    2,
+    "option '--iptables <backend>' argument 'nf' is invalid. Allowed choices are nft, legacy.",
+    'natscope lab up --help lists its options and arguments',
+  ],
+  'lab up --lab kind --iptables legacy': [
+    2,
+    "--iptables is the netns lab's: a kind node image chooses its iptables itself",
+    'leave out --iptables with --lab kind',
+  ],
   'lab up --prefix Bad_Prefix': [
     2,
     "option '--prefix <prefix>' argument 'Bad_Prefix' is invalid. use lower-case letters, digits and \"-\", up to 24 characters (default natscope-).",

@@ -409,6 +409,8 @@ export const BAD_INPUTS: BadInput[] = [
   c('lab up --lab minikube', ['lab', 'up', '--lab', 'minikube']),
   c('lab up --prefix Bad_Prefix', ['lab', 'up', '--prefix', 'Bad_Prefix']),
   c('lab up --prefix with no value', ['lab', 'up', '--prefix']),
+  c('lab up --iptables nf', ['lab', 'up', '--iptables', 'nf']),
+  c('lab up --lab kind --iptables legacy', ['lab', 'up', '--lab', 'kind', '--iptables', 'legacy'], { user: true }),
   c('lab up --cluster-cidr 010.244.0.0/16 (leading zero)', labUp('--cluster-cidr', '010.244.0.0/16'), { user: true }),
   c('lab up --cluster-cidr 10.244.0.1/16 (host bits set)', labUp('--cluster-cidr', '10.244.0.1/16'), { user: true }),
   c('lab up --cluster-cidr 0.0.0.0/0', labUp('--cluster-cidr', '0.0.0.0/0'), { user: true }),
