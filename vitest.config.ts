@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 //   unit  test/**/*.test.ts      no root, no kernel: parsers, models, frontends
 //   lab   test/**/*.lab.test.ts  root: network namespaces, iptables, tracepoints on this host
 //   vm    test/**/*.vm.test.ts   root: the real probes, in the throw-away micro-VM (Debian 12's stack);
-//         vm-debian13 runs the end-to-end (both proxy modes), walkthrough and doctor ones again on Debian 13's
+//         vm-debian13 runs the end-to-end (both proxy modes), walkthrough, doctor and legacy rule-tracing ones again on Debian 13's
 // Lab and VM tests touch shared kernel state, so their files run one at a time.
 // Every project shares one temporary root for the run, checked for leftovers
 // at its end (test/globalSetup.ts).
@@ -56,6 +56,7 @@ export default defineConfig({
             'test/commands/demo.vm.test.ts',
             'test/e2e/demo-nftables.vm.test.ts',
             'test/commands/doctor.vm.test.ts',
+            'test/ruletrace/legacyTrace.vm.test.ts',
           ],
           fileParallelism: false,
           testTimeout: 900_000,

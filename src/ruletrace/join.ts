@@ -17,7 +17,7 @@ import type {
 } from '../events/types.js';
 import { safeLine } from '../util/terminal.js';
 import { withoutCounts } from './format.js';
-import { chainNames, masqueradeReason } from './rulePath.js';
+import { chainNames, isMasqueradeRule, masqueradeReason } from './rulePath.js';
 
 export type JoinedWhat = 'DNAT' | 'SNAT' | 'drop';
 
@@ -97,7 +97,7 @@ function packetEnds(packet: string): { src: string; dst: string } | null {
 }
 
 const isJumpTo = (s: RuleStep, chain: string) => s.verdict === `jump ${chain}` || s.verdict === `goto ${chain}`;
-const isMasquerade = (s: RuleStep) => /(?:^| )masquerade(?: |$)/.test(s.rule);
+const isMasquerade = (s: RuleStep) => isMasqueradeRule(s.rule);
 
 // What the rules of one host decided, from its traced packets.
 function ruleSides(path: RulePath, host: string): Partial<Record<JoinedWhat, RuleSide>> {

@@ -36,13 +36,15 @@ export async function inNetnsAt(netns: string, argv: string[], options: Options 
   return result;
 }
 
-// A long-running program in the namespace at `netns`, its stdout streamed.
-export function spawnInNetnsAt(netns: string, argv: string[]): ResultPromise {
+// A long-running program in the namespace at `netns`, its stdout streamed
+// (as text, or as bytes with encoding 'buffer').
+export function spawnInNetnsAt(netns: string, argv: string[], options: { encoding?: 'buffer' } = {}): ResultPromise {
   return execa('nsenter', nsenterArgs(netns, argv), {
     buffer: false,
     stdin: 'ignore',
     stderr: 'ignore',
     reject: false,
+    ...options,
   });
 }
 

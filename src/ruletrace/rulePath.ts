@@ -92,13 +92,25 @@ function isRequest(p: PacketFields | null, flow: TracedFlow): boolean {
   return leg !== null && p.saddr === leg.node && p.daddr === leg.endpoint && p.dport === leg.endpointPort;
 }
 
+// A rule's text is nft's (nftrace: "… dnat to 10.244.2.2:3306") or
+// iptables-save's (xt TRACE of legacy rules: "… -j DNAT --to-destination 10.244.2.2:3306").
+
+// Where a DNAT rule sends the packet, or null for another rule.
+export function dnatDestination(rule: string): string | null {
+  return (/\bdnat to (\S+)/.exec(rule) ?? /-j DNAT --to-destination (\S+)/.exec(rule))?.[1] ?? null;
+}
+
+// Whether the rule masquerades: the statement, not a chain named after it (mark-for-masquerade).
+export function isMasqueradeRule(rule: string): boolean {
+  return /(?:^| )masquerade(?: |$)/.test(rule) || /(?:^| )-j MASQUERADE(?: |$)/.test(rule);
+}
+
 // The meaning of one rule the packet met.
 function meaningOf(r: TraceRecord & { kind: 'rule' }, kp: KubeProxyConfig, client: string): string | null {
   const names = chainNames(kp.mode);
-  const dnat = /\bdnat to (\S+)/.exec(r.rule);
-  if (dnat) return `DNAT to ${dnat[1]}`;
-  // the statement, not a chain named after it (mark-for-masquerade)
-  if (/(?:^| )masquerade(?: |$)/.test(r.rule)) return 'MASQUERADE: SNAT to this node’s address';
+  const dnat = dnatDestination(r.rule);
+  if (dnat) return `DNAT to ${dnat}`;
+  if (isMasqueradeRule(r.rule)) return 'MASQUERADE: SNAT to this node’s address';
   const v = r.verdict;
   if ((v.kind === 'jump' || v.kind === 'goto') && v.target === names.mark) {
     if (names.sep.test(r.chain)) return 'marked for SNAT: hairpin (the pod calls its own Service)';
@@ -112,7 +124,7 @@ function meaningOf(r: TraceRecord & { kind: 'rule' }, kp: KubeProxyConfig, clien
     if (/ct state invalid|ctstate INVALID/i.test(r.rule))
       return 'DROP: conntrack state INVALID (a reply to a request this host never saw)';
     // nft reports a reject as verdict drop (the ICMP error is sent by the rule itself)
-    return /\breject\b/.test(r.rule) ? 'DROP: rejected' : 'DROP';
+    return /\breject\b|-j REJECT\b/.test(r.rule) ? 'DROP: rejected' : 'DROP';
   }
   return null;
 }

@@ -138,12 +138,14 @@ function ifname(text: string | undefined): string | null | undefined {
 
 const TCP_FLAGS = ['fin', 'syn', 'rst', 'psh', 'ack', 'urg', 'ecn', 'cwr'];
 
+// The TCP header's flags byte as nft names the flags: "syn | ack".
+export function tcpFlagNames(bits: number): string {
+  return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join(' | ');
+}
+
 // "syn", "syn | ack", or a number nft prints for a combination ("0x12" for a SYN-ACK): as names.
 function tcpFlags(text: string): string | undefined {
-  if (/^0x[0-9a-f]{1,2}$/.test(text)) {
-    const bits = Number(text);
-    return TCP_FLAGS.filter((_, i) => bits & (1 << i)).join(' | ');
-  }
+  if (/^0x[0-9a-f]{1,2}$/.test(text)) return tcpFlagNames(Number(text));
   const names = text.split(' | ');
   return names.every((n) => TCP_FLAGS.includes(n)) ? text : undefined;
 }

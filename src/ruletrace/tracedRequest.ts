@@ -14,8 +14,9 @@ import type { NetnsLab } from '../lab/netns/lab.js';
 import { HOSTS, PODS, netnsName } from '../lab/netns/topology.js';
 import { requestEvent } from '../lab/request.js';
 import { netnsInode } from '../tracer/netns.js';
-import { type HostTrace, type TracedHost, withRuleTracing } from './monitor.js';
+import { type HostTrace, type TracedHost, type TracedRules, withRuleTracing } from './monitor.js';
 import { namedNetnsPath } from './netnsPath.js';
+import { tracedRules } from './backend.js';
 import { explainRulePath, type RuleTrace } from './rulePath.js';
 import { withTraceLock } from './traceLock.js';
 import type { TracedFlow } from './traceTable.js';
@@ -84,6 +85,8 @@ export interface RequestToTrace {
   hosts: TracedHost[];
   flow: TracedFlow;
   kubeProxy: KubeProxyConfig;
+  // the rules the hosts' kernels apply: which rule tracing reads them (backend.ts)
+  rules: TracedRules;
   // sends the request (from flow.clientPort)
   send: () => Promise<RequestEvent>;
   // hears the request's outcome as soon as it has one, before tracing is taken down
@@ -100,15 +103,20 @@ export async function traceRequest(r: RequestToTrace): Promise<TracedRequest> {
     });
   let requestMs = 0;
   const traced = await withTraceLock(r.lab, () =>
-    withRuleTracing(r.hosts, r.flow, async () => {
-      const t0 = performance.now();
-      const event = await r.send();
-      requestMs = performance.now() - t0;
-      // heard now, stamped now: the rule tracing's teardown takes seconds in the micro-VM, and an
-      // event sent after it would land behind the kernel events that followed it
-      r.onRequest?.(event);
-      return event;
-    }),
+    withRuleTracing(
+      r.hosts,
+      r.flow,
+      async () => {
+        const t0 = performance.now();
+        const event = await r.send();
+        requestMs = performance.now() - t0;
+        // heard now, stamped now: the rule tracing's teardown takes seconds in the micro-VM, and an
+        // event sent after it would land behind the kernel events that followed it
+        r.onRequest?.(event);
+        return event;
+      },
+      r.rules,
+    ),
   );
   return {
     request: traced.result,
@@ -138,6 +146,7 @@ export async function tracedRequest(
     hosts: TRACED_HOSTS.map((host) => ({ host, netns: namedNetnsPath(netnsName(lab.prefix, host)) })),
     flow: tracedFlow(target, clientPort),
     kubeProxy: lab.kubeProxy,
+    rules: tracedRules(lab.iptables, lab.kubeProxy.mode),
     send: async () => {
       const result = await inNetns(office, tracedRequestArgv(target, clientPort, timeoutMs));
       return requestEvent(String(result.stdout), target, await netnsInode(namedNetnsPath(office)).catch(() => 0));

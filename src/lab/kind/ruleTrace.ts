@@ -10,7 +10,7 @@
 
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, RequestEvent } from '../../events/types.js';
-import type { TracedHost } from '../../ruletrace/monitor.js';
+import type { TracedHost, TracedRules } from '../../ruletrace/monitor.js';
 import { pidNetnsPath } from '../../ruletrace/netnsPath.js';
 import type { TracedFlow } from '../../ruletrace/traceTable.js';
 import { pickTracedPort, traceRequest, type TracedRequest, tracedRequestArgv } from '../../ruletrace/tracedRequest.js';
@@ -77,6 +77,7 @@ export async function kindTracedRequest(
   t: KindTopology,
   target: Target,
   kubeProxy: KubeProxyConfig,
+  rules: TracedRules,
   timeoutMs: number,
   onRequest?: (request: RequestEvent) => void,
 ): Promise<TracedRequest> {
@@ -92,5 +93,5 @@ export async function kindTracedRequest(
     );
   };
   // the kind lab's lock is kept apart from a netns lab's of the same prefix
-  return traceRequest({ lab: `kind-${t.names.prefix}`, timeoutMs, hosts, flow, kubeProxy, send, onRequest });
+  return traceRequest({ lab: `kind-${t.names.prefix}`, timeoutMs, hosts, flow, kubeProxy, rules, send, onRequest });
 }

@@ -22,7 +22,7 @@ import { Kubectl } from './kubectl.js';
 import { applyKubeProxy, currentKubeProxy } from './kubeproxy.js';
 import { PART_OF_LABEL, kindNames, officePlan, type KindNames, type OfficePlan } from './names.js';
 import { inNetnsOf } from './nsenter.js';
-import { requireTraceableRules } from '../../ruletrace/backend.js';
+import { tracedRules } from '../../ruletrace/backend.js';
 import { kindTracedRequest } from './ruleTrace.js';
 import { nodeRules } from './rules.js';
 import { kubeconfigPath, readKindState } from './state.js';
@@ -209,15 +209,17 @@ export class KindLab implements Lab {
   async ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace> {
     const t = this.resolveTarget(target);
     const kubeProxy = await currentKubeProxy(this.kubectl);
+    // the node image chose its iptables at boot: the rules' backend says which rule tracing reads them
     const rules = await nodeRules(node(this.topology, 'node1').container, kubeProxy.mode);
-    requireTraceableRules(
-      rules.backend,
-      kubeProxy.mode,
-      "the kind lab's nodes",
-      'the node image chose iptables-legacy at boot: natscope lab up --lab kind --proxy-mode nftables traces (kube-proxy then writes nftables rules)',
-    );
     // the raw records stay here: the path is what the caller reads
-    const { hosts: _records, ...trace } = await kindTracedRequest(this.topology, t, kubeProxy, timeoutMs, onRequest);
+    const { hosts: _records, ...trace } = await kindTracedRequest(
+      this.topology,
+      t,
+      kubeProxy,
+      tracedRules(rules.backend, kubeProxy.mode),
+      timeoutMs,
+      onRequest,
+    );
     return trace;
   }
 

@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, LabStatus, ProxyMode, RequestEvent } from '../../events/types.js';
 import type { RuleTrace } from '../../ruletrace/rulePath.js';
-import { requireTraceableRules } from '../../ruletrace/backend.js';
 import { tracedRequest } from '../../ruletrace/tracedRequest.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
 import { netnsInode, type NetnsResolver } from '../../tracer/netns.js';
@@ -256,12 +255,6 @@ export class NetnsLab implements Lab {
   }
 
   async ruleTrace(target: string, timeoutMs: number, onRequest?: (request: RequestEvent) => void): Promise<RuleTrace> {
-    requireTraceableRules(
-      this.state.iptables,
-      this.state.kubeProxy.mode,
-      'this lab',
-      `this host's iptables is iptables-legacy: natscope lab down${this.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${this.prefix}`} && natscope lab up --proxy-mode nftables${this.prefix === DEFAULT_PREFIX ? '' : ` --prefix ${this.prefix}`} traces (kube-proxy then writes nftables rules)`,
-    );
     // the raw records stay here: the path is what the caller reads
     const { hosts: _records, ...trace } = await tracedRequest(this, target, timeoutMs, onRequest);
     return trace;

@@ -12,7 +12,7 @@
 // kind's node names.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ProxyMode } from '../../../src/events/types.js';
@@ -21,11 +21,11 @@ import { Kubectl } from '../../../src/lab/kind/kubectl.js';
 import { kindNames, officePlan } from '../../../src/lab/kind/names.js';
 import { KindLab } from '../../../src/lab/kind/running.js';
 import type { KindTopology, NodeRole } from '../../../src/lab/kind/topology.js';
-import { inNetns } from '../../../src/lab/netns/exec.js';
+import type { IptablesBackend } from '../../../src/lab/netns/kubeproxy.js';
 import { NetnsLab } from '../../../src/lab/netns/lab.js';
 import { HOSTS, PODS, SERVICES, netnsName } from '../../../src/lab/netns/topology.js';
 import { chainNames, type PacketPath } from '../../../src/ruletrace/rulePath.js';
-import { TRACE_TABLE } from '../../../src/ruletrace/traceTable.js';
+import { traceLeftovers } from '../../ruletrace/leftovers.js';
 import { type Fakes, output, useFakes } from './fakes.js';
 
 const PREFIX = 'natscope-krt-';
@@ -85,16 +85,8 @@ function topology(pids: Record<string, number>): KindTopology {
   };
 }
 
-// what rule tracing could leave: a trace table in a lab host, an nft listener in one
-async function leftBehind(): Promise<string[]> {
-  const left: string[] = [];
-  for (const host of HOST_NAMES) {
-    const ns = netnsName(PREFIX, host);
-    const tables = String((await inNetns(ns, ['nft', 'list', 'tables'])).stdout);
-    if (tables.includes(TRACE_TABLE)) left.push(`${TRACE_TABLE} in ${ns}`);
-  }
-  return [...left, ...nftListeners().map((pid) => `nft (pid ${pid})`)];
-}
+// what rule tracing could leave in the stand-ins' namespaces (the netns lab's)
+const leftBehind = () => traceLeftovers(PREFIX);
 
 // the kube-proxy configuration kind's ConfigMap would hold for the netns lab's
 function configConf(mode: ProxyMode, masqueradeAll: boolean): string {
@@ -104,8 +96,15 @@ function configConf(mode: ProxyMode, masqueradeAll: boolean): string {
   return editKubeProxyConfig(inMode, { masqueradeAll, clusterCIDR: null });
 }
 
-for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMode[]) {
-  describe(`the kind lab's rule tracing on real namespaces, kube-proxy in ${mode} mode`, () => {
+// kube-proxy's mode, and the iptables the node image chose at boot (legacy: read with xt TRACE)
+const LABS: { mode: ProxyMode; iptables: IptablesBackend }[] = [
+  { mode: 'iptables', iptables: 'nft' },
+  { mode: 'nftables', iptables: 'nft' },
+  { mode: 'iptables', iptables: 'legacy' },
+];
+
+for (const { mode, iptables } of LABS) {
+  describe(`the kind lab's rule tracing on real namespaces, kube-proxy in ${mode} mode, iptables-${iptables}`, () => {
     const names = chainNames(mode);
     const sleepers: ChildProcess[] = [];
     let netnsLab: NetnsLab;
@@ -113,7 +112,13 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
     let f: Fakes;
 
     beforeAll(async () => {
-      netnsLab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: false, clusterCIDR: null, proxyMode: mode });
+      netnsLab = await NetnsLab.up({
+        prefix: PREFIX,
+        masqueradeAll: false,
+        clusterCIDR: null,
+        proxyMode: mode,
+        iptables,
+      });
       const path = process.env.PATH ?? '';
       const stateDir = process.env.NATSCOPE_STATE_DIR;
       f = useFakes({ clusters: ['natscope'], configConf: configConf(mode, false) }, { only: ['kubectl'] });
@@ -228,19 +233,4 @@ function standInDocker(file: string, nodePids: Record<string, number>): void {
 function nsId(path: string): string {
   const s = statSync(path);
   return `${s.dev}:${s.ino}`;
-}
-
-// nft processes whose network namespace is one of the lab's
-function nftListeners(): number[] {
-  const nets = new Set(HOST_NAMES.map((h) => nsId(`/run/netns/${netnsName(PREFIX, h)}`)));
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'nft') continue;
-      if (nets.has(nsId(`/proc/${entry}/ns/net`))) found.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found;
 }

@@ -174,17 +174,31 @@ describe('trace --rules on the kind lab', () => {
   );
 
   test(
-    'nodes whose kube-proxy rules are iptables-legacy: refused, since nftrace does not see them; nothing is loaded',
+    "nodes whose kube-proxy rules are iptables-legacy: traced with xt TRACE, each namespace's logger set to nfnetlink_log and put back when its listener fails; nothing is left",
     async () => {
       f.update({ kubeProxyBackend: 'legacy', nodeAlternative: 'legacy' });
       const lab = await openKindLab();
+      const pids = f.world().pids;
+      const hosts = [pids.office, pids.vpn, pids['natscope-worker'], pids['natscope-worker2']].map(netns);
+      // the fake machine has no nflog listener: tcpdump ends at once
       const e = await lab.ruleTrace('mysql', 2000).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(NatscopeError);
-      expect(String((e as NatscopeError).message)).toBe(
-        "kube-proxy's rules on the kind lab's nodes are iptables-legacy rules, which the kernel's rule tracing (nftrace) does not report",
-      );
-      expect((e as NatscopeError).hint).toContain('--proxy-mode nftables');
-      expect(f.lines().some((l) => / nft (-f -|-a monitor trace)$/.test(l))).toBe(false);
+      expect(String((e as NatscopeError).message)).toMatch(/^tcpdump -i nflog:0 in \/proc\/\d+\/ns\/net ended early$/);
+      const set = (to: string) => nftCalls(new RegExp(` sysctl -q -w net\\.netfilter\\.nf_log\\.2=${to}$`)).sort();
+      expect(set('nfnetlink_log')).toEqual([...hosts].sort());
+      expect(set('nf_log_ipv4')).toEqual([...hosts].sort());
+      expect(nftCalls(/ iptables-legacy -w 10 -t raw -S$/).sort()).toEqual([...hosts].sort());
+      // each logger put back after it was set, and every table loaded was removed
+      const lines = f.lines();
+      for (const h of hosts) {
+        const setAt = lines.indexOf(`nsenter ${h} -- sysctl -q -w net.netfilter.nf_log.2=nfnetlink_log`);
+        const backAt = lines.indexOf(`nsenter ${h} -- sysctl -q -w net.netfilter.nf_log.2=nf_log_ipv4`);
+        expect(setAt).toBeGreaterThanOrEqual(0);
+        expect(backAt).toBeGreaterThan(setAt);
+      }
+      expect(nftCalls(/ nft delete table ip natscope-trace$/).sort()).toEqual([...hosts].sort());
+      expect(f.lines().some((l) => / request /.test(l))).toBe(false);
+      expect(f.lines().some((l) => / nft -a monitor trace$/.test(l))).toBe(false);
     },
     SLOW,
   );
