@@ -1,7 +1,8 @@
 // What rule tracing (trace --rules) costs one lab request, natively: a
 // traced request (trace tables installed, an nft listener per host,
 // readiness probes before and after, tables removed) against the same
-// request untraced, interleaved, on a netns lab of its own. Also the time
+// request untraced, interleaved, on a netns lab of its own (both proxy modes,
+// and iptables mode on iptables-legacy, read with xt TRACE). Also the time
 // the request itself takes inside a traced run (the packets carrying the
 // trace bit: what the kernel's tracing adds per packet). Run alone as root:
 //   node dist/scripts/bench/ruleTrace.js    (and from npm run bench)
@@ -16,9 +17,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 export async function benchRuleTrace(): Promise<Figure[]> {
   const figures: Figure[] = [];
-  for (const mode of ['iptables', 'nftables'] as const) {
+  // nftrace for both modes on iptables-nft; xt TRACE for iptables mode on iptables-legacy
+  const labs = [
+    { mode: 'iptables', iptables: 'nft', label: 'iptables' },
+    { mode: 'nftables', iptables: 'nft', label: 'nftables' },
+    { mode: 'iptables', iptables: 'legacy', label: 'legacy, xt' },
+  ] as const;
+  for (const { mode, iptables, label } of labs) {
     // masqueradeAll on: the mysql request is answered, so its time is the path's, not a timeout
-    const lab = await NetnsLab.up({ prefix: PREFIX, masqueradeAll: true, clusterCIDR: null, proxyMode: mode });
+    const lab = await NetnsLab.up({
+      prefix: PREFIX,
+      masqueradeAll: true,
+      clusterCIDR: null,
+      proxyMode: mode,
+      iptables,
+    });
     try {
       const untraced: number[] = [];
       const traced: number[] = [];
@@ -39,21 +52,21 @@ export async function benchRuleTrace(): Promise<Figure[]> {
       const note = `median of ${ROUNDS}, mysql request answered (masqueradeAll on)`;
       figures.push(
         {
-          name: `trace --rules (${mode}): untraced lab request`,
+          name: `trace --rules (${label}): untraced lab request`,
           value: median(untraced),
           unit: 'ms',
           where: 'native',
           note,
         },
         {
-          name: `trace --rules (${mode}): traced lab request, in all`,
+          name: `trace --rules (${label}): traced lab request, in all`,
           value: median(traced),
           unit: 'ms',
           where: 'native',
           note,
         },
         {
-          name: `trace --rules (${mode}): the request inside a traced run`,
+          name: `trace --rules (${label}): the request inside a traced run`,
           value: median(inside),
           unit: 'ms',
           where: 'native',
