@@ -17,7 +17,7 @@ import type {
 } from '../events/types.js';
 import { safeLine } from '../util/terminal.js';
 import { withoutCounts } from './format.js';
-import { chainNames, isMasqueradeRule, masqueradeReason } from './rulePath.js';
+import { chainNames, isMasqueradeRule, labPartOf, masqueradeReason } from './rulePath.js';
 
 export type JoinedWhat = 'DNAT' | 'SNAT' | 'drop';
 
@@ -230,11 +230,14 @@ function verdictOf(
 export function joinRulePath(path: RulePath, flow: FlowEvents): JoinedPath {
   // the rule path tells the requests in the order they cross the hosts
   // (rulePath.ts): that order, then hosts only the kernel's events name
-  const hosts = [...new Set([...path.packets.map((p) => p.host), ...flow.events.map((e) => e.host)])];
+  // (a kind node's events are matched by its part in the lab: labPartOf)
+  const traced = [...new Set(path.packets.map((p) => p.host))];
+  const parts = new Set(traced.map(labPartOf));
+  const hosts = [...traced, ...new Set(flow.events.map((e) => e.host).filter((h) => !parts.has(h)))];
   const lines: JoinedLine[] = [];
   for (const host of hosts) {
     const rules = ruleSides(path, host);
-    const kernel = kernelSides(flow, host);
+    const kernel = kernelSides(flow, labPartOf(host));
     for (const what of WHAT_ORDER) {
       const r = rules[what] ?? null;
       const k = kernel[what] ?? null;

@@ -54,6 +54,13 @@ export function chainNames(mode: KubeProxyConfig['mode']) {
       };
 }
 
+// A traced host may be named beyond the lab's part it plays: a kind node is
+// "natscope-worker (node1)" in the rule path (lab/kind/ruleTrace.ts), while
+// the kernel's events name it by that part, node1. The part, from either name.
+export function labPartOf(tracedHost: string): string {
+  return /^\S+ \(([a-z][a-z0-9-]{0,31})\)$/.exec(tracedHost)?.[1] ?? tracedHost;
+}
+
 // Why kube-proxy wrote (or did not write) a mark-for-masquerade rule for this client.
 export function masqueradeReason(kp: KubeProxyConfig, client: string): { marks: boolean; why: string } {
   if (kp.masqueradeAll) return { marks: true, why: 'masqueradeAll true' };

@@ -166,6 +166,16 @@ for (const mode of ['iptables', 'nftables'] as const) {
       expect(lines.map((l) => `${l.host} ${l.what}`)).toEqual(['vpn drop', 'node1 DNAT', 'node1 SNAT', 'node2 SNAT']);
     });
 
+    test("a kind lab's nodes, named as kind names them in the rule path, meet their kernel events named by their part", () => {
+      const kindName: Record<string, string> = { node1: 'natscope-worker (node1)', node2: 'natscope-worker2 (node2)' };
+      for (const t of traced) {
+        const path = { ...t.path, packets: t.path.packets.map((p) => ({ ...p, host: kindName[p.host] ?? p.host })) };
+        const asKind = joinRulePath(path, t.flow).lines;
+        const asNetns = joinRulePath(t.path, t.flow).lines;
+        expect(asKind).toEqual(asNetns.map((l) => ({ ...l, host: kindName[l.host] ?? l.host })));
+      }
+    });
+
     test('for a terminal: the rules, the kernel and the verdict of each line, counters left out', () => {
       const text = formatJoinedPath(joinRulePath(traced[0]!.path, traced[0]!.flow));
       expect(text).toContain('vpn drop');
