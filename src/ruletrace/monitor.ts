@@ -13,26 +13,19 @@
 // it has reported the second, every trace of the work (sent before it) has
 // arrived, since netlink delivers a socket's messages in order.
 
-import type { ResultPromise } from 'execa';
-import { NatscopeError } from '../errors.js';
+import type { Readable } from 'node:stream';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
 import { killGroup } from '../util/process.js';
+import { type HostListener, ListenerProcess, type TracedHost } from './listener.js';
 import { inNetnsAt, inNetnsAtSync, spawnInNetnsAt } from './netnsPath.js';
 import { parseTraceLine, type TraceRecord } from './traceLine.js';
-import { READY_ADDRESS, READY_CHAIN, TRACE_TABLE, type TracedFlow, traceTableScript } from './traceTable.js';
+import { READY_CHAIN, TRACE_TABLE, type TracedFlow, traceTableScript } from './traceTable.js';
 import { XtListener, XtLogging } from './xtMonitor.js';
 
 // The rules a trace reads: nftables rules (kube-proxy's nftables mode, or
 // iptables-nft) or iptables-legacy ones.
 export type TracedRules = 'nftables' | 'iptables-legacy';
-
-export interface TracedHost {
-  // the name the rule path gives it (office, vpn, node1, …; a kind node's own name)
-  host: string;
-  // the path of its network namespace: /run/netns/NAME, /proc/PID/ns/net
-  netns: string;
-}
 
 export interface HostTrace {
   host: string;
@@ -42,70 +35,31 @@ export interface HostTrace {
   skipped: number;
 }
 
-// A listener starts in well under a second natively; in the micro-VM
-// (emulated, with bpftrace's probes attached, nft read from the 9p root for
-// the first time) the first one was measured to need more than 5 s.
-export const PROBE_WAIT_MS = 20_000;
-
-// One host's listener, whichever rules it reports.
-export interface HostListener {
-  readonly host: TracedHost;
-  readonly pid: number | undefined;
-  // resolves once the listener has reported one more readiness probe than `seen`
-  probe(seen: number): Promise<void>;
-  stop(): Promise<void>;
-  // what it heard, as trace records (called after the work, before anything is taken down)
-  trace(): Promise<{ records: TraceRecord[]; skipped: number }>;
-}
-
-// Pings READY_ADDRESS in `netns` until `probes()` exceeds `seen`.
-export async function pingUntilProbed(
-  netns: string,
-  seen: number,
-  probes: () => number,
-  exited: () => boolean,
-  // what listens, how to see why it ended, what to install when it never starts
-  tool: { ended: string; hint: string; install: string },
-): Promise<void> {
-  const deadline = performance.now() + PROBE_WAIT_MS;
-  while (probes() <= seen) {
-    if (exited()) throw new NatscopeError(`${tool.ended} in ${netns} ended early`, { hint: tool.hint });
-    if (performance.now() > deadline)
-      throw new NatscopeError(`rule tracing in ${netns} did not start within ${PROBE_WAIT_MS / 1000} s`, {
-        hint: tool.install,
-      });
-    await inNetnsAt(netns, ['ping', '-c', '1', '-W', '1', READY_ADDRESS], { reject: false });
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 class NftListener implements HostListener {
-  readonly records: TraceRecord[] = [];
-  skipped = 0;
+  private readonly records: TraceRecord[] = [];
+  private skipped = 0;
   // readiness probes seen so far (each one's packet line in the probe chain)
-  probes = 0;
-  private exited = false;
-  private readonly reading: Promise<void>;
+  private probes = 0;
+  private readonly process: ListenerProcess;
 
-  constructor(
-    readonly host: TracedHost,
-    private readonly child: ResultPromise,
-  ) {
-    child
-      .catch(() => undefined)
-      .finally(() => {
-        this.exited = true;
-      });
-    this.reading = this.read();
+  constructor(readonly host: TracedHost) {
+    this.process = new ListenerProcess(
+      host.netns,
+      spawnInNetnsAt(host.netns, ['nft', '-a', 'monitor', 'trace']),
+      {
+        ended: 'nft monitor trace',
+        hint: `run it yourself to see why: sudo nsenter --net=${host.netns} nft monitor trace`,
+        install: 'is nft 0.9 or newer installed (apt-get install nftables)?',
+      },
+      (out) => this.read(out),
+    );
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.process.pid;
   }
 
-  private async read(): Promise<void> {
-    const out = this.child.stdout;
-    if (!out) return;
+  private async read(out: Readable): Promise<void> {
     for await (const item of splitLines(out, 64 * 1024)) {
       if (!('line' in item)) {
         this.skipped++;
@@ -123,27 +77,15 @@ class NftListener implements HostListener {
   }
 
   probe(seen: number): Promise<void> {
-    return pingUntilProbed(
-      this.host.netns,
-      seen,
-      () => this.probes,
-      () => this.exited,
-      {
-        ended: 'nft monitor trace',
-        hint: `run it yourself to see why: sudo nsenter --net=${this.host.netns} nft monitor trace`,
-        install: 'is nft 0.9 or newer installed (apt-get install nftables)?',
-      },
-    );
+    return this.process.untilProbed(seen, () => this.probes);
   }
 
   async trace(): Promise<{ records: TraceRecord[]; skipped: number }> {
     return { records: this.records, skipped: this.skipped };
   }
 
-  async stop(): Promise<void> {
-    if (!this.exited) this.child.kill('SIGTERM');
-    await this.child.catch(() => undefined);
-    await this.reading.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.process.stop();
   }
 }
 
@@ -190,9 +132,7 @@ export async function withRuleTracing<T>(
     if (xt) {
       await xt.prepare();
       for (const h of hosts) listeners.push(new XtListener(h));
-    } else
-      for (const h of hosts)
-        listeners.push(new NftListener(h, spawnInNetnsAt(h.netns, ['nft', '-a', 'monitor', 'trace'])));
+    } else for (const h of hosts) listeners.push(new NftListener(h));
     const script = traceTableScript(flow);
     await allDone(hosts.map((h) => inNetnsAt(h.netns, ['nft', '-f', '-'], { input: script })));
     await allDone(listeners.map((l) => l.probe(0)));

@@ -12,18 +12,22 @@
 
 import { execa } from 'execa';
 import { NatscopeError } from '../errors.js';
-import { pingUntilProbed, type HostListener, type TracedHost } from './monitor.js';
+import type { Readable } from 'node:stream';
+import { type HostListener, ListenerProcess, type TracedHost } from './listener.js';
 import { inNetnsAt, inNetnsAtSync, spawnInNetnsAt } from './netnsPath.js';
 import { type NflogRecord, NflogReader } from './nflog.js';
 import { READY_ADDRESS } from './traceTable.js';
 import type { TraceRecord } from './traceLine.js';
-import { parseSave, parseXtPrefix, xtRecords } from './xtTrace.js';
+import { parseSave, xtRecords } from './xtTrace.js';
 
 // the IPv4 logger of a namespace (NFPROTO_IPV4 is 2)
 export const NF_LOG_IPV4 = 'net.netfilter.nf_log.2';
 export const NFNETLINK_LOG = 'nfnetlink_log';
 // what the setting may hold: a logger's name, or NONE
 const LOGGER = /^(NONE|[a-z0-9_]{1,32})$/;
+
+// where a traced packet's log starts when it is sent from the host (readiness probes are)
+const PROBE_LOG = 'TRACE: raw:OUTPUT:';
 
 export const XT_LISTEN = ['tcpdump', '-i', 'nflog:0', '--immediate-mode', '-U', '-w', '-'];
 
@@ -81,48 +85,41 @@ export class XtListener implements HostListener {
   private readonly logged: NflogRecord[] = [];
   private readonly reader = new NflogReader((r) => this.heard(r));
   private probes = 0;
-  private exited = false;
-  private readonly child;
-  private readonly reading: Promise<void>;
+  private readonly process: ListenerProcess;
 
   constructor(readonly host: TracedHost) {
-    this.child = spawnInNetnsAt(host.netns, XT_LISTEN, { encoding: 'buffer' });
-    this.child
-      .catch(() => undefined)
-      .finally(() => {
-        this.exited = true;
-      });
-    this.reading = this.read();
+    this.process = new ListenerProcess(
+      host.netns,
+      spawnInNetnsAt(host.netns, XT_LISTEN, { encoding: 'buffer' }),
+      {
+        ended: 'tcpdump -i nflog:0',
+        hint: `is tcpdump installed (apt-get install tcpdump)? Run it yourself to see why: sudo nsenter --net=${host.netns} ${XT_LISTEN.slice(0, 3).join(' ')}`,
+        install: 'is tcpdump installed (apt-get install tcpdump)?',
+      },
+      (out) => this.read(out),
+    );
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.process.pid;
   }
 
   private heard(r: NflogRecord): void {
     // a readiness probe's first log: the raw table's, where the probe is sent
-    const line = parseXtPrefix(r.prefix);
-    if (line?.table === 'raw' && line.chain === 'OUTPUT' && r.packet?.daddr === READY_ADDRESS) this.probes++;
+    if (r.prefix.startsWith(PROBE_LOG) && r.packet?.daddr === READY_ADDRESS) this.probes++;
     this.logged.push(r);
   }
 
-  private async read(): Promise<void> {
-    const out = this.child.stdout;
-    if (!out) return;
+  private async read(out: Readable): Promise<void> {
     for await (const chunk of out) if (Buffer.isBuffer(chunk)) this.reader.push(chunk);
   }
 
   probe(seen: number): Promise<void> {
-    return pingUntilProbed(
-      this.host.netns,
+    // a stream that is not NFLOG is as good as an ended listener
+    return this.process.untilProbed(
       seen,
       () => this.probes,
-      () => this.exited || this.reader.error !== null,
-      {
-        ended: 'tcpdump -i nflog:0',
-        hint: `is tcpdump installed (apt-get install tcpdump)? Run it yourself to see why: sudo nsenter --net=${this.host.netns} ${XT_LISTEN.slice(0, 3).join(' ')}`,
-        install: 'is tcpdump installed (apt-get install tcpdump)?',
-      },
+      () => this.reader.error !== null,
     );
   }
 
@@ -132,9 +129,7 @@ export class XtListener implements HostListener {
     return { records, skipped: skipped + this.reader.skipped };
   }
 
-  async stop(): Promise<void> {
-    if (!this.exited) this.child.kill('SIGTERM');
-    await this.child.catch(() => undefined);
-    await this.reading.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.process.stop();
   }
 }

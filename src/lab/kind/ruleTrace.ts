@@ -10,7 +10,8 @@
 
 import { NatscopeError } from '../../errors.js';
 import type { KubeProxyConfig, RequestEvent } from '../../events/types.js';
-import type { TracedHost, TracedRules } from '../../ruletrace/monitor.js';
+import type { TracedHost } from '../../ruletrace/listener.js';
+import type { TracedRules } from '../../ruletrace/monitor.js';
 import { pidNetnsPath } from '../../ruletrace/netnsPath.js';
 import type { TracedFlow } from '../../ruletrace/traceTable.js';
 import { pickTracedPort, traceRequest, type TracedRequest, tracedRequestArgv } from '../../ruletrace/tracedRequest.js';
