@@ -21,8 +21,6 @@ export const LINKTYPE_NFLOG = 239;
 
 // the NFLOG attributes natscope reads (linux/netfilter/nfnetlink_log.h)
 const NFULA_MARK = 2;
-const NFULA_IFINDEX_INDEV = 4;
-const NFULA_IFINDEX_OUTDEV = 5;
 const NFULA_PAYLOAD = 9;
 const NFULA_PREFIX = 10;
 
@@ -38,9 +36,6 @@ export interface NflogRecord {
   packet: PacketFields | null;
   // the IP header's identification field: one packet keeps it through NAT
   ipId: number | null;
-  // input and output interface indexes, as the kernel numbers them in that namespace
-  indev: number | null;
-  outdev: number | null;
 }
 
 function ipv4(b: Buffer, at: number): string {
@@ -48,7 +43,7 @@ function ipv4(b: Buffer, at: number): string {
 }
 
 // The fields of an IPv4 packet (the payload from its network header on).
-export function ipv4Fields(p: Buffer, mark: number | null): { packet: PacketFields; ipId: number } | null {
+function ipv4Fields(p: Buffer, mark: number | null): { packet: PacketFields; ipId: number } | null {
   if (p.length < 20 || p[0] === undefined || p[0] >> 4 !== 4) return null;
   const ihl = (p[0] & 0x0f) * 4;
   if (ihl < 20 || p.length < ihl) return null;
@@ -81,8 +76,6 @@ export function parseNflogBody(body: Buffer, littleEndian: boolean): NflogRecord
   let prefix: string | null = null;
   let payload: Buffer | null = null;
   let mark: number | null = null;
-  let indev: number | null = null;
-  let outdev: number | null = null;
   let at = 4;
   while (at + 4 <= body.length) {
     const length = u16(at);
@@ -97,13 +90,11 @@ export function parseNflogBody(body: Buffer, littleEndian: boolean): NflogRecord
       prefix = text.toString('latin1');
     } else if (type === NFULA_PAYLOAD) payload = value;
     else if (type === NFULA_MARK && value.length === 4) mark = value.readUInt32BE(0);
-    else if (type === NFULA_IFINDEX_INDEV && value.length === 4) indev = value.readUInt32BE(0);
-    else if (type === NFULA_IFINDEX_OUTDEV && value.length === 4) outdev = value.readUInt32BE(0);
     at += (length + 3) & ~3;
   }
   if (prefix === null) return null;
   const fields = payload ? ipv4Fields(payload, mark) : null;
-  return { prefix, packet: fields?.packet ?? null, ipId: fields?.ipId ?? null, indev, outdev };
+  return { prefix, packet: fields?.packet ?? null, ipId: fields?.ipId ?? null };
 }
 
 // Reads a pcap stream chunk by chunk; each complete NFLOG record goes to
