@@ -9,26 +9,10 @@ import { afterAll, describe, expect, test } from 'vitest';
 import type { ProxyMode } from '../../src/events/types.js';
 import { chainNames, type PacketPath, RuleTraceSchema } from '../../src/ruletrace/rulePath.js';
 import { natscope } from '../cli.js';
+import { packet, traceMysql } from '../ruletrace/paths.js';
 
 const PREFIX = 'natscope-trv-';
 const MYSQL_POD = '10.244.2.2:3306';
-
-function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = path.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} packet traced on ${host}`);
-  return found;
-}
-
-async function traceMysql() {
-  const run = await natscope(
-    ['trace', '--rules', '--request', 'mysql', '--timeout', '3', '--prefix', PREFIX, '--json'],
-    {
-      timeout: 300_000,
-    },
-  );
-  expect([0, 1], String(run.stderr)).toContain(run.exitCode);
-  return RuleTraceSchema.parse(JSON.parse(String(run.stdout)));
-}
 
 afterAll(async () => {
   await natscope(['lab', 'down', '--prefix', PREFIX]);
@@ -46,7 +30,7 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
     });
 
     test('before the fix: node1 DNATs without the mark, no SNAT, the vpn drops the INVALID reply', async () => {
-      const traced = await traceMysql();
+      const traced = await traceMysql(PREFIX);
       expect(traced.request.outcome).toBe('timeout');
       expect(traced.rulePath.mode).toBe(mode);
       const node1 = packet(traced.rulePath.packets, 'node1', 'request');
@@ -100,7 +84,7 @@ for (const mode of ['iptables', 'nftables'] as const satisfies readonly ProxyMod
     test('after lab set masquerade-all on: the mark, then DNAT, then MASQUERADE on node1, and an answer', async () => {
       const set = await natscope(['lab', 'set', 'masquerade-all', 'on', '--prefix', PREFIX], { timeout: 120_000 });
       expect(set.exitCode, String(set.stderr)).toBe(0);
-      const traced = await traceMysql();
+      const traced = await traceMysql(PREFIX);
       expect(traced.request.outcome).toBe('answered');
       const node1 = packet(traced.rulePath.packets, 'node1', 'request');
       const at = (pred: (s: PacketPath['steps'][number]) => boolean) => node1.steps.findIndex(pred);

@@ -6,26 +6,12 @@
 // micro-VM's stack (Debian 12's 6.1; Debian 13's 6.12 in vm-debian13).
 
 import { afterAll, describe, expect, test } from 'vitest';
-import { isMasqueradeRule, type PacketPath, RuleTraceSchema } from '../../src/ruletrace/rulePath.js';
+import { isMasqueradeRule, type PacketPath } from '../../src/ruletrace/rulePath.js';
 import { natscope } from '../cli.js';
+import { packet, traceMysql } from './paths.js';
 
 const PREFIX = 'natscope-xtv-';
 const MYSQL_POD = '10.244.2.2:3306';
-
-function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = path.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} packet traced on ${host}`);
-  return found;
-}
-
-async function traceMysql() {
-  const run = await natscope(
-    ['trace', '--rules', '--request', 'mysql', '--timeout', '3', '--prefix', PREFIX, '--json'],
-    { timeout: 300_000 },
-  );
-  expect([0, 1], String(run.stderr)).toContain(run.exitCode);
-  return RuleTraceSchema.parse(JSON.parse(String(run.stdout)));
-}
 
 afterAll(async () => {
   await natscope(['lab', 'down', '--prefix', PREFIX]);
@@ -40,7 +26,7 @@ describe('trace --rules in the micro-VM on iptables-legacy (xt TRACE)', () => {
   });
 
   test('before the fix: node1 DNATs without KUBE-MARK-MASQ, KUBE-POSTROUTING returns, the vpn drops the INVALID reply', async () => {
-    const traced = await traceMysql();
+    const traced = await traceMysql(PREFIX);
     expect(traced.request.outcome).toBe('timeout');
     const node1 = packet(traced.rulePath.packets, 'node1', 'request');
     const dnat = node1.steps.find((s) => s.meaning === `DNAT to ${MYSQL_POD}`);
@@ -63,7 +49,7 @@ describe('trace --rules in the micro-VM on iptables-legacy (xt TRACE)', () => {
   test('after masquerade-all: KUBE-MARK-MASQ, the DNAT, then MASQUERADE on node1; node2 sees node1 as the client', async () => {
     const set = await natscope(['lab', 'set', 'masquerade-all', 'on', '--prefix', PREFIX], { timeout: 300_000 });
     expect(set.exitCode, String(set.stderr)).toBe(0);
-    const traced = await traceMysql();
+    const traced = await traceMysql(PREFIX);
     expect(traced.request.outcome).toBe('answered');
     const node1 = packet(traced.rulePath.packets, 'node1', 'request');
     const at = (pred: (s: PacketPath['steps'][number]) => boolean) => node1.steps.findIndex(pred);

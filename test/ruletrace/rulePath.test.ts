@@ -9,10 +9,11 @@ import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { PROXY_MODES } from '../../src/events/types.js';
 import { formatRulePath, withoutCounts } from '../../src/ruletrace/format.js';
-import { chainNames, explainRulePath, masqueradeReason, type PacketPath } from '../../src/ruletrace/rulePath.js';
+import { chainNames, explainRulePath, masqueradeReason } from '../../src/ruletrace/rulePath.js';
 import { tracedFlow } from '../../src/ruletrace/tracedRequest.js';
 import { parseTrace } from '../../src/ruletrace/traceLine.js';
 import { FIXTURES } from '../helpers.js';
+import { packet } from './paths.js';
 
 const DIR = join(FIXTURES, 'ruletrace');
 const HOSTS = ['office', 'vpn', 'node1', 'node2'];
@@ -47,12 +48,6 @@ function explained(c: string) {
   }));
   const flow = tracedFlow({ via: 'service', pod: 'mysql' }, printed.request.sport);
   return { printed, path: explainRulePath(hosts, flow, printed.rulePath.kubeProxy) };
-}
-
-function packet(packets: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = packets.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} on ${host}`);
-  return found;
 }
 
 describe.each(['iptables', 'nftables'] as const)('the captured mysql request in %s mode', (mode) => {

@@ -14,15 +14,10 @@ import { TRACED_HOSTS, tracedRequest } from '../../src/ruletrace/tracedRequest.j
 import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';
 import { natscope } from '../cli.js';
 import { traceLeftovers } from './leftovers.js';
+import { packet } from './paths.js';
 
 const PREFIX = 'natscope-trr-';
 const MYSQL_POD = '10.244.2.2:3306';
-
-function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = path.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} packet traced on ${host}`);
-  return found;
-}
 
 const leftBehind = () => traceLeftovers(PREFIX);
 

@@ -9,10 +9,11 @@ import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { type KubeProxyConfig, KubeProxyConfigSchema } from '../../src/events/types.js';
 import { type NflogRecord, NflogReader } from '../../src/ruletrace/nflog.js';
-import { explainRulePath, type PacketPath } from '../../src/ruletrace/rulePath.js';
+import { explainRulePath } from '../../src/ruletrace/rulePath.js';
 import { tracedFlow } from '../../src/ruletrace/tracedRequest.js';
 import { parseSave, parseXtPrefix, type SavedChain, verdictOfRule, xtRecords } from '../../src/ruletrace/xtTrace.js';
 import { FIXTURES } from '../helpers.js';
+import { packet } from './paths.js';
 
 const DIR = join(FIXTURES, 'xttrace');
 const HOSTS = ['office', 'vpn', 'node1', 'node2'];
@@ -38,12 +39,6 @@ function explained(c: string, masqueradeAll: boolean) {
     return { host, records, skipped };
   });
   return { hosts, path: explainRulePath(hosts, tracedFlow({ via: 'service', pod: 'mysql' }, port), kubeProxy) };
-}
-
-function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = path.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} on ${host}`);
-  return found;
 }
 
 describe('xt TRACE lines and saved rules', () => {

@@ -24,9 +24,10 @@ import type { KindTopology, NodeRole } from '../../../src/lab/kind/topology.js';
 import type { IptablesBackend } from '../../../src/lab/netns/kubeproxy.js';
 import { NetnsLab } from '../../../src/lab/netns/lab.js';
 import { HOSTS, PODS, SERVICES, netnsName } from '../../../src/lab/netns/topology.js';
-import { chainNames, type PacketPath } from '../../../src/ruletrace/rulePath.js';
+import { chainNames } from '../../../src/ruletrace/rulePath.js';
 import { traceLeftovers } from '../../ruletrace/leftovers.js';
 import { type Fakes, output, useFakes } from './fakes.js';
+import { packet } from '../../ruletrace/paths.js';
 
 const PREFIX = 'natscope-krt-';
 const NAMES = kindNames(PREFIX);
@@ -36,12 +37,6 @@ const NODE1 = `${WORKER} (node1)`;
 const NODE2 = `${WORKER2} (node2)`;
 const MYSQL_POD = '10.244.2.2:3306';
 const HOST_NAMES = ['office', 'vpn', 'node1', 'node2'] as const;
-
-function packet(path: PacketPath[], host: string, direction: 'request' | 'reply'): PacketPath {
-  const found = path.find((p) => p.host === host && p.direction === direction);
-  if (!found) throw new Error(`no ${direction} packet traced on ${host}`);
-  return found;
-}
 
 // a stand-in container: a process in the lab host's namespace
 function startIn(host: string): ChildProcess {
