@@ -89,6 +89,15 @@ export async function writeFileSafely(dir: string, name: string, content: string
   }
 }
 
+// Removes a file writeFileSafely wrote, and the temp files its killed
+// writers left beside it: a lab taken down after `lab up` was killed
+// between open and rename leaves nothing behind.
+export async function removeFileSafely(dir: string, name: string): Promise<void> {
+  // rm removes a symlink at the name itself, never its target
+  await rm(join(dir, name), { force: true });
+  removeDeadTempFiles(dir, name);
+}
+
 // Temp files a writer killed between open and rename left (their pid is dead).
 function removeDeadTempFiles(dir: string, name: string): void {
   let entries: string[];

@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ensurePrivateDir, readFileSafely, writeFileSafely } from '../../src/util/safeFiles.js';
+import { ensurePrivateDir, readFileSafely, removeFileSafely, writeFileSafely } from '../../src/util/safeFiles.js';
 import { tempDirForTest } from '../helpers.js';
 
 const STATE = { mode: 0o755, what: 'the state directory', setting: 'NATSCOPE_STATE_DIR' };
@@ -48,6 +48,37 @@ describe('writeFileSafely', () => {
     writeFileSync(join(dir, `.x-lab.json.${process.pid}.def.tmp`), 'mine');
     await writeFileSafely(dir, 'x-lab.json', 'whole\n');
     expect(readdirSync(dir).sort()).toEqual([`.x-lab.json.${process.pid}.def.tmp`, 'x-lab.json']);
+  });
+});
+
+describe('removeFileSafely', () => {
+  test("removes the file and the temp files its dead writers left; a living writer's, and other files', are kept", async () => {
+    const dir = tempDirForTest('natscope-safe-');
+    const dead = spawnSync('true').pid!;
+    writeFileSync(join(dir, 'x-lab.json'), 'whole\n');
+    writeFileSync(join(dir, `.x-lab.json.${dead}.abc.tmp`), 'half');
+    writeFileSync(join(dir, `.x-lab.json.${process.pid}.def.tmp`), 'mine');
+    writeFileSync(join(dir, `.y-lab.json.${dead}.abc.tmp`), 'another lab');
+    await removeFileSafely(dir, 'x-lab.json');
+    expect(readdirSync(dir).sort()).toEqual([`.x-lab.json.${process.pid}.def.tmp`, `.y-lab.json.${dead}.abc.tmp`]);
+  });
+
+  test("a dead writer's temp file goes even when the file itself was never renamed into place", async () => {
+    const dir = tempDirForTest('natscope-safe-');
+    const dead = spawnSync('true').pid!;
+    writeFileSync(join(dir, `.x-lab.json.${dead}.abc.tmp`), 'half');
+    await removeFileSafely(dir, 'x-lab.json');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('a symlink at the name is removed, its target kept', async () => {
+    const dir = tempDirForTest('natscope-safe-');
+    const precious = join(dir, 'root-only');
+    writeFileSync(precious, 'secret');
+    symlinkSync(precious, join(dir, 'x-lab.json'));
+    await removeFileSafely(dir, 'x-lab.json');
+    expect(readdirSync(dir)).toEqual(['root-only']);
+    expect(readFileSync(precious, 'utf8')).toBe('secret');
   });
 });
 

@@ -7,7 +7,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ensurePrivateDir, writeFileSafely } from '../../util/safeFiles.js';
+import { ensurePrivateDir, removeFileSafely, writeFileSafely } from '../../util/safeFiles.js';
 
 export const KindStateSchema = z.object({
   version: z.literal(1),
@@ -62,7 +62,7 @@ export async function writeKindState(state: KindState): Promise<void> {
 }
 
 export async function removeKindState(prefix: string): Promise<void> {
-  await rm(kindStatePath(prefix), { force: true });
+  await removeFileSafely(kindStateDir(), `${prefix}kind.json`);
   await rm(kubeconfigPath(prefix), { force: true });
 }
 

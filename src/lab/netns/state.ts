@@ -6,12 +6,11 @@
 // `lab down` deletes only namespaces that carry natscope's own mark
 // (mark.ts): the state says what a lab was, the mark what natscope made.
 
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
 import { type KubeProxyConfig, PROXY_MODES } from '../../events/types.js';
 import { stateDir } from '../../util/paths.js';
-import { ensurePrivateDir, readFileSafely, writeFileSafely } from '../../util/safeFiles.js';
+import { ensurePrivateDir, readFileSafely, removeFileSafely, writeFileSafely } from '../../util/safeFiles.js';
 import { clusterCidrProblem } from '../clusterCidr.js';
 import { isValidPrefix } from '../prefix.js';
 import { labNamespaces } from './topology.js';
@@ -114,5 +113,5 @@ export async function writeState(state: LabState): Promise<void> {
 }
 
 export async function removeState(prefix: string): Promise<void> {
-  await rm(statePath(prefix), { force: true });
+  await removeFileSafely(stateDir(), stateName(prefix));
 }

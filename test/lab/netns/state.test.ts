@@ -1,6 +1,10 @@
-import { describe, expect, test } from 'vitest';
-import { parseState, type LabState } from '../../../src/lab/netns/state.js';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import { parseState, readState, removeState, writeState, type LabState } from '../../../src/lab/netns/state.js';
 import { labNamespaces } from '../../../src/lab/netns/topology.js';
+import { tempDirForTest } from '../../helpers.js';
 
 const PREFIX = 'natscope-';
 const GOOD: LabState = {
@@ -66,5 +70,24 @@ describe('reading the netns lab state strictly', () => {
     expect(() => parseState('{"version":1,', PREFIX, 'x')).toThrow(
       'the lab state x is not one natscope wrote: it is not JSON',
     );
+  });
+});
+
+describe('removing the lab state', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  // `lab up` killed between the state's temp file and its rename, then `lab down`
+  test("takes the temp files of writers that were killed with it, and keeps another lab's state", async () => {
+    const dir = tempDirForTest('natscope-state-');
+    vi.stubEnv('NATSCOPE_STATE_DIR', dir);
+    await writeState(GOOD);
+    await writeState({ ...GOOD, prefix: 'other-', namespaces: labNamespaces('other-') });
+    const killed = spawnSync('true').pid!;
+    writeFileSync(join(dir, `.natscope-lab.json.${killed}.0a1b2c.tmp`), '{"version":1');
+    await removeState(PREFIX);
+    expect(await readState(PREFIX)).toBeNull();
+    expect(readdirSync(dir)).toEqual(['other-lab.json']);
   });
 });
