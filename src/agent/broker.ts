@@ -10,7 +10,7 @@ import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeEvent } from '../events/codec.js';
 import type { ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';

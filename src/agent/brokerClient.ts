@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT, NatscopeError } from '../errors.js';
 import type { LabStatus, ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import { ensureStateDir, readState } from '../lab/netns/state.js';
 import { onCleanup } from '../util/cleanup.js';
 import { isAlive, killGroup } from '../util/process.js';

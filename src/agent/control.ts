@@ -3,7 +3,7 @@
 // frontend. The choice between them is made here, once (--lab).
 
 import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import type { AgentClient } from './client.js';
 import type { Placement, Where } from './placement.js';
 import type { Session, SessionOptions } from './session.js';

@@ -5,7 +5,7 @@
 // (src/agent/vmTracer.ts, hostTraced.ts).
 
 import type { ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { TRACE_PORTS } from '../vm/ports.js';

@@ -6,7 +6,7 @@ import { runBroker } from '../agent/broker.js';
 import { serveStream, writer } from '../agent/serve.js';
 import { describeError } from '../errors.js';
 import { base, type ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { progress } from '../util/progress.js';
 

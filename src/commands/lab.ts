@@ -5,7 +5,7 @@
 
 import { NatscopeError } from '../errors.js';
 import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../events/types.js';
 import { checkCidr } from '../lab/clusterCidr.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';

@@ -189,6 +189,11 @@ export const PROXY_MODES = ['iptables', 'nftables'] as const;
 export const ProxyModeSchema = z.enum(PROXY_MODES);
 export type ProxyMode = z.infer<typeof ProxyModeSchema>;
 
+// Which iptables wrote a node's rules: iptables-nft (its rules are nftables
+// rules) or iptables-legacy (xtables). A lab's own, or a kind node's.
+export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
+export type IptablesBackend = (typeof IPTABLES_BACKENDS)[number];
+
 export const KubeProxyConfigSchema = z.object({
   mode: ProxyModeSchema,
   masqueradeAll: z.boolean(),
@@ -204,7 +209,7 @@ export type KubeProxySync = z.infer<typeof KubeProxySyncSchema>;
 // after every change, once the rules are re-synced).
 export const ConfigEventSchema = eventBase('config').extend({
   kubeProxy: KubeProxyConfigSchema,
-  backend: z.enum(['nft', 'legacy', 'unknown']),
+  backend: z.enum([...IPTABLES_BACKENDS, 'unknown']),
   change: z.string().nullable(),
 });
 export type ConfigEvent = z.infer<typeof ConfigEventSchema>;

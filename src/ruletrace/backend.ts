@@ -4,9 +4,9 @@
 // rules too), xt TRACE for iptables-legacy's xtables rules, which nftrace
 // never reports (xtMonitor.ts).
 
-import type { ProxyMode } from '../events/types.js';
+import type { IptablesBackend, ProxyMode } from '../events/types.js';
 import type { TracedRules } from './monitor.js';
 
-export function tracedRules(iptables: 'nft' | 'legacy', mode: ProxyMode): TracedRules {
+export function tracedRules(iptables: IptablesBackend, mode: ProxyMode): TracedRules {
   return mode === 'iptables' && iptables === 'legacy' ? 'iptables-legacy' : 'nftables';
 }

@@ -10,6 +10,7 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
+import type { IptablesBackend } from '../events/types.js';
 import { describeError } from '../errors.js';
 import { killGroup } from '../util/process.js';
 import { ATTACHED, bpftraceBinary } from './bpftrace.js';
@@ -136,7 +137,7 @@ export async function kprobesConfigured(): Promise<boolean | null> {
   return /^CONFIG_KPROBES=y/m.test(config);
 }
 
-export async function iptablesBackend(): Promise<'nft' | 'legacy' | 'unknown'> {
+export async function iptablesBackend(): Promise<IptablesBackend | 'unknown'> {
   const result = await execa('iptables', ['--version'], { reject: false }).catch(() => null);
   if (result?.exitCode !== 0) return 'unknown';
   if (/nf_tables/.test(result.stdout)) return 'nft';

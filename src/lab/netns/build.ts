@@ -7,11 +7,11 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig } from '../../events/types.js';
+import type { IptablesBackend, KubeProxyConfig } from '../../events/types.js';
 import { NAMED_NETNS_DIR } from '../../tracer/netns.js';
 import { projectRoot } from '../../util/paths.js';
 import { inNetns, ipBatch, ipBatchToTheEnd } from './exec.js';
-import { syncNode, restoreCommand, type IptablesBackend } from './kubeproxy.js';
+import { syncNode, restoreCommand } from './kubeproxy.js';
 import { labLockFd } from './lock.js';
 import { addMarkedLines } from './mark.js';
 import {

@@ -7,16 +7,13 @@
 //   every chain, set and map of table ip kube-proxy, so it is also the re-sync).
 // Changing an option re-syncs like a restarted kube-proxy.
 
-import type { KubeProxyConfig } from '../../events/types.js';
+import type { IptablesBackend, KubeProxyConfig } from '../../events/types.js';
 import { renderTransaction } from '../../kubeproxy/nftables/render.js';
 import type { NftablesProxyOptions } from '../../kubeproxy/nftables/sync.js';
 import { FAMILY, TABLE } from '../../kubeproxy/nftables/objects.js';
 import { renderRestore, renderStartup } from '../../kubeproxy/rules.js';
 import { inNetns } from './exec.js';
 import { HOSTS, NETWORKS, type NodeName, servicePorts } from './topology.js';
-
-export const IPTABLES_BACKENDS = ['nft', 'legacy'] as const;
-export type IptablesBackend = (typeof IPTABLES_BACKENDS)[number];
 
 // iptables-restore's argv. Legacy restores take the machine-wide xtables
 // lock (/run/xtables.lock), whatever the namespace: the lab restores its

@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { NatscopeError } from '../../errors.js';
-import type { KubeProxyConfig, LabStatus, ProxyMode, RequestEvent } from '../../events/types.js';
+import type { IptablesBackend, KubeProxyConfig, LabStatus, ProxyMode, RequestEvent } from '../../events/types.js';
 import type { RuleTrace } from '../../ruletrace/rulePath.js';
 import { tracedRequest } from '../../ruletrace/tracedRequest.js';
 import { iptablesBackend } from '../../tracer/capabilities.js';
@@ -17,7 +17,7 @@ import { loadCommand, loadResult } from '../load.js';
 import { requestEvent } from '../request.js';
 import { buildLab, helperPath } from './build.js';
 import { inNetns, listNetns } from './exec.js';
-import { rulesCommand, saveBinary, syncNode, type IptablesBackend } from './kubeproxy.js';
+import { rulesCommand, saveBinary, syncNode } from './kubeproxy.js';
 import { withLabLock } from './lock.js';
 import { markedNamespaces } from './mark.js';
 import { readState, writeState, type LabState } from './state.js';

@@ -8,7 +8,7 @@
 
 import { join } from 'node:path';
 import { NatscopeError } from '../../errors.js';
-import { type KubeProxyConfig, PROXY_MODES } from '../../events/types.js';
+import { IPTABLES_BACKENDS, type IptablesBackend, type KubeProxyConfig, PROXY_MODES } from '../../events/types.js';
 import { stateDir } from '../../util/paths.js';
 import { ensurePrivateDir, readFileSafely, removeFileSafely, writeFileSafely } from '../../util/safeFiles.js';
 import { clusterCidrProblem } from '../clusterCidr.js';
@@ -24,7 +24,7 @@ export interface LabState {
   namespaces: string[];
   complete: boolean;
   kubeProxy: KubeProxyConfig;
-  iptables: 'nft' | 'legacy';
+  iptables: IptablesBackend;
   createdAt: string;
 }
 
@@ -86,7 +86,8 @@ export function parseState(text: string, prefix: string, path = statePath(prefix
   const cidr = kp.clusterCIDR;
   if (cidr !== null && (typeof cidr !== 'string' || clusterCidrProblem(cidr) !== null))
     throw refuse('kubeProxy.clusterCIDR is neither null nor a CIDR natscope accepts');
-  if (value.iptables !== 'nft' && value.iptables !== 'legacy') throw refuse('iptables is not "nft" or "legacy"');
+  const iptables = IPTABLES_BACKENDS.find((b) => b === value.iptables);
+  if (iptables === undefined) throw refuse('iptables is not "nft" or "legacy"');
   if (typeof value.createdAt !== 'string' || !Number.isFinite(Date.parse(value.createdAt)))
     throw refuse('createdAt is not a date');
   return {
@@ -96,7 +97,7 @@ export function parseState(text: string, prefix: string, path = statePath(prefix
     namespaces: expected,
     complete: value.complete,
     kubeProxy: { mode, masqueradeAll: kp.masqueradeAll, clusterCIDR: cidr },
-    iptables: value.iptables,
+    iptables,
     createdAt: value.createdAt,
   };
 }

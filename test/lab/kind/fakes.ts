@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IptablesBackend } from '../../../src/events/types.js';
 import { NODE_IMAGE } from '../../../src/lab/kind/versions.js';
 import { FIXTURES } from '../../helpers.js';
 
@@ -52,9 +53,9 @@ export interface World {
   proxyStuck: boolean;
   // the nodes' rules never change (a kube-proxy that never re-syncs)
   rulesFrozen: boolean;
-  kubeProxyBackend: 'nft' | 'legacy';
+  kubeProxyBackend: IptablesBackend;
   // what `iptables` (iptables-save) means inside the nodes
-  nodeAlternative: 'nft' | 'legacy';
+  nodeAlternative: IptablesBackend;
   podInodes: Record<string, number>;
   nextSport: number;
   lastMysqlSport: number | null;

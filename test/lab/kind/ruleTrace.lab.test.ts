@@ -21,7 +21,7 @@ import { Kubectl } from '../../../src/lab/kind/kubectl.js';
 import { kindNames, officePlan } from '../../../src/lab/kind/names.js';
 import { KindLab } from '../../../src/lab/kind/running.js';
 import type { KindTopology, NodeRole } from '../../../src/lab/kind/topology.js';
-import type { IptablesBackend } from '../../../src/lab/netns/kubeproxy.js';
+import type { IptablesBackend } from '../../../src/events/types.js';
 import { NetnsLab } from '../../../src/lab/netns/lab.js';
 import { HOSTS, PODS, SERVICES, netnsName } from '../../../src/lab/netns/topology.js';
 import { chainNames } from '../../../src/ruletrace/rulePath.js';
