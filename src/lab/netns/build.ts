@@ -44,12 +44,14 @@ export async function namespacesAdded(): Promise<void> {
   await adding.catch(() => undefined);
 }
 
-// Until each namespace is there to be entered: its name is a mount of the namespace (on another device than the folder).
-async function namespacesMounted(names: string[]): Promise<void> {
-  const folder = statSync(NAMED_NETNS_DIR).dev;
+// Until each namespace is there to be entered: its name is a mount of the
+// namespace (on another device than the folder). On a machine where no named
+// namespace was ever added since boot the folder itself is missing until `ip`
+// makes it, so it is looked at with each name, not once before.
+export async function namespacesMounted(names: string[], dir = NAMED_NETNS_DIR): Promise<void> {
   const mounted = (name: string) => {
     try {
-      return statSync(`${NAMED_NETNS_DIR}/${name}`).dev !== folder;
+      return statSync(`${dir}/${name}`).dev !== statSync(dir).dev;
     } catch {
       return false;
     }
