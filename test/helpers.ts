@@ -1,7 +1,7 @@
 // Shared by the tests: the recorded fixtures, read the way natscope reads
 // them, and temporary folders that go away with the tests that made them.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, onTestFinished } from 'vitest';
@@ -61,4 +61,13 @@ export function tempDirForTest(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), name));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+// The named network namespaces starting with `prefix`, sorted. Until a
+// program adds the first one since boot there is no /run/netns: none.
+export function namedNamespaces(prefix: string): string[] {
+  if (!existsSync('/run/netns')) return [];
+  return readdirSync('/run/netns')
+    .filter((n) => n.startsWith(prefix))
+    .sort();
 }

@@ -12,7 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { helperPath } from '../../../src/lab/netns/build.js';
 import type { LabStatus } from '../../../src/events/types.js';
 import { CLI, natscope } from '../../cli.js';
-import { tempDirForTest } from '../../helpers.js';
+import { namedNamespaces, tempDirForTest } from '../../helpers.js';
 import { mulberry32 } from '../../processes.js';
 
 const STATE_DIR = '/run/natscope';
@@ -29,12 +29,6 @@ const STEPS = [
 const CYCLES = Number(process.env.NATSCOPE_KILL_CYCLES ?? 25);
 
 const lab = (prefix: string, ...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', prefix]);
-
-function namespacesOf(prefix: string): string[] {
-  return readdirSync('/run/netns')
-    .filter((n) => n.startsWith(prefix))
-    .sort();
-}
 
 // the state, its lock, a temp file of a write cut short
 function filesOf(prefix: string): string[] {
@@ -88,13 +82,13 @@ test('10 lab up at once with one prefix: exactly one lab; the nine others are re
     expect(String(r.stderr)).toMatch(refusal);
     expect(Number(refusal.exec(String(r.stderr))?.[1])).toBe(winnerPid);
   }
-  expect(namespacesOf(prefix)).toHaveLength(7);
+  expect(namedNamespaces(prefix)).toHaveLength(7);
   const status = JSON.parse(String((await lab(prefix, 'status', '--json')).stdout)) as LabStatus;
   expect(status).toMatchObject({ prefix, up: true });
   expect((await lab(prefix, 'request', 'pod/nginx', '--timeout', '2')).exitCode).toBe(0);
 
   expect((await lab(prefix, 'down')).exitCode).toBe(0);
-  expect(namespacesOf(prefix)).toEqual([]);
+  expect(namedNamespaces(prefix)).toEqual([]);
   expect(filesOf(prefix)).toEqual([]);
 });
 
@@ -130,7 +124,7 @@ test(`kill -9 at ${CYCLES} random moments of lab up: lab down always leaves no n
     const where = `seed ${seed}, cycle ${cycle}: killed ${delay} ms after ${target ?? 'the start'} (${stage})`;
     const down = await lab(prefix, 'down');
     expect(down.exitCode, `${where}: ${down.stderr}`).toBe(0);
-    expect(namespacesOf(prefix), where).toEqual([]);
+    expect(namedNamespaces(prefix), where).toEqual([]);
     expect(filesOf(prefix), where).toEqual([]);
     expect(
       helpersRunning().filter((p) => !helpersBefore.has(p)),

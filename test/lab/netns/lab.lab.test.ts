@@ -1,12 +1,13 @@
 // The netns lab for real (root): the incident's behaviour, the fixes, and a
 // host network namespace left exactly as it was.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { LabStatus, RequestEvent } from '../../../src/events/types.js';
 import type { ConntrackEntry } from '../../../src/lab/conntrack.js';
 import { natscope } from '../../cli.js';
+import { namedNamespaces } from '../../helpers.js';
 import { isRunning } from '../../../src/util/process.js';
 
 const PREFIX = 'natscope-t-';
@@ -227,7 +228,7 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
     const up = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-z-', '--cluster-cidr', '0.0.0.0/0']);
     expect(up.exitCode).toBe(2);
     expect(up.stderr).toMatch(/^natscope: invalid CIDR "0\.0\.0\.0\/0": it matches every address/);
-    expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-z-'))).toEqual([]);
+    expect(namedNamespaces('natscope-z-')).toEqual([]);
   });
 
   test('a prefix that would collide with namespaces natscope did not make is refused, and nothing is built', async () => {
@@ -237,7 +238,7 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
       const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-c-']);
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toContain('network namespaces natscope-c-vpn exist and were not made by a natscope lab');
-      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-c-'))).toEqual(['natscope-c-vpn']);
+      expect(namedNamespaces('natscope-c-')).toEqual(['natscope-c-vpn']);
       expect(existsSync('/run/natscope/natscope-c-lab.json')).toBe(false);
     } finally {
       await execa('ip', ['netns', 'del', 'natscope-c-vpn']);
@@ -250,9 +251,7 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
       const r = await natscope(['lab', 'up', '--vm', 'off', '--prefix', 'natscope-s-']);
       expect(r.exitCode).toBe(0);
       expect((await natscope(['lab', 'down', '--vm', 'off', '--prefix', 'natscope-s-'])).exitCode).toBe(0);
-      expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-s-'))).toEqual([
-        'natscope-s-something-else',
-      ]);
+      expect(namedNamespaces('natscope-s-')).toEqual(['natscope-s-something-else']);
     } finally {
       await execa('ip', ['netns', 'del', 'natscope-s-something-else']);
     }
@@ -278,7 +277,7 @@ describe('bad input: one clear line, non-zero exit, nothing half-built', () => {
     );
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/needs root/);
-    expect(readdirSync('/run/netns').filter((n) => n.startsWith('natscope-u-'))).toEqual([]);
+    expect(namedNamespaces('natscope-u-')).toEqual([]);
   });
 
   test('an invalid prefix is refused', async () => {
@@ -297,13 +296,12 @@ describe('cleanup on every path', () => {
       reject: false,
     });
     // wait until it has started building, then kill it without a chance to clean up
-    for (let i = 0; i < 200 && !readdirSync('/run/netns').some((n) => n.startsWith(prefix)); i++)
-      await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && namedNamespaces(prefix).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     child.kill('SIGKILL');
     await child;
     const down = await natscope(['lab', 'down', '--vm', 'off', '--prefix', prefix]);
     expect(down.exitCode).toBe(0);
-    expect(readdirSync('/run/netns').filter((n) => n.startsWith(prefix))).toEqual([]);
+    expect(namedNamespaces(prefix)).toEqual([]);
     expect(existsSync(`/run/natscope/${prefix}lab.json`)).toBe(false);
   });
 
@@ -321,7 +319,7 @@ describe('cleanup on every path', () => {
     await lab('down');
     const after = await hostSnapshot();
     expect(after).toEqual(before);
-    expect(readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX))).toEqual([]);
+    expect(namedNamespaces(PREFIX)).toEqual([]);
     // the pods' processes are gone with their namespaces (exited; at most a zombie awaiting init)
     const running = pods.filter(isRunning);
     expect(running).toEqual([]);

@@ -4,11 +4,11 @@
 // generations), and what nftables mode does differently: a ClusterIP ping
 // is rejected by node1 (cluster-ips-check) rather than lost.
 
-import { readdirSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ConntrackEntry, parseConntrack } from '../../../src/lab/conntrack.js';
 import { CLI, natscope } from '../../cli.js';
+import { namedNamespaces } from '../../helpers.js';
 
 const PREFIX = 'natscope-tn-';
 const MYSQL_CHAIN = 'service-OHLJZKKC-default/mysql/tcp/mysql';
@@ -202,7 +202,7 @@ describe('the walkthrough, which follows the mode of the lab that is up', () => 
 describe('lab down', () => {
   test("removes every namespace of the lab and leaves the host's ruleset as it was", async () => {
     expect((await lab('down')).exitCode).toBe(0);
-    expect(readdirSync('/run/netns').filter((n) => n.startsWith(PREFIX))).toEqual([]);
+    expect(namedNamespaces(PREFIX)).toEqual([]);
     expect(String((await execa('nft', ['list', 'ruleset'])).stdout)).toBe(hostRulesetBefore);
   });
 });

@@ -20,15 +20,10 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { labNamespaces } from '../../../src/lab/netns/topology.js';
 import type { LabState } from '../../../src/lab/netns/state.js';
 import { natscope } from '../../cli.js';
-import { tempDirForTest } from '../../helpers.js';
+import { namedNamespaces, tempDirForTest } from '../../helpers.js';
 
 const lab = (prefix: string, args: string[], env: Record<string, string> = {}) =>
   natscope(['lab', ...args, '--vm', 'off', '--prefix', prefix], { env });
-
-const namespacesOf = (prefix: string) =>
-  readdirSync('/run/netns')
-    .filter((n) => n.startsWith(prefix))
-    .sort();
 
 function stateFor(prefix: string, namespaces = labNamespaces(prefix)): LabState {
   return {
@@ -71,7 +66,7 @@ describe("lab down deletes only namespaces that carry the lab's name and natscop
     expect(r.stderr).toBe(
       `natscope: left ${prefix}office in place: the lab's state lists it, but it does not carry natscope's mark, so natscope did not make it\n  fix: if it is not yours either: sudo ip netns del ${prefix}office`,
     );
-    expect(namespacesOf(prefix)).toEqual([`${prefix}office`]);
+    expect(namedNamespaces(prefix)).toEqual([`${prefix}office`]);
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -86,7 +81,7 @@ describe("lab down deletes only namespaces that carry the lab's name and natscop
     expect(r.stderr).toBe(
       `natscope: the lab state ${dir}/${prefix}lab.json is not one natscope wrote: namespaces[6] is not ${prefix}pod-mysql\n  fix: remove it (rm ${dir}/${prefix}lab.json); natscope lab down then finds the lab's namespaces by natscope's mark`,
     );
-    expect(namespacesOf('natscope-victim')).toEqual(['natscope-victim']);
+    expect(namedNamespaces('natscope-victim')).toEqual(['natscope-victim']);
   });
 
   test('a crashed lab whose state is gone is still taken down by its mark, and a new lab up clears it first', async () => {
@@ -105,7 +100,7 @@ describe("lab down deletes only namespaces that carry the lab's name and natscop
     const down = await lab(prefix, ['down'], { NATSCOPE_STATE_DIR: dir });
     expect(down.exitCode).toBe(0);
     expect(down.stdout).toBe(`removed ${labNamespaces(prefix).join(', ')}`);
-    expect(namespacesOf(prefix)).toEqual([]);
+    expect(namedNamespaces(prefix)).toEqual([]);
   });
 });
 
@@ -122,7 +117,7 @@ describe('the state directory cannot be turned against root', () => {
     expect(r.stderr).toBe(
       `natscope: the state directory ${dir} is not safe to use as root: ${dir} ${reason}\n  fix: make it root's alone (chown root:root ${dir} && chmod 0755 ${dir}), or point NATSCOPE_STATE_DIR at a folder only root can write`,
     );
-    expect(namespacesOf(prefix)).toEqual([]);
+    expect(namedNamespaces(prefix)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -132,7 +127,7 @@ describe('the state directory cannot be turned against root', () => {
     const r = await lab('natscope-w-', ['up'], { NATSCOPE_STATE_DIR: dir });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`${dir} is owned by uid 65534, not root`);
-    expect(namespacesOf('natscope-w-')).toEqual([]);
+    expect(namedNamespaces('natscope-w-')).toEqual([]);
   });
 
   test("symlinks planted at the state's names (the old temp name included) are never written through", async () => {
@@ -146,7 +141,7 @@ describe('the state directory cannot be turned against root', () => {
     expect((await lab(prefix, ['set', 'masquerade-all', 'on'], { NATSCOPE_STATE_DIR: dir })).exitCode).toBe(0);
     expect((await lab(prefix, ['down'], { NATSCOPE_STATE_DIR: dir })).exitCode).toBe(0);
     expect(readFileSync(precious, 'utf8')).toBe('secret\n');
-    expect(namespacesOf(prefix)).toEqual([]);
+    expect(namedNamespaces(prefix)).toEqual([]);
 
     // at the state's own name: refused, not followed
     symlinkSync(precious, join(dir, `${prefix}lab.json`));
@@ -156,7 +151,7 @@ describe('the state directory cannot be turned against root', () => {
       `natscope: ${dir}/${prefix}lab.json is a symbolic link, not a file natscope wrote\n  fix: rm ${dir}/${prefix}lab.json`,
     );
     expect(readFileSync(precious, 'utf8')).toBe('secret\n');
-    expect(namespacesOf(prefix)).toEqual([]);
+    expect(namedNamespaces(prefix)).toEqual([]);
     // and at the lock's name
     await execa('rm', [join(dir, `${prefix}lab.json`)]);
     symlinkSync(precious, join(dir, `${prefix}lab.lock`));
