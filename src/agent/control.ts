@@ -2,8 +2,7 @@
 // down, reached by the lab subcommands, and opened with a tracer for a
 // frontend. The choice between them is made here, once (--lab).
 
-import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../events/types.js';
+import type { IptablesBackend, LabBackend, LabStatus, ProxyMode } from '../events/types.js';
 import type { AgentClient } from './client.js';
 import type { Placement, Where } from './placement.js';
 import type { Session, SessionOptions } from './session.js';

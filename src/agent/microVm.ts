@@ -4,8 +4,7 @@
 // trace ports carry bpftrace's output to its parser on the host
 // (src/agent/vmTracer.ts, hostTraced.ts).
 
-import type { ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../events/types.js';
+import type { IptablesBackend, ProxyMode } from '../events/types.js';
 import { forEachLine } from '../util/lines.js';
 import { natscopeCommand } from '../util/runtime.js';
 import { TRACE_PORTS } from '../vm/ports.js';

@@ -5,8 +5,7 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { PLACEMENTS } from '../agent/placement.js';
 import { NatscopeError } from '../errors.js';
-import { LAB_BACKENDS, PROXY_MODES } from '../events/types.js';
-import { IPTABLES_BACKENDS } from '../events/types.js';
+import { IPTABLES_BACKENDS, LAB_BACKENDS, PROXY_MODES } from '../events/types.js';
 import { DEFAULT_PREFIX, PREFIX_RULE, isValidPrefix } from '../lab/prefix.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../tracer/detail.js';
 

@@ -5,8 +5,7 @@ import { Agent } from '../agent/agent.js';
 import { runBroker } from '../agent/broker.js';
 import { serveStream, writer } from '../agent/serve.js';
 import { describeError } from '../errors.js';
-import { base, type ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../events/types.js';
+import { base, type IptablesBackend, type ProxyMode } from '../events/types.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { progress } from '../util/progress.js';
 

@@ -4,8 +4,7 @@
 // process for a native lab, or over a socket to the micro-VM that holds it.
 
 import { NatscopeError } from '../errors.js';
-import type { LabBackend, LabStatus, ProxyMode } from '../events/types.js';
-import type { IptablesBackend } from '../events/types.js';
+import type { IptablesBackend, LabBackend, LabStatus, ProxyMode } from '../events/types.js';
 import { checkCidr } from '../lab/clusterCidr.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';

@@ -2,12 +2,13 @@
 
 import { readFileSync } from 'node:fs';
 
+// Exists: signal 0 reaches it, or is refused (EPERM: another user's process).
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { helperPath } from '../../src/lab/netns/build.js';
 import { NAMESPACES, netnsName } from '../../src/lab/netns/topology.js';
 import { CLI, natscope } from '../cli.js';
-import { testTempDir } from '../helpers.js';
+import { namedNamespaces, testTempDir } from '../helpers.js';
 import { killIfRunning, mulberry32 } from '../processes.js';
 import { TmuxSession } from '../tmux.js';
 
@@ -60,7 +60,7 @@ function labPods(): number[] {
     .map(Number);
 }
 
-const namespaces = () => new Set(readdirSync('/run/netns'));
+const namespaces = () => new Set(namedNamespaces(''));
 let namespacesBefore = new Set<string>();
 // namespaces made since the file started that are not one of the lab's
 const foreignNamespaces = () =>

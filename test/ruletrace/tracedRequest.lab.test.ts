@@ -6,9 +6,8 @@
 // reply), and nothing left behind: no trace table, no listener, no logger changed.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ProxyMode } from '../../src/events/types.js';
+import type { IptablesBackend, ProxyMode } from '../../src/events/types.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
-import type { IptablesBackend } from '../../src/events/types.js';
 import { chainNames, isMasqueradeRule, type PacketPath } from '../../src/ruletrace/rulePath.js';
 import { TRACED_HOSTS, tracedRequest } from '../../src/ruletrace/tracedRequest.js';
 import { TRACE_TABLE } from '../../src/ruletrace/traceTable.js';

@@ -3,13 +3,12 @@
 // cluster if natscope's record says it created that very cluster, the lab
 // image, natscope's files. A cluster natscope did not create is left alone.
 
-import { rm } from 'node:fs/promises';
 import { NatscopeError } from '../../errors.js';
 import { clusterExists, deleteCluster } from './cluster.js';
 import { allNetworks, containerByName, containersLabelled, docker, removeContainers, serverVersion } from './docker.js';
 import { DEFAULT_PREFIX } from '../prefix.js';
 import { OWNER_LABEL, kindNames } from './names.js';
-import { kubeconfigPath, ownsCluster, readKindState, removeKindState } from './state.js';
+import { ownsCluster, readKindState, removeKindState } from './state.js';
 
 export interface KindDownOptions {
   prefix?: string;
@@ -51,8 +50,8 @@ export async function kindDown(options: KindDownOptions = {}): Promise<string[]>
     if (r.exitCode === 0) removed.push(`image ${state.image}`);
   }
 
-  if (state) await removeKindState(names.prefix);
-  else await rm(kubeconfigPath(names.prefix), { force: true });
+  // with or without a readable record: a killed `lab up` may have left only its temp file
+  await removeKindState(names.prefix);
   return removed;
 }
 

@@ -4,6 +4,7 @@
 // `lab down` deletes a cluster only when this record says natscope created
 // it and the cluster's control-plane container is the one it created.
 
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -51,18 +52,22 @@ export async function readKindState(prefix: string): Promise<KindState | null> {
 }
 
 // In a folder only root can change, through an O_EXCL|O_NOFOLLOW temp file (src/util/safeFiles.ts).
+function ensureKindStateDir(): string {
+  return ensurePrivateDir(kindStateDir(), { mode: 0o755, what: 'the state directory', setting: 'NATSCOPE_STATE_DIR' });
+}
+
 export async function writeKindState(state: KindState): Promise<void> {
-  const dir = ensurePrivateDir(kindStateDir(), {
-    mode: 0o755,
-    what: 'the state directory',
-    setting: 'NATSCOPE_STATE_DIR',
-  });
+  const dir = ensureKindStateDir();
   const content = `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`;
   await writeFileSafely(dir, `${state.prefix}kind.json`, content);
 }
 
+// The record, the temp files of writers killed before their rename, the
+// kubeconfig; only from a folder that passes the same checks as a write.
 export async function removeKindState(prefix: string): Promise<void> {
-  await removeFileSafely(kindStateDir(), `${prefix}kind.json`);
+  if (!existsSync(kindStateDir())) return;
+  const dir = ensureKindStateDir();
+  await removeFileSafely(dir, `${prefix}kind.json`);
   await rm(kubeconfigPath(prefix), { force: true });
 }
 

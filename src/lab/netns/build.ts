@@ -47,8 +47,9 @@ export async function namespacesAdded(): Promise<void> {
 // Until each namespace is there to be entered: its name is a mount of the
 // namespace (on another device than the folder). On a machine where no named
 // namespace was ever added since boot the folder itself is missing until `ip`
-// makes it, so it is looked at with each name, not once before.
-export async function namespacesMounted(names: string[], dir = NAMED_NETNS_DIR): Promise<void> {
+// makes it, so it is looked at with each name, not once before. Stops
+// looking when `stop` aborts (ip failed: they will never be there).
+export async function namespacesMounted(names: string[], stop: AbortSignal, dir = NAMED_NETNS_DIR): Promise<void> {
   const mounted = (name: string) => {
     try {
       return statSync(`${dir}/${name}`).dev !== statSync(dir).dev;
@@ -56,7 +57,7 @@ export async function namespacesMounted(names: string[], dir = NAMED_NETNS_DIR):
       return false;
     }
   };
-  for (let left = names; left.length > 0; left = left.filter((n) => !mounted(n))) await sleep(1);
+  for (let left = names; left.length > 0 && !stop.aborted; left = left.filter((n) => !mounted(n))) await sleep(1);
 }
 
 export async function buildLab(
@@ -85,7 +86,12 @@ export async function buildLab(
   // the links go in while it marks
   const names = labNamespaces(prefix);
   adding = ipBatchToTheEnd(addMarkedLines(prefix, names), labLockFd(prefix));
-  await Promise.race([namespacesMounted(names), adding]);
+  const added = new AbortController();
+  try {
+    await Promise.race([namespacesMounted(names, added.signal), adding]);
+  } finally {
+    added.abort();
+  }
 
   log('links');
   // created from inside the vpc namespace: even a typo cannot land a link on the host

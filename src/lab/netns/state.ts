@@ -87,7 +87,7 @@ export function parseState(text: string, prefix: string, path = statePath(prefix
   if (cidr !== null && (typeof cidr !== 'string' || clusterCidrProblem(cidr) !== null))
     throw refuse('kubeProxy.clusterCIDR is neither null nor a CIDR natscope accepts');
   const iptables = IPTABLES_BACKENDS.find((b) => b === value.iptables);
-  if (iptables === undefined) throw refuse('iptables is not "nft" or "legacy"');
+  if (iptables === undefined) throw refuse(`iptables is not ${IPTABLES_BACKENDS.map((b) => `"${b}"`).join(' or ')}`);
   if (typeof value.createdAt !== 'string' || !Number.isFinite(Date.parse(value.createdAt)))
     throw refuse('createdAt is not a date');
   return {

@@ -1,6 +1,7 @@
 // `lab down --lab kind` removes what natscope created, and only that.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { imageTag } from '../../../src/lab/kind/image.js';
@@ -86,6 +87,18 @@ describe('lab down --lab kind', () => {
     f = useFakes();
     expect(await kindDown({ prefix: 'natscope-', log: () => undefined })).toEqual([]);
     expect(destructive(f.lines())).toEqual([]);
+  });
+
+  // `lab up` killed between its first record's temp file and the rename: no record, a temp file, and another lab's record
+  test("killed while writing its first record: its temp file goes, with no record to read; another prefix's record stays", async () => {
+    f = useFakes();
+    const killed = spawnSync('true').pid!;
+    writeFileSync(join(f.stateDir, `.natscope-kind.json.${killed}.0a1b2c.tmp`), '{"version":1');
+    writeFileSync(join(f.stateDir, 'other-kind.json'), '{}');
+    const before = readdirSync(f.stateDir).filter((n) => !n.includes('kind'));
+    expect(await kindDown({ prefix: 'natscope-', log: () => undefined })).toEqual([]);
+    expect(readdirSync(f.stateDir).filter((n) => n.includes('kind'))).toEqual(['other-kind.json']);
+    expect(readdirSync(f.stateDir).filter((n) => !n.includes('kind'))).toEqual(before);
   });
 
   test('with Docker not running it says so and removes nothing', async () => {

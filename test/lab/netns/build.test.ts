@@ -15,7 +15,7 @@ function mountLike(dir: string, name: string): void {
 test('waits for the namespaces folder itself when no namespace was added since boot (ip makes it), then for each name', async () => {
   const dir = join(tempDirForTest('natscope-netnsdir-'), 'netns');
   let settled: 'resolved' | Error | null = null;
-  const waiting = namespacesMounted(['a', 'b'], dir).then(
+  const waiting = namespacesMounted(['a', 'b'], new AbortController().signal, dir).then(
     () => {
       settled = 'resolved';
     },
@@ -35,4 +35,18 @@ test('waits for the namespaces folder itself when no namespace was added since b
   mountLike(dir, 'b');
   await waiting;
   expect(settled).toBe('resolved');
+});
+
+test('stops waiting when told to (ip failed: the namespaces will never be there)', async () => {
+  const dir = tempDirForTest('natscope-netnsdir-');
+  const stop = new AbortController();
+  let settled = false;
+  const waiting = namespacesMounted(['never'], stop.signal, dir).then(() => {
+    settled = true;
+  });
+  await sleep(30);
+  expect(settled).toBe(false);
+  stop.abort();
+  await waiting;
+  expect(settled).toBe(true);
 });
