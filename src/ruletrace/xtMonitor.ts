@@ -18,7 +18,7 @@ import { inNetnsAt, inNetnsAtSync, spawnInNetnsAt } from './netnsPath.js';
 import { type NflogRecord, NflogReader } from './nflog.js';
 import { READY_ADDRESS } from './traceTable.js';
 import type { TraceRecord } from './traceLine.js';
-import { parseSave, xtRecords } from './xtTrace.js';
+import { parseSave, xtChainPrefix, xtRecords } from './xtTrace.js';
 
 // the IPv4 logger of a namespace (NFPROTO_IPV4 is 2)
 export const NF_LOG_IPV4 = 'net.netfilter.nf_log.2';
@@ -27,7 +27,7 @@ export const NFNETLINK_LOG = 'nfnetlink_log';
 const LOGGER = /^(NONE|[a-z0-9_]{1,32})$/;
 
 // where a traced packet's log starts when it is sent from the host (readiness probes are)
-const PROBE_LOG = 'TRACE: raw:OUTPUT:';
+const PROBE_LOG = xtChainPrefix('raw', 'OUTPUT');
 
 export const XT_LISTEN = ['tcpdump', '-i', 'nflog:0', '--immediate-mode', '-U', '-w', '-'];
 

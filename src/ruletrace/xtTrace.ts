@@ -39,6 +39,12 @@ export type SavedRules = Map<string, Map<string, SavedChain>>;
 const TABLE = /^[a-z]{1,16}$/;
 const CHAIN = /^[A-Za-z0-9_.-]{1,28}$/;
 
+// How every log line of one table's chain begins (what parseXtPrefix reads
+// in full): enough to tell, without parsing, where a packet's log is.
+export function xtChainPrefix(table: string, chain: string): string {
+  return `TRACE: ${table}:${chain}:`;
+}
+
 export function parseXtPrefix(prefix: string): XtTraceLine | null {
   const m = /^TRACE: ([^:]+):([^:]+):(rule|return|policy):(\d{1,6}) ?$/.exec(prefix);
   if (!m) return null;

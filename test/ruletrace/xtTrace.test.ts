@@ -11,7 +11,14 @@ import { type KubeProxyConfig, KubeProxyConfigSchema } from '../../src/events/ty
 import { type NflogRecord, NflogReader } from '../../src/ruletrace/nflog.js';
 import { explainRulePath } from '../../src/ruletrace/rulePath.js';
 import { tracedFlow } from '../../src/ruletrace/tracedRequest.js';
-import { parseSave, parseXtPrefix, type SavedChain, verdictOfRule, xtRecords } from '../../src/ruletrace/xtTrace.js';
+import {
+  parseSave,
+  parseXtPrefix,
+  type SavedChain,
+  verdictOfRule,
+  xtChainPrefix,
+  xtRecords,
+} from '../../src/ruletrace/xtTrace.js';
 import { FIXTURES } from '../helpers.js';
 import { packet } from './paths.js';
 
@@ -59,6 +66,17 @@ describe('xt TRACE lines and saved rules', () => {
       'hello ',
     ])
       expect(parseXtPrefix(bad)).toBeNull();
+  });
+
+  test("a chain's prefix begins exactly the captured log lines the parser reads as that chain's", () => {
+    const prefixes = HOSTS.flatMap((host) => logged('incident', host).map((r) => r.prefix));
+    const lines = prefixes.map((p) => ({ p, line: parseXtPrefix(p) }));
+    expect(lines.filter((l) => l.line === null)).toEqual([]);
+    expect(lines.filter((l) => l.p.startsWith(xtChainPrefix('raw', 'OUTPUT'))).length).toBeGreaterThan(0);
+    for (const { p, line } of lines) {
+      expect(p.startsWith(xtChainPrefix(line!.table, line!.chain))).toBe(true);
+      expect(p.startsWith(xtChainPrefix('raw', 'OUTPUT'))).toBe(line!.table === 'raw' && line!.chain === 'OUTPUT');
+    }
   });
 
   test("node1's saved nat table: built-in chains with their policy, kube-proxy's chains with their rules in order", () => {

@@ -50,14 +50,22 @@ export async function namespacesAdded(): Promise<void> {
 // makes it, so it is looked at with each name, not once before. Stops
 // looking when `stop` aborts (ip failed: they will never be there).
 export async function namespacesMounted(names: string[], stop: AbortSignal, dir = NAMED_NETNS_DIR): Promise<void> {
-  const mounted = (name: string) => {
+  const missing = (left: string[]): string[] => {
+    let folder: number;
     try {
-      return statSync(`${dir}/${name}`).dev !== statSync(dir).dev;
+      folder = statSync(dir).dev;
     } catch {
-      return false;
+      return left;
     }
+    return left.filter((name) => {
+      try {
+        return statSync(`${dir}/${name}`).dev === folder;
+      } catch {
+        return true;
+      }
+    });
   };
-  for (let left = names; left.length > 0 && !stop.aborted; left = left.filter((n) => !mounted(n))) await sleep(1);
+  for (let left = names; left.length > 0 && !stop.aborted; left = missing(left)) await sleep(1);
 }
 
 export async function buildLab(
