@@ -5,6 +5,7 @@ import { EXIT } from '../errors.js';
 import { ensurePackages } from '../util/apt.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
+import { safeText } from '../util/terminal.js';
 import { cachedKernel, fetchKernel } from '../vm/kernel.js';
 import { ensureInitramfs } from '../vm/initramfs.js';
 import { vmPackages } from '../vm/prereqs.js';
@@ -55,12 +56,13 @@ export async function vmRun(options: VmRunOptions): Promise<number> {
   process.stdin.unpipe(vm.stdin);
   process.stdin.pause();
   if (result.failure === 'timeout') {
-    process.stderr.write(`natscope: ${result.detail}\n`);
+    process.stderr.write(`natscope: ${safeText(result.detail ?? '')}\n`);
     return EXIT.timeout;
   }
   if (result.failure === 'stopped') return EXIT.interrupted;
   if (result.failure === 'vm') {
-    process.stderr.write(`natscope: micro-VM failure: ${result.detail}\n`);
+    // the detail quotes the guest's console: its text is the guest's, not natscope's
+    process.stderr.write(`natscope: micro-VM failure: ${safeText(result.detail ?? '')}\n`);
     return result.exitCode;
   }
   step.done(

@@ -40,6 +40,8 @@ export interface VmEnding {
   // the guest's rc file (null: never written)
   rcText: string | null;
   qemuStderr: string;
+  // how qemu itself ended: a signal natscope did not send means someone else killed it
+  qemuExit: { code: number | null; signal: string | null };
   // the last lines of the guest's console
   consoleTail: string;
 }
@@ -72,7 +74,7 @@ export function vmVerdict(ending: VmEnding): VmVerdict {
   }
   const rcText = ending.rcText;
   if (rcText === null || !/^\d+\s*$/.test(rcText)) {
-    const why = ending.qemuStderr.trim().split('\n').pop() || 'the VM stopped before the command finished';
+    const why = ending.qemuStderr.trim().split('\n').pop() || silentEnd(ending);
     return {
       exitCode: EXIT.vmFailure,
       failure: 'vm',
@@ -81,4 +83,26 @@ export function vmVerdict(ending: VmEnding): VmVerdict {
     };
   }
   return { exitCode: Number(rcText.trim()), failure: null, detail: null, notStarted: null };
+}
+
+// Why a VM ended without the command's exit code when qemu said nothing.
+function silentEnd({ qemuExit, bootMs }: VmEnding): string {
+  if (qemuExit.signal !== null) return `qemu was killed by ${qemuExit.signal}, not by natscope`;
+  const when = bootMs === null ? 'before the command started' : 'before the command finished';
+  // a guest that powers off, or whose kernel panics (-no-reboot), ends qemu with code 0
+  const how = qemuExit.code === 0 ? 'the guest powered off or its kernel panicked (see the console)' : null;
+  return `the VM stopped ${when}${how ? `: ${how}` : ` (qemu exit code ${qemuExit.code ?? 'unknown'})`}`;
+}
+
+// The lines of a guest console worth showing: its last lines, and before them
+// the kernel's first complaint (a panic's cause scrolls away under its stack trace).
+const KERNEL_COMPLAINT = /Kernel panic|BUG:|Oops|Out of memory|oom-kill|hung_task|soft lockup/;
+
+export function consoleExcerpt(text: string, lines = 15): string {
+  // a serial console ends its lines with CR LF
+  const all = text.trim().split(/\r?\n/);
+  const tail = all.slice(-lines);
+  const first = all.findIndex((l) => KERNEL_COMPLAINT.test(l));
+  if (first < 0 || first >= all.length - lines) return tail.join('\n');
+  return [all[first]!, '…', ...tail].join('\n');
 }

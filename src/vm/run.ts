@@ -27,7 +27,7 @@ import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
 import { ensureInitramfs, GUEST_SCRIPT } from './initramfs.js';
 import { guestFiles } from './guest.js';
-import { bootGiveUpMs, bootStep, type KilledFor, vmVerdict } from './outcome.js';
+import { bootGiveUpMs, bootStep, consoleExcerpt, type KilledFor, type VmEnding, vmVerdict } from './outcome.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
 import { ensureRootfs } from './rootfs.js';
@@ -140,6 +140,7 @@ interface QemuRun {
   bootMs: number | null;
   // qemu's own complaints (its last line explains a VM that died)
   qemuStderr: string;
+  qemuExit: VmEnding['qemuExit'];
 }
 
 // A --share is a folder given by its full path: the guest mounts it at the same
@@ -276,7 +277,8 @@ async function runQemu(run: QemuRun, vm: BootContext): Promise<void> {
       killGroup(run.child?.pid, 'SIGKILL');
     }, vm.options.timeoutMs);
     await watchBoot(run, child, launchedAt, vm);
-    await child;
+    const ended = await child;
+    run.qemuExit = { code: ended.exitCode ?? null, signal: ended.signal ?? null };
     clearTimeout(overall);
     if (run.killedFor !== 'kvm-retry') return;
     vm.options.log?.('the KVM guest did not reach the command: retrying under software emulation (TCG)');
@@ -316,7 +318,14 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     ports.set(name, stream);
     portServers.push(await listenForStderr(hostPortSocket(runDir, name), stream));
   }
-  const run: QemuRun = { child: undefined, killedFor: null, accel: chooseAccel(), bootMs: null, qemuStderr: '' };
+  const run: QemuRun = {
+    child: undefined,
+    killedFor: null,
+    accel: chooseAccel(),
+    bootMs: null,
+    qemuStderr: '',
+    qemuExit: { code: null, signal: null },
+  };
   const killQemu = (signal: NodeJS.Signals) => killGroup(run.child?.pid, signal);
   const cleanup = onCleanup(
     'stop the micro-VM',
@@ -348,6 +357,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
         timeoutMs: options.timeoutMs,
         rcText: await readFile(files.rc, 'utf8').catch(() => null),
         qemuStderr: run.qemuStderr,
+        qemuExit: run.qemuExit,
         consoleTail: await consoleTail(files.console),
       });
       if (verdict.notStarted !== null) started.reject(new NatscopeError(verdict.notStarted));
@@ -381,7 +391,6 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
   };
 }
 
-async function consoleTail(path: string, lines = 15): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.trim().split('\n').slice(-lines).join('\n');
+async function consoleTail(path: string): Promise<string> {
+  return consoleExcerpt(await readFile(path, 'utf8').catch(() => ''));
 }

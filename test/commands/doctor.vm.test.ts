@@ -14,7 +14,8 @@ describe(`natscope doctor in the micro-VM (${STACK_LABEL})`, () => {
     const r = await natscope(['vm', 'run', '-q', '--timeout', '400', '--', 'node', CLI, 'doctor', '--json'], {
       timeout: 600_000,
     });
-    expect(r.stderr).not.toMatch(/^natscope: /m);
+    // the whole stderr as the message: a micro-VM failure's console tail says why
+    expect(r.stderr, String(r.stderr)).not.toMatch(/^natscope: /m);
     const report = JSON.parse(String(r.stdout)) as DoctorReport;
     expect(report.kernel).toMatch(EXPECT.kernel);
     expect(report.bpftrace).toMatchObject({ version: EXPECT.bpftrace, support: 'tested', tested: true });

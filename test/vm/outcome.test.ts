@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { EXIT } from '../../src/errors.js';
-import { bootGiveUpMs, bootStep, type VmEnding, vmVerdict } from '../../src/vm/outcome.js';
+import { bootGiveUpMs, bootStep, consoleExcerpt, type VmEnding, vmVerdict } from '../../src/vm/outcome.js';
+import { fixtureText } from '../helpers.js';
 
 const ended: VmEnding = {
   killedFor: null,
@@ -8,6 +9,7 @@ const ended: VmEnding = {
   timeoutMs: 60_000,
   rcText: '0\n',
   qemuStderr: '',
+  qemuExit: { code: 0, signal: null },
   consoleTail: '[    5.1] natscope-vm login',
 };
 
@@ -50,7 +52,32 @@ describe('how a micro-VM run ended', () => {
     expect(died.notStarted).toBe('qemu-system-x86_64: cannot set up guest memory');
     expect(died.detail).toBe('qemu-system-x86_64: cannot set up guest memory; console:\n[    5.1] natscope-vm login');
     const silent = vmVerdict({ ...ended, rcText: 'garbage', consoleTail: '' });
-    expect(silent.detail).toBe('the VM stopped before the command finished');
+    expect(silent.detail).toBe(
+      'the VM stopped before the command finished: the guest powered off or its kernel panicked (see the console)',
+    );
+  });
+
+  test('a VM whose qemu said nothing is explained by how qemu ended, and whether the command had started', () => {
+    const killed = vmVerdict({ ...ended, rcText: null, qemuExit: { code: null, signal: 'SIGKILL' }, consoleTail: '' });
+    expect(killed).toEqual({
+      exitCode: EXIT.vmFailure,
+      failure: 'vm',
+      detail: 'qemu was killed by SIGKILL, not by natscope',
+      notStarted: 'qemu was killed by SIGKILL, not by natscope',
+    });
+    const neverStarted = vmVerdict({ ...ended, rcText: null, bootMs: null, qemuExit: { code: 1, signal: null } });
+    expect(neverStarted.notStarted).toBe('the VM stopped before the command started (qemu exit code 1)');
+    expect(neverStarted.detail).toBe(
+      'the VM stopped before the command started (qemu exit code 1); console:\n[    5.1] natscope-vm login',
+    );
+    // qemu's own last line still comes first when there is one
+    const said = vmVerdict({
+      ...ended,
+      rcText: null,
+      qemuStderr: 'qemu: oops\n',
+      qemuExit: { code: null, signal: 'SIGTERM' },
+    });
+    expect(said.notStarted).toBe('qemu: oops');
   });
 });
 
@@ -69,5 +96,27 @@ describe('watching a guest boot', () => {
     expect(bootStep({ ...look, elapsedMs: 20_001 })).toBe('give-up');
     expect(bootStep({ ...look, elapsedMs: 20_001, commandStarted: true })).toBe('started');
     expect(bootStep({ ...look, elapsedMs: 1e9, giveUpMs: bootGiveUpMs('tcg') })).toBe('booting');
+  });
+});
+
+describe("the guest console's excerpt in a failure report", () => {
+  // a real guest panic (test/fixtures/vm/README.md): the cause is the second line, its stack trace the rest
+  const panic = fixtureText('vm', 'console-sysrq-panic.log');
+
+  test("a panic's cause is kept above the last lines when it has scrolled out of them", () => {
+    const lines = consoleExcerpt(panic).split('\n');
+    expect(lines[0]).toMatch(/Kernel panic - not syncing: sysrq triggered crash$/);
+    expect(lines[1]).toBe('…');
+    expect(lines.slice(2)).toEqual(panic.trim().split('\r\n').slice(-15));
+  });
+
+  test('a console whose complaint is among its last lines, or that has none, is just its last lines', () => {
+    // a serial console's lines end in CR LF; the excerpt's in LF
+    const all = panic.trim().split('\r\n');
+    expect(all.length).toBeGreaterThan(15);
+    expect(consoleExcerpt(panic, all.length)).toBe(all.join('\n'));
+    const calm = all.filter((l) => !/panic|Oops|BUG/.test(l)).join('\n');
+    expect(consoleExcerpt(calm)).toBe(calm.split('\n').slice(-15).join('\n'));
+    expect(consoleExcerpt('')).toBe('');
   });
 });

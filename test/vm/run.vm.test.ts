@@ -95,6 +95,37 @@ describe('natscope vm run', () => {
     expect(r.stderr).toMatch(/^natscope: micro-VM failure: .+/m);
   });
 
+  test('a guest kernel that panics: exit 125, saying the guest stopped after the command started, with its console', async () => {
+    // sysrq "c" crashes the guest kernel on purpose; -no-reboot turns its panic into qemu's exit
+    const r = await leavesNothing(() =>
+      natscope(['vm', 'run', '-q', '--timeout', '120', '--', 'sh', '-c', 'echo c > /proc/sysrq-trigger']),
+    );
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toMatch(
+      /^natscope: micro-VM failure: the VM stopped before the command finished: the guest powered off or its kernel panicked \(see the console\); console:$/m,
+    );
+    // the panic's cause, though its stack trace fills the console's last lines
+    expect(r.stderr).toMatch(/Kernel panic - not syncing: sysrq triggered crash\n…\n/);
+  });
+
+  test('qemu killed from outside: exit 125 naming the signal, and natscope still cleans up', async () => {
+    await leavesNothing(async () => {
+      const child = execa(process.execPath, [CLI, 'vm', 'run', '--', 'sleep', '300'], { reject: false });
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      for (let i = 0; i < 600 && !/micro-VM up/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(err).toMatch(/micro-VM up/);
+      // this run's own qemu: the child of the natscope process this test started
+      const qemu = await execa('pgrep', ['-P', String(child.pid), '-x', 'qemu-system-x86']);
+      const pid = Number(String(qemu.stdout).trim());
+      expect(pid).toBeGreaterThan(1);
+      process.kill(pid, 'SIGKILL');
+      const r = await child;
+      expect(r.exitCode).toBe(125);
+      expect(r.stderr).toMatch(/^natscope: micro-VM failure: qemu was killed by SIGKILL, not by natscope$/m);
+    });
+  });
+
   test('no qemu on PATH: exit 125 naming the package', async () => {
     const r = await natscope(['vm', 'run', '--', 'true'], { env: { PATH: '/nonexistent' }, extendEnv: true });
     expect(r.exitCode).toBe(125);
