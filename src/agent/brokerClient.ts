@@ -86,9 +86,9 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
   });
   // until the lab is up, an interrupted `lab up` takes the booting VM down with it
   const abandon = onCleanup('stop the micro-VM lab that was starting', async () => {
-    killGroup(broker.pid, 'SIGTERM');
+    killGroup(broker, 'SIGTERM');
     for (let i = 0; i < 150 && !exited; i++) await sleep(200);
-    if (!exited) killGroup(broker.pid, 'SIGKILL');
+    if (!exited) killGroup(broker, 'SIGKILL');
     await rm(files.state, { force: true });
   });
   // relay the broker's progress while the VM boots

@@ -166,8 +166,8 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     result: child.then(exitOf),
     running: () => child.exitCode === null && child.signalCode === null,
     // the end of stdin is the node script's cue to stop bpftrace in order; while attaching, kubectl goes at once
-    stop: (attached) => (attached ? child.stdin?.end() : killGroup(child.pid, 'SIGKILL')),
-    kill: () => killGroup(child.pid, 'SIGKILL'),
+    stop: (attached) => (attached ? child.stdin?.end() : killGroup(child, 'SIGKILL')),
+    kill: () => killGroup(child, 'SIGKILL'),
   };
   const asMerged = mergedEvent(pod.node, clock);
   const { onEvent, onEvents } = options;

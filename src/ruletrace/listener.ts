@@ -6,6 +6,7 @@
 import type { ResultPromise } from 'execa';
 import type { Readable } from 'node:stream';
 import { NatscopeError } from '../errors.js';
+import { killGroup } from '../util/process.js';
 import { inNetnsAt } from './netnsPath.js';
 import type { TraceRecord } from './traceLine.js';
 import { READY_ADDRESS } from './traceTable.js';
@@ -20,7 +21,8 @@ export interface TracedHost {
 // One host's listener, whichever rules it reports.
 export interface HostListener {
   readonly host: TracedHost;
-  readonly pid: number | undefined;
+  // SIGKILL, synchronously (natscope exiting with no time to stop it in order)
+  killNow(): void;
   // resolves once the listener has reported one more readiness probe than `seen`
   probe(seen: number): Promise<void>;
   stop(): Promise<void>;
@@ -58,8 +60,8 @@ export class ListenerProcess {
     this.reading = child.stdout ? consume(child.stdout) : Promise.resolve();
   }
 
-  get pid(): number | undefined {
-    return this.child.pid;
+  killNow(): void {
+    killGroup(this.child, 'SIGKILL');
   }
 
   // Pings READY_ADDRESS in the namespace until `probes()` exceeds `seen`;

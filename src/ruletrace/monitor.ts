@@ -16,7 +16,6 @@
 import type { Readable } from 'node:stream';
 import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
-import { killGroup } from '../util/process.js';
 import { type HostListener, ListenerProcess, type TracedHost } from './listener.js';
 import { inNetnsAt, inNetnsAtSync, spawnInNetnsAt } from './netnsPath.js';
 import { parseTraceLine, type TraceRecord } from './traceLine.js';
@@ -55,8 +54,8 @@ class NftListener implements HostListener {
     );
   }
 
-  get pid(): number | undefined {
-    return this.process.pid;
+  killNow(): void {
+    this.process.killNow();
   }
 
   private async read(out: Readable): Promise<void> {
@@ -123,7 +122,7 @@ export async function withRuleTracing<T>(
     },
     // natscope exiting with no time for the above (a third Ctrl-C): the same, synchronously
     () => {
-      for (const l of listeners) if (l.pid !== undefined) killGroup(l.pid, 'SIGKILL');
+      for (const l of listeners) l.killNow();
       for (const h of hosts) inNetnsAtSync(h.netns, DELETE_TABLE);
       xt?.restoreSync();
     },

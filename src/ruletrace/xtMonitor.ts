@@ -100,8 +100,8 @@ export class XtListener implements HostListener {
     );
   }
 
-  get pid(): number | undefined {
-    return this.process.pid;
+  killNow(): void {
+    this.process.killNow();
   }
 
   private heard(r: NflogRecord): void {

@@ -170,8 +170,8 @@ function localProcess(child: LocalChild): BpftraceProcess {
     stderr: child.stderr,
     result: child.then(exitOf),
     running: () => child.exitCode === null && child.signalCode === null,
-    stop: (attached) => killGroup(child.pid, stopSignal(attached)),
-    kill: () => killGroup(child.pid, 'SIGKILL'),
+    stop: (attached) => killGroup(child, stopSignal(attached)),
+    kill: () => killGroup(child, 'SIGKILL'),
   };
 }
 

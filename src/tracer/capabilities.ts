@@ -193,12 +193,12 @@ export async function tryProgram(
     const watch = (d: Buffer) => {
       if (attachedAt === null && String(d).includes(ATTACHED)) {
         attachedAt = performance.now();
-        killGroup(child.pid, 'SIGTERM');
+        killGroup(child, 'SIGTERM');
       }
     };
     child.stdout?.on('data', watch);
     child.stderr?.on('data', watch);
-    const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), timeoutMs);
     const result = await child;
     clearTimeout(timer);
     if (attachedAt !== null) {

@@ -1,5 +1,6 @@
 // Signals to processes natscope started, by PID.
 
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 // Exists: signal 0 reaches it, or is refused (EPERM: another user's process).
@@ -26,9 +27,16 @@ export function isRunning(pid: number): boolean {
   return state !== 'Z' && state !== 'X';
 }
 
-// The whole process group (a detached child leads its own), or the process alone if it has none.
-export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
+// A child process as Node.js tracks it: once Node has reaped it, exitCode or signalCode is set.
+export type ChildHandle = Pick<ChildProcess, 'pid' | 'exitCode' | 'signalCode'>;
+
+// The whole process group of a child natscope started (a detached child leads
+// its own), or the child alone if it has none. A child Node has already reaped
+// is left alone: its pid is free, and with pid_max as low as 32768 a long run
+// hands it to another process (or process group) before long.
+export function killGroup(child: ChildHandle | undefined, signal: NodeJS.Signals): void {
+  const pid = child?.pid;
+  if (pid === undefined || child?.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-pid, signal);
   } catch {

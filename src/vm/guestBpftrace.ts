@@ -125,7 +125,7 @@ export async function startBpftraceOnPorts(request: PortTracerRequest): Promise<
   });
   return {
     pid: child.pid ?? -1,
-    signal: (signal) => killGroup(child.pid, signal),
+    signal: (signal) => killGroup(child, signal),
     done: done.promise,
   };
 }

@@ -252,7 +252,7 @@ async function watchBoot(run: QemuRun, child: ResultPromise, launchedAt: number,
     }
     if (step === 'give-up') {
       run.killedFor = 'kvm-retry';
-      killGroup(child.pid, 'SIGKILL');
+      killGroup(child, 'SIGKILL');
       return;
     }
     await sleep(100);
@@ -274,7 +274,7 @@ async function runQemu(run: QemuRun, vm: BootContext): Promise<void> {
     run.child = child;
     const overall = setTimeout(() => {
       run.killedFor = 'timeout';
-      killGroup(run.child?.pid, 'SIGKILL');
+      killGroup(run.child, 'SIGKILL');
     }, vm.options.timeoutMs);
     await watchBoot(run, child, launchedAt, vm);
     const ended = await child;
@@ -326,7 +326,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     qemuStderr: '',
     qemuExit: { code: null, signal: null },
   };
-  const killQemu = (signal: NodeJS.Signals) => killGroup(run.child?.pid, signal);
+  const killQemu = (signal: NodeJS.Signals) => killGroup(run.child, signal);
   const cleanup = onCleanup(
     'stop the micro-VM',
     async () => {

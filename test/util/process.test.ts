@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
-import { isAlive, isRunning } from '../../src/util/process.js';
+import { isAlive, isRunning, killGroup } from '../../src/util/process.js';
 
 describe('isAlive', () => {
   test("another user's process is alive, though it may not be signalled (EPERM)", async () => {
@@ -66,6 +66,49 @@ describe('isRunning', () => {
       expect(isRunning(zombie)).toBe(false);
     } finally {
       parent.kill('SIGKILL');
+    }
+  });
+});
+
+describe('killGroup', () => {
+  const exited = (child: ReturnType<typeof spawn>) =>
+    new Promise<void>((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+    );
+
+  test("a running child's whole group goes, the child and what it started", async () => {
+    // a detached child leads its own group; its background sleep is a member of it
+    const leader = spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const member = Number(
+      await new Promise<string>((resolve) => leader.stdout!.once('data', (d) => resolve(String(d)))),
+    );
+    expect(isRunning(member)).toBe(true);
+    killGroup(leader, 'SIGKILL');
+    await exited(leader);
+    expect(leader.signalCode).toBe('SIGKILL');
+    for (let i = 0; i < 100 && isRunning(member); i++) await sleep(10);
+    expect(isRunning(member)).toBe(false);
+  });
+
+  test('a child already reaped is not signalled: its pid, by then, may lead another group', async () => {
+    const gone = spawn('true', { detached: true, stdio: 'ignore' });
+    await exited(gone);
+    // the pid reused: another process that leads its own group under the same number
+    const other = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    try {
+      killGroup({ pid: other.pid, exitCode: gone.exitCode, signalCode: gone.signalCode }, 'SIGKILL');
+      await sleep(100);
+      expect(isRunning(other.pid!)).toBe(true);
+      expect(other.exitCode).toBeNull();
+      // the same handle, still running, is signalled
+      killGroup(other, 'SIGKILL');
+      await exited(other);
+      expect(other.signalCode).toBe('SIGKILL');
+    } finally {
+      other.kill('SIGKILL');
     }
   });
 });
