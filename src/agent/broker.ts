@@ -125,10 +125,7 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
   }
   await rm(files.socket, { force: true });
   await new Promise<void>((resolve) => server.listen(files.socket, resolve));
-  await writeFile(
-    files.state,
-    brokerStateText({ pid: process.pid, socket: files.socket, startedAt: new Date().toISOString() }),
-  );
+  await writeFile(files.state, brokerStateText(process.pid, files.socket));
   step.log('lab up in the micro-VM');
   const result = await vm.result;
   if (!stopping) {

@@ -11,9 +11,9 @@ import { EXIT, NatscopeError } from '../errors.js';
 import type { IptablesBackend, LabStatus, ProxyMode } from '../events/types.js';
 import { ensureStateDir, readState } from '../lab/netns/state.js';
 import { onCleanup } from '../util/cleanup.js';
-import { isAlive, killGroup } from '../util/process.js';
+import { killGroup } from '../util/process.js';
 import { natscopeCommand } from '../util/runtime.js';
-import { brokerAlive, brokerFiles, brokerStateText, readBroker } from './brokerState.js';
+import { brokerAlive, brokerFiles, brokerRunning, brokerStateText, readBroker } from './brokerState.js';
 import { StreamClient } from './client.js';
 
 const LAB_UP_TIMEOUT_MS = 10 * 60 * 1000;
@@ -76,10 +76,7 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
   closeSync(logFd);
   broker.unref();
   // recorded at once, so `lab down` finds a lab that is still booting
-  await writeFile(
-    files.state,
-    brokerStateText({ pid: broker.pid ?? 0, socket: null, startedAt: new Date().toISOString() }),
-  );
+  await writeFile(files.state, brokerStateText(broker.pid ?? 0, null));
   let exited = false;
   broker.on('exit', () => {
     exited = true;
@@ -133,7 +130,7 @@ export async function startBroker(options: BrokerLabOptions): Promise<LabStatus>
 export async function stopBroker(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
   if (!b) return false;
-  if (isAlive(b.pid)) {
+  if (brokerRunning(b)) {
     try {
       const client = await connectBroker(prefix);
       await Promise.race([client.call({ cmd: 'shutdown', labDown: true }), sleep(20_000)]).catch(() => undefined);
@@ -141,8 +138,8 @@ export async function stopBroker(prefix: string): Promise<boolean> {
     } catch {
       // unreachable: fall through to the signal
     }
-    for (let i = 0; i < 100 && isAlive(b.pid); i++) await sleep(200);
-    if (isAlive(b.pid) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('broker'))
+    for (let i = 0; i < 100 && brokerRunning(b); i++) await sleep(200);
+    if (brokerRunning(b) && (await readFile(`/proc/${b.pid}/cmdline`, 'utf8').catch(() => '')).includes('broker'))
       process.kill(b.pid, 'SIGKILL');
   }
   const files = brokerFiles(prefix);

@@ -5,8 +5,9 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { stateDir } from '../lab/netns/state.js';
-import { isAlive } from '../util/process.js';
+import { ownerRunning, processStart } from '../util/owner.js';
 
 export function brokerFiles(prefix: string) {
   return {
@@ -16,14 +17,24 @@ export function brokerFiles(prefix: string) {
   };
 }
 
-export interface BrokerState {
-  pid: number;
+const BrokerStateSchema = z.object({
+  pid: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 22),
+  // when the broker started (clock ticks after boot, /proc/PID/stat): a pid the kernel has since
+  // given to another process is not taken for the broker; null if unknown (a record of an older natscope)
+  start: z.number().int().nonnegative().nullable().default(null),
   // null while the VM boots
-  socket: string | null;
-  startedAt: string;
-}
+  socket: z.string().nullable(),
+  startedAt: z.string(),
+});
+export type BrokerState = z.infer<typeof BrokerStateSchema>;
 
-export function brokerStateText(state: BrokerState): string {
+// The record of a broker process, as it or the command that started it writes it.
+export function brokerStateText(pid: number, socket: string | null): string {
+  const state: BrokerState = { pid, start: processStart(pid), socket, startedAt: new Date().toISOString() };
   return JSON.stringify(state);
 }
 
@@ -35,16 +46,17 @@ export async function readBroker(prefix: string): Promise<BrokerState | null> {
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const { pid, socket, startedAt } = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(pid) || typeof pid !== 'number' || pid <= 0) return null;
-  if (socket !== null && typeof socket !== 'string') return null;
-  if (typeof startedAt !== 'string') return null;
-  return { pid, socket, startedAt };
+  const parsed = BrokerStateSchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
+}
+
+// The recorded broker still runs: its pid exists, is not a zombie, and started when it did.
+export function brokerRunning(b: BrokerState): boolean {
+  return ownerRunning({ pid: b.pid, start: b.start });
 }
 
 // A broker that is serving its socket (not one still booting its VM).
 export async function brokerAlive(prefix: string): Promise<boolean> {
   const b = await readBroker(prefix);
-  return b !== null && b.socket !== null && isAlive(b.pid) && existsSync(b.socket);
+  return b !== null && b.socket !== null && brokerRunning(b) && existsSync(b.socket);
 }

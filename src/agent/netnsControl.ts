@@ -14,7 +14,7 @@ import { needsFunctionProbes } from '../tracer/probes.js';
 import { onCleanup, orUndo } from '../util/cleanup.js';
 import { inProcessAgent, StreamClient } from './client.js';
 import type { LabControl, LabPlace } from './control.js';
-import { brokerAlive, readBroker } from './brokerState.js';
+import { brokerAlive, brokerRunning, readBroker } from './brokerState.js';
 import { connectBroker, startBroker, stopBroker } from './brokerClient.js';
 import { HostTracedClient } from './hostTraced.js';
 import { startVmAgent, tracePortRuns } from './microVm.js';
@@ -27,7 +27,6 @@ import {
   type Session,
   type SessionOptions,
 } from './session.js';
-import { isAlive } from '../util/process.js';
 
 export const netnsControl: LabControl = {
   async up(request) {
@@ -112,7 +111,7 @@ export const netnsControl: LabControl = {
 // or while one runs) is said so, rather than "no lab is up".
 async function refuseBooting(place: LabPlace): Promise<void> {
   const b = await readBroker(place.prefix);
-  if (b && b.socket === null && isAlive(b.pid)) {
+  if (b && b.socket === null && brokerRunning(b)) {
     throw new NatscopeError(`the micro-VM lab (prefix ${place.prefix}) is still booting (pid ${b.pid})`, {
       hint: 'wait for it (natscope lab status again in a few seconds), or take it down: sudo natscope lab down',
     });
