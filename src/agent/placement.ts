@@ -4,6 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { NatscopeError } from '../errors.js';
 import { ensureStateDir, stateDir } from '../lab/netns/state.js';
 import { writeFileSafely } from '../util/safeFiles.js';
@@ -35,17 +36,20 @@ async function functionProbesHere(): Promise<AttachResult> {
   return result;
 }
 
+// The remembered answer, as natscope wrote it: only a success, with the boot it holds for.
+const SavedAnswerSchema = z.object({ ok: z.literal(true), detail: z.string(), bootId: z.string() });
+
 // The cached answer, if it has the shape natscope wrote.
-function parseSaved(text: string): { bootId: string; result: AttachResult } | null {
+export function parseSaved(text: string): { bootId: string; result: AttachResult } | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const { ok, detail, bootId } = value as Record<string, unknown>;
-  if (ok !== true || typeof detail !== 'string' || typeof bootId !== 'string') return null;
+  const saved = SavedAnswerSchema.safeParse(value);
+  if (!saved.success) return null;
+  const { ok, detail, bootId } = saved.data;
   return { bootId, result: { ok, detail } };
 }
 

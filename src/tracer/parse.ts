@@ -10,13 +10,14 @@ import {
   EVENT_VERSION,
   base,
   type CountedEvent,
+  type CtDestroyEvent,
+  type CtNewEvent,
   type DropEvent,
   type KernelEvent,
   type NatEvent,
   type RewriteEvent,
   type Tuple,
 } from '../events/types.js';
-import type { CtDestroyEvent, CtNewEvent } from '../events/types.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 import {
   CONNTRACK,
@@ -101,6 +102,21 @@ const STATUS_BITS = [
 
 const statusCache = new Map<number, string[]>();
 
+// Bounds on what the output may say, past which a line is garbage, not data:
+// the kernel numbers CPUs below NR_CPUS (at most 8192), a network namespace
+// by a 32-bit inode number, and counts and sequence numbers stay exact only
+// up to 2^53 in a double.
+const MAX_CPU = 8191;
+const MAX_NETNS = 0xffffffff;
+const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+// A field of a parsed JSON value (undefined if it is not an object or has no such field of its own).
+function fieldOf(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, name)
+    ? Reflect.get(value, name)
+    : undefined;
+}
+
 // A few status combinations recur for every connection: each is named once
 // and shared (frozen: events are read, never changed).
 export function statusNames(bits: number): string[] {
@@ -130,17 +146,21 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
     return { type: 'garbage', line, reason: 'not JSON' };
   }
   if (typeof value !== 'object' || value === null) return { type: 'garbage', line, reason: 'not a JSON object' };
-  const { type, data } = value as { type?: unknown; data?: unknown };
-  switch (type) {
+  const data = fieldOf(value, 'data');
+  switch (fieldOf(value, 'type')) {
     case 'printf': {
       if (typeof data !== 'string') return garbage(line, 'printf without text');
       const text = data.replace(/\n$/, '');
       return text === FLUSH_MARKER ? { type: 'flush' } : { type: 'message', text };
     }
-    case 'attached_probes':
-      return { type: 'attached', probes: Number((data as { probes?: unknown })?.probes ?? 0) };
-    case 'lost_events':
-      return { type: 'lost', count: Number((data as { events?: unknown })?.events ?? 0) };
+    case 'attached_probes': {
+      const probes = fieldOf(data, 'probes');
+      return isCount(probes) ? { type: 'attached', probes } : garbage(line, 'attached_probes without a count');
+    }
+    case 'lost_events': {
+      const events = fieldOf(data, 'events');
+      return isCount(events) ? { type: 'lost', count: events } : garbage(line, 'lost_events without a count');
+    }
     case 'map':
       return parseMap(data, value, line, ctx);
     default:
@@ -154,25 +174,32 @@ function garbage(line: string, reason: string): BpftraceRecord {
 
 function parseMap(data: unknown, value: unknown, line: string, ctx: ParseContext): BpftraceRecord {
   if (typeof data !== 'object' || data === null) return { type: 'other', value };
-  const entries = Object.entries(data as Record<string, unknown>);
-  if (entries.length !== 1) return { type: 'other', value };
-  const [name, contents] = entries[0]!;
+  const maps = Object.entries(data);
+  if (maps.length !== 1) return { type: 'other', value };
+  const [name, contents] = maps[0]!;
   if (typeof contents !== 'object' || contents === null) return { type: 'other', value };
+  const entries: [string, unknown][] = Object.entries(contents);
   const buffered = BY_BUFFER.get(name);
-  if (buffered) return parseBuffer(buffered, contents as Record<string, unknown>, line, ctx);
+  if (buffered) return parseBuffer(buffered, entries, line, ctx);
   const over = BY_COUNT_MAP.get(name);
-  if (over) return parseCounts(name, over, contents as Record<string, unknown>, line, ctx);
+  if (over) return parseCounts(name, over, entries, line, ctx);
   const counted = BY_SEQUENCE_MAP.get(name);
   if (!counted) return { type: 'other', value };
+  // a probe's last sequence number on each CPU: {"CPU": N, …}
   const counts = new Map<number, number>();
-  for (const [cpu, n] of Object.entries(contents as Record<string, unknown>)) counts.set(Number(cpu), Number(n));
+  for (const [key, n] of entries) {
+    const cpu = /^\d{1,4}$/.test(key) ? Number(key) : -1;
+    if (cpu < 0 || cpu > MAX_CPU) return garbage(line, `${counted} sequence key "${key}" is not a CPU`);
+    if (!isCount(n)) return garbage(line, `${counted} sequence number for CPU ${cpu} is not a count`);
+    counts.set(cpu, n);
+  }
   return { type: 'sequence', probe: STREAMS[counted].probe, stream: counted, perCpu: counts };
 }
 
 // An event buffer's print: {"CPU,SEQ": [values…], …}.
 function parseBuffer(
   stream: StreamName,
-  entries: Record<string, unknown>,
+  entries: [string, unknown][],
   line: string,
   ctx: ParseContext,
 ): BpftraceRecord {
@@ -181,12 +208,13 @@ function parseBuffer(
   const events: ProbeEvent[] = [];
   const symbol = stream === 'drop';
   const addresses = info.textField >= 0 && !symbol ? addressDigits(line, info.textField) : null;
-  for (const key in entries) {
-    const v = entries[key];
+  for (const [key, v] of entries) {
     if (!/^\d+,\d+$/.test(key)) return garbage(line, `${stream} event key "${key}" is not CPU,SEQ`);
     const comma = key.indexOf(',');
     const cpu = Number(key.slice(0, comma));
     const seq = Number(key.slice(comma + 1));
+    if (cpu > MAX_CPU) return garbage(line, `${stream} event ${key}: CPU ${cpu} is past the kernel's limit`);
+    if (!Number.isSafeInteger(seq)) return garbage(line, `${stream} event ${key}: the sequence number is past 2^53`);
     if (!Array.isArray(v) || v.length !== values) {
       return garbage(
         line,
@@ -228,24 +256,23 @@ function parseBuffer(
 function parseCounts(
   map: string,
   stream: StreamName,
-  entries: Record<string, unknown>,
+  entries: [string, unknown][],
   line: string,
   ctx: ParseContext,
 ): BpftraceRecord {
   const { countedBy } = STREAMS[stream];
   const keyShape = countedBy ? /^(\d+),(\d+)$/ : /^(\d+)$/;
   const events: CountedEvent[] = [];
-  for (const key in entries) {
+  for (const [key, count] of entries) {
     const m = keyShape.exec(key);
-    const count = entries[key];
     if (!m)
       return garbage(
         line,
         `${stream} count key "${key}" is not ${countedBy ? `NETNS,${countedBy.toUpperCase()}` : 'NETNS'}`,
       );
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 0)
-      return garbage(line, `${stream} count for "${key}" is not a count`);
+    if (!isCount(count)) return garbage(line, `${stream} count for "${key}" is not a count`);
     const netns = Number(m[1]);
+    if (netns > MAX_NETNS) return garbage(line, `${stream} count for "${key}": ${netns} is not a namespace inode`);
     const code = m[2] === undefined ? 0 : Number(m[2]);
     const by =
       countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
@@ -371,9 +398,11 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
     for (;;) {
       if (!sc.take(QUOTE)) return null;
       const cpu = sc.integer();
-      if (cpu < 0 || !sc.take(COMMA)) return null;
+      if (cpu < 0 || cpu > MAX_CPU || !sc.take(COMMA)) return null;
       const seq = sc.integer();
-      if (seq < 0 || !sc.take(QUOTE) || !sc.take(COLON) || !sc.take(OPEN_BRACKET)) return null;
+      // out of bounds: the full parse below names what is wrong
+      if (seq < 0 || !Number.isSafeInteger(seq) || !sc.take(QUOTE) || !sc.take(COLON) || !sc.take(OPEN_BRACKET))
+        return null;
       // the builders copy what they keep: one array serves every event of the line
       const numbers = scratch;
       let text = '';

@@ -198,6 +198,75 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     expect(parseBpftraceLine('42', ctx)).toMatchObject({ type: 'garbage' });
   });
 
+  test('numbers past what the kernel can print are garbage, on the fast path and the full one alike', () => {
+    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
+    // a real event line of the capture, its key changed
+    const real = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_a": {"'))!;
+    const key = /"(\d+),(\d+)": \[/.exec(real)!;
+    const withKey = (k: string) => real.replace(key[0], `"${k}": [`);
+    expect(parseBpftraceLine(withKey(`${key[1]},${key[2]}`), ctx).type).toBe('batch');
+    expect(parseBpftraceLine(withKey(`8192,${key[2]}`), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: `nat event 8192,${key[2]}: CPU 8192 is past the kernel's limit`,
+    });
+    expect(parseBpftraceLine(withKey('0,9007199254740993'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat event 0,9007199254740993: the sequence number is past 2^53',
+    });
+    // the same, spaced so the fast path does not take it: the full parse says the same
+    expect(parseBpftraceLine(withKey('8192,1').replace('{"type": "map"', '{"type":"map"'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: "nat event 8192,1: CPU 8192 is past the kernel's limit",
+    });
+    expect(parseBpftraceLine(map('@nat_over_a', '"4294967296,1": 3'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat count for "4294967296,1": 4294967296 is not a namespace inode',
+    });
+    expect(parseBpftraceLine(map('@nat_over_a', '"4026532349,1": 9007199254740993'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat count for "4026532349,1" is not a count',
+    });
+  });
+
+  test("bpftrace's own reports and the final sequence counters are checked like events", () => {
+    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
+    expect(parseBpftraceLine(map('@nat_seq', '"1": 64, "0": 198'), ctx)).toEqual({
+      type: 'sequence',
+      probe: 'nat',
+      stream: 'nat',
+      perCpu: new Map([
+        [1, 64],
+        [0, 198],
+      ]),
+    });
+    expect(parseBpftraceLine(map('@nat_seq', '"x": 64'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat sequence key "x" is not a CPU',
+    });
+    expect(parseBpftraceLine(map('@nat_seq', '"9000": 64'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'nat sequence key "9000" is not a CPU',
+    });
+    expect(parseBpftraceLine(map('@ctn_seq', '"0": "64"'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'ct-new sequence number for CPU 0 is not a count',
+    });
+    expect(parseBpftraceLine(map('@ctn_seq', '"0": -1'), ctx)).toMatchObject({ type: 'garbage' });
+    expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": "12"}}', ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'lost_events without a count',
+    });
+    expect(parseBpftraceLine('{"type": "lost_events", "data": null}', ctx)).toMatchObject({ type: 'garbage' });
+    expect(parseBpftraceLine('{"type": "attached_probes", "data": {"probes": 5}}', ctx)).toEqual({
+      type: 'attached',
+      probes: 5,
+    });
+    expect(parseBpftraceLine('{"type": "attached_probes", "data": {"probes": 1.5}}', ctx)).toMatchObject({
+      type: 'garbage',
+      reason: 'attached_probes without a count',
+    });
+  });
+
   test('status bits are named by the kernel ABI', () => {
     expect(statusNames(416)).toEqual(['DST_NAT', 'SRC_NAT_DONE', 'DST_NAT_DONE']);
     expect(statusNames(8)).toEqual(['CONFIRMED']);
