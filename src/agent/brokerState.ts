@@ -18,11 +18,12 @@ export function brokerFiles(prefix: string) {
 }
 
 const BrokerStateSchema = z.object({
+  // below PID_MAX_LIMIT (2^22), the most pid_max can be
   pid: z
     .number()
     .int()
     .positive()
-    .max(2 ** 22),
+    .max(2 ** 22 - 1),
   // when the broker started (clock ticks after boot, /proc/PID/stat): a pid the kernel has since
   // given to another process is not taken for the broker; null if unknown (a record of an older natscope)
   start: z.number().int().nonnegative().nullable().default(null),

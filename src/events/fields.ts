@@ -25,11 +25,26 @@ export function wholeNumber(min: number, max: number, what: string) {
   return z.int({ error }).min(min, { error }).max(max, { error });
 }
 
-// CLOCK_MONOTONIC nanoseconds: 1e308 or -5 is no time a kernel gives.
-export const nanoseconds = wholeNumber(0, Number.MAX_SAFE_INTEGER, 'a whole number of nanoseconds ≥ 0');
+// CLOCK_MONOTONIC nanoseconds, as the kernel's u64: 1e308 or -5 is no time a
+// kernel gives. Past 2^53 (a machine up 104 days, common for a cluster's
+// nodes) a double holds them to a few nanoseconds, not exactly: still a time,
+// so not refused as safe-integer rules would.
+const NANOSECONDS = 'a whole number of nanoseconds ≥ 0';
+export const nanoseconds = z
+  .number({ error: wants(NANOSECONDS) })
+  .min(0, { error: wants(NANOSECONDS) })
+  .max(2 ** 64, { error: wants(NANOSECONDS) })
+  .refine(Number.isInteger, { error: wants(NANOSECONDS) });
 export const port = wholeNumber(0, 65535, 'a port number (a whole number 0-65535)');
 export const count = wholeNumber(0, Number.MAX_SAFE_INTEGER, 'a count (a whole number ≥ 0)');
-export const inode = wholeNumber(0, 0xffffffff, 'a namespace inode (a whole number ≥ 0)');
+// a network namespace is named by a 32-bit inode number (proc_inum)
+export const MAX_INODE = 0xffffffff;
+export const inode = wholeNumber(0, MAX_INODE, 'a namespace inode (a whole number ≥ 0)');
+
+// The count rule as a plain check, for hot paths that read numbers outside a schema.
+export function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
 export const smallNumber = (what: string) => wholeNumber(0, 0xffffffff, what);
 
 // A measured amount (milliseconds, seconds, a rate): finite and not negative.

@@ -6,6 +6,7 @@
 // command registry can parse --detail without loading them.
 
 import { NatscopeError } from '../errors.js';
+import { isCount } from '../events/fields.js';
 import { FLUSH_INTERVAL_MS } from './streams.js';
 
 // Events each CPU reports whole per second unless told otherwise (--detail):
@@ -31,7 +32,7 @@ export function parseDetail(text: string): number {
 
 // A detail budget from anywhere (a protocol client, an option): whole and ≥ 0.
 export function isDetail(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+  return isCount(value);
 }
 
 // --detail's text for a budget (what parseDetail reads back).

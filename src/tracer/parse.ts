@@ -18,6 +18,7 @@ import {
   type RewriteEvent,
   type Tuple,
 } from '../events/types.js';
+import { isCount, MAX_INODE } from '../events/fields.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 import {
   CONNTRACK,
@@ -104,11 +105,13 @@ const statusCache = new Map<number, string[]>();
 
 // Bounds on what the output may say, past which a line is garbage, not data:
 // the kernel numbers CPUs below NR_CPUS (at most 8192), a network namespace
-// by a 32-bit inode number, and counts and sequence numbers stay exact only
-// up to 2^53 in a double.
+// by a 32-bit inode number (MAX_INODE); counts and sequence numbers stay exact
+// only up to 2^53 in a double (isCount); every value an event carries is a
+// kernel integer of at most 64 bits, never negative (a time past 2^53 ns, on a
+// machine up 104 days, is held to a few nanoseconds).
 const MAX_CPU = 8191;
-const MAX_NETNS = 0xffffffff;
-const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+const MAX_VALUE = 2 ** 64;
+const isValue = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_VALUE;
 
 // A field of a parsed JSON value (undefined if it is not an object or has no such field of its own).
 function fieldOf(value: unknown, name: string): unknown {
@@ -230,9 +233,10 @@ function parseBuffer(
           return garbage(line, `${stream} event ${key}: ${info.fields[i]} is not a symbol`);
         text = value;
         numbers.push(0);
-      } else if (typeof value === 'number') numbers.push(value);
-      else return garbage(line, `${stream} event ${key}: ${info.fields[i]} is not a number`);
+      } else if (isValue(value)) numbers.push(value);
+      else return garbage(line, `${stream} event ${key}: ${info.fields[i]} is not a kernel integer`);
     }
+    if (numbers[NAT.netns]! > MAX_INODE) return garbage(line, `${stream} event ${key}: netns is not a namespace inode`);
     if (addresses) {
       const digits = addresses.get(key);
       if (digits === undefined) return garbage(line, `${stream} event ${key}: no conntrack address`);
@@ -272,7 +276,7 @@ function parseCounts(
       );
     if (!isCount(count)) return garbage(line, `${stream} count for "${key}" is not a count`);
     const netns = Number(m[1]);
-    if (netns > MAX_NETNS) return garbage(line, `${stream} count for "${key}": ${netns} is not a namespace inode`);
+    if (netns > MAX_INODE) return garbage(line, `${stream} count for "${key}": ${netns} is not a namespace inode`);
     const code = m[2] === undefined ? 0 : Number(m[2]);
     const by =
       countedBy === 'manip' ? (code === 1 ? 'DNAT' : 'SNAT') : countedBy === 'reason' ? ctx.dropReason(code) : null;
@@ -418,7 +422,7 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
         } else {
           const start = sc.at;
           const n = sc.integer();
-          if (n < 0) return null;
+          if (n < 0 || n > MAX_VALUE) return null;
           if (count === info.textField) text = hexOf(line, start, sc.at);
           numbers[count] = n;
         }
@@ -428,7 +432,9 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
         return null;
       }
       if (count !== values) return null;
-      const host = ctx.hostOf(numbers[NAT.netns]!);
+      const netns = numbers[NAT.netns]!;
+      if (netns > MAX_INODE) return null;
+      const host = ctx.hostOf(netns);
       events.push({ probe: info.probe, stream, cpu, seq, event: buildEvent(stream, numbers, host, ctx, text) });
       if (sc.take(COMMA)) continue;
       if (sc.take(CLOSE_BRACE)) break;

@@ -31,15 +31,22 @@ export function isRunning(pid: number): boolean {
 export type ChildHandle = Pick<ChildProcess, 'pid' | 'exitCode' | 'signalCode'>;
 
 // The whole process group of a child natscope started (a detached child leads
-// its own), or the child alone if it has none. A child Node has already reaped
-// is left alone: its pid is free, and with pid_max as low as 32768 a long run
-// hands it to another process (or process group) before long.
+// its own), or the child alone if it has none. Once Node has reaped the child,
+// what it started may still run in its group (a wrapper script that forked),
+// and the kernel keeps the number reserved as that group's id while it does:
+// the group is signalled then only if no process holds the number, since one
+// that does means the group is gone and the number reused (pid_max can be as
+// low as 32768: a long run wraps it). The child alone is never signalled by
+// number once reaped.
 export function killGroup(child: ChildHandle | undefined, signal: NodeJS.Signals): void {
-  const pid = child?.pid;
-  if (pid === undefined || child?.exitCode !== null || child.signalCode !== null) return;
+  if (child?.pid === undefined) return;
+  const { pid } = child;
+  const reaped = child.exitCode !== null || child.signalCode !== null;
+  if (reaped && isAlive(pid)) return;
   try {
     process.kill(-pid, signal);
   } catch {
+    if (reaped) return;
     try {
       process.kill(pid, signal);
     } catch {

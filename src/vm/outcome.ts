@@ -6,6 +6,7 @@
 // console said.
 
 import { EXIT } from '../errors.js';
+import { shown } from '../events/fields.js';
 import type { Accel } from './qemu.js';
 
 // why natscope killed qemu (null: it did not)
@@ -40,8 +41,9 @@ export interface VmEnding {
   // the guest's rc file (null: never written)
   rcText: string | null;
   qemuStderr: string;
-  // how qemu itself ended: a signal natscope did not send means someone else killed it
-  qemuExit: { code: number | null; signal: string | null };
+  // how qemu itself ended: a signal natscope did not send means someone else killed it;
+  // `error`: why it could not be started at all
+  qemuExit: { code: number | null; signal: string | null; error: string | null };
   // the last lines of the guest's console
   consoleTail: string;
 }
@@ -74,7 +76,9 @@ export function vmVerdict(ending: VmEnding): VmVerdict {
   }
   const rcText = ending.rcText;
   if (rcText === null || !/^\d+\s*$/.test(rcText)) {
-    const why = ending.qemuStderr.trim().split('\n').pop() || silentEnd(ending);
+    const why =
+      ending.qemuStderr.trim().split('\n').pop() ||
+      (rcText === null ? silentEnd(ending) : `the command's exit code file holds ${shown(rcText)}, not a number`);
     return {
       exitCode: EXIT.vmFailure,
       failure: 'vm',
@@ -87,6 +91,9 @@ export function vmVerdict(ending: VmEnding): VmVerdict {
 
 // Why a VM ended without the command's exit code when qemu said nothing.
 function silentEnd({ qemuExit, bootMs }: VmEnding): string {
+  if (qemuExit.error !== null) return `qemu could not run: ${qemuExit.error}`;
+  if (qemuExit.signal === 'SIGKILL')
+    return "qemu was killed by SIGKILL, not by natscope (the kernel's OOM killer sends it: see dmesg)";
   if (qemuExit.signal !== null) return `qemu was killed by ${qemuExit.signal}, not by natscope`;
   const when = bootMs === null ? 'before the command started' : 'before the command finished';
   // a guest that powers off, or whose kernel panics (-no-reboot), ends qemu with code 0

@@ -278,7 +278,14 @@ async function runQemu(run: QemuRun, vm: BootContext): Promise<void> {
     }, vm.options.timeoutMs);
     await watchBoot(run, child, launchedAt, vm);
     const ended = await child;
-    run.qemuExit = { code: ended.exitCode ?? null, signal: ended.signal ?? null };
+    const code = ended.exitCode ?? null;
+    const signal = ended.signal ?? null;
+    // neither: it never ran (setpriv or qemu missing, a spawn error), and execa says why
+    run.qemuExit = {
+      code,
+      signal,
+      error: code === null && signal === null ? (ended.shortMessage ?? 'no exit code') : null,
+    };
     clearTimeout(overall);
     if (run.killedFor !== 'kvm-retry') return;
     vm.options.log?.('the KVM guest did not reach the command: retrying under software emulation (TCG)');
@@ -324,7 +331,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     accel: chooseAccel(),
     bootMs: null,
     qemuStderr: '',
-    qemuExit: { code: null, signal: null },
+    qemuExit: { code: null, signal: null, error: null },
   };
   const killQemu = (signal: NodeJS.Signals) => killGroup(run.child, signal);
   const cleanup = onCleanup(

@@ -41,6 +41,18 @@ describe('event codec', () => {
     for (const k of ['status', 'config', 'nat', 'ct-new', 'drop', 'request', 'observation']) expect(kinds).toContain(k);
   });
 
+  test("events of a machine up more than 104 days (CLOCK_MONOTONIC past 2^53 ns) decode: a cluster node's are", () => {
+    // a real recording's events, their clock moved on by 120 days, as a long-running node's bpftrace prints it
+    const days120 = 120 * 86_400 * 1e9;
+    expect(days120).toBeGreaterThan(2 ** 53);
+    const kernel = recordedEvents().filter((e) => e.kind === 'nat' || e.kind === 'drop');
+    expect(kernel.length).toBeGreaterThan(5);
+    for (const e of kernel) {
+      const late = { ...e, t: e.t + days120 };
+      expect(decodeEvent(encodeEvent(late), 1)).toEqual(late);
+    }
+  });
+
   test('fields a newer natscope added are left out of the decoded event, the rest is kept', () => {
     const line = tampered(recorded('nat'), ['extra'], { nested: [1, 2] });
     const event = decodeEvent(line, 1);
@@ -162,6 +174,11 @@ describe('event codec', () => {
       'an event at t 1e308',
       () => tampered(recorded('nat'), ['t'], 1e308),
       'nat event: t should be a whole number of nanoseconds ≥ 0, got 1e+308',
+    ],
+    [
+      'an event past the u64 nanoseconds a kernel counts',
+      () => tampered(recorded('nat'), ['t'], 2 ** 65),
+      'nat event: t should be a whole number of nanoseconds ≥ 0, got 36893488147419103000',
     ],
     [
       'an event at a fractional t',

@@ -16,6 +16,8 @@ const lines = fixtureText('bpftrace', 'lab-all-probes.jsonl').split('\n');
 const records = lines.map((l) => parseBpftraceLine(l, ctx));
 const probeEvents = records.flatMap((r) => (r.type === 'batch' ? r.events : []));
 const events = probeEvents.map((e) => e.event);
+// a map print as bpftrace writes one
+const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
 
 describe('bpftrace output parser, on output captured in the micro-VM', () => {
   test('every line of a real run is understood: no garbage', () => {
@@ -151,7 +153,6 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test('bad lines are garbage with a reason, never a crash', () => {
-    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     expect(parseBpftraceLine('Segmentation fault', ctx)).toMatchObject({ type: 'garbage', reason: 'not JSON' });
     expect(parseBpftraceLine(map('@nat_a', '"0,1": [1,2,3]'), ctx)).toMatchObject({
       type: 'garbage',
@@ -163,7 +164,7 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     });
     expect(parseBpftraceLine(map('@rw_a', '"0,1": [1,2,1,0,6,1,2,3,"x",1,2,3,4]'), ctx)).toMatchObject({
       type: 'garbage',
-      reason: 'rewrite event 0,1: bdport is not a number',
+      reason: 'rewrite event 0,1: bdport is not a kernel integer',
     });
     expect(parseBpftraceLine(map('@ctn_a', '"7": [1,2,3,4,6,1,2,3,4,1,2,3,4]'), ctx)).toMatchObject({
       type: 'garbage',
@@ -199,7 +200,6 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test('numbers past what the kernel can print are garbage, on the fast path and the full one alike', () => {
-    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     // a real event line of the capture, its key changed
     const real = lines.find((l) => l.startsWith('{"type": "map", "data": {"@nat_a": {"'))!;
     const key = /"(\d+),(\d+)": \[/.exec(real)!;
@@ -218,6 +218,23 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
       type: 'garbage',
       reason: "nat event 8192,1: CPU 8192 is past the kernel's limit",
     });
+    // a value no kernel integer is (negative, fractional, past 64 bits), an event's namespace past 32 bits
+    const values = (key[0] + real.slice(real.indexOf(key[0]) + key[0].length)).match(/^"\d+,\d+": \[([^\]]*)\]/)![1]!;
+    const fields = values.split(',');
+    const withValue = (i: number, v: string) => real.replace(values, fields.map((f, j) => (j === i ? v : f)).join(','));
+    expect(parseBpftraceLine(withValue(1, '-3'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: `nat event ${key[1]},${key[2]}: netns is not a kernel integer`,
+    });
+    expect(parseBpftraceLine(withValue(1, '1.5'), ctx)).toMatchObject({ type: 'garbage' });
+    expect(parseBpftraceLine(withValue(1, '4294967296'), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: `nat event ${key[1]},${key[2]}: netns is not a namespace inode`,
+    });
+    expect(parseBpftraceLine(withValue(3, '1'.repeat(21)), ctx)).toMatchObject({
+      type: 'garbage',
+      reason: `nat event ${key[1]},${key[2]}: manip is not a kernel integer`,
+    });
     expect(parseBpftraceLine(map('@nat_over_a', '"4294967296,1": 3'), ctx)).toMatchObject({
       type: 'garbage',
       reason: 'nat count for "4294967296,1": 4294967296 is not a namespace inode',
@@ -229,7 +246,6 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
   });
 
   test("bpftrace's own reports and the final sequence counters are checked like events", () => {
-    const map = (name: string, entries: string) => `{"type": "map", "data": {"${name}": {${entries}}}}`;
     expect(parseBpftraceLine(map('@nat_seq', '"1": 64, "0": 198'), ctx)).toEqual({
       type: 'sequence',
       probe: 'nat',

@@ -93,6 +93,20 @@ describe('killGroup', () => {
     expect(isRunning(member)).toBe(false);
   });
 
+  test('a child already reaped still has its group signalled while what it started runs on', async () => {
+    // the shell exits at once; its background sleep stays in the shell's group
+    const leader = spawn('sh', ['-c', 'sleep 30 & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const member = Number(
+      await new Promise<string>((resolve) => leader.stdout!.once('data', (d) => resolve(String(d)))),
+    );
+    await exited(leader);
+    expect(leader.exitCode).toBe(0);
+    expect(isRunning(member)).toBe(true);
+    killGroup(leader, 'SIGKILL');
+    for (let i = 0; i < 100 && isRunning(member); i++) await sleep(10);
+    expect(isRunning(member)).toBe(false);
+  });
+
   test('a child already reaped is not signalled: its pid, by then, may lead another group', async () => {
     const gone = spawn('true', { detached: true, stdio: 'ignore' });
     await exited(gone);

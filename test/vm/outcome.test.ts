@@ -9,7 +9,7 @@ const ended: VmEnding = {
   timeoutMs: 60_000,
   rcText: '0\n',
   qemuStderr: '',
-  qemuExit: { code: 0, signal: null },
+  qemuExit: { code: 0, signal: null, error: null },
   consoleTail: '[    5.1] natscope-vm login',
 };
 
@@ -51,21 +51,39 @@ describe('how a micro-VM run ended', () => {
     expect(died.failure).toBe('vm');
     expect(died.notStarted).toBe('qemu-system-x86_64: cannot set up guest memory');
     expect(died.detail).toBe('qemu-system-x86_64: cannot set up guest memory; console:\n[    5.1] natscope-vm login');
-    const silent = vmVerdict({ ...ended, rcText: 'garbage', consoleTail: '' });
+    const silent = vmVerdict({ ...ended, rcText: null, consoleTail: '' });
     expect(silent.detail).toBe(
       'the VM stopped before the command finished: the guest powered off or its kernel panicked (see the console)',
     );
+    // written, but not an exit code: the command finished, its code cannot be read
+    const garbled = vmVerdict({ ...ended, rcText: 'garbage\n', consoleTail: '' });
+    expect(garbled.detail).toBe('the command\'s exit code file holds "garbage\\n", not a number');
   });
 
   test('a VM whose qemu said nothing is explained by how qemu ended, and whether the command had started', () => {
-    const killed = vmVerdict({ ...ended, rcText: null, qemuExit: { code: null, signal: 'SIGKILL' }, consoleTail: '' });
-    expect(killed).toEqual({
-      exitCode: EXIT.vmFailure,
-      failure: 'vm',
-      detail: 'qemu was killed by SIGKILL, not by natscope',
-      notStarted: 'qemu was killed by SIGKILL, not by natscope',
+    const killed = vmVerdict({
+      ...ended,
+      rcText: null,
+      qemuExit: { code: null, signal: 'SIGKILL', error: null },
+      consoleTail: '',
     });
-    const neverStarted = vmVerdict({ ...ended, rcText: null, bootMs: null, qemuExit: { code: 1, signal: null } });
+    const oom = "qemu was killed by SIGKILL, not by natscope (the kernel's OOM killer sends it: see dmesg)";
+    expect(killed).toEqual({ exitCode: EXIT.vmFailure, failure: 'vm', detail: oom, notStarted: oom });
+    const terminated = vmVerdict({ ...ended, rcText: null, qemuExit: { code: null, signal: 'SIGTERM', error: null } });
+    expect(terminated.notStarted).toBe('qemu was killed by SIGTERM, not by natscope');
+    const unstarted = vmVerdict({
+      ...ended,
+      rcText: null,
+      bootMs: null,
+      qemuExit: { code: null, signal: null, error: 'Command failed with ENOENT: setpriv' },
+    });
+    expect(unstarted.notStarted).toBe('qemu could not run: Command failed with ENOENT: setpriv');
+    const neverStarted = vmVerdict({
+      ...ended,
+      rcText: null,
+      bootMs: null,
+      qemuExit: { code: 1, signal: null, error: null },
+    });
     expect(neverStarted.notStarted).toBe('the VM stopped before the command started (qemu exit code 1)');
     expect(neverStarted.detail).toBe(
       'the VM stopped before the command started (qemu exit code 1); console:\n[    5.1] natscope-vm login',
@@ -75,7 +93,7 @@ describe('how a micro-VM run ended', () => {
       ...ended,
       rcText: null,
       qemuStderr: 'qemu: oops\n',
-      qemuExit: { code: null, signal: 'SIGTERM' },
+      qemuExit: { code: null, signal: 'SIGTERM', error: null },
     });
     expect(said.notStarted).toBe('qemu: oops');
   });
@@ -101,7 +119,7 @@ describe('watching a guest boot', () => {
 
 describe("the guest console's excerpt in a failure report", () => {
   // a real guest panic (test/fixtures/vm/README.md): the cause is the second line, its stack trace the rest
-  const panic = fixtureText('vm', 'console-sysrq-panic.log');
+  const panic = fixtureText('vm', 'console-sysrq-panic.txt');
 
   test("a panic's cause is kept above the last lines when it has scrolled out of them", () => {
     const lines = consoleExcerpt(panic).split('\n');
