@@ -35,6 +35,17 @@ async function leavesNothing<T>(f: () => Promise<T>): Promise<T> {
   return result;
 }
 
+// `natscope vm run -- CMD` started, once its guest has reached the command
+// (in an object: the process is a promise too, which an async function would wait for).
+async function vmRunning(argv: string[]) {
+  const child = execa(process.execPath, [CLI, 'vm', 'run', '--', ...argv], { reject: false });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  for (let i = 0; i < 600 && !/micro-VM up/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(err).toMatch(/micro-VM up/);
+  return { child };
+}
+
 describe('natscope vm run', () => {
   test("exits with the command's own code and streams its stdout and stderr apart", async () => {
     const r = await leavesNothing(() =>
@@ -110,11 +121,7 @@ describe('natscope vm run', () => {
 
   test('qemu killed from outside: exit 125 naming the signal, and natscope still cleans up', async () => {
     await leavesNothing(async () => {
-      const child = execa(process.execPath, [CLI, 'vm', 'run', '--', 'sleep', '300'], { reject: false });
-      let err = '';
-      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      for (let i = 0; i < 600 && !/micro-VM up/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(err).toMatch(/micro-VM up/);
+      const { child } = await vmRunning(['sleep', '300']);
       // this run's own qemu: the child of the natscope process this test started
       const qemu = await execa('pgrep', ['-P', String(child.pid), '-x', 'qemu-system-x86']);
       const pid = Number(String(qemu.stdout).trim());
@@ -138,11 +145,7 @@ describe('natscope vm run', () => {
 
   test('Ctrl-C stops the VM and removes its run folder', async () => {
     await leavesNothing(async () => {
-      const child = execa(process.execPath, [CLI, 'vm', 'run', '--', 'sleep', '300'], { reject: false });
-      let err = '';
-      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      for (let i = 0; i < 600 && !/micro-VM up/.test(err); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(err).toMatch(/micro-VM up/);
+      const { child } = await vmRunning(['sleep', '300']);
       child.kill('SIGINT');
       const r = await child;
       expect(r.exitCode).toBe(130);
