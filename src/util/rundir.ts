@@ -11,6 +11,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onCleanup, orUndo } from './cleanup.js';
 import { formatOwner, ownerRunning, parseOwner, self } from './owner.js';
 import { stateDir } from './paths.js';
 import { ensurePrivateDir, readFileSafely } from './safeFiles.js';
@@ -33,21 +34,39 @@ function ensureRunRoot(): string {
 }
 
 // A new run folder, natscope-<kind>-XXXXXX (mode 0700), owned by this process.
+// Until it is handed over (the caller's own cleanup takes it from there, with
+// no wait in between), an interruption (Ctrl-C) or a failure removes what was
+// made so far: the folder, and natscope's own folder if it is left empty.
 export async function makeRunDir(kind: string): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    const root = ensureRunRoot();
-    await sweepRunDirs(root);
-    let dir: string;
-    try {
-      dir = await mkdtemp(join(root, `natscope-${kind}-`));
-    } catch (error) {
-      // another run removed the (empty) root meanwhile: make it again
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
-      throw error;
+  let made: string | null = null;
+  // the file operation under way, which the undo lets finish first (else it could make the folder after)
+  let step: Promise<unknown> = Promise.resolve();
+  const track = <T>(operation: Promise<T>): Promise<T> => {
+    step = operation;
+    return operation;
+  };
+  const undo = onCleanup(`remove the ${kind} run folder being made`, async () => {
+    await step.catch(() => undefined);
+    if (made !== null) await rm(made, { recursive: true, force: true });
+    await rmdir(runRoot()).catch(() => undefined);
+  });
+  const dir = await orUndo(undo, async () => {
+    for (let attempt = 0; ; attempt++) {
+      const root = ensureRunRoot();
+      await track(sweepRunDirs(root));
+      try {
+        made = await track(mkdtemp(join(root, `natscope-${kind}-`)));
+      } catch (error) {
+        // another run removed the (empty) root meanwhile: make it again
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+        throw error;
+      }
+      await track(writeFile(join(made, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 }));
+      return made;
     }
-    await writeFile(join(dir, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 });
-    return dir;
-  }
+  });
+  undo.cancel();
+  return dir;
 }
 
 // Removes a run folder this process made, and natscope's own folder once it is empty.

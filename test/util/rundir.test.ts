@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { formatOwner, processStart } from '../../src/util/owner.js';
 import { makeRunDir, removeRunDir, runRoot, sweepRunDirs } from '../../src/util/rundir.js';
-import { isRoot, tempDirForTest } from '../helpers.js';
+import { isRoot, ROOT, tempDirForTest } from '../helpers.js';
 
 const saved = process.env.NATSCOPE_STATE_DIR;
 beforeEach(() => {
@@ -98,5 +98,44 @@ describe('run folders', () => {
     } finally {
       spawnSync('rm', ['-r', dir]);
     }
+  });
+});
+
+describe('a run folder being made when natscope is interrupted', () => {
+  // a natscope-like process: its signal handlers, a run folder asked for, then Ctrl-C after `turns`
+  // turns of its event loop; it says whether the folder was handed over before the signal
+  const script = (turns: number) => `
+    const { installSignalHandlers } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'util', 'cleanup.js'))});
+    const { makeRunDir } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'util', 'rundir.js'))});
+    installSignalHandlers();
+    let handedOver = false;
+    const making = makeRunDir('t').then(() => { handedOver = true; });
+    for (let i = 0; i < ${turns}; i++) await new Promise((r) => setImmediate(r));
+    process.stdout.write(handedOver ? 'handed over' : 'being made');
+    process.kill(process.pid, 'SIGINT');
+    await making;
+    await new Promise((r) => setTimeout(r, 5000));
+  `;
+
+  test('leaves nothing when interrupted before the folder is handed over; what was handed over is the caller’s', async () => {
+    const outcomes = new Set<string>();
+    for (const turns of [0, 1, 2, 3, 5, 8, 13, 40]) {
+      const state = tempDirForTest('natscope-rundir-int-');
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(turns)], {
+        env: { ...process.env, NATSCOPE_STATE_DIR: state, TMPDIR: state },
+        encoding: 'utf8',
+      });
+      expect(r.status, `${turns} turns: ${r.stderr}`).toBe(130);
+      outcomes.add(r.stdout);
+      const left = readdirSync(state);
+      if (r.stdout === 'being made') expect(left, `${turns} turns`).toEqual([]);
+      else {
+        // handed over: natscope's own folder holds the one run folder, for its owner's cleanup (or the next sweep)
+        const root = join(state, left[0] ?? '');
+        expect(readdirSync(root).filter((n) => n.startsWith('natscope-t-'))).toHaveLength(1);
+      }
+    }
+    // the interruption did land while the folder was being made
+    expect(outcomes).toContain('being made');
   });
 });
