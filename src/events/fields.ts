@@ -30,10 +30,12 @@ export function wholeNumber(min: number, max: number, what: string) {
 // nodes) a double holds them to a few nanoseconds, not exactly: still a time,
 // so not refused as safe-integer rules would.
 const NANOSECONDS = 'a whole number of nanoseconds ≥ 0';
+// the kernel's u64 as a double (2^64 - 1 rounds to it)
+export const MAX_U64 = 2 ** 64;
 export const nanoseconds = z
   .number({ error: wants(NANOSECONDS) })
   .min(0, { error: wants(NANOSECONDS) })
-  .max(2 ** 64, { error: wants(NANOSECONDS) })
+  .max(MAX_U64, { error: wants(NANOSECONDS) })
   .refine(Number.isInteger, { error: wants(NANOSECONDS) });
 export const port = wholeNumber(0, 65535, 'a port number (a whole number 0-65535)');
 export const count = wholeNumber(0, Number.MAX_SAFE_INTEGER, 'a count (a whole number ≥ 0)');

@@ -18,7 +18,7 @@ import {
   type RewriteEvent,
   type Tuple,
 } from '../events/types.js';
-import { isCount, MAX_INODE } from '../events/fields.js';
+import { isCount, MAX_INODE, MAX_U64 } from '../events/fields.js';
 import { ipFromRaw, portFromRaw, protoName, tcpFlagNames } from '../events/tuple.js';
 import {
   CONNTRACK,
@@ -110,8 +110,7 @@ const statusCache = new Map<number, string[]>();
 // kernel integer of at most 64 bits, never negative (a time past 2^53 ns, on a
 // machine up 104 days, is held to a few nanoseconds).
 const MAX_CPU = 8191;
-const MAX_VALUE = 2 ** 64;
-const isValue = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_VALUE;
+const isValue = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= MAX_U64;
 
 // A field of a parsed JSON value (undefined if it is not an object or has no such field of its own).
 function fieldOf(value: unknown, name: string): unknown {
@@ -422,7 +421,7 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
         } else {
           const start = sc.at;
           const n = sc.integer();
-          if (n < 0 || n > MAX_VALUE) return null;
+          if (n < 0 || n > MAX_U64) return null;
           if (count === info.textField) text = hexOf(line, start, sc.at);
           numbers[count] = n;
         }
