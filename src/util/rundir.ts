@@ -11,10 +11,11 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onCleanup, orUndo } from './cleanup.js';
+import { onCleanup } from './cleanup.js';
 import { formatOwner, ownerRunning, parseOwner, self } from './owner.js';
 import { stateDir } from './paths.js';
 import { ensurePrivateDir, readFileSafely } from './safeFiles.js';
+import { errnoOf } from '../errors.js';
 
 const OWNER = 'owner';
 // a folder with no owner file yet is being made: stale only after this long
@@ -39,32 +40,45 @@ function ensureRunRoot(): string {
 // made so far: the folder, and natscope's own folder if it is left empty.
 export async function makeRunDir(kind: string): Promise<string> {
   let made: string | null = null;
-  // the file operation under way, which the undo lets finish first (else it could make the folder after)
-  let step: Promise<unknown> = Promise.resolve();
-  const track = <T>(operation: Promise<T>): Promise<T> => {
-    step = operation;
-    return operation;
+  // set when the undo starts: from then on the making stops at its next step
+  let stopped = false;
+  const stop = () => {
+    if (stopped) throw new Error(`the ${kind} run folder was being made when natscope was stopped`);
   };
+  // The undo waits for the making to stop (it lets the file operation under
+  // way finish: else that could make the folder, or natscope's own folder,
+  // after the undo had looked), then removes what it made.
   const undo = onCleanup(`remove the ${kind} run folder being made`, async () => {
-    await step.catch(() => undefined);
+    stopped = true;
+    await making.catch(() => undefined);
     if (made !== null) await rm(made, { recursive: true, force: true });
     await rmdir(runRoot()).catch(() => undefined);
   });
-  const dir = await orUndo(undo, async () => {
+  const making = (async () => {
     for (let attempt = 0; ; attempt++) {
+      stop();
       const root = ensureRunRoot();
-      await track(sweepRunDirs(root));
+      await sweepRunDirs(root);
+      stop();
       try {
-        made = await track(mkdtemp(join(root, `natscope-${kind}-`)));
+        made = await mkdtemp(join(root, `natscope-${kind}-`));
       } catch (error) {
         // another run removed the (empty) root meanwhile: make it again
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+        if (errnoOf(error) === 'ENOENT' && attempt < 5) continue;
         throw error;
       }
-      await track(writeFile(join(made, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 }));
+      stop();
+      await writeFile(join(made, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 });
       return made;
     }
-  });
+  })();
+  let dir: string;
+  try {
+    dir = await making;
+  } catch (error) {
+    await undo.run();
+    throw error;
+  }
   undo.cancel();
   return dir;
 }

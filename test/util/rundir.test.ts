@@ -103,15 +103,16 @@ describe('run folders', () => {
 
 describe('a run folder being made when natscope is interrupted', () => {
   // a natscope-like process: its signal handlers, a run folder asked for, then Ctrl-C after `turns`
-  // turns of its event loop; it says whether the folder was handed over before the signal
+  // turns of its event loop; it says whether the folder had been handed over when the signal
+  // was handled (a signal is handled a few turns after it is sent: the making goes on meanwhile)
   const script = (turns: number) => `
-    const { installSignalHandlers } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'util', 'cleanup.js'))});
+    const { installSignalHandlers, onInterrupt } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'util', 'cleanup.js'))});
     const { makeRunDir } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'util', 'rundir.js'))});
     installSignalHandlers();
     let handedOver = false;
+    onInterrupt(() => { process.stdout.write(handedOver ? 'handed over' : 'being made'); });
     const making = makeRunDir('t').then(() => { handedOver = true; });
     for (let i = 0; i < ${turns}; i++) await new Promise((r) => setImmediate(r));
-    process.stdout.write(handedOver ? 'handed over' : 'being made');
     process.kill(process.pid, 'SIGINT');
     await making;
     await new Promise((r) => setTimeout(r, 5000));
