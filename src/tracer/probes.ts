@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NatscopeError } from '../errors.js';
 import { probesDir } from '../util/paths.js';
-import { FLUSH_INTERVAL_MS, FLUSH_MARKER, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
+import { FLUSH_MARKER, FLUSH_TICK_MS, type ProbeFamily, STREAMS, type StreamName } from './streams.js';
 import { type BpftraceVersion, formatVersion } from './version.js';
 
 export interface ProbeInfo {
@@ -130,6 +130,7 @@ export async function composeProgram(
     '\t@batch = 0;',
     '\t@pending_a = 0;',
     '\t@pending_b = 0;',
+    '\t@handed = 0;',
     '}',
     '',
   ];
@@ -144,36 +145,48 @@ export async function composeProgram(
   return parts.join('\n');
 }
 
-// The joint flush (what each probe's own flush does, for all of them at once;
-// see probes/nat.bt, "Output"): switch every probe to the other buffer and
-// print the full ones, unless the other buffers are not printed and cleared
-// yet. The marker after the prints lets the reader sort a flush's events by
-// time; written ten times a second, it also ends bpftrace (SIGPIPE) soon
-// after natscope dies without stopping it.
+// The joint flush (see probes/nat.bt, "Output"), for every probe at once,
+// in two ticks. One hands the filling buffers over: @batch switches the
+// probes to the other side (unless that side is not printed and cleared yet:
+// bpftrace is behind, keep filling). The next prints and clears the side
+// handed over. A probe that read @batch just before the switch may still
+// be writing to the old side (a vCPU the host has descheduled, for
+// instance); printing a tick later, not at once, keeps its event from
+// being cleared unprinted: it has FLUSH_TICK_MS to finish, not the moment
+// bpftrace takes to read the print request. The marker after the prints
+// lets the reader sort a flush's events by time; written ten times a
+// second, it also ends bpftrace (SIGPIPE) soon after natscope dies without
+// stopping it.
 function flushBlock(streams: StreamName[]): string[] {
-  // hand the filling buffer (side `full`) over to be printed; the probes write the other
-  const flip = (full: 0 | 1): string[] => {
-    const name = full === 0 ? 'a' : 'b';
-    return [
-      `@batch = ${1 - full};`,
-      `@pending_${name} = 1;`,
-      ...streams.map((s) => `print(${STREAMS[s].buffers[full]}); clear(${STREAMS[s].buffers[full]});`),
-      ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
-      ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
-      `clear(@pending_${name});`,
-      `printf("${FLUSH_MARKER}\\n");`,
-    ];
-  };
+  // hand the filling side over; the probes write the other
+  const handOver = (full: 0 | 1): string[] => [
+    `@batch = ${1 - full};`,
+    `@pending_${full === 0 ? 'a' : 'b'} = 1;`,
+    `@handed = ${full + 1};`,
+  ];
+  // print and clear the side handed over at the last tick
+  const drain = (full: 0 | 1): string[] => [
+    ...streams.map((s) => `print(${STREAMS[s].buffers[full]}); clear(${STREAMS[s].buffers[full]});`),
+    ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
+    ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
+    `clear(@pending_${full === 0 ? 'a' : 'b'});`,
+    `printf("${FLUSH_MARKER}\\n");`,
+    '@handed = 0;',
+  ];
   const indent = (depth: number, lines: string[]) => lines.map((l) => '\t'.repeat(depth) + l);
   return [
-    `interval:ms:${FLUSH_INTERVAL_MS}`,
+    `interval:ms:${FLUSH_TICK_MS}`,
     '{',
-    '\tif (@batch == 0) {',
+    '\tif (@handed == 1) {',
+    ...indent(2, drain(0)),
+    '\t} else if (@handed == 2) {',
+    ...indent(2, drain(1)),
+    '\t} else if (@batch == 0) {',
     '\t\tif (@pending_b == 0) {',
-    ...indent(3, flip(0)),
+    ...indent(3, handOver(0)),
     '\t\t}',
     '\t} else if (@pending_a == 0) {',
-    ...indent(2, flip(1)),
+    ...indent(2, handOver(1)),
     '\t}',
     '}',
     '',

@@ -4,7 +4,8 @@
 // maps it keeps. The reader's indices (`NAT.manip` …) come from here, so
 // a field is read by name, never by a number written elsewhere.
 
-export type ProbeFamily = 'nat' | 'conntrack' | 'drop' | 'rewrite';
+export const PROBE_FAMILIES = ['nat', 'conntrack', 'drop', 'rewrite'] as const;
+export type ProbeFamily = (typeof PROBE_FAMILIES)[number];
 export type StreamName = 'nat' | 'ct-new' | 'ct-destroy' | 'drop' | 'rewrite';
 
 // Values of one event, in order. Every value is a number except the
@@ -112,5 +113,9 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
 // What the composed program prints after each flush's buffers.
 export const FLUSH_MARKER = 'natscope-flush';
 
-// How often the buffered events are printed: the latency a live view sees.
+// How often the buffered events are printed (each buffer fills this long;
+// the detail budget is per CPU and fill): the latency a live view sees.
 export const FLUSH_INTERVAL_MS = 100;
+// The flush runs twice as often: one tick hands the filling buffer over, the
+// next prints it (see the composed flush, src/tracer/probes.ts).
+export const FLUSH_TICK_MS = FLUSH_INTERVAL_MS / 2;

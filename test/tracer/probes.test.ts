@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { DEFAULT_PROBES, PROBES, composeProgram, parseProbeList, qualifyModules } from '../../src/tracer/probes.js';
 import { parseBpftraceLine } from '../../src/tracer/parse.js';
-import { FLUSH_MARKER, STREAMS } from '../../src/tracer/streams.js';
+import { FLUSH_INTERVAL_MS, FLUSH_MARKER, STREAMS } from '../../src/tracer/streams.js';
 import { probesDir } from '../../src/util/paths.js';
 import { parseBpftraceVersion, TESTED_VERSIONS } from '../../src/tracer/version.js';
 
@@ -59,11 +59,18 @@ describe('probe files', () => {
       // the side's detail budgets (the drops' is their own) start again once it has been printed
       expect(flush.match(new RegExp(`clear\\(@detail_${side}\\);`, 'g'))).toHaveLength(1);
       expect(flush.match(new RegExp(`clear\\(@drop_detail_${side}\\);`, 'g'))).toHaveLength(1);
-      // the buffer just printed is marked pending until its clear has run
-      expect(flush).toMatch(
-        new RegExp(`@pending_${side} = 1;[^}]*clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);`),
+      // one tick hands the side over (marked pending until its clear has run), printing nothing
+      const n = side === 'a' ? 1 : 2;
+      expect(flush).toMatch(new RegExp(`@batch = ${2 - n};\\s*@pending_${side} = 1;\\s*@handed = ${n};\\s*\\}`));
+      // the next prints it: its buffers, its counts, its budgets, its pending mark, then the marker
+      const drain = new RegExp(`if \\(@handed == ${n}\\) \\{([^}]*)\\}`).exec(flush)?.[1] ?? '';
+      expect(drain.indexOf(`print(@nat_${side})`)).toBeGreaterThanOrEqual(0);
+      expect(drain).toMatch(
+        new RegExp(`clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);\\s*@handed = 0;\\s*$`),
       );
     }
+    // two ticks a flush: each side still fills for FLUSH_INTERVAL_MS
+    expect(flush).toMatch(new RegExp(`^interval:ms:${FLUSH_INTERVAL_MS / 2}\\n`));
   });
 
   test.each(Object.values(PROBES))(
@@ -87,7 +94,7 @@ describe('probe files', () => {
     const program = await composeProgram(DEFAULT_PROBES, V0_23);
     expect(program.split('\n')[0]).toContain('for bpftrace 0.23.2');
     const begin = /^BEGIN\n\{\n([\s\S]*?)\n\}/m.exec(program)?.[1] ?? '';
-    for (const map of ['@batch', '@pending_a', '@pending_b']) expect(begin).toContain(`${map} = 0;`);
+    for (const map of ['@batch', '@pending_a', '@pending_b', '@handed']) expect(begin).toContain(`${map} = 0;`);
     const code = program
       .replace(/\/\*[\s\S]*?\*\//g, '')
       .replace(/\/\/.*$/gm, '')
