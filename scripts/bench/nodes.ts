@@ -4,12 +4,14 @@
 // "node" is a bpftrace process as followBpftrace sees one (its stdout and
 // stderr), fed the real output of a micro-VM run (test/fixtures/bpftrace,
 // the default probes' buffers, made new connections as the pipeline bench
-// makes them); every node's events go through natscope's own flush
-// assembly, parsing and loss counting, then one TimeOrderedMerge, a flush
-// at a time, as the cluster commands do. All in one process, on one core, as in natscope.
+// makes them, as the bytes a pipe delivers); every node's events go through
+// natscope's own flush assembly, parsing and loss counting, the cluster
+// transport's clock alignment, then one TimeOrderedMerge, a flush at a
+// time, as the cluster commands do. All in one process, on one core, as in natscope.
 
 import { PassThrough } from 'node:stream';
 import { TimeOrderedMerge } from '../../src/cluster/merge.js';
+import { mergedEvent } from '../../src/cluster/transport.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { type BpftraceProcess, followBpftrace } from '../../src/tracer/bpftrace.js';
 import type { BpftraceExit } from '../../src/tracer/outcome.js';
@@ -34,7 +36,7 @@ const FOUND: DetectedBpftrace = {
 function fakeNode(): {
   process: BpftraceProcess;
   attach(): void;
-  write(text: string): Promise<void>;
+  write(bytes: Uint8Array): Promise<void>;
   end(): void;
 } {
   const stdout = new PassThrough();
@@ -56,9 +58,9 @@ function fakeNode(): {
     process: { pid: undefined, stdout, stderr, result, running: () => running, stop: end, kill: end },
     // bpftrace 0.17 says it has attached on stderr
     attach: () => stderr.write(`${ATTACH_NOTICE}\n`),
-    write: (text) =>
+    write: (bytes) =>
       new Promise((resolve) => {
-        if (stdout.write(text)) resolve();
+        if (stdout.write(bytes)) resolve();
         else stdout.once('drain', resolve);
       }),
     end,
@@ -67,6 +69,15 @@ function fakeNode(): {
 
 // events in one flush's lines: one "CPU,SEQ": [...] entry each
 const eventsIn = (lines: string[]) => lines.reduce((k, line) => k + (line.match(/"\d+,\d+": \[/g)?.length ?? 0), 0);
+
+// A flush as a node's bpftrace writes it: its lines, then the marker.
+const flushBytes = (lines: string[]) => Buffer.from(`${lines.join('\n')}\n${FLUSH_MARKER}\n`);
+
+interface PreparedFlushes {
+  eventsPerFlush: number;
+  // each flush's bytes; each node's sequence numbers run on from its last flush, as one bpftrace's do
+  bytes: Buffer[];
+}
 
 interface NodesRun {
   eventsPerSecond: number;
@@ -79,29 +90,39 @@ interface NodesRun {
 
 // N nodes: `paced` writes each node's flushes every 100 ms (the delay a user
 // sees); unpaced writes them as fast as they are taken (the throughput).
-async function runNodes(n: number, flushes: string[][], paced: boolean, totalEvents: number): Promise<NodesRun> {
-  const eventsPerFlush = eventsIn(flushes[0]!);
-  const flushesPerNode = Math.ceil(totalEvents / eventsPerFlush / n);
+async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, totalEvents: number): Promise<NodesRun> {
+  const flushesPerNode = Math.ceil(totalEvents / flushes.eventsPerFlush / n);
   const context = await realContext(templates());
   const delays: number[] = [];
+  // paced: every 97th event of a flush, and when its flush was written (the delay is read when it leaves the merge)
+  const sampled = new Map<NatscopeEvent, number>();
   let out = 0;
-  const merge = new TimeOrderedMerge<{ t: number; arrived: number }>((e) => {
+  const merge = new TimeOrderedMerge<NatscopeEvent>((e) => {
     out++;
-    if (out % 97 === 0) delays.push(performance.now() - e.arrived);
+    if (!paced) return;
+    const at = sampled.get(e);
+    if (at === undefined) return;
+    delays.push(performance.now() - at);
+    sampled.delete(e);
   });
   const nodes = Array.from({ length: n }, () => fakeNode());
   // when each node's latest flush was written
   const arrived = nodes.map(() => 0);
-  const followed = nodes.map((node, i) =>
-    followBpftrace(node.process, {
+  const followed = nodes.map((node, i) => {
+    // the cluster transport's receiver: each node's clock aligned (here a second ahead)
+    const asMerged = mergedEvent(`node${i + 1}`, { offsetNs: 1e9, uncertaintyNs: 0 });
+    return followBpftrace(node.process, {
       probes: ['nat', 'conntrack', 'drop'],
       found: FOUND,
       context,
       // a flush at a time, as the cluster session takes them
-      onEvents: (events: NatscopeEvent[]) =>
-        merge.pushBatch(events.map((event) => ({ t: event.t, arrived: arrived[i]! }))),
-    }),
-  );
+      onEvents: (events: NatscopeEvent[]) => {
+        const batch = events.map(asMerged);
+        if (paced) for (let k = 0; k < batch.length; k += 97) sampled.set(batch[k]!, arrived[i]!);
+        merge.pushBatch(batch);
+      },
+    });
+  });
   for (const node of nodes) node.attach();
   const tracers = await Promise.all(followed.map((f) => f.ready));
   const started = performance.now();
@@ -109,8 +130,7 @@ async function runNodes(n: number, flushes: string[][], paced: boolean, totalEve
     const tick = performance.now();
     for (const [i, node] of nodes.entries()) {
       arrived[i] = performance.now();
-      // each node's sequence numbers run on from its last flush, as one bpftrace's do
-      await node.write(`${flushes[f % flushes.length]!.join('\n')}\n${FLUSH_MARKER}\n`);
+      await node.write(flushes.bytes[f % flushes.bytes.length]!);
     }
     // let the tracers take what was written before the next flush arrives
     await new Promise((resolve) => setImmediate(resolve));
@@ -135,11 +155,16 @@ async function runNodes(n: number, flushes: string[][], paced: boolean, totalEve
 export async function benchNodes(): Promise<Figure[]> {
   const buffers = templates();
   // every flush a node sends, prepared before the clock starts (the bench measures natscope, not the generator)
-  const perFlush = eventsIn(flushLines(buffers, 0));
-  const flushes = Array.from({ length: Math.ceil(TOTAL_EVENTS / perFlush) }, (_, f) => flushLines(buffers, f));
+  const eventsPerFlush = eventsIn(flushLines(buffers, 0));
+  const flushes: PreparedFlushes = {
+    eventsPerFlush,
+    bytes: Array.from({ length: Math.ceil(TOTAL_EVENTS / eventsPerFlush) }, (_, f) =>
+      flushBytes(flushLines(buffers, f)),
+    ),
+  };
   const figures: Figure[] = [];
   for (const n of NODE_COUNTS) {
-    const r = await runNodes(n, flushes, false, TOTAL_EVENTS);
+    const r = await runNodes(flushes, n, false, TOTAL_EVENTS);
     figures.push({
       name: `nodes: ${n === 1 ? "one node's stream" : `${n} nodes' streams`} parsed and merged (one core)`,
       value: r.eventsPerSecond,
@@ -150,7 +175,7 @@ export async function benchNodes(): Promise<Figure[]> {
     });
   }
   // at bpftrace's own cadence, 4 nodes: the delay is the merge's hold (300 ms) plus natscope's work
-  const paced = await runNodes(4, flushes, true, 100_000);
+  const paced = await runNodes(flushes, 4, true, 100_000);
   figures.push({
     name: 'nodes: flush arrival → merged stream, 4 nodes at 10 flushes/s',
     value: paced.delayP50,

@@ -18,22 +18,33 @@ interface Stream {
 
 const MAX_GAPS = 64;
 
-export class LossCounter {
-  // per probe, per stream name, per CPU: looked up for every event, so no key string is built
-  private readonly streams = new Map<string, Map<string, Stream[]>>();
-  private readonly lostByProbe = new Map<string, number>();
-  private readonly receivedByProbe = new Map<string, number>();
+// One probe's counts, and its streams' state per stream name, per CPU.
+interface Tally {
+  received: number;
+  lost: number;
+  // counted at all (a probe appears in the summary once it has)
+  counted: boolean;
+  streams: Map<string, Stream[]>;
+}
 
-  private stream(probe: string, name: string, cpu: number): Stream {
-    let byName = this.streams.get(probe);
-    if (!byName) {
-      byName = new Map();
-      this.streams.set(probe, byName);
+export class LossCounter {
+  // looked up for every event, so no key string is built
+  private readonly tallies = new Map<string, Tally>();
+
+  private tally(probe: string): Tally {
+    let tally = this.tallies.get(probe);
+    if (!tally) {
+      tally = { received: 0, lost: 0, counted: false, streams: new Map() };
+      this.tallies.set(probe, tally);
     }
-    let perCpu = byName.get(name);
+    return tally;
+  }
+
+  private stream(tally: Tally, name: string, cpu: number): Stream {
+    let perCpu = tally.streams.get(name);
     if (!perCpu) {
       perCpu = [];
-      byName.set(name, perCpu);
+      tally.streams.set(name, perCpu);
     }
     let s = perCpu[cpu];
     if (!s) {
@@ -43,8 +54,9 @@ export class LossCounter {
     return s;
   }
 
-  private addLost(probe: string, n: number): void {
-    this.lostByProbe.set(probe, (this.lostByProbe.get(probe) ?? 0) + n);
+  private static addLost(tally: Tally, n: number): void {
+    tally.lost += n;
+    tally.counted = true;
   }
 
   // Returns how many events of this stream went missing just before this one
@@ -52,25 +64,27 @@ export class LossCounter {
   // for an event seen before (neither lost nor new; a late event whose gap
   // has left the last MAX_GAPS is taken for one too).
   observe(probe: string, name: string, cpu: number, seq: number): number | null {
-    const s = this.stream(probe, name, cpu);
+    const tally = this.tally(probe);
+    const s = this.stream(tally, name, cpu);
     if (seq <= s.last) {
       const i = s.gaps.findIndex(([from, to]) => seq >= from && seq <= to);
       if (i < 0) return null;
-      this.receivedByProbe.set(probe, (this.receivedByProbe.get(probe) ?? 0) + 1);
+      tally.received++;
       const [from, to] = s.gaps[i]!;
       const pieces: [number, number][] = [];
       if (from <= seq - 1) pieces.push([from, seq - 1]);
       if (seq + 1 <= to) pieces.push([seq + 1, to]);
       s.gaps.splice(i, 1, ...pieces);
-      this.addLost(probe, -1);
+      LossCounter.addLost(tally, -1);
       return -1;
     }
-    this.receivedByProbe.set(probe, (this.receivedByProbe.get(probe) ?? 0) + 1);
+    tally.received++;
+    tally.counted = true;
     const gap = seq - s.last - 1;
     if (gap > 0) {
       s.gaps.push([s.last + 1, seq - 1]);
       if (s.gaps.length > MAX_GAPS) s.gaps.shift();
-      this.addLost(probe, gap);
+      LossCounter.addLost(tally, gap);
     }
     s.last = seq;
     return gap;
@@ -79,34 +93,38 @@ export class LossCounter {
   // Compares a stream's final kernel-side counters with what arrived;
   // returns the events lost after the last one received.
   settle(probe: string, name: string, finalPerCpu: Map<number, number>): number {
+    const tally = this.tally(probe);
     let tail = 0;
     for (const [cpu, final] of finalPerCpu) {
-      const s = this.stream(probe, name, cpu);
+      const s = this.stream(tally, name, cpu);
       if (final > s.last) {
         tail += final - s.last;
         s.last = final;
       }
     }
-    if (tail > 0) this.addLost(probe, tail);
+    if (tail > 0) LossCounter.addLost(tally, tail);
     return tail;
   }
 
   lost(probe?: string): number {
-    if (probe !== undefined) return this.lostByProbe.get(probe) ?? 0;
+    if (probe !== undefined) return this.tallies.get(probe)?.lost ?? 0;
     let sum = 0;
-    for (const n of this.lostByProbe.values()) sum += n;
+    for (const t of this.tallies.values()) sum += t.lost;
     return sum;
   }
 
   received(probe?: string): number {
-    if (probe !== undefined) return this.receivedByProbe.get(probe) ?? 0;
+    if (probe !== undefined) return this.tallies.get(probe)?.received ?? 0;
     let sum = 0;
-    for (const n of this.receivedByProbe.values()) sum += n;
+    for (const t of this.tallies.values()) sum += t.received;
     return sum;
   }
 
   summary(): { probe: string; received: number; lost: number }[] {
-    const probes = new Set([...this.receivedByProbe.keys(), ...this.lostByProbe.keys()]);
-    return [...probes].sort().map((probe) => ({ probe, received: this.received(probe), lost: this.lost(probe) }));
+    return [...this.tallies]
+      .filter(([, t]) => t.counted)
+      .map(([probe]) => probe)
+      .sort()
+      .map((probe) => ({ probe, received: this.received(probe), lost: this.lost(probe) }));
   }
 }

@@ -508,7 +508,10 @@ function conntrackEvent(
   ct: string,
 ): CtNewEvent | CtDestroyEvent {
   const l4 = v[CONNTRACK.l4]!;
-  const body = {
+  // one literal for both kinds: one object shape, built in place (no spread of a second object)
+  return {
+    v: EVENT_VERSION,
+    kind,
     t: v[CONNTRACK.t]!,
     host,
     netns: v[CONNTRACK.netns]!,
@@ -518,9 +521,6 @@ function conntrackEvent(
     status: statusNames(v[CONNTRACK.status]!),
     ct,
   };
-  return kind === 'ct-new'
-    ? { v: EVENT_VERSION, kind: 'ct-new', ...body }
-    : { v: EVENT_VERSION, kind: 'ct-destroy', ...body };
 }
 
 function dropEvent(v: number[], host: string, ctx: ParseContext, location: string): DropEvent {

@@ -66,4 +66,13 @@ describe('LossCounter', () => {
       { probe: 'nat', received: 1, lost: 2 },
     ]);
   });
+
+  test('the summary lists a probe once it has received or lost an event: not one settled with nothing missing', () => {
+    const l = new LossCounter();
+    expect(l.settle('rewrite', 'rewrite', new Map([[0, 0]]))).toBe(0);
+    expect(l.settle('drop', 'drop', new Map([[0, 2]]))).toBe(2);
+    expect(l.summary()).toEqual([{ probe: 'drop', received: 0, lost: 2 }]);
+    expect(l.received('rewrite')).toBe(0);
+    expect(l.lost('nowhere')).toBe(0);
+  });
 });
