@@ -45,10 +45,12 @@ function report(error: unknown): number {
     process.stderr.write(`natscope: ${safeText(error.message)}\n`);
     if (error.hint) process.stderr.write(`  fix: ${safeText(error.hint)}\n`);
     if (process.env.NATSCOPE_DEBUG && error.cause)
-      process.stderr.write(`${safeText(String((error.cause as Error).stack ?? error.cause))}\n`);
+      process.stderr.write(`${safeText(String((error.cause instanceof Error && error.cause.stack) || error.cause))}\n`);
     return error.exitCode;
   }
-  process.stderr.write(`natscope: internal error: ${safeText((error as Error)?.stack ?? String(error))}\n`);
+  process.stderr.write(
+    `natscope: internal error: ${safeText((error instanceof Error && error.stack) || String(error))}\n`,
+  );
   process.stderr.write('  this is a bug in natscope; please report it with the command you ran\n');
   return 70;
 }

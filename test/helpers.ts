@@ -4,7 +4,8 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, onTestFinished } from 'vitest';
+import { afterAll, assert, onTestFinished } from 'vitest';
+import { NatscopeError } from '../src/errors.js';
 import { decodeEvent } from '../src/events/codec.js';
 import type { CountedEvent, NatscopeEvent } from '../src/events/types.js';
 import { parseBpftraceLine } from '../src/tracer/parse.js';
@@ -34,6 +35,13 @@ export function capturedCounts(): CountedEvent[] {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+// A caught error, checked to be one natscope tells the user about (its
+// message, fix and exit code) rather than a bug.
+export function asNatscopeError(error: unknown): NatscopeError {
+  assert.instanceOf(error, NatscopeError, 'expected a NatscopeError');
+  return error;
+}
 
 // Every event the tracer makes of the end-to-end test's bpftrace output
 // (kernel events, counts past the detail budget), in time order.

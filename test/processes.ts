@@ -4,6 +4,7 @@
 // an error.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { errnoOf } from '../src/errors.js';
 
 function readProc(pid: number, file: string): string | null {
   try {
@@ -24,7 +25,7 @@ export function killIfRunning(pid: number, signal: NodeJS.Signals = 'SIGKILL'): 
   try {
     process.kill(pid, signal);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    if (errnoOf(error) !== 'ESRCH') throw error;
   }
 }
 

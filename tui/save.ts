@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { encodeEvent } from '../src/events/codec.js';
 import type { NatscopeEvent } from '../src/events/types.js';
+import { errnoOf } from '../src/errors.js';
 
 export function sessionFileName(date: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
@@ -19,7 +20,7 @@ export async function saveSession(events: NatscopeEvent[], dir = process.cwd(), 
       await writeFile(path, events.map((e) => `${encodeEvent(e)}\n`).join(''), { flag: 'wx' });
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || i > 9) throw error;
+      if (errnoOf(error) !== 'EEXIST' || i > 9) throw error;
       path = join(dir, sessionFileName(date).replace('.jsonl', `-${i}.jsonl`));
     }
   }

@@ -3,6 +3,8 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
+import { z } from 'zod';
+import { parseJsonAs } from '../../src/util/json.js';
 
 const TICK_US = 10_000;
 
@@ -40,9 +42,17 @@ export async function withMachineCost<T extends { connections: number }>(
 // The run time of the programs bpftrace `pid` loaded (bpftool names their
 // owners; where it cannot, every program: the micro-VM and this project's
 // hosts run no others). Needs the kernel's BPF run-time statistics on.
+// What bpftool prints of each program (the fields used here).
+const BpfProgramsSchema = z.array(
+  z.looseObject({
+    run_time_ns: z.number().min(0).optional(),
+    pids: z.array(z.looseObject({ pid: z.int() })).optional(),
+  }),
+);
+
 export async function bpfProgramsUs(pid: number): Promise<number> {
   const { stdout } = await execa('bpftool', ['prog', 'show', '--json']);
-  const programs = JSON.parse(stdout) as { run_time_ns?: number; pids?: { pid: number }[] }[];
+  const programs = parseJsonAs(BpfProgramsSchema, stdout, "bpftool's program list", 'install bpftool (npm run setup)');
   const known = programs.some((p) => p.pids !== undefined);
   const ours = known ? programs.filter((p) => p.pids?.some((o) => o.pid === pid)) : programs;
   return ours.reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0) / 1000;

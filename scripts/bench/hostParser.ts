@@ -19,6 +19,7 @@ import { NODE_FLAGS } from '../../src/util/runtime.js';
 import { TRACE_PORTS } from '../../src/vm/ports.js';
 import { startVm } from '../../src/vm/run.js';
 import { type Figure, formatFigure } from './figures.js';
+import { describeError } from '../../src/errors.js';
 
 const note = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -103,7 +104,7 @@ export async function benchHostParser(): Promise<Figure[]> {
         totals.lost += s.lost;
         totals.lostByBpftrace += s.lostReportedByBpftrace;
       } catch (error) {
-        note(`a guest bpftrace did not attach: ${(error as Error).message}`);
+        note(`a guest bpftrace did not attach: ${describeError(error)}`);
         await followed.halt();
       }
     }
@@ -219,7 +220,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       process.exit(0);
     },
     (error) => {
-      process.stderr.write(`host-parser benchmark failed: ${(error as Error).stack ?? error}\n`);
+      process.stderr.write(`host-parser benchmark failed: ${(error instanceof Error && error.stack) || error}\n`);
       process.exit(1);
     },
   );

@@ -188,6 +188,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  process.stderr.write(`host-parser benchmark (guest) failed: ${(error as Error).stack ?? error}\n`);
+  process.stderr.write(`host-parser benchmark (guest) failed: ${(error instanceof Error && error.stack) || error}\n`);
   process.exit(1);
 });

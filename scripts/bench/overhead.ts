@@ -44,6 +44,7 @@ import { DEFAULT_PROBES, composeProgram } from '../../src/tracer/probes.js';
 import { detectBpftrace } from '../../src/tracer/version.js';
 import type { ProbeFamily } from '../../src/tracer/parse.js';
 import type { LoadResult } from '../../src/lab/lab.js';
+import type { OverheadResult } from './overheadResult.js';
 
 const PREFIX = 'natscope-bench-';
 const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 8);
@@ -246,7 +247,7 @@ async function measure(): Promise<void> {
     await sleep(500);
     const loss = await lossy.t.stop();
 
-    const result = `${JSON.stringify({
+    const result: OverheadResult = {
       seconds: SECONDS,
       rates: {
         none: mean(runs.none),
@@ -280,15 +281,16 @@ async function measure(): Promise<void> {
         bpftraceReported: loss.lostReportedByBpftrace,
         firstLost: lossy.firstLost(),
       },
-    })}\n`;
-    if (OUTPUT) writeFileSync(OUTPUT, result);
-    else process.stdout.write(result);
+    };
+    const text = `${JSON.stringify(result)}\n`;
+    if (OUTPUT) writeFileSync(OUTPUT, text);
+    else process.stdout.write(text);
   } finally {
     await lab.down();
   }
 }
 
 main().catch((error) => {
-  process.stderr.write(`overhead benchmark failed: ${(error as Error).stack ?? error}\n`);
+  process.stderr.write(`overhead benchmark failed: ${(error instanceof Error && error.stack) || error}\n`);
   process.exit(1);
 });

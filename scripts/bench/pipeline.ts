@@ -22,6 +22,8 @@ import { LossCounter } from '../../src/tracer/loss.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
 import type { Figure } from './figures.js';
+import { z } from 'zod';
+import { parseJsonAs } from '../../src/util/json.js';
 
 const EVENTS = 1_000_000;
 const ROUNDS_PER_FLUSH = 20;
@@ -29,25 +31,30 @@ const ROUNDS_PER_FLUSH = 20;
 const CLIENT = 168470720;
 
 // One buffer's entries as the capture printed them: values per "CPU,SEQ" key.
-export type Buffer = { name: string; entries: [string, unknown[]][] };
+export type Buffer = { name: string; entries: [string, (number | string)[]][] };
 // a rounded conntrack address → its exact digits
 const BIG = new Map<number, string>();
+
+// A map print of the capture: {"type": "map", "data": {NAME: CONTENTS}}; an
+// event buffer's contents are [values…] per "CPU,SEQ" key
+const CapturedMapSchema = z.object({ data: z.record(z.string(), z.unknown()) });
+const EventBufferSchema = z.record(z.string(), z.array(z.union([z.number(), z.string()])));
 
 export function templates(): Buffer[] {
   const text = readFileSync(join(projectRoot(), 'test', 'fixtures', 'bpftrace', 'lab-all-probes.jsonl'), 'utf8');
   // natscope's default probes (nat, conntrack, drop): rewrite is opt-in, per packet
   const names = new Set((['nat', 'ct-new', 'ct-destroy', 'drop'] as const).map((s) => STREAMS[s].buffers[0]));
-  const byName = new Map<string, [string, unknown[]][]>();
+  const byName = new Map<string, [string, (number | string)[]][]>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('{"type": "map"')) continue;
-    const data = (JSON.parse(line) as { data: Record<string, Record<string, unknown[]>> }).data;
+    const { data } = CapturedMapSchema.parse(JSON.parse(line));
     // conntrack addresses are above 2^53: keep their digits as printed
     for (const m of line.matchAll(/\[\d+,\d+,(\d{17,})/g)) BIG.set(Number(m[1]), m[1]!);
     for (const [name, entries] of Object.entries(data)) {
       const key = name.replace(/_b$/, '_a');
       if (!names.has(key)) continue;
       const list = byName.get(key) ?? [];
-      list.push(...Object.entries(entries));
+      list.push(...Object.entries(EventBufferSchema.parse(entries)));
       byName.set(key, list);
     }
   }
@@ -67,13 +74,13 @@ export function flushLines(buffers: Buffer[], flush: number): string[] {
       for (const [, values] of entries) {
         // a round a millisecond after the one before, as a new connection would be
         const text = values.map((v, i) =>
-          i === 0
-            ? (v as number) + (flush * ROUNDS_PER_FLUSH + r) * 1e6
-            : i > 0 && values[i - 1] === CLIENT && typeof v === 'number'
-              ? raw
-              : typeof v === 'string'
-                ? JSON.stringify(v)
-                : (BIG.get(v as number) ?? v),
+          typeof v === 'string'
+            ? JSON.stringify(v)
+            : i === 0
+              ? v + (flush * ROUNDS_PER_FLUSH + r) * 1e6
+              : values[i - 1] === CLIENT
+                ? raw
+                : (BIG.get(v) ?? v),
         );
         out.push(`"0,${++seq}": [${text.join(',')}]`);
       }
@@ -89,21 +96,24 @@ export async function realContext(buffers: Buffer[]): Promise<ParseContext> {
   const hosts = ['office', 'vpn', 'node1', 'node2', 'node3', 'pod-nginx', 'pod-mysql'];
   for (const { entries } of buffers) {
     for (const [, values] of entries) {
-      const inode = values[1] as number; // NETNS, second in every probe's values
-      if (inode && !resolver.has(inode)) resolver.register(inode, hosts[resolver.entries().length % hosts.length]!);
+      const inode = values[1]; // NETNS, second in every probe's values
+      if (typeof inode === 'number' && inode && !resolver.has(inode))
+        resolver.register(inode, hosts[resolver.entries().length % hosts.length]!);
     }
   }
   const reasons = await loadDropReasons();
   return { hostOf: (inode) => resolver.hostOf(inode), dropReason: (code) => reasons.name(code) };
 }
 
-interface Measurement {
-  eventsPerSecond: number;
-  gcPercent: number;
+// What one measuring process prints (measureIn reads it back)
+const MeasurementSchema = z.object({
+  eventsPerSecond: z.number().min(0),
+  gcPercent: z.number().min(0),
   // what the tracker holds after 1M events: on the heap, and in its index's typed arrays
-  heldBytes: number;
-  flowsKept: number;
-}
+  heldBytes: z.number(),
+  flowsKept: z.int().min(0),
+});
+type Measurement = z.infer<typeof MeasurementSchema>;
 
 async function measure(): Promise<Measurement> {
   const buffers = templates();
@@ -170,7 +180,7 @@ async function measureIn(flags: readonly string[]): Promise<Measurement> {
   });
   if (result.exitCode !== 0)
     throw new Error(`the pipeline benchmark failed (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
-  return JSON.parse(String(result.stdout)) as Measurement;
+  return parseJsonAs(MeasurementSchema, String(result.stdout), "the pipeline benchmark's measurement", 'npm run build');
 }
 
 const RUNS = 5;

@@ -11,16 +11,19 @@ import { DEFAULT_PREFIX } from '../../src/lab/prefix.js';
 import { runIncidentScenario } from '../../src/incident/scenario.js';
 import { NetnsLab } from '../../src/lab/netns/lab.js';
 import { functionProbesAttach } from '../../src/tracer/capabilities.js';
+import { parseJsonAs } from '../../src/util/json.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS, natscopeCommand } from '../../src/util/runtime.js';
 import { formatFigure, type Figure } from './figures.js';
 import { benchDecode } from './decode.js';
 import { benchHostParser } from './hostParser.js';
 import { benchNodes } from './nodes.js';
+import { OverheadResultSchema, type TracerCost } from './overheadResult.js';
 import { benchPerEvent } from './perEvent.js';
 import { benchPipeline } from './pipeline.js';
 import { benchRuleTrace } from './ruleTrace.js';
 import { benchTui } from './tui.js';
+import { describeError } from '../../src/errors.js';
 
 const figures: Figure[] = [];
 const show = (list: Figure[]) => {
@@ -126,19 +129,12 @@ async function vmOverhead(): Promise<Figure[]> {
     },
   );
   if (result.exitCode !== 0) throw new Error(`the overhead benchmark failed in the micro-VM (exit ${result.exitCode})`);
-  const r = JSON.parse(readFileSync(file, 'utf8')) as {
-    seconds: number;
-    rates: Record<'none' | Traced, number>;
-    runs: Record<'none' | Traced, number[]>;
-    ratios: Record<Traced, number[]>;
-    natscopeEvents: number;
-    natscopeCounted: number;
-    cost: Record<'untracedUs' | TracerCost, number[]>;
-    costAll: Record<TracerCost, number[]>;
-    natscopeLost: number;
-    attachMs: number;
-    loss: { received: number; lost: number; bpftraceReported: number; firstLost: Record<string, unknown> };
-  };
+  const r = parseJsonAs(
+    OverheadResultSchema,
+    readFileSync(file, 'utf8'),
+    "the overhead benchmark's result",
+    'run the benchmark again: npm run bench',
+  );
   const where = 'micro-vm' as const;
   const roundCount = r.runs.none.length;
   const runs = (xs: number[]) => `runs ${xs.map((x) => Math.round(x)).join(', ')}`;
@@ -214,8 +210,6 @@ async function vmOverhead(): Promise<Figure[]> {
   ];
 }
 
-type TracerCost = 'bpfUs' | 'bpftraceUs' | 'natscopeUs';
-type Traced = 'natscope' | 'natscopeAll' | 'conntrackE' | 'tcpdump' | 'hooksOnly';
 const us = (xs: number[]) => Math.round(median(xs));
 const roundsUs = (xs: number[]) => `rounds ${xs.map((x) => Math.round(x)).join(', ')} µs`;
 
@@ -311,6 +305,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  process.stderr.write(`natscope bench: ${(error as Error).message}\n`);
+  process.stderr.write(`natscope bench: ${describeError(error)}\n`);
   process.exit(1);
 });

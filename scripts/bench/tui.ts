@@ -54,12 +54,9 @@ export function* syntheticEvents(): Generator<NatscopeEvent> {
   // ephemeral ports of the office client and of node1's masquerade
   const ports = new Set<number>();
   for (const e of body) {
-    for (const t of [
-      (e as { orig?: { sport: number } }).orig,
-      (e as { packet?: { sport: number; dport: number } }).packet,
-    ]) {
-      if (t && 'sport' in t && t.sport > 10000) ports.add(t.sport);
-    }
+    const from =
+      e.kind === 'nat' || e.kind === 'ct-new' || e.kind === 'ct-destroy' ? e.orig : e.kind === 'drop' ? e.packet : null;
+    if (from && from.sport > 10000) ports.add(from.sport);
     if (e.kind === 'request' && e.sport) ports.add(e.sport);
     if (e.kind === 'nat' && e.manip === 'SNAT') ports.add(e.to.port);
     if (e.kind === 'drop' && e.packet.dport > 10000) ports.add(e.packet.dport);
@@ -95,7 +92,9 @@ async function harness(keys: boolean) {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the key server has no TCP port');
+  const client = connect(address.port, '127.0.0.1');
   const input = Object.assign(await accepted, { isTTY: true, setRawMode: () => undefined });
   const inner = openScreen({
     input: keys ? input : undefined,

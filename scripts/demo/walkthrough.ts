@@ -9,6 +9,7 @@ import { jsonLine, safeLine, safeText } from '../../src/util/terminal.js';
 import type { Claim, DemoContext, KubeProxyState, Narrator, Step, StepText } from './context.js';
 import { latestConfig, proxyMode, setKubeProxy, toldIn } from './context.js';
 import { STEPS } from './steps/index.js';
+import { describeError } from '../../src/errors.js';
 
 export interface StepResult {
   step: number;
@@ -77,16 +78,13 @@ async function runStep(ctx: DemoContext, step: Step, options: WalkthroughOptions
   let claims: Claim[];
   let evidence: unknown;
   try {
-    const slow =
-      step.n === 9 && options.interactive
-        ? (f: () => Promise<unknown>) => spinner('measuring…', f)
-        : (f: () => Promise<unknown>) => f();
-    const outcome = (await slow(() => step.run(ctx))) as Awaited<ReturnType<Step['run']>>;
+    const run = () => step.run(ctx);
+    const outcome = await (step.n === 9 && options.interactive ? spinner('measuring…', run) : run());
     claims = outcome.claims;
     evidence = outcome.evidence;
   } catch (error) {
-    claims = [{ text: 'the step ran', ok: false, saw: (error as Error).message }];
-    evidence = { error: (error as Error).message };
+    claims = [{ text: 'the step ran', ok: false, saw: describeError(error) }];
+    evidence = { error: describeError(error) };
   }
   const ok = claims.every((c) => c.ok);
   if (show) {

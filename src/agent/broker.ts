@@ -18,6 +18,7 @@ import { type Envelope, parseEnvelope } from './protocol.js';
 import { brokerFiles, brokerStateText } from './brokerState.js';
 import { HostTracedClient } from './hostTraced.js';
 import { startVmAgent, tracePortRuns } from './microVm.js';
+import { describeError, NatscopeError } from '../errors.js';
 
 const MAX_BUFFERED = 8 << 20;
 
@@ -100,9 +101,9 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
           if (command.cmd === 'untrace' && tracerOwner === socket) tracerOwner = null;
           socket.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result })}\n`);
         } catch (error) {
-          const { hint, exitCode } = error as { hint?: string; exitCode?: number };
+          const { hint, exitCode } = error instanceof NatscopeError ? error : { hint: undefined, exitCode: undefined };
           socket.write(
-            `${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: (error as Error).message, ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) })}\n`,
+            `${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: false, error: describeError(error), ...(hint ? { hint } : {}), ...(exitCode ? { exitCode } : {}) })}\n`,
           );
         }
       }

@@ -2,7 +2,7 @@
 // object per line (natscope agent --stdio, inside the micro-VM).
 
 import type { Readable, Writable } from 'node:stream';
-import { NatscopeError } from '../errors.js';
+import { describeError, NatscopeError } from '../errors.js';
 import { encodeEvent } from '../events/codec.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
@@ -24,7 +24,7 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
     try {
       envelope = parseEnvelope(item.line);
     } catch (error) {
-      emit({ ...base('error', 'natscope', 0), message: (error as Error).message, source: 'agent' });
+      emit({ ...base('error', 'natscope', 0), message: describeError(error), source: 'agent' });
       continue;
     }
     const { id, ...command } = envelope;
@@ -39,7 +39,7 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
           ...base('reply', 'natscope', 0),
           id,
           ok: false,
-          error: (error as Error).message,
+          error: describeError(error),
           ...(hint ? { hint } : {}),
           ...(exitCode ? { exitCode } : {}),
         });

@@ -10,7 +10,7 @@
 
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
-import { NatscopeError } from '../errors.js';
+import { describeError, NatscopeError } from '../errors.js';
 import type { NatscopeEvent } from '../events/types.js';
 import { type BpftraceProcess, type FollowedBpftrace, followBpftrace, type Tracer } from '../tracer/bpftrace.js';
 import { dropReasonsFrom } from '../tracer/btf.js';
@@ -113,7 +113,7 @@ export class PortRuns {
     try {
       header = parseRunHeader(text);
     } catch (error) {
-      this.report(`a run on the micro-VM trace port has a header natscope cannot read (${(error as Error).message})`);
+      this.report(`a run on the micro-VM trace port has a header natscope cannot read (${describeError(error)})`);
       run.stdout.resume(); // nobody will read it
       return;
     }

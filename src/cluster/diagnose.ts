@@ -7,6 +7,7 @@
 // says what the traced nodes saw; what happens outside them (a VPN, a cloud
 // firewall) is never claimed, only named as where the rest can be.
 
+import { z } from 'zod';
 import { isVerdictDrop } from '../events/story.js';
 import { endpoint } from '../events/tuple.js';
 import type { DropEvent, NatEvent, NatscopeEvent } from '../events/types.js';
@@ -45,44 +46,57 @@ export interface DiagnoseInput {
   probes: ProbeFamily[];
 }
 
-export type Verdict =
+export const VERDICTS = [
   // the client got its answer
-  | 'answered'
+  'answered',
   // DNAT on one node, the endpoint on another, no SNAT: the reply leaves that node straight to the client
-  | 'reply-bypasses-dnat'
+  'reply-bypasses-dnat',
   // a traced node's kernel dropped a packet of the connection
-  | 'dropped'
+  'dropped',
   // no answer, and nothing the traced nodes saw explains it
-  | 'no-answer-unexplained'
+  'no-answer-unexplained',
   // natscope only watched, and saw no traffic of the client to the Service
-  | 'not-seen'
+  'not-seen',
   // natscope only watched, saw the connection, and nothing that says it failed
-  | 'seen-no-fault';
+  'seen-no-fault',
+] as const;
+export type Verdict = (typeof VERDICTS)[number];
 
-export interface DropSeen {
+const DropSeenSchema = z.object({
   // the nodes whose bpftrace reported it
-  nodes: string[];
-  netns: number;
-  reason: string;
-  location: string;
-  packet: string;
+  nodes: z.array(z.string()),
+  netns: z.int().min(0),
+  reason: z.string(),
+  location: z.string(),
+  packet: z.string(),
   // the reply (endpoint → client) or the request
-  direction: 'reply' | 'request';
-}
+  direction: z.enum(['reply', 'request']),
+});
+export type DropSeen = z.infer<typeof DropSeenSchema>;
 
-export interface Diagnosis {
-  service: string;
-  target: string;
-  client: string | null;
-  verdict: Verdict;
-  summary: string;
-  dnat: { node: string; from: string; to: string; endpointNode: string | null; endpointPod: string | null } | null;
-  snat: { node: string; to: string } | null;
-  drops: DropSeen[];
-  story: string[];
-  seen: string[];
-  notSeen: string[];
-}
+// What `natscope cluster diagnose --json` prints.
+export const DiagnosisSchema = z.object({
+  service: z.string(),
+  target: z.string(),
+  client: z.string().nullable(),
+  verdict: z.enum(VERDICTS),
+  summary: z.string(),
+  dnat: z
+    .object({
+      node: z.string(),
+      from: z.string(),
+      to: z.string(),
+      endpointNode: z.string().nullable(),
+      endpointPod: z.string().nullable(),
+    })
+    .nullable(),
+  snat: z.object({ node: z.string(), to: z.string() }).nullable(),
+  drops: z.array(DropSeenSchema),
+  story: z.array(z.string()),
+  seen: z.array(z.string()),
+  notSeen: z.array(z.string()),
+});
+export type Diagnosis = z.infer<typeof DiagnosisSchema>;
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 

@@ -9,7 +9,7 @@ import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
 import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
-import type { LabBackend, LabStatus, NatscopeEvent, ProxyMode } from '../events/types.js';
+import type { LabBackend, NatscopeEvent, ProxyMode } from '../events/types.js';
 import { DEFAULT_PROBES } from '../tracer/probes.js';
 import { progress } from '../util/progress.js';
 import { requireRoot } from '../util/root.js';
@@ -127,12 +127,19 @@ async function liveContext(
     await record?.close();
     throw error;
   }
+  // bringUp: a session opens with its lab, brought up if none was
+  const lab = session.lab;
+  if (lab === null) {
+    await session.close();
+    await record?.close();
+    throw new Error('the walkthrough opened its session without a lab');
+  }
   let closed: { removed: string[]; kept: string | null; left: string[] } | null = null;
   return {
     client: session.client,
     mode: 'live',
     where: session.where,
-    lab: session.lab as LabStatus,
+    lab,
     events,
     out,
     settle: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

@@ -3,6 +3,7 @@
 // bpftrace found here, compiled and attached for real.
 
 import { release } from 'node:os';
+import { z } from 'zod';
 import { describeError, NatscopeError } from '../errors.js';
 import type { LabBackend } from '../events/types.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
@@ -16,6 +17,7 @@ import {
   kprobesConfigured,
   lockdownMode,
   type ProgramAttach,
+  ProgramAttachSchema,
   tracefsMounted,
   tracepointsAttach,
   tryProgram,
@@ -28,6 +30,7 @@ import {
   NEWEST_KNOWN,
   OLDEST_SUPPORTED,
   parseLlvmVersion,
+  SUPPORT_LEVELS,
   type Support,
   TESTED_VERSIONS,
 } from '../tracer/version.js';
@@ -35,25 +38,36 @@ import { onPath, vmPrerequisites } from '../vm/prereqs.js';
 import { existsSync } from 'node:fs';
 import { functionListReadable } from '../tracer/capabilities.js';
 
-export interface Check {
-  name: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
+const CheckSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  detail: z.string(),
+  fix: z.string().optional(),
   // informational lines never make the doctor fail
-  required: boolean;
-}
+  required: z.boolean(),
+});
+export type Check = z.infer<typeof CheckSchema>;
 
-export interface DoctorReport {
-  kernel: string;
+// What `natscope doctor --json` prints.
+export const DoctorReportSchema = z.object({
+  kernel: z.string(),
   // the bpftrace found (null: none, or one natscope refuses)
-  bpftrace: { binary: string; version: string; llvm: string | null; support: Support; tested: boolean } | null;
+  bpftrace: z
+    .object({
+      binary: z.string(),
+      version: z.string(),
+      llvm: z.string().nullable(),
+      support: z.enum(SUPPORT_LEVELS),
+      tested: z.boolean(),
+    })
+    .nullable(),
   // natscope's default program, compiled and attached here (null: not tried)
-  program: ProgramAttach | null;
-  checks: Check[];
+  program: ProgramAttachSchema.nullable(),
+  checks: z.array(CheckSchema),
   // where `--vm auto` will run the kernel side
-  tracing: { native: boolean; tracepointsOnly: boolean; microVm: boolean };
-}
+  tracing: z.object({ native: z.boolean(), tracepointsOnly: z.boolean(), microVm: z.boolean() }),
+});
+export type DoctorReport = z.infer<typeof DoctorReportSchema>;
 
 export async function diagnose(): Promise<DoctorReport> {
   const checks: Check[] = [];

@@ -156,13 +156,12 @@ export class FlowTracker {
     return flow;
   }
 
-  private record(flow: Flow, event: NatscopeEvent): void {
-    if (event.t > flow.lastT) flow.lastT = event.t;
-    if (event.kind === 'request') {
-      if (flow.requests.length < this.maxEvents) flow.requests = append(flow.requests, event);
+  private record(flow: Flow, e: KernelEvent | RequestEvent): void {
+    if (e.t > flow.lastT) flow.lastT = e.t;
+    if (e.kind === 'request') {
+      if (flow.requests.length < this.maxEvents) flow.requests = append(flow.requests, e);
       return;
     }
-    const e = event as KernelEvent;
     if (!flow.hosts.includes(e.host)) flow.hosts.push(e.host);
     if (e.kind === 'ct-destroy' && !flow.destroyedOn.includes(e.host))
       flow.destroyedOn = append(flow.destroyedOn, e.host);

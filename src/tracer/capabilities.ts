@@ -10,12 +10,14 @@ import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
+import { z } from 'zod';
 import type { IptablesBackend } from '../events/types.js';
-import { describeError } from '../errors.js';
+import { describeError, errnoOf } from '../errors.js';
 import { killGroup } from '../util/process.js';
 import { ATTACHED, bpftraceBinary } from './bpftrace.js';
 import { VMLINUX_BTF } from './btf.js';
 import type { ProbeFamily } from './parse.js';
+import { PROBE_FAMILIES } from './streams.js';
 import { composeProgram } from './probes.js';
 import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { bpftraceEnv, crashError, type DetectedBpftrace, TESTED_VERSIONS } from './version.js';
@@ -51,7 +53,7 @@ export async function tryAttach(probe: string, binary = bpftraceBinary()): Promi
         .trim(),
     };
   } catch (error) {
-    return { ok: false, detail: (error as Error).message };
+    return { ok: false, detail: describeError(error) };
   }
 }
 
@@ -105,7 +107,7 @@ export async function functionListReadable(): Promise<AttachResult> {
     } catch (error) {
       return {
         ok: false,
-        detail: (error as NodeJS.ErrnoException).code === 'EPERM' ? 'not readable (EPERM)' : (error as Error).message,
+        detail: errnoOf(error) === 'EPERM' ? 'not readable (EPERM)' : describeError(error),
       };
     }
   }
@@ -145,16 +147,18 @@ export async function iptablesBackend(): Promise<IptablesBackend | 'unknown'> {
   return 'unknown';
 }
 
-export interface ProgramAttach {
-  probes: ProbeFamily[];
-  ok: boolean;
+// natscope's program tried here (part of doctor's report)
+export const ProgramAttachSchema = z.object({
+  probes: z.array(z.enum(PROBE_FAMILIES)),
+  ok: z.boolean(),
   // compile and attach, when it attached
-  attachMs: number | null;
-  detail: string;
+  attachMs: z.number().min(0).nullable(),
+  detail: z.string(),
   // the kernel refused a function probe (lockdown, hidden ftrace): the micro-VM is the way
-  refusedByKernel: boolean;
-  fix: string | null;
-}
+  refusedByKernel: z.boolean(),
+  fix: z.string().nullable(),
+});
+export type ProgramAttach = z.infer<typeof ProgramAttachSchema>;
 
 // bpftrace's first error line, without its file position.
 function firstError(stderr: string): string | null {

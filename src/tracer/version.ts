@@ -71,7 +71,8 @@ export function compileOnlyArgs(elfOut: string): string[] {
   return ['--emit-elf', elfOut];
 }
 
-export type Support = 'tested' | 'supported' | 'newer' | 'too-old';
+export const SUPPORT_LEVELS = ['tested', 'supported', 'newer', 'too-old'] as const;
+export type Support = (typeof SUPPORT_LEVELS)[number];
 
 // How natscope stands with a version: run by the tests, inside the range
 // it adapts to, newer than it knows (tried, with a warning), or refused.

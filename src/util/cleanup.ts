@@ -5,6 +5,7 @@
 // never exits half-way through one).
 
 import { closeSync, openSync } from 'node:fs';
+import { describeError } from '../errors.js';
 
 type Cleanup = () => void | Promise<void>;
 
@@ -38,7 +39,7 @@ function start(id: number): Promise<void> {
     try {
       await entry.run();
     } catch (error) {
-      process.stderr.write(`natscope: cleanup "${entry.name}" failed: ${(error as Error).message}\n`);
+      process.stderr.write(`natscope: cleanup "${entry.name}" failed: ${describeError(error)}\n`);
     } finally {
       entries.delete(id);
       lastResort.delete(id);

@@ -26,7 +26,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NatscopeError } from '../errors.js';
+import { describeError, errnoOf, NatscopeError } from '../errors.js';
 import { formatOwner, type Owner, parseOwner, self } from './owner.js';
 import { trustedOwner, UnsafeFile } from './safeFiles.js';
 
@@ -50,9 +50,9 @@ export async function tryLock(path: string, action: string): Promise<LockAttempt
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+      if (errnoOf(error) === 'ELOOP')
         throw new UnsafeFile(`the lock ${path} is a symbolic link`, { hint: `rm ${path}` });
-      throw new NatscopeError(`cannot open the lock ${path}: ${(error as Error).message}`, {
+      throw new NatscopeError(`cannot open the lock ${path}: ${describeError(error)}`, {
         hint: `check the folder it is in: ls -ld ${dirname(path)} (NATSCOPE_STATE_DIR moves it)`,
       });
     }

@@ -14,7 +14,8 @@ export function projectRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'natscope') {
+        const manifest: unknown = JSON.parse(readFileSync(pkg, 'utf8'));
+        if (typeof manifest === 'object' && manifest !== null && 'name' in manifest && manifest.name === 'natscope') {
           cached = dir;
           return dir;
         }

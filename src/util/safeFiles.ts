@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, lstatSync, mkdirSync, readdirSync, realpathSync, unlinkSync, type Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { NatscopeError } from '../errors.js';
+import { describeError, errnoOf, NatscopeError } from '../errors.js';
 import { isAlive } from './process.js';
 
 export function trustedOwner(uid: number): boolean {
@@ -56,7 +56,7 @@ export function ensurePrivateDir(path: string, options: PrivateDirOptions): stri
   try {
     mkdirSync(dir, { recursive: true, mode: options.mode });
   } catch (error) {
-    throw new NatscopeError(`cannot create ${options.what} ${dir}: ${(error as Error).message}`, {
+    throw new NatscopeError(`cannot create ${options.what} ${dir}: ${describeError(error)}`, {
       hint: options.setting ? `point ${options.setting} at a folder root can write` : 'run natscope as root',
     });
   }
@@ -130,7 +130,7 @@ export async function readFileSafely(path: string, maxBytes = 1 << 20): Promise<
   try {
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoOf(error);
     if (code === 'ENOENT') return null;
     if (code === 'ELOOP')
       throw new UnsafeFile(`${path} is a symbolic link, not a file natscope wrote`, { hint: `rm ${path}` });
@@ -138,7 +138,7 @@ export async function readFileSafely(path: string, maxBytes = 1 << 20): Promise<
       throw new UnsafeFile(`cannot read ${path}: ${dirname(path)} is a file, not a folder`, {
         hint: `move ${dirname(path)} out of the way, or point natscope at a folder (NATSCOPE_STATE_DIR)`,
       });
-    throw new UnsafeFile(`cannot read ${path}: ${(error as Error).message}`, {
+    throw new UnsafeFile(`cannot read ${path}: ${describeError(error)}`, {
       hint: `check it and the folders above it: ls -ld ${path} ${dirname(path)}`,
     });
   }

@@ -47,7 +47,7 @@ describe('the agent protocol', () => {
     const fromAgent = new PassThrough();
     const client = new StreamClient('micro-vm', fromAgent, toAgent);
     toAgent.on('data', (line: Buffer) => {
-      const { id } = JSON.parse(line.toString()) as { id: number };
+      const { id } = parseEnvelope(line.toString());
       fromAgent.write(`${encodeEvent({ ...base('reply', 'natscope', 0), id, ok: true, result: { vpnDrops: -1 } })}\n`);
     });
     await expect(client.call({ cmd: 'drops' })).rejects.toThrow(

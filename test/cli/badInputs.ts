@@ -10,6 +10,7 @@
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { z } from 'zod';
 import { ANSWERS } from './badInputAnswers.js';
 import { ROOT_ANSWERS } from './badInputRootAnswers.js';
 
@@ -51,7 +52,7 @@ function mutated(kind: string, edit: (e: Record<string, unknown>) => void): (pat
   return (path) => {
     const all = lines(INCIDENT);
     const i = all.findIndex((l) => l.includes(`"kind":"${kind}"`));
-    const event = JSON.parse(all[i]!) as Record<string, unknown>;
+    const event = z.record(z.string(), z.unknown()).parse(JSON.parse(all[i]!));
     edit(event);
     all[i] = JSON.stringify(event);
     writeFileSync(path, `${all.join('\n')}\n`);

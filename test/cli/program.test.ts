@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { RECORDING, ROOT, testTempDir } from '../helpers.js';
 import { natscope } from '../cli.js';
 
@@ -12,7 +13,7 @@ const dir = testTempDir('natscope-cli-');
 describe('natscope, without root', () => {
   test('--version is the package.json version', async () => {
     const r = await natscope(['--version']);
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const pkg = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')));
     expect(String(r.stdout).trim()).toBe(pkg.version);
   });
 

@@ -14,10 +14,16 @@
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Diagnosis } from '../../src/cluster/diagnose.js';
+import { DiagnosisSchema } from '../../src/cluster/diagnose.js';
 import { decodeEvent } from '../../src/events/codec.js';
-import { type DropEvent, isKernelEvent, type LabStatus, type RequestEvent } from '../../src/events/types.js';
-import { natscope } from '../cli.js';
+import {
+  type DropEvent,
+  isKernelEvent,
+  type LabStatus,
+  LabStatusSchema,
+  RequestEventSchema,
+} from '../../src/events/types.js';
+import { jsonOutput, natscope } from '../cli.js';
 import { tempDirForTest, testTempDir } from '../helpers.js';
 import { TmuxSession } from '../tmux.js';
 import { fakeCluster, labObjects } from './fakeCluster.js';
@@ -32,7 +38,7 @@ beforeAll(async () => {
   await lab('down');
   const up = await lab('up');
   expect(up.exitCode, String(up.stderr)).toBe(0);
-  status = JSON.parse(String((await lab('status', '--json')).stdout)) as LabStatus;
+  status = jsonOutput(LabStatusSchema, (await lab('status', '--json')).stdout);
 });
 
 afterAll(async () => {
@@ -66,7 +72,7 @@ describe('natscope cluster trace on the lab, with the real bpftrace on two nodes
     expect(stderr).toMatch(/tracing drop on node1 \(bpftrace [\d.]+\), node2 \(bpftrace [\d.]+\)/);
 
     const request = await lab('request', 'mysql', '--timeout', '2', '--json');
-    const r = JSON.parse(String(request.stdout)) as RequestEvent;
+    const r = jsonOutput(RequestEventSchema, request.stdout);
     expect(r.outcome).toBe('timeout');
 
     const result = await trace;
@@ -132,7 +138,7 @@ describe('natscope cluster tui on the lab, with the real bpftrace on two nodes',
     );
     await terminal.waitFor((t) => t.includes('clocks ±'), 'bpftrace to attach on both nodes', 90_000);
     const request = await lab('request', 'mysql', '--timeout', '2', '--json');
-    const r = JSON.parse(String(request.stdout)) as RequestEvent;
+    const r = jsonOutput(RequestEventSchema, request.stdout);
     expect(r.outcome).toBe('timeout');
     // the reply from the mysql pod to the office's port, dropped by the vpn, with the pod's Kubernetes name
     const drop = new RegExp(
@@ -165,7 +171,7 @@ describe('natscope cluster diagnose on the lab: the request pod in the office, t
         ['dist/src/main.js', 'cluster', 'diagnose', svc, '--nodes', 'node1,node2', '--probes', 'drop', '--json'],
         { reject: false, env, timeout: 150_000 },
       );
-      const d = JSON.parse(String(result.stdout) || 'null') as Diagnosis | null;
+      const d = jsonOutput(DiagnosisSchema.nullable(), String(result.stdout) || 'null');
       expect(d, String(result.stderr)).not.toBeNull();
       return { exitCode: result.exitCode, d: d!, stderr: String(result.stderr) };
     };

@@ -7,6 +7,7 @@
 
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { LabStatus } from '../../src/events/types.js';
 import { FIXTURES, recordedEvents } from '../helpers.js';
 
@@ -127,7 +128,7 @@ export function fakeCluster(dir: string, objects: Record<string, object[]>, bpft
     bin,
     env: { FAKE_KUBECTL_DIR: dir, PATH: `${bin}:${process.env.PATH}` },
     ledger: () => lines('ledger.log'),
-    calls: () => lines('calls.log').map((l) => JSON.parse(l) as string[]),
+    calls: () => lines('calls.log').map((l) => z.array(z.string()).parse(JSON.parse(l))),
     livePods: () =>
       existsSync(join(dir, 'pods.json')) ? JSON.parse(readFileSync(join(dir, 'pods.json'), 'utf8')) : [],
   };

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { checkContext, Kubectl, parseList, PodSchema } from '../../src/cluster/kubectl.js';
 import { NatscopeError } from '../../src/errors.js';
-import { tempDirForTest } from '../helpers.js';
+import { asNatscopeError, tempDirForTest } from '../helpers.js';
 import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
 
 function cluster() {
@@ -60,10 +60,9 @@ describe('kubectl, as natscope runs it', () => {
     process.env.FAKE_KUBECTL_FAIL = 'get';
     try {
       const kubectl = new Kubectl({ binary: join(fake.bin, 'kubectl') });
-      const error = await kubectl.nodes().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(NatscopeError);
-      expect((error as NatscopeError).message).toMatch(/^kubectl get nodes was refused: .*forbidden/);
-      expect((error as NatscopeError).hint).toContain('deploy/cluster/rbac.yaml');
+      const error = asNatscopeError(await kubectl.nodes().catch((e: unknown) => e));
+      expect(error.message).toMatch(/^kubectl get nodes was refused: .*forbidden/);
+      expect(error.hint).toContain('deploy/cluster/rbac.yaml');
     } finally {
       delete process.env.FAKE_KUBECTL_FAIL;
     }
@@ -91,8 +90,7 @@ describe('the API objects natscope accepts', () => {
         return e;
       }
     })();
-    expect(error).toBeInstanceOf(NatscopeError);
-    const message = (error as NatscopeError).message;
+    const { message } = asNatscopeError(error);
     expect(message).toContain('items[0].metadata.name');
     expect(message.includes('\x1b')).toBe(false);
   });

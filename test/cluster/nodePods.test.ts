@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Kubectl } from '../../src/cluster/kubectl.js';
 import { createNodePods, sweepExpired } from '../../src/cluster/nodePods.js';
-import { NatscopeError } from '../../src/errors.js';
-import { tempDirForTest } from '../helpers.js';
+import { asNatscopeError, tempDirForTest } from '../helpers.js';
 import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
 
 function cluster() {
@@ -88,8 +87,7 @@ describe('the node pods', () => {
         ttlS: 60,
         readyTimeoutMs: 1500,
       }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(NatscopeError);
-      const { message, hint } = error as NatscopeError;
+      const { message, hint } = asNatscopeError(error);
       expect(message).toMatch(
         /^node pod default\/natscope-[0-9a-f]{10}-0 on node node2 was not ready after 2 s \(ImagePullBackOff\)$/,
       );

@@ -1,14 +1,16 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { alignment, bestClockReading, parseClockReading } from '../../src/cluster/clocks.js';
 import { Kubectl } from '../../src/cluster/kubectl.js';
 import { createNodePods } from '../../src/cluster/nodePods.js';
 import { mergedEvent, startNodeTracer } from '../../src/cluster/transport.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
+import { decodeEvent } from '../../src/events/codec.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
 import { isAlive } from '../../src/util/process.js';
-import { FIXTURES, fixtureText, tempDirForTest } from '../helpers.js';
+import { capturedKernelEvents, FIXTURES, fixtureText, tempDirForTest } from '../helpers.js';
 import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
 
 const FAKE_BPFTRACE = join(FIXTURES, 'bin', 'fake-bpftrace');
@@ -19,7 +21,7 @@ function eventsInCapture(): number {
   let n = 0;
   for (const line of fixtureText('bpftrace', 'lab-all-probes.jsonl').split('\n')) {
     const m = /^\{"type": "map", "data": \{"@(nat|ctn|ctd|drop|rw)_[ab]": (\{.*\})\}\}$/.exec(line);
-    if (m) n += Object.keys(JSON.parse(m[2]!) as object).length;
+    if (m) n += Object.keys(z.record(z.string(), z.unknown()).parse(JSON.parse(m[2]!))).length;
   }
   return n;
 }
@@ -146,11 +148,30 @@ describe('one clock for every node', () => {
     expect(clock.uncertaintyNs).toBe(2_000_000);
     expect(clock.offsetNs).toBe(Number(1796475923002000000n - 5000000000000n - local));
     const events: NatscopeEvent[] = [];
-    const drop = JSON.parse(
+    const drop = decodeEvent(
       '{"v":1,"kind":"drop","t":1000,"host":"node1","netns":1,"reason":"NETFILTER_DROP","reasonCode":7,"location":"nft_do_chain","packet":{"proto":"tcp","src":"10.0.1.2","dst":"10.0.1.3","sport":1,"dport":2,"flags":[]},"ifindex":2}',
-    ) as NatscopeEvent;
+      1,
+    );
     events.push(mergedEvent('node1', clock)(drop));
     expect(events[0]!.t).toBe(1000 + clock.offsetNs);
+    // the tracer's event itself, moved (no copy per event)
+    expect(events[0]).toBe(drop);
+  });
+
+  test("a node's own reports are named after it; a time moved before the clock's start is 0", () => {
+    const move = mergedEvent('node2', { offsetNs: -5000, uncertaintyNs: 0 });
+    const lost = decodeEvent(
+      '{"v":1,"kind":"lost","t":7,"host":"natscope","netns":0,"probe":"nat","count":3,"source":"sequence"}',
+      1,
+    );
+    const error = decodeEvent(
+      '{"v":1,"kind":"error","t":7,"host":"natscope","netns":0,"message":"bad line","source":"bpftrace"}',
+      2,
+    );
+    const nat = capturedKernelEvents().find((e) => e.kind === 'nat')!;
+    expect(move(lost)).toMatchObject({ kind: 'lost', host: 'node2', count: 3 });
+    expect(move(error)).toMatchObject({ host: 'node2', message: 'node node2: bad line' });
+    expect(move({ ...nat, t: 1000 }).t).toBe(0);
   });
 
   test('of several readings, the one with the narrowest window is used', () => {

@@ -6,8 +6,8 @@
 
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Diagnosis } from '../../src/cluster/diagnose.js';
-import { natscope } from '../cli.js';
+import { DiagnosisSchema } from '../../src/cluster/diagnose.js';
+import { jsonOutput, natscope } from '../cli.js';
 import { fakeCluster, labObjects, recordedLabStatus } from '../cluster/fakeCluster.js';
 import { FIXTURES, tempDirForTest } from '../helpers.js';
 
@@ -31,7 +31,7 @@ describe('natscope cluster diagnose', { timeout: 90_000 }, () => {
     );
     expect(result.stderr).toMatch(/waiting up to 30 s for 192\.168\.10\.10's traffic to 10\.96\.207\.61:3306/);
     expect(result.exitCode, String(result.stderr)).toBe(1);
-    const d = JSON.parse(String(result.stdout)) as Diagnosis;
+    const d = jsonOutput(DiagnosisSchema, result.stdout);
     expect(d.service).toBe('default/mysql');
     expect(d.target).toBe('10.96.207.61:3306');
     // the capture holds the DNAT too, reported by both "nodes" (one kernel): which one's report comes

@@ -5,13 +5,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
-import type { DoctorReport } from '../../src/commands/doctor.js';
-import { natscope } from '../cli.js';
+import { DoctorReportSchema } from '../../src/commands/doctor.js';
+import { jsonOutput, natscope } from '../cli.js';
 
 describe('natscope doctor', () => {
   test('its kfunc, kprobe and tracepoint verdicts match what the kernel offers', async () => {
     const r = await natscope(['doctor', '--json']);
-    const report = JSON.parse(String(r.stdout)) as DoctorReport;
+    const report = jsonOutput(DoctorReportSchema, r.stdout);
     const check = (name: string) => report.checks.find((c) => c.name === name)!;
     // independent evidence: lockdown as securityfs reports it, and whether the kprobe interface exists
     const lock = await execa(

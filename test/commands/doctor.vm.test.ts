@@ -4,8 +4,8 @@
 // bpftrace and LLVM as a tested version.
 
 import { describe, expect, test } from 'vitest';
-import type { DoctorReport } from '../../src/commands/doctor.js';
-import { CLI, natscope } from '../cli.js';
+import { DoctorReportSchema } from '../../src/commands/doctor.js';
+import { CLI, jsonOutput, natscope } from '../cli.js';
 import { EXPECT, STACK_LABEL } from '../vm/stacks.js';
 
 describe(`natscope doctor in the micro-VM (${STACK_LABEL})`, () => {
@@ -16,7 +16,7 @@ describe(`natscope doctor in the micro-VM (${STACK_LABEL})`, () => {
     });
     // the whole stderr as the message: a micro-VM failure's console tail says why
     expect(r.stderr, String(r.stderr)).not.toMatch(/^natscope: /m);
-    const report = JSON.parse(String(r.stdout)) as DoctorReport;
+    const report = jsonOutput(DoctorReportSchema, r.stdout);
     expect(report.kernel).toMatch(EXPECT.kernel);
     expect(report.bpftrace).toMatchObject({ version: EXPECT.bpftrace, support: 'tested', tested: true });
     expect(report.bpftrace?.llvm).toMatch(EXPECT.llvm);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { FlowTracker } from '../../src/events/flows.js';
 import { inverse } from '../../src/events/tuple.js';
-import type { CtNewEvent, NatEvent, NatscopeEvent } from '../../src/events/types.js';
+import type { CtNewEvent, NatscopeEvent } from '../../src/events/types.js';
 import { recordedEvents } from '../helpers.js';
 
 function track(events: NatscopeEvent[], options = {}) {
@@ -11,6 +11,13 @@ function track(events: NatscopeEvent[], options = {}) {
 }
 
 const recorded = recordedEvents();
+
+// The recording's first event of a kind, the template the tests copy.
+function firstOf<K extends NatscopeEvent['kind']>(kind: K): Extract<NatscopeEvent, { kind: K }> {
+  const event = recorded.find((e): e is Extract<NatscopeEvent, { kind: K }> => e.kind === kind);
+  if (!event) throw new Error(`the recording has no ${kind} event`);
+  return event;
+}
 const mysqlRequests = recorded.filter((e) => e.kind === 'request' && e.target === 'mysql');
 
 describe('flow correlation on a recording of the incident', () => {
@@ -71,7 +78,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('memory stays bounded: old flows are evicted past maxFlows', () => {
     const tracker = new FlowTracker({ maxFlows: 100 });
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     for (let i = 0; i < 10_000; i++) {
       tracker.add({
         ...template,
@@ -86,7 +93,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('past maxFlows the oldest live flow goes, also after expiry has removed older ones', () => {
     const tracker = new FlowTracker({ maxFlows: 1000, idleNs: 1e6 });
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const connection = (port: number, t: number): CtNewEvent => ({
       ...template,
       t,
@@ -105,7 +112,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('a flow is one protocol: tcp and udp between the same endpoints are two flows', () => {
     const tracker = new FlowTracker();
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const tcp = tracker.add(template)!;
     const udp = tracker.add({ ...template, proto: 'udp' })!;
     expect(udp.id).not.toBe(tcp.id);
@@ -114,7 +121,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('addresses that are not IPv4 (an IPv6 replay) still join a tuple to its inverse', () => {
     const tracker = new FlowTracker();
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const orig = { src: 'fd00::10', sport: 40000, dst: 'fd00:96::1', dport: 80 };
     const reply = { src: 'fd00:244::5', sport: 80, dst: 'fd00::10', dport: 40000 };
     const first = tracker.add({ ...template, orig, reply })!;
@@ -132,8 +139,8 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('flows that start without NAT or drops get their own lists with their first one', () => {
     const tracker = new FlowTracker();
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
-    const nat = recorded.find((e) => e.kind === 'nat') as NatEvent;
+    const template = firstOf('ct-new');
+    const nat = firstOf('nat');
     const a = tracker.add(template)!;
     const b = tracker.add({
       ...template,
@@ -149,7 +156,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('an evicted flow is gone from get() and flows(); a bad maxFlows is refused', () => {
     const tracker = new FlowTracker({ maxFlows: 3 });
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const ids = [1, 2, 3, 4, 5].map(
       (p) =>
         tracker.add({ ...template, orig: { ...template.orig, sport: p }, reply: { ...template.reply, dport: p } })!.id,
@@ -162,7 +169,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('a long-lived connection stays one flow while short ones come and expire around it', () => {
     const tracker = new FlowTracker({ maxFlows: 4, idleNs: 10e9 });
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const connection = (port: number, t: number): CtNewEvent => ({
       ...template,
       t,
@@ -182,7 +189,7 @@ describe('flow correlation on a recording of the incident', () => {
 
   test('idle flows expire by event time, and a reused client port starts a new flow', () => {
     const tracker = new FlowTracker({ idleNs: 1e9 });
-    const template = recorded.find((e) => e.kind === 'ct-new') as CtNewEvent;
+    const template = firstOf('ct-new');
     const a = tracker.add({ ...template, t: 0 })!;
     const b = tracker.add({ ...template, t: 5e9 })!; // same tuple, 5 s later
     expect(b.id).not.toBe(a.id);

@@ -8,10 +8,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { z } from 'zod';
 import { encodeEvent } from '../../src/events/codec.js';
 import { FIXTURES, capturedKernelEvents } from '../helpers.js';
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+const JsonSchema = z.json();
+type Json = z.infer<typeof JsonSchema>;
 
 // Every real capture there is: the recordings, and the events the tracer
 // made of the end-to-end test's bpftrace output (rewrite, counted and lost
@@ -217,7 +219,7 @@ function put(v: Json, at: Key[], next: Json | undefined): Json | undefined {
 
 function parsed(text: string): Json | undefined {
   try {
-    return JSON.parse(text) as Json;
+    return JsonSchema.parse(JSON.parse(text));
   } catch {
     return undefined;
   }

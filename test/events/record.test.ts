@@ -3,10 +3,10 @@ import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { NatscopeError } from '../../src/errors.js';
+import type { NatscopeError } from '../../src/errors.js';
 import { decodeEvent } from '../../src/events/codec.js';
 import { openRecording } from '../../src/events/record.js';
-import { recordedEvents } from '../helpers.js';
+import { asNatscopeError, recordedEvents } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'natscope-record-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,8 +18,7 @@ async function refusal(path: string): Promise<NatscopeError> {
     (e: unknown) => e,
   );
   expect(performance.now() - started).toBeLessThan(1000);
-  expect(error).toBeInstanceOf(NatscopeError);
-  return error as NatscopeError;
+  return asNatscopeError(error);
 }
 
 describe('writing a recording', () => {

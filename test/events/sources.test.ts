@@ -4,10 +4,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { NatscopeError } from '../../src/errors.js';
 import { openRecordingSource, readRecording, replayFile } from '../../src/events/sources.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
-import { RECORDING, testTempDir } from '../helpers.js';
+import { asNatscopeError, RECORDING, testTempDir } from '../helpers.js';
 
 const dir = testTempDir('natscope-sources-');
 
@@ -89,18 +88,17 @@ describe('replaying a recording', () => {
     ],
     ['a path through a file', () => join(RECORDING, 'x.jsonl'), /a part of its path is a file, not a folder$/],
   ])('%s is refused with one clear line and a fix', async (_name, path, message) => {
-    const error = await drain(path()).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(NatscopeError);
-    expect((error as NatscopeError).message).toMatch(message);
-    expect((error as NatscopeError).hint).toBeTruthy();
+    const error = asNatscopeError(await drain(path()).catch((e: unknown) => e));
+    expect(error.message).toMatch(message);
+    expect(error.hint).toBeTruthy();
   });
 
   test('a folder of recordings is refused with one of them named in the fix', async () => {
     mkdirSync(join(dir, 'runs'), { recursive: true });
     copyFileSync(RECORDING, join(dir, 'runs', 'b.jsonl'));
     copyFileSync(RECORDING, join(dir, 'runs', 'a.jsonl'));
-    const error = await drain(join(dir, 'runs')).catch((e: unknown) => e);
-    expect((error as NatscopeError).hint).toBe(
+    const error = asNatscopeError(await drain(join(dir, 'runs')).catch((e: unknown) => e));
+    expect(error.hint).toBe(
       `replay one of the 2 recording(s) in it, e.g. natscope replay ${join(dir, 'runs', 'a.jsonl')}`,
     );
   });

@@ -1,12 +1,13 @@
 import { describe, expect, test } from 'vitest';
 import { FlowTracker } from '../../src/events/flows.js';
 import { describeFlow } from '../../src/events/story.js';
-import type { LabStatus, RequestEvent } from '../../src/events/types.js';
+import type { RequestEvent } from '../../src/events/types.js';
 import { recordedEvents } from '../helpers.js';
 
 const events = recordedEvents();
-const lab = events.find((e) => e.kind === 'status' && e.lab)!;
-const labStatus = (lab.kind === 'status' ? lab.lab : null) as LabStatus;
+const lab = events.find((e) => e.kind === 'status' && e.lab);
+if (lab?.kind !== 'status' || !lab.lab) throw new Error('the recording has no lab status');
+const labStatus = lab.lab;
 const tracker = new FlowTracker();
 for (const e of events) tracker.add(e);
 const storyOf = (pred: (r: RequestEvent) => boolean) => {

@@ -111,7 +111,7 @@ describe('putting a recording in time order', () => {
     const error = await (async () => {
       for await (const e of inTimeOrder(failing(), 'run.jsonl')) out.push(e);
     })().catch((e: unknown) => e);
-    expect((error as Error).message).toBe('line 11: not JSON');
+    expect(error).toEqual(new Error('line 11: not JSON'));
     expect(out).toEqual([...events].sort((a, b) => a.t - b.t));
   });
 });

@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { checkCidr, clusterCidrProblem } from '../../src/lab/clusterCidr.js';
-import type { NatscopeError } from '../../src/errors.js';
+import { asNatscopeError } from '../helpers.js';
 
 function refusal(cidr: string): { message: string; hint: string | undefined; exitCode: number } {
   try {
     checkCidr(cidr);
   } catch (e) {
-    const error = e as NatscopeError;
+    const error = asNatscopeError(e);
     return { message: error.message, hint: error.hint, exitCode: error.exitCode };
   }
   throw new Error(`${cidr} was accepted`);

@@ -1,6 +1,7 @@
 import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { Readable } from 'node:stream';
 import {
   ATTACHED,
@@ -17,7 +18,7 @@ import { dropReasonsFrom } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
 import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
 import { STREAMS } from '../../src/tracer/streams.js';
-import { FIXTURES, testTempDir } from '../helpers.js';
+import { asNatscopeError, FIXTURES, testTempDir } from '../helpers.js';
 import { isAlive } from '../../src/util/process.js';
 
 const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
@@ -67,15 +68,23 @@ const logged = (mode: string, suffix = '') => readFileSync(join(dir, `${mode}.lo
 const BUFFERS = new Set(Object.values(STREAMS).flatMap((s) => s.buffers));
 const COUNT_MAPS = new Set(Object.values(STREAMS).flatMap((s) => s.counts));
 
+// A map print of bpftrace's JSON output, {"type": "map", "data": {"@name": value}}: a count
+// map's value is {key: count}, an event buffer's {key: event}, a scalar map's a number.
+const MapPrintSchema = z.object({ data: z.record(z.string(), z.unknown()) });
+const CountMapSchema = z.record(z.string(), z.number());
+const BufferSchema = z.record(z.string(), z.unknown());
+
+function printedMap(line: string): [name: string, value: unknown] {
+  return Object.entries(MapPrintSchema.parse(JSON.parse(line)).data)[0]!;
+}
+
 // What a capture's lines count past the detail budget: the sum of its count maps' prints.
 function countedIn(lines: string[]): number {
   let n = 0;
   for (const line of lines) {
     if (!line.startsWith('{"type": "map"')) continue;
-    const [name, entries] = Object.entries(
-      (JSON.parse(line) as { data: Record<string, Record<string, number>> }).data,
-    )[0]!;
-    if (COUNT_MAPS.has(name)) n += Object.values(entries).reduce((x, y) => x + y, 0);
+    const [name, value] = printedMap(line);
+    if (COUNT_MAPS.has(name)) n += Object.values(CountMapSchema.parse(value)).reduce((x, y) => x + y, 0);
   }
   return n;
 }
@@ -85,8 +94,8 @@ function eventsIn(lines: string[]): number {
   let n = 0;
   for (const line of lines) {
     if (!line.startsWith('{"type": "map"')) continue;
-    const [name, entries] = Object.entries((JSON.parse(line) as { data: Record<string, object> }).data)[0]!;
-    if (BUFFERS.has(name)) n += Object.keys(entries).length;
+    const [name, value] = printedMap(line);
+    if (BUFFERS.has(name)) n += Object.keys(BufferSchema.parse(value)).length;
   }
   return n;
 }
@@ -260,7 +269,7 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
   test('bpftrace crashing while it compiles (SIGSEGV) is named as a crash, with the fix, and leaves nothing running', async () => {
     const bpftrace = fakeAs('bpftrace v0.23.2', 'bpftrace-crashing');
     const { started } = run('segfault', { bpftrace });
-    const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
+    const error = asNatscopeError(await started.catch((e: unknown) => e));
     expect(error.message).toBe("bpftrace 0.23.2 crashed (SIGSEGV) while compiling or attaching natscope's probes");
     expect(error.hint).toMatch(/natscope doctor/);
     expect(error.hint).toMatch(/0\.17\.0 and 0\.23\.2/);
@@ -291,7 +300,7 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
 
   test('kernel function probes refused: names the micro-VM and the tracepoint-only way out', async () => {
     const { started } = run('kfunc-refused', { probes: ['drop', 'rewrite'] });
-    const error = (await started.catch((e: unknown) => e)) as { message: string; hint: string };
+    const error = asNatscopeError(await started.catch((e: unknown) => e));
     expect(error.message).toMatch(
       /^the kernel refused a function probe: .*kfunc\/kretfunc not available for your kernel version\.$/,
     );

@@ -7,9 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import type { DoctorReport } from '../../src/commands/doctor.js';
+import { DoctorReportSchema } from '../../src/commands/doctor.js';
 import { isRunning } from '../../src/util/process.js';
-import { natscope } from '../cli.js';
+import { jsonOutput, natscope } from '../cli.js';
 import { FIXTURES } from '../helpers.js';
 
 const FAKE = join(FIXTURES, 'bin', 'fake-bpftrace');
@@ -72,7 +72,7 @@ describe('natscope with a bpftrace it cannot use', () => {
   test("doctor says so on its bpftrace line and on natscope's program, with the fixes, and fails", async () => {
     const before = leftovers();
     const old = await natscope(['doctor', '--json'], { env: fake('doctor-old', 'ok', 'bpftrace v0.16.0').env });
-    const oldReport = JSON.parse(String(old.stdout)) as DoctorReport;
+    const oldReport = jsonOutput(DoctorReportSchema, old.stdout);
     expect(oldReport.checks.find((c) => c.name === 'bpftrace')).toMatchObject({
       ok: false,
       required: true,
@@ -84,7 +84,7 @@ describe('natscope with a bpftrace it cannot use', () => {
     const crash = await natscope(['doctor', '--json'], {
       env: fake('doctor-crash', 'segfault', 'bpftrace v0.23.2').env,
     });
-    const report = JSON.parse(String(crash.stdout)) as DoctorReport;
+    const report = jsonOutput(DoctorReportSchema, crash.stdout);
     expect(report.bpftrace).toMatchObject({ version: '0.23.2', support: 'tested' });
     expect(report.program).toMatchObject({
       ok: false,

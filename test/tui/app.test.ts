@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Command, parseReply, widen } from '../../src/agent/protocol.js';
 import { NatscopeError } from '../../src/errors.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
+import { RuleTraceSchema } from '../../src/ruletrace/rulePath.js';
 import { TuiApp } from '../../tui/app.js';
 import { REPLAY_REFUSAL, type Key } from '../../tui/keys.js';
 import type { TuiScreen } from '../../tui/screen.js';
@@ -231,7 +232,7 @@ describe('TuiApp', () => {
     await until(() => model.lab !== null);
     model.sourceState = 'running';
     // a rule comment carrying a screen-clearing escape sequence, as nft would print it from a hostile ruleset
-    const hostile = JSON.parse(RULE_TRACE) as { rulePath: { packets: { steps: { rule: string }[] }[] } };
+    const hostile = RuleTraceSchema.parse(JSON.parse(RULE_TRACE));
     const step = hostile.rulePath.packets.flatMap((p) => p.steps)[0]!;
     step.rule = `${step.rule} comment "\u001b[2Jgone"`;
     let fail = false;
@@ -284,6 +285,6 @@ describe('TuiApp', () => {
     );
     app.draw();
     const result = await app.finished;
-    expect((result.error as Error).message).toBe('terminal gone');
+    expect(result.error).toEqual(new Error('terminal gone'));
   });
 });

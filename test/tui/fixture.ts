@@ -37,7 +37,7 @@ export function burst(n: number): NatscopeEvent[] {
         // client ports are the ephemeral ones; Service and pod ports stay
         return p >= 1024 && p !== 3306 ? `"${field}":${1024 + ((p + round) % 60000)}` : m;
       });
-      out.push({ ...(JSON.parse(text) as NatscopeEvent), t: e.t + round * 1e7 });
+      out.push({ ...decodeEvent(text, out.length + 1), t: e.t + round * 1e7 });
     }
   }
   return out;

@@ -2,8 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { NatscopeError } from '../../src/errors.js';
+import type { NatscopeError } from '../../src/errors.js';
 import { runTui, type TuiOptions } from '../../tui/run.js';
+import { asNatscopeError } from '../helpers.js';
 import { INCIDENT } from './fixture.js';
 import { fakeTerminal } from './terminal.js';
 
@@ -36,8 +37,7 @@ async function failure(promise: Promise<unknown>): Promise<NatscopeError> {
     () => null,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(NatscopeError);
-  return error as NatscopeError;
+  return asNatscopeError(error);
 }
 
 describe('runTui: bad input is reported before the screen opens', () => {

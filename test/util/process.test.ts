@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
+import { errnoOf } from '../../src/errors.js';
 import { isAlive, isRunning, killGroup } from '../../src/util/process.js';
 
 describe('isAlive', () => {
@@ -30,7 +31,7 @@ describe('isAlive', () => {
         try {
           process.kill(other.pid!, 0);
         } catch (error) {
-          refused = (error as NodeJS.ErrnoException).code;
+          refused = errnoOf(error);
         }
       } finally {
         process.seteuid!(0);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { cliEntry } from '../../src/util/paths.js';
 import { agentArgs } from '../../src/agent/microVm.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
@@ -9,9 +10,9 @@ import { ROOT } from '../helpers.js';
 
 describe("natscope's Node.js flags", () => {
   test('every npm script that runs natscope or its bench passes them', () => {
-    const scripts = (
-      JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-    ).scripts;
+    const { scripts } = z
+      .object({ scripts: z.record(z.string(), z.string()) })
+      .parse(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')));
     const runsNode = Object.entries(scripts).filter(([, command]) => /\bnode .*dist\//.test(command));
     expect(runsNode.map(([name]) => name)).toEqual(expect.arrayContaining(['demo', 'bench']));
     for (const [name, command] of runsNode)

@@ -13,7 +13,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ensurePrivateDir, readFileSafely, removeFileSafely, writeFileSafely } from '../../src/util/safeFiles.js';
-import { tempDirForTest } from '../helpers.js';
+import { asNatscopeError, tempDirForTest } from '../helpers.js';
 
 const STATE = { mode: 0o755, what: 'the state directory', setting: 'NATSCOPE_STATE_DIR' };
 
@@ -116,15 +116,16 @@ describe('ensurePrivateDir', () => {
     const dir = join(tempDirForTest('natscope-safe-'), 'state');
     mkdirSync(dir);
     chmodSync(dir, mode);
-    let error: (Error & { hint?: string }) | undefined;
+    let thrown: unknown;
     try {
       ensurePrivateDir(dir, STATE);
     } catch (e) {
-      error = e as Error & { hint?: string };
+      thrown = e;
     }
-    expect(error?.message).toMatch(new RegExp(`^the state directory ${dir} is not safe to use as root: `));
-    expect(error?.message).toMatch(reason);
-    expect(error?.hint).toBe(
+    const error = asNatscopeError(thrown);
+    expect(error.message).toMatch(new RegExp(`^the state directory ${dir} is not safe to use as root: `));
+    expect(error.message).toMatch(reason);
+    expect(error.hint).toBe(
       `make it root's alone (chown root:root ${dir} && chmod 0755 ${dir}), or point NATSCOPE_STATE_DIR at a folder only root can write`,
     );
   });

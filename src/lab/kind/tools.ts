@@ -4,7 +4,7 @@
 
 import { execa } from 'execa';
 import { forEachLine } from '../../util/lines.js';
-import { NatscopeError } from '../../errors.js';
+import { errnoOf, NatscopeError } from '../../errors.js';
 import { KIND_VERSION, KUBERNETES_MINOR } from './versions.js';
 
 export interface RunOptions {
@@ -68,7 +68,7 @@ export async function run(tool: string, args: string[], options: RunOptions = {}
   });
   if (options.onStderrLine && child.stderr) forEachLine(child.stderr, options.onStderrLine);
   const result = await child;
-  if ((result as { code?: string }).code === 'ENOENT') {
+  if (errnoOf(result) === 'ENOENT') {
     throw new NatscopeError(`${tool} not found on PATH`, {
       hint: INSTALL_HINTS[tool] ?? `install ${tool}`,
       exitCode: 127,

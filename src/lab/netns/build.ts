@@ -226,7 +226,7 @@ async function startPod(ns: string, name: string, node: string, port: number, pr
   if (!ready) {
     child.kill('SIGKILL');
     const result = await child;
-    const err = String(result.stderr ?? '').trim() || (result as { message?: string }).message || 'exited';
+    const err = String(result.stderr ?? '').trim() || (result instanceof Error ? result.message : '') || 'exited';
     throw new NatscopeError(`pod ${name} did not start: ${err}`, { hint: 'build the helper: npm run build' });
   }
   // the pod lives on after this command: let go of its pipes

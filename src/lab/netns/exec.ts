@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { execa, type Options } from 'execa';
-import { NatscopeError } from '../../errors.js';
+import { errnoOf, NatscopeError } from '../../errors.js';
 import { NAMED_NETNS_DIR } from '../../tracer/netns.js';
 
 export class CommandFailed extends NatscopeError {}
@@ -77,7 +77,11 @@ export async function ipBatchToTheEnd(lines: string[], holdFd: number | null): P
 export async function inNetns(ns: string, argv: string[], options: Options = {}) {
   const result = await execa('ip', ['netns', 'exec', ns, ...argv], { reject: false, ...options });
   if (result.exitCode !== 0 && options.reject !== false) {
-    throw failure(`${argv[0]} in ${ns}`, result as { stderr?: unknown; exitCode?: number; code?: string });
+    throw failure(`${argv[0]} in ${ns}`, {
+      stderr: result.stderr,
+      exitCode: result.exitCode,
+      code: errnoOf(result),
+    });
   }
   return result;
 }

@@ -3,11 +3,12 @@
 
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { NatscopeError } from '../../../src/errors.js';
+import type { NatscopeError } from '../../../src/errors.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
 import { labControl } from '../../../src/agent/control.js';
 import { kindUp } from '../../../src/lab/kind/lab.js';
+import { asNatscopeError } from '../../helpers.js';
 import { labIsUp, output, useFakes, type Fakes, type World } from './fakes.js';
 
 let f: Fakes;
@@ -29,8 +30,7 @@ async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' }
       () => null,
       (e: unknown) => e,
     );
-  expect(error).toBeInstanceOf(NatscopeError);
-  return error as NatscopeError;
+  return asNatscopeError(error);
 }
 
 // Nothing removed, stopped or rewritten; nothing created either.
@@ -114,12 +114,14 @@ describe('lab up --lab kind refuses bad input', () => {
     f = useFakes({}, { waitS: 2 });
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     f.update({ nodesNotReady: true });
-    const e = (await kindUp({
-      prefix: 'natscope-',
-      masqueradeAll: false,
-      clusterCIDR: null,
-      log: () => undefined,
-    }).catch((x: unknown) => x)) as NatscopeError;
+    const e = asNatscopeError(
+      await kindUp({
+        prefix: 'natscope-',
+        masqueradeAll: false,
+        clusterCIDR: null,
+        log: () => undefined,
+      }).catch((x: unknown) => x),
+    );
     expect(e.message).toBe("the cluster's nodes did not become Ready within 2 s");
     expect(e.exitCode).toBe(124);
     expect(f.lines().some((l) => /^kind delete|^docker rm/.test(l))).toBe(false);
@@ -132,12 +134,14 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     // the ConfigMap is edited and the pods restarted, but the nodes keep the default cluster's rules
     f.update({ rulesFrozen: true });
-    const e = (await kindUp({
-      prefix: 'natscope-',
-      masqueradeAll: false,
-      clusterCIDR: null,
-      log: () => undefined,
-    }).catch((x: unknown) => x)) as NatscopeError;
+    const e = asNatscopeError(
+      await kindUp({
+        prefix: 'natscope-',
+        masqueradeAll: false,
+        clusterCIDR: null,
+        log: () => undefined,
+      }).catch((x: unknown) => x),
+    );
     expect(e.message).toMatch(
       /^kube-proxy on natscope-worker did not write the expected rules within 2 s: wanted no masquerade rule, found masquerades off-cluster clients \(! -s 10\.244\.0\.0\/16\) \(-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 /,
     );
@@ -154,12 +158,14 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     const staged = editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll: false, clusterCIDR: null });
     await labIsUp(f, await imageTag(), staged);
     f.update({ node2SeesFrom: '172.18.0.1' });
-    const e = (await kindUp({
-      prefix: 'natscope-',
-      masqueradeAll: false,
-      clusterCIDR: null,
-      log: () => undefined,
-    }).catch((x: unknown) => x)) as NatscopeError;
+    const e = asNatscopeError(
+      await kindUp({
+        prefix: 'natscope-',
+        masqueradeAll: false,
+        clusterCIDR: null,
+        log: () => undefined,
+      }).catch((x: unknown) => x),
+    );
     expect(e.message).toMatch(
       /^node2 saw the office's connection to mysql coming from 172\.18\.0\.1:\d+, not from 192\.168\.10\.10/,
     );

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { NatscopeError } from '../../../src/errors.js';
+import { z } from 'zod';
 import { parseChecksums, parseManifest, sha256Text } from '../../../src/lab/kind/bundle-manifest.js';
 import {
   checksumIn,
@@ -25,7 +25,7 @@ import {
 } from '../../../src/lab/kind/bundle.js';
 import { NODE_IMAGE, NODE_IMAGE_TAG } from '../../../src/lab/kind/versions.js';
 import { CLI } from '../../cli.js';
-import { ROOT } from '../../helpers.js';
+import { asNatscopeError, ROOT } from '../../helpers.js';
 import { type Fakes, output, useFakes } from './fakes.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -125,7 +125,9 @@ describe('natscope workshop bundle', () => {
       npmLockSha256: sha256Text(readFileSync(join(ROOT, 'package-lock.json'))),
     });
     // the image ID is the config digest the saved archive names
-    const config = JSON.parse(output('docker-save-manifest.json'))[0].Config as string;
+    const config = z
+      .array(z.object({ Config: z.string() }))
+      .parse(JSON.parse(output('docker-save-manifest.json')))[0]!.Config;
     expect(m.nodeImageId).toBe(`sha256:${/([0-9a-f]{64})/.exec(config)![1]}`);
     expect(parseManifest(readFileSync(join(dir, 'manifest.env'), 'utf8'))).toEqual(m);
     const check = await execa('sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: dir, reject: false });
@@ -174,9 +176,10 @@ describe('natscope workshop bundle', () => {
     const good = files.get('/dl.k8s.io/release/v1.36.1/bin/linux/amd64/kubectl')!;
     files.set('/dl.k8s.io/release/v1.36.1/bin/linux/amd64/kubectl', Buffer.from('tampered'));
     try {
-      const e = await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x);
-      expect(e).toBeInstanceOf(NatscopeError);
-      expect((e as NatscopeError).message).toBe(
+      const e = asNatscopeError(
+        await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x),
+      );
+      expect(e.message).toBe(
         'kubectl-linux-amd64 does not match the checksum its publisher gives (https://dl.k8s.io/release/v1.36.1/bin/linux/amd64/kubectl)',
       );
       expect(existsSync(dir)).toBe(false);
@@ -188,28 +191,35 @@ describe('natscope workshop bundle', () => {
   test('an empty folder given is emptied again when the bundle fails; a folder with anything in it is refused', async () => {
     const dir = setup({ registryReachable: false });
     mkdirSync(dir);
-    const e = await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x);
-    expect((e as NatscopeError).message).toMatch(/^docker pull --platform linux\/amd64 failed/);
+    const e = asNatscopeError(
+      await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x),
+    );
+    expect(e.message).toMatch(/^docker pull --platform linux\/amd64 failed/);
     expect(readdirSync(dir)).toEqual([]);
     writeFileSync(join(dir, 'notes.txt'), 'mine');
-    const refused = await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x);
-    expect(refused).toBeInstanceOf(NatscopeError);
-    expect((refused as NatscopeError).message).toBe(`${dir} exists and is not an empty folder`);
-    expect((refused as NatscopeError).exitCode).toBe(2);
+    const refused = asNatscopeError(
+      await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x),
+    );
+    expect(refused.message).toBe(`${dir} exists and is not an empty folder`);
+    expect(refused.exitCode).toBe(2);
     expect(readdirSync(dir)).toEqual(['notes.txt']);
   });
 
   test('an image of another platform than asked for is refused', async () => {
     const dir = setup({ pullPlatform: 'linux/amd64' });
-    const e = await makeBundle({ dir, arch: 'arm64', log: () => undefined, mirror }).catch((x: unknown) => x);
-    expect((e as NatscopeError).message).toBe('docker pull gave a linux/amd64 image, not linux/arm64');
+    const e = asNatscopeError(
+      await makeBundle({ dir, arch: 'arm64', log: () => undefined, mirror }).catch((x: unknown) => x),
+    );
+    expect(e.message).toBe('docker pull gave a linux/amd64 image, not linux/arm64');
     expect(existsSync(dir)).toBe(false);
   });
 
   test("an npm too old to fetch another platform's packages is refused before anything is downloaded", async () => {
     const dir = setup({ npmVersion: '9.8.1' });
-    const e = await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x);
-    expect((e as NatscopeError).message).toMatch(/^npm 10 or newer is needed/);
+    const e = asNatscopeError(
+      await makeBundle({ dir, arch: 'amd64', log: () => undefined, mirror }).catch((x: unknown) => x),
+    );
+    expect(e.message).toMatch(/^npm 10 or newer is needed/);
     expect(served).toEqual([]);
     expect(existsSync(dir)).toBe(false);
   });

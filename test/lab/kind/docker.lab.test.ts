@@ -11,6 +11,7 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { z } from 'zod';
 import { docker, inspectContainers, parseContainers } from '../../../src/lab/kind/docker.js';
 import { ensureImage } from '../../../src/lab/kind/image.js';
 import { Kubectl, type KubeNode, type KubePod, type KubeService } from '../../../src/lab/kind/kubectl.js';
@@ -194,10 +195,9 @@ afterAll(async () => {
 describe.skipIf(!isRoot)("the kind lab's Docker plumbing, on a real Docker engine", () => {
   test('the lab image is built here with docker import: natscope-net and pause, statically linked', async () => {
     expect(image).toMatch(/^natscope-lab:[0-9a-f]{12}$/);
-    const config = JSON.parse((await docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout) as {
-      Entrypoint: string[];
-      Labels: Record<string, string>;
-    };
+    const config = z
+      .object({ Entrypoint: z.array(z.string()), Labels: z.record(z.string(), z.string()) })
+      .parse(JSON.parse((await docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout));
     expect(config.Entrypoint).toEqual(['/pause']);
     expect(config.Labels['io.natscope.image']).toBe('lab');
   });

@@ -6,7 +6,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IptablesBackend } from '../../../src/events/types.js';
+import { z } from 'zod';
+import { IPTABLES_BACKENDS } from '../../../src/events/types.js';
 import { NODE_IMAGE } from '../../../src/lab/kind/versions.js';
 import { FIXTURES } from '../../helpers.js';
 
@@ -16,76 +17,81 @@ export const FAKE_BIN = join(KIND_FIXTURES, 'bin');
 
 export const output = (file: string) => readFileSync(join(OUTPUTS, file), 'utf8');
 
-export interface FakeNetwork {
-  id: string;
-  subnet?: string;
-  options?: Record<string, string>;
-  labels?: Record<string, string>;
-}
+const FakeNetworkSchema = z.object({
+  id: z.string(),
+  subnet: z.string().optional(),
+  options: z.record(z.string(), z.string()).optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type FakeNetwork = z.infer<typeof FakeNetworkSchema>;
 
-export interface FakeContainer {
-  id: string;
-  running: boolean;
-  pid: number;
-  labels: Record<string, string>;
-  networks: Record<string, string>;
-}
+const FakeContainerSchema = z.object({
+  id: z.string(),
+  running: z.boolean(),
+  pid: z.number(),
+  labels: z.record(z.string(), z.string()),
+  networks: z.record(z.string(), z.string()),
+});
+export type FakeContainer = z.infer<typeof FakeContainerSchema>;
 
-export interface World {
-  dockerRunning: boolean;
-  dockerVersion: string;
-  kindVersion: string;
-  clusters: string[];
-  controlPlaneId: string;
-  controlPlaneCreated: string;
-  stopped: string[];
+const iptablesBackend = z.enum(IPTABLES_BACKENDS);
+
+const WorldSchema = z.object({
+  dockerRunning: z.boolean(),
+  dockerVersion: z.string(),
+  kindVersion: z.string(),
+  clusters: z.array(z.string()),
+  controlPlaneId: z.string(),
+  controlPlaneCreated: z.string(),
+  stopped: z.array(z.string()),
   // PIDs of the node, office and vpn containers (nsenter --target)
-  pids: Record<string, number>;
-  containers: Record<string, FakeContainer>;
-  networks: Record<string, FakeNetwork>;
-  images: string[];
+  pids: z.record(z.string(), z.number()),
+  containers: z.record(z.string(), FakeContainerSchema),
+  networks: z.record(z.string(), FakeNetworkSchema),
+  images: z.array(z.string()),
   // the ConfigMap's config.conf, what the running kube-proxy pods loaded, and the first one
-  configConf: string;
-  proxyConfigConf: string;
-  initialConfigConf: string;
-  proxyGeneration: number;
+  configConf: z.string(),
+  proxyConfigConf: z.string(),
+  initialConfigConf: z.string(),
+  proxyGeneration: z.number(),
   // new kube-proxy pods never become Ready
-  proxyStuck: boolean;
+  proxyStuck: z.boolean(),
   // the nodes' rules never change (a kube-proxy that never re-syncs)
-  rulesFrozen: boolean;
-  kubeProxyBackend: IptablesBackend;
+  rulesFrozen: z.boolean(),
+  kubeProxyBackend: iptablesBackend,
   // what `iptables` (iptables-save) means inside the nodes
-  nodeAlternative: IptablesBackend;
-  podInodes: Record<string, number>;
-  nextSport: number;
-  lastMysqlSport: number | null;
-  vpnDrops: number;
+  nodeAlternative: iptablesBackend,
+  podInodes: z.record(z.string(), z.number()),
+  nextSport: z.number(),
+  lastMysqlSport: z.number().nullable(),
+  vpnDrops: z.number(),
   // Docker NAT simulations: what the pods, and node2, see as the office's address
-  podsSeeOffice: string | null;
-  node2SeesFrom: string | null;
-  mysqlServiceAnswers: boolean;
-  nodesNotReady: boolean;
+  podsSeeOffice: z.string().nullable(),
+  node2SeesFrom: z.string().nullable(),
+  mysqlServiceAnswers: z.boolean(),
+  nodesNotReady: z.boolean(),
   // nsenter refuses (not root)
-  notRoot: boolean;
+  notRoot: z.boolean(),
   // the image the node containers were created from (kind's --image)
-  nodeImage: string;
+  nodeImage: z.string(),
   // docker pull and npm ci reach their registries
-  registryReachable: boolean;
+  registryReachable: z.boolean(),
   // image → its platform as docker image inspect reports it; what docker pull gives (default: what was asked)
-  imagePlatforms: Record<string, string>;
-  pullPlatform: string | null;
-  npmVersion: string;
+  imagePlatforms: z.record(z.string(), z.string()),
+  pullPlatform: z.string().nullable(),
+  npmVersion: z.string(),
   // the VM's own namespace: Docker's rules (outputs/host-iptables-save-*-docker-<this>.txt),
   // bridge-nf-call-iptables (null: br_netfilter not loaded), the Service CIDR blackhole
-  hostDocker: '20.10' | '28';
-  brNetfilter: '0' | '1' | null;
-  blackhole: boolean;
+  hostDocker: z.enum(['20.10', '28']),
+  brNetfilter: z.enum(['0', '1']).nullable(),
+  blackhole: z.boolean(),
   // a host's `ip -j route show` from another host's capture (outputs/ip-route-<name>.json)
-  routeTables: Record<string, string>;
+  routeTables: z.record(z.string(), z.string()),
   // rule tracing: the host (a key of pids) where `nft -f -` is refused, where `nft monitor trace` ends at once
-  nftRefuses: string | null;
-  nftMonitorEnds: string | null;
-}
+  nftRefuses: z.string().nullable(),
+  nftMonitorEnds: z.string().nullable(),
+});
+export type World = z.infer<typeof WorldSchema>;
 
 export function defaultWorld(): World {
   const conf = output('kube-proxy-config.conf');
@@ -151,13 +157,15 @@ export function defaultWorld(): World {
   };
 }
 
-export interface Call {
-  tool: string;
-  args: string[];
-  stdin?: string;
+// One line of the fakes' calls.jsonl.
+const CallSchema = z.object({
+  tool: z.string(),
+  args: z.array(z.string()),
+  stdin: z.string().optional(),
   // npm's working directory
-  cwd?: string;
-}
+  cwd: z.string().optional(),
+});
+export type Call = z.infer<typeof CallSchema>;
 
 export interface Fakes {
   dir: string;
@@ -201,12 +209,12 @@ export function useFakes(patch: Partial<World> = {}, options: { only?: string[];
   process.env.NATSCOPE_STATE_DIR = stateDir;
   process.env.NATSCOPE_KIND_WAIT_S = String(options.waitS ?? 10);
   delete process.env.NATSCOPE_KIND_OFFICE_CIDR;
-  const world = () => JSON.parse(readFileSync(join(dir, 'world.json'), 'utf8')) as World;
+  const world = () => WorldSchema.parse(JSON.parse(readFileSync(join(dir, 'world.json'), 'utf8')));
   const calls = () =>
     readFileSync(join(dir, 'calls.jsonl'), 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as Call);
+      .map((l) => CallSchema.parse(JSON.parse(l)));
   return {
     dir,
     stateDir,

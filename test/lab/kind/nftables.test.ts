@@ -9,12 +9,12 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
-import { NatscopeError } from '../../../src/errors.js';
 import type { LabStatus } from '../../../src/events/types.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
 import { kindUp, openKindLab } from '../../../src/lab/kind/lab.js';
 import { kindPreflight } from '../../../src/lab/kind/preflight.js';
+import { asNatscopeError } from '../../helpers.js';
 import { order, output, useFakes, type Fakes } from './fakes.js';
 
 let f: Fakes;
@@ -145,18 +145,19 @@ describe('lab up --lab kind --proxy-mode nftables', { timeout: 60_000 }, () => {
   });
 
   test('running it again asking for iptables mode is refused: the mode is the cluster’s, set when kind created it', async () => {
-    const e = await kindUp({
-      prefix: 'natscope-',
-      proxyMode: 'iptables',
-      masqueradeAll: false,
-      clusterCIDR: null,
-      log: () => undefined,
-    }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(NatscopeError);
-    expect((e as NatscopeError).message).toBe('the kind cluster runs kube-proxy in nftables mode, not iptables');
-    expect((e as NatscopeError).hint).toBe(
+    const e = asNatscopeError(
+      await kindUp({
+        prefix: 'natscope-',
+        proxyMode: 'iptables',
+        masqueradeAll: false,
+        clusterCIDR: null,
+        log: () => undefined,
+      }).catch((x: unknown) => x),
+    );
+    expect(e.message).toBe('the kind cluster runs kube-proxy in nftables mode, not iptables');
+    expect(e.hint).toBe(
       'recreate it in iptables mode: sudo natscope lab down --lab kind && sudo natscope lab up --lab kind',
     );
-    expect((e as NatscopeError).exitCode).toBe(2);
+    expect(e.exitCode).toBe(2);
   });
 });

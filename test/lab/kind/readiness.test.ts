@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { base, type RequestEvent } from '../../../src/events/types.js';
 import { parseConntrack } from '../../../src/lab/conntrack.js';
 import { masqueradesOffice, proveReadiness, type ReadinessProbe } from '../../../src/lab/kind/readiness.js';
+import { asNatscopeError } from '../../helpers.js';
 
 const OFFICE = '192.168.10.10';
 const TARGETS: Record<string, { dst: string; dport: number; pod: string; node: string }> = {
@@ -93,11 +94,11 @@ describe('the readiness proof of the kind lab', () => {
   });
 
   test('a pod that does not answer at all points at the routes', async () => {
-    const err = await proveReadiness(probe({ seen: { ...healthy, 'pod/nginx': null } }), incident).catch(
-      (e: unknown) => e as Error & { hint?: string },
+    const err = asNatscopeError(
+      await proveReadiness(probe({ seen: { ...healthy, 'pod/nginx': null } }), incident).catch((e: unknown) => e),
     );
-    expect(err?.message).toMatch(/office → pod\/nginx \(10\.244\.2\.2:80\) got no answer/);
-    expect(err?.hint).toMatch(/routes/);
+    expect(err.message).toMatch(/office → pod\/nginx \(10\.244\.2\.2:80\) got no answer/);
+    expect(err.hint).toMatch(/routes/);
   });
 
   test('with masqueradeAll staged, mysql answers and its pod sees node1', async () => {

@@ -9,9 +9,9 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { traceRules } from '../../../src/commands/traceRules.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
-import { NatscopeError } from '../../../src/errors.js';
 import { openKindLab } from '../../../src/lab/kind/lab.js';
 import { TRACED_PORTS } from '../../../src/ruletrace/tracedRequest.js';
+import { asNatscopeError } from '../../helpers.js';
 import { type Fakes, labIsUp, order, output, useFakes } from './fakes.js';
 
 // each traced run starts some twenty fake tool processes
@@ -181,9 +181,8 @@ describe('trace --rules on the kind lab', () => {
       const pids = f.world().pids;
       const hosts = [pids.office, pids.vpn, pids['natscope-worker'], pids['natscope-worker2']].map(netns);
       // the fake machine has no nflog listener: tcpdump ends at once
-      const e = await lab.ruleTrace('mysql', 2000).catch((x: unknown) => x);
-      expect(e).toBeInstanceOf(NatscopeError);
-      expect(String((e as NatscopeError).message)).toMatch(/^tcpdump -i nflog:0 in \/proc\/\d+\/ns\/net ended early$/);
+      const e = asNatscopeError(await lab.ruleTrace('mysql', 2000).catch((x: unknown) => x));
+      expect(e.message).toMatch(/^tcpdump -i nflog:0 in \/proc\/\d+\/ns\/net ended early$/);
       const set = (to: string) => nftCalls(new RegExp(` sysctl -q -w net\\.netfilter\\.nf_log\\.2=${to}$`)).sort();
       expect(set('nfnetlink_log')).toEqual([...hosts].sort());
       expect(set('nf_log_ipv4')).toEqual([...hosts].sort());

@@ -7,6 +7,7 @@ import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
 import { openKindLab } from '../../../src/lab/kind/lab.js';
 import { backendOf } from '../../../src/lab/kind/rules.js';
 import { NetnsResolver } from '../../../src/tracer/netns.js';
+import { asNatscopeError } from '../../helpers.js';
 import { labIsUp, order, output, useFakes, type Fakes } from './fakes.js';
 
 const STAGED = editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll: false, clusterCIDR: null });
@@ -67,10 +68,7 @@ describe('the kind lab while it is up', () => {
   test('kube-proxy pods that do not become ready in time fail the change with a timeout and the fix', async () => {
     f.update({ proxyStuck: true });
     const lab = await openKindLab();
-    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & {
-      hint?: string;
-      exitCode?: number;
-    };
+    const err = asNatscopeError(await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e));
     expect(err.message).toMatch(/^kube-proxy pods did not become ready within 3 s \(0 of 3 new pods ready\)$/);
     expect(err.hint).toMatch(/kubectl -n kube-system get pods -l k8s-app=kube-proxy/);
     expect(err.exitCode).toBe(124);
@@ -79,9 +77,7 @@ describe('the kind lab while it is up', () => {
   test('a kube-proxy that keeps its old rules fails the change: the rule is checked on the nodes, not assumed', async () => {
     f.update({ rulesFrozen: true, initialConfigConf: STAGED });
     const lab = await openKindLab();
-    const err = (await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e)) as Error & {
-      exitCode?: number;
-    };
+    const err = asNatscopeError(await lab.setKubeProxy({ masqueradeAll: true }).catch((e: unknown) => e));
     expect(err.message).toMatch(
       /kube-proxy on natscope-worker did not write the expected rules within 3 s: wanted a masquerade rule for every client \(masqueradeAll\), found no masquerade rule/,
     );

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
+import { z } from 'zod';
 import { PODS, SERVICES } from '../../../src/lab/netns/topology.js';
 import { NODE_ROLE_LABEL, POD_SUBNET, SERVICE_SUBNET } from '../../../src/lab/kind/names.js';
 import { WORKLOADS_IMAGE_PLACEHOLDER } from '../../../src/lab/kind/up.js';
@@ -105,31 +106,48 @@ describe('the kind config (kind.x-k8s.io/v1alpha4)', () => {
 });
 
 // The fields of the lab's manifests these tests read (a Pod's or a Service's).
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
-  spec: {
-    nodeSelector?: Record<string, string>;
-    containers: {
-      image: string;
-      imagePullPolicy: string;
-      command: string[];
-      args: string[];
-      env: unknown[];
-      ports: { containerPort: number }[];
-    }[];
-    type?: string;
-    clusterIP: string;
-    ports?: unknown[];
-    selector: Record<string, string>;
-  };
-}
+const MetadataSchema = z.object({ name: z.string(), namespace: z.string(), labels: z.record(z.string(), z.string()) });
+const ManifestSchema = z.discriminatedUnion('kind', [
+  z.object({
+    apiVersion: z.string(),
+    kind: z.literal('Pod'),
+    metadata: MetadataSchema,
+    spec: z.object({
+      nodeSelector: z.record(z.string(), z.string()).optional(),
+      containers: z.array(
+        z.object({
+          image: z.string(),
+          imagePullPolicy: z.string(),
+          command: z.array(z.string()),
+          args: z.array(z.string()),
+          env: z.array(z.unknown()),
+          // loose: the tests compare a port whole, its other fields included
+          ports: z.array(z.looseObject({ containerPort: z.number() })),
+        }),
+      ),
+    }),
+  }),
+  z.object({
+    apiVersion: z.string(),
+    kind: z.literal('Service'),
+    metadata: MetadataSchema,
+    spec: z.object({
+      type: z.string().optional(),
+      clusterIP: z.string(),
+      ports: z.array(z.unknown()).optional(),
+      selector: z.record(z.string(), z.string()),
+    }),
+  }),
+]);
 
 describe('the workloads (Pods and ClusterIP Services, core/v1)', () => {
-  const docs = YAML.parseAllDocuments(readFileSync(join(MANIFESTS, 'workloads.yaml'), 'utf8')).map(
-    (d: { toJS(): unknown }) => d.toJS(),
-  ) as Manifest[];
+  const docs = z
+    .array(ManifestSchema)
+    .parse(
+      YAML.parseAllDocuments(readFileSync(join(MANIFESTS, 'workloads.yaml'), 'utf8')).map((d: { toJS(): unknown }) =>
+        d.toJS(),
+      ),
+    );
   const pods = docs.filter((d) => d.kind === 'Pod');
   const services = docs.filter((d) => d.kind === 'Service');
 
@@ -145,7 +163,7 @@ describe('the workloads (Pods and ClusterIP Services, core/v1)', () => {
       expect(d.metadata.namespace).toBe('default');
       expect(d.metadata.labels['app.kubernetes.io/part-of']).toBe('natscope');
       for (const [k, v] of Object.entries(d.metadata.labels))
-        expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v as string)).toBe(true);
+        expect(QUALIFIED_NAME.test(k) && LABEL_VALUE.test(v)).toBe(true);
     }
   });
 

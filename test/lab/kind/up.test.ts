@@ -3,6 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
+import { z } from 'zod';
 import type { LabStatus } from '../../../src/events/types.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { kindUp } from '../../../src/lab/kind/lab.js';
@@ -82,10 +83,17 @@ describe('lab up --lab kind on a machine without the cluster', () => {
   });
 
   test('the pods run the image natscope built, never pulled, pinned by nodeSelector', () => {
-    const docs = YAML.parseAllDocuments(call(/apply -f -$/)!.stdin!).map((d: { toJS(): unknown }) => d.toJS()) as {
-      kind: string;
-      spec: { containers?: { image: string; imagePullPolicy: string }[]; nodeSelector?: Record<string, string> };
-    }[];
+    const docs = z
+      .array(
+        z.object({
+          kind: z.string(),
+          spec: z.object({
+            containers: z.array(z.object({ image: z.string(), imagePullPolicy: z.string() })).optional(),
+            nodeSelector: z.record(z.string(), z.string()).optional(),
+          }),
+        }),
+      )
+      .parse(YAML.parseAllDocuments(call(/apply -f -$/)!.stdin!).map((d: { toJS(): unknown }) => d.toJS()));
     const pods = docs.filter((d) => d.kind === 'Pod');
     expect(pods.map((p) => p.spec.containers![0]!.image)).toEqual([
       expect.stringMatching(/^natscope-lab:[0-9a-f]{12}$/),
@@ -151,7 +159,9 @@ describe('lab up --lab kind on a machine without the cluster', () => {
   });
 
   test('the ConfigMap edit clears clusterCIDR, keeps masqueradeAll false, and is valid kube-proxy configuration', () => {
-    const patch = JSON.parse(call(/patch configmap kube-proxy/)!.args.at(-1)!) as { data: Record<string, string> };
+    const patch = z
+      .object({ data: z.record(z.string(), z.string()) })
+      .parse(JSON.parse(call(/patch configmap kube-proxy/)!.args.at(-1)!));
     expect(Object.keys(patch.data)).toEqual(['config.conf']);
     const before = YAML.parse(output('kube-proxy-config.conf'));
     const after = YAML.parse(patch.data['config.conf']!);

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, expect, test } from 'vitest';
 import { helperPath } from '../../../src/lab/netns/build.js';
-import type { LabStatus } from '../../../src/events/types.js';
-import { CLI, natscope } from '../../cli.js';
+import { LabStatusSchema } from '../../../src/events/types.js';
+import { CLI, jsonOutput, natscope } from '../../cli.js';
 import { namedNamespaces, tempDirForTest } from '../../helpers.js';
 import { mulberry32 } from '../../processes.js';
 
@@ -83,7 +83,7 @@ test('10 lab up at once with one prefix: exactly one lab; the nine others are re
     expect(Number(refusal.exec(String(r.stderr))?.[1])).toBe(winnerPid);
   }
   expect(namedNamespaces(prefix)).toHaveLength(7);
-  const status = JSON.parse(String((await lab(prefix, 'status', '--json')).stdout)) as LabStatus;
+  const status = jsonOutput(LabStatusSchema, (await lab(prefix, 'status', '--json')).stdout);
   expect(status).toMatchObject({ prefix, up: true });
   expect((await lab(prefix, 'request', 'pod/nginx', '--timeout', '2')).exitCode).toBe(0);
 

@@ -4,19 +4,22 @@
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { LabStatus, RequestEvent } from '../../../src/events/types.js';
-import type { ConntrackEntry } from '../../../src/lab/conntrack.js';
-import { natscope } from '../../cli.js';
+import type { z } from 'zod';
+import {
+  ConntrackEntrySchema,
+  LabStatusSchema,
+  PingResultSchema,
+  RequestEventSchema,
+} from '../../../src/events/types.js';
+import { jsonOutput, natscope } from '../../cli.js';
 import { namedNamespaces } from '../../helpers.js';
 import { isRunning } from '../../../src/util/process.js';
 
 const PREFIX = 'natscope-t-';
 const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'off', '--prefix', PREFIX]);
-const json = async <T>(...args: string[]): Promise<T> => {
-  const r = await lab(...args, '--json');
-  return JSON.parse(String(r.stdout)) as T;
-};
-const request = (target: string) => json<RequestEvent>('request', target, '--timeout', '2');
+const json = async <S extends z.ZodType>(schema: S, ...args: string[]): Promise<z.output<S>> =>
+  jsonOutput(schema, (await lab(...args, '--json')).stdout);
+const request = (target: string) => json(RequestEventSchema, 'request', target, '--timeout', '2');
 
 // Everything about the host's own network namespace that the lab must not change.
 async function hostSnapshot(): Promise<Record<string, string>> {
@@ -80,7 +83,7 @@ describe('the netns lab, masqueradeAll=false and no clusterCIDR (the incident)',
 
   test("node1's conntrack entry for mysql is DNAT only: the reply is expected from the pod to the client, unreplied", async () => {
     const r = await request('mysql');
-    const entries = await json<ConntrackEntry[]>('conntrack', 'node1');
+    const entries = await json(ConntrackEntrySchema.array(), 'conntrack', 'node1');
     const e = entries.find((x) => x.orig.sport === r.sport && x.orig.dport === 3306)!;
     expect(e.orig).toEqual({ src: '192.168.10.10', sport: r.sport, dst: '10.96.207.61', dport: 3306 });
     expect(e.reply).toEqual({ src: '10.244.2.2', sport: 3306, dst: '192.168.10.10', dport: r.sport });
@@ -103,12 +106,12 @@ describe('the netns lab, masqueradeAll=false and no clusterCIDR (the incident)',
     expect(ping.exitCode).toBe(1);
     expect(String(ping.stdout)).not.toContain('From ');
     expect(await destUnreachsSent()).toBe(sentBefore);
-    expect((await json<{ answered: boolean }>('ping', 'mysql')).answered).toBe(false);
-    expect((await json<{ answered: boolean }>('ping', 'pod/mysql')).answered).toBe(true);
+    expect((await json(PingResultSchema, 'ping', 'mysql')).answered).toBe(false);
+    expect((await json(PingResultSchema, 'ping', 'pod/mysql')).answered).toBe(true);
   });
 
   test('lab status --json is the stable interface scripts rely on', async () => {
-    const s = await json<LabStatus>('status');
+    const s = await json(LabStatusSchema, 'status');
     expect(s).toMatchObject({
       backend: 'netns',
       prefix: PREFIX,
@@ -167,7 +170,7 @@ describe('after lab set masquerade-all on', () => {
   test("node1's entry is DNAT+SNAT: the reply comes back to node1, and the pod saw node1's IP", async () => {
     const r = await request('mysql');
     expect(r.peer).toMatch(/^10\.0\.1\.11:\d+$/);
-    const entries = await json<ConntrackEntry[]>('conntrack', 'node1');
+    const entries = await json(ConntrackEntrySchema.array(), 'conntrack', 'node1');
     const e = entries.find((x) => x.orig.sport === r.sport && x.orig.dport === 3306)!;
     expect(e.reply.src).toBe('10.244.2.2');
     expect(e.reply.dst).toBe('10.0.1.11');

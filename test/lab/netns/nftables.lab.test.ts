@@ -6,8 +6,9 @@
 
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { RequestEventSchema } from '../../../src/events/types.js';
 import { type ConntrackEntry, parseConntrack } from '../../../src/lab/conntrack.js';
-import { CLI, natscope } from '../../cli.js';
+import { CLI, jsonOutput, natscope } from '../../cli.js';
 import { namedNamespaces } from '../../helpers.js';
 
 const PREFIX = 'natscope-tn-';
@@ -18,11 +19,11 @@ const inNs = (ns: string, ...argv: string[]) =>
 // one request from the office, as `lab request` makes it: exit code 0 when answered
 const request = async (target: string) => {
   const r = await lab('request', target, '--timeout', '2', '--json');
-  return { exitCode: r.exitCode, ...(JSON.parse(String(r.stdout)) as { sport: number; peer: string | null }) };
+  return { exitCode: r.exitCode, ...jsonOutput(RequestEventSchema, r.stdout) };
 };
 const conntrack = async (node: string): Promise<ConntrackEntry[]> =>
   parseConntrack(String((await inNs(node, 'conntrack', '-L', '-p', 'tcp')).stdout));
-const entryOf = (entries: ConntrackEntry[], sport: number) =>
+const entryOf = (entries: ConntrackEntry[], sport: number | null) =>
   entries.find((e) => e.orig.sport === sport && e.orig.dport === 3306);
 // packets the vpn's cloud-fabric rule (conntrack INVALID → DROP) has dropped
 const vpnDrops = async () =>

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { parseState, readState, removeState, writeState, type LabState } from '../../../src/lab/netns/state.js';
 import { labNamespaces } from '../../../src/lab/netns/topology.js';
-import { tempDirForTest } from '../../helpers.js';
+import { asNatscopeError, tempDirForTest } from '../../helpers.js';
 
 const PREFIX = 'natscope-';
 const GOOD: LabState = {
@@ -60,7 +60,7 @@ describe('reading the netns lab state strictly', () => {
     try {
       parse(value);
     } catch (error) {
-      expect((error as { hint?: string }).hint).toBe(
+      expect(asNatscopeError(error).hint).toBe(
         "remove it (rm /run/natscope/natscope-lab.json); natscope lab down then finds the lab's namespaces by natscope's mark",
       );
     }
