@@ -101,6 +101,15 @@ function silentEnd({ qemuExit, bootMs }: VmEnding): string {
   return `the VM stopped ${when}${how ? `: ${how}` : ` (qemu exit code ${qemuExit.code ?? 'unknown'})`}`;
 }
 
+// The guest kernel's panic, from its console ("Kernel panic - not syncing:
+// …", without the timestamp), or null. Under software emulation a guest
+// kernel has been seen to panic while booting on one run in many (an int3
+// trap while it patches its own code at boot): such a boot is tried again.
+export function kernelPanic(consoleText: string): string | null {
+  const m = /Kernel panic - not syncing: [^\r\n]*/.exec(consoleText);
+  return m ? m[0].slice(0, 200) : null;
+}
+
 // The lines of a guest console worth showing: its last lines, and before them
 // the kernel's first complaint (a panic's cause scrolls away under its stack trace).
 const KERNEL_COMPLAINT = /Kernel panic|BUG:|Oops|Out of memory|oom-kill|hung_task|soft lockup/;

@@ -27,7 +27,15 @@ import { makeRunDir, removeRunDir } from '../util/rundir.js';
 import { cachedKernel, fetchKernel, type KernelImage } from './kernel.js';
 import { ensureInitramfs, GUEST_SCRIPT } from './initramfs.js';
 import { guestFiles } from './guest.js';
-import { bootGiveUpMs, bootStep, consoleExcerpt, type KilledFor, type VmEnding, vmVerdict } from './outcome.js';
+import {
+  bootGiveUpMs,
+  bootStep,
+  consoleExcerpt,
+  type KilledFor,
+  kernelPanic,
+  type VmEnding,
+  vmVerdict,
+} from './outcome.js';
 import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
 import { ensureRootfs } from './rootfs.js';
@@ -141,6 +149,8 @@ interface QemuRun {
   // qemu's own complaints (its last line explains a VM that died)
   qemuStderr: string;
   qemuExit: VmEnding['qemuExit'];
+  // the guest kernel panicked while booting once already: not tried again
+  bootRetried: boolean;
 }
 
 // A --share is a folder given by its full path: the guest mounts it at the same
@@ -287,6 +297,15 @@ async function runQemu(run: QemuRun, vm: BootContext): Promise<void> {
       error: code === null && signal === null ? (ended.shortMessage ?? 'no exit code') : null,
     };
     clearTimeout(overall);
+    // the guest kernel panicked before the command started (-no-reboot: qemu exits 0): booted again, once
+    if (run.killedFor === null && run.bootMs === null && code === 0 && !run.bootRetried) {
+      const panic = kernelPanic(await readFile(vm.files.console, 'utf8').catch(() => ''));
+      if (panic !== null) {
+        run.bootRetried = true;
+        vm.options.log?.(`the guest kernel panicked while booting (${panic}): booting it again`);
+        continue;
+      }
+    }
     if (run.killedFor !== 'kvm-retry') return;
     vm.options.log?.('the KVM guest did not reach the command: retrying under software emulation (TCG)');
     run.killedFor = null;
@@ -332,6 +351,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
     bootMs: null,
     qemuStderr: '',
     qemuExit: { code: null, signal: null, error: null },
+    bootRetried: false,
   };
   const killQemu = (signal: NodeJS.Signals) => killGroup(run.child, signal);
   const cleanup = onCleanup(

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { EXIT } from '../../src/errors.js';
-import { bootGiveUpMs, bootStep, consoleExcerpt, type VmEnding, vmVerdict } from '../../src/vm/outcome.js';
+import { bootGiveUpMs, bootStep, consoleExcerpt, kernelPanic, type VmEnding, vmVerdict } from '../../src/vm/outcome.js';
 import { fixtureText } from '../helpers.js';
 
 const ended: VmEnding = {
@@ -136,5 +136,24 @@ describe("the guest console's excerpt in a failure report", () => {
     const calm = all.filter((l) => !/panic|Oops|BUG/.test(l)).join('\n');
     expect(consoleExcerpt(calm)).toBe(calm.split('\n').slice(-15).join('\n'));
     expect(consoleExcerpt('')).toBe('');
+  });
+});
+
+describe("the guest kernel's panic, read from its console (a boot that panicked is tried again)", () => {
+  test('the panic line of a real guest panic, without its timestamp and CR', () => {
+    expect(kernelPanic(fixtureText('vm', 'console-sysrq-panic.txt'))).toBe(
+      'Kernel panic - not syncing: sysrq triggered crash',
+    );
+  });
+
+  test('a console without the panic line, or empty, has none; a long line is cut', () => {
+    const calm = fixtureText('vm', 'console-sysrq-panic.txt')
+      .split('\r\n')
+      .filter((l) => !/Kernel panic/.test(l))
+      .join('\r\n');
+    expect(calm).toMatch(/sysrq: Trigger a crash/);
+    expect(kernelPanic(calm)).toBeNull();
+    expect(kernelPanic('')).toBeNull();
+    expect(kernelPanic(`Kernel panic - not syncing: ${'x'.repeat(500)}`)).toHaveLength(200);
   });
 });

@@ -1,11 +1,12 @@
 // natscope vm run for real (root, qemu under emulation): exit codes, streams,
 // timeouts, shares with spaces, and nothing left behind on any path.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, test } from 'vitest';
 import { runRoot } from '../../src/util/rundir.js';
+import { cacheRoot } from '../../src/vm/stack.js';
 import { CLI, natscope } from '../cli.js';
 import { tempDirForTest } from '../helpers.js';
 
@@ -104,6 +105,33 @@ describe('natscope vm run', () => {
     );
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toMatch(/^natscope: micro-VM failure: .+/m);
+  });
+
+  test('a guest kernel that panics while booting is booted once more, then exit 125 with the panic', async () => {
+    // this machine's own kernel, with an initramfs that is none: the kernel panics finding no init, every time
+    const kernels = join(cacheRoot(), 'kernels');
+    const real = readdirSync(kernels).find((k) => existsSync(join(kernels, k, '.complete')));
+    expect(real).toBeDefined();
+    const cache = tempDirForTest('natscope panicking cache ');
+    const kdir = join(cache, 'kernels', real!);
+    mkdirSync(join(kdir, 'lib', 'modules', real!), { recursive: true });
+    copyFileSync(join(kernels, real!, 'vmlinux'), join(kdir, 'vmlinux'));
+    writeFileSync(join(kdir, 'initramfs.gz'), 'not an initramfs');
+    writeFileSync(join(kdir, '.complete'), 'test\n');
+    const r = await leavesNothing(() =>
+      natscope(['vm', 'run', '--timeout', '300', '--', 'true'], { env: { NATSCOPE_CACHE: cache } }),
+    );
+    expect(r.exitCode).toBe(125);
+    // said once, with the kernel's own words, and the second panic reported
+    expect(
+      String(r.stderr).match(
+        /the guest kernel panicked while booting \(Kernel panic - not syncing: VFS: .+\): booting it again$/gm,
+      ),
+    ).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /^natscope: micro-VM failure: the VM stopped before the command started: the guest powered off or its kernel panicked/m,
+    );
+    expect(r.stderr).toMatch(/Kernel panic - not syncing/);
   });
 
   test('a guest kernel that panics: exit 125, saying the guest stopped after the command started, with its console', async () => {
