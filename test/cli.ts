@@ -2,6 +2,7 @@
 
 import { join } from 'node:path';
 import { execa, type Options } from 'execa';
+import { expect } from 'vitest';
 import type { z } from 'zod';
 import { ROOT } from './helpers.js';
 
@@ -11,7 +12,12 @@ export function natscope(args: string[], options: Options = {}) {
   return execa(process.execPath, [CLI, ...args], { reject: false, timeout: 120_000, ...options });
 }
 
-// What natscope printed with --json, read through the schema of what it promises to print.
+// What natscope printed with --json, read through the schema of what it
+// promises to print. A field the schema does not declare fails the test too:
+// the parse would drop it unseen, and a script relies on every field printed.
 export function jsonOutput<S extends z.ZodType>(schema: S, stdout: unknown): z.output<S> {
-  return schema.parse(JSON.parse(String(stdout)));
+  const printed: unknown = JSON.parse(String(stdout));
+  const parsed = schema.parse(printed);
+  expect(parsed, 'natscope printed a field its --json schema does not declare').toEqual(printed);
+  return parsed;
 }

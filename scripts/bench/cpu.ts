@@ -52,7 +52,12 @@ const BpfProgramsSchema = z.array(
 
 export async function bpfProgramsUs(pid: number): Promise<number> {
   const { stdout } = await execa('bpftool', ['prog', 'show', '--json']);
-  const programs = parseJsonAs(BpfProgramsSchema, stdout, "bpftool's program list", 'install bpftool (npm run setup)');
+  const programs = parseJsonAs(
+    BpfProgramsSchema,
+    stdout,
+    "bpftool's program list (bpftool prog show --json)",
+    "check bpftool's version: natscope reads run_time_ns and pids of each program",
+  );
   const known = programs.some((p) => p.pids !== undefined);
   const ours = known ? programs.filter((p) => p.pids?.some((o) => o.pid === pid)) : programs;
   return ours.reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0) / 1000;

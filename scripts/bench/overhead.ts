@@ -44,7 +44,7 @@ import { DEFAULT_PROBES, composeProgram } from '../../src/tracer/probes.js';
 import { detectBpftrace } from '../../src/tracer/version.js';
 import type { ProbeFamily } from '../../src/tracer/parse.js';
 import type { LoadResult } from '../../src/lab/lab.js';
-import type { OverheadResult } from './overheadResult.js';
+import type { OverheadResult, Traced, TracerCost } from './overheadResult.js';
 
 const PREFIX = 'natscope-bench-';
 const SECONDS = Number(process.env.NATSCOPE_BENCH_SECONDS ?? 8);
@@ -124,11 +124,7 @@ async function withHooksOnly(program: string, f: () => Promise<number>): Promise
   }
 }
 
-interface Cost {
-  bpfUs: number;
-  bpftraceUs: number;
-  natscopeUs: number;
-}
+type Cost = Record<TracerCost, number>;
 
 // A (b) window with its CPU accounted, per connection.
 async function costedRate(lab: NetnsLab, label: string, bpftracePid: number): Promise<{ rate: number; cost: Cost }> {
@@ -174,7 +170,7 @@ async function measure(): Promise<void> {
   const node1 = `${PREFIX}node1`;
   try {
     // interleaved rounds (a b c d a b c d …)
-    const runs: Record<'none' | 'natscope' | 'natscopeAll' | 'conntrackE' | 'tcpdump' | 'hooksOnly', number[]> = {
+    const runs: Record<'none' | Traced, number[]> = {
       none: [],
       natscope: [],
       natscopeAll: [],

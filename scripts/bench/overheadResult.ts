@@ -3,15 +3,14 @@
 // one schema for both sides of that file.
 
 import { z } from 'zod';
+import { amount, count } from '../../src/events/fields.js';
 
 export const TRACED = ['natscope', 'natscopeAll', 'conntrackE', 'tcpdump', 'hooksOnly'] as const;
 export type Traced = (typeof TRACED)[number];
 export const TRACER_COSTS = ['bpfUs', 'bpftraceUs', 'natscopeUs'] as const;
 export type TracerCost = (typeof TRACER_COSTS)[number];
 
-const amount = z.number().min(0);
 const amounts = z.array(amount);
-const count = z.int().min(0);
 
 export const OverheadResultSchema = z.object({
   // one measured window's length

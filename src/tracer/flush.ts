@@ -56,7 +56,7 @@ export class FlushAssembler {
   // the marker, their clears may not have run, and the exit dump would show
   // the same counts again (events are told apart by their sequence numbers;
   // counts cannot be, so the second copy is left out: at worst the counts of
-  // a probe that raced the flip are missed).
+  // a probe that raced the hand-over are missed).
   private readonly countsSinceMarker = new Set<string>();
   private garbageSeen = 0;
   // flush markers read so far

@@ -22,8 +22,8 @@ const MAX_GAPS = 64;
 interface Tally {
   received: number;
   lost: number;
-  // counted at all (a probe appears in the summary once it has)
-  counted: boolean;
+  // a probe appears in the summary once it has received or lost an event
+  inSummary: boolean;
   streams: Map<string, Stream[]>;
 }
 
@@ -34,7 +34,7 @@ export class LossCounter {
   private tally(probe: string): Tally {
     let tally = this.tallies.get(probe);
     if (!tally) {
-      tally = { received: 0, lost: 0, counted: false, streams: new Map() };
+      tally = { received: 0, lost: 0, inSummary: false, streams: new Map() };
       this.tallies.set(probe, tally);
     }
     return tally;
@@ -56,7 +56,7 @@ export class LossCounter {
 
   private static addLost(tally: Tally, n: number): void {
     tally.lost += n;
-    tally.counted = true;
+    tally.inSummary = true;
   }
 
   // Returns how many events of this stream went missing just before this one
@@ -79,7 +79,7 @@ export class LossCounter {
       return -1;
     }
     tally.received++;
-    tally.counted = true;
+    tally.inSummary = true;
     const gap = seq - s.last - 1;
     if (gap > 0) {
       s.gaps.push([s.last + 1, seq - 1]);
@@ -122,7 +122,7 @@ export class LossCounter {
 
   summary(): { probe: string; received: number; lost: number }[] {
     return [...this.tallies]
-      .filter(([, t]) => t.counted)
+      .filter(([, t]) => t.inSummary)
       .map(([probe]) => probe)
       .sort()
       .map((probe) => ({ probe, received: this.received(probe), lost: this.lost(probe) }));

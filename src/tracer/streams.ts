@@ -114,7 +114,8 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
 export const FLUSH_MARKER = 'natscope-flush';
 
 // How often the buffered events are printed (each buffer fills this long;
-// the detail budget is per CPU and fill): the latency a live view sees.
+// the detail budget is per CPU and fill). A live view sees them up to this
+// plus FLUSH_TICK_MS after they happened.
 export const FLUSH_INTERVAL_MS = 100;
 // The flush runs twice as often: one tick hands the filling buffer over, the
 // next prints it (see the composed flush, src/tracer/probes.ts).

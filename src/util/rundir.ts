@@ -15,7 +15,7 @@ import { onCleanup } from './cleanup.js';
 import { formatOwner, ownerRunning, parseOwner, self } from './owner.js';
 import { stateDir } from './paths.js';
 import { ensurePrivateDir, readFileSafely } from './safeFiles.js';
-import { errnoOf } from '../errors.js';
+import { EXIT, errnoOf, NatscopeError } from '../errors.js';
 
 const OWNER = 'owner';
 // a folder with no owner file yet is being made: stale only after this long
@@ -40,11 +40,34 @@ function ensureRunRoot(): string {
 // made so far: the folder, and natscope's own folder if it is left empty.
 export async function makeRunDir(kind: string): Promise<string> {
   let made: string | null = null;
-  // set when the undo starts: from then on the making stops at its next step
+  // set when the undo starts: from then on the making fails at its next step, the last one included
   let stopped = false;
-  const stop = () => {
-    if (stopped) throw new Error(`the ${kind} run folder was being made when natscope was stopped`);
+  const throwIfStopped = () => {
+    if (stopped)
+      throw new NatscopeError(`natscope was stopped while it made the ${kind} run folder`, {
+        exitCode: EXIT.interrupted,
+      });
   };
+  const making = (async () => {
+    for (let attempt = 0; ; attempt++) {
+      throwIfStopped();
+      const root = ensureRunRoot();
+      await sweepRunDirs(root);
+      throwIfStopped();
+      try {
+        made = await mkdtemp(join(root, `natscope-${kind}-`));
+      } catch (error) {
+        // another run removed the (empty) root meanwhile: make it again
+        if (errnoOf(error) === 'ENOENT' && attempt < 5) continue;
+        throw error;
+      }
+      throwIfStopped();
+      await writeFile(join(made, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 });
+      // a folder the undo is removing is never handed over
+      throwIfStopped();
+      return made;
+    }
+  })();
   // The undo waits for the making to stop (it lets the file operation under
   // way finish: else that could make the folder, or natscope's own folder,
   // after the undo had looked), then removes what it made.
@@ -54,24 +77,6 @@ export async function makeRunDir(kind: string): Promise<string> {
     if (made !== null) await rm(made, { recursive: true, force: true });
     await rmdir(runRoot()).catch(() => undefined);
   });
-  const making = (async () => {
-    for (let attempt = 0; ; attempt++) {
-      stop();
-      const root = ensureRunRoot();
-      await sweepRunDirs(root);
-      stop();
-      try {
-        made = await mkdtemp(join(root, `natscope-${kind}-`));
-      } catch (error) {
-        // another run removed the (empty) root meanwhile: make it again
-        if (errnoOf(error) === 'ENOENT' && attempt < 5) continue;
-        throw error;
-      }
-      stop();
-      await writeFile(join(made, OWNER), formatOwner(self()), { flag: 'wx', mode: 0o600 });
-      return made;
-    }
-  })();
   let dir: string;
   try {
     dir = await making;

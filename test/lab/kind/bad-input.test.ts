@@ -33,6 +33,17 @@ async function up(patch: Partial<World>, options: { only?: string[]; vm?: 'on' }
   return asNatscopeError(error);
 }
 
+// lab up --lab kind with the incident's settings, called directly, expected to fail: its error.
+async function kindUpError(): Promise<NatscopeError> {
+  const failed = await kindUp({
+    prefix: 'natscope-',
+    masqueradeAll: false,
+    clusterCIDR: null,
+    log: () => undefined,
+  }).catch((x: unknown) => x);
+  return asNatscopeError(failed);
+}
+
 // Nothing removed, stopped or rewritten; nothing created either.
 function changedNothing(): void {
   expect(
@@ -114,14 +125,7 @@ describe('lab up --lab kind refuses bad input', () => {
     f = useFakes({}, { waitS: 2 });
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     f.update({ nodesNotReady: true });
-    const e = asNatscopeError(
-      await kindUp({
-        prefix: 'natscope-',
-        masqueradeAll: false,
-        clusterCIDR: null,
-        log: () => undefined,
-      }).catch((x: unknown) => x),
-    );
+    const e = await kindUpError();
     expect(e.message).toBe("the cluster's nodes did not become Ready within 2 s");
     expect(e.exitCode).toBe(124);
     expect(f.lines().some((l) => /^kind delete|^docker rm/.test(l))).toBe(false);
@@ -134,14 +138,7 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     await labIsUp(f, await imageTag(), output('kube-proxy-config.conf'));
     // the ConfigMap is edited and the pods restarted, but the nodes keep the default cluster's rules
     f.update({ rulesFrozen: true });
-    const e = asNatscopeError(
-      await kindUp({
-        prefix: 'natscope-',
-        masqueradeAll: false,
-        clusterCIDR: null,
-        log: () => undefined,
-      }).catch((x: unknown) => x),
-    );
+    const e = await kindUpError();
     expect(e.message).toMatch(
       /^kube-proxy on natscope-worker did not write the expected rules within 2 s: wanted no masquerade rule, found masquerades off-cluster clients \(! -s 10\.244\.0\.0\/16\) \(-A KUBE-SVC-EM6TYMHOE4ZSTRV3 ! -s 10\.244\.0\.0\/16 /,
     );
@@ -158,14 +155,7 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     const staged = editKubeProxyConfig(output('kube-proxy-config.conf'), { masqueradeAll: false, clusterCIDR: null });
     await labIsUp(f, await imageTag(), staged);
     f.update({ node2SeesFrom: '172.18.0.1' });
-    const e = asNatscopeError(
-      await kindUp({
-        prefix: 'natscope-',
-        masqueradeAll: false,
-        clusterCIDR: null,
-        log: () => undefined,
-      }).catch((x: unknown) => x),
-    );
+    const e = await kindUpError();
     expect(e.message).toMatch(
       /^node2 saw the office's connection to mysql coming from 172\.18\.0\.1:\d+, not from 192\.168\.10\.10/,
     );
