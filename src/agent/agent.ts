@@ -210,7 +210,7 @@ export class Agent {
         },
         // with a lab, only the lab's namespaces are of interest (unless asked for all)
         filter: request.allNetns ? undefined : (e) => e.host !== '?' && e.host !== 'host',
-        readyTimeoutMs: this.options.attachTimeoutMs,
+        readyTimeoutMs: request.attachTimeoutMs ?? this.options.attachTimeoutMs,
         detail: request.detail,
         rawLog: request.rawLog,
       });

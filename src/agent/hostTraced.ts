@@ -30,6 +30,7 @@ import {
   type StatusEvent,
 } from '../events/types.js';
 import type { Tracer } from '../tracer/bpftrace.js';
+import { VM_ATTACH_TIMEOUT_MS } from '../tracer/outcome.js';
 import { parseProbeList } from '../tracer/probes.js';
 import type { AgentClient, EventListener } from './client.js';
 import { LeftOut, LoadEvents } from './leftOut.js';
@@ -45,7 +46,7 @@ const LOAD_QUIET_MS = 300;
 const LOAD_TAIL_MAX_MS = 3000;
 
 export interface HostTracedOptions {
-  // how long bpftrace may take to attach in the guest (default: the tracer's)
+  // how long bpftrace may take to attach in the guest (default VM_ATTACH_TIMEOUT_MS)
   attachTimeoutMs?: number;
 }
 
@@ -180,7 +181,7 @@ export class HostTracedClient implements AgentClient {
         // without a lab every namespace is of interest
         allNetns: request.allNetns || lab === null,
         rawLog: request.rawLog,
-        readyTimeoutMs: this.options.attachTimeoutMs,
+        readyTimeoutMs: request.attachTimeoutMs ?? this.options.attachTimeoutMs ?? VM_ATTACH_TIMEOUT_MS,
         guestNow: () => this.guestNow(),
         onEvent: (e) => this.fromTracer(e),
       });

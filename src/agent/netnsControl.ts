@@ -188,7 +188,13 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   const cleanup = onCleanup('leave the micro-VM lab', close);
   if (probes)
     await orUndo(cleanup, () =>
-      client.call({ cmd: 'trace', probes, allNetns: options.allNetns, detail: options.detail }),
+      client.call({
+        cmd: 'trace',
+        probes,
+        allNetns: options.allNetns,
+        detail: options.detail,
+        attachTimeoutMs: options.attachTimeoutMs,
+      }),
     );
   return {
     client,

@@ -19,13 +19,15 @@ import { RuleTraceSchema } from '../ruletrace/rulePath.js';
 import { TracerSummarySchema } from '../tracer/flush.js';
 
 // What to trace: probe families, every namespace or only the lab's, events
-// per CPU and second reported whole (the rest counted; 0 = all), and a file
-// for bpftrace's own output.
+// per CPU and second reported whole (the rest counted; 0 = all), a file
+// for bpftrace's own output, and how long bpftrace may take to attach (the
+// agent's default if absent: a lab's long-lived agent serves many traces).
 const TraceRequestSchema = z.object({
   probes: z.array(z.string()),
   allNetns: z.boolean().optional(),
   detail: z.number().optional(),
   rawLog: z.string().optional(),
+  attachTimeoutMs: amount.optional(),
 });
 export type TraceRequest = z.infer<typeof TraceRequestSchema>;
 

@@ -1,6 +1,7 @@
 // natscope trace: how it is spelled.
 
 import { type Command, Option } from '@commander-js/extra-typings';
+import { ATTACH_TIMEOUT_MS, VM_ATTACH_TIMEOUT_MS } from '../tracer/outcome.js';
 import {
   attachTimeoutOption,
   detailOption,
@@ -24,7 +25,11 @@ export function registerTrace(program: Command, setExit: SetExit): void {
     .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
-    .addOption(attachTimeoutOption().default(90))
+    .addOption(
+      attachTimeoutOption(
+        `how long bpftrace may take to attach (default: ${ATTACH_TIMEOUT_MS / 1000} s on this host, ${VM_ATTACH_TIMEOUT_MS / 1000} s in the micro-VM)`,
+      ),
+    )
     .option(
       '--rules',
       "which rule did it: one lab request (--request) with the kernel's rule tracing (nftrace) on every host it crosses",

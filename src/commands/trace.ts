@@ -23,7 +23,8 @@ export interface TraceOptions {
   allNetns: boolean;
   detail?: number;
   vm: Placement;
-  attachTimeoutS: number;
+  // default: the tracer's, for where it runs
+  attachTimeoutS?: number;
   prefix: string;
   // the user named the prefix: its lab must be up
   prefixGiven: boolean;
@@ -61,7 +62,7 @@ export async function trace(options: TraceOptions): Promise<number> {
       detail: options.detail,
       onEvent,
       log: step.log,
-      attachTimeoutMs: options.attachTimeoutS * 1000,
+      attachTimeoutMs: options.attachTimeoutS === undefined ? undefined : options.attachTimeoutS * 1000,
     });
   } catch (error) {
     await record?.close();

@@ -34,7 +34,7 @@ import { DEFAULT_DETAIL_PER_SECOND, detailBudgetArgument } from './detail.js';
 import { PROBES, composeProgram, needsFunctionProbes } from './probes.js';
 import { type BpftraceFeatures, bpftraceEnv, type DetectedBpftrace, detectBpftrace } from './version.js';
 import { AttachWatch } from './attach.js';
-import { attachTimeoutError, type BpftraceExit, stopSignal, tracerEnded } from './outcome.js';
+import { ATTACH_TIMEOUT_MS, attachTimeoutError, type BpftraceExit, stopSignal, tracerEnded } from './outcome.js';
 
 export interface TracerOptions {
   probes: ProbeFamily[];
@@ -43,7 +43,7 @@ export interface TracerOptions {
   onEvent: (event: NatscopeEvent) => void;
   // bpftrace binary (NATSCOPE_BPFTRACE overrides; tests put a fake on PATH)
   bpftrace?: string;
-  // compile + attach can take 30 s under emulation
+  // how long compile + attach may take (default ATTACH_TIMEOUT_MS)
   readyTimeoutMs?: number;
   // per-CPU perf buffer pages (bpftrace 0.17) / ring buffer pages (0.20+)
   perfPages?: number;
@@ -341,7 +341,7 @@ export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions
 
   const whenReady = (async (): Promise<Tracer> => {
     try {
-      await attachedWithin(ready.promise, options.readyTimeoutMs ?? 90_000);
+      await attachedWithin(ready.promise, options.readyTimeoutMs ?? ATTACH_TIMEOUT_MS);
     } catch (error) {
       await stopChild();
       await finished.catch(() => undefined);

@@ -109,6 +109,13 @@ export function tracerEnded(ending: TracerEnding): { startFailed: NatscopeError 
   return null;
 }
 
+// How long bpftrace may take to compile and attach on this host …
+export const ATTACH_TIMEOUT_MS = 90_000;
+// … and in the micro-VM. Under software emulation compiling is several
+// times slower (the drop probe alone: 15 s in a guest on a quiet 2-core
+// host, about 50 s while the host is busy).
+export const VM_ATTACH_TIMEOUT_MS = 300_000;
+
 export function attachTimeoutError(timeoutMs: number): NatscopeError {
   return new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
     hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',

@@ -7,9 +7,9 @@
 // traced-so-far, the summary, an ordered stop, and the guest's clock.
 
 import { PassThrough } from 'node:stream';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import type { AgentClient, EventListener } from '../../src/agent/client.js';
-import { HostTracedClient } from '../../src/agent/hostTraced.js';
+import { HostTracedClient, type HostTracedOptions } from '../../src/agent/hostTraced.js';
 import type { CommandName, CommandOf, Reply } from '../../src/agent/protocol.js';
 import { PortRuns } from '../../src/agent/vmTracer.js';
 import {
@@ -22,6 +22,7 @@ import {
 } from '../../src/events/types.js';
 import { OFFICE_LOAD_SOURCES } from '../../src/lab/netns/topology.js';
 import { ATTACHED } from '../../src/tracer/bpftrace.js';
+import { ATTACH_TIMEOUT_MS, VM_ATTACH_TIMEOUT_MS } from '../../src/tracer/outcome.js';
 import { beginLine, endLine } from '../../src/vm/portFrames.js';
 import { fixtureText } from '../helpers.js';
 
@@ -47,8 +48,11 @@ class GuestStandIn implements AgentClient {
   readonly err = new PassThrough();
   readonly calls: string[] = [];
   private readonly listeners = new Set<EventListener>();
-  // load sources the guest's lab reports
-  constructor(private readonly loadSources: string[]) {}
+  // load sources the guest's lab reports; whether its bpftrace ever attaches
+  constructor(
+    private readonly loadSources: string[],
+    private readonly attaches = true,
+  ) {}
 
   onEvent(listener: EventListener): () => void {
     this.listeners.add(listener);
@@ -91,7 +95,7 @@ class GuestStandIn implements AgentClient {
       case 'status':
         return { lab: null, where: 'micro-vm', probes: [], loadSources: this.loadSources };
       case 'portTrace':
-        this.err.write(`${beginLine(NONCE, null)}${ATTACHED}\n`);
+        this.err.write(`${beginLine(NONCE, null)}${this.attaches ? `${ATTACHED}\n` : ''}`);
         this.out.write(beginLine(NONCE, { bpftrace: '0.17.0', hosts: [], dropReasons: [] }));
         return { pid: 4242 };
       case 'load': {
@@ -109,6 +113,7 @@ class GuestStandIn implements AgentClient {
           this.out.write(exitDump);
           this.endRun(null, 'SIGTERM');
         }
+        if ('signal' in command && command.signal === 'SIGKILL') this.endRun(null, 'SIGKILL');
         return { signalled: true };
       case 'shutdown':
         return { stopped: true };
@@ -223,6 +228,54 @@ describe('the micro-VM tracer with its parser on the host, as a frontend sees it
     expect(stopped).toMatchObject({ message: 'bpftrace stopped on its own: exited with code 1', probes: [] });
     expect(client.tracing).toBe(false);
     expect(await client.call({ cmd: 'untrace' })).toBeNull();
+  });
+
+  describe('a guest bpftrace that never attaches is given up on, killed, after', () => {
+    const neverAttaches = (options?: HostTracedOptions) => {
+      const guest = new GuestStandIn([], false);
+      const client = new HostTracedClient(guest, (report) => new PortRuns(guest.out, guest.err, report), options);
+      guest.announce();
+      return { guest, client };
+    };
+
+    test("the trace's own attach timeout, before the client's (a lab's long-lived agent serves many traces)", async () => {
+      const { guest, client } = neverAttaches({ attachTimeoutMs: 60_000 });
+      const started = performance.now();
+      await expect(client.call({ cmd: 'trace', probes: ['drop'], attachTimeoutMs: 1500 })).rejects.toThrow(
+        'bpftrace did not attach its probes within 2 s',
+      );
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(guest.calls).toEqual(['status', 'portTrace', 'portSignal']);
+      expect(client.tracing).toBe(false);
+    });
+
+    test("the client's, when the trace names none", async () => {
+      const { client } = neverAttaches({ attachTimeoutMs: 1500 });
+      await expect(client.call({ cmd: 'trace', probes: ['drop'] })).rejects.toThrow(
+        'bpftrace did not attach its probes within 2 s',
+      );
+    });
+
+    test("the micro-VM's default, longer than on the host: compiling under emulation is slow", async () => {
+      expect(VM_ATTACH_TIMEOUT_MS).toBeGreaterThan(ATTACH_TIMEOUT_MS);
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const { client } = neverAttaches();
+        let settled: unknown = null;
+        const tracing = client.call({ cmd: 'trace', probes: ['drop'] }).catch((error: unknown) => {
+          settled = error;
+        });
+        await vi.advanceTimersByTimeAsync(VM_ATTACH_TIMEOUT_MS - 1000);
+        expect(settled).toBeNull();
+        await vi.advanceTimersByTimeAsync(2000);
+        await tracing;
+        expect(settled).toMatchObject({
+          message: `bpftrace did not attach its probes within ${VM_ATTACH_TIMEOUT_MS / 1000} s`,
+        });
+      } finally {
+        vi.useRealTimers();
+      }
+    });
   });
 
   test('a second trace while one runs is refused, and the first goes on', async () => {
