@@ -22,8 +22,6 @@ const MAX_GAPS = 64;
 interface Tally {
   received: number;
   lost: number;
-  // a probe appears in the summary once it has received or lost an event
-  inSummary: boolean;
   streams: Map<string, Stream[]>;
 }
 
@@ -34,7 +32,7 @@ export class LossCounter {
   private tally(probe: string): Tally {
     let tally = this.tallies.get(probe);
     if (!tally) {
-      tally = { received: 0, lost: 0, inSummary: false, streams: new Map() };
+      tally = { received: 0, lost: 0, streams: new Map() };
       this.tallies.set(probe, tally);
     }
     return tally;
@@ -54,11 +52,6 @@ export class LossCounter {
     return s;
   }
 
-  private static addLost(tally: Tally, n: number): void {
-    tally.lost += n;
-    tally.inSummary = true;
-  }
-
   // Returns how many events of this stream went missing just before this one
   // (negative when an event counted missing arrives late after all), or null
   // for an event seen before (neither lost nor new; a late event whose gap
@@ -75,16 +68,15 @@ export class LossCounter {
       if (from <= seq - 1) pieces.push([from, seq - 1]);
       if (seq + 1 <= to) pieces.push([seq + 1, to]);
       s.gaps.splice(i, 1, ...pieces);
-      LossCounter.addLost(tally, -1);
+      tally.lost--;
       return -1;
     }
     tally.received++;
-    tally.inSummary = true;
     const gap = seq - s.last - 1;
     if (gap > 0) {
       s.gaps.push([s.last + 1, seq - 1]);
       if (s.gaps.length > MAX_GAPS) s.gaps.shift();
-      LossCounter.addLost(tally, gap);
+      tally.lost += gap;
     }
     s.last = seq;
     return gap;
@@ -102,7 +94,7 @@ export class LossCounter {
         s.last = final;
       }
     }
-    if (tail > 0) LossCounter.addLost(tally, tail);
+    tally.lost += tail;
     return tail;
   }
 
@@ -121,8 +113,10 @@ export class LossCounter {
   }
 
   summary(): { probe: string; received: number; lost: number }[] {
+    // a probe is listed once it has received or lost an event (lost only
+    // falls when a late event is received, so it never hides one that was)
     return [...this.tallies]
-      .filter(([, t]) => t.inSummary)
+      .filter(([, t]) => t.received > 0 || t.lost > 0)
       .map(([probe]) => probe)
       .sort()
       .map((probe) => ({ probe, received: this.received(probe), lost: this.lost(probe) }));

@@ -158,10 +158,11 @@ export async function composeProgram(
 // second, it also ends bpftrace (SIGPIPE) soon after natscope dies without
 // stopping it.
 function flushBlock(streams: StreamName[]): string[] {
+  const pending = (side: 0 | 1): string => `@pending_${side === 0 ? 'a' : 'b'}`;
   // hand the filling side over; the probes write the other
   const handOver = (full: 0 | 1): string[] => [
     `@batch = ${1 - full};`,
-    `@pending_${full === 0 ? 'a' : 'b'} = 1;`,
+    `${pending(full)} = 1;`,
     `@handed = ${full + 1};`,
   ];
   // print and clear the side handed over at the last tick
@@ -169,7 +170,7 @@ function flushBlock(streams: StreamName[]): string[] {
     ...streams.map((s) => `print(${STREAMS[s].buffers[full]}); clear(${STREAMS[s].buffers[full]});`),
     ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
     ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
-    `clear(@pending_${full === 0 ? 'a' : 'b'});`,
+    `clear(${pending(full)});`,
     `printf("${FLUSH_MARKER}\\n");`,
     '@handed = 0;',
   ];
