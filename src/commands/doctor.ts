@@ -34,19 +34,10 @@ import {
   type Support,
   TESTED_VERSIONS,
 } from '../tracer/version.js';
+import { type Check, CheckSchema } from '../util/check.js';
 import { onPath, vmPrerequisites } from '../vm/prereqs.js';
 import { existsSync } from 'node:fs';
 import { functionListReadable } from '../tracer/capabilities.js';
-
-const CheckSchema = z.object({
-  name: z.string(),
-  ok: z.boolean(),
-  detail: z.string(),
-  fix: z.string().optional(),
-  // informational lines never make the doctor fail
-  required: z.boolean(),
-});
-export type Check = z.infer<typeof CheckSchema>;
 
 // What `natscope doctor --json` prints.
 export const DoctorReportSchema = z.object({

@@ -68,7 +68,12 @@ function withLine(line: string): (path: string) => void {
   };
 }
 
-const record = (e: Record<string, unknown>, key: string) => e[key] as Record<string, unknown>;
+// the object under `key`, put back as the copy returned: editing it edits `e`
+const record = (e: Record<string, unknown>, key: string) => {
+  const inner = z.record(z.string(), z.unknown()).parse(e[key]);
+  e[key] = inner;
+  return inner;
+};
 
 const fifo = (path: string) => execFileSync('mkfifo', [path]);
 const folder = (path: string) => mkdirSync(path);

@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { decodeEvent } from '../../src/events/codec.js';
+import type { CountedEvent } from '../../src/events/types.js';
 import { CLI } from '../cli.js';
 import { testTempDir } from '../helpers.js';
 
@@ -40,13 +42,13 @@ describe('natscope trace --probes drop', () => {
     const events = String(r.stdout)
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l, i) => decodeEvent(l, i + 1));
     const drop = events.find((e) => e.kind === 'drop' && e.packet.dport === 9998);
     expect(drop).toMatchObject({ reason: 'NETFILTER_DROP', packet: { proto: 'udp', dst: '127.0.0.1' } });
     const recorded = readFileSync(record, 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l, i) => decodeEvent(l, i + 1));
     expect(recorded).toEqual(events);
     expect(r.stderr).toMatch(/\d+ events, 0 lost/);
   });
@@ -104,8 +106,8 @@ describe('natscope trace --probes drop', () => {
       const events = String(r.stdout)
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l));
-      const loadCounts = events.filter((e) => e.kind === 'counted' && e.cause === 'load');
+        .map((l, i) => decodeEvent(l, i + 1));
+      const loadCounts = events.filter((e): e is CountedEvent => e.kind === 'counted' && e.cause === 'load');
       const dropped = loadCounts.filter((e) => e.of === 'drop' && e.host === 'vpn' && e.by === 'NETFILTER_DROP');
       const total = dropped.reduce((n, e) => n + e.count, 0);
       expect(total).toBeGreaterThan(0);

@@ -100,7 +100,7 @@ describe(`the incident in nftables mode, in the micro-VM (${STACK_LABEL}), trace
     const r = result.nginx;
     expect(r.outcome).toBe('answered');
     const mine = of(r);
-    expect(mine.filter((e) => e.kind === 'nat').map((e) => [e.host, (e as NatEvent).manip])).toEqual([
+    expect(mine.filter((e): e is NatEvent => e.kind === 'nat').map((e) => [e.host, e.manip])).toEqual([
       ['node1', 'DNAT'],
     ]);
     expect(mine.filter((e) => e.kind === 'drop' && isVerdictDrop(e))).toEqual([]);

@@ -180,7 +180,7 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
     expect(r.outcome).toBe('answered');
     expect(r.peer).toBe(`${r.src}:${r.sport}`);
     const mine = of(r);
-    expect(mine.filter((e) => e.kind === 'nat').map((e) => [e.host, (e as NatEvent).manip])).toEqual([
+    expect(mine.filter((e): e is NatEvent => e.kind === 'nat').map((e) => [e.host, e.manip])).toEqual([
       ['node1', 'DNAT'],
     ]);
     expect(mine.filter((e) => e.kind === 'drop' && isVerdictDrop(e))).toEqual([]);

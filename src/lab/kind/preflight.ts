@@ -8,8 +8,10 @@
 //   office and vpn containers and every lab route; the pinned versions;
 //   whether kernel function probes attach; the Service CIDR blackhole.
 
+import { z } from 'zod';
 import { describeError, NatscopeError } from '../../errors.js';
 import { type AttachResult, functionProbesAttach } from '../../tracer/capabilities.js';
+import { type Check, CheckSchema } from '../../util/check.js';
 import { jsonLine, safeLine } from '../../util/terminal.js';
 import { SERVICES } from '../netns/topology.js';
 import { VPN_RULES } from '../netns/build.js';
@@ -45,22 +47,15 @@ import { run } from './tools.js';
 import type { KindTopology } from './topology.js';
 import { KIND_VERSION, KUBERNETES_MINOR, NODE_IMAGE, NODE_IMAGE_TAG, NODE_MAJOR } from './versions.js';
 
-export interface PreflightCheck {
-  name: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
-  // a line that is not required never fails the preflight (shown with !)
-  required: boolean;
-}
-
-export interface KindPreflight {
-  lab: 'kind';
-  prefix: string;
-  cluster: string;
-  checks: PreflightCheck[];
-  ms: number;
-}
+// What `natscope doctor --lab kind --json` prints.
+export const KindPreflightSchema = z.object({
+  lab: z.literal('kind'),
+  prefix: z.string(),
+  cluster: z.string(),
+  checks: z.array(CheckSchema),
+  ms: z.number(),
+});
+export type KindPreflight = z.infer<typeof KindPreflightSchema>;
 
 // What the preflight cannot read through the tools on PATH.
 export interface PreflightProbes {
@@ -89,7 +84,7 @@ async function settle<T>(p: Promise<T>): Promise<Settled<T>> {
   }
 }
 
-const check = (name: string, ok: boolean, detail: string, fix: string, required = true): PreflightCheck => ({
+const check = (name: string, ok: boolean, detail: string, fix: string, required = true): Check => ({
   name,
   ok,
   detail,
@@ -99,13 +94,14 @@ const check = (name: string, ok: boolean, detail: string, fix: string, required 
 
 // ---- versions ----
 
+// the one field read from `kubectl version --client -o json`
+const KubectlVersionSchema = z.object({ clientVersion: z.object({ gitVersion: z.string() }) });
+
 async function kubectlClientVersion(): Promise<string> {
   const value: unknown = JSON.parse((await run('kubectl', ['version', '--client', '-o', 'json'])).stdout);
-  const client = typeof value === 'object' && value !== null && 'clientVersion' in value ? value.clientVersion : null;
-  const v = typeof client === 'object' && client !== null && 'gitVersion' in client ? client.gitVersion : null;
-  if (typeof v !== 'string')
-    throw new NatscopeError('kubectl version --client -o json gave no clientVersion.gitVersion');
-  return v;
+  const parsed = KubectlVersionSchema.safeParse(value);
+  if (!parsed.success) throw new NatscopeError('kubectl version --client -o json gave no clientVersion.gitVersion');
+  return parsed.data.clientVersion.gitVersion;
 }
 
 function minorOf(version: string): number | null {
@@ -118,7 +114,7 @@ function versionChecks(
   kubectl: Settled<string>,
   nodes: ContainerInfo[],
   probes: PreflightProbes,
-): PreflightCheck[] {
+): Check[] {
   const provision = 'sudo bash scripts/provision/provision.sh (it installs the pinned versions)';
   const kindV = kind.ok ? `v${kind.value.replace(/^v/, '')}` : null;
   const wantMinor = minorOf(KUBERNETES_MINOR)!;
@@ -195,11 +191,11 @@ function dockerChecks(
   bridges: LabBridges,
   brNetfilter: boolean | null,
   officeNetwork: NetworkInfo | undefined,
-): PreflightCheck[] {
+): Check[] {
   const restart =
     'sudo systemctl restart docker (Docker writes its chains when it starts; a firewall reload such as firewalld or iptables -F removes them)';
   const modern = dockerMajor(version) >= 28;
-  const checks: PreflightCheck[] = [];
+  const checks: Check[] = [];
   if (filter === null) {
     checks.push(check('docker-forward', false, 'iptables-save -t filter failed', 'run natscope doctor with sudo'));
   } else {
@@ -266,7 +262,7 @@ function dockerChecks(
   return checks;
 }
 
-function blackholeCheck(json: string, leak: { leaves: boolean; detail: string }, probeIp: string): PreflightCheck {
+function blackholeCheck(json: string, leak: { leaves: boolean; detail: string }, probeIp: string): Check {
   const covering = blackholesCovering(json, SERVICE_SUBNET);
   return check(
     'blackhole',
@@ -303,7 +299,7 @@ function whatItDoes(s: KubeProxySettings): { incident: boolean; text: string } {
   };
 }
 
-function kubeProxyChecks(s: Settled<KubeProxySettings>): PreflightCheck[] {
+function kubeProxyChecks(s: Settled<KubeProxySettings>): Check[] {
   if (!s.ok) return [check('kube-proxy', false, `the kube-proxy ConfigMap: ${s.error}`, s.hint ?? LAB_UP)];
   const v = s.value;
   // the modes the lab stages the incident in (ipvs is not one)
@@ -342,11 +338,7 @@ function kubeProxyChecks(s: Settled<KubeProxySettings>): PreflightCheck[] {
   return checks;
 }
 
-async function nodeRuleCheck(
-  role: 'node1' | 'node2',
-  t: KindTopology,
-  settings: KubeProxySettings,
-): Promise<PreflightCheck> {
+async function nodeRuleCheck(role: 'node1' | 'node2', t: KindTopology, settings: KubeProxySettings): Promise<Check> {
   const n = t.nodes.find((x) => x.role === role);
   if (!n) return check(`rules-${role}`, false, `no ${role} in the cluster`, LAB_UP);
   const mode = settings.mode === 'nftables' ? 'nftables' : 'iptables';
@@ -369,18 +361,17 @@ async function nodeRuleCheck(
   );
 }
 
-interface JsonRoute {
-  dst: string;
-  gateway: string | null;
-}
+// one route of `ip -j route show`: a route without a destination is skipped, a gateway that is not a string is none
+const JsonRouteSchema = z.object({ dst: z.string(), gateway: z.string().nullable().catch(null) });
+type JsonRoute = z.infer<typeof JsonRouteSchema>;
 
 async function routesOf(pid: number): Promise<JsonRoute[]> {
   const r = await inNetnsOf(pid, ['ip', '-j', 'route', 'show']);
   const value: unknown = JSON.parse(r.stdout.trim() || '[]');
   if (!Array.isArray(value)) return [];
   return value.flatMap((x: unknown) => {
-    if (typeof x !== 'object' || x === null || !('dst' in x) || typeof x.dst !== 'string') return [];
-    return [{ dst: x.dst, gateway: 'gateway' in x && typeof x.gateway === 'string' ? x.gateway : null }];
+    const route = JsonRouteSchema.safeParse(x);
+    return route.success ? [route.data] : [];
   });
 }
 
@@ -390,8 +381,8 @@ async function labRouteChecks(
   t: KindTopology,
   plan: OfficePlan,
   officeNetwork: NetworkInfo | undefined,
-): Promise<PreflightCheck[]> {
-  const checks: PreflightCheck[] = [];
+): Promise<Check[]> {
+  const checks: Check[] = [];
   const node1 = t.nodes.find((n) => n.role === 'node1');
   // office: running, its address, default route via the vpn
   if (!t.office) {
@@ -470,7 +461,7 @@ async function labRouteChecks(
   return checks;
 }
 
-function clusterCheck(t: KindTopology, nodes: ContainerInfo[], ready: Map<string, boolean>): PreflightCheck {
+function clusterCheck(t: KindTopology, nodes: ContainerInfo[], ready: Map<string, boolean>): Check {
   const stopped = nodes.filter((n) => !n.running).map((n) => n.name);
   const notReady = t.nodes.filter((n) => !ready.get(n.container)).map((n) => n.container);
   const roles = t.nodes
@@ -508,7 +499,7 @@ export async function kindPreflight(prefix: string, probes: PreflightProbes = de
       settle(allNetworks()),
       settle(clusterExists(names.cluster)),
     ]);
-  const checks: PreflightCheck[] = [];
+  const checks: Check[] = [];
   checks.push(
     check(
       'docker',
@@ -520,7 +511,7 @@ export async function kindPreflight(prefix: string, probes: PreflightProbes = de
 
   let topology: KindTopology | null = null;
   let nodeContainers: ContainerInfo[] = [];
-  const later: PreflightCheck[] = [];
+  const later: Check[] = [];
   if (!docker.ok) {
     later.push(check('cluster', false, 'not checked: Docker does not answer', 'fix the docker line first'));
   } else if (!exists.ok || !exists.value) {

@@ -8,6 +8,7 @@ import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
 import { labControl } from '../../../src/agent/control.js';
 import { kindUp } from '../../../src/lab/kind/lab.js';
+import { KindStateSchema } from '../../../src/lab/kind/state.js';
 import { asNatscopeError } from '../../helpers.js';
 import { labIsUp, output, useFakes, type Fakes, type World } from './fakes.js';
 
@@ -145,8 +146,11 @@ describe('lab up --lab kind does not call a lab ready that would hide the incide
     expect(e.exitCode).toBe(124);
     expect(f.lines().some((l) => / request --proto /.test(l))).toBe(false);
     expect(
-      JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(f.stateDir, 'natscope-kind.json'), 'utf8')))
-        .complete,
+      KindStateSchema.parse(
+        JSON.parse(
+          await import('node:fs').then((fs) => fs.readFileSync(join(f.stateDir, 'natscope-kind.json'), 'utf8')),
+        ),
+      ).complete,
     ).toBe(false);
   }, 180_000);
 

@@ -4,6 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
+import { z } from 'zod';
 import {
   editKubeProxyConfig,
   readKubeProxyConfig,
@@ -12,11 +13,11 @@ import {
 import { output } from './fakes.js';
 
 const KUBEADM = output('kube-proxy-config.conf');
-const parse = (text: string) =>
-  YAML.parse(text) as Record<string, unknown> & {
-    iptables: Record<string, unknown>;
-    nftables: Record<string, unknown>;
-  };
+// a YAML mapping, its keys in the order written
+const MappingSchema = z.record(z.string(), z.unknown());
+const parse = (text: string) => MappingSchema.parse(YAML.parse(text));
+// a block of config.conf (iptables:, nftables:)
+const block = (yaml: Record<string, unknown>, key: string) => MappingSchema.parse(yaml[key]);
 
 describe("kube-proxy's config.conf", () => {
   test('a default kind cluster has clusterCIDR = podSubnet and masqueradeAll off (incident.md, point 5)', () => {
@@ -32,7 +33,7 @@ describe("kube-proxy's config.conf", () => {
     const before = parse(KUBEADM);
     const after = parse(edited);
     expect(after.clusterCIDR).toBe('');
-    expect(after.iptables.masqueradeAll).toBe(false);
+    expect(block(after, 'iptables').masqueradeAll).toBe(false);
     expect({ ...after, clusterCIDR: before.clusterCIDR }).toEqual(before);
     expect(edited.split('\n').filter((l, i) => l !== KUBEADM.split('\n')[i])).toEqual(['clusterCIDR: ""']);
     expect(readKubeProxyConfig(edited)).toEqual({ mode: 'iptables', masqueradeAll: false, clusterCIDR: null });
@@ -41,8 +42,8 @@ describe("kube-proxy's config.conf", () => {
   test('masqueradeAll on changes iptables.masqueradeAll only, not the nftables one', () => {
     const staged = editKubeProxyConfig(KUBEADM, { masqueradeAll: false, clusterCIDR: null });
     const fixed = parse(editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null }));
-    expect(fixed.iptables.masqueradeAll).toBe(true);
-    expect(fixed.nftables.masqueradeAll).toBe(false);
+    expect(block(fixed, 'iptables').masqueradeAll).toBe(true);
+    expect(block(fixed, 'nftables').masqueradeAll).toBe(false);
     expect(fixed.apiVersion).toBe('kubeproxy.config.k8s.io/v1alpha1');
     expect(fixed.kind).toBe('KubeProxyConfiguration');
     expect(fixed.mode).toBe('iptables');
@@ -96,7 +97,7 @@ describe("kube-proxy's config.conf", () => {
     const NFT = KUBEADM.replace('mode: iptables', 'mode: nftables');
     // the iptables key says true: kube-proxy in nftables mode does not read it
     const misleading = NFT.replace(/^(iptables:\n(?: .*\n)*? {2}masqueradeAll:) false/m, '$1 true');
-    expect(parse(misleading).iptables.masqueradeAll).toBe(true);
+    expect(block(parse(misleading), 'iptables').masqueradeAll).toBe(true);
     expect(readKubeProxyConfig(misleading)).toEqual({
       mode: 'nftables',
       masqueradeAll: false,
@@ -106,8 +107,8 @@ describe("kube-proxy's config.conf", () => {
     const fixed = editKubeProxyConfig(staged, { masqueradeAll: true, clusterCIDR: null });
     expect(fixed.split('\n').filter((l, i) => l !== staged.split('\n')[i])).toEqual(['  masqueradeAll: true']);
     const yaml = parse(fixed);
-    expect(yaml.nftables.masqueradeAll).toBe(true);
-    expect(yaml.iptables.masqueradeAll).toBe(false);
+    expect(block(yaml, 'nftables').masqueradeAll).toBe(true);
+    expect(block(yaml, 'iptables').masqueradeAll).toBe(false);
     expect(yaml.mode).toBe('nftables');
     expect(readKubeProxyConfig(fixed)).toEqual({ mode: 'nftables', masqueradeAll: true, clusterCIDR: null });
     expect(readKubeProxySettings(fixed)).toMatchObject({

@@ -9,6 +9,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { YAML } from 'zx';
+import { z } from 'zod';
 import type { LabStatus } from '../../../src/events/types.js';
 import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
@@ -36,21 +37,24 @@ beforeAll(async () => {
 
 afterAll(() => f.restore());
 
+// a YAML mapping, its keys in the order written
+const MappingSchema = z.record(z.string(), z.unknown());
+const mapping = (text: string) => MappingSchema.parse(YAML.parse(text));
 // a block of config.conf, as kubeadm writes it (two-space indents under a top-level key)
-const block = (conf: string, key: string) => YAML.parse(conf)[key] as Record<string, unknown>;
+const block = (conf: string, key: string) => MappingSchema.parse(mapping(conf)[key]);
 
 describe('lab up --lab kind --proxy-mode nftables', { timeout: 60_000 }, () => {
   test("kind is asked for kube-proxy's nftables mode (networking.kubeProxyMode), nothing else changed", () => {
     const create = f.calls().find((c) => c.tool === 'kind' && c.args[0] === 'create');
-    const config = YAML.parse(create?.stdin ?? '');
-    expect(config.networking.kubeProxyMode).toBe('nftables');
-    expect(config.networking).toMatchObject({ podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/16' });
+    const networking = block(create?.stdin ?? '', 'networking');
+    expect(networking.kubeProxyMode).toBe('nftables');
+    expect(networking).toMatchObject({ podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/16' });
   });
 
   test('the incident is staged in the ConfigMap: clusterCIDR cleared, nftables.masqueradeAll false, mode kept', () => {
     const conf = f.world().configConf;
-    expect(YAML.parse(conf).mode).toBe('nftables');
-    expect(YAML.parse(conf).clusterCIDR).toBe('');
+    expect(mapping(conf).mode).toBe('nftables');
+    expect(mapping(conf).clusterCIDR).toBe('');
     expect(block(conf, 'nftables').masqueradeAll).toBe(false);
   });
 

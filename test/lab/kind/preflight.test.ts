@@ -8,13 +8,14 @@ import { imageTag } from '../../../src/lab/kind/image.js';
 import { editKubeProxyConfig } from '../../../src/lab/kind/kubeproxy-config.js';
 import {
   type KindPreflight,
+  KindPreflightSchema,
   kindPreflight,
   type PreflightProbes,
   preflightFailed,
   renderPreflight,
 } from '../../../src/lab/kind/preflight.js';
 import { NODE_IMAGE_TAG } from '../../../src/lab/kind/versions.js';
-import { natscope } from '../../cli.js';
+import { jsonOutput, natscope } from '../../cli.js';
 import { labIsUp, output, useFakes, type Fakes, type World } from './fakes.js';
 
 const KUBEADM = output('kube-proxy-config.conf');
@@ -257,7 +258,7 @@ describe('natscope doctor --lab kind', { timeout: 60_000 }, () => {
     expect(text.exitCode).toBe(1);
     f.update({ blackhole: true });
     const json = await natscope(['doctor', '--lab', 'kind', '--json'], { env: process.env });
-    const report: KindPreflight = JSON.parse(String(json.stdout));
+    const report = jsonOutput(KindPreflightSchema, json.stdout);
     expect(report.lab).toBe('kind');
     expect(report.checks.find((c) => c.name === 'blackhole')?.ok).toBe(true);
     // kernel function probes are tried for real here: the exit code follows what this kernel allows

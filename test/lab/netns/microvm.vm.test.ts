@@ -6,9 +6,10 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, expect, test } from 'vitest';
+import { LabStatusSchema, RequestEventSchema } from '../../../src/events/types.js';
 import { stateDir } from '../../../src/util/paths.js';
 import { runRoot } from '../../../src/util/rundir.js';
-import { natscope } from '../../cli.js';
+import { jsonOutput, natscope } from '../../cli.js';
 
 const PREFIX = 'natscope-mv-';
 const lab = (...args: string[]) => natscope(['lab', ...args, '--vm', 'on', '--prefix', PREFIX], { timeout: 600_000 });
@@ -23,7 +24,7 @@ test('lab up in the micro-VM, then lab down: no broker file, log, lock or run fo
   expect(up.exitCode, String(up.stderr)).toBe(0);
   expect(filesOf().sort()).toEqual([`${PREFIX}vm.json`, `${PREFIX}vm.log`, `${PREFIX}vm.sock`]);
   const status = await lab('status', '--json');
-  expect(JSON.parse(String(status.stdout))).toMatchObject({ prefix: PREFIX, up: true });
+  expect(jsonOutput(LabStatusSchema, status.stdout)).toMatchObject({ prefix: PREFIX, up: true });
   const down = await lab('down');
   expect(down.exitCode, String(down.stderr)).toBe(0);
   expect(down.stdout).toBe('removed the micro-VM lab');
@@ -36,7 +37,7 @@ test('lab up --proxy-mode nftables in the micro-VM: the nodes hold table ip kube
   const up = await lab('up', '--proxy-mode', 'nftables');
   expect(up.exitCode, String(up.stderr)).toBe(0);
   try {
-    const status = JSON.parse(String((await lab('status', '--json')).stdout));
+    const status = jsonOutput(LabStatusSchema, (await lab('status', '--json')).stdout);
     expect(status.kubeProxy).toEqual({ mode: 'nftables', masqueradeAll: false, clusterCIDR: null });
     const rules = String((await lab('rules', 'node1')).stdout);
     expect(rules).toMatch(/^table ip kube-proxy \{/);
@@ -46,7 +47,7 @@ test('lab up --proxy-mode nftables in the micro-VM: the nodes hold table ip kube
     expect(String((await lab('rules', 'node1')).stdout)).toMatch(/ip daddr 10\.96\.207\.61 jump mark-for-masquerade/);
     const fixed = await lab('request', 'mysql', '--json');
     expect(fixed.exitCode).toBe(0);
-    expect(JSON.parse(String(fixed.stdout)).peer).toMatch(/^10\.0\.1\.11:\d+$/);
+    expect(jsonOutput(RequestEventSchema, fixed.stdout).peer).toMatch(/^10\.0\.1\.11:\d+$/);
   } finally {
     const down = await lab('down');
     expect(down.stdout).toBe('removed the micro-VM lab');

@@ -6,7 +6,8 @@
 
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { RequestEventSchema } from '../../../src/events/types.js';
+import { decodeEvent } from '../../../src/events/codec.js';
+import { LabStatusSchema, RequestEventSchema } from '../../../src/events/types.js';
 import { type ConntrackEntry, parseConntrack } from '../../../src/lab/conntrack.js';
 import { CLI, jsonOutput, natscope } from '../../cli.js';
 import { namedNamespaces } from '../../helpers.js';
@@ -59,7 +60,7 @@ describe('kube-proxy in nftables mode, masqueradeAll=false and no clusterCIDR (t
       expect(tables.split('\n')).toContain('table ip kube-proxy');
       expect(String((await inNs(node, 'iptables-save', '-t', 'nat')).stdout)).not.toContain('KUBE-');
     }
-    const status = JSON.parse(String((await lab('status', '--json')).stdout));
+    const status = jsonOutput(LabStatusSchema, (await lab('status', '--json')).stdout);
     expect(status.kubeProxy).toEqual({ mode: 'nftables', masqueradeAll: false, clusterCIDR: null });
   });
 
@@ -96,7 +97,7 @@ describe('kube-proxy in nftables mode, masqueradeAll=false and no clusterCIDR (t
     const events = String((await trace).stdout)
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l, i) => decodeEvent(l, i + 1));
     const drops = events.filter(
       (ev) =>
         ev.kind === 'drop' &&
@@ -157,7 +158,7 @@ describe('after lab set masquerade-all on', () => {
     expect(generations).toHaveLength(1);
     expect(generations[0]).toMatch(/\(nft\)$/);
     expect(await serviceChain()).toMatch(/^\s*ip daddr 10\.96\.207\.61 jump mark-for-masquerade$/m);
-    expect(JSON.parse(String((await lab('status', '--json')).stdout)).kubeProxy.masqueradeAll).toBe(true);
+    expect(jsonOutput(LabStatusSchema, (await lab('status', '--json')).stdout).kubeProxy.masqueradeAll).toBe(true);
   });
 
   test("mysql is answered, SNATed to node1's address; the vpn drops nothing more", async () => {
