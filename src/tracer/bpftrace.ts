@@ -244,11 +244,15 @@ async function stopAndWait(bpftrace: BpftraceProcess, attached: boolean): Promis
   clearTimeout(timer);
 }
 
+// setTimeout's largest delay (a signed 32-bit count of milliseconds)
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 // Resolves when `ready` does, or rejects with the attach timeout.
 async function attachedWithin<T>(ready: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(attachTimeoutError(timeoutMs)), timeoutMs);
+    // a delay past setTimeout's largest (about 24.8 days) would fire at once
+    timer = setTimeout(() => reject(attachTimeoutError(timeoutMs)), Math.min(timeoutMs, MAX_TIMER_MS));
   });
   try {
     return await Promise.race([ready, timeout]);

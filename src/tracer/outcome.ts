@@ -112,13 +112,15 @@ export function tracerEnded(ending: TracerEnding): { startFailed: NatscopeError 
 // How long bpftrace may take to compile and attach on this host …
 export const ATTACH_TIMEOUT_MS = 90_000;
 // … and in the micro-VM. Under software emulation compiling is several
-// times slower (the drop probe alone: 15 s in a guest on a quiet 2-core
-// host, about 50 s while the host is busy).
+// times slower: `trace --probes drop` on a lab left up took 23-25 s from
+// start to attached on a quiet 2-core host (bpftrace's compile alone 15 s),
+// 36-53 s while the host ran other work.
 export const VM_ATTACH_TIMEOUT_MS = 300_000;
 
 export function attachTimeoutError(timeoutMs: number): NatscopeError {
   return new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
-    hint: 'a busy or emulated machine compiles slowly: raise --attach-timeout',
+    // tui and demo take no such option: the hint names the command that does
+    hint: 'a busy or emulated machine compiles slowly: try again when it is quieter, or give natscope trace a longer --attach-timeout',
   });
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -315,6 +315,20 @@ describe('the bpftrace runner (with a fake bpftrace on the command line)', () =>
     const pid = Number(readFileSync(join(dir, 'never-attaches.log.pid'), 'utf8'));
     expect(pid).toBeGreaterThan(0);
     expect(isAlive(pid)).toBe(false);
+  });
+
+  test("a timeout past setTimeout's largest delay (24.8 days) waits, rather than giving up at once", async () => {
+    const { started } = run('never-attaches', { readyTimeoutMs: 30 * 24 * 3600 * 1000 });
+    const outcome = started.then(
+      () => 'attached',
+      (error: unknown) => asNatscopeError(error).message,
+    );
+    const early = await Promise.race([outcome, new Promise((r) => setTimeout(() => r('waiting'), 1500))]);
+    expect(early).toBe('waiting');
+    // bpftrace ends before attaching: the start fails for that, not for the timeout
+    await until(() => existsSync(join(dir, 'never-attaches.log.pid')));
+    process.kill(Number(readFileSync(join(dir, 'never-attaches.log.pid'), 'utf8')), 'SIGKILL');
+    expect(await outcome).not.toMatch(/did not attach its probes within/);
   });
 
   test('garbage on stdout becomes error events, the stream goes on', async () => {
