@@ -13,6 +13,7 @@
 // With br_netfilter on, the lab's bridged traffic (office ↔ vpn, vpn ↔
 // nodes) passes the VM's FORWARD chain: it needs those ACCEPT rules.
 
+import { z } from 'zod';
 import { cidrContains, parseCidr, parseIPv4 } from '../../events/tuple.js';
 import type { NetworkInfo } from './docker.js';
 import { run } from './tools.js';
@@ -80,21 +81,32 @@ export async function bridgeNfCallIptables(): Promise<boolean | null> {
   return r.stdout.trim() === '1';
 }
 
-interface JsonRoute {
-  type?: unknown;
-  dst?: unknown;
-  dev?: unknown;
-  gateway?: unknown;
+// One route of `ip -j route`: a field that is not a string reads as absent.
+const IpRouteSchema = z.object({
+  dst: z.string().optional().catch(undefined),
+  dev: z.string().optional().catch(undefined),
+  gateway: z.string().optional().catch(undefined),
+});
+export type IpRoute = z.infer<typeof IpRouteSchema>;
+
+// The routes in `ip -j route`'s parsed output; what is not a route is skipped.
+export function routesIn(value: unknown): IpRoute[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((r: unknown) => {
+    const route = IpRouteSchema.safeParse(r);
+    return route.success ? [route.data] : [];
+  });
 }
 
-function jsonRoutes(text: string): JsonRoute[] {
+// Output that is not JSON holds no routes.
+function jsonRoutes(text: string): IpRoute[] {
   let value: unknown;
   try {
     value = JSON.parse(text.trim() || '[]');
   } catch {
     return [];
   }
-  return Array.isArray(value) ? value.filter((r): r is JsonRoute => typeof r === 'object' && r !== null) : [];
+  return routesIn(value);
 }
 
 // The blackhole routes (ip -j route show type blackhole) that cover `cidr`.
@@ -102,7 +114,7 @@ export function blackholesCovering(json: string, cidr: string): string[] {
   const want = parseCidr(cidr);
   if (!want) return [];
   return jsonRoutes(json)
-    .map((r) => (typeof r.dst === 'string' ? r.dst : ''))
+    .map((r) => r.dst ?? '')
     .filter((dst) => {
       const c = parseCidr(dst.includes('/') ? dst : `${dst}/32`);
       return c !== null && c.bits <= want.bits && cidrContains(c, want.text.split('/')[0]!);
@@ -122,8 +134,8 @@ export async function routeOut(ip: string): Promise<RouteOut> {
   const r = await run('ip', ['-j', 'route', 'get', ip], { reject: false });
   if (r.exitCode !== 0) return { leaves: false, detail: r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}` };
   const route = jsonRoutes(r.stdout)[0];
-  const dev = typeof route?.dev === 'string' ? route.dev : '?';
-  const via = typeof route?.gateway === 'string' ? ` via ${route.gateway}` : '';
+  const dev = route?.dev ?? '?';
+  const via = route?.gateway === undefined ? '' : ` via ${route.gateway}`;
   return { leaves: true, detail: `${ip}${via} dev ${dev}` };
 }
 

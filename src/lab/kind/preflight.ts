@@ -27,6 +27,7 @@ import {
   parseDirectAccessDrops,
   parseDockerFilter,
   routeOut,
+  routesIn,
 } from './host.js';
 import { Kubectl } from './kubectl.js';
 import { type KubeProxySettings, readKubeProxySettings } from './kubeproxy-config.js';
@@ -361,21 +362,20 @@ async function nodeRuleCheck(role: 'node1' | 'node2', t: KindTopology, settings:
   );
 }
 
-// one route of `ip -j route show`: a route without a destination is skipped, a gateway that is not a string is none
-const JsonRouteSchema = z.object({ dst: z.string(), gateway: z.string().nullable().catch(null) });
-type JsonRoute = z.infer<typeof JsonRouteSchema>;
-
-async function routesOf(pid: number): Promise<JsonRoute[]> {
-  const r = await inNetnsOf(pid, ['ip', '-j', 'route', 'show']);
-  const value: unknown = JSON.parse(r.stdout.trim() || '[]');
-  if (!Array.isArray(value)) return [];
-  return value.flatMap((x: unknown) => {
-    const route = JsonRouteSchema.safeParse(x);
-    return route.success ? [route.data] : [];
-  });
+interface LabRoute {
+  dst: string;
+  gateway: string | null;
 }
 
-const via = (routes: JsonRoute[], dst: string) => routes.filter((r) => r.dst === dst).map((r) => r.gateway);
+// a container's routes (output that is not JSON fails the check that reads them); one without a destination is skipped
+async function routesOf(pid: number): Promise<LabRoute[]> {
+  const r = await inNetnsOf(pid, ['ip', '-j', 'route', 'show']);
+  return routesIn(JSON.parse(r.stdout.trim() || '[]')).flatMap(({ dst, gateway }) =>
+    dst === undefined ? [] : [{ dst, gateway: gateway ?? null }],
+  );
+}
+
+const via = (routes: LabRoute[], dst: string) => routes.filter((r) => r.dst === dst).map((r) => r.gateway);
 
 async function labRouteChecks(
   t: KindTopology,
