@@ -15,10 +15,11 @@ import { execa } from 'execa';
 import { FlowTracker } from '../../src/events/flows.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { NetnsResolver } from '../../src/tracer/netns.js';
-import type { ParseContext, ProbeEvent } from '../../src/tracer/parse.js';
+import { isKernelEvent } from '../../src/events/types.js';
+import { FlushAssembler } from '../../src/tracer/flush.js';
+import type { ParseContext } from '../../src/tracer/parse.js';
 import { parseBpftraceLine } from '../../src/tracer/parse.js';
-import { STREAMS } from '../../src/tracer/streams.js';
-import { LossCounter } from '../../src/tracer/loss.js';
+import { FLUSH_MARKER as FLUSH_WORD, STREAMS } from '../../src/tracer/streams.js';
 import { projectRoot } from '../../src/util/paths.js';
 import { NODE_FLAGS } from '../../src/util/runtime.js';
 import type { Figure } from './figures.js';
@@ -27,6 +28,8 @@ import { parseJsonAs } from '../../src/util/json.js';
 
 const EVENTS = 1_000_000;
 const ROUNDS_PER_FLUSH = 20;
+// the line the composed program prints at the end of each flush, as bpftrace spaces its JSON
+export const FLUSH_MARKER = `{"type": "printf", "data": "${FLUSH_WORD}\\n"}`;
 // raw __be32 of 192.168.10.10, the office client: the value after it is its port
 const CLIENT = 168470720;
 
@@ -89,6 +92,10 @@ export function flushLines(buffers: Buffer[], flush: number): string[] {
   });
 }
 
+// events in one flush's lines: one "CPU,SEQ": [...] entry each
+export const eventsIn = (lines: string[]) =>
+  lines.reduce((k, line) => k + (line.match(/"\d+,\d+": \[/g)?.length ?? 0), 0);
+
 // The tracer's own lookups: a resolver with the capture's namespaces
 // registered as lab hosts, and this kernel's drop reasons.
 export async function realContext(buffers: Buffer[]): Promise<ParseContext> {
@@ -115,15 +122,42 @@ const MeasurementSchema = z.object({
 });
 type Measurement = z.infer<typeof MeasurementSchema>;
 
+// EVENTS events through natscope's own flush assembly (a flush's events sorted by
+// time and counted against their sequence numbers) into the flow tracker.
+function feed(pool: string[][], ctx: ParseContext, tracker: FlowTracker): { events: number; ms: number } {
+  let events = 0;
+  const flush = new FlushAssembler((out) => {
+    for (const event of out) {
+      if (!isKernelEvent(event)) continue;
+      tracker.add(event);
+      events++;
+    }
+  });
+  const started = performance.now();
+  for (const lines of pool) {
+    for (const [n, line] of lines.entries()) flush.take(parseBpftraceLine(line, ctx), n + 1, line);
+    if (events >= EVENTS) return { events, ms: performance.now() - started };
+  }
+  // a flush seen again would be counted once: the input is never cycled
+  throw new Error(`the prepared flushes hold ${events} events, fewer than ${EVENTS}`);
+}
+
 async function measure(): Promise<Measurement> {
   const buffers = templates();
   // prepare the input first (the clock measures natscope, not the generator):
-  // 250 flushes of distinct connections (5000 rounds), cycled; the tracker
-  // keeps fewer flows than that, so a cycled connection is a new flow again
+  // flushes of distinct connections, as many as EVENTS takes (about 250)
   const built: string[][] = [];
-  for (let f = 0; f < 5000 / ROUNDS_PER_FLUSH; f++) built.push(flushLines(buffers, f));
+  for (let held = 0; held < EVENTS; ) {
+    const lines = flushLines(buffers, built.length);
+    built.push(lines);
+    held += eventsIn(lines);
+  }
   // as read from bpftrace's stdout: flat strings decoded from bytes
-  const pool = built.map((lines) => Buffer.from(lines.join('\n')).toString('utf8').split('\n'));
+  const pool = built.map((lines) =>
+    Buffer.from(`${lines.join('\n')}\n${FLUSH_MARKER}`)
+      .toString('utf8')
+      .split('\n'),
+  );
   const ctx = await realContext(buffers);
   let tracker: FlowTracker | null = new FlowTracker();
   // time the collector spends (the events flows keep survive young-generation collections)
@@ -132,31 +166,16 @@ async function measure(): Promise<Measurement> {
     for (const entry of list.getEntries()) gcMs += entry.duration;
   });
   gcWatch.observe({ entryTypes: ['gc'] });
-  const started = performance.now();
-  let events = 0;
-  const flushing: ProbeEvent[] = [];
-  const loss = new LossCounter();
-  for (let i = 0; events < EVENTS; i++) {
-    // what the tracer does with a flush: its buffers' events, sorted by time
-    for (const line of pool[i % pool.length]!) {
-      const record = parseBpftraceLine(line, ctx);
-      if (record.type === 'batch') for (const e of record.events) flushing.push(e);
-    }
-    flushing.sort((a, b) => a.event.t - b.event.t);
-    for (const e of flushing) {
-      loss.observe(e.probe, e.stream, e.cpu, e.seq);
-      tracker.add(e.event);
-    }
-    events += flushing.length;
-    flushing.length = 0;
-  }
-  const ms = performance.now() - started;
+  const { events, ms } = feed(pool, ctx, tracker);
   // entries arrive asynchronously
   await new Promise((resolve) => setTimeout(resolve, 100));
   gcWatch.disconnect();
   const flowsKept = tracker.size;
   // what the tracker holds: memory with it, minus memory without it
   const used = () => {
+    // twice: the first collection may still be sweeping when it returns, and
+    // what it freed would still count as used
+    global.gc!();
     global.gc!();
     const m = process.memoryUsage();
     return m.heapUsed + m.arrayBuffers;

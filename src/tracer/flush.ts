@@ -48,8 +48,8 @@ export class FlushAssembler {
     string,
     { probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   >();
-  // the events of the flush being read, until its marker, and its counts
-  private readonly flushing: ProbeEvent[] = [];
+  // the events of the flush being read, a parsed line's at a time, until its marker; and its counts
+  private flushing: ProbeEvent[][] = [];
   private readonly counted: CountedEvent[] = [];
   private countedTotal = 0;
   // Count maps printed since the last flush marker: if bpftrace stops before
@@ -79,7 +79,7 @@ export class FlushAssembler {
   take(record: BpftraceRecord, lineNo: number, line: string): void {
     switch (record.type) {
       case 'batch':
-        for (const e of record.events) this.flushing.push(e);
+        if (record.events.length > 0) this.flushing.push(record.events);
         break;
       case 'counted':
         if (this.exiting && this.countsSinceMarker.has(record.map)) break;
@@ -141,8 +141,11 @@ export class FlushAssembler {
   }
 
   private release(): void {
-    const flushing = this.flushing;
-    if (flushing.length === 0 && this.counted.length === 0) return;
+    if (this.flushing.length === 0 && this.counted.length === 0) return;
+    // one array of the flush's events (the parser's own, when it printed one buffer)
+    const [first = [], ...rest] = this.flushing;
+    const flushing = rest.length === 0 ? first : first.concat(...rest);
+    this.flushing = [];
     const out: NatscopeEvent[] = [];
     flushing.sort(byTime);
     for (const { probe, stream, cpu, seq, event } of flushing) {
@@ -151,7 +154,6 @@ export class FlushAssembler {
       if (gap > 0) out.push({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
       out.push(event);
     }
-    flushing.length = 0;
     for (const event of this.counted) {
       this.countedTotal += event.count;
       out.push(event);

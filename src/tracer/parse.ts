@@ -317,10 +317,36 @@ export function hexOf(text: string, from = 0, to = text.length): string {
     l3 = (l3 * 10 + (l2 >>> 16)) & 0xffff;
     l2 &= 0xffff;
   }
+  // a kernel address (above 2^63 on x86-64 and arm64) has all sixteen hex
+  // digits: one string, built from its character codes (toString(16) and
+  // padding cost four strings and four times the time)
+  if (l3 >= 0x1000) {
+    const d = HEX_DIGITS;
+    return String.fromCharCode(
+      d[l3 >>> 12]!,
+      d[(l3 >>> 8) & 15]!,
+      d[(l3 >>> 4) & 15]!,
+      d[l3 & 15]!,
+      d[l2 >>> 12]!,
+      d[(l2 >>> 8) & 15]!,
+      d[(l2 >>> 4) & 15]!,
+      d[l2 & 15]!,
+      d[l1 >>> 12]!,
+      d[(l1 >>> 8) & 15]!,
+      d[(l1 >>> 4) & 15]!,
+      d[l1 & 15]!,
+      d[l0 >>> 12]!,
+      d[(l0 >>> 8) & 15]!,
+      d[(l0 >>> 4) & 15]!,
+      d[l0 & 15]!,
+    );
+  }
   const hi = l3 * 0x10000 + l2;
   const lo = (l1 * 0x10000 + l0).toString(16);
   return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, '0');
 }
+
+const HEX_DIGITS = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 const MAP_PREFIX = '{"type": "map", "data": {"';
 

@@ -100,6 +100,8 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     for (const n of [
       0n,
       1n,
+      999_999_999n,
+      1_000_000_000n,
       0xffffffffn,
       0x100000000n,
       0xffff88800b5e8700n,
@@ -112,6 +114,9 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     for (let i = 0; i < 1000; i++) {
       x = (x * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
       expect(hexOf(`[${x}]`, 1, x.toString().length + 1)).toBe(x.toString(16));
+      // every length of value, not only kernel addresses' sixteen hex digits
+      const shorter = x >> BigInt(i % 64);
+      expect(hexOf(shorter.toString())).toBe(shorter.toString(16));
     }
   });
 
