@@ -7,6 +7,7 @@ import { openSession } from '../src/agent/control.js';
 import type { Placement } from '../src/agent/placement.js';
 import type { Session } from '../src/agent/session.js';
 import { NatscopeError, describeError } from '../src/errors.js';
+import { attachTimeoutMsOf, replayAttaches } from '../src/tracer/outcome.js';
 import type { LabBackend } from '../src/events/types.js';
 import type { ProbeFamily } from '../src/tracer/parse.js';
 import { parseProbeList } from '../src/tracer/probes.js';
@@ -26,6 +27,8 @@ export interface TuiOptions {
   prefix: string;
   vm: Placement;
   lab: LabBackend;
+  // how long bpftrace may take to attach (undefined: where it runs decides)
+  attachTimeoutS?: number;
   // a terminal other than this process's own (tests)
   io?: TerminalIo;
 }
@@ -66,6 +69,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
   let recording: OpenedReplay | null = null;
   let probes: ProbeFamily[] = [];
   if (options.replay !== undefined) {
+    if (options.attachTimeoutS !== undefined) throw replayAttaches();
     recording = await openReplay(options.replay);
   } else {
     probes = parseProbeList(options.probes);
@@ -123,6 +127,7 @@ export async function runTui(options: TuiOptions): Promise<number> {
       probes,
       bringUp: true,
       detail: options.detail,
+      attachTimeoutMs: attachTimeoutMsOf(options.attachTimeoutS),
       onEvent: (event) => app.push(event),
       log: (line) => {
         model.logLine(line);

@@ -26,7 +26,7 @@ import { parseProbeList } from '../tracer/probes.js';
 import { type PortTracer, startBpftraceOnPorts } from '../vm/guestBpftrace.js';
 import type { Where } from './placement.js';
 import { LeftOut, LoadEvents } from './leftOut.js';
-import type { CommandName, CommandOf, Reply, TraceRequest } from './protocol.js';
+import { type CommandName, type CommandOf, PROTOCOL_REVISION, type Reply, type TraceRequest } from './protocol.js';
 import { attachedMessage, ownStopMessage, stoppedMessage } from './tracingStatus.js';
 
 // How often the counts of the lab's load, left out of the stream, go out.
@@ -107,6 +107,7 @@ export class Agent {
       where: this.options.where,
       probes: this.probes,
       loadSources: this.options.lab?.loadSources() ?? [],
+      protocol: PROTOCOL_REVISION,
     }),
     request: async (command) => {
       const event = await this.lab.request(command.target, command.timeoutMs);

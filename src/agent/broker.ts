@@ -14,7 +14,7 @@ import { onCleanup } from '../util/cleanup.js';
 import { splitLines } from '../util/lines.js';
 import { progress } from '../util/progress.js';
 import { StreamClient } from './client.js';
-import { type Envelope, parseEnvelope } from './protocol.js';
+import { type Envelope, parseEnvelope, RefusedCommand } from './protocol.js';
 import { brokerFiles, brokerStateText } from './brokerState.js';
 import { HostTracedClient } from './hostTraced.js';
 import { startVmAgent, tracePortRuns } from './microVm.js';
@@ -84,7 +84,12 @@ export async function runBroker(options: BrokerOptions): Promise<number> {
         let envelope: Envelope;
         try {
           envelope = parseEnvelope(item.line);
-        } catch {
+        } catch (error) {
+          // answered when its id could be read; a line that is no command at all is let go
+          if (error instanceof RefusedCommand)
+            socket.write(
+              `${encodeEvent({ ...base('reply', 'natscope', 0), id: error.id, ok: false, error: error.message })}\n`,
+            );
           continue;
         }
         const { id, ...command } = envelope;

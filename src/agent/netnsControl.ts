@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { NatscopeError } from '../errors.js';
 import { NetnsLab } from '../lab/netns/lab.js';
 import { DEFAULT_PREFIX } from '../lab/prefix.js';
+import { NEWER_TRACE_FIELDS, type TraceRequest } from './protocol.js';
 import { holdLabLock } from '../lab/netns/lock.js';
 import { readState } from '../lab/netns/state.js';
 import { needsFunctionProbes } from '../tracer/probes.js';
@@ -177,6 +178,8 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
   client.onEvent(options.onEvent);
   const status = await client.call({ cmd: 'status' });
   options.log(`using the micro-VM lab that is up (prefix ${options.prefix})`);
+  const older = olderAgentWarning(status.protocol, { attachTimeoutMs: options.attachTimeoutMs }, options.prefix);
+  if (older) options.log(`warning: ${older}`);
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -206,4 +209,20 @@ async function openViaBroker(options: SessionOptions): Promise<Session> {
     close: () => cleanup.run(),
     leftovers: async () => [],
   };
+}
+
+// What to tell a command whose options the micro-VM lab's broker may drop:
+// one started by a natscope older than protocol revisions (a lab left up
+// across an upgrade) reads a trace request with its own, older schema.
+export function olderAgentWarning(
+  protocol: number | undefined,
+  request: Partial<TraceRequest>,
+  prefix: string,
+): string | null {
+  if (protocol !== undefined) return null;
+  const given = NEWER_TRACE_FIELDS.filter(([field]) => request[field] !== undefined);
+  if (given.length === 0) return null;
+  const named = prefix === DEFAULT_PREFIX ? '' : ` --prefix ${prefix}`;
+  const options = given.map(([, option]) => option).join(', ');
+  return `the micro-VM lab that is up was started by an older natscope, which may not take ${options} (it then keeps its own 90 s); to use it, start the lab again with this natscope: sudo natscope lab down${named} && sudo natscope lab up --vm on${named}`;
 }

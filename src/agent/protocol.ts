@@ -33,10 +33,24 @@ export type TraceRequest = z.infer<typeof TraceRequestSchema>;
 
 const none = z.object({});
 
+// The protocol's revision, which an agent says in its status. From revision
+// 2 an agent refuses a request with a field it does not know (a newer
+// natscope's); an agent without one (an older natscope's, such as the
+// broker of a micro-VM lab left up across an upgrade) drops such a field
+// without a word.
+export const PROTOCOL_REVISION = 2;
+
+// Fields a trace request gained before agents said their revision, each with
+// the option that sets it: an agent that says none may drop them.
+export const NEWER_TRACE_FIELDS: readonly (readonly [keyof TraceRequest, string])[] = [
+  ['attachTimeoutMs', '--attach-timeout'],
+];
+
 export const PROTOCOL = {
   // the lab (null when the agent has none), where the agent runs, what it
-  // traces, and the addresses of the lab's load generator (whose events a
-  // parser leaves out of the stream, counted: src/agent/leftOut.ts)
+  // traces, the addresses of the lab's load generator (whose events a
+  // parser leaves out of the stream, counted: src/agent/leftOut.ts), and the
+  // protocol's revision (none from an agent older than revisions)
   status: {
     request: none,
     reply: z.object({
@@ -44,6 +58,7 @@ export const PROTOCOL = {
       where: z.enum(['native', 'micro-vm']),
       probes: z.array(z.string()),
       loadSources: z.array(ipv4).max(256),
+      protocol: z.number().int().positive().optional(),
     }),
   },
   // one request from the office host: the request event it also streams
@@ -106,7 +121,19 @@ export function widen<K extends CommandName>(command: CommandOf<K>): Command {
 
 const HEADER = z.object({ id: count, cmd: z.enum(COMMAND_NAMES as [CommandName, ...CommandName[]]) });
 
-// A command line from a client, checked field by field; the error names what is wrong.
+// A command whose id was read, refused: it is answered (ok: false) with why,
+// so the client is not left waiting.
+export class RefusedCommand extends Error {
+  constructor(
+    readonly id: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// A command line from a client, checked field by field; the error names what
+// is wrong (a RefusedCommand once its id is known).
 export function parseEnvelope(line: string): Envelope {
   const shown = JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line);
   let value: unknown;
@@ -118,7 +145,21 @@ export function parseEnvelope(line: string): Envelope {
   const header = HEADER.safeParse(value);
   if (!header.success) throw new Error(`not a command (known: ${COMMAND_NAMES.join(', ')}): ${shown}`);
   const { id, cmd } = header.data;
-  return { ...checked(cmd, PROTOCOL[cmd].request, value, `${cmd} command`), cmd, id } as Envelope;
+  const request = PROTOCOL[cmd].request;
+  // a field this natscope does not know is refused, not dropped: the client meant something by it
+  const unknown = (typeof value === 'object' && value !== null ? Object.keys(value) : []).filter(
+    (key) => key !== 'id' && key !== 'cmd' && !Object.hasOwn(request.shape, key),
+  );
+  if (unknown.length > 0)
+    throw new RefusedCommand(
+      id,
+      `a ${cmd} command with ${unknown.map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}, which this natscope's agent does not take (a newer natscope sent it)`,
+    );
+  try {
+    return { ...checked(cmd, request, value, `${cmd} command`), cmd, id } as Envelope;
+  } catch (error) {
+    throw new RefusedCommand(id, error instanceof Error ? error.message : String(error));
+  }
 }
 
 // A reply's result, checked against what the command promises.

@@ -7,7 +7,7 @@ import { encodeEvent } from '../events/codec.js';
 import { base, type NatscopeEvent } from '../events/types.js';
 import { splitLines } from '../util/lines.js';
 import type { Agent } from './agent.js';
-import { type Envelope, parseEnvelope } from './protocol.js';
+import { type Envelope, parseEnvelope, RefusedCommand } from './protocol.js';
 
 export function writer(output: Writable): (event: NatscopeEvent) => void {
   return (event) => {
@@ -24,7 +24,9 @@ export async function serveStream(agent: Agent, input: Readable, emit: (e: Natsc
     try {
       envelope = parseEnvelope(item.line);
     } catch (error) {
-      emit({ ...base('error', 'natscope', 0), message: describeError(error), source: 'agent' });
+      if (error instanceof RefusedCommand)
+        emit({ ...base('reply', 'natscope', 0), id: error.id, ok: false, error: error.message });
+      else emit({ ...base('error', 'natscope', 0), message: describeError(error), source: 'agent' });
       continue;
     }
     const { id, ...command } = envelope;

@@ -8,6 +8,7 @@ import { NatscopeError } from '../errors.js';
 import { IPTABLES_BACKENDS, LAB_BACKENDS, PROXY_MODES } from '../events/types.js';
 import { DEFAULT_PREFIX, PREFIX_RULE, isValidPrefix } from '../lab/prefix.js';
 import { DEFAULT_DETAIL_PER_SECOND, parseDetail } from '../tracer/detail.js';
+import { ATTACH_TIMEOUT_MS, VM_ATTACH_TIMEOUT_MS } from '../tracer/outcome.js';
 
 // An action's exit code, for the entry point to exit with.
 export type SetExit = (code: number) => void;
@@ -90,3 +91,9 @@ export const detailOption = () =>
 
 export const attachTimeoutOption = (description = 'how long bpftrace may take to attach') =>
   new Option('--attach-timeout <seconds>', description).argParser(positiveNumber);
+
+// the option of the commands that trace the lab (trace, tui, demo): no default of its own, so each place has its own
+export const labAttachTimeoutOption = () =>
+  attachTimeoutOption(
+    `how long bpftrace may take to attach (default: ${ATTACH_TIMEOUT_MS / 1000} s on this host, ${VM_ATTACH_TIMEOUT_MS / 1000} s in the micro-VM)`,
+  );

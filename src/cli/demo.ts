@@ -1,7 +1,15 @@
 // natscope demo: how it is spelled.
 
 import { type Command, Option } from '@commander-js/extra-typings';
-import { labOption, positiveNumber, prefixOption, proxyModeOption, type SetExit, vmOption } from './common.js';
+import {
+  labAttachTimeoutOption,
+  labOption,
+  positiveNumber,
+  prefixOption,
+  proxyModeOption,
+  type SetExit,
+  vmOption,
+} from './common.js';
 
 export function registerDemo(program: Command, setExit: SetExit): void {
   program
@@ -18,6 +26,7 @@ export function registerDemo(program: Command, setExit: SetExit): void {
     .option('--replay <file>', 'tell the story from a recording (no root needed)')
     .addOption(prefixOption())
     .addOption(proxyModeOption())
+    .addOption(labAttachTimeoutOption())
     .addHelpText(
       'after',
       `
@@ -25,6 +34,7 @@ Examples:
   $ sudo natscope demo                      # interactive: Enter next, b back, q quit
   $ sudo natscope demo --auto --json        # for CI: one verdict per step
   $ sudo natscope demo --proxy-mode nftables # kube-proxy's nftables mode: its table, its fix, its ping
+  $ sudo natscope demo --attach-timeout 600 # a slow (emulated) machine: give bpftrace longer to attach
   $ natscope demo --replay test/fixtures/recordings/walkthrough.jsonl --auto`,
     )
     .action(async (opts, command) => {
@@ -39,6 +49,7 @@ Examples:
           record: opts.record,
           replay: opts.replay,
           prefix: opts.prefix,
+          attachTimeoutS: opts.attachTimeout,
           // asked for, or not: the walkthrough otherwise follows the lab that is up (or the recording)
           proxyMode: command.getOptionValueSource('proxyMode') === 'default' ? undefined : opts.proxyMode,
         }),

@@ -1,9 +1,8 @@
 // natscope trace: how it is spelled.
 
 import { type Command, Option } from '@commander-js/extra-typings';
-import { ATTACH_TIMEOUT_MS, VM_ATTACH_TIMEOUT_MS } from '../tracer/outcome.js';
 import {
-  attachTimeoutOption,
+  labAttachTimeoutOption,
   detailOption,
   labOption,
   positiveNumber,
@@ -25,11 +24,7 @@ export function registerTrace(program: Command, setExit: SetExit): void {
     .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
-    .addOption(
-      attachTimeoutOption(
-        `how long bpftrace may take to attach (default: ${ATTACH_TIMEOUT_MS / 1000} s on this host, ${VM_ATTACH_TIMEOUT_MS / 1000} s in the micro-VM)`,
-      ),
-    )
+    .addOption(labAttachTimeoutOption())
     .option(
       '--rules',
       "which rule did it: one lab request (--request) with the kernel's rule tracing (nftrace) on every host it crosses",
@@ -82,6 +77,7 @@ Examples:
             vm: opts.vm,
             lab: opts.lab,
             events: Boolean(opts.events),
+            attachTimeoutS: opts.attachTimeout,
           }),
         );
         return;

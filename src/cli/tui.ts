@@ -1,7 +1,15 @@
 // natscope tui: how it is spelled.
 
 import { type Command, Option } from '@commander-js/extra-typings';
-import { detailOption, labOption, nonNegativeNumber, prefixOption, type SetExit, vmOption } from './common.js';
+import {
+  detailOption,
+  labAttachTimeoutOption,
+  labOption,
+  nonNegativeNumber,
+  prefixOption,
+  type SetExit,
+  vmOption,
+} from './common.js';
 
 export function registerTui(program: Command, setExit: SetExit): void {
   program
@@ -16,6 +24,7 @@ export function registerTui(program: Command, setExit: SetExit): void {
     .addOption(prefixOption())
     .addOption(vmOption())
     .addOption(labOption())
+    .addOption(labAttachTimeoutOption())
     .addHelpText(
       'after',
       `
@@ -23,6 +32,7 @@ Keys: r request  m masqueradeAll  c clusterCIDR  w which rule  p pause  / filter
 
 Examples:
   $ sudo natscope tui                                        # live, on the netns lab
+  $ sudo natscope tui --attach-timeout 600                   # a slow (emulated) machine: give bpftrace longer to attach
   $ natscope tui --replay test/fixtures/recordings/incident.jsonl`,
     )
     .action(async (opts) => {
@@ -36,6 +46,7 @@ Examples:
           prefix: opts.prefix,
           vm: opts.vm,
           lab: opts.lab,
+          attachTimeoutS: opts.attachTimeout,
         }),
       );
     });

@@ -7,6 +7,7 @@ import { labControl, openSession } from '../agent/control.js';
 import type { Placement } from '../agent/placement.js';
 import type { Session } from '../agent/session.js';
 import { NatscopeError } from '../errors.js';
+import { attachTimeoutMsOf, replayAttaches } from '../tracer/outcome.js';
 import { openRecording } from '../events/record.js';
 import { replayFile } from '../events/sources.js';
 import type { LabBackend, NatscopeEvent, ProxyMode } from '../events/types.js';
@@ -31,6 +32,8 @@ export interface DemoOptions {
   prefix: string;
   // kube-proxy's mode the user asked for (undefined: not asked; a lab brought up runs iptables mode)
   proxyMode?: ProxyMode;
+  // how long bpftrace may take to attach (undefined: where it runs decides)
+  attachTimeoutS?: number;
 }
 
 // The walkthrough tells the incident in the mode of the lab it runs on (or
@@ -56,6 +59,7 @@ export async function demo(options: DemoOptions): Promise<number> {
       hint: 'a replayed demo records nothing new: leave out --record (or --replay, to record a live run)',
       exitCode: 2,
     });
+  if (options.replay !== undefined && options.attachTimeoutS !== undefined) throw replayAttaches();
   const interactive = !options.auto && !options.json && Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const write = (t: string) => process.stdout.write(t);
   const out = narrator(write, options.json);
@@ -116,6 +120,7 @@ async function liveContext(
       probes: DEFAULT_PROBES,
       bringUp: true,
       proxyMode: options.proxyMode ?? 'iptables',
+      attachTimeoutMs: attachTimeoutMsOf(options.attachTimeoutS),
       onEvent: (e) => {
         if (e.kind === 'reply') return;
         events.push(e);

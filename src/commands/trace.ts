@@ -2,6 +2,7 @@
 // or in the micro-VM with the lab when function probes are locked down here) and
 // prints each event as a line, or as JSON Lines with --json.
 
+import { attachTimeoutMsOf } from '../tracer/outcome.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openSession } from '../agent/control.js';
 import type { Placement } from '../agent/placement.js';
@@ -62,7 +63,7 @@ export async function trace(options: TraceOptions): Promise<number> {
       detail: options.detail,
       onEvent,
       log: step.log,
-      attachTimeoutMs: options.attachTimeoutS === undefined ? undefined : options.attachTimeoutS * 1000,
+      attachTimeoutMs: attachTimeoutMsOf(options.attachTimeoutS),
     });
   } catch (error) {
     await record?.close();

@@ -7,6 +7,7 @@
 // what the kernel did (ruletrace/join.ts): that needs kernel function
 // probes, so the micro-VM where this kernel locks them down (netns lab only).
 
+import { attachTimeoutMsOf } from '../tracer/outcome.js';
 import { brokerAlive } from '../agent/brokerState.js';
 import { openSession } from '../agent/control.js';
 import { decidePlacement, type Placement } from '../agent/placement.js';
@@ -34,6 +35,8 @@ export interface TraceRulesOptions {
   lab: LabBackend;
   // attach the nat, conntrack and drop probes for the request and join them with its rule path
   events?: boolean;
+  // with events: how long bpftrace may take to attach (undefined: where it runs decides)
+  attachTimeoutS?: number;
 }
 
 // The probes whose events the rule path is joined with.
@@ -76,7 +79,16 @@ export function checkRulesOptions(o: {
         exitCode: 2,
       },
     );
-  const other = o.others[0];
+  // --events attaches the probes: how long they may take goes with it
+  const other = o.others.find((name) => !(name === 'attachTimeout' && o.events));
+  if (other === 'attachTimeout')
+    throw new NatscopeError(
+      '--attach-timeout goes with --events under --rules: a rule trace alone attaches no probes',
+      {
+        hint: `sudo natscope trace --rules --request ${o.request} --events --attach-timeout 300, or leave out --attach-timeout`,
+        exitCode: 2,
+      },
+    );
   if (other !== undefined) {
     const flag = `--${other.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     throw new NatscopeError(`${flag} is an option of the event stream, not of --rules`, {
@@ -185,6 +197,7 @@ async function traceWithEvents(
     probes: [...JOINED_PROBES],
     onEvent: (e) => events.push(e),
     log,
+    attachTimeoutMs: attachTimeoutMsOf(options.attachTimeoutS),
   });
   let traced: RuleTrace;
   try {

@@ -119,8 +119,20 @@ export const VM_ATTACH_TIMEOUT_MS = 300_000;
 
 export function attachTimeoutError(timeoutMs: number): NatscopeError {
   return new NatscopeError(`bpftrace did not attach its probes within ${Math.round(timeoutMs / 1000)} s`, {
-    // tui and demo take no such option: the hint names the command that does
-    hint: 'a busy or emulated machine compiles slowly: try again when it is quieter, or give natscope trace a longer --attach-timeout',
+    hint: 'a busy or emulated machine compiles slowly: try again when it is quieter, or give a longer --attach-timeout',
+  });
+}
+
+// --attach-timeout's seconds as a session takes them (undefined: where bpftrace runs decides).
+export function attachTimeoutMsOf(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+// A replay attaches no probes: a timeout for attaching them is a mistake to point out, not to ignore.
+export function replayAttaches(): NatscopeError {
+  return new NatscopeError('--attach-timeout and --replay do not go together', {
+    hint: 'a replay attaches no probes: leave out --attach-timeout (or --replay, to trace live)',
+    exitCode: 2,
   });
 }
 

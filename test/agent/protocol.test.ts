@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from 'vitest';
 import { StreamClient } from '../../src/agent/client.js';
-import { COMMAND_NAMES, parseEnvelope, parseReply, PROTOCOL } from '../../src/agent/protocol.js';
+import { COMMAND_NAMES, parseEnvelope, parseReply, PROTOCOL, RefusedCommand } from '../../src/agent/protocol.js';
 import { encodeEvent } from '../../src/events/codec.js';
 import { base } from '../../src/events/types.js';
 import { recordedEvents } from '../helpers.js';
@@ -32,6 +32,36 @@ describe('the agent protocol', () => {
     );
     expect(() => parseEnvelope('{"id":3,"cmd":"reboot"}')).toThrow(/not a command \(known: status, request/);
     expect(() => parseEnvelope('{"cmd":"status"}')).toThrow(/not a command/);
+  });
+
+  test('a field this natscope does not know is refused, naming it, not dropped (a newer natscope meant something by it)', () => {
+    const refused = (line: string) => {
+      try {
+        parseEnvelope(line);
+      } catch (error) {
+        return error;
+      }
+      return null;
+    };
+    const error = refused('{"id":7,"cmd":"trace","probes":["drop"],"attachTimeoutMs":1000,"traceDepth":3}');
+    expect(error).toBeInstanceOf(RefusedCommand);
+    expect(error).toMatchObject({
+      id: 7,
+      message:
+        'a trace command with "traceDepth", which this natscope\'s agent does not take (a newer natscope sent it)',
+    });
+    // a wrong field is refused with its id too, so the client hears why
+    expect(refused('{"id":8,"cmd":"request","target":5,"timeoutMs":3000}')).toMatchObject({ id: 8 });
+    // a key with control characters is shown escaped
+    expect(refused('{"id":9,"cmd":"status","\\u001b[2J":1}')).toMatchObject({
+      message: expect.stringContaining('"\\u001b[2J"'),
+    });
+    expect(parseEnvelope('{"id":7,"cmd":"trace","probes":["drop"],"attachTimeoutMs":1000}')).toEqual({
+      id: 7,
+      cmd: 'trace',
+      probes: ['drop'],
+      attachTimeoutMs: 1000,
+    });
   });
 
   test('a reply is checked against what its command answers', () => {

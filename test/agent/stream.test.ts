@@ -6,6 +6,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { StreamClient } from '../../src/agent/client.js';
 import { serveStream, writer } from '../../src/agent/serve.js';
+import { PROTOCOL_REVISION } from '../../src/agent/protocol.js';
 import { NatscopeError } from '../../src/errors.js';
 import type { NatscopeEvent, RequestEvent } from '../../src/events/types.js';
 import type { Lab } from '../../src/lab/lab.js';
@@ -45,6 +46,29 @@ describe('the agent over a byte stream', () => {
     const r = await client.call({ cmd: 'request', target: 'mysql', timeoutMs: 1000 });
     expect(r.target).toBe('mysql');
     expect(seen.map((e) => e.kind)).toEqual(['request']);
+    toAgent.end();
+  });
+
+  test('the agent says its protocol revision in its status', async () => {
+    const { client, toAgent } = wire();
+    expect((await client.call({ cmd: 'status' })).protocol).toBe(PROTOCOL_REVISION);
+    toAgent.end();
+  });
+
+  test('a command with a field the agent does not take is answered with why, not left waiting', async () => {
+    const { fromAgent, toAgent } = wire();
+    let out = '';
+    fromAgent.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    toAgent.write('{"id":41,"cmd":"status","verbose":true}\n');
+    await vi.waitFor(() => expect(out).toContain('"id":41'), { timeout: 10_000, interval: 10 });
+    expect(JSON.parse(out.trim().split('\n')[0]!)).toMatchObject({
+      kind: 'reply',
+      id: 41,
+      ok: false,
+      error: 'a status command with "verbose", which this natscope\'s agent does not take (a newer natscope sent it)',
+    });
     toAgent.end();
   });
 

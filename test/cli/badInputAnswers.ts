@@ -420,6 +420,26 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     "option '--step <n>' argument 'x' is invalid. expected a positive number.",
     'natscope demo --help lists its options and arguments',
   ],
+  'demo --attach-timeout x': [
+    2,
+    "option '--attach-timeout <seconds>' argument 'x' is invalid. expected a positive number.",
+    'natscope demo --help lists its options and arguments',
+  ],
+  'demo --attach-timeout with --replay': [
+    2,
+    '--attach-timeout and --replay do not go together',
+    'a replay attaches no probes: leave out --attach-timeout (or --replay, to trace live)',
+  ],
+  'tui --attach-timeout 0': [
+    2,
+    "option '--attach-timeout <seconds>' argument '0' is invalid. expected a positive number.",
+    'natscope tui --help lists its options and arguments',
+  ],
+  'tui --attach-timeout with --replay': [
+    2,
+    '--attach-timeout and --replay do not go together',
+    'a replay attaches no probes: leave out --attach-timeout (or --replay, to trace live)',
+  ],
   'demo --record and --replay together': [
     2,
     '--record and --replay do not go together',
@@ -578,6 +598,11 @@ export const ANSWERS: Record<string, [number, string, string]> = {
     2,
     '--all-netns is an option of the event stream, not of --rules',
     'sudo natscope trace --rules --request mysql, or sudo natscope trace --all-netns … without --rules',
+  ],
+  'trace --rules with --attach-timeout but no --events': [
+    2,
+    '--attach-timeout goes with --events under --rules: a rule trace alone attaches no probes',
+    'sudo natscope trace --rules --request mysql --events --attach-timeout 300, or leave out --attach-timeout',
   ],
   'trace --rules with --duration': [
     2,

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ROOT } from '../helpers.js';
 import { VM_ATTACH_TIMEOUT_MS } from '../../src/tracer/outcome.js';
-import { natscope } from '../cli.js';
+import { CLI, natscope } from '../cli.js';
+import { TmuxSession } from '../tmux.js';
 import { STACK, STACK_LABEL } from '../vm/stacks.js';
 
 const OUT = join(ROOT, 'test-output', 'vm', STACK);
@@ -76,7 +77,38 @@ describe(`natscope demo in the micro-VM (${STACK_LABEL})`, () => {
       });
       expect(r.exitCode, String(r.stderr)).toBe(1);
       expect(String(r.stderr)).toContain('natscope: bpftrace did not attach its probes within 1 s');
-      // the next trace (below) finds no tracer left running in the guest
+      // the drop trace at the end of this block finds no tracer left running in the guest
+    });
+
+    test("demo --attach-timeout reaches the lab's agent too", async () => {
+      const r = await natscope(
+        ['demo', '--auto', '--json', '--vm', 'on', '--attach-timeout', '1', '--prefix', PREFIX],
+        {
+          timeout: 120_000,
+        },
+      );
+      expect(r.exitCode, String(r.stderr)).toBe(1);
+      expect(String(r.stderr)).toContain('natscope: bpftrace did not attach its probes within 1 s');
+      // no step ran without its events
+      expect(String(r.stdout)).toBe('');
+      // the lab's agent is this natscope's own: nothing to warn of
+      expect(String(r.stderr)).not.toContain('warning:');
+    });
+
+    test("tui --attach-timeout reaches the lab's agent too, and the error is printed once the terminal is back", async () => {
+      const terminal = new TmuxSession('tui-attach');
+      try {
+        terminal.start(
+          `env LANG=C.UTF-8 node '${CLI}' tui --vm on --attach-timeout 1 --prefix ${PREFIX}; echo "natscope exited $?"; sleep 120`,
+          120,
+          40,
+        );
+        const screen = await terminal.waitFor((s) => s.includes('natscope exited'), 'the TUI to end', 120_000);
+        expect(screen).toContain('natscope: bpftrace did not attach its probes within 1 s');
+        expect(screen).toContain('natscope exited 1');
+      } finally {
+        await terminal.close();
+      }
     });
 
     test('trace --probes drop traces in the micro-VM where the lab is, not on this host', async () => {

@@ -56,6 +56,20 @@ describe('trace --rules options', () => {
     expect(() => checkRulesOptions({ ...ok, events: true })).not.toThrow();
   });
 
+  test('--attach-timeout goes with --events, which attaches the probes', () => {
+    expect(() => checkRulesOptions({ ...ok, events: true, others: ['attachTimeout'] })).not.toThrow();
+    const e = failure({ ...ok, others: ['attachTimeout'] });
+    expect(e.message).toBe('--attach-timeout goes with --events under --rules: a rule trace alone attaches no probes');
+    expect(e.hint).toBe(
+      'sudo natscope trace --rules --request mysql --events --attach-timeout 300, or leave out --attach-timeout',
+    );
+    expect(e.exitCode).toBe(2);
+    // the event stream's own options stay refused with --events too
+    expect(failure({ ...ok, events: true, others: ['attachTimeout', 'detail'] }).message).toBe(
+      '--detail is an option of the event stream, not of --rules',
+    );
+  });
+
   test('an option of the event stream is refused with its own spelling', () => {
     const e = failure({ ...ok, others: ['allNetns'] });
     expect(e.message).toBe('--all-netns is an option of the event stream, not of --rules');

@@ -104,6 +104,9 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
       1_000_000_000n,
       0xffffffffn,
       0x100000000n,
+      // the last value below all sixteen hex digits, and the first with them
+      0x0fffffffffffffffn,
+      0x1000000000000000n,
       0xffff88800b5e8700n,
       0xffffffffffffffffn,
       18446612682626589440n,
