@@ -1,13 +1,14 @@
 // A flow told hop by hop, from its events alone (plus the lab's names):
 //   office → vpn → node1 [DNAT 10.96.0.20:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP
 // Forward hops are the hosts whose conntrack or NAT reported the flow, in
-// kernel-time order. The return path is what the evidence says: a dropped
+// the order the request's addresses say it crossed them (kernel time among
+// hosts that saw the same addresses). The return path is what the evidence says: a dropped
 // reply whose source is still the pod's IP never passed the host that did
 // the DNAT (that host would have rewritten it back to the ClusterIP).
 
 import { endpoint } from './tuple.js';
 import type { Flow } from './flows.js';
-import type { DropEvent, LabStatus, NatEvent } from './types.js';
+import type { DropEvent, KernelEvent, LabStatus, NatEvent } from './types.js';
 
 export type Verdict = 'answered' | 'dropped' | 'timeout' | 'refused' | 'in-flight';
 
@@ -55,7 +56,8 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
   const podName = hostByIp(lab, finalDst);
   const pod = lab?.pods.find((p) => p.ip === finalDst) ?? null;
 
-  // forward hops: hosts whose conntrack/NAT saw the request
+  // forward hops: hosts whose conntrack/NAT saw the request, in time order,
+  // then in the order the request's addresses say it went (causalRank)
   const forward: string[] = [];
   for (const e of byTime) {
     if (
@@ -66,6 +68,8 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
       forward.push(e.host);
     }
   }
+  const rank = new Map(forward.map((host) => [host, causalRank(flow, host, dnat, snat)]));
+  forward.sort((a, b) => rank.get(a)! - rank.get(b)!);
   const notes = new Map<string, string>();
   for (const host of forward) {
     const parts: string[] = [];
@@ -120,6 +124,25 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
     dropReason: drop?.reason ?? null,
     dropHost: drop?.host ?? null,
   };
+}
+
+// Where a host sits on the request's way, from what it saw rather than when:
+// 0 before the NAT (it saw the addresses the client sent), 1 the host that
+// translated them, 2 after it (it saw the translated addresses). Hosts on one
+// kernel stamp events from one clock, and this is their time order already;
+// on a real cluster each node's clock is moved onto natscope's through wall
+// time, which NTP keeps only to milliseconds (and a host without it, not at
+// all), while a node answers in well under one: a pod's node could otherwise
+// be told before the node whose DNAT sent the request there. A stable sort
+// keeps time order among hosts of one rank.
+function causalRank(flow: Flow, host: string, dnat: NatEvent | null, snat: NatEvent | null): number {
+  if (flow.nat.some((n) => n.host === host)) return 1;
+  if (flow.events.some((e) => e.host === host && e.kind === 'rewrite')) return 1;
+  const translated = (e: KernelEvent) =>
+    (e.kind === 'ct-new' || e.kind === 'ct-destroy' || e.kind === 'nat') &&
+    ((dnat !== null && dnat.to.ip !== dnat.orig.dst && e.orig.dst === dnat.to.ip) ||
+      (snat !== null && snat.to.ip !== snat.orig.src && e.orig.src === snat.to.ip));
+  return flow.events.some((e) => e.host === host && translated(e)) ? 2 : 0;
 }
 
 export function isVerdictDrop(drop: DropEvent): boolean {

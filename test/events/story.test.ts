@@ -47,3 +47,35 @@ describe('a flow told hop by hop', () => {
     expect(s.path).toBe('office → vpn → node2 → mysql → node2 → vpn → office ✓');
   });
 });
+
+// Nodes of a real cluster stamp events with their own clocks, moved onto
+// natscope's through wall time: a node whose wall clock is a second off puts
+// its hops a second off. The recording's hosts share one kernel, so the same
+// events with one host's times moved stand for such a cluster.
+describe('hops in the order the addresses say, where the nodes’ clocks disagree', () => {
+  const shifted = (by: Record<string, number>) => {
+    const moved = events.map((e) => ('host' in e && by[e.host] !== undefined ? { ...e, t: e.t + by[e.host]! } : e));
+    const t = new FlowTracker();
+    for (const e of moved) t.add(e);
+    return (pred: (r: RequestEvent) => boolean) => {
+      const req = moved.find((e): e is RequestEvent => e.kind === 'request' && pred(e))!;
+      return describeFlow(t.flows().find((f) => f.requests.includes(req))!, labStatus);
+    };
+  };
+
+  test("the pod's node a second behind still comes after the node that DNATed to it", () => {
+    const story = shifted({ node2: -1e9 })((r) => r.target === 'mysql' && r.outcome === 'timeout');
+    expect(story.path).toBe(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306] → node2 → mysql → node2 → vpn ✗ NETFILTER_DROP',
+    );
+  });
+
+  test('the vpn a second ahead still comes before the node it forwards to, on the way out and back', () => {
+    const story = shifted({ vpn: 1e9, node2: -1e9 })(
+      (r) => r.target === 'mysql' && r.outcome === 'answered' && r.peer?.startsWith('10.0.1.11:') === true,
+    );
+    expect(story.path).toBe(
+      'office → vpn → node1 [DNAT 10.96.207.61:3306 ⇒ 10.244.2.2:3306 + SNAT ⇒ 10.0.1.11] → node2 → mysql → node2 → node1 → vpn → office ✓',
+    );
+  });
+});
