@@ -39,6 +39,8 @@ if [ -s "$R/ports" ]; then
     done
   done < "$R/ports"
 fi
+# a link to another micro-VM (src/vm/qemu.ts): its driver, so the command finds eth0
+[ -s "$R/link" ] && modprobe virtio_net
 i=0
 while IFS= read -r -d '' dir; do
   mkdir -p "$dir" && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose "roshare$i" "$dir"
@@ -83,6 +85,8 @@ export interface GuestRequest {
   readOnlyShares: string[];
   // virtio-serial port names to link under /dev/virtio-ports
   ports?: string[];
+  // a network link to another micro-VM is plugged in
+  link?: boolean;
 }
 
 function nulList(items: string[]): string {
@@ -115,5 +119,6 @@ export function guestFiles(request: GuestRequest): Record<string, string> {
     shares: nulList(request.shares),
     roshares: nulList(request.readOnlyShares),
     ports: nulList(request.ports ?? []),
+    link: request.link ? '1' : '',
   };
 }

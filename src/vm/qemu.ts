@@ -52,6 +52,33 @@ export interface QemuPlan {
   cpus: number;
   // virtio-serial ports, each bridged to a Unix socket natscope listens on (src/vm/ports.ts)
   ports?: { name: string; socket: string }[];
+  link?: VmLink;
+}
+
+// A network link to another micro-VM: Ethernet frames as datagrams between
+// two Unix sockets, this VM's (`local`, qemu creates it) and the other's
+// (`remote`): no bridge, no tap, nothing in the host's network namespace.
+// Frames sent before the other VM is up are lost, as on an unplugged cable.
+// The guest sees a virtio-net device with this MAC address.
+export interface VmLink {
+  local: string;
+  remote: string;
+  mac: string;
+}
+
+export function linkArgs(link: VmLink | undefined): string[] {
+  if (!link) return [];
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(link.mac))
+    throw new NatscopeError(`the link's MAC address ${JSON.stringify(link.mac)} is not six hex pairs`, {
+      hint: 'give it as 52:54:00:00:00:01 (lower case)',
+      exitCode: EXIT.usage,
+    });
+  return [
+    '-netdev',
+    `dgram,id=link,local.type=unix,local.path=${qemuPath(link.local)},remote.type=unix,remote.path=${qemuPath(link.remote)}`,
+    '-device',
+    `virtio-net-pci,netdev=link,mac=${link.mac}`,
+  ];
 }
 
 // A virtio-serial port per entry: the guest sees /dev/vportNpM named `name`;
@@ -120,5 +147,6 @@ export function qemuArgs(plan: QemuPlan): string[] {
     '-serial',
     'chardev:err',
     ...portArgs(plan.ports ?? []),
+    ...linkArgs(plan.link),
   ];
 }

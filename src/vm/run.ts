@@ -36,7 +36,7 @@ import {
   type VmEnding,
   vmVerdict,
 } from './outcome.js';
-import { chooseAccel, QEMU, qemuArgs, type Accel } from './qemu.js';
+import { chooseAccel, QEMU, qemuArgs, type Accel, type VmLink } from './qemu.js';
 import { vmPrerequisites } from './prereqs.js';
 import { ensureRootfs } from './rootfs.js';
 import { hostPortSocket, type PortName } from './ports.js';
@@ -58,6 +58,8 @@ export interface VmOptions {
   kvmBootTimeoutMs?: number;
   // virtio-serial ports the guest may write to (at /dev/virtio-ports/NAME), read on the handle's `ports`
   ports?: PortName[];
+  // a network link to another micro-VM (the guest's eth0, down and without an address)
+  link?: VmLink;
 }
 
 export interface VmResult {
@@ -225,6 +227,7 @@ function launchQemu(
     memoryMb: options.memoryMb ?? 2048,
     cpus: options.cpus ?? 2,
     ports: (options.ports ?? []).map((name) => ({ name, socket: hostPortSocket(runDir, name) })),
+    link: options.link,
   });
   const proc = execa('setpriv', ['--pdeathsig', 'KILL', '--', QEMU, ...args], {
     detached: true,
@@ -331,6 +334,7 @@ export async function startVm(options: VmOptions): Promise<VmHandle> {
       shares: options.shares ?? [],
       readOnlyShares: image.readOnlyShares,
       ports: options.ports ?? [],
+      link: options.link !== undefined,
     }),
   );
 

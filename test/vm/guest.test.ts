@@ -47,7 +47,7 @@ describe("what the micro-VM's guest is handed", () => {
   test('the run folder holds the script and NUL-separated lists that keep every other byte of an argument', () => {
     const files = guestFiles({ ...request, argv: ['printf', '%s\\n', 'it\'s a "quoted" $HOME; rm -rf /'] });
     expect(Object.keys(files).sort()).toEqual(
-      [GUEST_SCRIPT, 'argv', 'cwd', 'env', 'ports', 'roshares', 'shares'].sort(),
+      [GUEST_SCRIPT, 'argv', 'cwd', 'env', 'link', 'ports', 'roshares', 'shares'].sort(),
     );
     expect(files[GUEST_SCRIPT]).toBe(guestScript());
     expect(files.argv).toBe('printf\0%s\\n\0it\'s a "quoted" $HOME; rm -rf /\0');
@@ -55,6 +55,7 @@ describe("what the micro-VM's guest is handed", () => {
     expect(files.shares).toBe('/home/me/results\0');
     expect(files.roshares).toBe('');
     expect(files.ports).toBe('');
+    expect(files.link).toBe('');
     expect(files.env?.split('\0')).toContain('NATSCOPE_DEBUG=1');
     expect(files.env?.endsWith('\0')).toBe(true);
   });
@@ -69,5 +70,9 @@ describe("what the micro-VM's guest is handed", () => {
     expect(guestFiles({ ...request, ports: ['natscope.out', 'natscope.err'] }).ports).toBe(
       'natscope.out\0natscope.err\0',
     );
+  });
+
+  test('a link to another micro-VM is a flag the script reads: non-empty when plugged in', () => {
+    expect(guestFiles({ ...request, link: true }).link).toBe('1');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { qemuArgs, qemuPath } from '../../src/vm/qemu.js';
+import { linkArgs, qemuArgs, qemuPath } from '../../src/vm/qemu.js';
 import { guestScript } from '../../src/vm/guest.js';
 
 const plan = {
@@ -74,5 +74,33 @@ describe('the trace ports', () => {
     const g = guestScript();
     expect(g).toMatch(/if \[ -s "\$R\/ports" \]; then\n\s+modprobe virtio_console/);
     expect(g).toContain(`ln -sfn "/dev/\${p##*/}" "/dev/virtio-ports/$name"`);
+  });
+});
+
+describe('a link to another micro-VM', () => {
+  const link = { local: '/tmp/t/link/node1.sock', remote: '/tmp/t/link/node2.sock', mac: '52:54:00:00:00:01' };
+
+  test('frames go as datagrams between two Unix sockets, to a virtio-net device with its MAC address', () => {
+    const text = qemuArgs({ ...plan, link }).join(' ');
+    expect(text).toContain(
+      '-netdev dgram,id=link,local.type=unix,local.path=/tmp/t/link/node1.sock,remote.type=unix,remote.path=/tmp/t/link/node2.sock',
+    );
+    expect(text).toContain('-device virtio-net-pci,netdev=link,mac=52:54:00:00:00:01');
+  });
+
+  test('without a link the VM has no network device (and -nodefaults gives it none)', () => {
+    const args = qemuArgs(plan);
+    expect(args).toContain('-nodefaults');
+    expect(args.join(' ')).not.toMatch(/netdev|virtio-net|-nic/);
+  });
+
+  test("a comma in a socket's path is doubled; a MAC address that is not six hex pairs is refused", () => {
+    expect(linkArgs({ ...link, local: '/tmp/a,b/n.sock' })[1]).toContain('local.path=/tmp/a,,b/n.sock,');
+    expect(() => linkArgs({ ...link, mac: '52:54:00:00:00:01,id=x' })).toThrow(/is not six hex pairs/);
+    expect(() => linkArgs({ ...link, mac: '52:54:00:00:00' })).toThrow(/is not six hex pairs/);
+  });
+
+  test('the guest loads the virtio-net driver only when the run has a link', () => {
+    expect(guestScript()).toContain('[ -s "$R/link" ] && modprobe virtio_net');
   });
 });
