@@ -50,14 +50,22 @@ export class ConnectionIndex {
     return this.liveOrZero(this.ids[slot]);
   }
 
-  set(proto: Proto, t: Tuple, id: number): void {
+  // Points the connection at flow `id`; returns the live flow it pointed at before, or 0
+  // (the tracker's one lookup tells it that a tuple it joins belonged to another flow).
+  set(proto: Proto, t: Tuple, id: number): number {
     const slot = this.slot(proto, t);
     if (slot === -1) {
-      this.textKeys.set(textKey(proto, t), id);
+      const key = textKey(proto, t);
+      const held = this.textKeys.get(key);
+      const before = held === id ? id : this.liveOrZero(held);
+      this.textKeys.set(key, id);
       if (this.textKeys.size > this.textLimit) this.sweep();
-      return;
+      return before;
     }
-    if (this.ids[slot] === EMPTY) {
+    const held = this.ids[slot]!;
+    // most calls find the slot empty or already this flow's: no liveness lookup then
+    const before = held === id ? id : this.liveOrZero(held);
+    if (held === EMPTY) {
       const at = slot * 4;
       this.words[at] = this.w0;
       this.words[at + 1] = this.w1;
@@ -68,6 +76,7 @@ export class ConnectionIndex {
     this.ids[slot] = id;
     // linear probing stays short below half full
     if (this.used * 2 > this.ids.length) this.sweep();
+    return before;
   }
 
   // Entries held, live or not yet swept: what the index costs.

@@ -86,45 +86,54 @@ export class FlowTracker {
   // Adds an event; returns the flow it joined (or started), or null for
   // events that are not about one connection.
   add(event: NatscopeEvent): Flow | null {
-    let proto: Proto;
-    let a: Tuple;
-    let b: Tuple | null = null;
-    switch (event.kind) {
-      case 'nat':
-      case 'ct-new':
-      case 'ct-destroy':
-        proto = event.proto;
-        a = event.orig;
-        b = event.reply;
-        break;
-      case 'rewrite':
-        proto = event.proto;
-        a = event.before;
-        b = event.after;
-        break;
-      case 'drop':
-        proto = event.packet.proto;
-        a = event.packet;
-        break;
-      case 'request':
-        if (event.src === null || event.sport === null) return null;
-        proto = 'tcp';
-        a = { src: event.src, sport: event.sport, dst: event.dst, dport: event.dport };
-        break;
-      default:
-        return null;
-    }
+    const connection = connectionOf(event);
+    if (connection === null) return null;
+    const { proto, a, b } = connection;
     if ((++this.adds & 1023) === 0) this.expire(event.t);
 
     // either tuple of the event may already name the flow
     let flow = this.continued(this.index.get(proto, a), event);
     if (!flow && b !== null) flow = this.continued(this.index.get(proto, b), event);
     if (!flow) flow = this.start(proto, a, event.t);
-    this.index.set(proto, a, flow.id);
-    if (b !== null) this.index.set(proto, b, flow.id);
-    this.record(flow, event);
+    // Both may, each naming another flow, when the event joins the tuples on
+    // either side of a NAT and the other side's host was heard first: a
+    // cluster node whose clock runs behind reports the translated connection
+    // before the node that translated it. The two are one connection.
+    const wasA = this.index.set(proto, a, flow.id);
+    const wasB = b === null ? 0 : this.index.set(proto, b, flow.id);
+    for (const was of [wasA, wasB]) {
+      if (was === 0 || was === flow.id) continue;
+      const other = this.continued(was, event);
+      if (other) flow = this.merge(flow, other);
+    }
+    this.record(flow, connection.event);
     if (this.live.size > this.maxFlows) this.evictOldest();
     return flow;
+  }
+
+  // One flow of two: the older keeps its id and takes the other's events
+  // (each flow's in the order they came, the older's first: stories sort by
+  // time) and tuples. `x` is the flow the event's own original tuple named:
+  // the connection as it reached the event's host, on the client's side of
+  // the NAT that `y`'s tuples are the other side of; its first tuple stays.
+  private merge(x: Flow, y: Flow): Flow {
+    const [keep, gone] = x.id < y.id ? [x, y] : [y, x];
+    this.live.delete(gone.id);
+    for (const e of gone.events) this.record(keep, e);
+    for (const r of gone.requests) this.record(keep, r);
+    keep.dropped += gone.dropped;
+    keep.firstT = Math.min(keep.firstT, gone.firstT);
+    for (const host of gone.hosts) if (!keep.hosts.includes(host)) keep.hosts.push(host);
+    for (const host of gone.destroyedOn)
+      if (!keep.destroyedOn.includes(host)) keep.destroyedOn = append(keep.destroyedOn, host);
+    keep.first = x.first;
+    for (const e of [...keep.events, ...keep.requests]) {
+      const c = connectionOf(e);
+      if (c === null) continue;
+      this.index.set(c.proto, c.a, keep.id);
+      if (c.b !== null) this.index.set(c.proto, c.b, keep.id);
+    }
+    return keep;
   }
 
   // Flow `id`, if the event continues it: a reused tuple (the same client
@@ -181,6 +190,38 @@ export class FlowTracker {
   private evictOldest(): void {
     while (!this.live.has(this.oldestId)) this.oldestId++;
     this.live.delete(this.oldestId);
+  }
+}
+
+// The protocol and the one or two tuples an event names its connection by (null: not about one).
+interface Connection {
+  proto: Proto;
+  a: Tuple;
+  b: Tuple | null;
+  // the event, as one a flow keeps
+  event: KernelEvent | RequestEvent;
+}
+
+function connectionOf(event: NatscopeEvent): Connection | null {
+  switch (event.kind) {
+    case 'nat':
+    case 'ct-new':
+    case 'ct-destroy':
+      return { proto: event.proto, a: event.orig, b: event.reply, event };
+    case 'rewrite':
+      return { proto: event.proto, a: event.before, b: event.after, event };
+    case 'drop':
+      return { proto: event.packet.proto, a: event.packet, b: null, event };
+    case 'request':
+      if (event.src === null || event.sport === null) return null;
+      return {
+        proto: 'tcp',
+        a: { src: event.src, sport: event.sport, dst: event.dst, dport: event.dport },
+        b: null,
+        event,
+      };
+    default:
+      return null;
   }
 }
 

@@ -118,9 +118,10 @@ export class GuestExec {
     this.send({ quit: true });
   }
 
-  // A command to its end: its exit code and output (stdin closed at once).
-  async run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  // A command to its end: its exit code and output (its stdin: `input`, then closed).
+  async run(argv: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const r = this.start(argv);
+    if (input !== undefined) r.write(Buffer.from(input));
     r.end();
     let stdout = '';
     let stderr = '';

@@ -100,3 +100,21 @@ describe('ConnectionIndex', () => {
     expect(index.get('tcp', { ...client, sport: 80 })).toBe(2);
   });
 });
+
+describe('ConnectionIndex.set says which live flow held the connection before', () => {
+  test.each([
+    ['IPv4 (the packed table)', client],
+    ['IPv6 (the text map)', { src: 'fd00::1', sport: 40000, dst: 'fd00::2', dport: 3306 }],
+  ])('%s: 0 when new, its own id when set again, another live id, 0 for a flow that is gone', (_, tuple) => {
+    const live = new Set([1, 2]);
+    const index = new ConnectionIndex((id) => live.has(id));
+    expect(index.set('tcp', tuple, 1)).toBe(0);
+    expect(index.set('tcp', inverse(tuple), 1)).toBe(1);
+    expect(index.set('tcp', tuple, 2)).toBe(1);
+    live.delete(2);
+    expect(index.set('tcp', tuple, 3)).toBe(0);
+    expect(index.get('tcp', tuple)).toBe(0);
+    live.add(3);
+    expect(index.get('tcp', inverse(tuple))).toBe(3);
+  });
+});

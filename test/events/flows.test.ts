@@ -195,3 +195,46 @@ describe('flow correlation on a recording of the incident', () => {
     expect(b.id).not.toBe(a.id);
   });
 });
+
+// A cluster node whose clock runs behind reports the connection it saw (after
+// another node's DNAT) first: the merged stream then brings the translated
+// tuple before the NAT event that joins it to the client's.
+describe('events that arrive on both sides of a NAT before the NAT itself', () => {
+  const broken = mysqlRequests.find((r) => r.kind === 'request' && r.outcome === 'timeout');
+  if (broken?.kind !== 'request') throw new Error('fixture lacks a timed-out mysql request');
+  const ofBroken = (e: NatscopeEvent) =>
+    (e.kind === 'ct-new' || e.kind === 'nat' || e.kind === 'ct-destroy') && e.orig.sport === broken.sport;
+  const node2First = [
+    ...recorded.filter((e) => ofBroken(e) && e.host === 'node2'),
+    ...recorded.filter((e) => ofBroken(e) && e.host === 'vpn' && e.kind === 'ct-new'),
+    ...recorded.filter((e) => ofBroken(e) && e.host === 'node1'),
+  ];
+
+  test('the two flows they started become one, under the older id, with every event and host', () => {
+    const tracker = new FlowTracker();
+    const ids = node2First.map((e) => tracker.add(e)!.id);
+    // node2's entry and the vpn's started a flow each; node1's events joined them
+    expect(new Set(ids.slice(0, -1)).size).toBeGreaterThan(1);
+    expect(tracker.size).toBe(1);
+    const [flow] = tracker.flows();
+    expect(flow!.id).toBe(ids[0]);
+    expect(flow!.events).toHaveLength(node2First.length);
+    expect(new Set(flow!.hosts)).toEqual(new Set(['node2', 'vpn', 'node1']));
+    // the connection as it reached the NAT host, the client's side: not node2's translated one
+    expect(flow!.first).toEqual({ src: broken.src, sport: broken.sport, dst: '10.96.207.61', dport: 3306 });
+    expect(flow!.nat.map((n) => n.manip)).toEqual(['DNAT']);
+  });
+
+  test('later events on either side find the merged flow: the request, and the drop of the reply', () => {
+    const tracker = new FlowTracker();
+    for (const e of node2First) tracker.add(e);
+    const drop = recorded.find(
+      (e) => e.kind === 'drop' && e.packet.dport === broken.sport && e.packet.src === '10.244.2.2',
+    )!;
+    const id = tracker.flows()[0]!.id;
+    expect(tracker.add(drop)!.id).toBe(id);
+    expect(tracker.add(broken)!.id).toBe(id);
+    expect(tracker.ofRequest(broken)!.id).toBe(id);
+    expect(tracker.size).toBe(1);
+  });
+});

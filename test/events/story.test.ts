@@ -54,7 +54,10 @@ describe('a flow told hop by hop', () => {
 // events with one host's times moved stand for such a cluster.
 describe('hops in the order the addresses say, where the nodes’ clocks disagree', () => {
   const shifted = (by: Record<string, number>) => {
-    const moved = events.map((e) => ('host' in e && by[e.host] !== undefined ? { ...e, t: e.t + by[e.host]! } : e));
+    // in the order a merged stream delivers them: by (aligned) time
+    const moved = events
+      .map((e) => ('host' in e && by[e.host] !== undefined ? { ...e, t: e.t + by[e.host]! } : e))
+      .sort((x, y) => x.t - y.t);
     const t = new FlowTracker();
     for (const e of moved) t.add(e);
     return (pred: (r: RequestEvent) => boolean) => {
