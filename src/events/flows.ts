@@ -16,10 +16,14 @@ export interface Flow {
   id: number;
   proto: Proto;
   // the first original tuple seen: as the client sent it when the first event is upstream
+  // (after a merge, the client's side of the NAT that joined the two)
   first: Tuple;
   firstT: number;
   lastT: number;
-  // hosts in the order they first reported the flow
+  // hosts in the order they first reported the flow; events, nat, drops and
+  // requests in the order they came. After a merge (nodes whose clocks
+  // disagree, `merge`) the kept flow's come first, then the other's: sort by
+  // time where order matters.
   hosts: string[];
   events: readonly KernelEvent[];
   dropped: number; // events beyond maxEventsPerFlow, counted not kept
@@ -86,54 +90,72 @@ export class FlowTracker {
   // Adds an event; returns the flow it joined (or started), or null for
   // events that are not about one connection.
   add(event: NatscopeEvent): Flow | null {
-    const connection = connectionOf(event);
-    if (connection === null) return null;
-    const { proto, a, b } = connection;
+    return withConnection(event, this.addConnection);
+  }
+
+  // (a property: `add` hands it over without binding a function per event)
+  private readonly addConnection = (
+    proto: Proto,
+    a: Tuple,
+    b: Tuple | null,
+    event: KernelEvent | RequestEvent,
+  ): Flow => {
     if ((++this.adds & 1023) === 0) this.expire(event.t);
 
     // either tuple of the event may already name the flow
     let flow = this.continued(this.index.get(proto, a), event);
     if (!flow && b !== null) flow = this.continued(this.index.get(proto, b), event);
     if (!flow) flow = this.start(proto, a, event.t);
-    // Both may, each naming another flow, when the event joins the tuples on
-    // either side of a NAT and the other side's host was heard first: a
-    // cluster node whose clock runs behind reports the translated connection
-    // before the node that translated it. The two are one connection.
-    const wasA = this.index.set(proto, a, flow.id);
-    const wasB = b === null ? 0 : this.index.set(proto, b, flow.id);
-    for (const was of [wasA, wasB]) {
-      if (was === 0 || was === flow.id) continue;
-      const other = this.continued(was, event);
-      if (other) flow = this.merge(flow, other);
+    this.index.set(proto, a, flow.id);
+    // The reply tuple may name another flow, when the event joins the two
+    // sides of a NAT and the far side's host was heard first: a cluster node
+    // whose clock runs behind reports the translated connection before the
+    // node that translated it. (Its own tuple cannot: had that named a flow
+    // the event continues, `flow` would be that one.)
+    const other = b === null ? 0 : this.index.set(proto, b, flow.id);
+    if (other !== 0 && other !== flow.id) {
+      const far = this.continued(other, event);
+      if (far && isFarSide(far, event)) {
+        flow = this.merge(flow, far);
+        this.index.set(proto, a, flow.id);
+        this.index.set(proto, b!, flow.id);
+      }
     }
-    this.record(flow, connection.event);
+    this.record(flow, event);
     if (this.live.size > this.maxFlows) this.evictOldest();
     return flow;
-  }
+  };
 
   // One flow of two: the older keeps its id and takes the other's events
   // (each flow's in the order they came, the older's first: stories sort by
-  // time) and tuples. `x` is the flow the event's own original tuple named:
-  // the connection as it reached the event's host, on the client's side of
-  // the NAT that `y`'s tuples are the other side of; its first tuple stays.
-  private merge(x: Flow, y: Flow): Flow {
-    const [keep, gone] = x.id < y.id ? [x, y] : [y, x];
+  // time) and tuples. `near` is the flow the event's own original tuple
+  // named: the connection as it reached the event's host, on the client's
+  // side of the NAT that `far`'s tuples are the other side of; its first
+  // tuple is the flow's.
+  private merge(near: Flow, far: Flow): Flow {
+    const [keep, gone] = near.id < far.id ? [near, far] : [far, near];
     this.live.delete(gone.id);
     for (const e of gone.events) this.record(keep, e);
     for (const r of gone.requests) this.record(keep, r);
+    // the tuples of the events it kept now name the flow that stays (those past
+    // maxEventsPerFlow were only counted, and no longer find it)
+    for (const e of [...gone.events, ...gone.requests]) withConnection(e, this.pointAt(keep));
     keep.dropped += gone.dropped;
     keep.firstT = Math.min(keep.firstT, gone.firstT);
+    keep.lastT = Math.max(keep.lastT, gone.lastT);
+    // hosts and destroyed entries of events it only counted still count
     for (const host of gone.hosts) if (!keep.hosts.includes(host)) keep.hosts.push(host);
     for (const host of gone.destroyedOn)
       if (!keep.destroyedOn.includes(host)) keep.destroyedOn = append(keep.destroyedOn, host);
-    keep.first = x.first;
-    for (const e of [...keep.events, ...keep.requests]) {
-      const c = connectionOf(e);
-      if (c === null) continue;
-      this.index.set(c.proto, c.a, keep.id);
-      if (c.b !== null) this.index.set(c.proto, c.b, keep.id);
-    }
+    keep.first = near.first;
     return keep;
+  }
+
+  private pointAt(flow: Flow): (proto: Proto, a: Tuple, b: Tuple | null) => void {
+    return (proto, a, b) => {
+      this.index.set(proto, a, flow.id);
+      if (b !== null) this.index.set(proto, b, flow.id);
+    };
   }
 
   // Flow `id`, if the event continues it: a reused tuple (the same client
@@ -193,33 +215,38 @@ export class FlowTracker {
   }
 }
 
-// The protocol and the one or two tuples an event names its connection by (null: not about one).
-interface Connection {
-  proto: Proto;
-  a: Tuple;
-  b: Tuple | null;
-  // the event, as one a flow keeps
-  event: KernelEvent | RequestEvent;
+// How far apart two nodes' clocks may put the two sides of one connection.
+export const MERGE_WINDOW_NS = 10e9;
+
+// Whether flow `far` can be the translated side of the connection `event`
+// (a NAT host's) is the client's side of: it holds no NAT of its own, the
+// event's host never reported it, and it began within MERGE_WINDOW_NS. A
+// flow that fails these is an earlier connection on the same tuples (a
+// reused client port): the same host reported it, or a while ago.
+function isFarSide(far: Flow, event: KernelEvent | RequestEvent): boolean {
+  return far.nat.length === 0 && !far.hosts.includes(event.host) && Math.abs(event.t - far.firstT) <= MERGE_WINDOW_NS;
 }
 
-function connectionOf(event: NatscopeEvent): Connection | null {
+// `f` of the protocol and the one or two tuples an event names its
+// connection by (and the event, as a flow keeps it); null for an event that
+// is not about one connection. One switch for adding and re-pointing, and no
+// object per event on the hot path.
+function withConnection<T>(
+  event: NatscopeEvent,
+  f: (proto: Proto, a: Tuple, b: Tuple | null, event: KernelEvent | RequestEvent) => T,
+): T | null {
   switch (event.kind) {
     case 'nat':
     case 'ct-new':
     case 'ct-destroy':
-      return { proto: event.proto, a: event.orig, b: event.reply, event };
+      return f(event.proto, event.orig, event.reply, event);
     case 'rewrite':
-      return { proto: event.proto, a: event.before, b: event.after, event };
+      return f(event.proto, event.before, event.after, event);
     case 'drop':
-      return { proto: event.packet.proto, a: event.packet, b: null, event };
+      return f(event.packet.proto, event.packet, null, event);
     case 'request':
       if (event.src === null || event.sport === null) return null;
-      return {
-        proto: 'tcp',
-        a: { src: event.src, sport: event.sport, dst: event.dst, dport: event.dport },
-        b: null,
-        event,
-      };
+      return f('tcp', { src: event.src, sport: event.sport, dst: event.dst, dport: event.dport }, null, event);
     default:
       return null;
   }

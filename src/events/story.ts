@@ -134,14 +134,19 @@ export function describeFlow(flow: Flow, lab: LabStatus | null): FlowStory {
 // time, which NTP keeps only to milliseconds (and a host without it, not at
 // all), while a node answers in well under one: a pod's node could otherwise
 // be told before the node whose DNAT sent the request there. A stable sort
-// keeps time order among hosts of one rank.
+// keeps time order among hosts of one rank. It assumes what a Service
+// connection has: one DNAT, and at most one SNAT, on the same host (with two
+// translating hosts, one after the other, a host between them ranks as after both).
 function causalRank(flow: Flow, host: string, dnat: NatEvent | null, snat: NatEvent | null): number {
   if (flow.nat.some((n) => n.host === host)) return 1;
   if (flow.events.some((e) => e.host === host && e.kind === 'rewrite')) return 1;
+  // an address and port the NAT changed (a NAT may change only the port)
+  const dnatTo = dnat && (dnat.to.ip !== dnat.orig.dst || dnat.to.port !== dnat.orig.dport) ? dnat.to : null;
+  const snatTo = snat && (snat.to.ip !== snat.orig.src || snat.to.port !== snat.orig.sport) ? snat.to : null;
   const translated = (e: KernelEvent) =>
     (e.kind === 'ct-new' || e.kind === 'ct-destroy' || e.kind === 'nat') &&
-    ((dnat !== null && dnat.to.ip !== dnat.orig.dst && e.orig.dst === dnat.to.ip) ||
-      (snat !== null && snat.to.ip !== snat.orig.src && e.orig.src === snat.to.ip));
+    ((dnatTo !== null && e.orig.dst === dnatTo.ip && e.orig.dport === dnatTo.port) ||
+      (snatTo !== null && e.orig.src === snatTo.ip && e.orig.sport === snatTo.port));
   return flow.events.some((e) => e.host === host && translated(e)) ? 2 : 0;
 }
 

@@ -59,7 +59,8 @@ export interface QemuPlan {
 // two Unix sockets, this VM's (`local`, qemu creates it) and the other's
 // (`remote`): no bridge, no tap, nothing in the host's network namespace.
 // Frames sent before the other VM is up are lost, as on an unplugged cable.
-// The guest sees a virtio-net device with this MAC address.
+// The guest sees a virtio-net device with this MAC address. (The dgram
+// netdev is QEMU 7.2's, Debian 12's; older ones refuse the option.)
 export interface VmLink {
   local: string;
   remote: string;

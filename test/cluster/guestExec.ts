@@ -1,5 +1,6 @@
 // Commands run inside a micro-VM from the host, through the VM's exec server
-// (test/fixtures/vm/exec-server.cjs) on its stdin and stdout; and a Unix
+// (test/fixtures/vm/exec-server.cjs): commands on the VM's stdin, their output
+// on its trace port (a virtio-serial port: `startVm`'s `ports`); and a Unix
 // socket per VM through which the fake kubectl's `exec` reaches it, as a real
 // kubectl's reaches a node pod's container (test/fixtures/bin/fake-kubectl.cjs,
 // FAKE_KUBECTL_NODE_SOCKETS). Frames are checked as they arrive: the guest's
@@ -7,7 +8,7 @@
 
 import { createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { z } from 'zod';
 import type { VmHandle } from '../../src/vm/run.js';
 
@@ -45,7 +46,11 @@ export class GuestExec {
   // what the guest printed that is not a frame (the kernel's or a shell's stray output)
   noise = '';
 
-  constructor(private readonly vm: VmHandle) {
+  constructor(
+    private readonly vm: VmHandle,
+    // what the exec server writes its frames to: the VM's port, or its stdout
+    frames: Readable = vm.stdout,
+  ) {
     let isReady: () => void = () => undefined;
     const frameSaysReady = new Promise<void>((resolve) => {
       isReady = resolve;
@@ -62,7 +67,7 @@ export class GuestExec {
     });
     vmEnded.catch(() => undefined);
     this.ready = Promise.race([frameSaysReady, vmEnded]);
-    createInterface({ input: vm.stdout }).on('line', (line) => {
+    createInterface({ input: frames }).on('line', (line) => {
       let json: unknown;
       try {
         json = JSON.parse(line);

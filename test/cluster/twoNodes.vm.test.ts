@@ -18,7 +18,7 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import { decodeEvent } from '../../src/events/codec.js';
 import { FlowTracker } from '../../src/events/flows.js';
 import { describeFlow } from '../../src/events/story.js';
@@ -33,6 +33,7 @@ import { VPN_RULES } from '../../src/lab/netns/build.js';
 import { nodePayload } from '../../src/lab/netns/kubeproxy.js';
 import { renderStartup } from '../../src/kubeproxy/rules.js';
 import { DiagnosisSchema } from '../../src/cluster/diagnose.js';
+import { guestPortPath, TRACE_PORTS } from '../../src/vm/ports.js';
 import { startVm, type VmHandle } from '../../src/vm/run.js';
 import { CLI, jsonOutput } from '../cli.js';
 import { FIXTURES, testTempDir } from '../helpers.js';
@@ -155,13 +156,14 @@ beforeAll(async () => {
   for (const [i, name] of (['node1', 'node2'] as const).entries()) {
     const other = name === 'node1' ? 'node2' : 'node1';
     const vm = await startVm({
-      argv: [process.execPath, EXEC_SERVER],
+      argv: [process.execPath, EXEC_SERVER, guestPortPath(TRACE_PORTS.out)],
+      ports: [TRACE_PORTS.out],
       timeoutMs: 900_000,
       cpus: 1,
       memoryMb: 1536,
       link: { local: link(name), remote: link(other), mac: `52:54:00:00:00:0${i + 1}` },
     });
-    nodes.push({ name, vm, exec: new GuestExec(vm) });
+    nodes.push({ name, vm, exec: new GuestExec(vm, vm.ports.get(TRACE_PORTS.out)) });
   }
   await Promise.all(nodes.map((n) => n.vm.started));
   await Promise.all(nodes.map((n) => n.exec.ready));
@@ -194,9 +196,19 @@ afterAll(async () => {
   for (const n of nodes) n.relay?.close();
   // the exec servers kill what still runs and exit; the VMs power off (stopped if one does not within 60 s)
   for (const n of nodes) n.exec.quit();
+  const giveUp = new AbortController();
   const results = await Promise.all(
-    nodes.map((n) => Promise.race([n.vm.result, sleep(60_000).then(() => n.vm.stop())])),
+    nodes.map((n) =>
+      Promise.race([
+        n.vm.result,
+        sleep(60_000, undefined, { signal: giveUp.signal }).then(
+          () => n.vm.stop(),
+          () => n.vm.result,
+        ),
+      ]),
+    ),
   );
+  giveUp.abort();
   for (const [i, r] of results.entries()) expect(r.failure, `${nodes[i]!.name}: ${r.detail}`).toBeNull();
   for (const n of nodes) expect(n.vm.leftovers()).toEqual([]);
 });
@@ -213,6 +225,10 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
       [CLI, 'cluster', 'trace', '--nodes', 'node1,node2', '--probes', 'nat,conntrack,drop', '--json'],
       { reject: false, env: { ...fake.env, FAKE_KUBECTL_NODE_SOCKETS: sockets }, timeout: 400_000 },
     );
+    // a failed assertion before the end still stops it in order
+    onTestFinished(() => {
+      if (trace.exitCode === null) trace.kill('SIGINT');
+    });
     let stderr = '';
     trace.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
@@ -245,8 +261,10 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
     const request = await officeRequest();
     expect(request, 'the office gets no answer from mysql').toMatchObject({ code: 124, stdout: '' });
 
+    // the whole lines written so far (a line may be read half-written)
     const events = () =>
       stdout
+        .slice(0, stdout.lastIndexOf('\n') + 1)
         .split('\n')
         .filter(Boolean)
         .map((l, i) => decodeEvent(l, i + 1));
@@ -266,17 +284,26 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
     // Ctrl-C's exit code: natscope stopped each node's bpftrace in order and deleted its pods
     expect(result.exitCode, stderr).toBe(130);
 
+    // what the run printed, for a failure's message
+    const said = () =>
+      `${stderr.slice(-2000)}\n${events()
+        .filter(isKernelEvent)
+        .map((e) => `${e.host} ${e.kind} ${(e.t / 1e9).toFixed(3)}`)
+        .join('; ')}`;
     const seen = events().filter(ofRequest);
     // node1: the connection as the office sent it, and its DNAT to the pod; node2: only what reached it, after the DNAT
     const dnat = seen.find((e): e is NatEvent => e.kind === 'nat' && e.manip === 'DNAT');
-    expect(dnat).toMatchObject({ host: 'node1', orig: { dst: SVC, dport: PORT }, to: { ip: POD, port: PORT } });
-    expect(seen.find((e) => e.kind === 'ct-new' && e.host === 'node1')).toMatchObject({ orig: { dst: SVC } });
+    expect(dnat, said()).toMatchObject({ host: 'node1', orig: { dst: SVC, dport: PORT }, to: { ip: POD, port: PORT } });
+    expect(
+      seen.find((e) => e.kind === 'ct-new' && e.host === 'node1'),
+      said(),
+    ).toMatchObject({ orig: { dst: SVC } });
     const onNode2 = seen.filter((e) => e.host === 'node2');
-    expect(onNode2.length).toBeGreaterThan(0);
+    expect(onNode2.length, said()).toBeGreaterThan(0);
     for (const e of onNode2) expect(e).toMatchObject({ kind: 'ct-new', orig: { dst: POD, dport: PORT } });
     // the pod's SYN-ACK, dropped by the vpn's rule: seen by node1's kernel (the vpn's), not node2's
     const drops = events().filter(replyDrop);
-    expect(drops.length).toBeGreaterThan(0);
+    expect(drops.length, said()).toBeGreaterThan(0);
     const vpnInode = Number(await nodes[0]!.exec.sh('stat -L -c %i /run/netns/vpn'));
     for (const d of drops) expect(d).toMatchObject({ host: 'node1', netns: vpnInode, packet: { sport: PORT } });
 
@@ -292,12 +319,13 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
       const d = direct.get(n.name)!;
       errorMs.set(n.name, (aligned - d.offsetNs) / 1e6);
       const allowedMs = Number(m![3]) + (2 * d.halfTripNs) / 1e6 + 10 + 1;
-      expect(Math.abs(aligned - d.offsetNs - d.wallErrorNs) / 1e6, `${n.name}'s alignment`).toBeLessThanOrEqual(
-        allowedMs,
-      );
+      expect(
+        Math.abs(aligned - d.offsetNs - d.wallErrorNs) / 1e6,
+        `${n.name}'s alignment\n${said()}`,
+      ).toBeLessThanOrEqual(allowedMs);
     }
     // node2's wall clock really is about two seconds behind (plus the setting's own latency)
-    expect(direct.get('node2')!.wallErrorNs / 1e6).toBeLessThan(-NODE2_WALL_BEHIND_MS + 100);
+    expect(direct.get('node2')!.wallErrorNs / 1e6, said()).toBeLessThan(-NODE2_WALL_BEHIND_MS + 100);
     // the two kernels booted apart: their clocks differ from this machine's and from each other's
     expect(Math.abs(direct.get('node1')!.offsetNs - direct.get('node2')!.offsetNs)).toBeGreaterThan(1e6);
     // and every event is on this machine's clock, within the run (and node2's two seconds)
@@ -307,19 +335,22 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
     }
     // so by time alone node2 saw the connection before node1 DNATed it there
     const firstOnNode2 = Math.min(...onNode2.map((e) => e.t));
-    expect(firstOnNode2).toBeLessThan(dnat!.t);
+    expect(firstOnNode2, said()).toBeLessThan(dnat!.t);
 
     // the flow told in the order the request went, whatever the two clocks say
     const tracker = new FlowTracker();
     for (const e of events()) tracker.add(e);
-    const flow = tracker.flows().find((f) => f.nat.some((n) => n === dnat || n.orig.sport === dnat?.orig.sport));
-    expect(flow).toBeDefined();
+    const flow = tracker.flows().find((f) => f.nat.some((n) => n.orig.sport === dnat?.orig.sport));
+    expect(flow, said()).toBeDefined();
     const story = describeFlow(flow!, lab);
-    expect(story.hops.map((h) => h.host)).toEqual(['office', 'node1', 'node2', 'mysql', 'node2', 'node1']);
+    expect(
+      story.hops.map((h) => h.host),
+      `${story.path}\n${said()}`,
+    ).toEqual(['office', 'node1', 'node2', 'mysql', 'node2', 'node1']);
     expect(story.hops[1]!.note).toBe(`DNAT ${SVC}:${PORT} ⇒ ${POD}:${PORT}`);
     expect(story.hops[5]).toMatchObject({ role: 'drop', note: 'NETFILTER_DROP' });
 
-    expect(stderr).toMatch(/0 lost/);
+    expect(stderr, said()).toMatch(/ 0 lost;/);
     expect(fake.livePods()).toEqual([]);
     process.stderr.write(
       `  two nodes: ${story.path}; node2's conntrack entry by aligned time: ${((firstOnNode2 - dnat!.t) / 1e6).toFixed(1)} ms from node1's DNAT; alignment error against the direct reading (wall clock off by): ${nodes.map((n) => `${n.name} ${errorMs.get(n.name)!.toFixed(1)} ms (${(direct.get(n.name)!.wallErrorNs / 1e6).toFixed(1)} ms)`).join(', ')}; ${stderr.match(/clocks, onto this machine's: .*/)?.[0]}\n`,
@@ -351,6 +382,9 @@ describe('natscope cluster on two micro-VMs as two nodes: separate kernels, sepa
 
     // as found: natscope watches for the office's traffic, and the office's request gets no answer
     const watching = diagnose('--from-ip', OFFICE, '--wait', '240');
+    onTestFinished(() => {
+      if (watching.exitCode === null) watching.kill('SIGINT');
+    });
     let stderr = '';
     watching.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();

@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { FlowTracker } from '../../src/events/flows.js';
+import { FlowTracker, MERGE_WINDOW_NS } from '../../src/events/flows.js';
 import { inverse } from '../../src/events/tuple.js';
 import type { CtNewEvent, NatscopeEvent } from '../../src/events/types.js';
-import { recordedEvents } from '../helpers.js';
+import { join } from 'node:path';
+import { FIXTURES, recordedEvents } from '../helpers.js';
 
 function track(events: NatscopeEvent[], options = {}) {
   const tracker = new FlowTracker(options);
@@ -225,6 +226,17 @@ describe('events that arrive on both sides of a NAT before the NAT itself', () =
     expect(flow!.nat.map((n) => n.manip)).toEqual(['DNAT']);
   });
 
+  test("past maxEventsPerFlow the other flow's tuples still lead to the merged flow", () => {
+    const tracker = new FlowTracker({ maxEventsPerFlow: 1 });
+    for (const e of node2First) tracker.add(e);
+    expect(tracker.size).toBe(1);
+    const [flow] = tracker.flows();
+    expect(flow!.events).toHaveLength(1);
+    expect(flow!.dropped).toBe(node2First.length - 1);
+    expect(tracker.add(broken)!.id).toBe(flow!.id);
+    expect(tracker.size).toBe(1);
+  });
+
   test('later events on either side find the merged flow: the request, and the drop of the reply', () => {
     const tracker = new FlowTracker();
     for (const e of node2First) tracker.add(e);
@@ -235,6 +247,58 @@ describe('events that arrive on both sides of a NAT before the NAT itself', () =
     expect(tracker.add(drop)!.id).toBe(id);
     expect(tracker.add(broken)!.id).toBe(id);
     expect(tracker.ofRequest(broken)!.id).toBe(id);
+    expect(tracker.size).toBe(1);
+  });
+});
+
+describe('a reused client port is a new connection, not the far side of the old one', () => {
+  // nginx from the office, answered and closed (its entries destroyed on the vpn and node1), from
+  // a real run; then the same tuples again, as a client that reuses its port makes them: node1's
+  // DNAT (printed before its entry is confirmed) names the old connection's reply tuple
+  const walkthrough = recordedEvents(join(FIXTURES, 'recordings', 'walkthrough-nftables.jsonl'));
+  const first = walkthrough.filter(
+    (e) => (e.kind === 'ct-new' || e.kind === 'nat' || e.kind === 'ct-destroy') && e.orig.sport === 39442,
+  );
+  const again = first.map((e) => ({ ...e, t: e.t + 30e9 }));
+
+  test('two flows, each with its own events and one DNAT', () => {
+    expect(first.map((e) => e.kind)).toEqual(['ct-new', 'nat', 'ct-new', 'ct-destroy', 'ct-destroy']);
+    const tracker = track([...first, ...again]);
+    const flows = tracker.flows();
+    expect(flows).toHaveLength(2);
+    expect(flows[0]!.events).toEqual(first);
+    expect(flows[1]!.events).toEqual(again);
+    for (const f of flows) expect(f.nat.map((n) => n.manip)).toEqual(['DNAT']);
+  });
+});
+
+describe('a direct connection to the pod, then a Service connection on the same client port', () => {
+  // office → mysql's pod by its own address (vpn, node2), then the broken Service request, as
+  // recorded, its client port made the same: node1's DNAT names the first connection's tuple
+  const direct = recorded.find((r) => r.kind === 'request' && r.target === 'pod/mysql');
+  const broken = mysqlRequests.find((r) => r.kind === 'request' && r.outcome === 'timeout');
+  if (direct?.kind !== 'request' || broken?.kind !== 'request') throw new Error('fixture lacks the requests');
+  const ofPort = (port: number | null) =>
+    recorded.filter((e) => (e.kind === 'ct-new' || e.kind === 'nat') && e.orig.sport === port);
+  const first = ofPort(direct.sport);
+  const reusing = (ms: number) =>
+    ofPort(broken.sport).map((e) => {
+      if (e.kind !== 'ct-new' && e.kind !== 'nat') throw new Error('not a conntrack event');
+      const port = direct.sport!;
+      const t = first[first.length - 1]!.t + ms * 1e6;
+      const orig = { ...e.orig, sport: port };
+      const reply = { ...e.reply, dport: port };
+      return { ...e, t, orig, reply };
+    });
+
+  test(`${MERGE_WINDOW_NS / 1e9} s later: two flows; the pod's node in the second, not the first one's`, () => {
+    expect(new Set(first.map((e) => e.host))).toEqual(new Set(['vpn', 'node2']));
+    const tracker = track([...first, ...reusing(MERGE_WINDOW_NS / 1e6 + 1000)]);
+    expect(tracker.flows().map((f) => f.nat.length)).toEqual([0, 1]);
+  });
+
+  test('within the window it reads as one connection seen from two clocks: the limit of telling them apart', () => {
+    const tracker = track([...first, ...reusing(100)]);
     expect(tracker.size).toBe(1);
   });
 });
