@@ -7,20 +7,34 @@
 // makes them, as the bytes a pipe delivers); every node's events go through
 // natscope's own flush assembly, parsing and loss counting, the cluster
 // transport's clock alignment, then one TimeOrderedMerge, a flush at a
-// time, as the cluster commands do. All in one process, on one core, as in natscope.
+// time, as the cluster commands do: each node a source of the merge that
+// says how far it has got after each flush (the marker's tick time). All in
+// one process, on one core, as in natscope.
 
 import { PassThrough } from 'node:stream';
 import { TimeOrderedMerge } from '../../src/cluster/merge.js';
-import { mergedEvent } from '../../src/cluster/transport.js';
+import { mergedEvent, onCommonClock } from '../../src/cluster/transport.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
 import { type BpftraceProcess, followBpftrace } from '../../src/tracer/bpftrace.js';
 import type { BpftraceExit } from '../../src/tracer/outcome.js';
 import { ATTACH_NOTICE } from '../../src/tracer/parse.js';
+import { FLUSH_INTERVAL_MS as KERNEL_FLUSH_MS, FLUSH_MARKER as FLUSH_WORD } from '../../src/tracer/streams.js';
 import { type DetectedBpftrace, featuresOf } from '../../src/tracer/version.js';
 import type { Figure } from './figures.js';
-import { eventsIn, FLUSH_MARKER, flushLines, realContext, templates } from './pipeline.js';
+import {
+  type Buffer as CapturedBuffer,
+  eventsIn,
+  flushLines,
+  ROUNDS_PER_FLUSH,
+  realContext,
+  templates,
+} from './pipeline.js';
 
 const TOTAL_EVENTS = 500_000;
+// the delay is measured under a load the local side keeps up with: 2 of a
+// flush's 20 rounds, 16,560 events/s a node, for 3 s
+const PACED_ROUNDS = 2;
+const PACED_FLUSHES = 30;
 const NODE_COUNTS = [1, 2, 4, 8] as const;
 const RUNS = 5;
 // the probes print a flush ten times a second
@@ -67,8 +81,36 @@ function fakeNode(): {
   };
 }
 
-// A flush as a node's bpftrace writes it: its lines, then the marker.
-const flushBytes = (lines: string[]) => Buffer.from(`${lines.join('\n')}\n${FLUSH_MARKER}\n`);
+// A flush as a node's bpftrace writes it: its lines, then the marker with its tick's time.
+const flushBytes = (lines: string[], markerNs: number) =>
+  Buffer.from(`${lines.join('\n')}\n{"type": "printf", "data": "${FLUSH_WORD} ${markerNs}\\n"}\n`);
+
+// The kernel's flushes, in time: flush f holds the events up to its hand-over
+// tick at (f + 1) intervals, printed half an interval later (the marker's
+// time), so the next flush holds only later events, as bpftrace's do.
+const INTERVAL_NS = KERNEL_FLUSH_MS * 1e6;
+const START_NS = 1e9;
+const markerOf = (flush: number) => START_NS + (flush + 1.5) * INTERVAL_NS;
+
+// The capture's events, a flush's `rounds` spread evenly over its interval
+// (the capture itself spans seconds), keeping their order within a round.
+function timesWithinFlush(
+  buffers: CapturedBuffer[],
+  rounds: number,
+): (t: number, flush: number, round: number) => number {
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  for (const { entries } of buffers)
+    for (const [, values] of entries) {
+      const t = values[0];
+      if (typeof t !== 'number') continue;
+      first = Math.min(first, t);
+      last = Math.max(last, t);
+    }
+  const roundNs = Math.floor(INTERVAL_NS / rounds);
+  const scale = (roundNs - 1) / Math.max(1, last - first);
+  return (t, flush, round) => START_NS + flush * INTERVAL_NS + round * roundNs + Math.floor((t - first) * scale);
+}
 
 interface PreparedFlushes {
   eventsPerFlush: number;
@@ -80,6 +122,8 @@ interface NodesRun {
   eventsPerSecond: number;
   received: number;
   lost: number;
+  // events the merge sent out of order (0: every node's flushes came in time order, as bpftrace's do)
+  late: number;
   // arrival of a flush at the tracer → its events out of the merge (ms)
   delayP50: number;
   delayP99: number;
@@ -103,11 +147,14 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
     sampled.delete(e);
   });
   const nodes = Array.from({ length: n }, () => fakeNode());
+  const sources = nodes.map(() => merge.source());
   // when each node's latest flush was written
   const arrived = nodes.map(() => 0);
   const followed = nodes.map((node, i) => {
     // the cluster transport's receiver: each node's clock aligned (here a second ahead)
-    const asMerged = mergedEvent(`node${i + 1}`, { offsetNs: 1e9, uncertaintyNs: 0 });
+    const clock = { offsetNs: 1e9, uncertaintyNs: 0 };
+    const asMerged = mergedEvent(`node${i + 1}`, clock);
+    const source = sources[i]!;
     return followBpftrace(node.process, {
       probes: ['nat', 'conntrack', 'drop'],
       found: FOUND,
@@ -116,8 +163,9 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
       onEvents: (events: NatscopeEvent[]) => {
         const batch = events.map(asMerged);
         if (paced) for (let k = 0; k < batch.length; k += 97) sampled.set(batch[k]!, arrived[i]!);
-        merge.pushBatch(batch);
+        source.push(batch);
       },
+      onThrough: (ns) => source.through(onCommonClock(ns, clock)),
     });
   });
   for (const node of nodes) node.attach();
@@ -136,6 +184,7 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
   }
   for (const node of nodes) node.end();
   const summaries = await Promise.all(tracers.map((t) => t.done));
+  for (const source of sources) source.end();
   merge.close();
   const ms = performance.now() - started;
   delays.sort((a, b) => a - b);
@@ -144,6 +193,7 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
     eventsPerSecond: Math.round(out / (ms / 1000)),
     received: summaries.reduce((k, s) => k + s.received, 0),
     lost: summaries.reduce((k, s) => k + s.lost, 0),
+    late: merge.late,
     delayP50: at(0.5),
     delayP99: at(0.99),
   };
@@ -152,13 +202,17 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
 export async function benchNodes(): Promise<Figure[]> {
   const buffers = templates();
   // every flush a node sends, prepared before the clock starts (the bench measures natscope, not the generator)
-  const eventsPerFlush = eventsIn(flushLines(buffers, 0));
-  const flushes: PreparedFlushes = {
-    eventsPerFlush,
-    bytes: Array.from({ length: Math.ceil(TOTAL_EVENTS / eventsPerFlush) }, (_, f) =>
-      flushBytes(flushLines(buffers, f)),
-    ),
+  const prepare = (rounds: number, count: (eventsPerFlush: number) => number): PreparedFlushes => {
+    const time = timesWithinFlush(buffers, rounds);
+    const eventsPerFlush = eventsIn(flushLines(buffers, 0, time, rounds));
+    return {
+      eventsPerFlush,
+      bytes: Array.from({ length: count(eventsPerFlush) }, (_, f) =>
+        flushBytes(flushLines(buffers, f, time, rounds), markerOf(f)),
+      ),
+    };
   };
+  const flushes = prepare(ROUNDS_PER_FLUSH, (perFlush) => Math.ceil(TOTAL_EVENTS / perFlush));
   const figures: Figure[] = [];
   for (const n of NODE_COUNTS) {
     // the median of RUNS runs (a shared machine's speed drifts from one second to the next), with every run's rate
@@ -172,18 +226,20 @@ export async function benchNodes(): Promise<Figure[]> {
       unit: 'events/s',
       target: '≥ 500000 shared',
       where: 'native',
-      note: `${runs[0]!.eventsPerSecond}–${runs[RUNS - 1]!.eventsPerSecond}; ${r.received} events received a run, ${runs.reduce((k, x) => k + x.lost, 0)} lost in all`,
+      note: `${runs[0]!.eventsPerSecond}–${runs[RUNS - 1]!.eventsPerSecond}; ${r.received} events received a run, ${runs.reduce((k, x) => k + x.lost, 0)} lost and ${runs.reduce((k, x) => k + x.late, 0)} out of order in all`,
     });
   }
-  // at bpftrace's own cadence, 4 nodes: the delay is the merge's hold (300 ms) plus natscope's work
-  const paced = await runNodes(flushes, 4, true, 100_000);
+  // at bpftrace's own cadence, 4 nodes: an event leaves once every node's next flush has come (its
+  // marker says the node has passed it), about a flush interval; without markers, the merge's window (300 ms)
+  const light = prepare(PACED_ROUNDS, () => PACED_FLUSHES);
+  const paced = await runNodes(light, 4, true, 4 * PACED_FLUSHES * light.eventsPerFlush);
   figures.push({
     name: 'nodes: flush arrival → merged stream, 4 nodes at 10 flushes/s',
     value: paced.delayP50,
     unit: 'ms',
-    target: 'merge window (300) + little',
+    target: 'a flush interval (100) + little',
     where: 'native',
-    note: `p99 ${paced.delayP99} ms; ${paced.received} events, ${paced.lost} lost`,
+    note: `p99 ${paced.delayP99} ms; ${paced.received} events, ${paced.lost} lost, ${paced.late} out of order`,
   });
   return figures;
 }

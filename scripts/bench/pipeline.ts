@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { parseJsonAs } from '../../src/util/json.js';
 
 const EVENTS = 1_000_000;
-const ROUNDS_PER_FLUSH = 20;
+export const ROUNDS_PER_FLUSH = 20;
 // the line the composed program prints at the end of each flush, as bpftrace spaces its JSON
 export const FLUSH_MARKER = `{"type": "printf", "data": "${FLUSH_WORD}\\n"}`;
 // raw __be32 of 192.168.10.10, the office client: the value after it is its port
@@ -64,23 +64,32 @@ export function templates(): Buffer[] {
   return [...byName].map(([name, entries]) => ({ name, entries }));
 }
 
+// An event's time in a round of a flush, from its time in the capture.
+export type RoundTime = (t: number, flush: number, round: number) => number;
+// a round a millisecond after the one before, as a new connection would be
+const MILLISECOND_ROUNDS: RoundTime = (t, flush, round) => t + (flush * ROUNDS_PER_FLUSH + round) * 1e6;
+
 // One flush as bpftrace prints it (its spacing, too): a line per buffer, each
-// with ROUNDS_PER_FLUSH copies of the capture's events, client ports and
-// sequence numbers made new.
-export function flushLines(buffers: Buffer[], flush: number): string[] {
+// with `rounds` copies of the capture's events, client ports and sequence
+// numbers made new.
+export function flushLines(
+  buffers: Buffer[],
+  flush: number,
+  time: RoundTime = MILLISECOND_ROUNDS,
+  rounds = ROUNDS_PER_FLUSH,
+): string[] {
   return buffers.map(({ name, entries }) => {
     const out: string[] = [];
-    let seq = flush * ROUNDS_PER_FLUSH * entries.length;
-    for (let r = 0; r < ROUNDS_PER_FLUSH; r++) {
-      const port = 1024 + ((flush * ROUNDS_PER_FLUSH + r) % 60000);
+    let seq = flush * rounds * entries.length;
+    for (let r = 0; r < rounds; r++) {
+      const port = 1024 + ((flush * rounds + r) % 60000);
       const raw = ((port & 255) << 8) | (port >> 8);
       for (const [, values] of entries) {
-        // a round a millisecond after the one before, as a new connection would be
         const text = values.map((v, i) =>
           typeof v === 'string'
             ? JSON.stringify(v)
             : i === 0
-              ? v + (flush * ROUNDS_PER_FLUSH + r) * 1e6
+              ? time(v, flush, r)
               : values[i - 1] === CLIENT
                 ? raw
                 : (BIG.get(v) ?? v),

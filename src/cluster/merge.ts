@@ -1,14 +1,29 @@
 // Several nodes' events into one stream in time order. Each node's events
 // arrive in flushes (ten a second), each flush in time order, but the
-// nodes' flushes interleave as the network delivers them: an event is held
-// for a short window after it arrives, and events leave in time order once
-// their window has passed. One that arrives later than the window allows
-// (a node far behind) goes out at once, out of order, and is counted.
+// nodes' flushes interleave as the network delivers them. A node that says
+// how far it has got (a source's `through`: each bpftrace flush marker
+// carries its tick's time, src/tracer/flush.ts) lets an event go as soon
+// as every node still open has passed its time: about a flush interval
+// after it happened. Otherwise, or when a node goes quiet (a stalled
+// `kubectl exec`), an event is held for a short window after it arrives,
+// and events leave in time order once their window has passed. One that
+// arrives later than that (a node far behind) goes out at once, out of
+// order, and is counted.
 
 export interface MergeOptions {
   // how long an event is held after it arrives (ms): more than a flush interval
   windowMs?: number;
   now?: () => number;
+}
+
+// One node's stream into the merge.
+export interface MergeSource<E> {
+  // a flush's events, in time order (the merge keeps the array)
+  push(events: E[]): void;
+  // every event this source will still push happened after `t`
+  through(t: number): void;
+  // this source has ended: the others no longer wait for it
+  end(): void;
 }
 
 export class TimeOrderedMerge<E extends { t: number }> {
@@ -27,6 +42,12 @@ export class TimeOrderedMerge<E extends { t: number }> {
   private lastOut = Number.NEGATIVE_INFINITY;
   // events that arrived after a later one had left
   late = 0;
+  // each open source's `through` (-Infinity until it says one)
+  private readonly throughs = new Map<number, number>();
+  private sources = 0;
+  // the least of them: every open source has passed it (-Infinity: no source
+  // yet, or one that has not said; Infinity: every source has ended)
+  private passed = Number.NEGATIVE_INFINITY;
   private readonly windowMs: number;
   private readonly now: () => number;
 
@@ -40,6 +61,40 @@ export class TimeOrderedMerge<E extends { t: number }> {
 
   push(event: E): void {
     this.pushBatch([event]);
+  }
+
+  // A stream that says how far it has got: the merge waits for it, by its `through`, until it ends.
+  source(): MergeSource<E> {
+    const id = this.sources++;
+    this.throughs.set(id, Number.NEGATIVE_INFINITY);
+    this.passed = Number.NEGATIVE_INFINITY;
+    return {
+      push: (events) => this.pushBatch(events),
+      through: (t) => {
+        const before = this.throughs.get(id);
+        // an ended source stays ended; a source's time only goes forward
+        if (before === undefined || t <= before) return;
+        this.throughs.set(id, t);
+        if (before === this.passed) this.advance();
+      },
+      end: () => {
+        if (this.throughs.delete(id)) this.advance();
+      },
+    };
+  }
+
+  // The sources' least `through` again; what it lets go, out now.
+  private advance(): void {
+    let least = Number.POSITIVE_INFINITY;
+    for (const t of this.throughs.values()) least = Math.min(least, t);
+    // every source has ended: none is left to wait for
+    const passed = least;
+    if (passed <= this.passed) {
+      this.passed = passed;
+      return;
+    }
+    this.passed = passed;
+    this.release(false);
   }
 
   // Events that arrived together (a node's flush), in the order they came:
@@ -77,11 +132,11 @@ export class TimeOrderedMerge<E extends { t: number }> {
 
   // Sends out what has been held long enough (everything with `all`), in
   // time order: every held event up to the latest time among those whose
-  // window has passed.
+  // window has passed, or up to the time every open source has passed.
   release(all: boolean): void {
     if (this.runs.length === 0) return;
     const cutoff = all ? Number.POSITIVE_INFINITY : this.now() - this.windowMs;
-    let upTo = Number.NEGATIVE_INFINITY;
+    let upTo = this.passed;
     while (this.waiting < this.arrivals.length && this.arrivals[this.waiting]!.arrived <= cutoff) {
       upTo = Math.max(upTo, this.arrivals[this.waiting]!.t);
       this.waiting++;

@@ -170,15 +170,24 @@ export async function openClusterSession(options: OpenSessionOptions): Promise<C
   const merged = new TimeOrderedMerge<NatscopeEvent>((raw) => options.onEvent(names.name(raw)));
   let tracers: NodeTracer[];
   try {
-    tracers = await startAll(run.pods, (pod) =>
-      startNodeTracer(kubectl, pod, {
+    tracers = await startAll(run.pods, async (pod) => {
+      const source = merged.source();
+      const started = await startNodeTracer(kubectl, pod, {
         probes: options.probes,
         detail: options.detail,
         // a flush at a time: one clock read and one run in the merge per flush, not per event
-        onEvents: (events) => merged.pushBatch(events),
+        onEvents: source.push,
+        // events leave the merge once every node has passed them
+        onThrough: source.through,
         readyTimeoutMs: options.attachTimeoutS * 1000,
-      }),
-    );
+      }).catch((error: unknown) => {
+        source.end();
+        throw error;
+      });
+      // a node whose bpftrace has ended is no longer waited for
+      void started.tracer.done.then(source.end, source.end);
+      return started;
+    });
   } catch (error) {
     merged.close();
     await run.remove();

@@ -8,7 +8,7 @@
 // streams of several nodes merge into one.
 
 import { NatscopeError, describeError } from '../errors.js';
-import { isKernelEvent, type NatscopeEvent } from '../events/types.js';
+import { isKernelEvent, monotonicNs, type NatscopeEvent } from '../events/types.js';
 import {
   ATTACHED,
   type BpftraceProcess,
@@ -117,6 +117,8 @@ export type NodeTracerOptions = EventReceiver & {
   flushWaitMs?: number;
   // local monotonic ns to add to the node's, when its clock is not read (tests)
   clock?: ClockAlignment;
+  // after each flush: every event still to come from this node happened after this time (on the common clock)
+  onThrough?: (t: number) => void;
 };
 
 export interface NodeTracer {
@@ -170,7 +172,7 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     kill: () => killGroup(child, 'SIGKILL'),
   };
   const asMerged = mergedEvent(pod.node, clock);
-  const { onEvent, onEvents } = options;
+  const { onEvent, onEvents, onThrough } = options;
   const receiver: EventReceiver = onEvents
     ? { onEvents: (events) => onEvents(events.map(asMerged)) }
     : { onEvent: (event) => onEvent(asMerged(event)) };
@@ -183,8 +185,14 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
   const followed = followBpftrace(running, {
     probes: options.probes,
     found: info.bpftrace,
-    context: { hostOf: () => pod.node, dropReason: (code) => dropReasons.name(code) },
+    context: {
+      hostOf: () => pod.node,
+      dropReason: (code) => dropReasons.name(code),
+      // the tracer's own stamps (counts read, losses, errors) on the node's clock, like its kernel's times
+      now: () => monotonicNs() - clock.offsetNs,
+    },
     ...receiver,
+    onThrough: onThrough && ((ns) => onThrough(onCommonClock(ns, clock))),
     readyTimeoutMs: options.readyTimeoutMs,
     flushWaitMs: options.flushWaitMs,
     onExit: async () => cleanup.cancel(),
@@ -201,18 +209,25 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
   }
 }
 
-// A node's events as the merged stream carries them: kernel events on the
-// common clock, and the tracer's own reports (loss, errors) named after the node.
-// A kernel event is the tracer's own new object, handed over: its time is
-// moved in place (one object per event, not two; thousands a flush).
+// A node's events as the merged stream carries them: every one moved from
+// the node's clock to the common one (its kernel's times, a loss placed at
+// the event after the gap, and the tracer's own stamps, which startNodeTracer
+// reads through the node's clock), and the tracer's own reports (loss,
+// errors) named after the node. A kernel event is the tracer's own new
+// object, handed over: its time is moved in place (one object per event,
+// not two; thousands a flush).
 export function mergedEvent(node: string, clock: ClockAlignment): (event: NatscopeEvent) => NatscopeEvent {
   return (event) => {
+    const t = onCommonClock(event.t, clock);
     if (isKernelEvent(event)) {
-      event.t = Math.max(0, event.t + clock.offsetNs);
+      event.t = t;
       return event;
     }
-    if (event.kind === 'error') return { ...event, host: node, message: `node ${node}: ${event.message}` };
-    if (event.host === 'natscope') return { ...event, host: node };
-    return event;
+    if (event.kind === 'error') return { ...event, t, host: node, message: `node ${node}: ${event.message}` };
+    if (event.host === 'natscope') return { ...event, t, host: node };
+    return { ...event, t };
   };
 }
+
+// A time on a node's monotonic clock, on the common one.
+export const onCommonClock = (ns: number, clock: ClockAlignment): number => Math.max(0, ns + clock.offsetNs);

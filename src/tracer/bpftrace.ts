@@ -192,6 +192,8 @@ export type FollowOptions = EventReceiver & {
   readyTimeoutMs?: number;
   flushWaitMs?: number;
   rawLog?: string;
+  // after each flush: every event still to come happened after this time (bpftrace's clock, nanoseconds)
+  onThrough?: (ns: number) => void;
   // after bpftrace has exited and its output is read
   onExit?: () => Promise<void>;
 };
@@ -313,7 +315,7 @@ function passing(events: NatscopeEvent[], filter: (event: NatscopeEvent) => bool
 // in order. The same for a local bpftrace and a remote one.
 export function followBpftrace(bpftrace: BpftraceProcess, options: FollowOptions): FollowedBpftrace {
   const started = performance.now();
-  const flush = new FlushAssembler(deliverTo(options), options.context.now?.bind(options.context));
+  const flush = new FlushAssembler(deliverTo(options), options.context.now?.bind(options.context), options.onThrough);
   const watch = new AttachWatch();
   let stopping = false;
   const ready = deferred<void>();

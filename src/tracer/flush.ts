@@ -13,6 +13,13 @@
 // (thousands of events a flush). When bpftrace stops it dumps
 // every map: buffers not yet printed, and the final sequence counters,
 // which settle the loss of events that never arrived.
+//
+// Each marker carries its tick's kernel time. A flush holds the events up
+// to the hand-over tick just before the marker's, and that hand-over came
+// after the previous marker's tick: so once a marker is read, every event
+// still to come happened after the previous marker's time. `onThrough`
+// hears that time: a merge of several nodes lets an event go as soon as
+// every node has passed it, instead of holding it for a fixed window.
 
 import { z } from 'zod';
 import { count } from '../events/fields.js';
@@ -61,6 +68,8 @@ export class FlushAssembler {
   private garbageSeen = 0;
   // flush markers read so far
   flushes = 0;
+  // the time of the last marker read (null: none yet, or it had no time)
+  private lastMarkerAt: number | null = null;
 
   // `emit` gets events in the order they go out: a flush's in one array (the
   // receiver may keep it), an error or a bpftrace loss report alone.
@@ -68,6 +77,8 @@ export class FlushAssembler {
     private readonly emit: (events: NatscopeEvent[]) => void,
     // the clock natscope's own stamps read (ParseContext.now)
     private readonly now: () => number = monotonicNs,
+    // after a flush's events: every kernel event still to come happened after this time (the kernel's clock)
+    private readonly onThrough?: (ns: number) => void,
   ) {}
 
   // natscope is about to signal bpftrace: what follows its next blank line is the exit dump.
@@ -90,6 +101,8 @@ export class FlushAssembler {
         this.release();
         this.countsSinceMarker.clear();
         this.flushes++;
+        if (this.lastMarkerAt !== null && record.at !== null && this.onThrough) this.onThrough(this.lastMarkerAt);
+        this.lastMarkerAt = record.at;
         break;
       case 'sequence':
         if (this.exiting) this.finalSequences.set(record.stream, record);

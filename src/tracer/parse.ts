@@ -57,7 +57,8 @@ export interface ProbeEvent {
 export type BpftraceRecord =
   | { type: 'batch'; events: ProbeEvent[] }
   | { type: 'counted'; map: string; events: CountedEvent[] }
-  | { type: 'flush' }
+  // `at`: the kernel's time of the tick that printed the flush (null: a marker without one)
+  | { type: 'flush'; at: number | null }
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
@@ -153,7 +154,7 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
     case 'printf': {
       if (typeof data !== 'string') return garbage(line, 'printf without text');
       const text = data.replace(/\n$/, '');
-      return text === FLUSH_MARKER ? { type: 'flush' } : { type: 'message', text };
+      return flushMarker(text, line) ?? { type: 'message', text };
     }
     case 'attached_probes': {
       const probes = fieldOf(data, 'probes');
@@ -168,6 +169,17 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
     default:
       return { type: 'other', value };
   }
+}
+
+const TIMED_MARKER = new RegExp(`^${FLUSH_MARKER} (\\d+)$`);
+
+// The flush marker, with its tick's time or without (an older recording's); null if `text` is another message.
+function flushMarker(text: string, line: string): BpftraceRecord | null {
+  if (text === FLUSH_MARKER) return { type: 'flush', at: null };
+  const m = TIMED_MARKER.exec(text);
+  if (!m) return null;
+  const at = Number(m[1]);
+  return isValue(at) ? { type: 'flush', at } : garbage(line, 'flush marker time is not a kernel integer');
 }
 
 function garbage(line: string, reason: string): BpftraceRecord {

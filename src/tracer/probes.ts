@@ -171,7 +171,8 @@ function flushBlock(streams: StreamName[]): string[] {
     ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
     ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
     `clear(${pending(full)});`,
-    `printf("${FLUSH_MARKER}\\n");`,
+    // the tick's time: every later flush holds only events after it (FlushAssembler's `onThrough`)
+    `printf("${FLUSH_MARKER} %llu\\n", nsecs);`,
     '@handed = 0;',
   ];
   const indent = (depth: number, lines: string[]) => lines.map((l) => '\t'.repeat(depth) + l);

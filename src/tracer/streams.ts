@@ -110,7 +110,10 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
   rewrite: stream('rewrite', 'rw', 'rewrite', -1, 'manip'),
 };
 
-// What the composed program prints after each flush's buffers.
+// What the composed program prints after each flush's buffers, followed by
+// the kernel's monotonic time (bpftrace's nsecs) of the tick that printed
+// them: `natscope-flush 65366670162744`. Recordings made before the marker
+// carried a time have the word alone.
 export const FLUSH_MARKER = 'natscope-flush';
 
 // How often the buffered events are printed (each buffer fills this long;

@@ -172,4 +172,123 @@ describe('merging the nodes streams in time order', () => {
     for (const [i, e] of out.entries()) expect(e).toBe(batch[i]);
     m.close();
   });
+
+  test('with sources that say how far they got, an event leaves as soon as every open source has passed it, well within its window', () => {
+    const { m, out } = merge();
+    const a = m.source();
+    const b = m.source();
+    a.push([10, 30].map((t) => ({ t, node: 'a' })));
+    b.push([{ t: 20, node: 'b' }]);
+    a.through(25);
+    // b has not said how far it got: nothing leaves
+    expect(out).toEqual([]);
+    b.through(35);
+    expect(out.map((e) => e.t)).toEqual([10, 20]);
+    a.through(40);
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30]);
+    // a time that goes back changes nothing
+    a.through(5);
+    b.push([{ t: 36, node: 'b' }]);
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30]);
+    expect(m.late).toBe(0);
+    m.close();
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30, 36]);
+  });
+
+  test('a source that has not said how far it got holds the others to the window; once it ends, they go on without it', () => {
+    const { m, out, advance } = merge();
+    const a = m.source();
+    const b = m.source();
+    a.push([{ t: 10, node: 'a' }]);
+    a.through(100);
+    advance(299);
+    m.release(false);
+    expect(out).toEqual([]);
+    advance(1);
+    m.release(false);
+    expect(out.map((e) => e.t)).toEqual([10]);
+    a.push([{ t: 150, node: 'a' }]);
+    a.through(200);
+    expect(out.map((e) => e.t)).toEqual([10]);
+    b.end();
+    expect(out.map((e) => e.t)).toEqual([10, 150]);
+    // an ended source stays ended
+    b.through(1000);
+    a.push([{ t: 250, node: 'a' }]);
+    expect(out.map((e) => e.t)).toEqual([10, 150]);
+    m.close();
+  });
+
+  test('nodes whose flushes are time-disjoint and say the previous marker time: every event in time order, none late, each out once every node has passed it', () => {
+    // Each node as its bpftrace flushes: marker times D0 < D1 < …; flush m
+    // holds events in (H(m-1), H(m)], H(m) a hand-over tick between D(m-1)
+    // and D(m); after flush m the node says through(D(m-1)). The nodes'
+    // flushes interleave in any order, the clock never reaching the window.
+    const node = fc
+      .array(
+        fc.record({
+          gap: fc.integer({ min: 2, max: 100 }),
+          handOver: fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+          events: fc.integer({ min: 0, max: 6 }),
+        }),
+        { maxLength: 8 },
+      )
+      .map((flushes) => {
+        let marker = 0;
+        let handedOver = 0;
+        return flushes.map(({ gap, handOver, events }) => {
+          const previous = marker;
+          marker += gap;
+          const h = Math.floor(previous + 1 + handOver * (gap - 1));
+          // distinct times within (handedOver, h]
+          const times = Array.from(
+            { length: events },
+            (_, i) => handedOver + ((i + 1) * (h - handedOver)) / (events + 1),
+          );
+          handedOver = h;
+          return { times, through: previous };
+        });
+      });
+    fc.assert(
+      fc.property(
+        fc.array(node, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        (nodes, order) => {
+          const { m, out, advance } = merge();
+          const sources = nodes.map(() => m.source());
+          const next = nodes.map(() => 0);
+          const said = nodes.map(() => Number.NEGATIVE_INFINITY);
+          const pushed: number[] = [];
+          const step = (i: number) => {
+            const flush = nodes[i]![next[i]!++]!;
+            sources[i]!.push(flush.times.map((t) => ({ t, node: String(i) })));
+            pushed.push(...flush.times);
+            if (flush.through > 0) {
+              sources[i]!.through(flush.through);
+              said[i] = flush.through;
+            }
+            if (next[i] === nodes[i]!.length) {
+              sources[i]!.end();
+              said[i] = Number.POSITIVE_INFINITY;
+            }
+            advance(1);
+            m.release(false);
+            // every event all nodes have passed is out, in time order
+            const passed = Math.min(...said);
+            const due = pushed.filter((t) => t <= passed).sort((x, y) => x - y);
+            expect(out.map((e) => e.t).slice(0, due.length)).toEqual(due);
+          };
+          for (const o of order) {
+            const open = nodes.flatMap((n, i) => (next[i]! < n.length ? [i] : []));
+            if (open.length > 0) step(open[o % open.length]!);
+          }
+          for (const [i, n] of nodes.entries()) while (next[i]! < n.length) step(i);
+          m.close();
+          expect(out.map((e) => e.t)).toEqual([...pushed].sort((x, y) => x - y));
+          expect(m.late).toBe(0);
+        },
+      ),
+      { numRuns: 500, seed: 20261207 },
+    );
+  });
 });

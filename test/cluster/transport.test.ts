@@ -8,7 +8,7 @@ import { createNodePods } from '../../src/cluster/nodePods.js';
 import { mergedEvent, startNodeTracer } from '../../src/cluster/transport.js';
 import { loadDropReasons } from '../../src/tracer/btf.js';
 import { decodeEvent } from '../../src/events/codec.js';
-import { isKernelEvent, type NatscopeEvent } from '../../src/events/types.js';
+import { isKernelEvent, monotonicNs, type NatscopeEvent } from '../../src/events/types.js';
 import { isAlive } from '../../src/util/process.js';
 import { capturedKernelEvents, FIXTURES, fixtureText, tempDirForTest } from '../helpers.js';
 import { fakeCluster, labObjects, recordedLabStatus } from './fakeCluster.js';
@@ -59,6 +59,7 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
       { offsetNs: 3600e9, uncertaintyNs: 1000 },
     ];
     const batches: NatscopeEvent[][] = [];
+    const begun = monotonicNs();
     const tracers = await Promise.all(
       run.pods.map((pod, i) =>
         startNodeTracer(kubectl, pod, {
@@ -83,6 +84,14 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
     const printed = eventsInCapture();
     await until(() => events.filter(isKernelEvent).length >= 2 * printed);
     const summaries = await Promise.all(tracers.map((t) => t.tracer.stop()));
+    const ended = monotonicNs();
+    // counts are stamped when read, through each node's clock, then moved back: on this machine's, within the run
+    const counted = events.filter((e) => e.kind === 'counted');
+    expect(new Set(counted.map((e) => e.host))).toEqual(new Set(['node1', 'node2']));
+    for (const e of counted) {
+      expect(e.t).toBeGreaterThanOrEqual(begun);
+      expect(e.t).toBeLessThanOrEqual(ended);
+    }
     for (const summary of summaries) {
       expect(summary.exitCode).toBe(0);
       expect(summary.received).toBe(printed);
@@ -117,6 +126,43 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
     expect(isAlive(pid)).toBe(false);
     await run.remove();
     rmSync(join(dir, 'bpftrace.log'), { force: true });
+  });
+
+  test("each node's flush markers say how far it has got, on the common clock: the marker before the latest one read", async () => {
+    const { kubectl } = setUp();
+    process.env.FAKE_BPFTRACE_OUTPUT = join(FIXTURES, 'bpftrace', 'drop-flush-times.jsonl');
+    const markers = [...fixtureText('bpftrace', 'drop-flush-times.jsonl').matchAll(/"natscope-flush (\d+)\\n"/g)].map(
+      (m) => Number(m[1]),
+    );
+    const run = await createNodePods(kubectl, {
+      nodes: ['node1', 'node2'],
+      namespace: 'default',
+      image: 'i',
+      ttlS: 60,
+    });
+    const clocks = [
+      { offsetNs: 0, uncertaintyNs: 1000 },
+      { offsetNs: 3600e9, uncertaintyNs: 1000 },
+    ];
+    const throughs: number[][] = [[], []];
+    const tracers = await Promise.all(
+      run.pods.map((pod, i) =>
+        startNodeTracer(kubectl, pod, {
+          probes: ['drop'],
+          readyTimeoutMs: 15_000,
+          clock: clocks[i],
+          onEvents: () => undefined,
+          onThrough: (t) => throughs[i]!.push(t),
+        }),
+      ),
+    );
+    // the capture's markers, then the fake's own (without a time, as a recording's): those say nothing
+    await until(() => throughs.every((t) => t.length >= markers.length - 1));
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all(tracers.map((t) => t.tracer.stop()));
+    expect(throughs[0]).toEqual(markers.slice(0, -1));
+    expect(throughs[1]).toEqual(markers.slice(0, -1).map((t) => t + 3600e9));
+    await run.remove();
   });
 
   test('a node whose bpftrace fails to attach is named in the error, and nothing is left running', async () => {
@@ -158,7 +204,7 @@ describe('one clock for every node', () => {
     expect(events[0]).toBe(drop);
   });
 
-  test("a node's own reports are named after it; a time moved before the clock's start is 0", () => {
+  test("a node's own reports are named after it and moved to the common clock, as its kernel's events are; a time moved before the clock's start is 0", () => {
     const move = mergedEvent('node2', { offsetNs: -5000, uncertaintyNs: 0 });
     const lost = decodeEvent(
       '{"v":1,"kind":"lost","t":7,"host":"natscope","netns":0,"probe":"nat","count":3,"source":"sequence"}',
@@ -172,6 +218,11 @@ describe('one clock for every node', () => {
     expect(move(lost)).toMatchObject({ kind: 'lost', host: 'node2', count: 3 });
     expect(move(error)).toMatchObject({ host: 'node2', message: 'node node2: bad line' });
     expect(move({ ...nat, t: 1000 }).t).toBe(0);
+    // a loss sits at the event after the gap, on the node's clock; the tracer's stamps are read on it too
+    const later = mergedEvent('node2', { offsetNs: 3600e9, uncertaintyNs: 0 });
+    expect(later(lost).t).toBe(3600e9 + 7);
+    expect(later(error).t).toBe(3600e9 + 7);
+    expect(later({ ...nat, t: 1000 }).t).toBe(3600e9 + 1000);
   });
 
   test('of several readings, the one with the narrowest window is used', () => {

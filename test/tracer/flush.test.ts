@@ -147,4 +147,50 @@ describe('the flush assembler', () => {
     const { batches } = run([FLUSH[6]!, FLUSH[6]!, '']);
     expect(batches).toEqual([]);
   });
+
+  test("after each flush marker it says the previous marker's time, and every event still to come happened after it (a real capture)", () => {
+    const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
+    const markers = lines.flatMap((l) => {
+      const r = record(l);
+      return r.type === 'flush' && r.at !== null ? [r.at] : [];
+    });
+    // what the assembler said, in order: the times it passed, and the events it sent
+    const said: ({ through: number } | { events: NatscopeEvent[] })[] = [];
+    const flush = new FlushAssembler(
+      (events) => said.push({ events }),
+      undefined,
+      (through) => said.push({ through }),
+    );
+    lines.forEach((line, i) => {
+      if (i === lines.indexOf('')) flush.stop();
+      flush.take(record(line), i + 1, line);
+    });
+    flush.end();
+    const throughs = said.flatMap((s) => ('through' in s ? [s.through] : []));
+    expect(markers.length).toBeGreaterThanOrEqual(10);
+    expect(throughs).toEqual(markers.slice(0, -1));
+    // the kernel's own times: each event sent after a `through` happened after it
+    let passed = Number.NEGATIVE_INFINITY;
+    let checked = 0;
+    for (const s of said) {
+      if ('through' in s) passed = s.through;
+      else
+        for (const e of kernel(s.events)) {
+          expect(e.t).toBeGreaterThan(passed);
+          checked++;
+        }
+    }
+    expect(checked).toBe(flush.summary(0).received);
+    expect(checked).toBeGreaterThan(100);
+    // a recording whose markers carry no time says nothing
+    const old = new FlushAssembler(
+      () => undefined,
+      undefined,
+      () => {
+        throw new Error('a marker without a time passed one');
+      },
+    );
+    for (const [i, l] of LINES.entries()) old.take(record(l), i + 1, l);
+    expect(old.flushes).toBeGreaterThan(3);
+  });
 });

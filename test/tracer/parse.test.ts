@@ -188,7 +188,27 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
       type: 'message',
       text: 'hello',
     });
-    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({ type: 'flush' });
+    // a recording made before the marker carried its tick's time
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({
+      type: 'flush',
+      at: null,
+    });
+    // printf("natscope-flush %llu\\n", nsecs) as bpftrace 0.23.2 printed it (Debian 13's, in a BEGIN probe);
+    // 0.17's is in test/fixtures/bpftrace/drop-flush-times.jsonl
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush 65376274629837\\n"}', ctx)).toEqual({
+      type: 'flush',
+      at: 65376274629837,
+    });
+    expect(
+      parseBpftraceLine('{"type": "printf", "data": "natscope-flush 123456789012345678901\\n"}', ctx),
+    ).toMatchObject({
+      type: 'garbage',
+      reason: 'flush marker time is not a kernel integer',
+    });
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush soon\\n"}', ctx)).toEqual({
+      type: 'message',
+      text: 'natscope-flush soon',
+    });
     expect(parseBpftraceLine('{"type": "lost_events", "data": {"events": 12}}', ctx)).toEqual({
       type: 'lost',
       count: 12,

@@ -66,7 +66,10 @@ describe('probe files', () => {
       const drain = new RegExp(`if \\(@handed == ${n}\\) \\{([^}]*)\\}`).exec(flush)?.[1] ?? '';
       expect(drain.indexOf(`print(@nat_${side})`)).toBeGreaterThanOrEqual(0);
       expect(drain).toMatch(
-        new RegExp(`clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER}\\\\n"\\);\\s*@handed = 0;\\s*$`),
+        // the marker with the tick's time (every later flush holds only events after it)
+        new RegExp(
+          `clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER} %llu\\\\n", nsecs\\);\\s*@handed = 0;\\s*$`,
+        ),
       );
     }
     // two ticks a flush: each side still fills for FLUSH_INTERVAL_MS
