@@ -20,6 +20,11 @@
 // still to come happened after the previous marker's time. `onThrough`
 // hears that time: a merge of several nodes lets an event go as soon as
 // every node has passed it, instead of holding it for a fixed window.
+// Output bpftrace reports lost may have been a buffer's print or clear,
+// which leaves older events for a later flush: after such a report the
+// next marker passes nothing on. A flush's counts are stamped with its
+// marker's time (the kernel counted them before that tick, on the same
+// clock as its events), not with when natscope read them.
 
 import { z } from 'zod';
 import { count } from '../events/fields.js';
@@ -98,7 +103,7 @@ export class FlushAssembler {
         for (const e of record.events) this.counted.push(e);
         break;
       case 'flush':
-        this.release();
+        this.release(record.at);
         this.countsSinceMarker.clear();
         this.flushes++;
         if (this.lastMarkerAt !== null && record.at !== null && this.onThrough) this.onThrough(this.lastMarkerAt);
@@ -109,6 +114,8 @@ export class FlushAssembler {
         break;
       case 'lost':
         this.lostByBpftrace += record.count;
+        // a lost print or clear leaves older events for a later flush: the next marker says nothing
+        this.lastMarkerAt = null;
         this.emit([
           { ...base('lost', 'natscope', 0, this.now()), probe: 'all', count: record.count, source: 'bpftrace' },
         ]);
@@ -153,7 +160,8 @@ export class FlushAssembler {
     };
   }
 
-  private release(): void {
+  // `at`: the flush marker's time, if it had one (its counts are stamped with it)
+  private release(at: number | null = null): void {
     if (this.flushing.length === 0 && this.counted.length === 0) return;
     // one array of the flush's events (the parser's own, when it printed one buffer)
     const [first = [], ...rest] = this.flushing;
@@ -169,6 +177,8 @@ export class FlushAssembler {
     }
     for (const event of this.counted) {
       this.countedTotal += event.count;
+      // the parser's own new object, handed over
+      if (at !== null) event.t = at;
       out.push(event);
     }
     this.counted.length = 0;

@@ -186,13 +186,17 @@ describe('merging the nodes streams in time order', () => {
     expect(out.map((e) => e.t)).toEqual([10, 20]);
     a.through(40);
     expect(out.map((e) => e.t)).toEqual([10, 20, 30]);
-    // a time that goes back changes nothing
+    // a time that goes back changes nothing: a stays at 40
     a.through(5);
     b.push([{ t: 36, node: 'b' }]);
-    expect(out.map((e) => e.t)).toEqual([10, 20, 30]);
+    b.through(50);
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30, 36]);
+    b.push([{ t: 45, node: 'b' }]);
+    b.through(60);
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30, 36]);
     expect(m.late).toBe(0);
     m.close();
-    expect(out.map((e) => e.t)).toEqual([10, 20, 30, 36]);
+    expect(out.map((e) => e.t)).toEqual([10, 20, 30, 36, 45]);
   });
 
   test('a source that has not said how far it got holds the others to the window; once it ends, they go on without it', () => {
@@ -212,10 +216,11 @@ describe('merging the nodes streams in time order', () => {
     expect(out.map((e) => e.t)).toEqual([10]);
     b.end();
     expect(out.map((e) => e.t)).toEqual([10, 150]);
-    // an ended source stays ended
-    b.through(1000);
+    // an ended source stays ended: a alone decides
+    b.through(210);
     a.push([{ t: 250, node: 'a' }]);
-    expect(out.map((e) => e.t)).toEqual([10, 150]);
+    a.through(300);
+    expect(out.map((e) => e.t)).toEqual([10, 150, 250]);
     m.close();
   });
 

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -162,6 +162,36 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
     await Promise.all(tracers.map((t) => t.tracer.stop()));
     expect(throughs[0]).toEqual(markers.slice(0, -1));
     expect(throughs[1]).toEqual(markers.slice(0, -1).map((t) => t + 3600e9));
+    await run.remove();
+  });
+
+  test('a loss sits at the event after its gap, on the common clock like that event, on a node whose clock is an hour behind', async () => {
+    const { dir, kubectl } = setUp();
+    // the capture with one event cut from the middle of its first drop buffer: a gap of one
+    const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
+    const at = lines.findIndex((l) => /"@drop_[ab]": \{"(\d+),\d+": .*, "\1,\d+": .*, "\1,\d+": /.test(l));
+    const cut = lines[at]!.replace(/, "(\d+),(\d+)": \[[^\]]*\]/, '');
+    expect(cut).not.toBe(lines[at]);
+    const gapped = join(dir, 'gapped.jsonl');
+    writeFileSync(gapped, lines.map((l, i) => (i === at ? cut : l)).join('\n'));
+    process.env.FAKE_BPFTRACE_OUTPUT = gapped;
+    const run = await createNodePods(kubectl, { nodes: ['node2'], namespace: 'default', image: 'i', ttlS: 60 });
+    const events: NatscopeEvent[] = [];
+    const tracer = await startNodeTracer(kubectl, run.pods[0]!, {
+      probes: ['drop'],
+      readyTimeoutMs: 15_000,
+      clock: { offsetNs: 3600e9, uncertaintyNs: 1000 },
+      onEvents: (batch) => events.push(...batch),
+    });
+    await until(() => events.some((e) => e.kind === 'lost'));
+    await tracer.tracer.stop();
+    const lost = events.filter((e) => e.kind === 'lost');
+    expect(lost).toEqual([expect.objectContaining({ host: 'node2', count: 1, source: 'sequence' })]);
+    // placed at the next event of its CPU, which is moved the same hour
+    const next = events[events.indexOf(lost[0]!) + 1]!;
+    expect(next.kind).toBe('drop');
+    expect(lost[0]!.t).toBe(next.t);
+    expect(next.t).toBeGreaterThan(3600e9);
     await run.remove();
   });
 

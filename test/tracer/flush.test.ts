@@ -75,7 +75,7 @@ describe('the flush assembler', () => {
     const counts = FLUSH.slice(3, 6);
     const { out } = run([...counts, '', '', ...counts], { stopBefore: 3 });
     const once = run([...counts, FLUSH[6]!]).out;
-    // counts carry the reader's clock, not the kernel's: compared without it
+    // counts carry the reader's clock here (this capture's markers have no time): compared without it
     const countsOf = (events: NatscopeEvent[]) =>
       events.filter((e) => e.kind === 'counted').map(({ t: _, ...rest }) => rest);
     expect(countsOf(out)).toEqual(countsOf(once));
@@ -182,6 +182,16 @@ describe('the flush assembler', () => {
     }
     expect(checked).toBe(flush.summary(0).received);
     expect(checked).toBeGreaterThan(100);
+    // each flush's counts carry its marker's time (the kernel counted them before that tick)
+    let counts = 0;
+    for (const s of said)
+      if ('events' in s)
+        for (const e of s.events)
+          if (e.kind === 'counted') {
+            expect(markers).toContain(e.t);
+            counts++;
+          }
+    expect(counts).toBeGreaterThan(3);
     // a recording whose markers carry no time says nothing
     const old = new FlushAssembler(
       () => undefined,
@@ -192,5 +202,27 @@ describe('the flush assembler', () => {
     );
     for (const [i, l] of LINES.entries()) old.take(record(l), i + 1, l);
     expect(old.flushes).toBeGreaterThan(3);
+  });
+
+  test('after bpftrace reports output lost (a print or clear may be among it), the next marker passes nothing on', () => {
+    const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
+    const markerLines = lines.flatMap((l, i) => (l.includes('"natscope-flush ') ? [i] : []));
+    const at = (i: number) => Number(/natscope-flush (\d+)/.exec(lines[markerLines[i]!]!)![1]);
+    // bpftrace's report, as it prints one, after the third marker
+    const withLoss = [
+      ...lines.slice(0, markerLines[2]! + 1),
+      '{"type": "lost_events", "data": {"events": 3}}',
+      ...lines.slice(markerLines[2]! + 1),
+    ];
+    const throughs: number[] = [];
+    const flush = new FlushAssembler(
+      () => undefined,
+      undefined,
+      (t) => throughs.push(t),
+    );
+    for (const [i, l] of withLoss.entries()) flush.take(record(l), i + 1, l);
+    const all = markerLines.map((_, i) => at(i));
+    // marker 4 (index 3) says nothing; marker 5 says marker 4's time
+    expect(throughs).toEqual([all[0], all[1], ...all.slice(3, -1)]);
   });
 });
