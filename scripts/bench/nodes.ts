@@ -140,7 +140,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.
 // times are its own); unpaced writes them as fast as they are taken (the
 // throughput: a node a few flushes behind the others would be far more than
 // the merge's window behind in the events' time).
-async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, totalEvents: number): Promise<NodesRun> {
+async function runNodes(
+  flushes: PreparedFlushes,
+  n: number,
+  paced: boolean,
+  totalEvents: number,
+  // false: the merge never hears how far a node has got (its 300 ms window alone, as before markers had a time)
+  readMarkers = true,
+): Promise<NodesRun> {
   const flushesPerNode = Math.ceil(totalEvents / flushes.eventsPerFlush / n);
   const context = await realContext(templates());
   const delays: number[] = [];
@@ -174,7 +181,7 @@ async function runNodes(flushes: PreparedFlushes, n: number, paced: boolean, tot
         if (paced) for (let k = 0; k < batch.length; k += 97) sampled.set(batch[k]!, arrived[i]!);
         source.push(batch);
       },
-      onThrough: (ns) => source.through(onCommonClock(ns, clock)),
+      onThrough: readMarkers ? (ns) => source.through(onCommonClock(ns, clock)) : undefined,
     });
   });
   for (const node of nodes) node.attach();
@@ -250,6 +257,15 @@ export async function benchNodes(): Promise<Figure[]> {
     target: 'up to a flush interval (100) + little',
     where: 'native',
     note: `mean ${paced.delayMean} ms, p99 ${paced.delayP99} ms (each node at its own phase of the interval); ${paced.received} events, ${paced.lost} lost, ${paced.late} out of order`,
+  });
+  const unread = await runNodes(light, 4, true, 4 * PACED_FLUSHES * light.eventsPerFlush, false);
+  figures.push({
+    name: "nodes: … the same with the nodes' markers left unread (the merge's 300 ms window alone)",
+    value: unread.delayP50,
+    unit: 'ms',
+    target: 'for comparison',
+    where: 'native',
+    note: `mean ${unread.delayMean} ms, p99 ${unread.delayP99} ms; ${unread.lost} lost, ${unread.late} out of order`,
   });
   return figures;
 }

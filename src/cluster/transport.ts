@@ -188,7 +188,7 @@ export async function startNodeTracer(kubectl: Kubectl, pod: NodePod, options: N
     context: {
       hostOf: () => pod.node,
       dropReason: (code) => dropReasons.name(code),
-      // the tracer's own stamps (counts read, losses, errors) on the node's clock, like its kernel's times
+      // the tracer's own stamps (errors, bpftrace's loss reports, counts its exit dump holds) on the node's clock, like its kernel's times
       now: () => monotonicNs() - clock.offsetNs,
     },
     ...receiver,

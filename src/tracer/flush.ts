@@ -20,9 +20,10 @@
 // still to come happened after the previous marker's time. `onThrough`
 // hears that time: a merge of several nodes lets an event go as soon as
 // every node has passed it, instead of holding it for a fixed window.
-// Output bpftrace reports lost may have been a buffer's print or clear,
-// which leaves older events for a later flush: after such a report the
-// next marker passes nothing on. A flush's counts are stamped with its
+// Output bpftrace reports lost may have been a buffer's print and clear,
+// which leaves older events for that buffer's next print, two flushes on
+// (the two buffers take turns): after such a report the next two markers
+// pass nothing on. A flush's counts are stamped with its
 // marker's time (the kernel counted them before that tick, on the same
 // clock as its events), not with when natscope read them.
 
@@ -75,6 +76,8 @@ export class FlushAssembler {
   flushes = 0;
   // the time of the last marker read (null: none yet, or it had no time)
   private lastMarkerAt: number | null = null;
+  // markers still to pass nothing on, after bpftrace reported lost output
+  private quietMarkers = 0;
 
   // `emit` gets events in the order they go out: a flush's in one array (the
   // receiver may keep it), an error or a bpftrace loss report alone.
@@ -106,7 +109,8 @@ export class FlushAssembler {
         this.release(record.at);
         this.countsSinceMarker.clear();
         this.flushes++;
-        if (this.lastMarkerAt !== null && record.at !== null && this.onThrough) this.onThrough(this.lastMarkerAt);
+        if (this.quietMarkers > 0) this.quietMarkers--;
+        else if (this.lastMarkerAt !== null && record.at !== null && this.onThrough) this.onThrough(this.lastMarkerAt);
         this.lastMarkerAt = record.at;
         break;
       case 'sequence':
@@ -114,8 +118,8 @@ export class FlushAssembler {
         break;
       case 'lost':
         this.lostByBpftrace += record.count;
-        // a lost print or clear leaves older events for a later flush: the next marker says nothing
-        this.lastMarkerAt = null;
+        // a lost print and clear leave older events for that buffer's next print, two markers on
+        this.quietMarkers = 2;
         this.emit([
           { ...base('lost', 'natscope', 0, this.now()), probe: 'all', count: record.count, source: 'bpftrace' },
         ]);

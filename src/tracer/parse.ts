@@ -39,8 +39,10 @@ export interface ParseContext {
   hostOf(netns: number): string;
   // enum skb_drop_reason value → name on the running kernel
   dropReason(code: number): string;
-  // the clock of natscope's own stamps (counts read), as bpftrace's nsecs
-  // there (default: this machine's; a micro-VM's bpftrace read on the host: the guest's)
+  // the clock of natscope's own stamps (counts read, until their flush's
+  // marker stamps them with its time), as bpftrace's nsecs there (default:
+  // this machine's; a micro-VM's bpftrace read on the host: the guest's; a
+  // cluster node's: the node's)
   now?(): number;
 }
 
@@ -267,7 +269,8 @@ function parseBuffer(
 // A count map's print: {"NETNS": N, …} or {"NETNS,BY": N, …}. Stamped
 // with the reader's clock (the same CLOCK_MONOTONIC as the kernel's, on the
 // machine bpftrace runs on): the events were counted during the flush that
-// ends now.
+// ends now. The flush's marker, if it has a time, stamps them with it
+// (FlushAssembler); the exit dump's and older captures' keep this one.
 function parseCounts(
   map: string,
   stream: StreamName,

@@ -268,7 +268,7 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
     expect(events.filter((e) => e.kind === 'error')).toEqual([]);
   });
 
-  test("each flush marker carries its tick's kernel time, and every event printed after a marker happened after the marker before it", () => {
+  test("each flush marker carries its tick's kernel time, and every event printed after a marker happened after the marker before it (a stalled probe's excepted: at most 1 in 1,000)", () => {
     // what natscope cluster's merge relies on (src/tracer/flush.ts, onThrough), on this kernel and bpftrace, all four probes
     const markers: number[] = [];
     let timeless = 0;

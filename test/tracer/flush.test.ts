@@ -75,7 +75,7 @@ describe('the flush assembler', () => {
     const counts = FLUSH.slice(3, 6);
     const { out } = run([...counts, '', '', ...counts], { stopBefore: 3 });
     const once = run([...counts, FLUSH[6]!]).out;
-    // counts carry the reader's clock here (this capture's markers have no time): compared without it
+    // counts the exit dump holds carry the reader's clock (no marker closes them): compared without it
     const countsOf = (events: NatscopeEvent[]) =>
       events.filter((e) => e.kind === 'counted').map(({ t: _, ...rest }) => rest);
     expect(countsOf(out)).toEqual(countsOf(once));
@@ -155,15 +155,19 @@ describe('the flush assembler', () => {
       return r.type === 'flush' && r.at !== null ? [r.at] : [];
     });
     // what the assembler said, in order: the times it passed, and the events it sent
-    const said: ({ through: number } | { events: NatscopeEvent[] })[] = [];
+    const said: ({ through: number } | { events: NatscopeEvent[]; closing: number | null })[] = [];
+    // the time of the marker being taken (null: another line)
+    let closing: number | null = null;
     const flush = new FlushAssembler(
-      (events) => said.push({ events }),
+      (events) => said.push({ events, closing }),
       undefined,
       (through) => said.push({ through }),
     );
     lines.forEach((line, i) => {
       if (i === lines.indexOf('')) flush.stop();
-      flush.take(record(line), i + 1, line);
+      const r = record(line);
+      closing = r.type === 'flush' ? r.at : null;
+      flush.take(r, i + 1, line);
     });
     flush.end();
     const throughs = said.flatMap((s) => ('through' in s ? [s.through] : []));
@@ -182,13 +186,14 @@ describe('the flush assembler', () => {
     }
     expect(checked).toBe(flush.summary(0).received);
     expect(checked).toBeGreaterThan(100);
-    // each flush's counts carry its marker's time (the kernel counted them before that tick)
+    // each flush's counts carry the time of the marker that closed it (the kernel counted them before that tick)
     let counts = 0;
     for (const s of said)
       if ('events' in s)
         for (const e of s.events)
           if (e.kind === 'counted') {
-            expect(markers).toContain(e.t);
+            expect(s.closing).not.toBeNull();
+            expect(e.t).toBe(s.closing);
             counts++;
           }
     expect(counts).toBeGreaterThan(3);
@@ -204,7 +209,7 @@ describe('the flush assembler', () => {
     expect(old.flushes).toBeGreaterThan(3);
   });
 
-  test('after bpftrace reports output lost (a print or clear may be among it), the next marker passes nothing on', () => {
+  test('after bpftrace reports output lost (a print and clear may be among it), the next two markers pass nothing on', () => {
     const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
     const markerLines = lines.flatMap((l, i) => (l.includes('"natscope-flush ') ? [i] : []));
     const at = (i: number) => Number(/natscope-flush (\d+)/.exec(lines[markerLines[i]!]!)![1]);
@@ -222,7 +227,65 @@ describe('the flush assembler', () => {
     );
     for (const [i, l] of withLoss.entries()) flush.take(record(l), i + 1, l);
     const all = markerLines.map((_, i) => at(i));
-    // marker 4 (index 3) says nothing; marker 5 says marker 4's time
-    expect(throughs).toEqual([all[0], all[1], ...all.slice(3, -1)]);
+    // markers 4 and 5 (indices 3, 4) say nothing; marker 6 says marker 5's time
+    expect(throughs).toEqual([all[0], all[1], ...all.slice(4, -1)]);
+  });
+
+  test("a buffer's print and clear lost: its events come two flushes on, and nothing said it was past them", () => {
+    // the capture as bpftrace would print it had it lost the first @drop_b print and its clear:
+    // the report in its place, and its events printed again with the buffer's next print
+    const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
+    const drops = lines.flatMap((l, i) => (l.startsWith('{"type": "map", "data": {"@drop_b": {') ? [i] : []));
+    const [first, next] = [drops[0]!, drops[1]!];
+    const entries = (l: string) => l.slice(l.indexOf('{"@drop_b": {') + 13, l.lastIndexOf('}}}'));
+    const edited = lines.map((l, i) =>
+      i === first
+        ? '{"type": "lost_events", "data": {"events": 2}}'
+        : i === next
+          ? `{"type": "map", "data": {"@drop_b": {${entries(lines[first]!)}, ${entries(l)}}}}`
+          : l,
+    );
+    let passed = Number.NEGATIVE_INFINITY;
+    let checked = 0;
+    const flush = new FlushAssembler(
+      (events) => {
+        for (const e of kernel(events)) {
+          expect(e.t).toBeGreaterThan(passed);
+          checked++;
+        }
+      },
+      undefined,
+      (t) => {
+        passed = t;
+      },
+    );
+    for (const [i, l] of edited.entries()) {
+      if (i === edited.indexOf('')) flush.stop();
+      flush.take(record(l), i + 1, l);
+    }
+    flush.end();
+    // every event arrived, none counted lost
+    expect(checked).toBe(240);
+    expect(flush.summary(0).lost).toBe(0);
+  });
+
+  test('counts no timed marker closes (bpftrace stopped before it) keep the time they were read', () => {
+    const lines = fixtureText('bpftrace', 'drop-flush-times.jsonl').split('\n');
+    const firstCounts = lines.findIndex((l) => l.includes('"@drop_over_'));
+    const out: NatscopeEvent[] = [];
+    const flush = new FlushAssembler(
+      (events) => out.push(...events),
+      () => 42,
+    );
+    const taken = [...lines.slice(0, firstCounts + 1), '', ''];
+    for (const [i, l] of taken.entries()) {
+      if (i === firstCounts + 1) flush.stop();
+      // counts are stamped when parsed, with the reader's clock
+      flush.take(parseBpftraceLine(l, { ...ctx, now: () => 42 }), i + 1, l);
+    }
+    flush.end();
+    const counted = out.filter((e) => e.kind === 'counted');
+    expect(counted.length).toBeGreaterThan(0);
+    for (const e of counted) expect(e.t).toBe(42);
   });
 });
