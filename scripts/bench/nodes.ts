@@ -12,6 +12,7 @@
 // one process, on one core, as in natscope.
 
 import { PassThrough } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TimeOrderedMerge } from '../../src/cluster/merge.js';
 import { mergedEvent, onCommonClock } from '../../src/cluster/transport.js';
 import type { NatscopeEvent } from '../../src/events/types.js';
@@ -132,7 +133,6 @@ interface NodesRun {
 
 // node i of n flushes i/n of an interval after node 0
 const phaseMs = (i: number, n: number) => (i * FLUSH_INTERVAL_MS) / n;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 // N nodes: `paced` writes each node's flushes every 100 ms (the delay a user
 // sees), each node at its own phase of the interval, as nodes' ticks fall
@@ -190,13 +190,13 @@ async function runNodes(
   for (let f = 0; f < flushesPerNode; f++) {
     const tick = performance.now();
     for (const [i, node] of nodes.entries()) {
-      if (paced) await sleep(tick + phaseMs(i, n) - performance.now());
+      if (paced) await sleep(Math.max(0, tick + phaseMs(i, n) - performance.now()));
       arrived[i] = performance.now();
       await node.write(flushes.bytes[f % flushes.bytes.length]!);
     }
     // let the tracers take what was written before the next flush arrives
     await new Promise((resolve) => setImmediate(resolve));
-    if (paced) await sleep(tick + FLUSH_INTERVAL_MS - performance.now());
+    if (paced) await sleep(Math.max(0, tick + FLUSH_INTERVAL_MS - performance.now()));
   }
   for (const node of nodes) node.end();
   const summaries = await Promise.all(tracers.map((t) => t.done));

@@ -83,17 +83,14 @@ export class TimeOrderedMerge<E extends { t: number }> {
     };
   }
 
-  // The sources' least `through` again; what it lets go, out now.
+  // The sources' least `through` again; what it lets go, out now. Only
+  // source() lowers it (a new source has said nothing yet).
   private advance(): void {
+    // Infinity once every source has ended: none is left to wait for
     let least = Number.POSITIVE_INFINITY;
     for (const t of this.throughs.values()) least = Math.min(least, t);
-    // every source has ended: none is left to wait for
-    const passed = least;
-    if (passed <= this.passed) {
-      this.passed = passed;
-      return;
-    }
-    this.passed = passed;
+    if (least <= this.passed) return;
+    this.passed = least;
     this.release(false);
   }
 

@@ -44,6 +44,12 @@ function setUp(mode = 'ok') {
   return { fake, dir, kubectl: new Kubectl({ binary: join(fake.bin, 'kubectl') }) };
 }
 
+// node2's clock an hour behind this machine's, node1's on it: node2's kernel events move an hour on
+const TWO_CLOCKS = [
+  { offsetNs: 0, uncertaintyNs: 1000 },
+  { offsetNs: 3600e9, uncertaintyNs: 1000 },
+];
+
 describe('bpftrace on cluster nodes, through kubectl exec', () => {
   test("two nodes' streams merge into one, every kernel event named after its node and on the common clock, each counted exactly, one node's taken an event at a time and the other's a flush at once", async () => {
     const { fake, dir, kubectl } = setUp();
@@ -54,11 +60,6 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
       ttlS: 60,
     });
     const events: NatscopeEvent[] = [];
-    // node2's clock an hour behind this machine's, node1's on it: node2's kernel events moved an hour on
-    const clocks = [
-      { offsetNs: 0, uncertaintyNs: 1000 },
-      { offsetNs: 3600e9, uncertaintyNs: 1000 },
-    ];
     const batches: NatscopeEvent[][] = [];
     const begun = monotonicNs();
     const tracers = await Promise.all(
@@ -66,7 +67,7 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
         startNodeTracer(kubectl, pod, {
           probes: ['drop'],
           readyTimeoutMs: 15_000,
-          clock: clocks[i],
+          clock: TWO_CLOCKS[i],
           ...(i === 0
             ? { onEvent: (e: NatscopeEvent) => events.push(e) }
             : {
@@ -141,17 +142,13 @@ describe('bpftrace on cluster nodes, through kubectl exec', () => {
       image: 'i',
       ttlS: 60,
     });
-    const clocks = [
-      { offsetNs: 0, uncertaintyNs: 1000 },
-      { offsetNs: 3600e9, uncertaintyNs: 1000 },
-    ];
     const throughs: number[][] = [[], []];
     const tracers = await Promise.all(
       run.pods.map((pod, i) =>
         startNodeTracer(kubectl, pod, {
           probes: ['drop'],
           readyTimeoutMs: 15_000,
-          clock: clocks[i],
+          clock: TWO_CLOCKS[i],
           onEvents: () => undefined,
           onThrough: (t) => throughs[i]!.push(t),
         }),
