@@ -8,7 +8,7 @@
 // natscope's own flush assembly, parsing and loss counting, the cluster
 // transport's clock alignment, then one TimeOrderedMerge, a flush at a
 // time, as the cluster commands do: each node a source of the merge that
-// says how far it has got after each flush (the marker's tick time). All in
+// says how far it has got after each flush (the hand-over time its marker carries). All in
 // one process, on one core, as in natscope.
 
 import { PassThrough } from 'node:stream';
@@ -82,16 +82,20 @@ function fakeNode(): {
   };
 }
 
-// A flush as a node's bpftrace writes it: its lines, then the marker with its tick's time.
-const flushBytes = (lines: string[], markerNs: number) =>
-  Buffer.from(`${lines.join('\n')}\n{"type": "printf", "data": "${FLUSH_WORD} ${markerNs}\\n"}\n`);
+// A flush as a node's bpftrace writes it: its lines, then the marker with
+// its tick's time and its hand-over's.
+const flushBytes = (lines: string[], flush: number) =>
+  Buffer.from(
+    `${lines.join('\n')}\n{"type": "printf", "data": "${FLUSH_WORD} ${markerOf(flush)} ${handOverOf(flush)}\\n"}\n`,
+  );
 
 // The kernel's flushes, in time: flush f holds the events up to its hand-over
 // tick at (f + 1) intervals, printed half an interval later (the marker's
 // time), so the next flush holds only later events, as bpftrace's do.
 const INTERVAL_NS = KERNEL_FLUSH_MS * 1e6;
 const START_NS = 1e9;
-const markerOf = (flush: number) => START_NS + (flush + 1.5) * INTERVAL_NS;
+const handOverOf = (flush: number) => START_NS + (flush + 1) * INTERVAL_NS;
+const markerOf = (flush: number) => handOverOf(flush) + INTERVAL_NS / 2;
 
 // The capture's events, a flush's `rounds` spread evenly over its interval
 // (the capture itself spans seconds), keeping their order within a round.
@@ -225,7 +229,7 @@ export async function benchNodes(): Promise<Figure[]> {
     return {
       eventsPerFlush,
       bytes: Array.from({ length: count(eventsPerFlush) }, (_, f) =>
-        flushBytes(flushLines(buffers, f, time, rounds), markerOf(f)),
+        flushBytes(flushLines(buffers, f, time, rounds), f),
       ),
     };
   };
@@ -247,7 +251,7 @@ export async function benchNodes(): Promise<Figure[]> {
     });
   }
   // at bpftrace's own cadence, 4 nodes: an event leaves once every node has said it got past it
-  // (the marker before its latest), up to a flush interval; without markers, the merge's window (300 ms)
+  // (its latest flush's hand-over), up to a flush interval; without markers, the merge's window (300 ms)
   const light = prepare(PACED_ROUNDS, () => PACED_FLUSHES);
   const paced = await runNodes(light, 4, true, 4 * PACED_FLUSHES * light.eventsPerFlush);
   figures.push({

@@ -2,9 +2,10 @@
 // arrive in flushes (ten a second), each flush in time order, but the
 // nodes' flushes interleave as the network delivers them. A node that says
 // how far it has got (a source's `through`: each bpftrace flush marker
-// carries its tick's time, src/tracer/flush.ts) lets an event go as soon
-// as every node still open has passed its time: about a flush interval
-// after it happened. Otherwise, or when a node goes quiet (a stalled
+// carries its hand-over's time, src/tracer/flush.ts) lets an event go as
+// soon as every node still open has passed its time: about a flush
+// interval after it happened (each node's next hand-over after it, printed
+// a tick later). Otherwise, or when a node goes quiet (a stalled
 // `kubectl exec`), an event is held for a short window after it arrives,
 // and events leave in time order once their window has passed. One that
 // arrives later than that (a node far behind) goes out at once, out of

@@ -14,18 +14,22 @@
 // every map: buffers not yet printed, and the final sequence counters,
 // which settle the loss of events that never arrived.
 //
-// Each marker carries its tick's kernel time. A flush holds the events up
-// to the hand-over tick just before the marker's, and that hand-over came
-// after the previous marker's tick: so once a marker is read, every event
-// still to come happened after the previous marker's time. `onThrough`
-// hears that time: a merge of several nodes lets an event go as soon as
-// every node has passed it, instead of holding it for a fixed window.
+// Each marker carries its tick's kernel time and the hand-over's before it
+// (src/tracer/streams.ts, FLUSH_MARKER): every event still to come happened
+// after that hand-over. `onThrough` hears that time: a merge of several
+// nodes lets an event go as soon as every node has passed it, instead of
+// holding it for a fixed window. A recording made before markers carried
+// the hand-over has the tick's time alone: a flush there holds the events
+// up to the hand-over tick just before the marker's, which came after the
+// previous marker's tick, so what `onThrough` hears is the previous
+// marker's time, a flush later.
 // Output bpftrace reports lost may have been a buffer's print and clear,
 // which leaves older events for that buffer's next print, two flushes on
 // (the two buffers take turns): after such a report the next two markers
-// pass nothing on. A flush's counts are stamped with its
-// marker's time (the kernel counted them before that tick, on the same
-// clock as its events), not with when natscope read them.
+// pass nothing on. A flush's counts are stamped with its hand-over's time
+// (the kernel counted them before it, on the same clock as its events; a
+// probe that chose its buffer just before may add one just after), or
+// without one with its marker's, not with when natscope read them.
 
 import { z } from 'zod';
 import { count } from '../events/fields.js';
@@ -74,7 +78,7 @@ export class FlushAssembler {
   private garbageSeen = 0;
   // flush markers read so far
   flushes = 0;
-  // the time of the last marker read (null: none yet, or it had no time)
+  // the tick time of the last marker read (null: none yet, or it had no time)
   private lastMarkerAt: number | null = null;
   // markers still to pass nothing on, after bpftrace reported lost output
   private quietMarkers = 0;
@@ -105,14 +109,17 @@ export class FlushAssembler {
         if (!this.exiting) this.countsSinceMarker.add(record.map);
         for (const e of record.events) this.counted.push(e);
         break;
-      case 'flush':
-        this.release(record.at);
+      case 'flush': {
+        this.release(record.handedAt ?? record.at);
         this.countsSinceMarker.clear();
         this.flushes++;
+        // an older recording's marker says it a flush later: the previous marker's tick
+        const through = record.handedAt ?? (record.at === null ? null : this.lastMarkerAt);
         if (this.quietMarkers > 0) this.quietMarkers--;
-        else if (this.lastMarkerAt !== null && record.at !== null && this.onThrough) this.onThrough(this.lastMarkerAt);
+        else if (through !== null) this.onThrough?.(through);
         this.lastMarkerAt = record.at;
         break;
+      }
       case 'sequence':
         if (this.exiting) this.finalSequences.set(record.stream, record);
         break;
@@ -164,7 +171,7 @@ export class FlushAssembler {
     };
   }
 
-  // `at`: the flush marker's time, if it had one (its counts are stamped with it)
+  // `at`: the time the flush marker stamps its counts with, if it had one
   private release(at: number | null = null): void {
     if (this.flushing.length === 0 && this.counted.length === 0) return;
     // one array of the flush's events (the parser's own, when it printed one buffer)

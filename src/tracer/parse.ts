@@ -59,8 +59,9 @@ export interface ProbeEvent {
 export type BpftraceRecord =
   | { type: 'batch'; events: ProbeEvent[] }
   | { type: 'counted'; map: string; events: CountedEvent[] }
-  // `at`: the kernel's time of the tick that printed the flush (null: a marker without one)
-  | { type: 'flush'; at: number | null }
+  // `at`: the kernel's time of the tick that printed the flush, `handedAt`:
+  // of the hand-over before it (null: a marker without it, an older recording's)
+  | { type: 'flush'; at: number | null; handedAt: number | null }
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
@@ -173,15 +174,21 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceReco
   }
 }
 
-const TIMED_MARKER = new RegExp(`^${FLUSH_MARKER} (\\d+)$`);
+const TIMED_MARKER = new RegExp(`^${FLUSH_MARKER} (\\d+)(?: (\\d+))?$`);
 
-// The flush marker, with its tick's time or without (an older recording's); null if `text` is another message.
+// The flush marker with its tick's and its hand-over's times, or older
+// recordings' with the tick's alone or no time; null if `text` is another message.
 function flushMarker(text: string, line: string): BpftraceRecord | null {
-  if (text === FLUSH_MARKER) return { type: 'flush', at: null };
+  if (text === FLUSH_MARKER) return { type: 'flush', at: null, handedAt: null };
   const m = TIMED_MARKER.exec(text);
   if (!m) return null;
   const at = Number(m[1]);
-  return isValue(at) ? { type: 'flush', at } : garbage(line, 'flush marker time is not a kernel integer');
+  const handedAt = m[2] === undefined ? null : Number(m[2]);
+  if (!isValue(at) || (handedAt !== null && !isValue(handedAt)))
+    return garbage(line, 'flush marker time is not a kernel integer');
+  // the hand-over is a tick before the print
+  if (handedAt !== null && handedAt >= at) return garbage(line, 'flush marker hand-over is not before its tick');
+  return { type: 'flush', at, handedAt };
 }
 
 function garbage(line: string, reason: string): BpftraceRecord {

@@ -154,13 +154,16 @@ export async function composeProgram(
 // instance); printing a tick later, not at once, keeps its event from
 // being cleared unprinted: it has FLUSH_TICK_MS to finish, not the moment
 // bpftrace takes to read the print request. The marker after the prints
-// lets the reader sort a flush's events by time; written ten times a
-// second, it also ends bpftrace (SIGPIPE) soon after natscope dies without
-// stopping it.
+// ends the flush and carries its times (see FLUSH_MARKER); written ten
+// times a second, it also ends bpftrace (SIGPIPE) soon after natscope dies
+// without stopping it.
 function flushBlock(streams: StreamName[]): string[] {
   const pending = (side: 0 | 1): string => `@pending_${side === 0 ? 'a' : 'b'}`;
-  // hand the filling side over; the probes write the other
+  // hand the filling side over; the probes write the other. The time is
+  // read before the switch: a probe reads @batch before its event's time,
+  // so every event on the other side happened after it.
   const handOver = (full: 0 | 1): string[] => [
+    '@handed_at = nsecs;',
     `@batch = ${1 - full};`,
     `${pending(full)} = 1;`,
     `@handed = ${full + 1};`,
@@ -171,8 +174,8 @@ function flushBlock(streams: StreamName[]): string[] {
     ...streams.map((s) => `print(${STREAMS[s].counts[full]}); clear(${STREAMS[s].counts[full]});`),
     ...[...new Set(streams.map((s) => STREAMS[s].budgets[full]))].map((b) => `clear(${b});`),
     `clear(${pending(full)});`,
-    // the tick's time: every later flush holds only events after it (FlushAssembler's `onThrough`)
-    `printf("${FLUSH_MARKER} %llu\\n", nsecs);`,
+    // this tick's time, then the hand-over's: every later flush holds only events after the hand-over (FlushAssembler's `onThrough`)
+    `printf("${FLUSH_MARKER} %llu %llu\\n", nsecs, @handed_at);`,
     '@handed = 0;',
   ];
   const indent = (depth: number, lines: string[]) => lines.map((l) => '\t'.repeat(depth) + l);

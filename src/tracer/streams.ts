@@ -111,9 +111,14 @@ export const STREAMS: Record<StreamName, StreamInfo> = {
 };
 
 // What the composed program prints after each flush's buffers, followed by
-// the kernel's monotonic time (bpftrace's nsecs) of the tick that printed
-// them: `natscope-flush 65366670162744`. Recordings made before the marker
-// carried a time have the word alone.
+// two kernel times (CLOCK_MONOTONIC, bpftrace's nsecs): the tick that
+// printed them, and the hand-over before it, when the probes switched to
+// the other buffers: `natscope-flush 65366720170211 65366670162744`. The
+// flush holds the events up to the hand-over (a probe that chose its
+// buffer just before may add a later one), and every later flush only
+// events after it. Recordings made before carry the tick's time alone
+// (every later flush then holds events after the previous marker's tick),
+// or the word alone.
 export const FLUSH_MARKER = 'natscope-flush';
 
 // How often the buffered events are printed (each buffer fills this long;

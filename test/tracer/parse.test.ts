@@ -192,12 +192,33 @@ describe('bpftrace output parser, on output captured in the micro-VM', () => {
     expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush\\n"}', ctx)).toEqual({
       type: 'flush',
       at: null,
+      handedAt: null,
     });
-    // printf("natscope-flush %llu\\n", nsecs) as bpftrace 0.23.2 printed it (Debian 13's, in a BEGIN probe);
-    // 0.17's is in test/fixtures/bpftrace/drop-flush-times.jsonl
+    // printf("natscope-flush %llu\\n", nsecs), before it carried the hand-over, as bpftrace 0.23.2
+    // printed it (Debian 13's, in a BEGIN probe); 0.17's is in test/fixtures/bpftrace/drop-flush-times.jsonl
     expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush 65376274629837\\n"}', ctx)).toEqual({
       type: 'flush',
       at: 65376274629837,
+      handedAt: null,
+    });
+    // the tick's time and the hand-over's, as bpftrace 0.17.0 printed them (test/fixtures/bpftrace/drop-flush-handover.jsonl)
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush 322247035548 322197016115\\n"}', ctx)).toEqual(
+      { type: 'flush', at: 322247035548, handedAt: 322197016115 },
+    );
+    // and as bpftrace 0.23.2 printed them (Debian 13's, the end-to-end test in the micro-VM)
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush 101147096800 101094129896\\n"}', ctx)).toEqual(
+      { type: 'flush', at: 101147096800, handedAt: 101094129896 },
+    );
+    expect(
+      parseBpftraceLine('{"type": "printf", "data": "natscope-flush 322247035548 123456789012345678901\\n"}', ctx),
+    ).toMatchObject({ type: 'garbage', reason: 'flush marker time is not a kernel integer' });
+    // a hand-over is a tick before the print that follows it
+    expect(
+      parseBpftraceLine('{"type": "printf", "data": "natscope-flush 322197016115 322247035548\\n"}', ctx),
+    ).toMatchObject({ type: 'garbage', reason: 'flush marker hand-over is not before its tick' });
+    expect(parseBpftraceLine('{"type": "printf", "data": "natscope-flush 1 2 3\\n"}', ctx)).toEqual({
+      type: 'message',
+      text: 'natscope-flush 1 2 3',
     });
     expect(
       parseBpftraceLine('{"type": "printf", "data": "natscope-flush 123456789012345678901\\n"}', ctx),

@@ -61,14 +61,17 @@ describe('probe files', () => {
       expect(flush.match(new RegExp(`clear\\(@drop_detail_${side}\\);`, 'g'))).toHaveLength(1);
       // one tick hands the side over (marked pending until its clear has run), printing nothing
       const n = side === 'a' ? 1 : 2;
-      expect(flush).toMatch(new RegExp(`@batch = ${2 - n};\\s*@pending_${side} = 1;\\s*@handed = ${n};\\s*\\}`));
+      // its time read before the switch: a probe reads @batch before its event's time, so every event on the other side is later
+      expect(flush).toMatch(
+        new RegExp(`@handed_at = nsecs;\\s*@batch = ${2 - n};\\s*@pending_${side} = 1;\\s*@handed = ${n};\\s*\\}`),
+      );
       // the next prints it: its buffers, its counts, its budgets, its pending mark, then the marker
       const drain = new RegExp(`if \\(@handed == ${n}\\) \\{([^}]*)\\}`).exec(flush)?.[1] ?? '';
       expect(drain.indexOf(`print(@nat_${side})`)).toBeGreaterThanOrEqual(0);
       expect(drain).toMatch(
-        // the marker with the tick's time (every later flush holds only events after it)
+        // the marker with the tick's time and the hand-over's (every later flush holds only events after it)
         new RegExp(
-          `clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER} %llu\\\\n", nsecs\\);\\s*@handed = 0;\\s*$`,
+          `clear\\(@pending_${side}\\);\\s*printf\\("${FLUSH_MARKER} %llu %llu\\\\n", nsecs, @handed_at\\);\\s*@handed = 0;\\s*$`,
         ),
       );
     }
