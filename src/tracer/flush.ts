@@ -8,7 +8,8 @@
 // flush's events go out in time order, each counted once against the
 // probes' sequence numbers (a gap is a lost event; a buffer printed before
 // bpftrace stopped and again in its exit dump is seen twice, and its
-// events are counted once), then its counts: all of it in one batch, so
+// events are counted once), its counts among them at their time: all of
+// it in one batch, in time order, so
 // what follows pays its per-call costs once a flush, not once an event
 // (thousands of events a flush). When bpftrace stops it dumps
 // every map: buffers not yet printed, and the final sequence counters,
@@ -110,6 +111,7 @@ export class FlushAssembler {
         for (const e of record.events) this.counted.push(e);
         break;
       case 'flush': {
+        if (record.unusable) this.garbage(record.unusable, lineNo, line);
         this.release(record.handedAt ?? record.at);
         this.countsSinceMarker.clear();
         this.flushes++;
@@ -136,9 +138,7 @@ export class FlushAssembler {
         if (this.stopping) this.exiting = true;
         break;
       case 'garbage':
-        if (this.garbageSeen++ < GARBAGE_REPORTED) {
-          this.error(`unexpected bpftrace output on line ${lineNo} (${record.reason}): ${line.slice(0, 120)}`);
-        }
+        this.garbage(record.reason, lineNo, line);
         break;
       default:
         break;
@@ -154,6 +154,11 @@ export class FlushAssembler {
       if (tail > 0) this.emit([{ ...base('lost', 'natscope', 0, this.now()), probe, count: tail, source: 'sequence' }]);
     }
     this.finalSequences.clear();
+  }
+
+  private garbage(reason: string, lineNo: number, line: string): void {
+    if (this.garbageSeen++ < GARBAGE_REPORTED)
+      this.error(`unexpected bpftrace output on line ${lineNo} (${reason}): ${line.slice(0, 120)}`);
   }
 
   error(message: string): void {
@@ -186,12 +191,16 @@ export class FlushAssembler {
       if (gap > 0) out.push({ ...base('lost', 'natscope', 0, event.t), probe, count: gap, source: 'sequence' });
       out.push(event);
     }
+    // the counts go at their time: a probe that chose its buffer just before
+    // the hand-over may have written an event after it, into this flush
+    let countsAt = out.length;
+    if (at !== null) while (countsAt > 0 && out[countsAt - 1]!.t > at) countsAt--;
     for (const event of this.counted) {
       this.countedTotal += event.count;
       // the parser's own new object, handed over
       if (at !== null) event.t = at;
-      out.push(event);
     }
+    if (this.counted.length > 0) out.splice(countsAt, 0, ...this.counted);
     this.counted.length = 0;
     if (out.length > 0) this.emit(out);
   }

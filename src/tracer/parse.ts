@@ -60,8 +60,9 @@ export type BpftraceRecord =
   | { type: 'batch'; events: ProbeEvent[] }
   | { type: 'counted'; map: string; events: CountedEvent[] }
   // `at`: the kernel's time of the tick that printed the flush, `handedAt`:
-  // of the hand-over before it (null: a marker without it, an older recording's)
-  | { type: 'flush'; at: number | null; handedAt: number | null }
+  // of the hand-over before it (null: a marker without it, an older
+  // recording's, or with one that cannot be: `unusable` says why)
+  | { type: 'flush'; at: number | null; handedAt: number | null; unusable?: string }
   | { type: 'sequence'; probe: ProbeFamily; stream: StreamName; perCpu: Map<number, number> }
   | { type: 'lost'; count: number }
   | { type: 'attached'; probes: number }
@@ -183,11 +184,15 @@ function flushMarker(text: string, line: string): BpftraceRecord | null {
   const m = TIMED_MARKER.exec(text);
   if (!m) return null;
   const at = Number(m[1]);
-  const handedAt = m[2] === undefined ? null : Number(m[2]);
-  if (!isValue(at) || (handedAt !== null && !isValue(handedAt)))
-    return garbage(line, 'flush marker time is not a kernel integer');
+  if (!isValue(at)) return garbage(line, 'flush marker time is not a kernel integer');
+  if (m[2] === undefined) return { type: 'flush', at, handedAt: null };
+  const handedAt = Number(m[2]);
+  // the flush still ends here; without its hand-over it says less (as an older recording's)
+  if (!isValue(handedAt))
+    return { type: 'flush', at, handedAt: null, unusable: 'flush marker hand-over is not a kernel integer' };
   // the hand-over is a tick before the print
-  if (handedAt !== null && handedAt >= at) return garbage(line, 'flush marker hand-over is not before its tick');
+  if (handedAt >= at)
+    return { type: 'flush', at, handedAt: null, unusable: 'flush marker hand-over is not before its tick' };
   return { type: 'flush', at, handedAt };
 }
 

@@ -296,11 +296,8 @@ describe(`the incident in the micro-VM (${STACK_LABEL}), traced`, () => {
     }
     expect(untimed).toBe(0);
     expect(markers.length).toBeGreaterThan(20);
-    // each hand-over comes after the tick before it, and before its own
-    for (let i = 1; i < markers.length; i++) {
-      expect(markers[i]!.handedAt).toBeGreaterThan(markers[i - 1]!.at);
-      expect(markers[i]!.at).toBeGreaterThan(markers[i]!.handedAt);
-    }
+    // each hand-over comes after the tick before it (the parser checks it comes before its own)
+    for (let i = 1; i < markers.length; i++) expect(markers[i]!.handedAt).toBeGreaterThan(markers[i - 1]!.at);
     expect(checked).toBeGreaterThan(500);
     console.log(
       `flush markers: ${markers.length}; ${checked} events printed after one, ${before} before its hand-over, the closest ${(closest / 1e6).toFixed(2)} ms after`,

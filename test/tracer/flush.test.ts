@@ -196,6 +196,8 @@ describe('the flush assembler', () => {
     const checked = eventsAfterThroughs(out);
     expect(checked).toBe(received);
     expect(checked).toBeGreaterThan(100);
+    for (const s of out)
+      if ('events' in s) expect(s.events.map((e) => e.t)).toEqual(s.events.map((e) => e.t).sort((a, b) => a - b));
     // the marker's own tick would be too late to say: events of the next flush came before it
     let beforeTick = 0;
     let tick = Number.NEGATIVE_INFINITY;
@@ -310,6 +312,53 @@ describe('the flush assembler', () => {
     expect(checked).toBe(said(lines).received);
     expect(checked).toBeGreaterThan(100);
     expect(flush.summary(0).lost).toBe(0);
+  });
+
+  test("a flush's counts go among its events at their hand-over's time: an event a probe wrote just after the hand-over stays after them", () => {
+    // the capture as bpftrace would print it had the probe that wrote a flush's last event
+    // chosen its buffer just before the hand-over and read its time just after
+    const lines = fixtureText('bpftrace', 'drop-flush-handover.jsonl').split('\n');
+    const counts = lines.findIndex((l) => l.includes('"@drop_over_a"'));
+    const buffer = counts - 1;
+    const handedAt = Number(/natscope-flush \d+ (\d+)/.exec(lines[counts + 1]!)![1]);
+    expect(lines[buffer]).toContain('"@drop_a"');
+    const times = [...lines[buffer]!.matchAll(/\[(\d+),/g)].map((m) => m[1]!);
+    const edited = lines.map((l, i) => (i === buffer ? l.replace(`[${times.at(-1)},`, `[${handedAt + 1000},`) : l));
+    const batches: NatscopeEvent[][] = [];
+    const flush = new FlushAssembler((events) => batches.push(events));
+    for (const [i, l] of edited.slice(0, counts + 2).entries()) flush.take(record(l), i + 1, l);
+    const batch = batches.at(-1)!;
+    expect(batch.map((e) => e.t)).toEqual(batch.map((e) => e.t).sort((a, b) => a - b));
+    const kinds = batch.map((e) => e.kind);
+    expect(kinds.slice(-2)).toEqual(['counted', 'drop']);
+    expect(kinds.filter((k) => k === 'drop')).toHaveLength(times.length);
+  });
+
+  test("a marker whose hand-over cannot be still ends its flush, says only the marker before's tick, and is reported", () => {
+    const lines = fixtureText('bpftrace', 'drop-flush-handover.jsonl').split('\n');
+    const markerLines = lines.flatMap((l, i) => (l.includes('"natscope-flush ') ? [i] : []));
+    const tick = (i: number) => Number(/natscope-flush (\d+)/.exec(lines[markerLines[i]!]!)![1]);
+    const handOver = (i: number) => Number(/natscope-flush \d+ (\d+)/.exec(lines[markerLines[i]!]!)![1]);
+    // the fourth marker with its hand-over after its tick
+    const edited = lines.map((l, i) =>
+      i === markerLines[3] ? `{"type": "printf", "data": "natscope-flush ${tick(3)} ${tick(3) + 1}\\n"}` : l,
+    );
+    const throughs: number[] = [];
+    const out: NatscopeEvent[] = [];
+    const flush = new FlushAssembler(
+      (events) => out.push(...events),
+      undefined,
+      (t) => throughs.push(t),
+    );
+    for (const [i, l] of edited.entries()) flush.take(record(l), i + 1, l);
+    const all = markerLines.map((_, i) => handOver(i));
+    expect(throughs).toEqual([...all.slice(0, 3), tick(2), ...all.slice(4)]);
+    expect(flush.flushes).toBe(markerLines.length);
+    expect(out.filter((e) => e.kind === 'error')).toEqual([
+      expect.objectContaining({
+        message: expect.stringContaining(`line ${markerLines[3]! + 1} (flush marker hand-over is not before its tick)`),
+      }),
+    ]);
   });
 
   test('counts no timed marker closes (bpftrace stopped before it) keep the time they were read', () => {

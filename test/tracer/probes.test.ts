@@ -80,6 +80,34 @@ describe('probe files', () => {
   });
 
   test.each(Object.values(PROBES))(
+    "$file: a probe chooses its buffer once, before it reads its event's time (so every event on the other side came after the hand-over)",
+    (probe) => {
+      const code = readFileSync(join(probesDir(), probe.file), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '');
+      // each probe's body: its attach point, an optional filter, then { … } up to the closing brace at the line's start
+      const bodies = [
+        ...code.matchAll(/^(?:kfunc|kretfunc|tracepoint):[^\n]*\n(?:\/[^\n]*\/\n)?\{\n([\s\S]*?)^\}$/gm),
+      ].map((m) => m[1]!);
+      const timed = bodies.filter((b) => b.includes('nsecs'));
+      expect(timed.length).toBeGreaterThan(0);
+      for (const body of timed) {
+        expect(body.match(/@batch/g)).toEqual(['@batch']);
+        expect(body.indexOf('$side = @batch;')).toBeGreaterThanOrEqual(0);
+        expect(body.indexOf('$side = @batch;')).toBeLessThan(body.indexOf('nsecs'));
+        // every buffer write is on the side chosen
+        for (const write of body.matchAll(/^\t+(@\w+)_([ab])\[/gm)) {
+          const before = body.slice(0, write.index);
+          const guard = before.lastIndexOf('if ($side == 0)');
+          const otherwise = before.lastIndexOf('} else {');
+          expect(guard, `${write[1]}_${write[2]}`).toBeGreaterThanOrEqual(0);
+          expect(write[2] === 'a' ? otherwise < guard : otherwise > guard, `${write[1]}_${write[2]}`).toBe(true);
+        }
+      }
+    },
+  );
+
+  test.each(Object.values(PROBES))(
     '$file has no ternary and says which bpftrace versions and kernels it was tested on',
     (probe) => {
       const text = readFileSync(join(probesDir(), probe.file), 'utf8');
