@@ -61,7 +61,9 @@ export function templates(): Buffer[] {
       byName.set(key, list);
     }
   }
-  return [...byName].map(([name, entries]) => ({ name, entries }));
+  // in time order, as a CPU numbers its events: the sequence numbers flushLines gives then rise with time
+  const time = ([, values]: [string, (number | string)[]]) => Number(values[0]);
+  return [...byName].map(([name, entries]) => ({ name, entries: entries.sort((a, b) => time(a) - time(b)) }));
 }
 
 // An event's time in a round of a flush, from its time in the capture.

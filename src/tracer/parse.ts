@@ -377,110 +377,93 @@ const HEX_DIGITS = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
 const MAP_PREFIX = '{"type": "map", "data": {"';
 
+const SPACE = 32;
 const QUOTE = 34;
 const COMMA = 44;
+const ZERO = 48;
 const COLON = 58;
 const OPEN_BRACKET = 91;
 const CLOSE_BRACKET = 93;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
 
-// A cursor over one line of bpftrace's output, for the fast path.
-class Scanner {
-  at: number;
-  constructor(
-    readonly line: string,
-    from: number,
-  ) {
-    this.at = from;
-  }
-
-  skipSpace(): void {
-    while (this.line.charCodeAt(this.at) === 32) this.at++;
-  }
-
-  // `c` (after spaces) or fail.
-  take(c: number): boolean {
-    this.skipSpace();
-    if (this.line.charCodeAt(this.at) !== c) return false;
-    this.at++;
-    return true;
-  }
-
-  // A run of decimal digits as a number (-1 if none).
-  integer(): number {
-    const start = this.at;
-    let n = 0;
-    for (let c = this.line.charCodeAt(this.at) - 48; c >= 0 && c <= 9; c = this.line.charCodeAt(++this.at) - 48)
-      n = n * 10 + c;
-    return this.at === start ? -1 : n;
-  }
-
-  // A string without escapes (null if there is none here, or it has one).
-  plainString(): string | null {
-    if (this.line.charCodeAt(this.at) !== QUOTE) return null;
-    const end = this.line.indexOf('"', this.at + 1);
-    if (end < 0) return null;
-    const text = this.line.slice(this.at + 1, end);
-    if (text.includes('\\')) return null;
-    this.at = end + 1;
-    return text;
-  }
-
-  get done(): boolean {
-    this.skipSpace();
-    return this.at === this.line.length;
-  }
-}
-
 // An event buffer's print read straight from the text:
 // {"type": "map", "data": {"@x_a": {"CPU,SEQ": [v, …], …}}}. Returns null
 // for anything unexpected (an escaped string, a stray type, other spacing):
 // the caller then parses the line in full and names what is wrong.
+// The position is a local number and every character is read in this
+// function's own loops: read through a cursor object's methods or small
+// helpers, the compiler left many of the line's reads to calls (the parse
+// took over a third more instructions).
 function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
   const nameEnd = line.indexOf('"', MAP_PREFIX.length);
   const stream = nameEnd < 0 ? undefined : BY_BUFFER.get(line.slice(MAP_PREFIX.length, nameEnd));
   if (stream === undefined) return null;
   const info = STREAMS[stream];
   const values = info.fields.length;
-  const symbol = stream === 'drop';
-  const sc = new Scanner(line, nameEnd + 1);
-  const scratch: number[] = new Array(values).fill(0);
-  if (!sc.take(COLON) || !sc.take(OPEN_BRACE)) return null;
+  // the one value that is not a plain number: the drop's symbol, or the conntrack address (-1: none)
+  const symbolAt = stream === 'drop' ? info.textField : -1;
+  const addressAt = stream === 'drop' ? -1 : info.textField;
+  // the builders copy what they keep: one array serves every event of the line
+  const numbers: number[] = new Array(values).fill(0);
   const events: ProbeEvent[] = [];
-  sc.skipSpace();
-  if (line.charCodeAt(sc.at) === CLOSE_BRACE) sc.at++;
+  let at = nameEnd + 1;
+  while (line.charCodeAt(at) === SPACE) at++;
+  if (line.charCodeAt(at++) !== COLON) return null;
+  while (line.charCodeAt(at) === SPACE) at++;
+  if (line.charCodeAt(at++) !== OPEN_BRACE) return null;
+  while (line.charCodeAt(at) === SPACE) at++;
+  if (line.charCodeAt(at) === CLOSE_BRACE) at++;
   else {
     for (;;) {
-      if (!sc.take(QUOTE)) return null;
-      const cpu = sc.integer();
-      if (cpu < 0 || cpu > MAX_CPU || !sc.take(COMMA)) return null;
-      const seq = sc.integer();
+      // "CPU,SEQ": [
+      while (line.charCodeAt(at) === SPACE) at++;
+      if (line.charCodeAt(at++) !== QUOTE) return null;
+      let start = at;
+      let cpu = 0;
+      for (let d = line.charCodeAt(at) - ZERO; d >= 0 && d <= 9; d = line.charCodeAt(++at) - ZERO) cpu = cpu * 10 + d;
+      if (at === start || cpu > MAX_CPU) return null;
+      while (line.charCodeAt(at) === SPACE) at++;
+      if (line.charCodeAt(at++) !== COMMA) return null;
+      start = at;
+      let seq = 0;
+      for (let d = line.charCodeAt(at) - ZERO; d >= 0 && d <= 9; d = line.charCodeAt(++at) - ZERO) seq = seq * 10 + d;
       // out of bounds: the full parse below names what is wrong
-      if (seq < 0 || !Number.isSafeInteger(seq) || !sc.take(QUOTE) || !sc.take(COLON) || !sc.take(OPEN_BRACKET))
-        return null;
-      // the builders copy what they keep: one array serves every event of the line
-      const numbers = scratch;
+      if (at === start || !Number.isSafeInteger(seq)) return null;
+      while (line.charCodeAt(at) === SPACE) at++;
+      if (line.charCodeAt(at++) !== QUOTE) return null;
+      while (line.charCodeAt(at) === SPACE) at++;
+      if (line.charCodeAt(at++) !== COLON) return null;
+      while (line.charCodeAt(at) === SPACE) at++;
+      if (line.charCodeAt(at++) !== OPEN_BRACKET) return null;
+      // its values, each followed by `,` or `]`
       let text = '';
       let count = 0;
       for (;;) {
-        sc.skipSpace();
+        while (line.charCodeAt(at) === SPACE) at++;
         if (count >= values) return null;
-        if (symbol && count === info.textField) {
-          const found = sc.plainString();
-          if (found === null) return null;
-          text = found;
+        if (count === symbolAt) {
+          // a string without escapes
+          if (line.charCodeAt(at) !== QUOTE) return null;
+          const end = line.indexOf('"', at + 1);
+          if (end < 0) return null;
+          text = line.slice(at + 1, end);
+          if (text.includes('\\')) return null;
+          at = end + 1;
           numbers[count] = 0;
         } else {
-          const start = sc.at;
-          const n = sc.integer();
-          if (n < 0 || n > MAX_U64) return null;
-          if (count === info.textField) text = hexOf(line, start, sc.at);
+          start = at;
+          let n = 0;
+          for (let d = line.charCodeAt(at) - ZERO; d >= 0 && d <= 9; d = line.charCodeAt(++at) - ZERO) n = n * 10 + d;
+          if (at === start || n > MAX_U64) return null;
+          if (count === addressAt) text = hexOf(line, start, at);
           numbers[count] = n;
         }
         count++;
-        if (sc.take(COMMA)) continue;
-        if (sc.take(CLOSE_BRACKET)) break;
+        while (line.charCodeAt(at) === SPACE) at++;
+        const c = line.charCodeAt(at++);
+        if (c === COMMA) continue;
+        if (c === CLOSE_BRACKET) break;
         return null;
       }
       if (count !== values) return null;
@@ -488,13 +471,19 @@ function scanBuffer(line: string, ctx: ParseContext): BpftraceRecord | null {
       if (netns > MAX_INODE) return null;
       const host = ctx.hostOf(netns);
       events.push({ probe: info.probe, stream, cpu, seq, event: buildEvent(stream, numbers, host, ctx, text) });
-      if (sc.take(COMMA)) continue;
-      if (sc.take(CLOSE_BRACE)) break;
+      while (line.charCodeAt(at) === SPACE) at++;
+      const c = line.charCodeAt(at++);
+      if (c === COMMA) continue;
+      if (c === CLOSE_BRACE) break;
       return null;
     }
   }
-  if (!sc.take(CLOSE_BRACE) || !sc.take(CLOSE_BRACE)) return null;
-  return sc.done ? { type: 'batch', events } : null;
+  while (line.charCodeAt(at) === SPACE) at++;
+  if (line.charCodeAt(at++) !== CLOSE_BRACE) return null;
+  while (line.charCodeAt(at) === SPACE) at++;
+  if (line.charCodeAt(at++) !== CLOSE_BRACE) return null;
+  while (line.charCodeAt(at) === SPACE) at++;
+  return at === line.length ? { type: 'batch', events } : null;
 }
 
 // one builder per kind keeps each object shape in its own, monomorphic function
